@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes. They are listed in `ingot --help`; keep the two in step.
+const (
+	exitOK       = 0 // success; for diff and verify: no differences
+	exitNegative = 1 // the command ran and the answer is "no": differences found, verification failed, hosts failed
+	exitError    = 2 // trouble: bad input, I/O or network error, refused signature
+	exitUsage    = 3 // wrong flags or arguments
+	exitSignal   = 130
+)
+
+const exitCodeHelp = `Exit codes:
+  0    success (diff, verify: no differences)
+  1    the command ran and found differences, failed verification or had hosts fail
+  2    error: bad input, I/O or network trouble, refused signature
+  3    usage error: unknown flag, wrong arguments
+  130  interrupted
+`
+
+// errNegative is returned (wrapped) by commands whose answer is "no" but
+// that otherwise worked: diff found differences, verify found a mismatch,
+// push had failed hosts. It maps to exit code 1.
+var errNegative = errors.New("negative result")
+
+// usageError marks an error in the command line itself (exit code 3).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// App is the ingot command line with its streams, so tests run it in-process.
+type App struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Args   []string
+	Getenv func(string) string
+
+	// Set by the root command's flags.
+	storeFlag string
+	logLevel  string
+	Log       *slog.Logger
+}
+
+// subcommands are added by each cmd_*.go file from init, so adding a
+// command never touches a shared file.
+var subcommands []func(*App) *cobra.Command
+
+func register(f func(*App) *cobra.Command) { subcommands = append(subcommands, f) }
+
+// Execute runs the command line and returns the process exit code.
+func (a *App) Execute(ctx context.Context) int {
+	if a.Getenv == nil {
+		a.Getenv = func(string) string { return "" }
+	}
+	root := a.newRootCommand()
+	root.SetArgs(a.Args)
+	root.SetIn(a.Stdin)
+	root.SetOut(a.Stdout)
+	root.SetErr(a.Stderr)
+	err := root.ExecuteContext(ctx)
+	code := exitCode(ctx, err)
+	if err != nil && !errors.Is(err, errNegative) {
+		fmt.Fprintf(a.Stderr, "ingot: %v\n", err)
+		if code == exitUsage {
+			fmt.Fprintln(a.Stderr, "Run 'ingot --help' for usage.")
+		}
+	}
+	return code
+}
+
+func exitCode(ctx context.Context, err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case ctx.Err() != nil:
+		return exitSignal
+	case errors.Is(err, errNegative):
+		return exitNegative
+	case errors.As(err, &ue):
+		return exitUsage
+	}
+	return exitError
+}
+
+func (a *App) newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ingot",
+		Short: "Build, review and push golden images of a Linux root filesystem",
+		Long: `ingot builds bit-for-bit reproducible golden images of a Linux root
+filesystem from pinned Debian packages, reports what changed between two
+images, and syncs hosts' root filesystems to an image, file by file.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
+				return usageError{fmt.Errorf("--log-level: %w", err)}
+			}
+			a.Log = slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
+			return nil
+		},
+	}
+	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodeHelp)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentFlags().StringVar(&a.storeFlag, "store", "",
+		"image store directory (default $INGOT_STORE, else /var/lib/ingot/store as root, else ~/.local/share/ingot/store)")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	for _, f := range subcommands {
+		root.AddCommand(f(a))
+	}
+	return root
+}
+
+// StoreDir is where the image store lives: --store, else $INGOT_STORE,
+// else /var/lib/ingot/store for root, else ~/.local/share/ingot/store.
+func (a *App) StoreDir() string {
+	if a.storeFlag != "" {
+		return a.storeFlag
+	}
+	if s := a.Getenv("INGOT_STORE"); s != "" {
+		return s
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/ingot/store"
+	}
+	if d := a.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "ingot", "store")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "ingot-store")
+	}
+	return filepath.Join(home, ".local", "share", "ingot", "store")
+}
+
+// exactArgs is cobra.ExactArgs with a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+// minArgs is cobra.MinimumNArgs with a usage error.
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.MinimumNArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
