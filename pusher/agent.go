@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -279,6 +280,15 @@ func (a *Agent) Serve(ctx context.Context, ready func(addr string)) error {
 	}
 	srv := &http.Server{Handler: a.Handler(ctx), TLSConfig: a.tls, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slogErrorLog(a.Log)}
+	if a.Config.AddrFile != "" {
+		if err := writeFileAtomic(a.Config.AddrFile, 0o644, func(w io.Writer) error {
+			_, err := io.WriteString(w, ln.Addr().String())
+			return err
+		}); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

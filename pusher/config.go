@@ -18,6 +18,9 @@ type Config struct {
 	Name string `yaml:"name"`
 	// Listen is the API address (host:port).
 	Listen string `yaml:"listen"`
+	// AddrFile, when set, receives the address the API listens on (useful
+	// with port 0).
+	AddrFile string `yaml:"addr_file"`
 	// Root is the root filesystem to sync ("/" in production).
 	Root string `yaml:"root"`
 	// StateDir holds the journal, stage, backups and caches; it must be
@@ -72,6 +75,7 @@ func LoadConfig(name string) (*Config, error) {
 	}
 	abs(&c.Root)
 	abs(&c.StateDir)
+	abs(&c.AddrFile)
 	abs(&c.TLS.CA)
 	abs(&c.TLS.Cert)
 	abs(&c.TLS.Key)
