@@ -23,7 +23,7 @@ type LocalFleetOptions struct {
 	Prefix string // host names: PREFIX-01, … (default "host")
 	// Binary is the ingot executable to run each agent as a process; ""
 	// runs them inside this process.
-	Binary string
+	Binary      string
 	Stores      []string
 	TrustedKeys []string
 	Triggers    []triggers.Rule

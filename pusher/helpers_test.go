@@ -194,3 +194,22 @@ func rsyncDiff(t testing.TB, src, dst string, excludes ...string) string {
 // rsyncExcludes are DefaultLocal in rsync's spelling (anchored at the root).
 var rsyncExcludes = []string{"/etc/resolv.conf", "/etc/hostname", "/etc/hosts", "/etc/machine-id",
 	"/etc/ssh/ssh_host_*", "/var/log", "/var/lib/ingot-agent", "/home", "/root", "/tmp", "/srv"}
+
+// tmpfsDir mounts a tmpfs of the given size (like "256m") on a new
+// directory for the test: fast syncfs, and a disk that can fill up.
+func tmpfsDir(t testing.TB, size string) string {
+	t.Helper()
+	testenv.RequireRoot(t)
+	dir, err := os.MkdirTemp("", "ingot-tmpfs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0755"); err != nil {
+		t.Fatalf("mounting a tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		unix.Unmount(dir, unix.MNT_DETACH)
+		os.Remove(dir)
+	})
+	return dir
+}
