@@ -405,7 +405,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	if err := s.finishCommit(context.WithoutCancel(ctx), j, pending); err != nil {
 		return err
 	}
-	s.saveCache(ctx)
+	s.saveCache(plan)
 
 	// 5. After-phase triggers.
 	if len(after) > 0 {
@@ -461,12 +461,25 @@ func (s *Syncer) scan(ctx context.Context) ([]Node, []string, error) {
 	return nodes, mounts, nil
 }
 
-func (s *Syncer) saveCache(ctx context.Context) {
-	// Rescan so the cache vouches for what the commit wrote: the next
-	// no-change sync then reads no file.
-	if _, _, err := s.scan(ctx); err == nil && s.cache != nil {
-		s.cache.Save(s.path("statcache"))
+func (s *Syncer) saveCache(plan *Plan) {
+	// The commit wrote files whose content it knows: record their new
+	// inode facts so the next sync reads none of them again.
+	if s.cache == nil {
+		return
 	}
+	for _, op := range plan.Ops {
+		if op.Entry == nil || op.Entry.Type != images.TypeFile || (op.Kind != OpPut && op.Kind != OpAttrs) {
+			continue
+		}
+		n, err := statNode(op.Path, filepath.Join(s.Root, op.Path))
+		if err != nil || n.Type != images.TypeFile || n.Size != op.Entry.Size {
+			continue
+		}
+		n.SHA256 = op.Entry.SHA256
+		n.Xattrs = op.Entry.Xattrs
+		s.cache.store(&n)
+	}
+	s.cache.Save(s.path("statcache"))
 }
 
 // imageTriggers reads the rules the image ships in etc/ingot/triggers.d.
