@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
@@ -366,6 +368,10 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		return err
 	}
 	if err := s.stage(ctx, plan, host, st, stageDir, src, res); err != nil {
+		if errors.Is(err, unix.ENOSPC) {
+			// Give the space back: the host stays as it was.
+			os.RemoveAll(stageDir)
+		}
 		return err
 	}
 
