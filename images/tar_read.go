@@ -168,8 +168,8 @@ func describeReadError(comp Compression, err error) error {
 // tarReader accumulates the entries of one archive.
 type tarReader struct {
 	entries  []Entry
-	index    map[string]int  // path → position in entries
-	where    map[string]int  // path → tar entry number; absent for implied directories
+	index    map[string]int // path → position in entries
+	where    map[string]int // path → tar entry number; absent for implied directories
 	fn       FileFunc
 	accounts accountCapture
 }
