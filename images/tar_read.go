@@ -102,7 +102,19 @@ func ReadTar(ctx context.Context, r io.Reader, opts TarOptions, fn FileFunc) (*M
 	defer dec.Close()
 	tail := &tailReader{r: dec}
 	tr := tar.NewReader(tail)
-	rd := &tarReader{index: map[string]int{}, where: map[string]int{}, fn: fn}
+	rd := &tarReader{index: map[string]int{}, where: map[string]int{}, fn: fn, comp: comp}
+	// streamErr prefers, over an error of the tar layer, one of the
+	// compressed stream beneath it: corruption there often shows first as
+	// a bad tar header.
+	streamErr := func(err error) error {
+		if comp == CompressNone || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		if _, derr := io.Copy(io.Discard, dec); derr != nil {
+			return fmt.Errorf("%w (%w)", describeReadError(comp, derr), err)
+		}
+		return err
+	}
 	n := 0
 	for {
 		if err := ctx.Err(); err != nil {
@@ -114,10 +126,10 @@ func ReadTar(ctx context.Context, r io.Reader, opts TarOptions, fn FileFunc) (*M
 		}
 		n++
 		if err != nil {
-			return nil, fail(n, "", describeReadError(comp, err))
+			return nil, fail(n, "", streamErr(describeReadError(comp, err)))
 		}
 		if err := rd.add(n, hdr, tr); err != nil {
-			return nil, fail(n, hdr.Name, err)
+			return nil, fail(n, hdr.Name, streamErr(err))
 		}
 	}
 	if tail.zeros < 2*512 {
@@ -171,6 +183,7 @@ type tarReader struct {
 	index    map[string]int // path → position in entries
 	where    map[string]int // path → tar entry number; absent for implied directories
 	fn       FileFunc
+	comp     Compression
 	accounts accountCapture
 }
 
@@ -338,11 +351,14 @@ func (rd *tarReader) content(e *Entry, size int64, r io.Reader) error {
 	e.Size = size
 	if rd.fn != nil {
 		if err := rd.fn(e, cr); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = describeReadError(rd.comp, err)
+			}
 			return fmt.Errorf("content: %w", err)
 		}
 	}
 	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return fmt.Errorf("content: %w", err)
+		return fmt.Errorf("content: %w", describeReadError(rd.comp, err))
 	}
 	if cr.n != size {
 		return fmt.Errorf("content: %d bytes, the header says %d", cr.n, size)
