@@ -351,7 +351,7 @@ func goldenManifest(t testing.TB) (*Manifest, map[Digest][]byte) {
 		content[d] = []byte(s)
 		return int64(len(s)), d
 	}
-	big := strings.Repeat("ingot ", 40000)
+	big := strings.Repeat("ingot ", 3000)
 	n1, d1 := add("#!/bin/sh\necho hi\n")
 	n2, d2 := add(big)
 	n3, d3 := add("")
