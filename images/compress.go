@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -332,7 +333,9 @@ func NewCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 		if err != nil {
 			return nil, err
 		}
-		zw.Header = gzip.Header{OS: 255}
+		// klauspost/gzip writes ModTime even when zero: give it the epoch,
+		// which the format reads as "no time".
+		zw.Header = gzip.Header{OS: 255, ModTime: time.Unix(0, 0)}
 		return zw, nil
 	case CompressZstd:
 		return zstd.NewWriter(w,
