@@ -135,7 +135,11 @@ func TestCompareResolvesHardlinks(t *testing.T) {
 func TestDeltaJSON(t *testing.T) {
 	base := baseEntries()
 	a := mustManifest(t, base)
-	next := edit(base, "ping", func(e *Entry) bool { e.Xattrs = map[string]string{XattrCapability: "\x01\x00\xff"}; e.Mode = 0o4755; return true })
+	next := edit(base, "ping", func(e *Entry) bool {
+		e.Xattrs = map[string]string{XattrCapability: "\x01\x00\xff"}
+		e.Mode = 0o4755
+		return true
+	})
 	next = edit(next, "etc/c", func(e *Entry) bool { return false })
 	next = append(next, Entry{Path: "dev/sda", Type: TypeBlock, Mode: 0o660, GID: 6, Gname: "disk", DevMajor: 8, Mtime: 100})
 	ds := Compare(a, mustManifest(t, next), CompareOptions{})
