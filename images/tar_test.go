@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -459,5 +462,31 @@ func TestWriteTarChecksContent(t *testing.T) {
 	bad := &Manifest{Entries: []Entry{{Path: ".", Type: TypeDir}, {Path: "../x", Type: TypeDir}}}
 	if err := WriteTar(context.Background(), io.Discard, bad, nil); !errors.Is(err, ErrUnsafePath) {
 		t.Fatalf("invalid manifest: got %v", err)
+	}
+}
+
+// TestReadTarRefusesSparse: sparse entries (GNU and PAX forms, made by
+// GNU tar --sparse) are refused, since a few bytes of map can announce
+// terabytes of holes.
+func TestReadTarRefusesSparse(t *testing.T) {
+	gnutar := testenv.RequireTool(t, "tar", "tar")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "big"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "big"), 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"gnu", "posix"} {
+		t.Run(format, func(t *testing.T) {
+			out, err := exec.Command(gnutar, "--create", "--sparse", "--format="+format, "--file=-", "--directory="+dir, "big").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ReadTar(context.Background(), bytes.NewReader(out), TarOptions{Name: "sparse.tar"}, nil)
+			if err == nil || !strings.Contains(err.Error(), `entry 1 "big": sparse files are not supported`) {
+				t.Fatalf("got %v", err)
+			}
+		})
 	}
 }
