@@ -2,7 +2,11 @@ module github.com/ingotfleet/ingot
 
 go 1.26
 
-require github.com/spf13/cobra v1.8.1
+require (
+	github.com/klauspost/compress v1.17.11
+	github.com/spf13/cobra v1.8.1
+	golang.org/x/sys v0.38.0
+)
 
 require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
