@@ -195,4 +195,3 @@ func (b *HTTP) List(context.Context, Kind, func(string) error) error {
 
 // Sync has nothing to do.
 func (b *HTTP) Sync(context.Context) error { return nil }
-

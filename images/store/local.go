@@ -127,7 +127,17 @@ func (b *Local) Put(ctx context.Context, h Handle, data []byte, durable bool) er
 	if err := b.mkdir(filepath.Dir(p), durable); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(b.dir, tmpDir), p, data, durable); err != nil {
+	err = writeFileAtomic(filepath.Join(b.dir, tmpDir), p, data, durable)
+	if errors.Is(err, fs.ErrNotExist) && h.Kind == KindRef {
+		// A concurrent Delete removed the ref's name folder: make it again.
+		b.mu.Lock()
+		delete(b.dirs, filepath.Dir(p))
+		b.mu.Unlock()
+		if err = b.mkdir(filepath.Dir(p), durable); err == nil {
+			err = writeFileAtomic(filepath.Join(b.dir, tmpDir), p, data, durable)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("writing %s: %w", h, err)
 	}
 	return nil
@@ -210,14 +220,22 @@ func (b *Local) Delete(ctx context.Context, h Handle) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("deleting %s: %w", h, err)
 	}
+	d := filepath.Dir(p)
 	if h.Kind == KindRef {
 		// Leave no empty name folder behind; fails harmlessly when not empty.
-		_ = os.Remove(filepath.Dir(p))
+		if os.Remove(d) == nil {
+			b.mu.Lock()
+			delete(b.dirs, d)
+			b.mu.Unlock()
+			d = filepath.Dir(d)
+		}
 	}
-	return syncDir(filepath.Dir(p))
+	return syncDir(d)
 }
 
 // List calls fn for every file of kind k.

@@ -38,7 +38,8 @@ type Store struct {
 
 	encOnce sync.Once
 	enc     *zstd.Encoder
-	dec     *zstd.Decoder
+	dec      *zstd.Decoder // manifests, lists, indexes
+	decSmall *zstd.Decoder // chunks: output capped at MaxChunk
 	bufs    sync.Pool
 }
 
@@ -68,11 +69,15 @@ func New(b Backend, opts ...Option) *Store {
 	for _, o := range opts {
 		o(s)
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(s.workers), zstd.WithDecoderMaxMemory(maxManifestSize), zstd.WithDecodeAllCapLimit(true))
+	var err error
+	s.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(s.workers), zstd.WithDecoderMaxMemory(maxManifestSize))
 	if err != nil {
 		panic(err) // only for invalid options
 	}
-	s.dec = dec
+	s.decSmall, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(s.workers), zstd.WithDecodeAllCapLimit(true))
+	if err != nil {
+		panic(err)
+	}
 	s.bufs.New = func() any { b := make([]byte, 0, MaxChunk); return &b }
 	return s
 }
@@ -102,6 +107,7 @@ func (s *Store) Backend() Backend { return s.b }
 // Close releases the compressors.
 func (s *Store) Close() error {
 	s.dec.Close()
+	s.decSmall.Close()
 	if s.enc != nil {
 		s.enc.Close()
 	}
@@ -126,7 +132,12 @@ func (s *Store) get(ctx context.Context, h Handle, max int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := s.dec.DecodeAll(raw, nil)
+	var data []byte
+	if max <= MaxChunk {
+		data, err = s.decSmall.DecodeAll(raw, make([]byte, 0, max))
+	} else {
+		data, err = s.dec.DecodeAll(raw, nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s from %s: decompressing: %v: %w", h, s.b.Location(), err, ErrCorrupt)
 	}
@@ -500,4 +511,10 @@ func (s *Store) Images(ctx context.Context) ([]ImageInfo, error) {
 		}
 	}
 	return out, nil
+}
+
+// PutRaw stores data, compressed, under h without any check that it
+// belongs there: for repair tools and for tests of verification.
+func (s *Store) PutRaw(ctx context.Context, h Handle, data []byte) error {
+	return s.put(ctx, h, data, true)
 }
