@@ -127,14 +127,14 @@ func (b *Local) Put(ctx context.Context, h Handle, data []byte, durable bool) er
 	if err := b.mkdir(filepath.Dir(p), durable); err != nil {
 		return err
 	}
-	err = writeFileAtomic(filepath.Join(b.dir, tmpDir), p, data, durable)
+	err = writeFileAtomic(filepath.Dir(p), p, data, durable)
 	if errors.Is(err, fs.ErrNotExist) && h.Kind == KindRef {
 		// A concurrent Delete removed the ref's name folder: make it again.
 		b.mu.Lock()
 		delete(b.dirs, filepath.Dir(p))
 		b.mu.Unlock()
 		if err = b.mkdir(filepath.Dir(p), durable); err == nil {
-			err = writeFileAtomic(filepath.Join(b.dir, tmpDir), p, data, durable)
+			err = writeFileAtomic(filepath.Dir(p), p, data, durable)
 		}
 	}
 	if err != nil {

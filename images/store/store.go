@@ -36,11 +36,11 @@ type Store struct {
 	level   zstd.EncoderLevel
 	workers int
 
-	encOnce sync.Once
-	enc     *zstd.Encoder
+	encOnce  sync.Once
+	enc      *zstd.Encoder
 	dec      *zstd.Decoder // manifests, lists, indexes
 	decSmall *zstd.Decoder // chunks: output capped at MaxChunk
-	bufs    sync.Pool
+	bufs     sync.Pool
 }
 
 // Option configures a Store.
@@ -262,12 +262,18 @@ func (r *fileReader) Read(p []byte) (int, error) {
 
 func (r *fileReader) Close() error { return nil }
 
-// PutFile stores the content read from r and returns its hash and size.
+// PutFile stores the content read from r and returns its hash and size;
+// when it returns, the content is durable. (Its objects are written
+// without an fsync each and made durable by one Sync of the backend: a
+// large file is hundreds of chunks.)
 func (s *Store) PutFile(ctx context.Context, r io.Reader) (images.Digest, int64, error) {
-	p := s.newPutter(ctx, true)
+	p := s.newPutter(ctx, false)
 	sha, size, _, err := p.putFile(r)
 	if werr := p.wait(); err == nil {
 		err = werr
+	}
+	if err == nil && p.NewChunks > 0 {
+		err = s.b.Sync(ctx)
 	}
 	return sha, size, err
 }
