@@ -1,11 +1,11 @@
 module github.com/ingotfleet/ingot
 
-go 1.26
+go 1.26.0
 
 require (
-	github.com/klauspost/compress v1.17.11
+	github.com/klauspost/compress v1.18.0
 	github.com/spf13/cobra v1.8.1
-	golang.org/x/sys v0.38.0
+	golang.org/x/sys v0.49.0
 )
 
 require (
