@@ -47,14 +47,21 @@ func ParseRelease(data []byte, file string) (*Release, error) {
 		return nil, &ParseError{File: file, Err: fmt.Errorf("want one paragraph, found %d", len(ps))}
 	}
 	p := ps[0]
-	errAt := func(field, format string, args ...any) error {
-		line := p.Line
+	fieldLine := func(field string) int {
 		for _, f := range p.Fields {
 			if strings.EqualFold(f.Name, field) {
-				line = f.Line
+				return f.Line
 			}
 		}
-		return &ParseError{File: file, Line: line, Err: fmt.Errorf(field+": "+format, args...)}
+		return p.Line
+	}
+	errAt := func(field, format string, args ...any) error {
+		return &ParseError{File: file, Line: fieldLine(field), Err: fmt.Errorf(field+": "+format, args...)}
+	}
+	// hashErr places an error on a line of the SHA256 field (the field's
+	// value starts on the line after its name).
+	hashErr := func(i int, format string, args ...any) error {
+		return &ParseError{File: file, Line: fieldLine("SHA256") + i, Err: fmt.Errorf("SHA256: "+format, args...)}
 	}
 	r := &Release{
 		Origin:            p.Get("Origin"),
@@ -90,17 +97,17 @@ func ParseRelease(data []byte, file string) (*Release, error) {
 		}
 		f := strings.Fields(line)
 		if len(f) != 3 {
-			return nil, errAt("SHA256", "line %d: want \"hash size path\", got %q", i+1, truncate(line))
+			return nil, hashErr(i+1, "want \"hash size path\", got %q", truncate(line))
 		}
 		if b, err := hex.DecodeString(f[0]); err != nil || len(b) != 32 {
-			return nil, errAt("SHA256", "line %d: %q is not a sha256", i+1, truncate(f[0]))
+			return nil, hashErr(i+1, "%q is not a sha256", truncate(f[0]))
 		}
 		size, err := strconv.ParseInt(f[1], 10, 64)
 		if err != nil || size < 0 {
-			return nil, errAt("SHA256", "line %d: %q is not a size", i+1, truncate(f[1]))
+			return nil, hashErr(i+1, "%q is not a size", truncate(f[1]))
 		}
 		if !spec.SafeFilename(f[2]) {
-			return nil, errAt("SHA256", "line %d: %q is not a safe relative path", i+1, truncate(f[2]))
+			return nil, hashErr(i+1, "%q is not a safe relative path", truncate(f[2]))
 		}
 		r.Files[f[2]] = FileHash{Path: f[2], Size: size, SHA256: strings.ToLower(f[0])}
 	}
