@@ -144,7 +144,7 @@ func (c *Client) FetchSuite(ctx context.Context, r Repo, suite string, archs []s
 	}
 	var pkgs []*Package
 	for _, comp := range r.Components {
-		if len(rel.Components) > 0 && !slices.Contains(rel.Components, comp) && !slices.Contains(rel.Components, lastPart(comp)) {
+		if len(rel.Components) > 0 && !slices.ContainsFunc(rel.Components, func(c string) bool { return c == comp || lastPart(c) == comp }) {
 			return Suite{}, nil, fmt.Errorf("%s: suite %s has no component %q (it has %s)", inURL, suite, comp, strings.Join(rel.Components, " "))
 		}
 		for _, arch := range wantArchs {
