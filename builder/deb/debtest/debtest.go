@@ -19,12 +19,12 @@ type File struct {
 
 // Package describes a test package.
 type Package struct {
-	Name, Version, Architecture string // Architecture defaults to "all"
-	Fields                             map[string]string // extra control fields: Depends, Pre-Depends, Essential, Priority, Multi-Arch…
-	Files                              map[string]File   // by path ("usr/bin/x"); parents are made as needed
-	Scripts                            map[string]string // preinst, postinst, prerm, postrm, triggers…: content
-	Conffiles                          []string          // absolute paths, each must be in Files
-	Compression                        string            // dpkg-deb -Z: gzip, xz (default), zstd, none
+	Name, Version, Architecture string            // Architecture defaults to "all"
+	Fields                      map[string]string // extra control fields: Depends, Pre-Depends, Essential, Priority, Multi-Arch…
+	Files                       map[string]File   // by path ("usr/bin/x"); parents are made as needed
+	Scripts                     map[string]string // preinst, postinst, prerm, postrm, triggers…: content
+	Conffiles                   []string          // absolute paths, each must be in Files
+	Compression                 string            // dpkg-deb -Z: gzip, xz (default), zstd, none
 }
 
 // Build writes p as a .deb in dir and returns its path
