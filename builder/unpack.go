@@ -49,10 +49,10 @@ type unpacker struct {
 	debs   []debFile
 
 	mu        sync.Mutex
-	owner     map[string]int      // non-directory path → index of the package whose copy is on disk
-	dirs      map[string]attrs    // directory path → attributes from the last package (in lock order) that ships it
-	conflicts map[string][]int    // path → every package that ships it as a non-directory
-	results   []*dpkgdb.Package   // by package index
+	owner     map[string]int    // non-directory path → index of the package whose copy is on disk
+	dirs      map[string]attrs  // directory path → attributes from the last package (in lock order) that ships it
+	conflicts map[string][]int  // path → every package that ships it as a non-directory
+	results   []*dpkgdb.Package // by package index
 	skipped   map[int]map[string]bool
 }
 

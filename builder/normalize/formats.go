@@ -250,5 +250,3 @@ func normZip(sde int64) func(b []byte) ([]byte, bool, error) {
 }
 
 func fixZip(p string, sde int64) (bool, error) { return rewriteInPlace(p, normZip(sde)) }
-
-
