@@ -19,7 +19,12 @@ require (
 require (
 	github.com/cloudflare/circl v1.6.2 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/klauspost/compress v1.18.0 // indirect
 	github.com/spf13/pflag v1.0.5 // indirect
+<<<<<<< HEAD
 	golang.org/x/crypto v0.41.0 // indirect
+=======
+	github.com/ulikunitz/xz v0.5.12 // indirect
+>>>>>>> builder-build
 	golang.org/x/sys v0.35.0 // indirect
 )
