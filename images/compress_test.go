@@ -115,7 +115,7 @@ func TestCompressorDeterministic(t *testing.T) {
 // TestDecompressPeerTools: streams made by gzip, zstd and bsdtar
 // (multi-threaded zstd too) read back.
 func TestDecompressPeerTools(t *testing.T) {
-	data := sampleData(2 << 20)
+	data := sampleData(1 << 20)
 	in := t.TempDir() + "/data"
 	if err := os.WriteFile(in, data, 0o644); err != nil {
 		t.Fatal(err)
