@@ -425,6 +425,14 @@ func TestWriteTarGolden(t *testing.T) {
 			if d := Compare(m, back, CompareOptions{}); len(d) != 1 || d[0].Path != "dev/log" || d[0].Kind != Removed {
 				t.Fatalf("read back differs: %+v", d)
 			}
+			// A normalised tar survives tar → manifest → tar bit for bit.
+			var again bytes.Buffer
+			if err := WriteTar(context.Background(), &again, back, mapOpener(content)); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(again.Bytes(), plain.Bytes()) {
+				t.Fatal("ReadTar then WriteTar of WriteTar's output changed its bytes")
+			}
 		})
 	}
 }
