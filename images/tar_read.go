@@ -165,6 +165,13 @@ func ReadTar(ctx context.Context, r io.Reader, opts TarOptions, fn FileFunc) (*M
 	return m, nil
 }
 
+// Bounds on the small files of etc/ that ReadTar keeps while reading, in
+// case etc/passwd or etc/group is a hardlink to one of them.
+const (
+	maxEtcFile = 256 << 10
+	maxEtcKept = 8 << 20
+)
+
 // describeReadError says what a read error means for the archive.
 func describeReadError(comp Compression, err error) error {
 	switch {
@@ -186,6 +193,8 @@ type tarReader struct {
 	fn       FileFunc
 	comp     Compression
 	accounts accountCapture
+	etc      map[string]*[]byte // content of small files in etc/, by path
+	etcKept  int64
 }
 
 func (rd *tarReader) add(n int, hdr *tar.Header, tr io.Reader) error {
@@ -234,6 +243,13 @@ func (rd *tarReader) add(n int, hdr *tar.Header, tr io.Reader) error {
 			return fmt.Errorf("hardlink to %q, a %s, not a regular file", hdr.Linkname, target.Type)
 		}
 		e = Entry{Path: p, Type: TypeHardlink, Link: t}
+		if dst := rd.accounts.target(p); dst != nil {
+			if b, ok := rd.etc[t]; ok {
+				*dst = append((*dst)[:0], *b...)
+			} else {
+				rd.accounts.forget(p)
+			}
+		}
 	case tar.TypeChar, tar.TypeBlock:
 		e.Type = TypeChar
 		if hdr.Typeflag == tar.TypeBlock {
@@ -364,6 +380,16 @@ func (rd *tarReader) content(e *Entry, size int64, r io.Reader) error {
 	if dst := rd.accounts.target(e.Path); dst != nil {
 		*dst = (*dst)[:0]
 		w = io.MultiWriter(h, limitedAppender{dst})
+	} else if Parent(e.Path) == "etc" && size <= maxEtcFile && rd.etcKept+size <= maxEtcKept {
+		// Kept in case etc/passwd or etc/group turns out to be a
+		// hardlink to it.
+		if rd.etc == nil {
+			rd.etc = map[string]*[]byte{}
+		}
+		buf := make([]byte, 0, size)
+		rd.etc[e.Path] = &buf
+		rd.etcKept += size
+		w = io.MultiWriter(h, limitedAppender{&buf})
 	}
 	cr := &countingReader{r: io.TeeReader(r, w)}
 	e.Size = size

@@ -86,6 +86,15 @@ func WalkDir(ctx context.Context, root string, opts WalkOptions, fn FileFunc) (*
 	if err := w.contents(ctx, entries, files, &accounts, fn); err != nil {
 		return nil, err
 	}
+	// etc/passwd or etc/group may be a hardlink to a file that sorts
+	// earlier; their content is read from their own path then.
+	for _, p := range []string{passwdPath, groupPath} {
+		if i, ok := slices.BinarySearchFunc(entries, p, func(e Entry, p string) int { return ComparePaths(e.Path, p) }); ok && entries[i].Type == TypeHardlink {
+			if err := w.readAccounts(p, &accounts); err != nil {
+				return nil, err
+			}
+		}
+	}
 	users, groups := opts.Users, opts.Groups
 	if users == nil && accounts.hasPasswd {
 		users = parseAccounts(accounts.passwd)
@@ -339,6 +348,21 @@ feed:
 		first = ctx.Err()
 	}
 	return first
+}
+
+// readAccounts reads etc/passwd or etc/group (path p) into accounts.
+func (w *walker) readAccounts(p string, accounts *accountCapture) error {
+	f, err := openNoFollow(w.abs(p))
+	if err != nil {
+		return fmt.Errorf("walking %s: %w", w.root, err)
+	}
+	defer f.Close()
+	dst := accounts.target(p)
+	*dst = (*dst)[:0]
+	if _, err := io.Copy(limitedAppender{dst}, f); err != nil {
+		return fmt.Errorf("walking %s: %w", w.root, err)
+	}
+	return nil
 }
 
 // content hashes the file of entry e, passing its bytes to fn.

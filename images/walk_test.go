@@ -43,6 +43,9 @@ func makeTree(t *testing.T) string {
 	mkdir("etc", 0o755)
 	write("etc/passwd", "root:x:0:0:root:/root:/bin/sh\ningot:x:4242:4243::/home/ingot:/bin/sh\n", 0o644)
 	write("etc/group", "root:x:0:\ningot:x:4243:\n", 0o644)
+	// A name that sorts first shares etc/passwd's inode: etc/passwd is a
+	// hardlink in the manifest, and still gives the names.
+	must(os.Link(filepath.Join(root, "etc/passwd"), filepath.Join(root, "etc/.pwd.bak")))
 	mkdir("home", 0o755)
 	mkdir("home/ingot", 0o700)
 	must(os.Chown(filepath.Join(root, "home/ingot"), 4242, 4243))
@@ -102,6 +105,7 @@ func TestWalkDir(t *testing.T) {
 	}
 	check("usr/bin/aa", func(e *Entry) bool { return e.Type == TypeFile && e.SHA256 == Sum([]byte("#!/bin/sh\necho shared\n")) }, "the file of the hardlink group")
 	check("usr/bin/mm", func(e *Entry) bool { return e.Type == TypeHardlink && e.Link == "usr/bin/aa" }, "a hardlink to usr/bin/aa")
+	check("etc/passwd", func(e *Entry) bool { return e.Type == TypeHardlink && e.Link == "etc/.pwd.bak" }, "a hardlink to etc/.pwd.bak")
 	check("usr/bin/zz", func(e *Entry) bool { return e.Type == TypeHardlink && e.Link == "usr/bin/aa" }, "a hardlink to usr/bin/aa")
 	check("usr/bin/ping", func(e *Entry) bool {
 		return e.Mode == 0o4755 && e.Xattrs[XattrCapability] == capNetRaw && e.Xattrs["user.note"] == "a\x00binary\xffvalue"
