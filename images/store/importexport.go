@@ -1,4 +1,3 @@
-//go:build ingot_tar
 
 package store
 
