@@ -32,7 +32,9 @@ REF names an image: its digest, a unique prefix of it (at least 4 hex
 digits), NAME:TAG, or the path of a tar file (.tar, .tar.gz, .tgz, .tar.zst),
 which is imported first.`,
 		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error { return usageError{fmt.Errorf("ingot image: missing subcommand")} },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError{fmt.Errorf("ingot image: missing subcommand")}
+		},
 	}
 	for _, f := range imageSubcommands {
 		cmd.AddCommand(f(a))
