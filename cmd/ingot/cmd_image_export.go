@@ -33,7 +33,6 @@ appears only when complete.`,
 	}
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "output `FILE` (\"-\" for standard output)")
 	cmd.Flags().StringVar(&o.compression, "compression", "", "none, gzip or zstd (default: from the output name)")
-	cmd.MarkFlagRequired("output")
 	return cmd
 }
 
@@ -51,6 +50,9 @@ func parseCompression(s string) (images.Compression, error) {
 
 func runImageExport(cmd *cobra.Command, a *App, o imageExportOptions, ref string) (err error) {
 	ctx := cmd.Context()
+	if o.output == "" {
+		return usageError{fmt.Errorf("export: -o FILE is required (\"-o -\" for standard output)")}
+	}
 	c := images.CompressNone
 	if o.output != "-" {
 		c = images.CompressionFromName(o.output)
@@ -73,9 +75,9 @@ func runImageExport(cmd *cobra.Command, a *App, o imageExportOptions, ref string
 	if o.output != "-" {
 		// Write beside the target and rename when done: a failed export
 		// leaves no partial file behind.
-		f, err := os.CreateTemp(filepath.Dir(o.output), "."+filepath.Base(o.output)+".*")
-		if err != nil {
-			return err
+		f, ferr := os.CreateTemp(filepath.Dir(o.output), "."+filepath.Base(o.output)+".*")
+		if ferr != nil {
+			return ferr
 		}
 		defer func() {
 			if err != nil {
