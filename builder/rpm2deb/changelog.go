@@ -79,7 +79,7 @@ func WriteChangelog(entries []ChangelogEntry, o ChangelogOptions) (string, []Cha
 			author = "Unknown"
 		}
 		if email == "" {
-			email = "unknown@localhost.localdomain"
+			email = "unknown@rpm2deb.invalid"
 		}
 		header := fmt.Sprintf("* %s %s", time.Unix(e.Time, 0).UTC().Format("Mon Jan 02 2006"), e.Name)
 		dv, note := "", ""
@@ -110,7 +110,7 @@ func WriteChangelog(entries []ChangelogEntry, o ChangelogOptions) (string, []Cha
 		above = dv
 		fmt.Fprintf(&b, "%s (%s) unstable; urgency=medium\n\n", o.Package, dv)
 		if note != "" {
-			fmt.Fprintf(&b, "  * RPM: %s\n", sanitizeLine(header))
+			fmt.Fprintf(&b, "  * RPM changelog line: %s\n", sanitizeLine(strings.TrimPrefix(header, "* ")))
 		}
 		writeChangelogText(&b, e.Text)
 		fmt.Fprintf(&b, "\n -- %s <%s>  %s\n", sanitizeLine(author), sanitizeLine(email),

@@ -137,6 +137,10 @@ func (c *converter) mapRequires(rel *relations) error {
 			c.rep.add(Unresolved, "Requires", from, "", "no package in the target has "+g.Soname)
 			continue
 		}
+		if c.opts.Resolver.Essential(dep) {
+			c.rep.add(Dropped, "Requires", from, "", "library of "+dep+", an Essential package: always installed")
+			continue
+		}
 		rel.depends.add(dep)
 		c.rep.add(Mapped, "Requires", from, "Depends: "+dep, "soname resolved in the target")
 	}
@@ -155,6 +159,10 @@ func (c *converter) resolveFile(d Dep, set *relationSet, field string) {
 	}
 	if pkg == "" {
 		c.rep.add(Unresolved, "Requires", d.String(), "", "no package in the target has the file")
+		return
+	}
+	if c.opts.Resolver.Essential(pkg) {
+		c.rep.add(Dropped, "Requires", d.String(), "", "file of "+pkg+", an Essential package: always installed, and Debian packages never depend on one without a version")
 		return
 	}
 	set.add(pkg)

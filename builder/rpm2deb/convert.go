@@ -533,12 +533,12 @@ func (c *converter) maintainer() string {
 	for _, s := range []string{c.p.str(tagPackager), c.p.str(tagVendor)} {
 		if s = strings.TrimSpace(sanitizeLine(s)); s != "" {
 			if !strings.Contains(s, "<") {
-				s += " <unknown@localhost.localdomain>"
+				s += " <unknown@rpm2deb.invalid>"
 			}
 			return s
 		}
 	}
-	return "Unknown <unknown@localhost.localdomain>"
+	return "Unknown <unknown@rpm2deb.invalid>"
 }
 
 // write assembles the .deb in a temporary file in OutDir and renames it

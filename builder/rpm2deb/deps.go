@@ -86,6 +86,9 @@ type Resolver interface {
 	// ("GLIBC_2.34") and whether it is a 64-bit library; "" when no
 	// package in the target has it.
 	Soname(soname string, versions []string, bits64 bool) (string, error)
+	// Essential reports whether pkg is Essential in the target: Debian
+	// packages never depend on those without a version.
+	Essential(pkg string) bool
 }
 
 // sonameRE matches rpm's automatic library dependencies:

@@ -37,6 +37,7 @@ type DpkgResolver struct {
 	shlibs  map[string]string   // soname → dependency
 	symbols map[string]*symbolsLib
 	arch    map[string]string // package → architecture
+	ess     map[string]bool   // Essential: yes
 }
 
 type symbolsLib struct {
@@ -68,6 +69,7 @@ func (r *DpkgResolver) doLoad() error {
 	r.shlibs = map[string]string{}
 	r.symbols = map[string]*symbolsLib{}
 	r.arch = map[string]string{}
+	r.ess = map[string]bool{}
 	installed, err := r.readStatus()
 	if err != nil {
 		return err
@@ -134,6 +136,7 @@ func (r *DpkgResolver) readStatus() (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, para := range strings.Split(string(data), "\n\n") {
 		var pkg, status, arch string
+		ess := false
 		for _, line := range strings.Split(para, "\n") {
 			k, v, ok := strings.Cut(line, ":")
 			if !ok || strings.HasPrefix(line, " ") {
@@ -147,11 +150,14 @@ func (r *DpkgResolver) readStatus() (map[string]bool, error) {
 				status = v
 			case "Architecture":
 				arch = v
+			case "Essential":
+				ess = v == "yes"
 			}
 		}
 		if pkg != "" && strings.HasSuffix(status, " installed") {
 			out[pkg] = true
 			r.arch[pkg] = arch
+			r.ess[pkg] = ess
 		}
 	}
 	return out, nil
@@ -240,6 +246,14 @@ func readlinkFS(fsys fs.FS, name string) (string, error) {
 		return rl.ReadLink(name)
 	}
 	return "", errors.ErrUnsupported
+}
+
+// Essential implements Resolver.
+func (r *DpkgResolver) Essential(pkg string) bool {
+	if r.load() != nil {
+		return false
+	}
+	return r.ess[pkg]
 }
 
 // FileOwner implements Resolver.
