@@ -279,12 +279,12 @@ func (c *converter) readPayload(ctx context.Context) error {
 		}
 		ix := h.Index
 		if ix < 0 {
-			if strings.HasPrefix(h.Name, "/") {
-				return fmt.Errorf("%s: payload member %q: %w: absolute path", c.name, h.Name, images.ErrUnsafePath)
-			}
 			cp, err := images.CleanPath(h.Name)
 			if err != nil {
 				return fmt.Errorf("%s: payload member %q: %w", c.name, h.Name, err)
+			}
+			if strings.HasPrefix(h.Name, "/") {
+				return fmt.Errorf("%s: payload member %q: %w: absolute path", c.name, h.Name, images.ErrUnsafePath)
 			}
 			i, ok := index[cp]
 			if !ok {
