@@ -32,8 +32,6 @@ func (p *RPM) Changelog() ([]ChangelogEntry, error) {
 }
 
 var (
-	// "Name <email> - 1:2.0-3", "Name <email> 2.0-3", "Name <email>".
-	clNameRE = regexp.MustCompile(`^(.*?)\s*<([^<>]*)>\s*(?:-\s*)?(\S*)\s*$`)
 	// What an RPM changelog version looks like: [epoch:]version[-release].
 	clVersionRE = regexp.MustCompile(`^(?:\d+:)?[A-Za-z0-9._+~^]+(?:-[A-Za-z0-9._+~^]+)?$`)
 )
@@ -123,15 +121,21 @@ func WriteChangelog(entries []ChangelogEntry, o ChangelogOptions) (string, []Cha
 }
 
 func parseChangelogName(s string) (author, email, version string) {
-	m := clNameRE.FindStringSubmatch(s)
-	if m == nil {
+	s = strings.TrimSpace(s)
+	lt := strings.IndexByte(s, '<')
+	gt := strings.IndexByte(s, '>')
+	if lt < 0 || gt < lt {
 		// No email: "Name - 1.0-1" or just a name.
 		if i := strings.LastIndex(s, " - "); i >= 0 {
 			return strings.TrimSpace(s[:i]), "", strings.TrimSpace(s[i+3:])
 		}
-		return strings.TrimSpace(s), "", ""
+		return s, "", ""
 	}
-	return strings.TrimSpace(m[1]), strings.TrimSpace(m[2]), m[3]
+	author = strings.TrimSpace(s[:lt])
+	email = strings.TrimSpace(s[lt+1 : gt])
+	rest := strings.TrimSpace(s[gt+1:])
+	rest = strings.TrimSpace(strings.TrimPrefix(rest, "-"))
+	return author, email, rest
 }
 
 // sanitizeLine keeps a value on one line of printable text.
