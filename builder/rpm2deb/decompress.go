@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/bzip2"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,11 @@ import (
 // rpm2deb reads (gzip, bzip2, xz, lzma, zstd) or its bytes do not match
 // the compressor the header names.
 var ErrUnknownCompression = errors.New("rpm2deb: unknown payload compression")
+
+// maxWindow bounds the memory a decompressor may take for its window or
+// dictionary: xz -9 and zstd -19 use 64 MiB and 8 MiB; zstd --long up to
+// 128 MiB.
+const maxWindow = 256 << 20
 
 var magics = map[string][]byte{
 	"gzip":  {0x1f, 0x8b},
@@ -53,13 +59,18 @@ func decompress(r io.Reader, comp string) (io.ReadCloser, error) {
 		}
 		return io.NopCloser(zr), nil
 	case "lzma":
+		// The lzma header names the dictionary size, which the reader
+		// allocates: refuse more than any rpm preset uses.
+		if h, _ := br.Peek(5); len(h) == 5 && binary.LittleEndian.Uint32(h[1:5]) > maxWindow {
+			return nil, fmt.Errorf("%w: lzma dictionary of %d bytes (at most %d)", ErrBadRPM, binary.LittleEndian.Uint32(h[1:5]), maxWindow)
+		}
 		zr, err := lzma.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("%w: lzma: %v", ErrBadRPM, err)
 		}
 		return io.NopCloser(zr), nil
 	case "zstd":
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<32))
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxWindow))
 		if err != nil {
 			return nil, fmt.Errorf("%w: zstd: %v", ErrBadRPM, err)
 		}
