@@ -7,12 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
@@ -94,74 +91,18 @@ func run(t testing.TB, name string, args ...string) string {
 	return out.String()
 }
 
-// The reference Debian root (mmdebstrap --variant=minbase bookworm).
-// internal/testenv.DebianRootDir (branch images-tar) provides it; until
-// that is on main this keeps to the same cache path, lock and recipe, so
-// both share one copy. Swap to testenv.DebianRootDir when it lands.
-const debianEpoch = 1700000000
-
+// debianRootDir is the reference Debian root (mmdebstrap --variant=minbase
+// bookworm), shared by every test: never change it; copy it first.
 func debianRootDir(t testing.TB) string {
 	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "mmdebstrap", "mmdebstrap")
-	dir := os.Getenv("INGOT_TEST_CACHE")
-	if dir == "" {
-		dir = "/var/cache/ingot-test"
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("debian-bookworm-minbase-%s-%d", runtime.GOARCH, debianEpoch)
-	tarball := filepath.Join(dir, name+".tar")
-	root := filepath.Join(dir, name+".root")
-	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN)
-	if _, err := os.Stat(root); err == nil {
-		return root
-	}
-	if _, err := os.Stat(tarball); err != nil {
-		tmp := filepath.Join(dir, fmt.Sprintf("partial-%d-%s.tar", os.Getpid(), name))
-		defer os.Remove(tmp)
-		cmd := exec.Command("mmdebstrap", "--quiet", "--mode=root", "--format=tar", "--variant=minbase",
-			"bookworm", tmp, "http://deb.debian.org/debian")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", debianEpoch), "LC_ALL=C.UTF-8", "TZ=UTC")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", cmd, err, out)
-		}
-		if err := os.Rename(tmp, tarball); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tmp := filepath.Join(dir, fmt.Sprintf("partial-%d-%s.root", os.Getpid(), name))
-	os.RemoveAll(tmp)
-	defer os.RemoveAll(tmp)
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run(t, "tar", "--extract", "--file", tarball, "--directory", tmp, "--preserve-permissions",
-		"--same-owner", "--numeric-owner", "--xattrs", "--xattrs-include=*")
-	if err := os.Rename(tmp, root); err != nil {
-		t.Fatal(err)
-	}
-	return root
+	return testenv.DebianRootDir(t)
 }
 
 // debFromMirror returns a Debian package downloaded with apt-get
 // download (cached next to the reference root).
 func debFromMirror(t testing.TB, pkg string) string {
 	t.Helper()
-	dir := os.Getenv("INGOT_TEST_CACHE")
-	if dir == "" {
-		dir = "/var/cache/ingot-test"
-	}
-	dir = filepath.Join(dir, "rpm2deb-debs")
+	dir := filepath.Join(testenv.CacheDir(t), "rpm2deb-debs")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

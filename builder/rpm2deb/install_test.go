@@ -1,20 +1,21 @@
 package rpm2deb
 
 import (
+	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ingotfleet/ingot/builder/sandbox"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
 // imageRoot gives a throwaway copy of the reference Debian root to
-// install into, and runInImage runs a command inside it. The builder's
-// sandbox (builder/sandbox, branch builder-build) is meant to replace
-// chroot here once it is on main: only these two functions change.
+// install into, and runInImage runs a command inside it in the builder's
+// sandbox (builder/sandbox: namespaces, pivot_root, no network, fixed
+// environment), as an image build runs maintainer scripts.
 func imageRoot(t *testing.T) string {
 	t.Helper()
 	src := debianRootDir(t)
@@ -25,13 +26,12 @@ func imageRoot(t *testing.T) string {
 
 func runInImage(t *testing.T, root string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("chroot", append([]string{root}, args...)...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C.UTF-8", "TZ=UTC", "DEBIAN_FRONTEND=noninteractive", "SOURCE_DATE_EPOCH=1700000000"}
-	out, err := cmd.CombinedOutput()
+	var out bytes.Buffer
+	err := sandbox.Run(context.Background(), root, args, sandbox.Options{Stdout: &out, Stderr: &out, SourceDateEpoch: 1700000000})
 	if err != nil {
-		t.Fatalf("in the image: %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("in the image: %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
-	return string(out)
+	return out.String()
 }
 
 // TestInstall installs the converted packages with dpkg -i into a copy of
@@ -40,7 +40,6 @@ func runInImage(t *testing.T, root string, args ...string) string {
 // the setuid bit and the file capability are on the installed files.
 func TestInstall(t *testing.T) {
 	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "chroot", "coreutils")
 	testenv.RequireTool(t, "getcap", "libcap2-bin")
 	root := imageRoot(t)
 	resolver := NewRootResolver(root)
