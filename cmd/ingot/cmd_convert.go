@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/builder/rpm2deb"
+	"github.com/ingotfleet/ingot/images/store"
 )
 
 func init() { register(newConvertCommand) }
@@ -139,9 +140,20 @@ func runRPM2Deb(cmd *cobra.Command, a *App, o RPM2DebOptions, args []string) err
 	return nil
 }
 
-// targetResolver resolves dependencies against an image in the store.
-// The store (images/store) is not on main yet: until it is, --target
-// refuses with a pointer to --target-root.
-func targetResolver(_ context.Context, a *App, ref string) (rpm2deb.Resolver, error) {
-	return nil, usageError{fmt.Errorf("--target %s: this build has no image store yet (store %s); extract the image and use --target-root DIR", ref, a.StoreDir())}
+// targetResolver resolves dependencies against an image in the store:
+// its dpkg database is read straight from the image's objects.
+func targetResolver(ctx context.Context, a *App, ref string) (rpm2deb.Resolver, error) {
+	st, err := store.Open(a.StoreDir())
+	if err != nil {
+		return nil, fmt.Errorf("--target %s: %w", ref, err)
+	}
+	d, err := st.Resolve(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("--target %s: %w", ref, err)
+	}
+	m, err := st.Manifest(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("--target %s: %w", ref, err)
+	}
+	return rpm2deb.NewDpkgResolver(rpm2deb.NewManifestFS(ctx, m, st), "image "+d.String()), nil
 }
