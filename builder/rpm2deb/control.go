@@ -112,6 +112,8 @@ func (c *converter) mapRequires(rel *relations) error {
 			sonames = append(sonames, d)
 		case kind == "virtual":
 			c.rep.add(Dropped, "Requires", d.String(), "", "rpm virtual capability with no Debian name")
+		case kind == "rich":
+			c.rep.add(Dropped, "Requires", d.String(), "", "rich (boolean) dependency: not mapped")
 		default:
 			rs, notes := mapVersioned(DebName(d.Name), d)
 			strs := relStrings(rs)
@@ -208,9 +210,6 @@ func (c *converter) mapOthers(rel *relations) error {
 				continue
 			case fd.rpm == "Provides" && name == c.pkg:
 				c.rep.add(Dropped, fd.rpm, d.String(), "", "the package itself")
-				continue
-			case strings.HasPrefix(d.Name, "("):
-				c.rep.add(Dropped, fd.rpm, d.String(), "", "rich (boolean) dependency")
 				continue
 			}
 			var rs []debRelation

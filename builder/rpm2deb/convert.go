@@ -442,23 +442,30 @@ func (c *converter) buildFiles(clean []string, seen []bool, offs []int64, md5s [
 		} else if f.Group != "root" {
 			c.rep.add(Approximated, "owner", f.Path, f.User+":"+f.Group, "by name; dpkg looks the ids up when it unpacks, 0 if the group does not exist yet")
 		}
-		c.add(df)
+		if err := c.add(df); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // add puts a file in the data archive, with any parent directories the
 // RPM does not list (0755 root:root).
-func (c *converter) add(df *debFile) {
+// A path whose parent is a symlink or a file of the package is refused:
+// unpacked, it would land wherever the symlink points.
+func (c *converter) add(df *debFile) error {
 	for _, dir := range parents(df.Path) {
-		if _, ok := c.byPath[dir]; !ok {
+		if p, ok := c.byPath[dir]; !ok {
 			d := &debFile{Path: dir, Type: images.TypeDir, Mode: 0o755, User: "root", Group: "root", Mtime: c.clamp}
 			c.byPath[dir] = d
 			c.files = append(c.files, d)
+		} else if p.Type != images.TypeDir {
+			return fmt.Errorf("%s: %w: /%s is under /%s, which the package makes a %s", c.name, images.ErrUnsafePath, df.Path, dir, p.Type)
 		}
 	}
 	c.byPath[df.Path] = df
 	c.files = append(c.files, df)
+	return nil
 }
 
 // parents returns ".", "a", "a/b" for "a/b/c".
@@ -509,7 +516,9 @@ func (c *converter) docs() error {
 		if _, ok := c.byPath[p]; ok {
 			return fmt.Errorf("%s: the RPM already has /%s, which the conversion writes", c.name, p)
 		}
-		c.add(&debFile{Path: p, Type: images.TypeFile, Mode: 0o644, User: "root", Group: "root", Mtime: c.clamp, Size: int64(len(d.data)), content: d.data, MD5: md5hex(d.data)})
+		if err := c.add(&debFile{Path: p, Type: images.TypeFile, Mode: 0o644, User: "root", Group: "root", Mtime: c.clamp, Size: int64(len(d.data)), content: d.data, MD5: md5hex(d.data)}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -169,7 +169,7 @@ func (s *relationSet) add(r ...string) {
 func (s *relationSet) String() string { return strings.Join(s.list, ", ") }
 
 // classifyDep says what kind of RPM dependency name is: "rpmlib",
-// "config", "file", "soname", "virtual" (any other name with
+// "config", "file", "rich" (boolean), "soname", "virtual" (any other name with
 // parentheses: perl(Foo), pkgconfig(x), rtld(GNU_HASH)) or "package".
 func classifyDep(name string) string {
 	switch {
@@ -179,6 +179,8 @@ func classifyDep(name string) string {
 		return "config"
 	case strings.HasPrefix(name, "/"):
 		return "file"
+	case strings.HasPrefix(name, "("):
+		return "rich"
 	case sonameRE.MatchString(name):
 		return "soname"
 	case strings.ContainsAny(name, "()"):

@@ -92,6 +92,12 @@ func TestInstall(t *testing.T) {
 	if caps := run(t, "getcap", filepath.Join(root, "usr/sbin/hello-ping")); !strings.Contains(caps, "cap_net_raw=ep") {
 		t.Errorf("getcap: %q, want cap_net_raw=ep", caps)
 	}
+	// Owned by the system user the %pre scriptlet created: dpkg maps
+	// the tar's owner names to the image's ids when it unpacks.
+	ids := strings.Fields(runInImage(t, root, "sh", "-c", "id -u hellod; id -g hellod; stat -c '%u %g %a' /var/lib/hellod /var/lib/hellod/state"))
+	if len(ids) != 8 || ids[0] == "0" || ids[2] != ids[0] || ids[3] != ids[1] || ids[4] != "750" || ids[5] != ids[0] || ids[6] != ids[1] || ids[7] != "640" {
+		t.Errorf("hellod's files: uid, gid, then uid gid mode of each: %v", ids)
+	}
 	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
