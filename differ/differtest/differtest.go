@@ -161,6 +161,7 @@ func status(pkgs ...[3]string) []byte {
 //   - etc/motd: text edited
 //   - etc/foo.conf: mode 0644 → 0600
 //   - etc/app.conf: owner root:root → app:app (uid/gid and names)
+//   - etc/passwd, etc/group: user and group app added
 //   - usr/bin/ping: setuid added
 //   - dev/sda: block device 8,0 → 8,16
 //   - usr/bin/c: re-pointed from a hardlink of usr/bin/a to one of usr/bin/b
@@ -210,6 +211,10 @@ func build(isB bool) Image {
 		motd = "Welcome to the fleet.\n\nThis host is managed by ingot, image 2026-02.\nLocal changes will be lost.\n"
 	}
 	x.file("etc/motd", 0o644, []byte(motd))
+	// Names of owners come from the image's own passwd and group files.
+	x.file("etc/group", 0o644, []byte(pick("root:x:0:\ndisk:x:6:\n", "root:x:0:\ndisk:x:6:\napp:x:1000:\n")))
+	x.file("etc/passwd", 0o644, []byte(pick("root:x:0:0:root:/root:/bin/sh\n",
+		"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/nonexistent:/usr/sbin/nologin\n")))
 	if isB {
 		x.file("etc/new.conf", 0o644, []byte("new = yes\n"))
 	} else {
