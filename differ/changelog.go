@@ -122,24 +122,32 @@ func clip(s string) string {
 	return s
 }
 
-// EntriesBetween returns the entries newer than old and no newer than new,
-// newest first: what an upgrade from old to new brings. With old empty it
-// returns the entry of version new alone.
+// EntriesBetween returns what an upgrade from old to new brings: the
+// entries from the one of version new (or the top, if none is) down to,
+// not including, the first entry no newer than old — the changelog's own
+// order, as dpkg-parsechangelog --since reads it (a backport's history may
+// hold versions that sort above its own). With old empty it returns the
+// entry of version new alone.
 func EntriesBetween(entries []ChangelogEntry, old, new string) []ChangelogEntry {
+	start := 0
+	for i, e := range entries {
+		if e.Version == new {
+			start = i
+			break
+		}
+	}
+	if old == "" {
+		if len(entries) > start && entries[start].Version == new {
+			return entries[start : start+1]
+		}
+		return nil
+	}
 	var out []ChangelogEntry
-	for _, e := range entries {
-		if CompareVersions(e.Version, new) > 0 {
-			continue
+	for _, e := range entries[start:] {
+		if CompareVersions(e.Version, old) <= 0 {
+			break
 		}
-		if old == "" {
-			if CompareVersions(e.Version, new) == 0 {
-				out = append(out, e)
-			}
-			continue
-		}
-		if CompareVersions(e.Version, old) > 0 {
-			out = append(out, e)
-		}
+		out = append(out, e)
 	}
 	return out
 }
