@@ -168,34 +168,7 @@ func (r *Report) writeText(w io.Writer) error {
 		g := &r.Groups[gi]
 		p("\n== %s: %s\n", groupTitle(g), plural(len(g.Changes), "path"))
 		for _, c := range g.Changes {
-			head := fmt.Sprintf("%-7s %s", c.Kind, c.Path)
-			switch c.Kind {
-			case Added:
-				p("%s  %s\n", head, entryText(c.New))
-			case Removed:
-				p("%s  %s\n", head, entryText(c.Old))
-			default:
-				for _, a := range c.Attrs {
-					p("%s  %s\n", head, attrText(a))
-				}
-			}
-			if len(c.Owners) > 0 {
-				p("%s  owners: %s\n", head, strings.Join(c.Owners, ", "))
-			}
-			for _, a := range c.Alerts {
-				p("%s  !! %s\n", head, strings.ToUpper(a[:1])+a[1:])
-			}
-			if c.Content != nil {
-				if c.Content.Note != "" {
-					p("%s  content: %s\n", head, c.Content.Note)
-				}
-				if c.Content.Diff != "" {
-					for _, l := range strings.SplitAfter(strings.TrimSuffix(c.Content.Diff, "\n"), "\n") {
-						p("    %s", l)
-					}
-					p("\n")
-				}
-			}
+			writeChangeText(bw, &c)
 		}
 	}
 	return bw.Flush()
@@ -225,4 +198,38 @@ func verb(n int, v string) string {
 		return v + "s"
 	}
 	return v
+}
+
+// writeChangeText prints one changed path: a line per attribute, each
+// starting with the kind and the path, so grep finds all of a path.
+func writeChangeText(bw *bufio.Writer, c *Change) {
+	p := func(format string, a ...any) { fmt.Fprintf(bw, format, a...) }
+	head := fmt.Sprintf("%-7s %s", c.Kind, c.Path)
+	switch c.Kind {
+	case Added:
+		p("%s  %s\n", head, entryText(c.New))
+	case Removed:
+		p("%s  %s\n", head, entryText(c.Old))
+	default:
+		for _, a := range c.Attrs {
+			p("%s  %s\n", head, attrText(a))
+		}
+	}
+	if len(c.Owners) > 0 {
+		p("%s  owners: %s\n", head, strings.Join(c.Owners, ", "))
+	}
+	for _, a := range c.Alerts {
+		p("%s  !! %s\n", head, strings.ToUpper(a[:1])+a[1:])
+	}
+	if c.Content != nil {
+		if c.Content.Note != "" {
+			p("%s  content: %s\n", head, c.Content.Note)
+		}
+		if c.Content.Diff != "" {
+			for _, l := range strings.SplitAfter(strings.TrimSuffix(c.Content.Diff, "\n"), "\n") {
+				p("    %s", l)
+			}
+			p("\n")
+		}
+	}
 }
