@@ -181,24 +181,15 @@ func xattrText(name, v string) string {
 }
 
 // attrChanges turns a delta's keys into display pairs and alerts.
-func attrChanges(a, b *images.Manifest, d *Delta) ([]AttrChange, []string) {
-	ea, eb := d.Old, d.New
-	ra, rb := a.Resolve(ea), b.Resolve(eb)
+func attrChanges(a, b *images.Manifest, d *images.Delta) ([]AttrChange, []string) {
+	ra, rb := d.Old, d.New
 	var out []AttrChange
 	var alerts []string
 	for _, k := range d.Keys {
 		var o, n string
 		switch {
-		case k == "hardlink":
-			o, n = "not a hardlink", "not a hardlink"
-			if ea.Type == images.TypeHardlink {
-				o = "a hardlink of " + displayPath(ea.Link)
-			}
-			if eb.Type == images.TypeHardlink {
-				n = "a hardlink of " + displayPath(eb.Link)
-			}
-		case ra == nil || rb == nil:
-			continue
+		case k == images.KeyHardlink:
+			o, n = linkText(a, d.Path, d.OldLinks), linkText(b, d.Path, d.NewLinks)
 		case k == "type":
 			o, n = ra.Type.String(), rb.Type.String()
 		case k == "mode":
@@ -256,6 +247,23 @@ var specialBits = []struct {
 	bit  uint32
 	name string
 }{{images.ModeSetuid, "setuid"}, {images.ModeSetgid, "setgid"}, {images.ModeSticky, "sticky"}}
+
+// linkText says how path p is hardlinked in m: "a hardlink of /X" for a
+// hardlink entry, "hardlinked as /Y, /Z" for the file others link to, or
+// "not hardlinked" (an nlink count says less).
+func linkText(m *images.Manifest, p string, others []string) string {
+	if e := m.Lookup(p); e != nil && e.Type == images.TypeHardlink {
+		return "a hardlink of " + displayPath(e.Link)
+	}
+	if len(others) == 0 {
+		return "not hardlinked"
+	}
+	ds := make([]string, len(others))
+	for i, o := range others {
+		ds[i] = displayPath(o)
+	}
+	return "hardlinked as " + strings.Join(ds, ", ")
+}
 
 func modeAlerts(o, n uint32) []string {
 	var alerts []string
@@ -337,7 +345,7 @@ func Diff(ctx context.Context, a, b Source, opts Options) (*Report, error) {
 		return nil, err
 	}
 
-	deltas := Compare(ma, mb, CompareOptions{})
+	deltas := images.Compare(ma, mb, images.CompareOptions{})
 	kept := deltas[:0]
 	for _, d := range deltas {
 		if !opts.Mtime && d.Kind == Changed {
@@ -358,9 +366,9 @@ func Diff(ctx context.Context, a, b Source, opts Options) (*Report, error) {
 		if d.Kind != Changed || !slices.Contains(d.Keys, "sha256digest") {
 			continue
 		}
-		ra, rb := ma.Resolve(d.Old), mb.Resolve(d.New)
+		ra, rb := d.Old, d.New
 		if ra.Type == images.TypeFile && rb.Type == images.TypeFile && ra.Size <= opts.MaxDiffSize && rb.Size <= opts.MaxDiffSize {
-			wantA[ra.Path], wantB[rb.Path] = true, true
+			wantA[d.Path], wantB[d.Path] = true, true
 		}
 	}
 	r.Packages = packageChanges(dbA, dbB)
@@ -411,19 +419,19 @@ func Diff(ctx context.Context, a, b Source, opts Options) (*Report, error) {
 	groups := map[string][]Change{}
 	for i := range deltas {
 		d := &deltas[i]
-		c := Change{Kind: d.Kind, Path: displayPath(d.Path), Old: viewEntry(ma, d.Old), New: viewEntry(mb, d.New)}
+		c := Change{Kind: d.Kind, Path: displayPath(d.Path), Old: viewEntry(ma, ma.Lookup(d.Path)), New: viewEntry(mb, mb.Lookup(d.Path))}
 		switch d.Kind {
 		case Added:
-			c.Alerts = entryAlerts(mb.Resolve(d.New))
+			c.Alerts = entryAlerts(d.New)
 			r.Summary.Added++
 		case Removed:
 			r.Summary.Removed++
 		case Changed:
 			c.Attrs, c.Alerts = attrChanges(ma, mb, d)
 			r.Summary.Changed++
-			ra, rb := ma.Resolve(d.Old), mb.Resolve(d.New)
-			if slices.Contains(d.Keys, "sha256digest") && ra.Type == images.TypeFile && rb.Type == images.TypeFile {
-				c.Content = contentDiff(d.Path, ra, rb, contA[ra.Path], contB[rb.Path], opts)
+			ra, rb := d.Old, d.New
+			if slices.Contains(d.Keys, images.KeySHA256) && ra.Type == images.TypeFile && rb.Type == images.TypeFile {
+				c.Content = contentDiff(d.Path, ra, rb, contA[d.Path], contB[d.Path], opts)
 			}
 		}
 		r.Summary.Alerts += len(c.Alerts)
@@ -495,7 +503,7 @@ func readAll(ctx context.Context, s Source, want map[string]bool) (map[string][]
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.Name(), err)
+		return nil, err // sources name themselves in their errors
 	}
 	return out, nil
 }
@@ -516,7 +524,7 @@ func loadDpkgDB(ctx context.Context, s Source) (*dpkgDB, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: reading the dpkg database: %w", s.Name(), err)
+		return nil, fmt.Errorf("reading the dpkg database: %w", err)
 	}
 	db, err := readDpkgDB(m, files)
 	if err != nil {

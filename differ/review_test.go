@@ -131,7 +131,7 @@ func TestReviewMissingDependency(t *testing.T) {
 	dir := t.TempDir()
 	pkg := filepath.Join(dir, "needy")
 	for f, text := range map[string]string{
-		"DEBIAN/control": "Package: needy\nVersion: 1.0\nArchitecture: all\nMaintainer: T <t@example.org>\nDepends: ingot-no-such-package (>= 9)\nDescription: test\n test\n",
+		"DEBIAN/control":         "Package: needy\nVersion: 1.0\nArchitecture: all\nMaintainer: T <t@example.org>\nDepends: ingot-no-such-package (>= 9)\nDescription: test\n test\n",
 		"usr/share/needy/README": "hello\n",
 	} {
 		if out, err := exec.Command("install", "-D", "-m", "0644", "/dev/stdin", filepath.Join(pkg, f)).CombinedOutput(); err != nil {

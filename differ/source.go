@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 )
 
 // Source is one side of a comparison: an image's manifest and, on request,
@@ -41,6 +42,9 @@ func (s *MemSource) Manifest() *images.Manifest { return s.M }
 func (s *MemSource) ReadFiles(ctx context.Context, paths []string, fn func(string, io.Reader) error) error {
 	for _, p := range paths {
 		c, ok := s.Files[p]
+		if e := s.M.Lookup(p); !ok && e != nil && e.Type == images.TypeHardlink {
+			c, ok = s.Files[e.Link]
+		}
 		if !ok {
 			return fmt.Errorf("%s: no content for /%s", s.Label, images.Escape(p))
 		}
@@ -64,7 +68,7 @@ func OpenDir(ctx context.Context, dir string) (*DirSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening image directory: %w", err)
 	}
-	m, err := walkDir(ctx, dir, nil)
+	m, err := images.WalkDir(ctx, dir, images.WalkOptions{}, nil)
 	if err != nil {
 		root.Close()
 		return nil, fmt.Errorf("reading image directory %s: %w", dir, err)
@@ -108,7 +112,7 @@ type TarSource struct {
 	label string
 	file  string
 	m     *images.Manifest
-	kept  map[string][]byte
+	kept  map[images.Digest][]byte // content by sha256
 }
 
 // maxKept bounds the content OpenTar keeps in memory (the dpkg database).
@@ -116,33 +120,29 @@ const maxKept = 256 << 20
 
 // OpenTar reads the tar file at name into a manifest.
 func OpenTar(ctx context.Context, name string) (*TarSource, error) {
-	s := &TarSource{label: name, file: name, kept: map[string][]byte{}}
+	s := &TarSource{label: name, file: name, kept: map[images.Digest][]byte{}}
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("opening image tar: %w", err)
 	}
 	defer f.Close()
 	var kept int
-	s.m, err = readTar(ctx, f, func(e *images.Entry, r io.Reader) error {
+	s.m, err = images.ReadTar(ctx, f, images.TarOptions{Name: name}, func(e *images.Entry, r io.Reader) error {
 		if !isDpkgMeta(e.Path) {
 			return nil
 		}
 		b, err := io.ReadAll(r)
-		kept += len(b)
-		if kept > maxKept {
+		if err != nil {
+			return err
+		}
+		if kept += len(b); kept > maxKept {
 			return fmt.Errorf("dpkg database over %d MiB", maxKept>>20)
 		}
-		s.kept[e.Path] = b
-		return err
+		s.kept[images.Sum(b)] = b
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading image tar %s: %w", name, err)
-	}
-	// A later duplicate of a path may have replaced a kept file.
-	for p, b := range s.kept {
-		if e := s.m.Lookup(p); e == nil || e.Type != images.TypeFile || e.Size != int64(len(b)) || e.SHA256 != images.Sum(b) {
-			delete(s.kept, p)
-		}
+		return nil, err
 	}
 	return s, nil
 }
@@ -153,17 +153,27 @@ func (s *TarSource) Name() string { return s.label }
 // Manifest implements Source.
 func (s *TarSource) Manifest() *images.Manifest { return s.m }
 
-// ReadFiles implements Source.
+// ReadFiles implements Source. Contents are matched by sha256, so what is
+// passed on is always what the manifest says.
 func (s *TarSource) ReadFiles(ctx context.Context, paths []string, fn func(string, io.Reader) error) error {
-	want := map[string]bool{}
+	want := map[images.Digest][]string{}
+	sizes := map[int64]bool{}
 	for _, p := range paths {
-		if b, ok := s.kept[p]; ok {
+		e := s.m.Lookup(p)
+		if e != nil {
+			e = s.m.Resolve(e)
+		}
+		if e == nil || e.Type != images.TypeFile {
+			return fmt.Errorf("%s: /%s is not a regular file", s.label, images.Escape(p))
+		}
+		if b, ok := s.kept[e.SHA256]; ok {
 			if err := fn(p, bytes.NewReader(b)); err != nil {
 				return err
 			}
 			continue
 		}
-		want[p] = true
+		want[e.SHA256] = append(want[e.SHA256], p)
+		sizes[e.Size] = true
 	}
 	if len(want) == 0 {
 		return nil
@@ -173,33 +183,76 @@ func (s *TarSource) ReadFiles(ctx context.Context, paths []string, fn func(strin
 		return fmt.Errorf("opening image tar: %w", err)
 	}
 	defer f.Close()
-	_, err = readTar(ctx, f, func(e *images.Entry, r io.Reader) error {
-		if !want[e.Path] {
+	_, err = images.ReadTar(ctx, f, images.TarOptions{Name: s.file}, func(e *images.Entry, r io.Reader) error {
+		if !sizes[e.Size] {
 			return nil
 		}
-		delete(want, e.Path)
-		// The content must be what the manifest says: the file may have
-		// changed since the first pass.
-		hr := newHashingReader(r)
-		if err := fn(e.Path, hr); err != nil {
+		b, err := io.ReadAll(r)
+		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(io.Discard, hr); err != nil {
-			return err
+		sum := images.Sum(b)
+		for _, p := range want[sum] {
+			if err := fn(p, bytes.NewReader(b)); err != nil {
+				return err
+			}
 		}
-		var got images.Entry
-		hr.finish(&got)
-		if me := s.m.Lookup(e.Path); me == nil || me.SHA256 != got.SHA256 {
-			return fmt.Errorf("content of %s changed since the tar was first read", e.Path)
-		}
+		delete(want, sum)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("reading image tar %s: %w", s.file, err)
+		return err
 	}
-	if len(want) > 0 {
-		for p := range want {
-			return fmt.Errorf("%s: no content for /%s", s.label, images.Escape(p))
+	for _, ps := range want {
+		return fmt.Errorf("%s: the content of /%s changed since the tar was first read", s.label, images.Escape(ps[0]))
+	}
+	return nil
+}
+
+// StoreSource is an image in the content-addressed store.
+type StoreSource struct {
+	label string
+	st    *store.Store
+	m     *images.Manifest
+}
+
+// OpenStore resolves ref (digest, unique digest prefix or name:tag) in st.
+func OpenStore(ctx context.Context, st *store.Store, ref string) (*StoreSource, error) {
+	d, err := st.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.Manifest(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	return &StoreSource{label: ref, st: st, m: m}, nil
+}
+
+// Name implements Source.
+func (s *StoreSource) Name() string { return s.label }
+
+// Manifest implements Source.
+func (s *StoreSource) Manifest() *images.Manifest { return s.m }
+
+// ReadFiles implements Source; the store verifies every chunk it returns.
+func (s *StoreSource) ReadFiles(ctx context.Context, paths []string, fn func(string, io.Reader) error) error {
+	for _, p := range paths {
+		e := s.m.Lookup(p)
+		if e != nil {
+			e = s.m.Resolve(e)
+		}
+		if e == nil || e.Type != images.TypeFile {
+			return fmt.Errorf("%s: /%s is not a regular file", s.label, images.Escape(p))
+		}
+		rc, err := s.st.OpenFile(ctx, e.SHA256)
+		if err != nil {
+			return fmt.Errorf("%s: /%s: %w", s.label, images.Escape(p), err)
+		}
+		err = fn(p, rc)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("%s: /%s: %w", s.label, images.Escape(p), err)
 		}
 	}
 	return nil

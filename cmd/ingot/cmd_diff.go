@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/differ"
+	"github.com/ingotfleet/ingot/images/store"
 )
 
 func init() { register(newDiffCommand) }
@@ -118,47 +118,27 @@ func runDiff(ctx context.Context, a *App, o *DiffOptions, argA, argB string) err
 // an image reference in the store.
 func openImage(ctx context.Context, a *App, arg string) (differ.Source, error) {
 	if _, err := os.Stat(arg); err == nil {
-		s, err := differ.Open(ctx, arg)
-		if err != nil {
-			return nil, fmt.Errorf("image %s: %w", arg, err)
-		}
-		return s, nil
+		return differ.Open(ctx, arg) // its errors name the file
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("image %s: %w", arg, err)
 	}
 	return openStoreImage(ctx, a, arg)
 }
 
-// writeFileAtomic writes data to name through a temporary file and a rename,
-// so that a report is never left half written.
-func writeFileAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
+// openStoreImage opens an image reference (digest, unique digest prefix,
+// name:tag) in the store. A store that does not exist is not created.
+func openStoreImage(ctx context.Context, a *App, ref string) (differ.Source, error) {
+	dir := a.StoreDir()
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("image %s: not a file or directory, and there is no image store at %s to look it up in", ref, dir)
+	}
+	st, err := store.Open(dir)
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
+		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Close()
-	} else {
-		f.Close()
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), name)
-	}
+	s, err := differ.OpenStore(ctx, st, ref)
 	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", name, err)
+		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
-	return nil
-}
-
-// openStoreImage opens an image reference (digest, prefix, name:tag) from
-// the store for the differ. The store (images/store, branch images-store)
-// is not on main yet; until it is, references are refused with a clear
-// error, and A and B must be tars or directories.
-func openStoreImage(_ context.Context, a *App, ref string) (differ.Source, error) {
-	return nil, fmt.Errorf("image %s: no such file or directory, and image references need the store at %s, which this build cannot read yet", ref, a.StoreDir())
+	return s, nil
 }
