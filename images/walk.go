@@ -32,6 +32,11 @@ type WalkOptions struct {
 	// Xattr says which extended attributes to record; nil records all that
 	// llistxattr(2) lists.
 	Xattr func(name string) bool
+	// AllowChanging records a file whose size or mtime changes while it is
+	// read (a log on a live host) as read: the size and hash of the bytes
+	// read and the mtime after reading, instead of failing the walk. For
+	// checking live hosts; never for making images.
+	AllowChanging bool
 }
 
 // WalkDir makes the Manifest of the tree at root, which must be a
@@ -44,7 +49,7 @@ type WalkOptions struct {
 // which may be nil, receives each file's content once, in manifest order.
 //
 // Sockets are recorded (WriteTar leaves them out). A file that changes
-// while it is read is an error naming it.
+// while it is read is an error naming it, unless AllowChanging.
 func WalkDir(ctx context.Context, root string, opts WalkOptions, fn FileFunc) (*Manifest, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(root, &st); err != nil {
@@ -399,7 +404,10 @@ func (w *walker) content(e *Entry, it *walkItem, accounts *accountCapture, fn Fi
 		return fmt.Errorf("walking %s: %w", w.root, &os.PathError{Op: "fstat", Path: full, Err: err})
 	}
 	if cr.n != it.Size || st.Size != it.Size || st.Mtim.Sec != it.Mtime {
-		return fmt.Errorf("walking %s: %s changed while it was read", w.root, full)
+		if !w.opts.AllowChanging {
+			return fmt.Errorf("walking %s: %s changed while it was read", w.root, full)
+		}
+		e.Mtime = st.Mtim.Sec
 	}
 	e.Size = cr.n
 	e.SHA256 = Digest(h.Sum(nil))

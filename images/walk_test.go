@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"golang.org/x/sys/unix"
@@ -299,5 +300,41 @@ func TestWalkDirTarAgree(t *testing.T) {
 				t.Error("manifests print differently")
 			}
 		})
+	}
+}
+
+// TestWalkDirChangingFile: a file that grows while it is read fails the
+// walk, unless AllowChanging, which records it as read.
+func TestWalkDirChangingFile(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "log")
+	if err := os.WriteFile(p, []byte("line 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Unix(1600000000, 0)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	grow := func(e *Entry, r io.Reader) error {
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		f.WriteString("line 2\n")
+		f.Close()
+		_, err = io.Copy(io.Discard, r)
+		return err
+	}
+	_, err := WalkDir(context.Background(), root, WalkOptions{}, grow)
+	if err == nil || !strings.Contains(err.Error(), p+" changed while it was read") {
+		t.Fatalf("got %v", err)
+	}
+	m, err := WalkDir(context.Background(), root, WalkOptions{AllowChanging: true}, grow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := m.Lookup("log")
+	if want := "line 1\nline 2\nline 2\n"; e.Size != int64(len(want)) || e.SHA256 != Sum([]byte(want)) || e.Mtime == old.Unix() {
+		t.Fatalf("log: %+v", e)
 	}
 }
