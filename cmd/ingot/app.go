@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -71,6 +72,9 @@ func (a *App) Execute(ctx context.Context) int {
 	root.SetOut(a.Stdout)
 	root.SetErr(a.Stderr)
 	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command ") {
+		err = usageError{err} // cobra's own error for a mistyped subcommand
+	}
 	code := exitCode(ctx, err)
 	if err != nil && !errors.Is(err, errNegative) {
 		fmt.Fprintf(a.Stderr, "ingot: %v\n", err)

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/ingotfleet/ingot/images"
+)
+
+// Kind is the class of a stored file; each has its own folder in the layout.
+type Kind uint8
+
+const (
+	KindObject Kind = iota + 1 // objects/xx/<sha256>: zstd(bytes), named by sha256(bytes)
+	KindList                   // lists/xx/<file sha256>: zstd(chunk list of a multi-chunk file)
+	KindImage                  // images/<image digest>: zstd(image index); its presence lists the image
+	KindRef                    // refs/<name>/<tag>: "<image digest>\n", the only mutable files
+)
+
+var kindNames = [...]string{KindObject: "objects", KindList: "lists", KindImage: "images", KindRef: "refs"}
+
+func (k Kind) String() string {
+	if k == 0 || int(k) >= len(kindNames) {
+		return fmt.Sprintf("Kind(%d)", uint8(k))
+	}
+	return kindNames[k]
+}
+
+// Kinds lists every kind, in layout order.
+var Kinds = []Kind{KindObject, KindList, KindImage, KindRef}
+
+// Handle names one stored file: its kind and name. For objects, lists and
+// images the name is 64 lowercase hex digits; for refs it is "name/tag".
+type Handle struct {
+	Kind Kind
+	Name string
+}
+
+// Path is the handle's path relative to the store root, with '/'
+// separators: the same under a directory and under an HTTP base URL.
+func (h Handle) Path() string {
+	switch h.Kind {
+	case KindObject, KindList:
+		return h.Kind.String() + "/" + h.Name[:2] + "/" + h.Name
+	}
+	return h.Kind.String() + "/" + h.Name
+}
+
+func (h Handle) String() string { return h.Path() }
+
+// DigestHandle is the handle of kind k named by d.
+func DigestHandle(k Kind, d images.Digest) Handle { return Handle{Kind: k, Name: d.String()} }
+
+var (
+	hexName = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	refName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+)
+
+// Valid checks that h names a file a store may hold; backends refuse the
+// rest, so a name never becomes a path outside the store.
+func (h Handle) Valid() error {
+	switch h.Kind {
+	case KindObject, KindList, KindImage:
+		if hexName.MatchString(h.Name) {
+			return nil
+		}
+	case KindRef:
+		if refName.MatchString(h.Name) {
+			return nil
+		}
+	default:
+		return fmt.Errorf("%w: unknown kind %d", ErrInvalidName, h.Kind)
+	}
+	return fmt.Errorf("%w: %s %q", ErrInvalidName, h.Kind, h.Name)
+}
+
+// ParsePath is the inverse of Handle.Path; it refuses anything that is not
+// a valid handle (used by the HTTP server to decide what it serves).
+func ParsePath(p string) (Handle, error) {
+	for _, k := range Kinds {
+		prefix := k.String() + "/"
+		if len(p) <= len(prefix) || p[:len(prefix)] != prefix {
+			continue
+		}
+		rest := p[len(prefix):]
+		h := Handle{Kind: k, Name: rest}
+		if k == KindObject || k == KindList {
+			if len(rest) < 3 || rest[2] != '/' {
+				return Handle{}, fmt.Errorf("%w: %q", ErrInvalidName, p)
+			}
+			h.Name = rest[3:]
+			if err := h.Valid(); err != nil {
+				return Handle{}, err
+			}
+			if h.Name[:2] != rest[:2] {
+				return Handle{}, fmt.Errorf("%w: %q", ErrInvalidName, p)
+			}
+			return h, nil
+		}
+		if err := h.Valid(); err != nil {
+			return Handle{}, err
+		}
+		return h, nil
+	}
+	return Handle{}, fmt.Errorf("%w: %q", ErrInvalidName, p)
+}
+
+// Backend stores and returns bytes by handle. It knows nothing of chunks
+// or compression and does not verify content: Store does. Implementations
+// are safe for concurrent use.
+type Backend interface {
+	// Location names the backend in errors and logs ("/var/lib/ingot/store",
+	// "http://cache:8080/").
+	Location() string
+	// Get returns the stored bytes; an error wrapping ErrNotFound if absent.
+	Get(ctx context.Context, h Handle) ([]byte, error)
+	// Has reports whether h is stored.
+	Has(ctx context.Context, h Handle) (bool, error)
+	// Put stores data under h, atomically: readers see all of it or
+	// nothing. For every kind but refs an existing file is kept (the
+	// content is the same by construction). durable: fsync before
+	// returning; otherwise the caller calls Sync before depending on it.
+	Put(ctx context.Context, h Handle, data []byte, durable bool) error
+	// Delete removes h; removing an absent file is not an error.
+	Delete(ctx context.Context, h Handle) error
+	// List calls fn with the name of every stored file of kind k, in no
+	// particular order; an error wrapping ErrNotSupported where the
+	// backend cannot list (plain HTTP).
+	List(ctx context.Context, k Kind, fn func(name string) error) error
+	// Sync makes every earlier Put durable.
+	Sync(ctx context.Context) error
+}
+
+// Errors of the store and its backends; test them with errors.Is.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrCorrupt      = errors.New("content does not match its name")
+	ErrReadOnly     = errors.New("store is read-only")
+	ErrNotSupported = errors.New("not supported by this backend")
+	ErrInvalidName  = errors.New("invalid store name")
+	ErrAmbiguous    = errors.New("ambiguous reference")
+)

@@ -1,0 +1,296 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/storetest"
+)
+
+func TestLocalConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) (store.Backend, store.Backend) {
+		b, err := store.OpenLocal(filepath.Join(t.TempDir(), "store"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, b
+	})
+}
+
+// serveStore serves dir with the store's own HTTP server.
+func serveStore(t *testing.T, dir string, wrap func(http.Handler) http.Handler) *httptest.Server {
+	t.Helper()
+	h, err := store.NewServer(dir, store.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestHTTPConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) (store.Backend, store.Backend) {
+		dir := filepath.Join(t.TempDir(), "store")
+		local, err := store.OpenLocal(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := serveStore(t, dir, nil)
+		b, err := store.NewHTTP([]string{srv.URL}, store.WithRetries(2, time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return local, b
+	})
+}
+
+// A server that damages what it sends: the client must refuse the data,
+// naming the object and the server, and never hand it out.
+func TestHTTPHostileServer(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "store")
+	w, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("ingot chunk "), 5000)
+	sha, _, err := w.PutFile(ctx, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		damage  func(b []byte) []byte
+		wantErr error
+	}{
+		{"flip", func(b []byte) []byte { b = bytes.Clone(b); b[len(b)-3] ^= 1; return b }, store.ErrCorrupt},
+		{"swap", func(b []byte) []byte { return mustRaw(t, "other content") }, store.ErrCorrupt},
+		{"truncate", nil, nil}, // Content-Length larger than the body
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var hits atomic.Int32
+			srv := serveStore(t, dir, func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+					hits.Add(1)
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, r)
+					body := rec.Body.Bytes()
+					if tc.damage != nil {
+						body = tc.damage(body)
+						rw.WriteHeader(rec.Code)
+						rw.Write(body)
+						return
+					}
+					// Truncate: promise the full length, send half, hang up.
+					rw.Header().Set("Content-Length", itoa(len(body)))
+					rw.WriteHeader(rec.Code)
+					rw.Write(body[:len(body)/2])
+					panic(http.ErrAbortHandler)
+				})
+			})
+			b, err := store.NewHTTP([]string{srv.URL}, store.WithRetries(2, time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := store.New(b)
+			_, err = r.GetChunk(ctx, sha)
+			if err == nil {
+				t.Fatal("GetChunk from a damaging server succeeded")
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Errorf("err = %v, want %v", err, tc.wantErr)
+			}
+			if !strings.Contains(err.Error(), sha.String()) || !strings.Contains(err.Error(), srv.URL) {
+				t.Errorf("error %q names neither the object nor the server", err)
+			}
+			if tc.name == "truncate" && hits.Load() != 3 {
+				t.Errorf("truncated body fetched %d times, want 3 (1 + 2 retries)", hits.Load())
+			}
+		})
+	}
+}
+
+func mustRaw(t *testing.T, s string) []byte {
+	dir := filepath.Join(t.TempDir(), "s")
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha, _, err := st.PutFile(context.Background(), strings.NewReader(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := st.Backend().Get(context.Background(), store.DigestHandle(store.KindObject, sha))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + string(appendInt(nil, n))) }
+
+func appendInt(b []byte, n int) []byte {
+	if n >= 10 {
+		b = appendInt(b, n/10)
+	}
+	return append(b, byte('0'+n%10))
+}
+
+// 5xx answers and resets are retried with backoff; 404 is not; mirrors
+// are tried in order.
+func TestHTTPRetriesAndMirrors(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "store")
+	w, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha, _, err := w.PutFile(ctx, strings.NewReader("retried content"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	flaky := serveStore(t, dir, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) <= 2 {
+				http.Error(rw, "overloaded", http.StatusServiceUnavailable)
+				return
+			}
+			h.ServeHTTP(rw, r)
+		})
+	})
+	b, _ := store.NewHTTP([]string{flaky.URL}, store.WithRetries(3, time.Millisecond))
+	if _, err := store.New(b).GetChunk(ctx, sha); err != nil {
+		t.Fatalf("GetChunk after two 503s: %v", err)
+	}
+	if calls.Load() != 3 {
+		t.Errorf("%d requests, want 3", calls.Load())
+	}
+
+	dead := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		http.Error(rw, "down", http.StatusBadGateway)
+	}))
+	defer dead.Close()
+	good := serveStore(t, dir, nil)
+	b, _ = store.NewHTTP([]string{dead.URL, good.URL}, store.WithRetries(1, time.Millisecond))
+	if _, err := store.New(b).GetChunk(ctx, sha); err != nil {
+		t.Errorf("GetChunk with the first mirror down: %v", err)
+	}
+
+	b, _ = store.NewHTTP([]string{dead.URL}, store.WithRetries(1, time.Millisecond))
+	_, err = store.New(b).GetChunk(ctx, sha)
+	if err == nil || !strings.Contains(err.Error(), "502") {
+		t.Errorf("GetChunk from a dead server: err = %v, want the 502 named", err)
+	}
+
+	// Cancellation stops the backoff.
+	cctx, cancel := context.WithCancel(ctx)
+	b, _ = store.NewHTTP([]string{dead.URL}, store.WithRetries(10, time.Hour))
+	go func() { time.Sleep(10 * time.Millisecond); cancel() }()
+	if _, err := store.New(b).GetChunk(cctx, sha); !errors.Is(err, context.Canceled) {
+		t.Errorf("GetChunk canceled during backoff: err = %v, want context.Canceled", err)
+	}
+}
+
+// The server serves the layout and nothing else.
+func TestServerServesOnlyTheLayout(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "store")
+	w, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha, _, err := w.PutFile(ctx, strings.NewReader("served"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "tmp", ".put-123"), []byte("temp"), 0o644)
+	os.WriteFile(filepath.Join(filepath.Dir(dir), "secret"), []byte("secret"), 0o644)
+	srv := serveStore(t, dir, nil)
+	obj := "/objects/" + sha.String()[:2] + "/" + sha.String()
+	tests := []struct {
+		method, path string
+		code         int
+		cache        string
+	}{
+		{"GET", obj, 200, "public, max-age=31536000, immutable"},
+		{"HEAD", obj, 200, "public, max-age=31536000, immutable"},
+		{"GET", "/ingot-store", 200, "public, max-age=3600"},
+		{"GET", "/", 404, ""},
+		{"GET", "/objects/", 404, ""},
+		{"GET", "/objects/" + sha.String()[:2] + "/", 404, ""},
+		{"GET", "/tmp/.put-123", 404, ""},
+		{"GET", "/../secret", 404, ""},
+		{"GET", "/objects/00/" + sha.String(), 404, ""},
+		{"GET", "/refs/web/v1", 404, ""},
+		{"PUT", obj, 405, ""},
+		{"DELETE", obj, 405, ""},
+	}
+	for _, tc := range tests {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code {
+			t.Errorf("%s %s = %d, want %d", tc.method, tc.path, resp.StatusCode, tc.code)
+		}
+		if tc.cache != "" && resp.Header.Get("Cache-Control") != tc.cache {
+			t.Errorf("%s %s: Cache-Control %q, want %q", tc.method, tc.path, resp.Header.Get("Cache-Control"), tc.cache)
+		}
+	}
+	// Refs are served for revalidation.
+	m, _ := images.NewManifest([]images.Entry{{Path: ".", Type: images.TypeDir, Mode: 0o755}})
+	d, err := w.PutManifest(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetRef(ctx, "web:v1", d); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(srv.URL + "/refs/web/v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != d.String()+"\n" || resp.Header.Get("Cache-Control") != "no-cache" {
+		t.Errorf("GET ref = %q (Cache-Control %q)", body, resp.Header.Get("Cache-Control"))
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"0", 0, false}, {"1000", 1000, false}, {"512K", 512 << 10, false}, {"10M", 10 << 20, false},
+		{"1.5G", 3 << 29, false}, {"10MiB/s", 10 << 20, false}, {"", 0, true}, {"-1", 0, true}, {"fast", 0, true},
+	}
+	for _, tc := range tests {
+		got, err := store.ParseRate(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("ParseRate(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}

@@ -1,0 +1,20 @@
+// Package store is ingot's content-addressed image store.
+//
+// A store holds images (a manifest each) and the content of their regular
+// files, cut by a content-defined chunker (FastCDC) into chunks of about
+// 64 KiB. Its nouns:
+//
+//   - object: a chunk or a manifest, stored zstd-compressed under the
+//     sha256 of its uncompressed bytes, and verified against that name on
+//     every read. A file whose content is one chunk is that chunk: its
+//     content hash names the object.
+//   - chunk list: the chunks of a file of more than one chunk, named by the
+//     file's content hash; verified when the file is put back together.
+//   - image index: every chunk list of one image in one object, so a host
+//     fetches one object instead of one per file.
+//   - ref: name:tag → image digest, the only mutable files.
+//
+// A Backend holds the bytes (a local directory, or any static HTTP server
+// serving one); Store adds chunking, compression and verification on top.
+// The on-disk layout is described in docs/store.md.
+package store

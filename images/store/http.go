@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// HTTP is a read-only Backend on a store served by any static HTTP server
+// (ingot serve, nginx, a CDN): plain GET and HEAD of the layout's paths.
+// Mirrors are tried in order; 5xx answers, resets and truncated bodies are
+// retried with exponential backoff.
+type HTTP struct {
+	bases   []*url.URL
+	client  *http.Client
+	retries int
+	backoff time.Duration
+	maxBody int64
+}
+
+// HTTPOption configures an HTTP backend.
+type HTTPOption func(*HTTP)
+
+// WithHTTPClient sets the client (default: one with keep-alive and
+// sensible timeouts).
+func WithHTTPClient(c *http.Client) HTTPOption { return func(b *HTTP) { b.client = c } }
+
+// WithRetries sets how many times a failed request is retried per mirror
+// and the first backoff (doubled after each try).
+func WithRetries(n int, backoff time.Duration) HTTPOption {
+	return func(b *HTTP) { b.retries, b.backoff = n, backoff }
+}
+
+// NewHTTP returns a backend reading the store at the base URLs.
+func NewHTTP(urls []string, opts ...HTTPOption) (*HTTP, error) {
+	if len(urls) == 0 {
+		return nil, errors.New("http store: no URL")
+	}
+	b := &HTTP{retries: 4, backoff: 200 * time.Millisecond, maxBody: maxManifestSize}
+	for _, u := range urls {
+		p, err := url.Parse(u)
+		if err != nil {
+			return nil, fmt.Errorf("http store %q: %w", u, err)
+		}
+		if p.Scheme != "http" && p.Scheme != "https" {
+			return nil, fmt.Errorf("http store %q: scheme must be http or https", u)
+		}
+		if !strings.HasSuffix(p.Path, "/") {
+			p.Path += "/"
+		}
+		b.bases = append(b.bases, p)
+	}
+	for _, o := range opts {
+		o(b)
+	}
+	if b.client == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 16
+		t.ResponseHeaderTimeout = 60 * time.Second
+		b.client = &http.Client{Transport: t}
+	}
+	return b, nil
+}
+
+// Location is the first base URL (and the count of mirrors).
+func (b *HTTP) Location() string {
+	if len(b.bases) > 1 {
+		return fmt.Sprintf("%s (+%d mirrors)", b.bases[0], len(b.bases)-1)
+	}
+	return b.bases[0].String()
+}
+
+// errRetry marks a failure worth retrying.
+type errRetry struct{ err error }
+
+func (e errRetry) Error() string { return e.err.Error() }
+func (e errRetry) Unwrap() error { return e.err }
+
+// do runs one request (GET or HEAD) against each mirror with retries and
+// returns the body (nil for HEAD).
+func (b *HTTP) do(ctx context.Context, method string, h Handle) ([]byte, error) {
+	if err := h.Valid(); err != nil {
+		return nil, err
+	}
+	var last error
+	for _, base := range b.bases {
+		u := base.ResolveReference(&url.URL{Path: h.Path()})
+		wait := b.backoff
+		for try := 0; ; try++ {
+			data, err := b.once(ctx, method, u.String())
+			if err == nil || errors.Is(err, ErrNotFound) {
+				if err != nil {
+					err = fmt.Errorf("%s at %s: %w", h, base, err)
+				}
+				return data, err
+			}
+			last = fmt.Errorf("%s %s: %w", method, u, err)
+			var r errRetry
+			if !errors.As(err, &r) || try >= b.retries {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(wait):
+			}
+			wait *= 2
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return nil, last
+}
+
+func (b *HTTP) once(ctx context.Context, method, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, errRetry{err}
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		return nil, ErrNotFound
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		return nil, errRetry{fmt.Errorf("server said %s", resp.Status)}
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("server said %s", resp.Status)
+	}
+	if method == http.MethodHead {
+		return nil, nil
+	}
+	if resp.ContentLength > b.maxBody {
+		return nil, fmt.Errorf("%d bytes, more than the %d any object may take", resp.ContentLength, b.maxBody)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, b.maxBody+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// Truncated body, reset connection: worth another try.
+		return nil, errRetry{fmt.Errorf("reading body: %w", err)}
+	}
+	if int64(len(data)) > b.maxBody {
+		return nil, fmt.Errorf("more than the %d bytes any object may take", b.maxBody)
+	}
+	if resp.ContentLength >= 0 && int64(len(data)) != resp.ContentLength {
+		return nil, errRetry{fmt.Errorf("body is %d bytes, Content-Length said %d", len(data), resp.ContentLength)}
+	}
+	return data, nil
+}
+
+// Get fetches h.
+func (b *HTTP) Get(ctx context.Context, h Handle) ([]byte, error) {
+	return b.do(ctx, http.MethodGet, h)
+}
+
+// Has asks with HEAD whether h exists.
+func (b *HTTP) Has(ctx context.Context, h Handle) (bool, error) {
+	_, err := b.do(ctx, http.MethodHead, h)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Put is refused: an HTTP store is read-only.
+func (b *HTTP) Put(context.Context, Handle, []byte, bool) error {
+	return fmt.Errorf("%s: %w", b.Location(), ErrReadOnly)
+}
+
+// Delete is refused: an HTTP store is read-only.
+func (b *HTTP) Delete(context.Context, Handle) error {
+	return fmt.Errorf("%s: %w", b.Location(), ErrReadOnly)
+}
+
+// List is not possible over plain HTTP (no directory listings).
+func (b *HTTP) List(context.Context, Kind, func(string) error) error {
+	return fmt.Errorf("listing %s: %w (plain HTTP has no directory listings)", b.Location(), ErrNotSupported)
+}
+
+// Sync has nothing to do.
+func (b *HTTP) Sync(context.Context) error { return nil }

@@ -1,0 +1,296 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// markerFile sits at the root of every store; its content names the
+// layout version. A directory without it is not opened as a store unless
+// it is empty, so a mistyped --store never scribbles into a random folder.
+const (
+	markerFile    = "ingot-store"
+	markerContent = "ingot store v1\n"
+	tmpDir        = "tmp"
+)
+
+// Local is a Backend on a local directory.
+type Local struct {
+	dir string
+
+	mu   sync.Mutex
+	dirs map[string]bool // folders known to exist
+}
+
+// OpenLocal opens the store directory dir, creating it (and its layout)
+// when it does not exist or is empty.
+func OpenLocal(dir string) (*Local, error) {
+	b := &Local{dir: dir, dirs: map[string]bool{}}
+	marker := filepath.Join(dir, markerFile)
+	got, err := os.ReadFile(marker)
+	switch {
+	case err == nil:
+		if string(got) != markerContent {
+			return nil, fmt.Errorf("opening store %s: %s says %q, this ingot reads %q", dir, markerFile, strings.TrimSpace(string(got)), strings.TrimSpace(markerContent))
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		ents, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("opening store %s: %w", dir, err)
+		}
+		if len(ents) > 0 {
+			return nil, fmt.Errorf("opening store %s: not empty and not an ingot store (no %s file)", dir, markerFile)
+		}
+		if err := b.init(); err != nil {
+			return nil, fmt.Errorf("creating store %s: %w", dir, err)
+		}
+	default:
+		return nil, fmt.Errorf("opening store %s: %w", dir, err)
+	}
+	return b, nil
+}
+
+func (b *Local) init() error {
+	for _, k := range Kinds {
+		if err := os.MkdirAll(filepath.Join(b.dir, k.String()), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(b.dir, tmpDir), 0o700); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(b.dir, tmpDir), filepath.Join(b.dir, markerFile), []byte(markerContent), true)
+}
+
+// Location is the store directory.
+func (b *Local) Location() string { return b.dir }
+
+func (b *Local) path(h Handle) (string, error) {
+	if err := h.Valid(); err != nil {
+		return "", err
+	}
+	return filepath.Join(b.dir, filepath.FromSlash(h.Path())), nil
+}
+
+// Get reads the file of h.
+func (b *Local) Get(ctx context.Context, h Handle) ([]byte, error) {
+	p, err := b.path(h)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s in %s: %w", h, b.dir, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	return data, nil
+}
+
+// Has reports whether the file of h exists.
+func (b *Local) Has(ctx context.Context, h Handle) (bool, error) {
+	p, err := b.path(h)
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("checking %s: %w", p, err)
+	}
+	return true, nil
+}
+
+// Put writes data to the file of h: temp file in the store's tmp folder,
+// fsync (if durable), rename into place, fsync of the folder (if durable).
+func (b *Local) Put(ctx context.Context, h Handle, data []byte, durable bool) error {
+	p, err := b.path(h)
+	if err != nil {
+		return err
+	}
+	if h.Kind != KindRef {
+		if _, err := os.Lstat(p); err == nil {
+			return nil
+		}
+	}
+	if err := b.mkdir(filepath.Dir(p), durable); err != nil {
+		return err
+	}
+	err = writeFileAtomic(filepath.Dir(p), p, data, durable)
+	if errors.Is(err, fs.ErrNotExist) && h.Kind == KindRef {
+		// A concurrent Delete removed the ref's name folder: make it again.
+		b.mu.Lock()
+		delete(b.dirs, filepath.Dir(p))
+		b.mu.Unlock()
+		if err = b.mkdir(filepath.Dir(p), durable); err == nil {
+			err = writeFileAtomic(filepath.Dir(p), p, data, durable)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", h, err)
+	}
+	return nil
+}
+
+func (b *Local) mkdir(d string, durable bool) error {
+	b.mu.Lock()
+	ok := b.dirs[d]
+	b.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if _, err := os.Stat(d); err != nil {
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+		if durable {
+			if err := syncDir(filepath.Dir(d)); err != nil {
+				return err
+			}
+		}
+	}
+	b.mu.Lock()
+	b.dirs[d] = true
+	b.mu.Unlock()
+	return nil
+}
+
+// writeFileAtomic writes data to dst through a temp file in tmp (on the
+// same filesystem), so dst appears whole or not at all.
+func writeFileAtomic(tmp, dst string, data []byte, durable bool) (err error) {
+	f, err := os.CreateTemp(tmp, ".put-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if durable {
+		if err = f.Sync(); err != nil {
+			return err
+		}
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), dst); err != nil {
+		return err
+	}
+	if durable {
+		return syncDir(filepath.Dir(dst))
+	}
+	return nil
+}
+
+func syncDir(d string) error {
+	f, err := os.Open(d)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", d, err)
+	}
+	return nil
+}
+
+// Delete removes the file of h.
+func (b *Local) Delete(ctx context.Context, h Handle) error {
+	p, err := b.path(h)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("deleting %s: %w", h, err)
+	}
+	d := filepath.Dir(p)
+	if h.Kind == KindRef {
+		// Leave no empty name folder behind; fails harmlessly when not empty.
+		if os.Remove(d) == nil {
+			b.mu.Lock()
+			delete(b.dirs, d)
+			b.mu.Unlock()
+			d = filepath.Dir(d)
+		}
+	}
+	return syncDir(d)
+}
+
+// List calls fn for every file of kind k.
+func (b *Local) List(ctx context.Context, k Kind, fn func(string) error) error {
+	root := filepath.Join(b.dir, k.String())
+	top, err := os.ReadDir(root)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", root, err)
+	}
+	for _, d := range top {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		switch k {
+		case KindImage:
+			if hexName.MatchString(d.Name()) {
+				if err := fn(d.Name()); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if !d.IsDir() {
+			continue
+		}
+		sub, err := os.ReadDir(filepath.Join(root, d.Name()))
+		if err != nil {
+			return fmt.Errorf("listing %s: %w", root, err)
+		}
+		for _, f := range sub {
+			name := f.Name()
+			if k == KindRef {
+				name = d.Name() + "/" + name
+			}
+			if (Handle{Kind: k, Name: name}).Valid() != nil {
+				continue // temp or stray files
+			}
+			if err := fn(name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Sync flushes the store's filesystem (syncfs): after a bulk import written
+// without per-object fsync, one call makes all of it durable.
+func (b *Local) Sync(ctx context.Context) error {
+	f, err := os.Open(b.dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("syncing store %s: %w", b.dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"sync"
+
+	"github.com/ingotfleet/ingot/images"
+)
+
+// putter stores file contents: the caller's goroutine cuts and hashes,
+// workers compress and write. One putter serves a PutFile or a whole
+// import; wait returns the first error of any worker.
+type putter struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	s       *Store
+	durable bool
+	jobs    chan putJob
+	wg      sync.WaitGroup
+
+	mu   sync.Mutex
+	seen map[images.Digest]bool // chunks queued or stored by this putter
+	err  error
+
+	// Stats, for progress and benchmarks.
+	NewChunks, NewBytes int64
+}
+
+type putJob struct {
+	h    Handle
+	data *[]byte // returned to the pool after writing
+	raw  []byte  // used when data is nil
+}
+
+func (s *Store) newPutter(ctx context.Context, durable bool) *putter {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &putter{ctx: ctx, cancel: cancel, s: s, durable: durable, jobs: make(chan putJob, 2*s.workers), seen: map[images.Digest]bool{}}
+	for range s.workers {
+		p.wg.Add(1)
+		go p.work()
+	}
+	return p
+}
+
+func (p *putter) fail(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+		p.cancel()
+	}
+	p.mu.Unlock()
+}
+
+func (p *putter) work() {
+	defer p.wg.Done()
+	for j := range p.jobs {
+		if p.ctx.Err() != nil {
+			p.release(j)
+			continue
+		}
+		data := j.raw
+		if j.data != nil {
+			data = *j.data
+		}
+		if j.h.Kind == KindObject {
+			ok, err := p.s.b.Has(p.ctx, j.h)
+			if err != nil {
+				p.fail(err)
+			}
+			if ok || err != nil {
+				p.release(j)
+				continue
+			}
+			p.mu.Lock()
+			p.NewChunks++
+			p.NewBytes += int64(len(data))
+			p.mu.Unlock()
+		}
+		if err := p.s.put(p.ctx, j.h, data, p.durable); err != nil {
+			p.fail(err)
+		}
+		p.release(j)
+	}
+}
+
+func (p *putter) release(j putJob) {
+	if j.data != nil {
+		*j.data = (*j.data)[:0]
+		p.s.bufs.Put(j.data)
+	}
+}
+
+func (p *putter) submit(j putJob) error {
+	select {
+	case p.jobs <- j:
+		return nil
+	case <-p.ctx.Done():
+		p.release(j)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.err != nil {
+			return p.err
+		}
+		return p.ctx.Err()
+	}
+}
+
+// putFile reads r to EOF, queueing every new chunk (and the chunk list of
+// a multi-chunk file). It returns the content hash, the size and, for a
+// multi-chunk file, its chunks.
+func (p *putter) putFile(r io.Reader) (images.Digest, int64, []Chunk, error) {
+	var (
+		whole  = sha256.New()
+		size   int64
+		chunks []Chunk
+		c      = NewChunker(r)
+	)
+	for {
+		b, err := c.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return images.Digest{}, 0, nil, err
+		}
+		if err := p.ctx.Err(); err != nil {
+			return images.Digest{}, 0, nil, p.firstErr(err)
+		}
+		whole.Write(b)
+		size += int64(len(b))
+		id := images.Digest(sha256.Sum256(b))
+		chunks = append(chunks, Chunk{ID: id, Size: int64(len(b))})
+		p.mu.Lock()
+		dup := p.seen[id]
+		p.seen[id] = true
+		p.mu.Unlock()
+		if dup {
+			continue
+		}
+		buf := p.s.bufs.Get().(*[]byte)
+		*buf = append((*buf)[:0], b...)
+		if err := p.submit(putJob{h: DigestHandle(KindObject, id), data: buf}); err != nil {
+			return images.Digest{}, 0, nil, err
+		}
+	}
+	sha := images.Digest(whole.Sum(nil))
+	if len(chunks) < 2 {
+		return sha, size, nil, nil
+	}
+	p.mu.Lock()
+	dup := p.seen[sha]
+	p.seen[sha] = true
+	p.mu.Unlock()
+	if !dup {
+		if err := p.submit(putJob{h: DigestHandle(KindList, sha), raw: formatChunkList(chunks)}); err != nil {
+			return images.Digest{}, 0, nil, err
+		}
+	}
+	return sha, size, chunks, nil
+}
+
+func (p *putter) firstErr(err error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	return err
+}
+
+// wait lets the workers finish and returns the first error.
+func (p *putter) wait() error {
+	close(p.jobs)
+	p.wg.Wait()
+	p.cancel()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}

@@ -1,0 +1,148 @@
+package images
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"time"
+)
+
+// OpenFunc gives the content of a regular-file entry when writing.
+type OpenFunc func(ctx context.Context, e *Entry) (io.ReadCloser, error)
+
+// emptySHA256 is the content hash of an empty file.
+var emptySHA256 = Sum(nil)
+
+// WriteTar writes m as a deterministic PAX tar: one entry per manifest
+// entry, in manifest order, names "./path" (directories "./path/", the
+// root "./"), numeric ids plus names, mtime only (no atime or ctime), every
+// header in PAX format as archive/tar lays it out. A hardlink is a link
+// entry pointing at the first path of its group and carries that file's
+// attributes, as GNU tar writes it. Xattrs are SCHILY.xattr.* records.
+// Sockets cannot be archived and are left out, as GNU tar does.
+//
+// open is called once per non-empty regular file; the content it gives must
+// match the entry's Size and SHA256, or WriteTar fails, leaving a partial
+// archive in w that the caller must discard. Compress by passing a writer
+// from NewCompressor.
+func WriteTar(ctx context.Context, w io.Writer, m *Manifest, open OpenFunc) error {
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("writing tar: %w", err)
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	tw := tar.NewWriter(bw)
+	for i := range m.Entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		e := &m.Entries[i]
+		if e.Type == TypeSocket {
+			continue
+		}
+		if err := tw.WriteHeader(tarHeader(m, e)); err != nil {
+			return fmt.Errorf("writing tar header of %s: %w", displayPath(e.Path), err)
+		}
+		if e.Type != TypeFile {
+			continue
+		}
+		if err := writeContent(ctx, tw, e, open); err != nil {
+			return fmt.Errorf("writing tar: content of %s: %w", displayPath(e.Path), err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("writing tar: %w", err)
+	}
+	return bw.Flush()
+}
+
+// tarName is how WriteTar names path p.
+func tarName(p string, dir bool) string {
+	switch {
+	case p == ".":
+		return "./"
+	case dir:
+		return "./" + p + "/"
+	}
+	return "./" + p
+}
+
+// tarHeader is the header WriteTar writes for e.
+func tarHeader(m *Manifest, e *Entry) *tar.Header {
+	a := m.Resolve(e) // Validate made sure it exists
+	h := &tar.Header{
+		Name:     tarName(e.Path, e.Type == TypeDir),
+		Mode:     int64(a.Mode),
+		Uid:      a.UID,
+		Gid:      a.GID,
+		Uname:    a.Uname,
+		Gname:    a.Gname,
+		ModTime:  time.Unix(a.Mtime, 0),
+		Format:   tar.FormatPAX,
+		Devmajor: int64(a.DevMajor),
+		Devminor: int64(a.DevMinor),
+	}
+	switch e.Type {
+	case TypeFile:
+		h.Typeflag = tar.TypeReg
+		h.Size = e.Size
+	case TypeDir:
+		h.Typeflag = tar.TypeDir
+	case TypeSymlink:
+		h.Typeflag = tar.TypeSymlink
+		h.Linkname = e.Link
+	case TypeHardlink:
+		h.Typeflag = tar.TypeLink
+		h.Linkname = tarName(e.Link, false)
+	case TypeChar:
+		h.Typeflag = tar.TypeChar
+	case TypeBlock:
+		h.Typeflag = tar.TypeBlock
+	case TypeFifo:
+		h.Typeflag = tar.TypeFifo
+	}
+	if len(a.Xattrs) > 0 {
+		h.PAXRecords = make(map[string]string, len(a.Xattrs))
+		for k, v := range a.Xattrs {
+			h.PAXRecords["SCHILY.xattr."+k] = v
+		}
+	}
+	return h
+}
+
+// writeContent copies e's content from open into tw, checking it against
+// e.Size and e.SHA256.
+func writeContent(ctx context.Context, tw io.Writer, e *Entry, open OpenFunc) error {
+	if e.Size == 0 {
+		if e.SHA256 != emptySHA256 {
+			return fmt.Errorf("size 0 but sha256 %s", e.SHA256)
+		}
+		return nil
+	}
+	if open == nil {
+		return fmt.Errorf("no content source")
+	}
+	rc, err := open(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tw, h), io.LimitReader(rc, e.Size))
+	if err != nil {
+		return err
+	}
+	if n < e.Size {
+		return fmt.Errorf("%d bytes, the manifest says %d", n, e.Size)
+	}
+	var one [1]byte
+	if k, _ := io.ReadFull(rc, one[:]); k > 0 {
+		return fmt.Errorf("longer than the %d bytes the manifest says", e.Size)
+	}
+	if got := Digest(h.Sum(nil)); got != e.SHA256 {
+		return fmt.Errorf("sha256 %s, the manifest says %s", got, e.SHA256)
+	}
+	return nil
+}
