@@ -84,6 +84,10 @@ trap 'kill $NGINX_PID $RSYNCD_PID 2>/dev/null || true' EXIT
 sleep 1
 
 echo "== hosts: $HOSTS at A for each tool (setup, not timed)"
+# rsync never writes a file in place (temp file, then rename), so its hosts
+# share file inodes with one private copy of A (cp -al); ingot's hosts are
+# full copies, since a sync changes owner, mode and mtime in place.
+cp -a "$PAIR/a" "$WORK/a-for-rsync"
 for i in $(seq 1 "$HOSTS"); do
   h=$WORK/ingot/h$i; mkdir -p "$h"; cp -a "$PAIR/a" "$h/root"
   cat > "$h/agent.yaml" <<CFG
@@ -94,7 +98,7 @@ trusted_keys: [$WORK/release.pub]
 CFG
   # The host was installed from A: the agent records that (and its stat cache) once.
   "$INGOT" --store "$STORE" --log-level error agent --config "$h/agent.yaml" --sync "$A" > /dev/null
-  for t in rsync rsyncz; do mkdir -p "$WORK/$t/h$i"; cp -a "$PAIR/a" "$WORK/$t/h$i/root"; done
+  for t in rsync rsyncz; do mkdir -p "$WORK/$t/h$i"; cp -al "$WORK/a-for-rsync" "$WORK/$t/h$i/root"; done
 done
 sync
 
