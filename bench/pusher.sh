@@ -26,7 +26,7 @@ for t in rsync nginx mmdebstrap zstd; do command -v $t >/dev/null || { echo "nee
 mkdir -p "$PAIR"
 PAIR_DIR=$PAIR sh "$REPO/pusher/testdata/debian-pair.sh"
 rm -rf "$WORK"; mkdir -p "$WORK"
-INGOT=$WORK/ingot
+mkdir -p "$WORK/bin"; INGOT=$WORK/bin/ingot
 (cd "$REPO" && go build -o "$INGOT" ./cmd/ingot)
 
 EXCLUDES=(/etc/resolv.conf /etc/hostname /etc/hosts /etc/machine-id '/etc/ssh/ssh_host_*'
