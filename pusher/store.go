@@ -254,13 +254,36 @@ func (w StoreWriter) PutObject(content []byte) (images.Digest, error) {
 	if w.has(objectPath(d)) {
 		return d, nil
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(w.level()), zstd.WithEncoderConcurrency(1))
-	if err != nil {
+	z := encoderFor(w.level()).EncodeAll(content, nil)
+	// Objects are written without an fsync each; Publish syncs the
+	// filesystem once before it writes the manifest that names them.
+	name := filepath.Join(w.Dir, filepath.FromSlash(objectPath(d)))
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return d, err
 	}
-	defer enc.Close()
-	z := enc.EncodeAll(content, nil)
-	return d, w.put(objectPath(d), func(f io.Writer) error { _, err := f.Write(z); return err })
+	tmp := fmt.Sprintf("%s.tmp%d", name, os.Getpid())
+	if err := os.WriteFile(tmp, z, 0o644); err != nil {
+		os.Remove(tmp)
+		return d, err
+	}
+	return d, os.Rename(tmp, name)
+}
+
+var (
+	encodersMu sync.Mutex
+	encoders   = map[zstd.EncoderLevel]*zstd.Encoder{}
+)
+
+// encoderFor returns a shared encoder (EncodeAll is safe for concurrent use).
+func encoderFor(l zstd.EncoderLevel) *zstd.Encoder {
+	encodersMu.Lock()
+	defer encodersMu.Unlock()
+	if e, ok := encoders[l]; ok {
+		return e
+	}
+	e, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(l), zstd.WithEncoderConcurrency(2))
+	encoders[l] = e
+	return e
 }
 
 // PutManifest stores a manifest and returns its digest.
@@ -382,6 +405,12 @@ func Publish(ctx context.Context, w StoreWriter, root string) (images.Digest, *i
 	}
 	m, err := NodesManifest(nodes)
 	if err != nil {
+		return images.Digest{}, nil, fmt.Errorf("publishing %s: %w", root, err)
+	}
+	if err := os.MkdirAll(w.Dir, 0o755); err != nil {
+		return images.Digest{}, nil, err
+	}
+	if err := syncfs(w.Dir); err != nil {
 		return images.Digest{}, nil, fmt.Errorf("publishing %s: %w", root, err)
 	}
 	d, err := w.PutManifest(m)
