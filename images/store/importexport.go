@@ -68,9 +68,9 @@ func (s *Store) Export(ctx context.Context, d images.Digest, w io.Writer, c imag
 	if err != nil {
 		return err
 	}
-	err = images.WriteTar(ctx, cw, m, func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
-		return s.OpenFile(ctx, e.SHA256)
-	})
+	pf := s.newPrefetcher(ctx, m)
+	err = images.WriteTar(ctx, cw, m, pf.open)
+	pf.close()
 	if cerr := cw.Close(); err == nil {
 		err = cerr
 	}
