@@ -123,7 +123,7 @@ type Backend interface {
 	// both are the same bytes, unless the old were damaged: a Put repairs
 	// them. Store checks Has first to spare the compression.) durable:
 	// fsync before returning; otherwise the caller calls Sync before
-	// depending on it.
+	// depending on it. Put does not keep data after it returns.
 	Put(ctx context.Context, h Handle, data []byte, durable bool) error
 	// Delete removes h; removing an absent file is not an error.
 	Delete(ctx context.Context, h Handle) error

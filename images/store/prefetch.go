@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"sync"
 
@@ -143,6 +144,18 @@ func (p *prefetcher) close() {
 
 // readAll returns the verified content of a file with hash sha and size.
 func (s *Store) readAll(ctx context.Context, sha images.Digest, size int64) ([]byte, error) {
+	if size <= MaxChunk {
+		// Most files are one chunk, named by the file's hash: GetChunk
+		// verifies it, no need to hash it twice. (A file of MaxChunk bytes
+		// or fewer can still have several chunks.)
+		b, err := s.GetChunk(ctx, sha)
+		if err == nil {
+			return b, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+	}
 	r, err := s.OpenFile(ctx, sha)
 	if err != nil {
 		return nil, err
