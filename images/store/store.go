@@ -50,8 +50,10 @@ type Option func(*Store)
 // WithLevel sets the zstd level objects are written with.
 func WithLevel(l zstd.EncoderLevel) Option { return func(s *Store) { s.level = l } }
 
-// WithWorkers sets how many objects are compressed and written at once
-// (default: the number of CPUs).
+// WithWorkers sets how many objects are compressed and written (or read
+// and verified) at once. The default is four per CPU: creating a file
+// blocks in the filesystem more than it computes, so more writers than
+// CPUs keep the CPUs busy.
 func WithWorkers(n int) Option {
 	return func(s *Store) {
 		if n > 0 {
