@@ -1,0 +1,15 @@
+// Package deb reads Debian binary packages (.deb files).
+//
+// A .deb is an ar archive of three members: debian-binary ("2.0\n"),
+// control.tar (the package's metadata: the control file, maintainer
+// scripts, conffiles, md5sums, triggers…) and data.tar (the files it
+// installs), each tar uncompressed or compressed with gzip, xz, zstd or
+// bzip2. Reader walks those members in one pass over an io.Reader:
+// Control first, then Data as a tar stream. Paragraph parses the
+// RFC 822-like control format shared by control files and dpkg's status
+// database.
+//
+// Every error names the package (the name given to NewReader) and the
+// member or line at fault; sizes are bounded so a hostile package cannot
+// make the reader allocate without limit.
+package deb

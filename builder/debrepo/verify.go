@@ -1,0 +1,138 @@
+package debrepo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+)
+
+// Errors that name why an InRelease file was refused; they are wrapped
+// with the file's URL.
+var (
+	ErrUnsigned     = errors.New("not signed: no OpenPGP clear-signed message")
+	ErrBadSignature = errors.New("bad signature")
+	ErrUnknownKey   = errors.New("signed by no key of the keyring")
+)
+
+// Keyring is a set of public keys that may sign a repository.
+type Keyring struct {
+	Entities openpgp.EntityList
+	Sources  []string // the files the keys came from, for messages
+}
+
+// LoadKeyring reads keyring files: binary OpenPGP keyrings (.gpg, as in
+// /usr/share/keyrings) or armored ones (.asc). A directory contributes its
+// *.gpg and *.asc files (as /etc/apt/trusted.gpg.d does).
+func LoadKeyring(paths ...string) (*Keyring, error) {
+	k := &Keyring{}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("keyring: %w", err)
+		}
+		files := []string{p}
+		if fi.IsDir() {
+			files = nil
+			ents, err := os.ReadDir(p)
+			if err != nil {
+				return nil, fmt.Errorf("keyring: %w", err)
+			}
+			for _, e := range ents {
+				if n := e.Name(); !e.IsDir() && (strings.HasSuffix(n, ".gpg") || strings.HasSuffix(n, ".asc")) {
+					files = append(files, filepath.Join(p, n))
+				}
+			}
+			slices.Sort(files)
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("keyring: %w", err)
+			}
+			if err := k.Add(data, f); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(k.Entities) == 0 {
+		return nil, fmt.Errorf("keyring %s: no public keys", strings.Join(paths, ", "))
+	}
+	return k, nil
+}
+
+// Add parses keys (binary or armored) from data; name is used in errors.
+func (k *Keyring) Add(data []byte, name string) error {
+	var (
+		el  openpgp.EntityList
+		err error
+	)
+	if bytes.Contains(data[:min(len(data), 4096)], []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
+		el, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
+	} else {
+		el, err = openpgp.ReadKeyRing(bytes.NewReader(data))
+	}
+	if err != nil {
+		return fmt.Errorf("keyring %s: %w", name, err)
+	}
+	if len(el) == 0 {
+		return fmt.Errorf("keyring %s: no public keys", name)
+	}
+	k.Entities = append(k.Entities, el...)
+	k.Sources = append(k.Sources, name)
+	return nil
+}
+
+// Signer describes the key that signed a verified file.
+type Signer struct {
+	KeyID string // 16 hex digits
+	Name  string // the key's primary user id
+}
+
+// VerifyInRelease checks that data is a clear-signed message with a good
+// signature by a key of k, valid at now, and returns the signed text (the
+// Release paragraph). Data before or after the signed block is refused:
+// only signed bytes are ever parsed. file names the InRelease in errors.
+func VerifyInRelease(data []byte, k *Keyring, now time.Time, file string) ([]byte, Signer, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if !bytes.HasPrefix(trimmed, []byte("-----BEGIN PGP SIGNED MESSAGE-----")) {
+		return nil, Signer{}, fmt.Errorf("%s: %w", file, ErrUnsigned)
+	}
+	block, rest := clearsign.Decode(trimmed)
+	if block == nil {
+		return nil, Signer{}, fmt.Errorf("%s: %w (malformed clear-signed message)", file, ErrUnsigned)
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, Signer{}, fmt.Errorf("%s: %w: data after the signature", file, ErrBadSignature)
+	}
+	if block.ArmoredSignature == nil {
+		return nil, Signer{}, fmt.Errorf("%s: %w", file, ErrUnsigned)
+	}
+	cfg := &packet.Config{Time: func() time.Time { return now }}
+	sig, ent, err := openpgp.VerifyDetachedSignature(k.Entities, bytes.NewReader(block.Bytes), block.ArmoredSignature.Body, cfg)
+	if err != nil {
+		if errors.Is(err, pgperrors.ErrUnknownIssuer) {
+			return nil, Signer{}, fmt.Errorf("%s: %w (keyring %s)", file, ErrUnknownKey, strings.Join(k.Sources, ", "))
+		}
+		return nil, Signer{}, fmt.Errorf("%s: %w: %v", file, ErrBadSignature, err)
+	}
+	s := Signer{}
+	if sig != nil && sig.IssuerKeyId != nil {
+		s.KeyID = fmt.Sprintf("%016X", *sig.IssuerKeyId)
+	}
+	if ent != nil {
+		if id := ent.PrimaryIdentity(); id != nil {
+			s.Name = id.Name
+		}
+	}
+	return block.Plaintext, s, nil
+}

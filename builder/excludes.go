@@ -1,0 +1,146 @@
+package builder
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/ingotfleet/ingot/builder/dpkgdb"
+)
+
+// globMatch reports whether the absolute path p matches glob g: g matches
+// p itself (path.Match), or g ends in "/*" and matches an ancestor of p
+// (so "/usr/share/doc/*" takes whole subtrees).
+func globMatch(g, p string) bool {
+	if ok, _ := path.Match(g, p); ok {
+		return true
+	}
+	if !strings.HasSuffix(g, "/*") {
+		return false
+	}
+	for a := path.Dir(p); a != "/" && a != "."; a = path.Dir(a) {
+		if ok, _ := path.Match(g, a); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func anyMatch(globs []string, p string) bool {
+	for _, g := range globs {
+		if globMatch(g, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// applyExcludes removes every path an Exclude glob matches unless a Keep
+// glob matches it or something below it, then takes the removed paths out
+// of the dpkg file lists and md5sums (so dpkg -S and dpkg --verify agree
+// with the image). It returns how many paths it removed.
+func applyExcludes(ctx context.Context, root string, exclude, keep []string) (int, error) {
+	var walked []string // absolute image paths, pre-order
+	excluded := map[string]bool{}
+	keepDir := map[string]bool{} // directories holding a kept path
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "." {
+			return nil
+		}
+		abs := "/" + filepath.ToSlash(rel)
+		walked = append(walked, abs)
+		if !anyMatch(exclude, abs) {
+			return nil
+		}
+		if anyMatch(keep, abs) {
+			for a := path.Dir(abs); a != "/"; a = path.Dir(a) {
+				keepDir[a] = true
+			}
+			return nil
+		}
+		excluded[abs] = true
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("applying excludes: %w", err)
+	}
+	removed := map[string]bool{}
+	for i := len(walked) - 1; i >= 0; i-- {
+		abs := walked[i]
+		if !excluded[abs] || keepDir[abs] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(root, abs)); err != nil {
+			return 0, fmt.Errorf("applying excludes: %w", err)
+		}
+		removed[abs] = true
+	}
+	if len(removed) == 0 {
+		return 0, nil
+	}
+	return len(removed), fixDpkgLists(root, removed)
+}
+
+// fixDpkgLists drops removed paths from every info/*.list and *.md5sums.
+func fixDpkgLists(root string, removed map[string]bool) error {
+	info := filepath.Join(root, dpkgdb.Dir, "info")
+	ents, err := os.ReadDir(info)
+	if err != nil {
+		return fmt.Errorf("fixing dpkg file lists: %w", err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		var keepLine func(string) bool
+		switch {
+		case strings.HasSuffix(name, ".list"):
+			keepLine = func(l string) bool { return !removed[l] }
+		case strings.HasSuffix(name, ".md5sums"):
+			keepLine = func(l string) bool {
+				_, p, ok := strings.Cut(l, "  ")
+				return !ok || !removed["/"+p]
+			}
+		default:
+			continue
+		}
+		p := filepath.Join(info, name)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var out bytes.Buffer
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		for sc.Scan() {
+			if keepLine(sc.Text()) {
+				out.WriteString(sc.Text())
+				out.WriteByte('\n')
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if !bytes.Equal(out.Bytes(), data) {
+			fi, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(p, out.Bytes(), fi.Mode().Perm()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

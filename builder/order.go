@@ -1,0 +1,103 @@
+package builder
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/ingotfleet/ingot/builder/deb"
+)
+
+// dependencyOrder returns the indexes of pkgs so that every package comes
+// after the packages it Pre-Depends and Depends on (when they are in the
+// set; for an alternative "a | b" the first one present counts; virtual
+// names count through Provides). Ties go by name, so the order is the
+// same on every run. A dependency cycle is broken by taking the package
+// with the smallest name among those left, as dpkg does with a warning.
+func dependencyOrder(ctls []*deb.Control) []int {
+	byName := map[string]int{}
+	provides := map[string][]int{}
+	for i, c := range ctls {
+		byName[c.Package()] = i
+		for _, p := range splitRelations(c.Get("Provides")) {
+			provides[p[0]] = append(provides[p[0]], i)
+		}
+	}
+	deps := make([]map[int]bool, len(ctls))
+	for i, c := range ctls {
+		deps[i] = map[int]bool{}
+		for _, field := range []string{"Pre-Depends", "Depends"} {
+			for _, alts := range splitRelations(c.Get(field)) {
+				for _, name := range alts {
+					if j, ok := byName[name]; ok {
+						if j != i {
+							deps[i][j] = true
+						}
+						break
+					}
+					if ps := provides[name]; len(ps) > 0 {
+						if ps[0] != i {
+							deps[i][ps[0]] = true
+						}
+						break
+					}
+				}
+			}
+		}
+	}
+	done := make([]bool, len(ctls))
+	var out []int
+	names := func(i int) string { return ctls[i].Package() }
+	for len(out) < len(ctls) {
+		var ready []int
+		for i := range ctls {
+			if done[i] {
+				continue
+			}
+			ok := true
+			for j := range deps[i] {
+				if !done[j] {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				ready = append(ready, i)
+			}
+		}
+		if len(ready) == 0 { // a cycle: break it deterministically
+			for i := range ctls {
+				if !done[i] && (len(ready) == 0 || names(i) < names(ready[0])) {
+					ready = []int{i}
+				}
+			}
+		}
+		sort.Slice(ready, func(a, b int) bool { return names(ready[a]) < names(ready[b]) })
+		i := ready[0]
+		done[i] = true
+		out = append(out, i)
+	}
+	return out
+}
+
+// splitRelations parses a relationship field ("a (>= 1) | b:any, c")
+// into alternatives of bare package names.
+func splitRelations(field string) [][]string {
+	var out [][]string
+	for _, group := range strings.Split(field, ",") {
+		var alts []string
+		for _, alt := range strings.Split(group, "|") {
+			alt = strings.TrimSpace(alt)
+			if i := strings.IndexAny(alt, " (["); i >= 0 {
+				alt = alt[:i]
+			}
+			alt, _, _ = strings.Cut(alt, ":")
+			if alt != "" {
+				alts = append(alts, alt)
+			}
+		}
+		if len(alts) > 0 {
+			out = append(out, alts)
+		}
+	}
+	return out
+}

@@ -1,0 +1,247 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// openRoot opens root as a directory fd for *at calls.
+func openRoot(root string) (int, error) {
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("opening root %s: %w", root, err)
+	}
+	return fd, nil
+}
+
+// newRootWriter is a writer for files the builder itself puts in the
+// root (not from a package): the same symlink-refusing path resolution
+// as the unpacker.
+func newRootWriter(root, what string) (*writer, func(), error) {
+	fd, err := openRoot(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	w := &writer{u: &unpacker{root: root, rootFD: fd}, name: what, parentFD: -1}
+	return w, func() { w.close(); unix.Close(fd) }, nil
+}
+
+// makeDev creates the device nodes and links of /dev that mmdebstrap puts
+// in a root (the sandbox mounts its own /dev over them while scripts run).
+func makeDev(root string) error {
+	w, done, err := newRootWriter(root, "/dev")
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := w.mkdir("dev"); err != nil {
+		return err
+	}
+	if err := unix.Fchmodat(w.u.rootFD, "dev", 0o755, 0); err != nil {
+		return fmt.Errorf("chmod /dev: %w", err)
+	}
+	nodes := []struct {
+		name         string
+		major, minor uint32
+	}{{"console", 5, 1}, {"full", 1, 7}, {"null", 1, 3}, {"ptmx", 5, 2}, {"random", 1, 8},
+		{"tty", 5, 0}, {"urandom", 1, 9}, {"zero", 1, 5}}
+	for _, n := range nodes {
+		dfd, base, err := w.parent("dev/" + n.name)
+		if err != nil {
+			return err
+		}
+		if err := unix.Mknodat(dfd, base, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
+			return fmt.Errorf("mknod /dev/%s: %w", n.name, err)
+		}
+		if err := unix.Fchmodat(dfd, base, 0o666, 0); err != nil {
+			return fmt.Errorf("chmod /dev/%s: %w", n.name, err)
+		}
+	}
+	for _, d := range []string{"pts", "shm"} {
+		if err := w.mkdir("dev/" + d); err != nil {
+			return err
+		}
+	}
+	for _, l := range [][2]string{{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
+		{"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}} {
+		dfd, base, err := w.parent("dev/" + l[0])
+		if err != nil {
+			return err
+		}
+		if err := unix.Symlinkat(l[1], dfd, base); err != nil {
+			return fmt.Errorf("symlink /dev/%s: %w", l[0], err)
+		}
+	}
+	return nil
+}
+
+// writeRootFile writes (or replaces) a file of the root, owned by root.
+func writeRootFile(root, rel string, data []byte, mode uint32) error {
+	w, done, err := newRootWriter(root, "/"+rel)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return w.putFile(rel, data, mode)
+}
+
+// putFile replaces rel with a regular file holding data.
+func (w *writer) putFile(rel string, data []byte, mode uint32) error {
+	dfd, base, err := w.parent(rel)
+	if err != nil {
+		return err
+	}
+	if err := unix.Unlinkat(dfd, base, 0); err != nil && err != unix.ENOENT {
+		return fmt.Errorf("replacing /%s: %w", rel, err)
+	}
+	fd, err := unix.Openat(dfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating /%s: %w", rel, err)
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("writing /%s: %w", rel, err)
+	}
+	if err := unix.Fchmod(fd, mode); err != nil {
+		return fmt.Errorf("chmod /%s: %w", rel, err)
+	}
+	return f.Close()
+}
+
+// copyOverlay copies the overlay directory over the root: directories are
+// created (or get the overlay's mode), files and symlinks replace what is
+// there. Everything is owned by root, keeps the overlay's permission bits
+// and gets mtime 0 (clamping happens later; the overlay's own mtimes
+// depend on the checkout and would make builds differ).
+func copyOverlay(ctx context.Context, overlay, root string) error {
+	w, done, err := newRootWriter(root, "overlay")
+	if err != nil {
+		return err
+	}
+	defer done()
+	return filepath.WalkDir(overlay, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("overlay: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(overlay, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return fmt.Errorf("overlay: %w", err)
+		}
+		mode := uint32(fi.Mode().Perm())
+		if fi.Mode()&os.ModeSetuid != 0 {
+			mode |= unix.S_ISUID
+		}
+		if fi.Mode()&os.ModeSetgid != 0 {
+			mode |= unix.S_ISGID
+		}
+		if fi.Mode()&os.ModeSticky != 0 {
+			mode |= unix.S_ISVTX
+		}
+		switch {
+		case d.IsDir():
+			if err := w.mkdir(rel); err != nil {
+				return err
+			}
+			dfd, base, err := w.parent(rel)
+			if err != nil {
+				return err
+			}
+			if err := unix.Fchownat(dfd, base, 0, 0, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return err
+			}
+			return unix.Fchmodat(dfd, base, mode, 0)
+		case fi.Mode().IsRegular():
+			data, err := readFileLimited(p)
+			if err != nil {
+				return fmt.Errorf("overlay: %w", err)
+			}
+			if err := w.putFile(rel, data, mode); err != nil {
+				return fmt.Errorf("overlay: %w", err)
+			}
+		case fi.Mode()&os.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return fmt.Errorf("overlay: %w", err)
+			}
+			dfd, base, err := w.parent(rel)
+			if err != nil {
+				return err
+			}
+			if err := unix.Unlinkat(dfd, base, 0); err != nil && err != unix.ENOENT {
+				return fmt.Errorf("overlay: replacing /%s: %w", rel, err)
+			}
+			if err := unix.Symlinkat(target, dfd, base); err != nil {
+				return fmt.Errorf("overlay: /%s: %w", rel, err)
+			}
+		default:
+			return fmt.Errorf("overlay: %s: only directories, files and symlinks can be overlaid", p)
+		}
+		dfd, base, err := w.parent(rel)
+		if err != nil {
+			return err
+		}
+		return unix.UtimesNanoAt(dfd, base, []unix.Timespec{{}, {}}, unix.AT_SYMLINK_NOFOLLOW)
+	})
+}
+
+func readFileLimited(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<30))
+}
+
+// writeBaseFiles writes what a bootstrap tool (debootstrap, mmdebstrap)
+// adds to a root besides the packages: apt's sources.list for the locked
+// repositories, apt's record of automatically installed packages, and the
+// placeholder fstab. (The build host's hostname and resolv.conf, which
+// mmdebstrap copies in, are left out on purpose: see the noise list.)
+func writeBaseFiles(root string, in *Input) error {
+	if in.SourcesList != "" {
+		if err := writeRootFile(root, "etc/apt/sources.list", []byte(in.SourcesList), 0o644); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(root, "etc/fstab")); os.IsNotExist(err) {
+		if err := writeRootFile(root, "etc/fstab", []byte("# UNCONFIGURED FSTAB FOR BASE SYSTEM\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	var auto []string
+	for _, p := range in.Packages {
+		if p.Auto {
+			auto = append(auto, p.Name)
+		}
+	}
+	if len(auto) == 0 {
+		return nil
+	}
+	sort.Strings(auto)
+	var b strings.Builder
+	for _, name := range auto {
+		fmt.Fprintf(&b, "Package: %s\nArchitecture: %s\nAuto-Installed: 1\n\n", name, in.Architecture)
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "var/lib/apt")); err != nil || !fi.IsDir() {
+		return nil // no apt in this image
+	}
+	return writeRootFile(root, "var/lib/apt/extended_states", []byte(b.String()), 0o644)
+}

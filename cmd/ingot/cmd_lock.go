@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ingotfleet/ingot/builder/debrepo"
+	"github.com/ingotfleet/ingot/builder/resolve"
+	"github.com/ingotfleet/ingot/builder/spec"
+)
+
+func init() { register(newLockCommand) }
+
+// LockOptions are the flags of `ingot lock`.
+type LockOptions struct {
+	Output  string
+	JSON    bool
+	AptRoot string
+}
+
+// AddFlags registers the options on fs.
+func (o *LockOptions) AddFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&o.Output, "output", "o", "", "lock file to write (default: SPEC with .lock instead of .yaml; - for stdout)")
+	f.BoolVar(&o.JSON, "json", false, "print a JSON summary of the lock on stdout")
+	f.StringVar(&o.AptRoot, "apt-root", "/", "root whose etc/apt sources and keyrings are used when the spec names no repository")
+}
+
+func newLockCommand(a *App) *cobra.Command {
+	var o LockOptions
+	cmd := &cobra.Command{
+		Use:   "lock SPEC",
+		Short: "Resolve a spec's packages against its signed repositories and write the lock file",
+		Long: `Lock fetches the InRelease file of every suite of the spec's repositories
+(or of the host's apt sources when the spec names none), verifies its
+OpenPGP signature against the keyring, reads the Packages indices checked
+against the Release hashes, resolves the variant's base set and the spec's
+packages with their dependencies, and writes the lock: every package with
+exact version, architecture, repository path, size and sha256.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runLock(cmd.Context(), a, o, args[0])
+		},
+	}
+	o.AddFlags(cmd)
+	return cmd
+}
+
+// defaultLockPath is SPEC with its .yaml/.yml suffix replaced by .lock.
+func defaultLockPath(specPath string) string {
+	ext := filepath.Ext(specPath)
+	if ext == ".yaml" || ext == ".yml" {
+		return strings.TrimSuffix(specPath, ext) + ".lock"
+	}
+	return specPath + ".lock"
+}
+
+func runLock(ctx context.Context, a *App, o LockOptions, specPath string) error {
+	s, err := spec.Load(specPath)
+	if err != nil {
+		return err
+	}
+	var repos []debrepo.Repo
+	if len(s.Repositories) == 0 {
+		if repos, err = debrepo.HostRepos(o.AptRoot); err != nil {
+			return err
+		}
+		a.Log.Info("no repository in the spec: using the host's apt sources", "sources", len(repos))
+	} else {
+		for i := range s.Repositories {
+			r, err := debrepo.RepoFromSpec(s, i)
+			if err != nil {
+				return fmt.Errorf("%s: %w", specPath, err)
+			}
+			repos = append(repos, r)
+		}
+	}
+	c := &debrepo.Client{Progress: func(url string, size int64) {
+		a.Log.Debug("fetched", "url", url, "bytes", size)
+	}}
+	idx, err := c.FetchIndex(ctx, repos, s.Architectures)
+	if err != nil {
+		return err
+	}
+	for _, su := range idx.Suites {
+		a.Log.Info("verified", "suite", su.URL+" "+su.Suite, "signer", su.Signer.Name, "key", su.Signer.KeyID, "date", su.Release.RawDate)
+	}
+	pkgs, err := resolve.Resolve(ctx, idx, resolve.Request{Architectures: s.Architectures, Variant: s.Variant, Packages: s.Packages})
+	if err != nil {
+		return fmt.Errorf("%s: %w", specPath, err)
+	}
+	l := resolve.NewLock(idx, pkgs, s.ResolveDigest())
+	var buf bytes.Buffer
+	if err := l.Write(&buf); err != nil {
+		return err
+	}
+	out := o.Output
+	if out == "" {
+		out = defaultLockPath(specPath)
+	}
+	if out == "-" {
+		if _, err := a.Stdout.Write(buf.Bytes()); err != nil {
+			return err
+		}
+	} else if err := writeFileAtomic(out, buf.Bytes()); err != nil {
+		return err
+	}
+	var size int64
+	for _, p := range l.Packages {
+		size += p.Size
+	}
+	if o.JSON {
+		enc := json.NewEncoder(a.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Lock            string `json:"lock"`
+			Packages        int    `json:"packages"`
+			DownloadBytes   int64  `json:"download_bytes"`
+			Suites          int    `json:"suites"`
+			SourceDateEpoch int64  `json:"source_date_epoch"`
+		}{out, len(l.Packages), size, len(l.Repositories), l.SourceDateEpoch})
+	}
+	if out != "-" {
+		fmt.Fprintf(a.Stdout, "locked %d packages (%.1f MiB) from %d suites into %s; SOURCE_DATE_EPOCH=%d\n",
+			len(l.Packages), float64(size)/(1<<20), len(l.Repositories), out, l.SourceDateEpoch)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path through a temporary file in the
+// same directory: temp → fsync → rename → fsync dir.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
