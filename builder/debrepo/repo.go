@@ -47,7 +47,7 @@ type Suite struct {
 	Suite           string
 	Components      []string
 	Release         *Release
-	InReleaseSHA256 string
+	InReleaseSHA256 string // sha256 of InRelease (of Release, for a Release.gpg suite)
 	Signer          Signer
 }
 
@@ -117,16 +117,34 @@ func suiteURL(base, suite string) string {
 func (c *Client) FetchSuite(ctx context.Context, r Repo, suite string, archs []string) (Suite, []*Package, error) {
 	base := suiteURL(r.URL, suite)
 	inURL := base + "InRelease"
-	data, err := c.get(ctx, inURL, c.maxSize())
-	if err != nil {
-		return Suite{}, nil, err
-	}
 	if r.Keyring == nil {
 		return Suite{}, nil, fmt.Errorf("%s: no keyring to verify it with", inURL)
 	}
-	body, signer, err := VerifyInRelease(data, r.Keyring, c.now(), inURL)
-	if err != nil {
+	data, err := c.get(ctx, inURL, c.maxSize())
+	var body []byte
+	var signer Signer
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// An older layout: Release with a detached Release.gpg.
+		relURL := base + "Release"
+		data, err = c.get(ctx, relURL, c.maxSize())
+		if err != nil {
+			return Suite{}, nil, fmt.Errorf("%s: neither InRelease nor Release: %w", base, err)
+		}
+		sig, err := c.get(ctx, relURL+".gpg", 1<<20)
+		if err != nil {
+			return Suite{}, nil, fmt.Errorf("%s: %w: %w", relURL, ErrUnsigned, err)
+		}
+		if body, signer, err = VerifyDetached(data, sig, r.Keyring, c.now(), relURL); err != nil {
+			return Suite{}, nil, err
+		}
+		inURL = relURL
+	case err != nil:
 		return Suite{}, nil, err
+	default:
+		if body, signer, err = VerifyInRelease(data, r.Keyring, c.now(), inURL); err != nil {
+			return Suite{}, nil, err
+		}
 	}
 	rel, err := ParseRelease(body, inURL)
 	if err != nil {

@@ -73,9 +73,11 @@ func TestFetchIndexLocalRepo(t *testing.T) {
 		{"file binary keyring", false, false, false},
 		{"http armored keyring", true, true, false},
 		{"http by-hash", false, true, true},
+		{"Release.gpg instead of InRelease", false, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			repo := debrepotest.NewRepo(t, t.TempDir(), debrepotest.Options{Suite: "testing", Key: key, AcquireByHash: tc.byHash}, debs...)
+			repo := debrepotest.NewRepo(t, t.TempDir(), debrepotest.Options{Suite: "testing", Key: key, AcquireByHash: tc.byHash,
+				DetachedOnly: strings.Contains(tc.name, "Release.gpg")}, debs...)
 			if tc.http {
 				repo.Serve(t)
 			}
@@ -140,6 +142,15 @@ func TestRefusesTampering(t *testing.T) {
 			debrepotest.WriteIndex(t, filepath.Join(r.Dir, "dists/stable"), "main/binary-amd64/Packages", []byte("Package: evil\n"))
 		}, debrepo.ErrHashMismatch, packagesGz},
 		{"expired", debrepotest.Options{ValidUntil: now.Add(-time.Minute)}, nil, debrepo.ErrExpired, "dists/stable/InRelease"},
+		{"Release without Release.gpg", debrepotest.Options{DetachedOnly: true}, func(t *testing.T, r *debrepotest.Repo) {
+			os.Remove(filepath.Join(r.Dir, "dists/stable/Release.gpg"))
+		}, debrepo.ErrUnsigned, "dists/stable/Release"},
+		{"Release.gpg by another key", debrepotest.Options{DetachedOnly: true}, func(t *testing.T, r *debrepotest.Repo) {
+			other.DetachSign(t, filepath.Join(r.Dir, "dists/stable/Release"), filepath.Join(r.Dir, "dists/stable/Release.gpg"))
+		}, debrepo.ErrUnknownKey, "dists/stable/Release"},
+		{"tampered Release", debrepotest.Options{DetachedOnly: true}, func(t *testing.T, r *debrepotest.Repo) {
+			replaceIn(t, filepath.Join(r.Dir, "dists/stable/Release"), "Suite: stable", "Suite: stabIe")
+		}, debrepo.ErrBadSignature, "dists/stable/Release"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

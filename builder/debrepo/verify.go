@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -125,6 +126,32 @@ func VerifyInRelease(data []byte, k *Keyring, now time.Time, file string) ([]byt
 		}
 		return nil, Signer{}, fmt.Errorf("%s: %w: %v", file, ErrBadSignature, err)
 	}
+	return block.Plaintext, signerOf(sig, ent), nil
+}
+
+// VerifyDetached checks a Release file against its detached armored
+// signature (Release.gpg), for repositories without InRelease, and
+// returns the Release text. file names the Release in errors.
+func VerifyDetached(release, signature []byte, k *Keyring, now time.Time, file string) ([]byte, Signer, error) {
+	if !bytes.Contains(signature, []byte("-----BEGIN PGP SIGNATURE-----")) {
+		return nil, Signer{}, fmt.Errorf("%s.gpg: %w: not an armored signature", file, ErrUnsigned)
+	}
+	cfg := &packet.Config{Time: func() time.Time { return now }}
+	block, err := armor.Decode(bytes.NewReader(signature))
+	if err != nil || block.Type != openpgp.SignatureType {
+		return nil, Signer{}, fmt.Errorf("%s.gpg: %w: not an armored signature", file, ErrUnsigned)
+	}
+	sig, ent, err := openpgp.VerifyDetachedSignature(k.Entities, bytes.NewReader(release), block.Body, cfg)
+	if err != nil {
+		if errors.Is(err, pgperrors.ErrUnknownIssuer) {
+			return nil, Signer{}, fmt.Errorf("%s: %w (keyring %s)", file, ErrUnknownKey, strings.Join(k.Sources, ", "))
+		}
+		return nil, Signer{}, fmt.Errorf("%s: %w: %v", file, ErrBadSignature, err)
+	}
+	return release, signerOf(sig, ent), nil
+}
+
+func signerOf(sig *packet.Signature, ent *openpgp.Entity) Signer {
 	s := Signer{}
 	if sig != nil && sig.IssuerKeyId != nil {
 		s.KeyID = fmt.Sprintf("%016X", *sig.IssuerKeyId)
@@ -134,5 +161,5 @@ func VerifyInRelease(data []byte, k *Keyring, now time.Time, file string) ([]byt
 			s.Name = id.Name
 		}
 	}
-	return block.Plaintext, s, nil
+	return s
 }

@@ -159,6 +159,13 @@ func (k *Key) ClearSign(t testing.TB, in, out string) {
 		"--digest-algo", "SHA512", "--local-user", k.Fingerprint, "--clearsign", "--output", out, in)
 }
 
+// DetachSign writes an armored detached signature of in to out.
+func (k *Key) DetachSign(t testing.TB, in, out string) {
+	t.Helper()
+	run(t, []string{"GNUPGHOME=" + k.Home}, "", "gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", "",
+		"--digest-algo", "SHA512", "--local-user", k.Fingerprint, "--armor", "--detach-sign", "--output", out, in)
+}
+
 // Options shape a repository suite.
 type Options struct {
 	Suite         string   // default "stable"
@@ -168,6 +175,9 @@ type Options struct {
 	ValidUntil    time.Time // zero: no Valid-Until field
 	Key           *Key      // nil: a new key
 	AcquireByHash bool
+	// DetachedOnly writes Release.gpg (a detached signature) and no
+	// InRelease, as older repositories do.
+	DetachedOnly bool
 }
 
 // Repo is a signed repository on disk.
@@ -247,7 +257,11 @@ func NewRepo(t testing.TB, dir string, opts Options, debs ...string) *Repo {
 		}
 	}
 	must(t, os.WriteFile(filepath.Join(dists, "Release"), []byte(b.String()), 0o644))
-	opts.Key.ClearSign(t, filepath.Join(dists, "Release"), filepath.Join(dists, "InRelease"))
+	if opts.DetachedOnly {
+		opts.Key.DetachSign(t, filepath.Join(dists, "Release"), filepath.Join(dists, "Release.gpg"))
+	} else {
+		opts.Key.ClearSign(t, filepath.Join(dists, "Release"), filepath.Join(dists, "InRelease"))
+	}
 	abs, err := filepath.Abs(dir)
 	must(t, err)
 	return &Repo{Dir: abs, Suite: opts.Suite, Key: opts.Key, URL: "file://" + abs}
