@@ -163,59 +163,68 @@ func TestLockRefuses(t *testing.T) {
 	}
 }
 
-// TestLockDebianMirrorMatchesMmdebstrap locks examples/minimal.yaml against
-// the Debian mirror and checks that the package set equals what
-// `mmdebstrap --variant=minbase` installs from the same suites.
+// TestLockDebianMirrorMatchesMmdebstrap locks examples/minimal.yaml
+// against the Debian mirror, in each variant, and checks that the package
+// set equals what `mmdebstrap --variant=V` installs from the same suites.
 func TestLockDebianMirrorMatchesMmdebstrap(t *testing.T) {
 	if testenv.Short() {
 		t.Skip("-short: this test reads the Debian mirror and runs mmdebstrap")
 	}
 	testenv.RequireTool(t, "mmdebstrap", "mmdebstrap")
 	testenv.RequireRoot(t)
-	dir := t.TempDir()
-	lockPath := filepath.Join(dir, "minimal.lock")
-	code, _, stderr := lockRun(t, "lock", "../../examples/minimal.yaml", "-o", lockPath)
-	if code != 0 {
-		t.Fatalf("ingot lock: exit %d: %s", code, stderr)
-	}
-	l, err := spec.LoadLock(lockPath)
+	example, err := os.ReadFile("../../examples/minimal.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sources []string
-	for _, r := range l.Repositories {
-		sources = append(sources, fmt.Sprintf("deb %s %s %s", r.URL, r.Suite, strings.Join(r.Components, " ")))
+	for _, variant := range []string{spec.VariantEssential, spec.VariantMinbase, spec.VariantImportant} {
+		t.Run(variant, func(t *testing.T) {
+			dir := t.TempDir()
+			specPath := writeSpec(t, dir, strings.Replace(string(example), "variant: minbase", "variant: "+variant, 1))
+			lockPath := filepath.Join(dir, "spec.lock")
+			code, _, stderr := lockRun(t, "lock", specPath, "-o", lockPath)
+			if code != 0 {
+				t.Fatalf("ingot lock: exit %d: %s", code, stderr)
+			}
+			l, err := spec.LoadLock(lockPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sources []string
+			for _, r := range l.Repositories {
+				sources = append(sources, fmt.Sprintf("deb %s %s %s", r.URL, r.Suite, strings.Join(r.Components, " ")))
+			}
+			args := append([]string{"--verbose", "--variant=" + variant, "--simulate", "bookworm", filepath.Join(dir, "mm.tar")}, sources...)
+			out, err := exec.Command("mmdebstrap", args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("mmdebstrap %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			mm := map[string]bool{}
+			for _, line := range strings.Split(string(out), "\n") {
+				// Inst libc6 (2.36-9+deb12u10 Debian:12.11/stable [amd64]) []
+				if f := strings.Fields(line); len(f) >= 3 && f[0] == "Inst" {
+					mm[f[1]+"="+strings.TrimPrefix(f[2], "(")] = true
+				}
+			}
+			ours := map[string]bool{}
+			for _, n := range lockedNames(t, lockPath) {
+				ours[n] = true
+			}
+			var diffs []string
+			for n := range mm {
+				if !ours[n] {
+					diffs = append(diffs, "only mmdebstrap: "+n)
+				}
+			}
+			for n := range ours {
+				if !mm[n] {
+					diffs = append(diffs, "only ingot:      "+n)
+				}
+			}
+			slices.Sort(diffs)
+			if len(mm) == 0 || len(diffs) > 0 {
+				t.Fatalf("ingot's %s set (%d packages) differs from mmdebstrap's (%d):\n%s", variant, len(ours), len(mm), strings.Join(diffs, "\n"))
+			}
+			t.Logf("ingot lock and mmdebstrap --variant=%s agree on %d packages", variant, len(ours))
+		})
 	}
-	args := append([]string{"--verbose", "--variant=minbase", "--simulate", "bookworm", filepath.Join(dir, "mm.tar")}, sources...)
-	out, err := exec.Command("mmdebstrap", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("mmdebstrap %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	mm := map[string]bool{}
-	for _, line := range strings.Split(string(out), "\n") {
-		// Inst libc6 (2.36-9+deb12u10 Debian:12.11/stable [amd64]) []
-		if f := strings.Fields(line); len(f) >= 3 && f[0] == "Inst" {
-			mm[f[1]+"="+strings.TrimPrefix(f[2], "(")] = true
-		}
-	}
-	ours := map[string]bool{}
-	for _, n := range lockedNames(t, lockPath) {
-		ours[n] = true
-	}
-	var diffs []string
-	for n := range mm {
-		if !ours[n] {
-			diffs = append(diffs, "only mmdebstrap: "+n)
-		}
-	}
-	for n := range ours {
-		if !mm[n] {
-			diffs = append(diffs, "only ingot:      "+n)
-		}
-	}
-	slices.Sort(diffs)
-	if len(mm) == 0 || len(diffs) > 0 {
-		t.Fatalf("ingot's minbase (%d packages) differs from mmdebstrap's (%d):\n%s", len(ours), len(mm), strings.Join(diffs, "\n"))
-	}
-	t.Logf("ingot lock and mmdebstrap --variant=minbase agree on %d packages", len(ours))
 }
