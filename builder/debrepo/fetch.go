@@ -126,8 +126,34 @@ func (c *Client) open(ctx context.Context, rawURL string, offset int64) (io.Read
 	}
 }
 
-// get reads all of rawURL, refusing more than limit bytes.
+// get reads all of rawURL, refusing more than limit bytes. A network
+// error is retried twice; a 404 or an oversized file is not.
 func (c *Client) get(ctx context.Context, rawURL string, limit int64) ([]byte, error) {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var data []byte
+		data, err = c.get1(ctx, rawURL, limit)
+		var te *tooLarge
+		if err == nil || errors.Is(err, ErrNotFound) || errors.As(err, &te) || ctx.Err() != nil {
+			return data, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
+		}
+	}
+	return nil, err
+}
+
+type tooLarge struct {
+	url   string
+	limit int64
+}
+
+func (e *tooLarge) Error() string { return fmt.Sprintf("%s: larger than %d bytes", e.url, e.limit) }
+
+func (c *Client) get1(ctx context.Context, rawURL string, limit int64) ([]byte, error) {
 	body, _, _, err := c.open(ctx, rawURL, 0)
 	if err != nil {
 		return nil, err
@@ -138,7 +164,7 @@ func (c *Client) get(ctx context.Context, rawURL string, limit int64) ([]byte, e
 		return nil, fmt.Errorf("fetching %s: %w", rawURL, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", rawURL, limit)
+		return nil, &tooLarge{rawURL, limit}
 	}
 	if c.Progress != nil {
 		c.Progress(rawURL, int64(len(data)))
