@@ -228,3 +228,38 @@ func TestLockDebianMirrorMatchesMmdebstrap(t *testing.T) {
 		})
 	}
 }
+
+// TestLockServerFromHostAptSources locks examples/server.yaml, which names
+// no repository, from the build host's apt sources and keyrings: every
+// requested package is locked, on top of the minbase set.
+func TestLockServerFromHostAptSources(t *testing.T) {
+	if testenv.Short() {
+		t.Skip("-short: this test reads the Debian mirror")
+	}
+	dir := t.TempDir()
+	code, _, stderr := lockRun(t, "lock", "../../examples/server.yaml", "-o", filepath.Join(dir, "server.lock"))
+	if code != 0 {
+		t.Fatalf("ingot lock: exit %d: %s", code, stderr)
+	}
+	s, err := spec.Load("../../examples/server.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := spec.LoadLock(filepath.Join(dir, "server.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	locked := map[string]spec.LockedPackage{}
+	for _, p := range l.Packages {
+		locked[p.Name] = p
+	}
+	for _, want := range append([]string{"base-files", "coreutils", "dpkg", "apt", "libc6"}, s.Packages...) {
+		if _, ok := locked[want]; !ok {
+			t.Errorf("%s is not in the lock", want)
+		}
+	}
+	if len(l.Repositories) == 0 || l.SourceDateEpoch == 0 {
+		t.Errorf("lock has %d repositories, epoch %d", len(l.Repositories), l.SourceDateEpoch)
+	}
+	t.Logf("locked %d packages from %d suites of the host's apt sources", len(l.Packages), len(l.Repositories))
+}
