@@ -135,8 +135,24 @@ func runLock(ctx context.Context, a *App, o LockOptions, specPath string) error 
 }
 
 // writeFileAtomic writes data to path through a temporary file in the
-// same directory: temp → fsync → rename → fsync dir.
+// same directory: temp → fsync → rename → fsync dir. A path that exists
+// and is not a regular file (/dev/null, a pipe) is written in place:
+// renaming over a device would replace it.
 func writeFileAtomic(path string, data []byte) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return fmt.Errorf("writing %s: is a directory", path)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		return f.Close()
+	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
