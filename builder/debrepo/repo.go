@@ -127,9 +127,13 @@ func (c *Client) FetchSuite(ctx context.Context, r Repo, suite string, archs []s
 	case errors.Is(err, ErrNotFound):
 		// An older layout: Release with a detached Release.gpg.
 		relURL := base + "Release"
-		data, err = c.get(ctx, relURL, c.maxSize())
-		if err != nil {
-			return Suite{}, nil, fmt.Errorf("%s: neither InRelease nor Release: %w", base, err)
+		var rerr error
+		data, rerr = c.get(ctx, relURL, c.maxSize())
+		if errors.Is(rerr, ErrNotFound) {
+			return Suite{}, nil, fmt.Errorf("%w (nor is there a Release file: is suite %q right?)", err, suite)
+		}
+		if rerr != nil {
+			return Suite{}, nil, rerr
 		}
 		sig, err := c.get(ctx, relURL+".gpg", 1<<20)
 		if err != nil {
