@@ -297,3 +297,43 @@ func TestWriteFileAtomicKeepsDevices(t *testing.T) {
 		t.Errorf("regular file holds %q", data)
 	}
 }
+
+// TestLockCheck: --check says a fresh lock is up to date (exit 0), and
+// lists a new version in the repository as a change (exit 1) without
+// touching the lock file.
+func TestLockCheck(t *testing.T) {
+	debDir := t.TempDir()
+	debs := []string{
+		debrepotest.BuildDeb(t, debDir, debrepotest.Deb{Package: "base", Version: "1", Essential: true, Priority: "required", Depends: "lib"}),
+		debrepotest.BuildDeb(t, debDir, debrepotest.Deb{Package: "lib", Version: "1.0"}),
+		debrepotest.BuildDeb(t, debDir, debrepotest.Deb{Package: "old", Version: "1.0", Priority: "required"}),
+	}
+	repoDir := t.TempDir()
+	repo := debrepotest.NewRepo(t, repoDir, debrepotest.Options{}, debs...)
+	dir := t.TempDir()
+	specPath := writeSpec(t, dir, fmt.Sprintf("name: t\nrepositories:\n  - url: %s\n    suites: [stable]\n    keyring: %s\n", repo.URL, repo.Key.Keyring))
+	if code, _, stderr := lockRun(t, "lock", specPath); code != 0 {
+		t.Fatal(stderr)
+	}
+	lockPath := filepath.Join(dir, "spec.lock")
+	before, _ := os.ReadFile(lockPath)
+	if code, stdout, stderr := lockRun(t, "lock", "--check", specPath); code != 0 || !strings.Contains(stdout, "is up to date (3 packages)") {
+		t.Fatalf("fresh lock: exit %d, %s%s", code, stdout, stderr)
+	}
+	// The repository moves on: lib 1.1 replaces 1.0, "old" goes, "new" comes.
+	os.RemoveAll(filepath.Join(repoDir, "pool"))
+	newDebs := []string{
+		debs[0],
+		debrepotest.BuildDeb(t, debDir, debrepotest.Deb{Package: "lib", Version: "1.1"}),
+		debrepotest.BuildDeb(t, debDir, debrepotest.Deb{Package: "new", Version: "2.0", Priority: "required"}),
+	}
+	debrepotest.NewRepo(t, repoDir, debrepotest.Options{Key: repo.Key}, newDebs...)
+	code, stdout, _ := lockRun(t, "lock", "--check", specPath)
+	want := "~ lib 1.0 -> 1.1 amd64\n+ new 2.0 amd64\n- old 1.0 amd64\n"
+	if code != exitNegative || stdout != want {
+		t.Fatalf("after an update: exit %d, stdout\n%s\nwant exit 1 and\n%s", code, stdout, want)
+	}
+	if after, _ := os.ReadFile(lockPath); !bytes.Equal(before, after) {
+		t.Error("--check changed the lock file")
+	}
+}
