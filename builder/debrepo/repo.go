@@ -206,20 +206,26 @@ func (c *Client) fetchPackages(ctx context.Context, base string, rel *Release, p
 	u := base + fh.Path
 	var data []byte
 	var err error
+	hint := ""
 	if rel.AcquireByHash {
 		dir := fh.Path[:strings.LastIndexByte(fh.Path, '/')+1]
 		data, err = c.get(ctx, base+dir+"by-hash/SHA256/"+fh.SHA256, fh.Size)
 		if errors.Is(err, ErrNotFound) {
+			hint = " (its by-hash copy is missing too: mirror sync in progress?)"
 			data, err = c.get(ctx, u, fh.Size)
 		}
 	} else {
 		data, err = c.get(ctx, u, fh.Size)
 	}
+	var tl *tooLarge
+	if errors.As(err, &tl) {
+		return nil, fmt.Errorf("%s: %w: larger than the %d bytes the Release file says%s", u, ErrHashMismatch, fh.Size, hint)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if err := checkHash(data, fh); err != nil {
-		return nil, fmt.Errorf("%s: %w", u, err)
+		return nil, fmt.Errorf("%s: %w%s", u, err, hint)
 	}
 	var rd io.Reader = bytes.NewReader(data)
 	switch ext {
