@@ -29,6 +29,16 @@ type Client struct {
 	MaxIndexSize int64
 	// Progress, if set, is told about each index file fetched.
 	Progress func(url string, size int64)
+	// SyncDelay is the first wait before reading a suite again when its
+	// mirror looks mid-update; 0 means 2s.
+	SyncDelay time.Duration
+}
+
+func (c *Client) syncDelay() time.Duration {
+	if c.SyncDelay > 0 {
+		return c.SyncDelay
+	}
+	return 2 * time.Second
 }
 
 var defaultHTTP = &http.Client{

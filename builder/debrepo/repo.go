@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ulikunitz/xz"
 
@@ -84,6 +85,16 @@ func (c *Client) FetchIndex(ctx context.Context, repos []Repo, archs []string) (
 		go func() {
 			defer wg.Done()
 			s, pkgs, err := c.FetchSuite(ctx, j.repo, j.suite, archs)
+			var se *syncError
+			for try := 0; try < 3 && errors.As(err, &se); try++ {
+				// The mirror is between two states: read the suite again
+				// from its InRelease, as a later apt update would.
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Duration(try+1) * c.syncDelay()):
+				}
+				s, pkgs, err = c.FetchSuite(ctx, j.repo, j.suite, archs)
+			}
 			results[i] = result{s, pkgs, err}
 		}()
 	}
@@ -188,7 +199,7 @@ func lastPart(comp string) string { return comp[strings.LastIndexByte(comp, '/')
 // fetchPackages downloads one Packages index in the best compression the
 // Release file lists, checks it against the Release hashes, and parses it.
 // An index the Release does not list is an error unless optional.
-func (c *Client) fetchPackages(ctx context.Context, base string, rel *Release, path string, optional bool) ([]*Package, error) {
+func (c *Client) fetchPackages(ctx context.Context, base string, rel *Release, path string, optional bool) (_ []*Package, rerr error) {
 	var fh FileHash
 	var ext string
 	for _, e := range []string{".gz", ".xz", ""} {
@@ -212,6 +223,11 @@ func (c *Client) fetchPackages(ctx context.Context, base string, rel *Release, p
 		data, err = c.get(ctx, base+dir+"by-hash/SHA256/"+fh.SHA256, fh.Size)
 		if errors.Is(err, ErrNotFound) {
 			hint = " (its by-hash copy is missing too: mirror sync in progress?)"
+			defer func() {
+				if rerr != nil && errors.Is(rerr, ErrHashMismatch) {
+					rerr = &syncError{rerr}
+				}
+			}()
 			data, err = c.get(ctx, u, fh.Size)
 		}
 	} else {
@@ -299,3 +315,10 @@ func (c *countReader) Read(p []byte) (int, error) {
 	*c.n += int64(n)
 	return n, err
 }
+
+// syncError marks an index that matched neither its by-hash copy (absent)
+// nor the Release file: a mirror in the middle of an update.
+type syncError struct{ err error }
+
+func (e *syncError) Error() string { return e.err.Error() }
+func (e *syncError) Unwrap() error { return e.err }

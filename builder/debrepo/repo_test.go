@@ -142,6 +142,10 @@ func TestRefusesTampering(t *testing.T) {
 			debrepotest.WriteIndex(t, filepath.Join(r.Dir, "dists/stable"), "main/binary-amd64/Packages", []byte("Package: evil\n"))
 		}, debrepo.ErrHashMismatch, packagesGz},
 		{"expired", debrepotest.Options{ValidUntil: now.Add(-time.Minute)}, nil, debrepo.ErrExpired, "dists/stable/InRelease"},
+		{"tampered Packages, by-hash copy missing", debrepotest.Options{AcquireByHash: true}, func(t *testing.T, r *debrepotest.Repo) {
+			os.RemoveAll(filepath.Join(r.Dir, "dists/stable/main/binary-amd64/by-hash"))
+			debrepotest.WriteIndex(t, filepath.Join(r.Dir, "dists/stable"), "main/binary-amd64/Packages", []byte("Package: evil\n"))
+		}, debrepo.ErrHashMismatch, "mirror sync in progress?"},
 		{"Release without Release.gpg", debrepotest.Options{DetachedOnly: true}, func(t *testing.T, r *debrepotest.Repo) {
 			os.Remove(filepath.Join(r.Dir, "dists/stable/Release.gpg"))
 		}, debrepo.ErrUnsigned, "dists/stable/Release"},
@@ -159,7 +163,7 @@ func TestRefusesTampering(t *testing.T) {
 			if tc.tamper != nil {
 				tc.tamper(t, repo)
 			}
-			c := &debrepo.Client{Now: func() time.Time { return now }}
+			c := &debrepo.Client{Now: func() time.Time { return now }, SyncDelay: time.Millisecond}
 			_, err := c.FetchIndex(context.Background(), []debrepo.Repo{{URL: repo.URL, Suites: []string{"stable"}, Components: []string{"main"}, Keyring: loadKey(t, key.Keyring)}}, []string{"amd64"})
 			if err == nil {
 				t.Fatal("tampered repository accepted")
