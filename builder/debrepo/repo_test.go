@@ -209,3 +209,46 @@ func appendTo(t *testing.T, path, s string) {
 	f.WriteString(s)
 	f.Close()
 }
+
+// TestInReleaseSignedByTwoKeys: Debian signs InRelease with several keys;
+// one good signature by a key of the keyring is enough, even when the
+// other signature's key has expired.
+func TestInReleaseSignedByTwoKeys(t *testing.T) {
+	debs := sampleDebs(t)
+	expiring := debrepotest.NewKey(t, "old archive key")
+	expiring = expiring.NewKeyInHome(t, "expiring archive key", "1d")
+	current := expiring.NewKeyInHome(t, "current archive key", "never")
+	repo := debrepotest.NewRepo(t, t.TempDir(), debrepotest.Options{Key: current}, debs...)
+	debrepotest.ClearSignBy(t, filepath.Join(repo.Dir, "dists/stable/Release"), repo.InRelease(), expiring, current)
+	later := time.Now().Add(48 * time.Hour) // the first key has expired by then
+	for _, tc := range []struct {
+		name    string
+		keyring []string
+		wantErr error
+	}{
+		{"both keys, first expired", []string{expiring.Keyring, current.Keyring}, nil},
+		{"only the current key", []string{current.Keyring}, nil},
+		{"only the expired key", []string{expiring.Keyring}, debrepo.ErrBadSignature},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kr, err := debrepo.LoadKeyring(tc.keyring...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &debrepo.Client{Now: func() time.Time { return later }}
+			idx, err := c.FetchIndex(context.Background(), []debrepo.Repo{{URL: repo.URL, Suites: []string{"stable"}, Components: []string{"main"}, Keyring: kr}}, []string{"amd64"})
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := idx.Suites[0].Signer.Name; !strings.HasPrefix(got, "current archive key") {
+				t.Errorf("verified by %q", got)
+			}
+		})
+	}
+}
