@@ -19,8 +19,8 @@ type Request struct {
 	// Architectures: the first is the native one; others are foreign
 	// (Multi-Arch). Packages of architecture "all" are always candidates.
 	Architectures []string
-	// Variant picks the base set: spec.VariantEssential, VariantMinbase
-	// or VariantImportant.
+	// Variant picks the base set: spec.VariantEssential, VariantMinbase,
+	// VariantImportant or VariantStandard.
 	Variant string
 	// Packages to install on top of the base set: "name" or
 	// "name=version".
@@ -82,7 +82,8 @@ func Resolve(ctx context.Context, idx *debrepo.Index, req Request) ([]*debrepo.P
 		case req.Variant == spec.VariantEssential:
 			continue
 		case p.Priority == "required", name == "apt" && req.Variant != spec.VariantEssential:
-		case req.Variant == spec.VariantImportant && (p.Priority == "important" || p.Important):
+		case (req.Variant == spec.VariantImportant || req.Variant == spec.VariantStandard) && (p.Priority == "important" || p.Important):
+		case req.Variant == spec.VariantStandard && p.Priority == "standard":
 		default:
 			continue
 		}

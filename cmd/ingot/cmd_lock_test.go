@@ -176,7 +176,7 @@ func TestLockDebianMirrorMatchesMmdebstrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, variant := range []string{spec.VariantEssential, spec.VariantMinbase, spec.VariantImportant} {
+	for _, variant := range []string{spec.VariantEssential, spec.VariantMinbase, spec.VariantImportant, spec.VariantStandard} {
 		t.Run(variant, func(t *testing.T) {
 			dir := t.TempDir()
 			specPath := writeSpec(t, dir, strings.Replace(string(example), "variant: minbase", "variant: "+variant, 1))
