@@ -66,7 +66,7 @@ func Resolve(ctx context.Context, idx *debrepo.Index, req Request) ([]*debrepo.P
 	if err != nil {
 		return nil, err
 	}
-	r := &resolver{u: u, sel: map[string]*cand{}, ctx: ctx}
+	r := &resolver{u: u, sel: map[string]*cand{}, selProv: map[string][]provider{}, ctx: ctx}
 
 	// The base set, decided by each name's best candidate on the native
 	// architecture.
@@ -247,10 +247,11 @@ func (u *universe) pick(name, pin, arch string) (*cand, error) {
 }
 
 type resolver struct {
-	ctx   context.Context
-	u     *universe
-	sel   map[string]*cand // by slot
-	queue []*cand
+	ctx     context.Context
+	u       *universe
+	sel     map[string]*cand      // by slot
+	selProv map[string][]provider // Provides of selected packages, by virtual name
+	queue   []*cand
 }
 
 // install selects c (if its slot is free) and queues its dependencies.
@@ -267,6 +268,9 @@ func (r *resolver) install(c *cand, why string) error {
 	}
 	c.why = why
 	r.sel[c.slot] = c
+	for _, p := range c.prov {
+		r.selProv[p.Name] = append(r.selProv[p.Name], provider{c: c, p: p})
+	}
 	r.queue = append(r.queue, c)
 	return nil
 }
@@ -340,8 +344,8 @@ func (r *resolver) satisfied(rel Relation, from *cand) bool {
 				return true
 			}
 		}
-		for _, pr := range r.u.provs[p.Name] {
-			if s, ok := r.sel[pr.c.slot]; ok && s == pr.c && r.u.archOK(pr.c, p, from.arch) && provides(pr.p, p) {
+		for _, pr := range r.selProv[p.Name] {
+			if r.u.archOK(pr.c, p, from.arch) && provides(pr.p, p) {
 				return true
 			}
 		}
@@ -446,9 +450,9 @@ func (r *resolver) checkConflicts() error {
 					return fmt.Errorf("%w: %s %s conflicts with %s, but %s %s is selected (needed by %s)",
 						ErrUnsatisfiable, c.pkg.Name, c.pkg.Version, p, o.pkg.Name, o.pkg.Version, o.why)
 				}
-				for _, pr := range r.u.provs[p.Name] {
+				for _, pr := range r.selProv[p.Name] {
 					// A package may conflict with a virtual name it provides itself.
-					if pr.c == c || pr.c.pkg.Name == c.pkg.Name || r.sel[pr.c.slot] != pr.c || !provides(pr.p, p) {
+					if pr.c == c || pr.c.pkg.Name == c.pkg.Name || !provides(pr.p, p) {
 						continue
 					}
 					return fmt.Errorf("%w: %s %s conflicts with %s, but %s %s provides it (needed by %s)",
