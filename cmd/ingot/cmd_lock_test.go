@@ -178,6 +178,7 @@ func TestLockDebianMirrorMatchesMmdebstrap(t *testing.T) {
 	}
 	for _, variant := range []string{spec.VariantEssential, spec.VariantMinbase, spec.VariantImportant, spec.VariantStandard} {
 		t.Run(variant, func(t *testing.T) {
+			t.Parallel() // mostly waiting on the mirror and apt
 			dir := t.TempDir()
 			specPath := writeSpec(t, dir, strings.Replace(string(example), "variant: minbase", "variant: "+variant, 1))
 			lockPath := filepath.Join(dir, "spec.lock")
