@@ -424,7 +424,7 @@ func TestStrict(t *testing.T) {
 			unsupported = append(unsupported, it.What)
 		}
 	}
-	want := []string{"%pretrans", "%posttrans", "triggers (%triggerin/%triggerun/%triggerpostun)", "triggers"}
+	want := []string{"%postun", "%pretrans", "%posttrans", "triggers (%triggerin/%triggerun/%triggerpostun)", "triggers"}
 	if strings.Join(unsupported, ",") != strings.Join(want, ",") {
 		t.Errorf("unsupported items %q, want %q", unsupported, want)
 	}
@@ -436,4 +436,23 @@ func TestStrict(t *testing.T) {
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		t.Errorf("strict failure left %v", ents)
 	}
+}
+
+// TestDevices: device nodes and fifos exist only in the RPM header (%dev);
+// their type, mode, owner and major:minor reach the .deb.
+func TestDevices(t *testing.T) {
+	testenv.RequireTool(t, "dpkg-deb", "dpkg")
+	rep, err := Convert(context.Background(), buildRPM(t, "devnode", ""), Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	contents := run(t, "dpkg-deb", "--contents", rep.Output)
+	for _, want := range []string{
+		"brw-rw---- root/disk       7,0 ", "crw-rw-rw- root/root       1,3 ", "prw-r--r-- root/root         0 ",
+	} {
+		if !strings.Contains(contents, want) {
+			t.Errorf("dpkg-deb --contents lacks %q:\n%s", want, contents)
+		}
+	}
+	checkContents(t, buildRPM(t, "devnode", ""), rep.Output, "devnode")
 }
