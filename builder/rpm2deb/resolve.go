@@ -1,10 +1,8 @@
 package rpm2deb
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -42,8 +40,7 @@ type DpkgResolver struct {
 
 type symbolsLib struct {
 	pkg     string            // "libc6 #MINVER#" → "libc6"
-	minVer  map[string]string // version node → first Debian version that has it
-	fallbck string
+	minVer map[string]string // version node → first Debian version that has it
 }
 
 // NewDpkgResolver reads the target lazily, on the first question. name
@@ -319,14 +316,4 @@ func is64(arch string) bool {
 		return true
 	}
 	return false
-}
-
-// readLines is a helper for small text files.
-func readLines(rd io.Reader) ([]string, error) {
-	var out []string
-	sc := bufio.NewScanner(rd)
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	return out, sc.Err()
 }
