@@ -39,7 +39,7 @@ type DpkgResolver struct {
 }
 
 type symbolsLib struct {
-	pkg     string            // "libc6 #MINVER#" → "libc6"
+	pkg    string            // "libc6 #MINVER#" → "libc6"
 	minVer map[string]string // version node → first Debian version that has it
 }
 
