@@ -262,6 +262,7 @@ func TestCpioNewc(t *testing.T) {
 func TestChangelogGolden(t *testing.T) {
 	entries := []ChangelogEntry{
 		{Time: 1704110400, Name: "Jane Doe <jane@example.com> - 2:1.4-3", Text: "- Fixed it\n  on two lines\n\n- Another"},
+		{Time: 1704110400, Name: "Jane Doe <jane@example.com> - 2:1.4-2", Text: "- Same day"},
 		{Time: 1704024000, Name: "Bob <bob@example.org> 1.3-1", Text: "- Older"},
 		{Time: 1703937600, Name: "No Email - 1.2-1", Text: "Plain text entry"},
 		{Time: 1703851200, Name: "Weird <w@example.org> - not a version!", Text: "- x"},
@@ -285,7 +286,7 @@ func TestChangelogGolden(t *testing.T) {
 	for _, n := range notes {
 		vers = append(vers, n.Version)
 	}
-	if strings.Join(vers, " ") != "2:1.4-3 2:1.3-1 2:1.2-1 2:1.2-1~ 2:1.2-1~~" {
+	if strings.Join(vers, " ") != "2:1.4-3 2:1.4-2 2:1.3-1 2:1.2-1 2:1.2-1~ 2:1.2-1~~" {
 		t.Errorf("versions %v", vers)
 	}
 }
