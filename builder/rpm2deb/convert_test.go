@@ -79,7 +79,7 @@ func TestConvert(t *testing.T) {
 			if want := filepath.Join(out1, tc.pkg+"_"+stripEpoch(tc.version)+"_"+tc.arch+".deb"); deb != want {
 				t.Fatalf("output %s, want %s", deb, want)
 			}
-			checkInfo(t, deb, tc)
+			checkInfo(t, in, deb, tc)
 			checkContents(t, in, deb, tc.pkg)
 			checkChangelog(t, in, deb, tc.pkg)
 
@@ -158,8 +158,18 @@ func sameFile(t *testing.T, a, b string) bool {
 	return bytes.Equal(x, y)
 }
 
-func checkInfo(t *testing.T, deb string, tc convertCase) {
+func checkInfo(t *testing.T, rpmPath, deb string, tc convertCase) {
 	t.Helper()
+	// What rpm itself prints of the header: the synopsis, the homepage
+	// and the description's first line must come through as they are.
+	q := strings.Split(run(t, "rpm", "-qp", "--qf", `%{SUMMARY}\n%|URL?{%{URL}}|\n%{DESCRIPTION}`, rpmPath), "\n")
+	desc := strings.Split(run(t, "dpkg-deb", "--field", deb, "Description"), "\n")
+	if desc[0] != q[0] || strings.TrimSpace(desc[1]) != q[2] {
+		t.Errorf("Description %q, RPM Summary %q and description %q", desc[:2], q[0], q[2])
+	}
+	if home := strings.TrimSpace(run(t, "dpkg-deb", "--field", deb, "Homepage")); home != q[1] {
+		t.Errorf("Homepage %q, RPM URL %q", home, q[1])
+	}
 	want := map[string]string{"Package": tc.pkg, "Version": tc.version, "Architecture": tc.arch}
 	for k, v := range tc.fields {
 		want[k] = v
