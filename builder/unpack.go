@@ -453,6 +453,10 @@ func (w *writer) mkdir(p string) error {
 	}
 	err = unix.Mkdirat(dfd, base, 0o755)
 	if err == nil {
+		// 0755 whatever the umask; a package's own mode comes later.
+		if err := unix.Fchmodat(dfd, base, 0o755, 0); err != nil {
+			return fmt.Errorf("%s: chmod /%s: %w", w.name, p, err)
+		}
 		return nil
 	}
 	if err != unix.EEXIST {

@@ -240,3 +240,28 @@ func TestBuildLocalRepository(t *testing.T) {
 		t.Errorf("gzip header not normalized: % x", gz[:min(len(gz), 16)])
 	}
 }
+
+// TestBuildCheck: --check says OK for the local repository, and names the
+// path when a customize command writes random bytes.
+func TestBuildCheck(t *testing.T) {
+	specPath := localRepoSpec(t, 9)
+	work := t.TempDir()
+	env := map[string]string{"INGOT_STORE": filepath.Join(work, "store"), "INGOT_CACHE": filepath.Join(work, "cache")}
+	code, stdout, stderr := runApp(t, env, "build", "--check", specPath, "--work-dir", work, "--progress", "none")
+	if code != 0 || !strings.HasPrefix(stdout, "OK ") {
+		t.Fatalf("build --check: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	data, err := os.ReadFile(specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noisy := strings.Replace(string(data), "customize:\n", "customize:\n  - head -c 16 /dev/urandom > /etc/random-noise\n", 1)
+	if err := os.WriteFile(specPath, []byte(noisy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runApp(t, env, "build", "--check", specPath, "--work-dir", work, "--progress", "none")
+	if code != 1 || !strings.Contains(stdout, "first differing path /etc/random-noise (changed: size") &&
+		!strings.Contains(stdout, "first differing path /etc/random-noise (changed: sha256digest") {
+		t.Fatalf("build --check of a noisy spec: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
