@@ -2,12 +2,12 @@ package normalize
 
 import (
 	"archive/zip"
-	"flag"
-	"fmt"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/binary"
+	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -197,18 +197,18 @@ func TestTreeClampsWithoutFollowingSymlinks(t *testing.T) {
 func TestApplyNoise(t *testing.T) {
 	root := t.TempDir()
 	files := map[string]string{
-		"etc/machine-id":                "0123456789abcdef0123456789abcdef\n",
-		"etc/ssh/ssh_host_ed25519_key":  "secret",
-		"etc/ssh/sshd_config":           "Port 22\n",
-		"var/lib/dpkg/status-old":       "old",
-		"var/lib/dpkg/status":           "new",
-		"var/lib/apt/lists/lock":        "",
-		"var/lib/apt/lists/partial/.x":  "",
-		"run/lock/.keep":                "",
-		"run/sshd.pid":                  "1",
-		"etc/shadow":                    "root:*:20000:0:99999:7:::\nsshd:!:19000::::::\nnobody:*::::::\n",
-		"var/cache/ldconfig/aux-cache":  "x",
-		"var/log/dpkg.log":              "log",
+		"etc/machine-id":               "0123456789abcdef0123456789abcdef\n",
+		"etc/ssh/ssh_host_ed25519_key": "secret",
+		"etc/ssh/sshd_config":          "Port 22\n",
+		"var/lib/dpkg/status-old":      "old",
+		"var/lib/dpkg/status":          "new",
+		"var/lib/apt/lists/lock":       "",
+		"var/lib/apt/lists/partial/.x": "",
+		"run/lock/.keep":               "",
+		"run/sshd.pid":                 "1",
+		"etc/shadow":                   "root:*:20000:0:99999:7:::\nsshd:!:19000::::::\nnobody:*::::::\n",
+		"var/cache/ldconfig/aux-cache": "x",
+		"var/log/dpkg.log":             "log",
 	}
 	for p, c := range files {
 		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
@@ -338,7 +338,7 @@ image lacks are exactly the ones the delete and regenerate rules below remove
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.Pattern, r.Action, strings.ReplaceAll(r.Reason, "|", "\\|"))
 	}
 	b.WriteString(`
-After the noise list, normalisation (builder/normalize, also `+"`ingot normalize`"+`)
+After the noise list, normalisation (builder/normalize, also ` + "`ingot normalize`" + `)
 rewrites gzip headers, timestamp-based .pyc headers, ar member headers and zip
 timestamps, and clamps every mtime to SOURCE_DATE_EPOCH: see docs/builder.md.
 `)
