@@ -76,7 +76,8 @@ const (
 // with "..", paths under a symlink or any other non-directory of the
 // archive, hardlinks to paths not earlier in the archive or to anything but
 // a regular file, entry types other than file, directory, symlink,
-// hardlink, char and block device and fifo, a path given twice (except a
+// hardlink, char and block device and fifo, sparse files (whose few bytes
+// of map can announce terabytes), a path given twice (except a
 // directory, whose later entry wins, as with tar -x), and truncated or
 // corrupt archives, including a plain tar without its end-of-archive
 // marker and a compressed stream whose trailer does not check.
@@ -204,8 +205,12 @@ func (rd *tarReader) add(n int, hdr *tar.Header, tr io.Reader) error {
 	if hdr.Mode < 0 || hdr.Mode > 1<<32-1 {
 		return fmt.Errorf("mode %o out of range", hdr.Mode)
 	}
+	if isSparse(hdr) {
+		// A few bytes of sparse map can announce terabytes of holes.
+		return errors.New("sparse files are not supported (archive without tar --sparse)")
+	}
 	switch hdr.Typeflag {
-	case tar.TypeReg, '\x00', tar.TypeGNUSparse:
+	case tar.TypeReg, '\x00':
 		e.Type = TypeFile
 	case tar.TypeDir:
 		e.Type = TypeDir
@@ -266,6 +271,19 @@ func (rd *tarReader) add(n int, hdr *tar.Header, tr io.Reader) error {
 	}
 	rd.put(n, e)
 	return nil
+}
+
+// isSparse reports whether hdr is a GNU or PAX sparse file.
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // tarPath turns a name from a tar header into an Entry path, refusing

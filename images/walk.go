@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 
 	"golang.org/x/sys/unix"
@@ -65,7 +66,7 @@ func WalkDir(ctx context.Context, root string, opts WalkOptions, fn FileFunc) (*
 
 	entries := make([]Entry, len(w.items))
 	firstPath := map[inode]string{}
-	var accounts accountCapture
+	var files []int // entries whose content is read
 	for i := range w.items {
 		it := &w.items[i]
 		entries[i] = it.Entry
@@ -79,12 +80,11 @@ func WalkDir(ctx context.Context, root string, opts WalkOptions, fn FileFunc) (*
 			}
 			firstPath[it.ino] = it.Path
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := w.content(&entries[i], it, &accounts, fn); err != nil {
-			return nil, err
-		}
+		files = append(files, i)
+	}
+	var accounts accountCapture
+	if err := w.contents(ctx, entries, files, &accounts, fn); err != nil {
+		return nil, err
 	}
 	users, groups := opts.Users, opts.Groups
 	if users == nil && accounts.hasPasswd {
@@ -271,6 +271,74 @@ func lgetxattr(path, name string) ([]byte, error) {
 		}
 		return buf[:n], nil
 	}
+}
+
+// contents hashes the files entries[i] for i in files. With fn, one at a
+// time in manifest order; without, on several goroutines (the result is
+// the same).
+func (w *walker) contents(ctx context.Context, entries []Entry, files []int, accounts *accountCapture, fn FileFunc) error {
+	workers := min(runtime.GOMAXPROCS(0), 4)
+	if fn != nil || workers < 2 || len(files) < 2 {
+		for _, i := range files {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := w.content(&entries[i], &w.items[i], accounts, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// etc/passwd and etc/group are read here, so the workers never share
+	// accounts.
+	rest := files[:0:0]
+	for _, i := range files {
+		if accounts.target(entries[i].Path) == nil {
+			rest = append(rest, i)
+			continue
+		}
+		if err := w.content(&entries[i], &w.items[i], accounts, nil); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			var none accountCapture
+			for i := range next {
+				if err := w.content(&entries[i], &w.items[i], &none, nil); err != nil {
+					errs <- err
+					cancel()
+					for range next { // let the feeder finish
+					}
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+feed:
+	for _, i := range rest {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	var first error
+	for range workers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
 }
 
 // content hashes the file of entry e, passing its bytes to fn.

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ingotfleet/ingot/differ"
+)
+
+func init() { register(newReviewCommand) }
+
+// ReviewOptions are the flags of `ingot review`.
+type ReviewOptions struct {
+	Base       string
+	Recommends bool
+	DiffOptions
+}
+
+func newReviewCommand(a *App) *cobra.Command {
+	var o ReviewOptions
+	cmd := &cobra.Command{
+		Use:   "review PKG.deb --base IMAGE",
+		Short: "Report everything installing one package into an image changes",
+		Long: `Install one package into a throwaway copy of a base image (a tar or a
+directory) inside a sandbox and report what it changed: the files it adds,
+changes and removes; what its maintainer scripts changed outside its own
+file list (users and groups, alternatives, enabled services, generated
+files); the dependencies it pulled in; its conffiles; its maintainer
+scripts' text; and its changelog since the version in the base image.
+
+Dependencies come from the base image's own apt sources (downloaded first,
+with network; the installation itself runs with no network at all); if
+some cannot be had, the review fails naming them. Needs root.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runReview(cmd.Context(), a, &o, args[0])
+		},
+	}
+	o.AddFlags(cmd)
+	cmd.Flags().StringVar(&o.Base, "base", "", "base image: a tar or a directory (required)")
+	cmd.Flags().BoolVar(&o.Recommends, "recommends", false, "install the package's Recommends too (apt's default; off to keep the review to what the package needs)")
+	return cmd
+}
+
+func runReview(ctx context.Context, a *App, o *ReviewOptions, deb string) error {
+	if o.Base == "" {
+		return usageError{errors.New("--base is required")}
+	}
+	opts, format, err := o.options()
+	if err != nil {
+		return err
+	}
+	if format == differ.FormatHTML {
+		return usageError{errors.New("--format: review writes text or json")}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("ingot review needs root (namespaces, chroot, owners and devices of the base image)")
+	}
+	if _, err := os.Stat(o.Base); err != nil {
+		return fmt.Errorf("base image: %w", err)
+	}
+	var log io.Writer = io.Discard
+	if a.Log != nil && a.Log.Enabled(ctx, -4) { // --log-level debug shows apt's output
+		log = a.Stderr
+	}
+	rv, err := differ.Review(ctx, o.Base, deb, differ.ReviewOptions{Options: opts, Recommends: o.Recommends}, log)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := rv.Write(&buf, format); err != nil {
+		return err
+	}
+	if o.Output == "" || o.Output == "-" {
+		_, err = a.Stdout.Write(buf.Bytes())
+		return err
+	}
+	return writeFileAtomic(o.Output, buf.Bytes())
+}

@@ -1,0 +1,68 @@
+package differ_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ingotfleet/ingot/differ"
+	"github.com/ingotfleet/ingot/differ/differtest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	file := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the output (go test -update rewrites it); got:\n%s", file, got)
+	}
+}
+
+func fixtureSources() (a, b *differ.MemSource) {
+	ia, ib := differtest.Pair()
+	return &differ.MemSource{Label: "fixture-a", M: ia.M, Files: ia.Files},
+		&differ.MemSource{Label: "fixture-b", M: ib.M, Files: ib.Files}
+}
+
+func TestFixtureGolden(t *testing.T) {
+	a, b := fixtureSources()
+	for _, tc := range []struct {
+		name  string
+		opts  func(*differ.Options)
+		files map[differ.Format]string
+	}{
+		{"default", func(*differ.Options) {}, map[differ.Format]string{differ.FormatText: "fixture.txt", differ.FormatJSON: "fixture.json"}},
+		{"mtime", func(o *differ.Options) { o.Mtime = true; o.Context = 1 }, map[differ.Format]string{differ.FormatText: "fixture-mtime.txt"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := differ.DefaultOptions()
+			tc.opts(&opts)
+			r, err := differ.Diff(context.Background(), a, b, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for f, name := range tc.files {
+				var buf bytes.Buffer
+				if err := r.Write(&buf, f); err != nil {
+					t.Fatal(err)
+				}
+				golden(t, name, buf.Bytes())
+			}
+		})
+	}
+}
