@@ -106,6 +106,9 @@ func runBuild(ctx context.Context, a *App, o BuildOptions, specPath string) erro
 	if o.Check && o.Output != "" {
 		return usageError{errors.New("--check stores nothing and writes no tar: leave out -o")}
 	}
+	if os.Geteuid() != 0 {
+		return errors.New("ingot build needs root: it unpacks files owned by other users, makes device nodes and runs maintainer scripts in namespaces")
+	}
 	lockPath := o.Lock
 	if lockPath == "" {
 		lockPath = defaultLockPath(specPath)
