@@ -5,7 +5,8 @@ go 1.26.0
 require (
 	github.com/ProtonMail/go-crypto v1.4.1
 	github.com/aymanbagabas/go-udiff v0.4.1
-	github.com/klauspost/compress v1.18.0
+	github.com/cavaliergopher/rpm v1.3.0
+	github.com/klauspost/compress v1.20.3
 	github.com/spf13/cobra v1.8.1
 	github.com/ulikunitz/xz v0.5.12
 	golang.org/x/sys v0.49.0

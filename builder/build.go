@@ -26,6 +26,10 @@ type Package struct {
 	Path                        string // the .deb on disk
 	Size                        int64
 	SHA256                      string // hex; checked before the file is used
+	// Auto marks a package apt would record as automatically installed
+	// (pulled in as a dependency, not Essential, not Priority: required,
+	// not asked for by name): it goes into /var/lib/apt/extended_states.
+	Auto bool
 }
 
 // ID is name_version_arch, the way packages are named in messages.
@@ -178,10 +182,8 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 		return nil, fmt.Errorf("%w\n%s", err, tail(scriptLog.String(), 40))
 	}
 	progress(Event{Phase: "configure", Done: len(pkgs), Total: len(pkgs)})
-	if in.SourcesList != "" {
-		if err := writeRootFile(r.Dir, "etc/apt/sources.list", []byte(in.SourcesList), 0o644); err != nil {
-			return nil, err
-		}
+	if err := writeBaseFiles(r.Dir, in); err != nil {
+		return nil, err
 	}
 	if in.Overlay != "" {
 		if err := copyOverlay(ctx, in.Overlay, r.Dir); err != nil {

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -206,4 +208,40 @@ func readFileLimited(p string) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, 1<<30))
+}
+
+// writeBaseFiles writes what a bootstrap tool (debootstrap, mmdebstrap)
+// adds to a root besides the packages: apt's sources.list for the locked
+// repositories, apt's record of automatically installed packages, and the
+// placeholder fstab. (The build host's hostname and resolv.conf, which
+// mmdebstrap copies in, are left out on purpose: see the noise list.)
+func writeBaseFiles(root string, in *Input) error {
+	if in.SourcesList != "" {
+		if err := writeRootFile(root, "etc/apt/sources.list", []byte(in.SourcesList), 0o644); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(root, "etc/fstab")); os.IsNotExist(err) {
+		if err := writeRootFile(root, "etc/fstab", []byte("# UNCONFIGURED FSTAB FOR BASE SYSTEM\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	var auto []string
+	for _, p := range in.Packages {
+		if p.Auto {
+			auto = append(auto, p.Name)
+		}
+	}
+	if len(auto) == 0 {
+		return nil
+	}
+	sort.Strings(auto)
+	var b strings.Builder
+	for _, name := range auto {
+		fmt.Fprintf(&b, "Package: %s\nArchitecture: %s\nAuto-Installed: 1\n\n", name, in.Architecture)
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "var/lib/apt")); err != nil || !fi.IsDir() {
+		return nil // no apt in this image
+	}
+	return writeRootFile(root, "var/lib/apt/extended_states", []byte(b.String()), 0o644)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -114,9 +115,10 @@ func NewDecompressor(r io.Reader) (io.ReadCloser, Compression, error) {
 		if err != nil {
 			return nil, c, fmt.Errorf("gzip header: %w", err)
 		}
-		return zr, c, nil
+		zr.Multistream(false)
+		return &gzipMembers{br: br, zr: zr}, c, nil
 	case CompressZstd:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow))
+		zr, err := zstd.NewReader(&zstdFrames{br: br}, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow))
 		if err != nil {
 			return nil, c, fmt.Errorf("zstd: %w", err)
 		}
@@ -128,6 +130,191 @@ func NewDecompressor(r io.Reader) (io.ReadCloser, Compression, error) {
 type zstdReadCloser struct{ *zstd.Decoder }
 
 func (z zstdReadCloser) Close() error { z.Decoder.Close(); return nil }
+
+// ErrTrailingGarbage is returned when a compressed stream is followed by
+// bytes that are neither another member or frame nor zero padding.
+var ErrTrailingGarbage = errors.New("images: trailing data after the compressed stream")
+
+// atPadding reports, at the end of a gzip member or zstd frame, whether
+// what is left of br is only zero bytes (as bsdtar pads its compressed
+// output to whole records) or nothing. It returns false, consuming
+// nothing, when another member or frame follows, and ErrTrailingGarbage
+// for anything else.
+func atPadding(br *bufio.Reader, magic []byte) (bool, error) {
+	head, err := br.Peek(len(magic))
+	if bytes.Equal(head, magic) {
+		return false, nil
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	for {
+		b, err := br.ReadByte()
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if b != 0 {
+			return false, ErrTrailingGarbage
+		}
+	}
+}
+
+// gzipMembers reads every member of a gzip stream (RFC 1952 allows
+// several) and accepts zero padding after the last.
+type gzipMembers struct {
+	br   *bufio.Reader
+	zr   *gzip.Reader
+	done bool
+}
+
+func (g *gzipMembers) Read(p []byte) (int, error) {
+	for {
+		if g.done {
+			return 0, io.EOF
+		}
+		n, err := g.zr.Read(p)
+		if err != io.EOF {
+			return n, err
+		}
+		end, perr := atPadding(g.br, magicGzip)
+		if perr != nil {
+			return n, perr
+		}
+		if end {
+			g.done = true
+		} else if err := g.zr.Reset(g.br); err != nil {
+			return n, err
+		} else {
+			g.zr.Multistream(false)
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+func (g *gzipMembers) Close() error { return g.zr.Close() }
+
+// zstdFrames passes a zstd stream through frame by frame, parsing only
+// the frame and block headers (RFC 8878), so that the decoder sees EOF
+// where the frames end and zero padding after them is accepted.
+type zstdFrames struct {
+	br      *bufio.Reader
+	left    int64 // bytes of the current frame still to pass through
+	inFrame bool
+	last    bool // the current block is the frame's last
+	sum     bool // the frame ends with a 4-byte checksum
+	blocks  bool // headers of blocks follow, not the frame header
+	done    bool
+	pending []byte // header bytes parsed but not yet passed on
+}
+
+var errZstdFrame = errors.New("zstd: corrupt frame header")
+
+func (z *zstdFrames) Read(p []byte) (int, error) {
+	for {
+		if len(z.pending) > 0 {
+			n := copy(p, z.pending)
+			z.pending = z.pending[n:]
+			return n, nil
+		}
+		if z.left > 0 {
+			n, err := z.br.Read(p[:min(int64(len(p)), z.left)])
+			z.left -= int64(n)
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return n, err
+		}
+		if z.done {
+			return 0, io.EOF
+		}
+		if err := z.next(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// next parses the next header: of a frame, a block or a checksum.
+func (z *zstdFrames) next() error {
+	take := func(n int) ([]byte, error) {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(z.br, b); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		z.pending = append(z.pending, b...)
+		return b, nil
+	}
+	switch {
+	case !z.inFrame:
+		if head, _ := z.br.Peek(4); len(head) == 4 && head[0]&0xf0 == 0x50 && bytes.Equal(head[1:], []byte{0x2a, 0x4d, 0x18}) {
+			// A skippable frame: magic, 4-byte size, data.
+			h, err := take(8)
+			if err != nil {
+				return err
+			}
+			z.left = int64(uint32(h[4]) | uint32(h[5])<<8 | uint32(h[6])<<16 | uint32(h[7])<<24)
+			return nil
+		}
+		end, err := atPadding(z.br, magicZstd)
+		if err != nil {
+			return err
+		}
+		if end {
+			z.done = true
+			return nil
+		}
+		h, err := take(5)
+		if err != nil {
+			return err
+		}
+		fhd := h[4]
+		single := fhd&0x20 != 0
+		if fhd&0x08 != 0 {
+			return errZstdFrame // reserved bit
+		}
+		n := [4]int{0, 1, 2, 4}[fhd&3] + [4]int{0, 2, 4, 8}[fhd>>6]
+		if !single {
+			n++ // window descriptor
+		} else if fhd>>6 == 0 {
+			n++ // one-byte content size
+		}
+		if _, err := take(n); err != nil {
+			return err
+		}
+		z.inFrame, z.blocks, z.sum, z.last = true, true, fhd&0x04 != 0, false
+	case z.blocks && !z.last:
+		h, err := take(3)
+		if err != nil {
+			return err
+		}
+		bh := uint32(h[0]) | uint32(h[1])<<8 | uint32(h[2])<<16
+		z.last = bh&1 != 0
+		size := int64(bh >> 3)
+		switch (bh >> 1) & 3 {
+		case 0, 2: // raw, compressed
+			z.left = size
+		case 1: // RLE: one byte
+			z.left = 1
+		default:
+			return errZstdFrame
+		}
+	default: // after the last block
+		if z.sum {
+			if _, err := take(4); err != nil {
+				return err
+			}
+		}
+		z.inFrame, z.blocks = false, false
+	}
+	return nil
+}
 
 // zstdConcurrency is fixed, never GOMAXPROCS, so that the bytes written do
 // not depend on the machine.
@@ -146,7 +333,9 @@ func NewCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 		if err != nil {
 			return nil, err
 		}
-		zw.Header = gzip.Header{OS: 255}
+		// klauspost/gzip writes ModTime even when zero: give it the epoch,
+		// which the format reads as "no time".
+		zw.Header = gzip.Header{OS: 255, ModTime: time.Unix(0, 0)}
 		return zw, nil
 	case CompressZstd:
 		return zstd.NewWriter(w,

@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -351,7 +354,7 @@ func goldenManifest(t testing.TB) (*Manifest, map[Digest][]byte) {
 		content[d] = []byte(s)
 		return int64(len(s)), d
 	}
-	big := strings.Repeat("ingot ", 40000)
+	big := strings.Repeat("ingot ", 3000)
 	n1, d1 := add("#!/bin/sh\necho hi\n")
 	n2, d2 := add(big)
 	n3, d3 := add("")
@@ -422,6 +425,14 @@ func TestWriteTarGolden(t *testing.T) {
 			if d := Compare(m, back, CompareOptions{}); len(d) != 1 || d[0].Path != "dev/log" || d[0].Kind != Removed {
 				t.Fatalf("read back differs: %+v", d)
 			}
+			// A normalised tar survives tar → manifest → tar bit for bit.
+			var again bytes.Buffer
+			if err := WriteTar(context.Background(), &again, back, mapOpener(content)); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(again.Bytes(), plain.Bytes()) {
+				t.Fatal("ReadTar then WriteTar of WriteTar's output changed its bytes")
+			}
 		})
 	}
 }
@@ -459,5 +470,45 @@ func TestWriteTarChecksContent(t *testing.T) {
 	bad := &Manifest{Entries: []Entry{{Path: ".", Type: TypeDir}, {Path: "../x", Type: TypeDir}}}
 	if err := WriteTar(context.Background(), io.Discard, bad, nil); !errors.Is(err, ErrUnsafePath) {
 		t.Fatalf("invalid manifest: got %v", err)
+	}
+}
+
+// TestReadTarRefusesSparse: sparse entries (GNU and PAX forms, made by
+// GNU tar --sparse) are refused, since a few bytes of map can announce
+// terabytes of holes.
+func TestReadTarRefusesSparse(t *testing.T) {
+	gnutar := testenv.RequireTool(t, "tar", "tar")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "big"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "big"), 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"gnu", "posix"} {
+		t.Run(format, func(t *testing.T) {
+			out, err := exec.Command(gnutar, "--create", "--sparse", "--format="+format, "--file=-", "--directory="+dir, "big").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ReadTar(context.Background(), bytes.NewReader(out), TarOptions{Name: "sparse.tar"}, nil)
+			if err == nil || !strings.Contains(err.Error(), `entry 1 "big": sparse files are not supported`) {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+}
+
+// TestReadTarStopsAtRefusal: a refused entry ends the read at once; the
+// rest of a large stream is not read.
+func TestReadTarStopsAtRefusal(t *testing.T) {
+	big := sampleData(8 << 20)
+	z := compress(t, buildTar(t, tar.FormatPAX, file("../escape", "x"), file("big", string(big))), CompressZstd)
+	cr := &countingReader{r: bytes.NewReader(z)}
+	if _, err := ReadTar(context.Background(), cr, TarOptions{}, nil); err == nil {
+		t.Fatal("accepted")
+	}
+	if cr.n > int64(len(z))/2 {
+		t.Fatalf("read %d of %d bytes after refusing the first entry", cr.n, len(z))
 	}
 }

@@ -72,6 +72,7 @@ var NoiseList = []NoiseRule{
 	{"/var/cache/apt/archives/lock", Delete, "apt's lock file, left by an apt run during the build"},
 	{"/tmp/*", Delete, "temporary files of the build's scripts"},
 	{"/var/tmp/*", Delete, "temporary files of the build's scripts"},
+	{"/run/lock", Keep, "/var/lock points to it (Debian policy 9.1.4); mmdebstrap keeps it too"},
 	{"/run/*", Delete, "runtime state of the build's scripts (/run is a tmpfs on a running host)"},
 	{"/etc/hostname", Delete, "the host's own name: a local path of every host, never taken from the build host (mmdebstrap copies the build host's)"},
 	{"/etc/resolv.conf", Delete, "the host's own resolver configuration: a local path, never taken from the build host (mmdebstrap copies the build host's)"},

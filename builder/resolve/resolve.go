@@ -96,7 +96,14 @@ func Resolve(ctx context.Context, idx *debrepo.Index, req Request) ([]*debrepo.P
 	}
 	for _, want := range req.Packages {
 		name, pin := spec.PackageName(want)
-		c, err := u.pick(name, pin)
+		arch := u.native
+		if n, a, ok := strings.Cut(name, ":"); ok {
+			name, arch = n, a
+			if !slices.Contains(req.Architectures, arch) {
+				return nil, fmt.Errorf("package %s: architecture %s is not one of the spec's (%s)", want, arch, strings.Join(req.Architectures, ", "))
+			}
+		}
+		c, err := u.pick(name, pin, arch)
 		if err != nil {
 			return nil, err
 		}
@@ -196,14 +203,14 @@ func (u *universe) bestOn(cs []*cand, arch string) *cand {
 	return nil
 }
 
-// pick finds the candidate for a spec entry: a name (best version on the
-// native architecture), name=version, or a virtual name with one provider.
-func (u *universe) pick(name, pin string) (*cand, error) {
+// pick finds the candidate for a spec entry on arch: a name (best
+// version), name=version, or a virtual name with one provider.
+func (u *universe) pick(name, pin, arch string) (*cand, error) {
 	cs := u.byName[name]
 	if pin != "" {
 		var have []string
 		for _, c := range cs {
-			if c.pkg.Version == pin && c.arch == u.native {
+			if c.pkg.Version == pin && c.arch == arch {
 				return c, nil
 			}
 			have = append(have, c.pkg.Version)
@@ -213,7 +220,7 @@ func (u *universe) pick(name, pin string) (*cand, error) {
 		}
 		return nil, fmt.Errorf("package %s=%s: %w: version %s not available (have %s)", name, pin, ErrUnsatisfiable, pin, strings.Join(have, ", "))
 	}
-	if c := u.bestOn(cs, u.native); c != nil {
+	if c := u.bestOn(cs, arch); c != nil {
 		return c, nil
 	}
 	provs := u.provs[name]
@@ -229,6 +236,9 @@ func (u *universe) pick(name, pin string) (*cand, error) {
 	case 0:
 		return nil, fmt.Errorf("package %s: %w: not found in any repository", name, ErrUnsatisfiable)
 	case 1:
+		if c := u.bestOn(u.byName[names[0]], arch); c != nil {
+			return c, nil
+		}
 		return u.bestOn(u.byName[names[0]], u.native), nil
 	}
 	slices.Sort(names)

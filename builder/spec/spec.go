@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -55,7 +56,7 @@ type Spec struct {
 	Repositories []Repository `yaml:"repositories"`
 	// Variant is the base set: "minbase" (default), "essential" or "important".
 	Variant  string   `yaml:"variant"`
-	Packages []string `yaml:"packages"` // name, or name=version to pin
+	Packages []string `yaml:"packages"` // name, name:arch, or name=version to pin
 	// Exclude lists path globs (path.Match syntax, absolute, such as
 	// /usr/share/doc/*) removed from the image; a glob ending in /*
 	// removes the whole subtree. Keep re-includes paths an Exclude
@@ -79,6 +80,7 @@ var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 	archRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 	pkgRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+	pkgArchRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9][a-z0-9-]*)?$`)
 	versionRE = regexp.MustCompile(`^[0-9A-Za-z.+~:-]+$`)
 	suiteRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
 	lineRE    = regexp.MustCompile(`^line (\d+): `)
@@ -291,8 +293,11 @@ func (s *Spec) Validate() error {
 	pkgs := map[string]bool{}
 	for i, p := range s.Packages {
 		name, ver, pinned := strings.Cut(p, "=")
-		if !pkgRE.MatchString(name) || (pinned && !versionRE.MatchString(ver)) {
-			return fieldErr(fmt.Sprintf("%q is not a package name (or name=version)", p), "packages", fmt.Sprint(i))
+		if !pkgArchRE.MatchString(name) || (pinned && !versionRE.MatchString(ver)) {
+			return fieldErr(fmt.Sprintf("%q is not a package name (name, name:arch, name=version)", p), "packages", fmt.Sprint(i))
+		}
+		if _, arch, ok := strings.Cut(name, ":"); ok && !slices.Contains(s.Architectures, arch) {
+			return fieldErr(fmt.Sprintf("%q: architecture %s is not in architectures", p, arch), "packages", fmt.Sprint(i))
 		}
 		if pkgs[name] {
 			return fieldErr(fmt.Sprintf("package %q listed twice", name), "packages", fmt.Sprint(i))
@@ -379,7 +384,8 @@ func (s *Spec) ResolveDigest() string {
 	return hex.EncodeToString(h[:])
 }
 
-// PackageName splits a Packages entry into name and pinned version ("" if none).
+// PackageName splits a Packages entry into name (with its :arch, if any)
+// and pinned version ("" if none).
 func PackageName(p string) (name, version string) {
 	name, version, _ = strings.Cut(p, "=")
 	return name, version

@@ -1,5 +1,3 @@
-//go:build ingot_tar
-
 package store
 
 import (

@@ -1,0 +1,253 @@
+package rpm2deb
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ulikunitz/xz"
+)
+
+// Compression of the .deb's control and data members.
+type Compression int
+
+const (
+	CompressXZ Compression = iota // dpkg-deb's default
+	CompressGzip
+)
+
+// ParseCompression reads "xz" or "gzip".
+func ParseCompression(s string) (Compression, error) {
+	switch s {
+	case "xz", "":
+		return CompressXZ, nil
+	case "gzip", "gz":
+		return CompressGzip, nil
+	}
+	return 0, fmt.Errorf("unknown compression %q (want xz or gzip)", s)
+}
+
+func (c Compression) ext() string {
+	if c == CompressGzip {
+		return ".gz"
+	}
+	return ".xz"
+}
+
+// newCompressor has fixed settings so that the same input always gives
+// the same bytes: gzip level 9 with no name and no mtime; xz with an
+// 8 MiB dictionary, CRC64 and one stream written by one goroutine.
+func newCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
+	if c == CompressGzip {
+		return gzip.NewWriterLevel(w, gzip.BestCompression)
+	}
+	cfg := xz.WriterConfig{DictCap: 8 << 20, CheckSum: xz.CRC64}
+	if err := cfg.Verify(); err != nil {
+		return nil, err
+	}
+	return cfg.NewWriter(w)
+}
+
+// debFile is one member of the data archive.
+type debFile struct {
+	Path         string // entry path ("usr/bin/foo"; "." for the root)
+	Type         images.Type
+	Mode         uint32 // permissions with setuid/setgid/sticky
+	User, Group  string
+	Mtime        int64
+	Size         int64
+	Link         string // symlink target, or hardlink target path
+	Major, Minor uint32
+	off          int64 // content offset in the spool
+	MD5          string
+	content      []byte // content written by the converter (changelog, copyright)
+}
+
+// writeDataTar writes files (sorted) as a tar like dpkg-deb's: "./"
+// prefixes, directories with a trailing "/", GNU format, numeric ids 0
+// with the owner names (dpkg maps names to ids at unpack time).
+func writeDataTar(ctx context.Context, w io.Writer, files []*debFile, spool io.ReaderAt) error {
+	tw := tar.NewWriter(w)
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name := "./"
+		if f.Path != "." {
+			name += f.Path
+		}
+		h := &tar.Header{
+			Name:    name,
+			Mode:    int64(f.Mode),
+			Uname:   f.User,
+			Gname:   f.Group,
+			ModTime: unixTime(f.Mtime),
+			Format:  tar.FormatGNU,
+		}
+		switch f.Type {
+		case images.TypeDir:
+			h.Typeflag = tar.TypeDir
+			if f.Path != "." {
+				h.Name += "/"
+			}
+		case images.TypeFile:
+			h.Typeflag = tar.TypeReg
+			h.Size = f.Size
+		case images.TypeSymlink:
+			h.Typeflag = tar.TypeSymlink
+			h.Linkname = f.Link
+		case images.TypeHardlink:
+			h.Typeflag = tar.TypeLink
+			h.Linkname = "./" + f.Link
+		case images.TypeChar, images.TypeBlock:
+			h.Typeflag = tar.TypeChar
+			if f.Type == images.TypeBlock {
+				h.Typeflag = tar.TypeBlock
+			}
+			h.Devmajor, h.Devminor = int64(f.Major), int64(f.Minor)
+		case images.TypeFifo:
+			h.Typeflag = tar.TypeFifo
+		default:
+			return fmt.Errorf("%s: a .deb cannot hold a %s", f.Path, f.Type)
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return fmt.Errorf("writing %s: %w", f.Path, err)
+		}
+		if f.Type == images.TypeFile {
+			var src io.Reader
+			if f.content != nil {
+				src = bytes.NewReader(f.content)
+			} else {
+				src = io.NewSectionReader(spool, f.off, f.Size)
+			}
+			if _, err := io.Copy(tw, src); err != nil {
+				return fmt.Errorf("writing %s: %w", f.Path, err)
+			}
+		}
+	}
+	return tw.Close()
+}
+
+// controlMember is one file of control.tar.
+type controlMember struct {
+	Name string
+	Mode int64
+	Data []byte
+}
+
+func writeControlTar(w io.Writer, members []controlMember, mtime int64) error {
+	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
+	tw := tar.NewWriter(w)
+	hdr := func(h *tar.Header) *tar.Header {
+		h.Uname, h.Gname = "root", "root"
+		h.ModTime = unixTime(mtime)
+		h.Format = tar.FormatGNU
+		return h
+	}
+	if err := tw.WriteHeader(hdr(&tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755})); err != nil {
+		return err
+	}
+	for _, m := range members {
+		if err := tw.WriteHeader(hdr(&tar.Header{Name: "./" + m.Name, Typeflag: tar.TypeReg, Mode: m.Mode, Size: int64(len(m.Data))})); err != nil {
+			return err
+		}
+		if _, err := tw.Write(m.Data); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+// compressed runs fn into a compressor over a buffer.
+func compressed(c Compression, fn func(io.Writer) error) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := newCompressor(&buf, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(zw); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// arMember is one member of the .deb's ar archive.
+type arMember struct {
+	Name string
+	Size int64
+	Data io.Reader
+}
+
+// writeAr writes a System V ar archive as dpkg-deb does: every member
+// owned by 0/0, mode 100644, with the given mtime.
+func writeAr(w io.Writer, members []arMember, mtime int64) error {
+	if _, err := io.WriteString(w, "!<arch>\n"); err != nil {
+		return err
+	}
+	for _, m := range members {
+		if len(m.Name) > 16 {
+			return fmt.Errorf("ar member name %q too long", m.Name)
+		}
+		h := fmt.Sprintf("%-16s%-12s%-6s%-6s%-8s%-10s`\n", m.Name, strconv.FormatInt(mtime, 10), "0", "0", "100644", strconv.FormatInt(m.Size, 10))
+		if _, err := io.WriteString(w, h); err != nil {
+			return err
+		}
+		n, err := io.Copy(w, m.Data)
+		if err != nil {
+			return err
+		}
+		if n != m.Size {
+			return fmt.Errorf("ar member %s: wrote %d bytes, expected %d", m.Name, n, m.Size)
+		}
+		if m.Size%2 == 1 {
+			if _, err := io.WriteString(w, "\n"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// controlField formats one field of a control file, folding a multi-line
+// value as deb-control(5) wants.
+func controlField(b *strings.Builder, name, value string) {
+	if value == "" {
+		return
+	}
+	fmt.Fprintf(b, "%s: %s\n", name, value)
+}
+
+// formatDescription makes a Description field value: the synopsis, then
+// the long description with each line indented by one space and empty
+// lines written " .".
+func formatDescription(summary, desc string) string {
+	syn := strings.TrimSpace(sanitizeLine(summary))
+	var b strings.Builder
+	b.WriteString(syn)
+	lines := strings.Split(strings.ReplaceAll(desc, "\r\n", "\n"), "\n")
+	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
+		lines = lines[:len(lines)-1]
+	}
+	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
+		lines = lines[1:]
+	}
+	for _, l := range lines {
+		l = strings.TrimRight(strings.ReplaceAll(sanitizeLine(l), "\t", "    "), " ")
+		if l == "" || l == "." {
+			b.WriteString("\n .")
+			continue
+		}
+		b.WriteString("\n " + l)
+	}
+	return b.String()
+}

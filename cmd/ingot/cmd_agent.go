@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/pusher"
+)
+
+func init() { register(newAgentCommand) }
+
+func newAgentCommand(a *App) *cobra.Command {
+	var (
+		config  string
+		once    string
+		recover bool
+	)
+	cmd := &cobra.Command{
+		Use:   "agent --config FILE",
+		Short: "Run the host agent: an API over mutual TLS that syncs this host's root to images",
+		Long: `The agent serves status, sync, rollback and Prometheus metrics over mutual
+TLS (certificates from 'ingot ca'). On start it finishes any commit a crash
+interrupted. See examples/agent.yaml and docs/pusher.md.
+
+--sync IMAGE runs one sync from the configured stores and exits (no API);
+--recover only finishes an interrupted commit.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := pusher.LoadConfig(config)
+			if err != nil {
+				return err
+			}
+			ag, err := pusher.NewAgent(c, a.Log)
+			if err != nil {
+				return err
+			}
+			installCrashHook(a)
+			if err := ag.Lower(); err != nil {
+				a.Log.Warn("could not lower priority", "err", err)
+			}
+			ctx := cmd.Context()
+			switch {
+			case recover:
+				done, err := ag.Syncer.Recover(ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.Stdout, "recovered: %v\n", done)
+				return nil
+			case once != "":
+				d, err := images.ParseDigest(once)
+				if err != nil {
+					return usageError{fmt.Errorf("--sync: %w", err)}
+				}
+				src := pusher.NewHTTPSource(c.Stores, nil)
+				if len(c.Stores) == 1 && !isURL(c.Stores[0]) {
+					res := ag.Syncer.Sync(ctx, d, pusher.DirSource{Dir: c.Stores[0]}, pusher.SyncOptions{})
+					return printResult(a, res)
+				}
+				rate, _ := pusher.ParseRate(c.Limits.Download)
+				src.Limit = pusher.NewLimiter(rate)
+				return printResult(a, ag.Syncer.Sync(ctx, d, src, pusher.SyncOptions{}))
+			}
+			return ag.Serve(ctx, func(addr string) {
+				a.Log.Info("agent listening", "addr", addr, "root", c.Root, "name", c.Name)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&config, "config", "/etc/ingot/agent.yaml", "agent config file")
+	cmd.Flags().StringVar(&once, "sync", "", "sync once to this image digest and exit")
+	cmd.Flags().BoolVar(&recover, "recover", false, "finish an interrupted commit and exit")
+	return cmd
+}
+
+func isURL(s string) bool {
+	return len(s) > 7 && (s[:7] == "http://" || (len(s) > 8 && s[:8] == "https://"))
+}
+
+func printResult(a *App, res pusher.Result) error {
+	enc := json.NewEncoder(a.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(res); err != nil {
+		return err
+	}
+	if !res.OK {
+		return fmt.Errorf("sync: %s", res.Error)
+	}
+	return nil
+}
+
+// installCrashHook lets the crash tests kill the agent at an exact step of
+// a sync: INGOT_AGENT_CRASH_AT=N sends SIGKILL to the process at step N;
+// INGOT_AGENT_STEPS=FILE records how many steps a sync took. Both are for
+// tests only.
+func installCrashHook(a *App) {
+	at, _ := strconv.Atoi(a.Getenv("INGOT_AGENT_CRASH_AT"))
+	stepsFile := a.Getenv("INGOT_AGENT_STEPS")
+	if at <= 0 && stepsFile == "" {
+		return
+	}
+	var n atomic.Int64
+	pusher.CrashHook = func(step string) {
+		k := n.Add(1)
+		if stepsFile != "" {
+			os.WriteFile(stepsFile, []byte(strconv.FormatInt(k, 10)), 0o644)
+		}
+		if at > 0 && k == int64(at) {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+}

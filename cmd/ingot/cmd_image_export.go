@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ingotfleet/ingot/images"
+)
+
+func init() { registerImage(newImageExportCommand) }
+
+type imageExportOptions struct {
+	output      string
+	compression string
+}
+
+func newImageExportCommand(a *App) *cobra.Command {
+	var o imageExportOptions
+	cmd := &cobra.Command{
+		Use:   "export REF -o FILE.tar[.gz|.zst]",
+		Short: "Write an image as a deterministic tar",
+		Long: `Export writes the image as a deterministic PAX tar: the same image always
+gives the same bytes. The compression follows the output name (.tar, .tar.gz
+or .tgz, .tar.zst or .tzst) unless --compression says otherwise; "-o -"
+writes to standard output (uncompressed unless --compression). The file
+appears only when complete.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runImageExport(cmd, a, o, args[0]) },
+	}
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "output `FILE` (\"-\" for standard output)")
+	cmd.Flags().StringVar(&o.compression, "compression", "", "none, gzip or zstd (default: from the output name)")
+	return cmd
+}
+
+func parseCompression(s string) (images.Compression, error) {
+	switch s {
+	case "none":
+		return images.CompressNone, nil
+	case "gzip", "gz":
+		return images.CompressGzip, nil
+	case "zstd", "zst":
+		return images.CompressZstd, nil
+	}
+	return 0, fmt.Errorf("--compression %q: want none, gzip or zstd", s)
+}
+
+func runImageExport(cmd *cobra.Command, a *App, o imageExportOptions, ref string) (err error) {
+	ctx := cmd.Context()
+	if o.output == "" {
+		return usageError{fmt.Errorf("export: -o FILE is required (\"-o -\" for standard output)")}
+	}
+	c := images.CompressNone
+	if o.output != "-" {
+		c = images.CompressionFromName(o.output)
+	}
+	if o.compression != "" {
+		if c, err = parseCompression(o.compression); err != nil {
+			return usageError{err}
+		}
+	}
+	s, err := a.openStore()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	d, err := a.resolveImage(ctx, s, ref)
+	if err != nil {
+		return err
+	}
+	var w io.Writer = a.Stdout
+	if o.output != "-" {
+		// Write beside the target and rename when done: a failed export
+		// leaves no partial file behind.
+		f, ferr := os.CreateTemp(filepath.Dir(o.output), "."+filepath.Base(o.output)+".*")
+		if ferr != nil {
+			return ferr
+		}
+		defer func() {
+			if err != nil {
+				f.Close()
+				os.Remove(f.Name())
+			}
+		}()
+		w = f
+		if err := s.Export(ctx, d, w, c); err != nil {
+			return err
+		}
+		if err := f.Chmod(0o644); err != nil {
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(f.Name(), o.output); err != nil {
+			return err
+		}
+		a.Log.Info("exported", "digest", d, "file", o.output, "compression", c)
+		return nil
+	}
+	return s.Export(ctx, d, w, c)
+}

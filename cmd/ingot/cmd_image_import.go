@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
+)
+
+func init() { registerImage(newImageImportCommand) }
+
+type imageImportOptions struct {
+	name string
+	json bool
+}
+
+func newImageImportCommand(a *App) *cobra.Command {
+	var o imageImportOptions
+	cmd := &cobra.Command{
+		Use:   "import FILE.tar[.gz|.zst]",
+		Short: "Import a tar of a root filesystem into the store and print its digest",
+		Long: `Import reads a tar (plain, gzip or zstd, detected from its bytes; "-" reads
+standard input), refuses hostile entries (absolute paths, "..", writes
+through symlinks, …) naming them, stores every file's content in chunks and
+prints the image digest. --name also points NAME:TAG at it.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runImageImport(cmd, a, o, args[0]) },
+	}
+	cmd.Flags().StringVar(&o.name, "name", "", "also set the reference `NAME:TAG` to the image")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print {\"digest\":…, \"ref\":…} as JSON")
+	return cmd
+}
+
+func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file string) error {
+	ctx := cmd.Context()
+	if o.name != "" {
+		if _, _, err := store.ParseRef(o.name); err != nil {
+			return usageError{fmt.Errorf("--name: %w", err)}
+		}
+	}
+	var r io.Reader = a.Stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	s, err := a.openStore()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	d, err := s.Import(ctx, r, store.ImportOptions{Name: file})
+	if err != nil {
+		return fmt.Errorf("importing %s: %w", file, err)
+	}
+	if o.name != "" {
+		if err := s.SetRef(ctx, o.name, d); err != nil {
+			return err
+		}
+	}
+	a.Log.Info("imported", "file", file, "digest", d, "ref", o.name)
+	if o.json {
+		return json.NewEncoder(a.Stdout).Encode(struct {
+			Digest images.Digest `json:"digest"`
+			Ref    string        `json:"ref,omitempty"`
+		}{d, o.name})
+	}
+	_, err = fmt.Fprintln(a.Stdout, d)
+	return err
+}

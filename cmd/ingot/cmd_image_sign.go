@@ -1,0 +1,26 @@
+//go:build ingot_image_sign
+
+// This file joins `ingot image` through registerImage, which the
+// images-store branch provides in cmd_image.go. Until that is on main the
+// same command is `ingot key sign`; drop the build tag after the merge.
+
+package main
+
+import "github.com/spf13/cobra"
+
+func init() { registerImage(newImageSignCommand) }
+
+func newImageSignCommand(a *App) *cobra.Command {
+	var keyFile string
+	cmd := &cobra.Command{
+		Use:   "sign REF --key FILE",
+		Short: "Sign an image with an ed25519 key (agents sync only to images signed by a key they trust)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return signImage(cmd.Context(), a, args[0], keyFile)
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key", "", "secret key file (ingot key gen)")
+	cmd.MarkFlagRequired("key")
+	return cmd
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/signing"
+)
+
+func init() { register(newKeyCommand) }
+
+func newKeyCommand(a *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Make ed25519 keys and sign images with them",
+		Args:  exactArgs(0),
+		RunE:  func(*cobra.Command, []string) error { return usageError{fmt.Errorf("ingot key: missing subcommand")} },
+	}
+	var comment string
+	gen := &cobra.Command{
+		Use:   "gen PREFIX",
+		Short: "Make a key pair: PREFIX.key (secret) and PREFIX.pub (give it to agents as trusted_keys)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			priv, pub := args[0]+".key", args[0]+".pub"
+			if _, err := os.Stat(priv); err == nil {
+				return fmt.Errorf("%s exists; not overwriting a key", priv)
+			}
+			k, err := signing.Generate(comment)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(priv, []byte(k.String()+"\n"), 0o600); err != nil {
+				return err
+			}
+			if err := os.WriteFile(pub, []byte(k.Public().String()+"\n"), 0o644); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(a.Stdout, "%s\n%s (key id %s)\n", priv, pub, k.Public().ID())
+			return err
+		},
+	}
+	gen.Flags().StringVar(&comment, "comment", "", "comment stored with the key (who owns it)")
+	var keyFile string
+	sign := &cobra.Command{
+		Use:   "sign REF --key FILE",
+		Short: "Sign an image of the store (the same as `ingot image sign`)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return signImage(cmd.Context(), a, args[0], keyFile)
+		},
+	}
+	sign.Flags().StringVar(&keyFile, "key", "", "secret key file (ingot key gen)")
+	sign.MarkFlagRequired("key")
+	cmd.AddCommand(gen, sign)
+	return cmd
+}
+
+// signImage adds a signature by the key in keyFile to image ref.
+func signImage(ctx context.Context, a *App, ref, keyFile string) error {
+	k, err := signing.LoadPrivateKey(keyFile)
+	if err != nil {
+		return err
+	}
+	dir := a.StoreDir()
+	d, err := pusher.ResolveRef(dir, ref)
+	if err != nil {
+		return err
+	}
+	if _, err := (pusher.DirSource{Dir: dir}).Manifest(ctx, d); err != nil {
+		return fmt.Errorf("signing %s: %w", ref, err)
+	}
+	w := pusher.StoreWriter{Dir: dir}
+	if err := w.PutSignature(d, signing.AddSignature(w.Signature(d), signing.Sign(k, d))); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.Stdout, "signed %s with key %s\n", d, k.Public().ID())
+	return err
+}

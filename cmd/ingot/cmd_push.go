@@ -1,0 +1,370 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/signing"
+)
+
+func init() {
+	register(newPushCommand)
+	register(newPublishCommand)
+	register(newDeltaCommand)
+}
+
+// fleetFlags are what push and rollback share.
+type fleetFlags struct {
+	hosts, ca, cert, key string
+	concurrency, canary  int
+	maxFailures          int
+	json                 bool
+}
+
+func (f *fleetFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.hosts, "hosts", "", "hosts file: one agent a line, ADDR or NAME ADDR")
+	cmd.Flags().StringVar(&f.ca, "ca", "ca/ca.pem", "the fleet CA certificate")
+	cmd.Flags().StringVar(&f.cert, "cert", "ca/controller.pem", "this controller's certificate")
+	cmd.Flags().StringVar(&f.key, "key", "ca/controller-key.pem", "this controller's key")
+	cmd.Flags().IntVar(&f.concurrency, "concurrency", 10, "hosts synced at once")
+	cmd.Flags().IntVar(&f.canary, "canary", 0, "sync this many hosts first, alone; stop if any fails")
+	cmd.Flags().IntVar(&f.maxFailures, "max-failures", 0, "stop starting hosts once more than this many failed (default a tenth of the hosts, at least 1)")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print the reports as JSON")
+	cmd.MarkFlagRequired("hosts")
+}
+
+func (f *fleetFlags) load() (*pusher.Client, []pusher.Host, error) {
+	fh, err := os.Open(f.hosts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading hosts: %w", err)
+	}
+	defer fh.Close()
+	hosts, err := pusher.ParseHosts(f.hosts, fh)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(hosts) == 0 {
+		return nil, nil, fmt.Errorf("%s lists no hosts", f.hosts)
+	}
+	conf, err := pusher.ClientTLS(f.ca, f.cert, f.key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pusher.NewClient(conf), hosts, nil
+}
+
+func newPushCommand(a *App) *cobra.Command {
+	var (
+		ff      fleetFlags
+		bwlimit string
+		stores  []string
+		dryRun  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "push REF --hosts FILE",
+		Short: "Sync many hosts' agents to an image, with a live display and a summary",
+		Long: `push asks every agent in the hosts file to sync to image REF (a digest, a
+unique prefix of one, or NAME:TAG in the store), at most --concurrency at a
+time, canaries first. It stops starting new hosts once failures pass the
+threshold, prints a summary table (or --json) and exits 1 if any host failed.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := pusher.ParseRate(bwlimit); err != nil {
+				return usageError{fmt.Errorf("--bwlimit: %w", err)}
+			}
+			d, err := pusher.ResolveRef(a.StoreDir(), args[0])
+			if err != nil {
+				return err
+			}
+			c, hosts, err := ff.load()
+			if err != nil {
+				return err
+			}
+			opts := pusher.PushOptions{Image: d, Concurrency: ff.concurrency, Canary: ff.canary,
+				MaxFailures: ff.maxFailures, Stores: stores, BWLimit: bwlimit, DryRun: dryRun}
+			return runFleet(cmd.Context(), a, c, hosts, opts, ff.json)
+		},
+	}
+	ff.add(cmd)
+	cmd.Flags().StringVar(&bwlimit, "bwlimit", "", "download limit per host for this push (bytes/s: 500k, 10M)")
+	cmd.Flags().StringSliceVar(&stores, "store-url", nil, "store URLs the agents fetch from (default: each agent's configured stores)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "plan only: report what would change and the drift")
+	return cmd
+}
+
+// runFleet runs a push with the live display and prints the summary.
+func runFleet(ctx context.Context, a *App, c *pusher.Client, hosts []pusher.Host, opts pusher.PushOptions, asJSON bool) error {
+	disp := newDisplay(a.Stdout, a.Stderr, len(hosts), asJSON)
+	opts.Update = disp.update
+	stop := disp.start()
+	reports := pusher.Push(ctx, c, hosts, opts)
+	stop()
+	failed := 0
+	for _, r := range reports {
+		if r.State != pusher.HostOK {
+			failed++
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"image": opts.Image.String(), "hosts": reports, "failed": failed}); err != nil {
+			return err
+		}
+	} else {
+		printSummary(a.Stdout, reports)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if failed > 0 {
+		return fmt.Errorf("%w: %d of %d hosts did not sync", errNegative, failed, len(hosts))
+	}
+	return nil
+}
+
+func printSummary(w io.Writer, reports []pusher.HostReport) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tSTATE\tSECONDS\tCHANGED\tFETCHED\tDELTAS\tDRIFT\tTRIGGERS\tERROR")
+	ok := 0
+	for _, r := range reports {
+		changed, fetched, deltas, drift, trig := "-", "-", "-", "-", "-"
+		if res := r.Result; res != nil {
+			changed = fmt.Sprint(res.Changed)
+			fetched = humanBytes(res.Fetched)
+			deltas = fmt.Sprint(res.Deltas)
+			drift = fmt.Sprint(len(res.Drift))
+			var names []string
+			for _, t := range res.Triggers {
+				names = append(names, t.Name)
+			}
+			if len(names) > 0 {
+				trig = strings.Join(names, ",")
+			}
+		}
+		if r.State == pusher.HostOK {
+			ok++
+		}
+		msg := r.Error
+		if i := strings.IndexByte(msg, '\n'); i >= 0 {
+			msg = msg[:i] + " …"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host.Name, r.State, r.Seconds, changed, fetched, deltas, drift, trig, msg)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d of %d hosts ok\n", ok, len(reports))
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1fG", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fk", float64(n)/(1<<10))
+	}
+	return fmt.Sprint(n)
+}
+
+// display shows a push as it runs: on a terminal a bar per host in flight
+// and a fleet total, redrawn; otherwise one plain line per state change.
+type display struct {
+	out, errw io.Writer
+	tty       bool
+	quiet     bool
+	mu        sync.Mutex
+	hosts     map[string]pusher.HostReport
+	order     []string
+	total     int
+	lines     int
+}
+
+func newDisplay(out, errw io.Writer, total int, asJSON bool) *display {
+	d := &display{out: out, errw: errw, hosts: map[string]pusher.HostReport{}, total: total}
+	if f, ok := out.(*os.File); ok {
+		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			d.tty = true
+		}
+	}
+	if asJSON {
+		// Plain progress lines go to stderr so stdout stays JSON.
+		d.out, d.tty = errw, false
+	}
+	return d
+}
+
+func (d *display) update(r pusher.HostReport) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old, seen := d.hosts[r.Host.Name]
+	if !seen {
+		d.order = append(d.order, r.Host.Name)
+	}
+	d.hosts[r.Host.Name] = r
+	if d.tty || (seen && old.State == r.State) || r.State == pusher.HostPending {
+		return
+	}
+	line := fmt.Sprintf("%s %s", r.Host.Name, r.State)
+	if r.Result != nil && r.State == pusher.HostOK {
+		line += fmt.Sprintf(" %.1fs changed=%d fetched=%s", r.Seconds, r.Result.Changed, humanBytes(r.Result.Fetched))
+	}
+	if r.Error != "" {
+		line += ": " + strings.SplitN(r.Error, "\n", 2)[0]
+	}
+	fmt.Fprintln(d.out, line)
+}
+
+func (d *display) start() (stop func()) {
+	if !d.tty {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			d.draw()
+			select {
+			case <-t.C:
+			case <-done:
+				d.draw()
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func bar(frac float64, width int) string {
+	frac = max(0, min(1, frac))
+	n := int(frac * float64(width))
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}
+
+func (d *display) draw() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var b strings.Builder
+	if d.lines > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", d.lines)
+	}
+	lines := 0
+	counts := map[pusher.HostState]int{}
+	var done, total int64
+	for _, name := range d.order {
+		r := d.hosts[name]
+		counts[r.State]++
+		done += r.Progress.BytesDone
+		total += r.Progress.BytesTotal
+		if r.State != pusher.HostRunning {
+			continue
+		}
+		frac := 0.0
+		if r.Progress.BytesTotal > 0 {
+			frac = float64(r.Progress.BytesDone) / float64(r.Progress.BytesTotal)
+		}
+		fmt.Fprintf(&b, "\x1b[2K%-20s %s %3.0f%% %8s %s\n", name, bar(frac, 30), frac*100, humanBytes(r.Progress.BytesDone), r.Progress.Phase)
+		lines++
+	}
+	pending := d.total - counts[pusher.HostOK] - counts[pusher.HostFailed] - counts[pusher.HostRunning] - counts[pusher.HostSkipped]
+	frac := float64(counts[pusher.HostOK]+counts[pusher.HostFailed]) / float64(max(d.total, 1))
+	fmt.Fprintf(&b, "\x1b[2Kfleet %s %d ok, %d failed, %d running, %d pending, %d skipped; %s of %s staged\n",
+		bar(frac, 30), counts[pusher.HostOK], counts[pusher.HostFailed], counts[pusher.HostRunning], pending, counts[pusher.HostSkipped], humanBytes(done), humanBytes(total))
+	lines++
+	for i := lines; i < d.lines; i++ {
+		b.WriteString("\x1b[2K\n")
+	}
+	if d.lines > lines {
+		fmt.Fprintf(&b, "\x1b[%dA", d.lines-lines)
+	}
+	d.lines = lines
+	io.WriteString(d.out, b.String())
+}
+
+// newPublishCommand records a directory tree as an image in the store,
+// in the pusher's layout. It stands in for `ingot image import` of a
+// directory until images/store is on main.
+func newPublishCommand(a *App) *cobra.Command {
+	var name, key string
+	cmd := &cobra.Command{
+		Use:    "publish DIR [--name NAME:TAG] [--key FILE]",
+		Short:  "Record a directory tree as an image in the store (and sign it)",
+		Hidden: true,
+		Args:   exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w := pusher.StoreWriter{Dir: a.StoreDir()}
+			d, m, err := pusher.Publish(cmd.Context(), w, args[0])
+			if err != nil {
+				return err
+			}
+			if name != "" {
+				if err := w.SetRef(name, d); err != nil {
+					return err
+				}
+			}
+			if key != "" {
+				k, err := signing.LoadPrivateKey(key)
+				if err != nil {
+					return err
+				}
+				if err := w.PutSignature(d, signing.AddSignature(w.Signature(d), signing.Sign(k, d))); err != nil {
+					return err
+				}
+			}
+			a.Log.Debug("published", "dir", args[0], "paths", len(m.Entries))
+			_, err = fmt.Fprintln(a.Stdout, d)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "also point NAME:TAG at the image")
+	cmd.Flags().StringVar(&key, "key", "", "sign the image with this secret key")
+	return cmd
+}
+
+// newDeltaCommand precomputes sub-file deltas between two images.
+func newDeltaCommand(a *App) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "delta A B",
+		Short: "Precompute sub-file deltas from image A to image B in the store (once per pair; hosts at A then fetch far less)",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ds [2]images.Digest
+			for i, r := range args {
+				d, err := pusher.ResolveRef(a.StoreDir(), r)
+				if err != nil {
+					return err
+				}
+				ds[i] = d
+			}
+			st, err := pusher.ComputeDeltas(cmd.Context(), pusher.StoreWriter{Dir: a.StoreDir()}, ds[0], ds[1])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(a.Stdout).Encode(st)
+			}
+			_, err = fmt.Fprintf(a.Stdout, "%d changed files, %d deltas: %s instead of %s as whole objects\n",
+				st.Files, st.Deltas, humanBytes(st.DeltaBytes), humanBytes(st.WholeBytes))
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the numbers as JSON")
+	return cmd
+}

@@ -1,0 +1,173 @@
+package images
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/ingotfleet/ingot/internal/testenv"
+)
+
+// sampleData is compressible but not trivial: text with random words.
+func sampleData(n int) []byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	words := strings.Fields("the quick brown fox jumps over a lazy dog ingot image manifest tar zstd gzip")
+	var b bytes.Buffer
+	for b.Len() < n {
+		b.WriteString(words[r.IntN(len(words))])
+		if r.IntN(50) == 0 {
+			b.WriteByte(byte(r.IntN(256)))
+		}
+		b.WriteByte(' ')
+	}
+	return b.Bytes()[:n]
+}
+
+func decompress(t *testing.T, b []byte) ([]byte, Compression, error) {
+	t.Helper()
+	rc, c, err := NewDecompressor(bytes.NewReader(b))
+	if err != nil {
+		return nil, c, err
+	}
+	defer rc.Close()
+	out, err := io.ReadAll(rc)
+	return out, c, err
+}
+
+func TestCompressionRoundTrip(t *testing.T) {
+	data := sampleData(3 << 20)
+	for _, c := range []Compression{CompressNone, CompressGzip, CompressZstd} {
+		t.Run(c.String(), func(t *testing.T) {
+			z := compress(t, data, c)
+			if c != CompressNone && len(z) >= len(data)/2 {
+				t.Errorf("%s: %d bytes from %d: not compressed", c, len(z), len(data))
+			}
+			cases := map[string][]byte{
+				"one":            z,
+				"padded":         append(bytes.Clone(z), make([]byte, 10240-len(z)%10240)...),
+				"concatenated":   append(bytes.Clone(z), compress(t, []byte("more"), c)...),
+				"trailing-zeros": append(bytes.Clone(z), 0, 0, 0),
+			}
+			for name, in := range cases {
+				out, got, err := decompress(t, in)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				want := data
+				switch {
+				case name == "concatenated":
+					want = append(bytes.Clone(data), "more"...)
+				case c == CompressNone && name != "one":
+					want = in // a plain stream is whatever it holds
+				}
+				if got != c || !bytes.Equal(out, want) {
+					t.Fatalf("%s: detected %s, %d bytes out, want %s and %d", name, got, len(out), c, len(want))
+				}
+			}
+			if c == CompressNone {
+				return
+			}
+			_, _, err := decompress(t, append(bytes.Clone(z), "garbage"...))
+			if !errors.Is(err, ErrTrailingGarbage) {
+				t.Errorf("trailing garbage: got %v", err)
+			}
+		})
+	}
+}
+
+// TestCompressorDeterministic: the same input gives the same bytes
+// whatever the number of CPUs, and the peer tools read them.
+func TestCompressorDeterministic(t *testing.T) {
+	data := sampleData(9 << 20) // several zstd blocks and windows
+	for _, c := range []Compression{CompressGzip, CompressZstd} {
+		t.Run(c.String(), func(t *testing.T) {
+			prev := runtime.GOMAXPROCS(1)
+			one := compress(t, data, c)
+			runtime.GOMAXPROCS(8)
+			many := compress(t, data, c)
+			runtime.GOMAXPROCS(prev)
+			if !bytes.Equal(one, many) {
+				t.Fatal("output depends on GOMAXPROCS")
+			}
+			tool := map[Compression][2]string{CompressGzip: {"gzip", "gzip"}, CompressZstd: {"zstd", "zstd"}}[c]
+			cmd := exec.Command(testenv.RequireTool(t, tool[0], tool[1]), "-dc")
+			cmd.Stdin = bytes.NewReader(one)
+			out, err := cmd.Output()
+			if err != nil || !bytes.Equal(out, data) {
+				t.Fatalf("%s -dc: %v (%d bytes, want %d)", tool[0], err, len(out), len(data))
+			}
+		})
+	}
+	// The gzip header holds no name, no mtime and OS 255.
+	z := compress(t, []byte("x"), CompressGzip)
+	if z[3] != 0 || !bytes.Equal(z[4:8], []byte{0, 0, 0, 0}) || z[9] != 255 { // FLG, MTIME, OS
+		t.Fatalf("gzip header % x", z[:10])
+	}
+}
+
+// TestDecompressPeerTools: streams made by gzip, zstd and bsdtar
+// (multi-threaded zstd too) read back.
+func TestDecompressPeerTools(t *testing.T) {
+	data := sampleData(1 << 20)
+	in := t.TempDir() + "/data"
+	if err := os.WriteFile(in, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"gzip", "-9c", in},
+		{"zstd", "-qc", "-19", in},
+		{"zstd", "-qc", "-T4", "--long", "--no-check", in},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			p := testenv.RequireTool(t, args[0], args[0])
+			out, err := exec.Command(p, args[1:]...).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := decompress(t, out)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%v, %d bytes", err, len(got))
+			}
+		})
+	}
+}
+
+func TestDetectCompression(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Compression
+		err  string
+	}{
+		{"", CompressNone, ""},
+		{"\x1f", CompressNone, ""},
+		{"\x1f\x8b\x08", CompressGzip, ""},
+		{"\x28\xb5\x2f\xfd", CompressZstd, ""},
+		{"./etc/passwd\x00", CompressNone, ""},
+		{"\xfd7zXZ\x00", CompressNone, "xz"},
+		{"BZh91AY", CompressNone, "bzip2"},
+	}
+	for _, tt := range tests {
+		got, err := DetectCompression(bufio.NewReader(strings.NewReader(tt.in)))
+		if got != tt.want || (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("%q: got %s, %v; want %s, %q", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestCompressionFromName(t *testing.T) {
+	for name, want := range map[string]Compression{
+		"a.tar": CompressNone, "a": CompressNone, "a.tar.gz": CompressGzip, "A.TGZ": CompressGzip,
+		"a.tar.zst": CompressZstd, "a.tzst": CompressZstd, "a.tar.zstd": CompressZstd, "a.tar.xz": CompressNone,
+	} {
+		if got := CompressionFromName(name); got != want {
+			t.Errorf("%s: %s, want %s", name, got, want)
+		}
+	}
+}

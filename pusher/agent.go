@@ -1,0 +1,306 @@
+package pusher
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/pusher/signing"
+	"github.com/ingotfleet/ingot/triggers"
+)
+
+// Agent is the daemon on a host: a Syncer behind an API.
+type Agent struct {
+	Config *Config
+	Syncer *Syncer
+	Log    *slog.Logger
+	tls    *tls.Config
+	source *HTTPSource
+
+	mu       sync.Mutex
+	running  bool
+	runID    int64
+	last     *Result
+	lastID   int64
+	started  time.Time
+	counters struct {
+		syncs, failures, rollbacks atomic.Int64
+	}
+}
+
+// NewAgent makes an agent from its config.
+func NewAgent(c *Config, log *slog.Logger) (*Agent, error) {
+	keys, err := signing.LoadPublicKeys(c.TrustedKeys...)
+	if err != nil {
+		return nil, err
+	}
+	local, err := c.localGlobs()
+	if err != nil {
+		return nil, err
+	}
+	cross, _ := triggers.CompileGlobs(c.CrossMounts)
+	down, _ := ParseRate(c.Limits.Download)
+	write, _ := ParseRate(c.Limits.Write)
+	a := &Agent{Config: c, Log: log, started: time.Now()}
+	a.Syncer = &Syncer{
+		Root: c.Root, StateDir: c.StateDir, Local: local, Cross: cross,
+		Trusted: keys, Triggers: c.Triggers, Concurrency: c.Limits.Concurrency,
+		WriteLimit: NewLimiter(write), Log: log,
+	}
+	if c.TLS.CA != "" {
+		a.tls, err = ServerTLS(c.TLS.CA, c.TLS.Cert, c.TLS.Key)
+		if err != nil {
+			return nil, err
+		}
+	}
+	a.source = NewHTTPSource(c.Stores, nil)
+	a.source.Limit = NewLimiter(down)
+	a.source.Retries = c.Retries
+	a.source.Backoff = c.Backoff
+	a.source.Log = log
+	var last Result
+	if readJSON(a.Syncer.path("last-result.json"), &last) == nil {
+		a.last = &last
+	}
+	return a, nil
+}
+
+// Lower makes the agent's work yield to the host's: nice and idle I/O
+// priority, as configured.
+func (a *Agent) Lower() error {
+	if n := a.Config.Limits.Nice; n != 0 {
+		if err := unix.Setpriority(unix.PRIO_PROCESS, 0, n); err != nil {
+			return fmt.Errorf("nice: %w", err)
+		}
+	}
+	if a.Config.Limits.IdleIO {
+		const ioprioClassIdle, ioprioWhoProcess = 3, 1
+		if _, _, e := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, 0, ioprioClassIdle<<13); e != 0 {
+			return fmt.Errorf("ioprio_set: %w", e)
+		}
+	}
+	return nil
+}
+
+// Status is what GET /v1/status returns.
+type Status struct {
+	Name     string           `json:"name"`
+	Image    string           `json:"image,omitempty"`
+	Previous string           `json:"previous,omitempty"`
+	Syncing  bool             `json:"syncing"`
+	Healthy  bool             `json:"healthy"`
+	LastID   int64            `json:"last_id"`
+	RunID    int64            `json:"run_id"`
+	Last     *Result          `json:"last,omitempty"`
+	Progress ProgressSnapshot `json:"progress"`
+}
+
+// Status reports the agent's state.
+func (a *Agent) Status() Status {
+	st, _ := a.Syncer.LoadState()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := Status{Name: a.Config.Name, Syncing: a.running, LastID: a.lastID, RunID: a.runID, Last: a.last, Progress: a.Syncer.Progress()}
+	if !st.Image.IsZero() {
+		s.Image = st.Image.String()
+	}
+	if !st.Previous.IsZero() {
+		s.Previous = st.Previous.String()
+	}
+	s.Healthy = a.last == nil || a.last.OK
+	return s
+}
+
+// SyncRequest is the body of POST /v1/sync.
+type SyncRequest struct {
+	Image  string   `json:"image"`
+	Stores []string `json:"stores,omitempty"` // override the configured store URLs
+	DryRun bool     `json:"dry_run,omitempty"`
+	// BWLimit overrides the download limit for this sync ("10M").
+	BWLimit string `json:"bwlimit,omitempty"`
+}
+
+// start runs fn in the background unless a sync is running; it returns
+// the run's id.
+func (a *Agent) start(ctx context.Context, fn func(ctx context.Context) Result) (int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.running {
+		return 0, ErrBusy
+	}
+	a.running = true
+	a.runID++
+	id := a.runID
+	go func() {
+		res := fn(ctx)
+		a.counters.syncs.Add(1)
+		if !res.OK {
+			a.counters.failures.Add(1)
+		}
+		if a.Log != nil {
+			a.Log.Info("sync finished", "image", res.Image, "ok", res.OK, "error", res.Error, "changed", res.Changed, "seconds", res.Seconds)
+		}
+		a.mu.Lock()
+		a.running = false
+		a.last = &res
+		a.lastID = id
+		a.mu.Unlock()
+	}()
+	return id, nil
+}
+
+// StartSync begins a sync to an image in the background.
+func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
+	d, err := images.ParseDigest(req.Image)
+	if err != nil {
+		return 0, fmt.Errorf("image: %w", err)
+	}
+	rate, err := ParseRate(req.BWLimit)
+	if err != nil {
+		return 0, err
+	}
+	src := a.source
+	if len(req.Stores) > 0 || rate > 0 {
+		stores := req.Stores
+		if len(stores) == 0 {
+			stores = a.source.URLs
+		}
+		src = NewHTTPSource(stores, nil)
+		src.Limit = a.source.Limit
+		if rate > 0 {
+			src.Limit = NewLimiter(rate)
+		}
+		src.Retries, src.Backoff, src.Log = a.source.Retries, a.source.Backoff, a.source.Log
+	}
+	return a.start(ctx, func(ctx context.Context) Result {
+		return a.Syncer.Sync(ctx, d, src, SyncOptions{DryRun: req.DryRun})
+	})
+}
+
+// StartRollback begins a rollback in the background.
+func (a *Agent) StartRollback(ctx context.Context) (int64, error) {
+	return a.start(ctx, func(ctx context.Context) Result {
+		a.counters.rollbacks.Add(1)
+		return a.Syncer.Rollback(ctx)
+	})
+}
+
+// Handler is the agent's API.
+func (a *Agent) Handler(ctx context.Context) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONResponse(w, http.StatusOK, a.Status())
+	})
+	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
+		var req SyncRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+			writeJSONResponse(w, http.StatusBadRequest, map[string]string{"error": "bad request: " + err.Error()})
+			return
+		}
+		id, err := a.StartSync(ctx, req)
+		a.reply(w, id, err)
+	})
+	mux.HandleFunc("POST /v1/rollback", func(w http.ResponseWriter, r *http.Request) {
+		id, err := a.StartRollback(ctx)
+		a.reply(w, id, err)
+	})
+	mux.HandleFunc("GET /metrics", a.metrics)
+	return mux
+}
+
+func (a *Agent) reply(w http.ResponseWriter, id int64, err error) {
+	switch {
+	case errors.Is(err, ErrBusy):
+		writeJSONResponse(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSONResponse(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+	default:
+		writeJSONResponse(w, http.StatusAccepted, map[string]int64{"id": id})
+	}
+}
+
+func writeJSONResponse(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (a *Agent) metrics(w http.ResponseWriter, _ *http.Request) {
+	s := a.Status()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	b := func(v bool) int {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	recv, reqs, fails := a.source.Stats()
+	fmt.Fprintf(w, "# HELP ingot_agent_healthy 1 when the last sync succeeded.\n# TYPE ingot_agent_healthy gauge\ningot_agent_healthy %d\n", b(s.Healthy))
+	fmt.Fprintf(w, "# HELP ingot_agent_syncing 1 while a sync runs.\n# TYPE ingot_agent_syncing gauge\ningot_agent_syncing %d\n", b(s.Syncing))
+	fmt.Fprintf(w, "# HELP ingot_agent_image_info The image the root is at.\n# TYPE ingot_agent_image_info gauge\ningot_agent_image_info{image=%q} 1\n", s.Image)
+	fmt.Fprintf(w, "# HELP ingot_agent_syncs_total Syncs run.\n# TYPE ingot_agent_syncs_total counter\ningot_agent_syncs_total %d\n", a.counters.syncs.Load())
+	fmt.Fprintf(w, "# HELP ingot_agent_sync_failures_total Syncs that failed.\n# TYPE ingot_agent_sync_failures_total counter\ningot_agent_sync_failures_total %d\n", a.counters.failures.Load())
+	fmt.Fprintf(w, "# HELP ingot_agent_rollbacks_total Rollbacks run.\n# TYPE ingot_agent_rollbacks_total counter\ningot_agent_rollbacks_total %d\n", a.counters.rollbacks.Load())
+	fmt.Fprintf(w, "# HELP ingot_agent_fetched_bytes_total Bytes received from stores.\n# TYPE ingot_agent_fetched_bytes_total counter\ningot_agent_fetched_bytes_total %d\n", recv)
+	fmt.Fprintf(w, "# HELP ingot_agent_fetch_requests_total HTTP requests to stores.\n# TYPE ingot_agent_fetch_requests_total counter\ningot_agent_fetch_requests_total %d\n", reqs)
+	fmt.Fprintf(w, "# HELP ingot_agent_fetch_failures_total Failed store requests (retried or fallen through).\n# TYPE ingot_agent_fetch_failures_total counter\ningot_agent_fetch_failures_total %d\n", fails)
+	drift := 0
+	if s.Last != nil {
+		drift = len(s.Last.Drift)
+		fmt.Fprintf(w, "# HELP ingot_agent_last_sync_seconds Duration of the last sync.\n# TYPE ingot_agent_last_sync_seconds gauge\ningot_agent_last_sync_seconds %g\n", s.Last.Seconds)
+	}
+	fmt.Fprintf(w, "# HELP ingot_agent_drift_paths Paths changed by hand, found by the last sync.\n# TYPE ingot_agent_drift_paths gauge\ningot_agent_drift_paths %d\n", drift)
+}
+
+// Serve recovers an interrupted commit, then serves the API on the
+// configured address until ctx ends. ready, when set, receives the
+// listening address.
+func (a *Agent) Serve(ctx context.Context, ready func(addr string)) error {
+	if _, err := a.Syncer.Recover(ctx); err != nil {
+		return err
+	}
+	if a.tls == nil {
+		return errors.New("the agent's API needs tls.ca, tls.cert and tls.key")
+	}
+	ln, err := net.Listen("tcp", a.Config.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: a.Handler(ctx), TLSConfig: a.tls, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slogErrorLog(a.Log)}
+	if a.Config.AddrFile != "" {
+		if err := writeFileAtomic(a.Config.AddrFile, 0o644, func(w io.Writer) error {
+			_, err := io.WriteString(w, ln.Addr().String())
+			return err
+		}); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	err = srv.ServeTLS(ln, "", "")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

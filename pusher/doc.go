@@ -1,0 +1,18 @@
+// Package pusher brings hosts' root filesystems to an image.
+//
+// The nouns:
+//   - Source: where an image's manifest, signature, file contents and
+//     sub-file deltas come from (HTTPSource over one or more store URLs,
+//     with retries, fallthrough and a bandwidth limit; DirSource for a
+//     store directory).
+//   - Scan: the host's current state, a manifest of a directory made with
+//     lstat only, hashing only what the StatCache cannot vouch for.
+//   - Plan: what a sync must do to take a root from its current state to
+//     an image, and the drift (paths changed by hand since the last sync).
+//   - Journal: the list of renames a commit performs; written before the
+//     first one, replayed after a crash, so a root ends fully at the old
+//     image or fully at the new one.
+//   - Agent: the daemon on each host: Sync, Rollback, Status, an API over
+//     mutual TLS and Prometheus metrics.
+//   - Push: drives many agents at once.
+package pusher

@@ -1,0 +1,231 @@
+package pusher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ingotfleet/ingot/triggers"
+)
+
+// LocalFleetOptions describe agents to start on this machine.
+type LocalFleetOptions struct {
+	N      int    // how many agents
+	Dir    string // where their roots, configs and the CA go
+	Prefix string // host names: PREFIX-01, … (default "host")
+	// Binary is the ingot executable to run each agent as a process; ""
+	// runs them inside this process.
+	Binary      string
+	Stores      []string
+	TrustedKeys []string
+	Triggers    []triggers.Rule
+	// Extra changes each agent's config before it starts (i counts from 0).
+	Extra func(i int, c *Config)
+	Log   *slog.Logger
+	// Env is added to each agent process's environment.
+	Env []string
+}
+
+// LocalAgent is one agent of a LocalFleet.
+type LocalAgent struct {
+	Name, Root, ConfigFile, Addr string
+	Config                       *Config
+	cmd                          *exec.Cmd
+	cancel                       context.CancelFunc
+	done                         chan error
+	log                          *os.File
+}
+
+// LocalFleet is agents on loopback with temporary roots, a fleet CA and a
+// controller certificate: what the demo and the end-to-end tests use.
+type LocalFleet struct {
+	Dir    string
+	CA     string // CA directory
+	Agents []*LocalAgent
+	Hosts  []Host
+	Client *Client
+	opts   LocalFleetOptions
+}
+
+// StartLocalFleet makes a CA, a certificate, a root and a config per
+// agent, and starts them on 127.0.0.1 with ports chosen by the kernel.
+func StartLocalFleet(ctx context.Context, opts LocalFleetOptions) (*LocalFleet, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = "host"
+	}
+	f := &LocalFleet{Dir: opts.Dir, CA: filepath.Join(opts.Dir, "ca"), opts: opts}
+	if err := InitCA(f.CA, "ingot local fleet"); err != nil {
+		return nil, err
+	}
+	if _, _, err := IssueCert(f.CA, f.CA, "controller", RoleController, nil, 0); err != nil {
+		return nil, err
+	}
+	conf, err := ClientTLS(filepath.Join(f.CA, caCertFile), filepath.Join(f.CA, "controller.pem"), filepath.Join(f.CA, "controller-key.pem"))
+	if err != nil {
+		return nil, err
+	}
+	f.Client = NewClient(conf)
+	f.Client.Poll = 100 * time.Millisecond
+	for i := 0; i < opts.N; i++ {
+		a, err := f.startAgent(ctx, i)
+		if err != nil {
+			f.Stop()
+			return nil, err
+		}
+		f.Agents = append(f.Agents, a)
+		f.Hosts = append(f.Hosts, Host{Name: a.Name, Addr: a.Addr})
+	}
+	return f, nil
+}
+
+func (f *LocalFleet) startAgent(ctx context.Context, i int) (*LocalAgent, error) {
+	name := fmt.Sprintf("%s-%02d", f.opts.Prefix, i+1)
+	dir := filepath.Join(f.Dir, name)
+	root := filepath.Join(dir, "root")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, err
+	}
+	cert, key, err := IssueCert(f.CA, dir, "agent", RoleAgent, []string{"127.0.0.1", "localhost"}, 0)
+	if err != nil {
+		return nil, err
+	}
+	c := &Config{Name: name, Listen: "127.0.0.1:0", AddrFile: filepath.Join(dir, "addr"), Root: root,
+		Stores: f.opts.Stores, TrustedKeys: f.opts.TrustedKeys, Triggers: f.opts.Triggers}
+	c.TLS.CA, c.TLS.Cert, c.TLS.Key = filepath.Join(f.CA, caCertFile), cert, key
+	c.Retries = 3
+	c.Backoff = 50 * time.Millisecond
+	if f.opts.Extra != nil {
+		f.opts.Extra(i, c)
+	}
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	a := &LocalAgent{Name: name, Root: root, ConfigFile: filepath.Join(dir, "agent.yaml"), Config: c}
+	if err := os.WriteFile(a.ConfigFile, b, 0o644); err != nil {
+		return nil, err
+	}
+	return a, f.run(ctx, a)
+}
+
+// run starts (or restarts) an agent and waits for its address.
+func (f *LocalFleet) run(ctx context.Context, a *LocalAgent) error {
+	addrFile := a.Config.AddrFile
+	os.Remove(addrFile)
+	a.done = make(chan error, 1)
+	if f.opts.Binary != "" {
+		lf, err := os.OpenFile(filepath.Join(filepath.Dir(a.ConfigFile), "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		a.log = lf
+		a.cmd = exec.Command(f.opts.Binary, "agent", "--config", a.ConfigFile)
+		a.cmd.Stdout, a.cmd.Stderr = lf, lf
+		a.cmd.Env = append(os.Environ(), f.opts.Env...)
+		if err := a.cmd.Start(); err != nil {
+			return err
+		}
+		go func() { a.done <- a.cmd.Wait() }()
+	} else {
+		c, err := LoadConfig(a.ConfigFile)
+		if err != nil {
+			return err
+		}
+		ag, err := NewAgent(c, f.opts.Log)
+		if err != nil {
+			return err
+		}
+		actx, cancel := context.WithCancel(ctx)
+		a.cancel = cancel
+		go func() { a.done <- ag.Serve(actx, nil) }()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
+			a.Addr = strings.TrimSpace(string(b))
+			return nil
+		}
+		select {
+		case err := <-a.done:
+			return fmt.Errorf("agent %s exited at start: %v (log: %s)", a.Name, err, filepath.Join(filepath.Dir(a.ConfigFile), "agent.log"))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("agent %s did not start listening", a.Name)
+		}
+	}
+}
+
+// Kill stops one agent hard (SIGKILL for a process).
+func (f *LocalFleet) Kill(a *LocalAgent) {
+	if a.cmd != nil && a.cmd.Process != nil {
+		a.cmd.Process.Kill()
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.done != nil {
+		<-a.done
+	}
+	if a.log != nil {
+		a.log.Close()
+	}
+}
+
+// Restart starts a stopped agent again (on a new port).
+func (f *LocalFleet) Restart(ctx context.Context, i int) error {
+	a := f.Agents[i]
+	if err := f.run(ctx, a); err != nil {
+		return err
+	}
+	f.Hosts[i].Addr = a.Addr
+	return nil
+}
+
+// Stop stops every agent.
+func (f *LocalFleet) Stop() {
+	for _, a := range f.Agents {
+		if a.cmd != nil && a.cmd.Process != nil {
+			a.cmd.Process.Signal(os.Interrupt)
+		}
+		if a.cancel != nil {
+			a.cancel()
+		}
+	}
+	for _, a := range f.Agents {
+		if a.done == nil {
+			continue
+		}
+		select {
+		case <-a.done:
+		case <-time.After(10 * time.Second):
+			if a.cmd != nil && a.cmd.Process != nil {
+				a.cmd.Process.Kill()
+				<-a.done
+			}
+		}
+		if a.log != nil {
+			a.log.Close()
+		}
+	}
+}
+
+// Push pushes an image to every agent of the fleet.
+func (f *LocalFleet) Push(ctx context.Context, opts PushOptions) ([]HostReport, error) {
+	reports := Push(ctx, f.Client, f.Hosts, opts)
+	var errs []error
+	for _, r := range reports {
+		if r.State != HostOK {
+			errs = append(errs, fmt.Errorf("%s: %s: %s", r.Host.Name, r.State, r.Error))
+		}
+	}
+	return reports, errors.Join(errs...)
+}

@@ -1,0 +1,310 @@
+package pusher
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ingotfleet/ingot/images"
+)
+
+// Host is an agent to drive.
+type Host struct {
+	Name string `json:"name"`
+	Addr string `json:"addr"` // host:port of the agent's API
+}
+
+// ParseHosts reads a hosts file: one host a line, "ADDR" or "NAME ADDR";
+// blank lines and "#" comments skipped.
+func ParseHosts(name string, r io.Reader) ([]Host, error) {
+	var hosts []Host
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		var h Host
+		switch len(f) {
+		case 0:
+			continue
+		case 1:
+			h = Host{Name: f[0], Addr: f[0]}
+		case 2:
+			h = Host{Name: f[0], Addr: f[1]}
+		default:
+			return nil, fmt.Errorf("%s:%d: want ADDR or NAME ADDR", name, n)
+		}
+		if !strings.Contains(h.Addr, ":") {
+			return nil, fmt.Errorf("%s:%d: address %q has no port", name, n, h.Addr)
+		}
+		if seen[h.Name] {
+			return nil, fmt.Errorf("%s:%d: host %s listed twice", name, n, h.Name)
+		}
+		seen[h.Name] = true
+		hosts = append(hosts, h)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return hosts, nil
+}
+
+// Client calls agents' APIs over mutual TLS.
+type Client struct {
+	HTTP *http.Client
+	// Poll is how often Wait asks for status (default 200ms).
+	Poll time.Duration
+}
+
+// NewClient returns a client with the controller's TLS config.
+func NewClient(conf *tls.Config) *Client {
+	tr := &http.Transport{TLSClientConfig: conf, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}
+	return &Client{HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+func (c *Client) call(ctx context.Context, method, addr, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+addr+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct{ Error string }
+		json.Unmarshal(b, &e)
+		if e.Error == "" {
+			e.Error = resp.Status
+		}
+		return fmt.Errorf("%s %s: %s", method, path, e.Error)
+	}
+	return json.Unmarshal(b, out)
+}
+
+// Status asks an agent for its status.
+func (c *Client) Status(ctx context.Context, addr string) (Status, error) {
+	var s Status
+	return s, c.call(ctx, http.MethodGet, addr, "/v1/status", nil, &s)
+}
+
+// Sync asks an agent to start a sync; it returns the run id.
+func (c *Client) Sync(ctx context.Context, addr string, req SyncRequest) (int64, error) {
+	var r struct{ ID int64 }
+	return r.ID, c.call(ctx, http.MethodPost, addr, "/v1/sync", req, &r)
+}
+
+// Rollback asks an agent to roll back.
+func (c *Client) Rollback(ctx context.Context, addr string) (int64, error) {
+	var r struct{ ID int64 }
+	return r.ID, c.call(ctx, http.MethodPost, addr, "/v1/rollback", struct{}{}, &r)
+}
+
+// Wait polls an agent until run id is done and returns its result.
+// progress, when set, sees every status polled.
+func (c *Client) Wait(ctx context.Context, addr string, id int64, progress func(Status)) (*Result, error) {
+	poll := c.Poll
+	if poll <= 0 {
+		poll = 200 * time.Millisecond
+	}
+	fails := 0
+	for {
+		s, err := c.Status(ctx, addr)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			fails++
+			if fails >= 10 {
+				return nil, err
+			}
+		} else {
+			fails = 0
+			if progress != nil {
+				progress(s)
+			}
+			if s.LastID >= id && !(s.Syncing && s.RunID == id) && s.Last != nil {
+				return s.Last, nil
+			}
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// HostState is where one host of a push is.
+type HostState string
+
+// The states of a host in a push.
+const (
+	HostPending HostState = "pending"
+	HostRunning HostState = "running"
+	HostOK      HostState = "ok"
+	HostFailed  HostState = "failed"
+	HostSkipped HostState = "skipped" // not started: the push stopped after too many failures
+)
+
+// HostReport is one host's part of a push.
+type HostReport struct {
+	Host     Host             `json:"host"`
+	State    HostState        `json:"state"`
+	Error    string           `json:"error,omitempty"`
+	Result   *Result          `json:"result,omitempty"`
+	Progress ProgressSnapshot `json:"-"`
+	Seconds  float64          `json:"seconds"`
+}
+
+// PushOptions shape a push.
+type PushOptions struct {
+	Image       images.Digest
+	Rollback    bool // roll back instead of syncing to Image
+	Concurrency int  // hosts at once (default 10)
+	// Canary hosts go first, alone; if any fails, no other host starts.
+	Canary int
+	// MaxFailures: once more hosts than this have failed, no new host
+	// starts (default: a tenth of the hosts, at least 1, so the push
+	// stops at the second failure on a small fleet... see docs).
+	MaxFailures int
+	Stores      []string
+	BWLimit     string
+	DryRun      bool
+	// Update is called whenever a host's report changes (from many
+	// goroutines; serialised by Push).
+	Update func(HostReport)
+}
+
+// Push drives every host to the image and returns one report per host,
+// in the order given.
+func Push(ctx context.Context, c *Client, hosts []Host, opts PushOptions) []HostReport {
+	reports := make([]HostReport, len(hosts))
+	for i, h := range hosts {
+		reports[i] = HostReport{Host: h, State: HostPending}
+	}
+	conc := opts.Concurrency
+	if conc <= 0 {
+		conc = 10
+	}
+	maxFail := opts.MaxFailures
+	if maxFail <= 0 {
+		maxFail = max(1, len(hosts)/10)
+	}
+	var mu sync.Mutex
+	failures := 0
+	update := func(i int, f func(r *HostReport)) {
+		mu.Lock()
+		f(&reports[i])
+		r := reports[i]
+		if opts.Update != nil {
+			opts.Update(r)
+		}
+		mu.Unlock()
+	}
+	runHost := func(i int) {
+		h := hosts[i]
+		start := time.Now()
+		update(i, func(r *HostReport) { r.State = HostRunning })
+		var id int64
+		var err error
+		if opts.Rollback {
+			id, err = c.Rollback(ctx, h.Addr)
+		} else {
+			id, err = c.Sync(ctx, h.Addr, SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun})
+		}
+		var res *Result
+		if err == nil {
+			res, err = c.Wait(ctx, h.Addr, id, func(s Status) {
+				update(i, func(r *HostReport) { r.Progress = s.Progress })
+			})
+		}
+		update(i, func(r *HostReport) {
+			r.Seconds = time.Since(start).Seconds()
+			r.Result = res
+			switch {
+			case err != nil:
+				r.State, r.Error = HostFailed, err.Error()
+			case !res.OK:
+				r.State, r.Error = HostFailed, res.Error
+			default:
+				r.State = HostOK
+			}
+			if r.State == HostFailed {
+				failures++
+			}
+		})
+	}
+	stopped := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return failures > maxFail || ctx.Err() != nil
+	}
+	next := 0
+	// Canaries first, alone.
+	if opts.Canary > 0 {
+		n := min(opts.Canary, len(hosts))
+		var wg sync.WaitGroup
+		for ; next < n; next++ {
+			wg.Add(1)
+			go func(i int) { defer wg.Done(); runHost(i) }(next)
+		}
+		wg.Wait()
+		mu.Lock()
+		bad := failures > 0
+		mu.Unlock()
+		if bad {
+			for i := next; i < len(hosts); i++ {
+				update(i, func(r *HostReport) { r.State, r.Error = HostSkipped, "a canary failed" })
+			}
+			return reports
+		}
+	}
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	for ; next < len(hosts); next++ {
+		sem <- struct{}{}
+		if stopped() {
+			<-sem
+			break
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			runHost(i)
+		}(next)
+	}
+	wg.Wait()
+	for i := next; i < len(hosts); i++ {
+		update(i, func(r *HostReport) { r.State, r.Error = HostSkipped, "too many hosts failed" })
+	}
+	return reports
+}
+
+// ErrHostsFailed is returned by callers when a push had failures.
+var ErrHostsFailed = errors.New("pusher: hosts failed")

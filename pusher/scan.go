@@ -1,0 +1,434 @@
+package pusher
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ingotfleet/ingot/images"
+)
+
+// Node is one path found by Scan: its entry and where it lives.
+type Node struct {
+	images.Entry
+	Dev, Ino uint64
+	Nlink    uint64
+	Ctime    int64 // nanoseconds
+	MtimeNs  int64
+}
+
+// ScanOptions says what Scan leaves out.
+type ScanOptions struct {
+	// Skip reports paths (and, for directories, everything under them)
+	// that the scan does not report at all: local paths.
+	Skip func(p string) bool
+	// OneFileSystem keeps the scan on the root's filesystem: a directory
+	// on another device is neither reported nor entered, unless Cross
+	// says so for its path.
+	OneFileSystem bool
+	Cross         func(p string) bool
+	// Cache, when set, vouches for the content hash and xattrs of files
+	// whose inode, size, mtime and ctime have not changed.
+	Cache *StatCache
+	// NoHash leaves SHA256 zero for files the cache cannot vouch for
+	// (a quick look).
+	NoHash bool
+}
+
+// Scan walks root with lstat only (it never follows a symlink) and
+// returns every path in manifest order. Hardlinked files are reported as
+// one TypeFile (the first path in manifest order) and TypeHardlink
+// entries. UID and GID are numeric; names are left empty.
+func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(root, &st); err != nil {
+		return nil, fmt.Errorf("scanning %s: %w", root, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, fmt.Errorf("scanning %s: not a directory", root)
+	}
+	rootDev := st.Dev
+	var nodes []Node
+	var walk func(rel, abs string) error
+	walk = func(rel, abs string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		names, err := readDirNames(abs)
+		if err != nil {
+			return fmt.Errorf("scanning %s: %w", abs, err)
+		}
+		for _, name := range names {
+			p := name
+			if rel != "." {
+				p = rel + "/" + name
+			}
+			if opts.Skip != nil && opts.Skip(p) {
+				continue
+			}
+			a := abs + "/" + name
+			n, err := statNode(p, a)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // gone since readdir
+			}
+			if err != nil {
+				return err
+			}
+			if opts.OneFileSystem && n.Dev != rootDev && (opts.Cross == nil || !opts.Cross(p)) {
+				continue
+			}
+			nodes = append(nodes, n)
+			if n.Type == images.TypeDir {
+				if err := walk(p, a); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	rn, err := statNode(".", root)
+	if err != nil {
+		return nil, err
+	}
+	nodes = append(nodes, rn)
+	if err := walk(".", root); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(nodes, func(a, b Node) int { return images.ComparePaths(a.Path, b.Path) })
+
+	// Hardlinks: the first path of an inode is the file.
+	type key struct{ dev, ino uint64 }
+	first := map[key]string{}
+	var toHash []int
+	for i := range nodes {
+		n := &nodes[i]
+		if n.Type != images.TypeFile {
+			continue
+		}
+		if n.Nlink > 1 {
+			k := key{n.Dev, n.Ino}
+			if f, ok := first[k]; ok {
+				n.Entry = images.Entry{Path: n.Path, Type: images.TypeHardlink, Link: f}
+				continue
+			}
+			first[k] = n.Path
+		}
+		if opts.Cache != nil {
+			if c, ok := opts.Cache.lookup(n); ok {
+				n.SHA256 = c.SHA256
+				n.Xattrs = c.Xattrs
+				continue
+			}
+		}
+		toHash = append(toHash, i)
+	}
+	// Xattrs of non-files and of files the cache did not cover.
+	vouched := make([]bool, len(nodes))
+	if opts.Cache != nil {
+		for i := range nodes {
+			vouched[i] = nodes[i].Type == images.TypeFile
+		}
+		for _, i := range toHash {
+			vouched[i] = false
+		}
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		if n.Type == images.TypeHardlink || vouched[i] {
+			continue
+		}
+		x, err := readXattrs(filepath.Join(root, n.Path))
+		if err != nil {
+			return nil, err
+		}
+		n.Xattrs = x
+	}
+	if !opts.NoHash {
+		if err := hashFiles(ctx, root, nodes, toHash); err != nil {
+			return nil, err
+		}
+		if opts.Cache != nil {
+			for _, i := range toHash {
+				opts.Cache.store(&nodes[i])
+			}
+		}
+	}
+	return nodes, nil
+}
+
+func hashFiles(ctx context.Context, root string, nodes []Node, idx []int) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan int)
+	)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 256<<10)
+			for i := range next {
+				d, err := hashFile(filepath.Join(root, nodes[i].Path), buf)
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					continue
+				}
+				nodes[i].SHA256 = d
+			}
+		}()
+	}
+	for _, i := range idx {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+func hashFile(name string, buf []byte) (images.Digest, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return images.Digest{}, fmt.Errorf("hashing %s: %w", name, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, f, buf); err != nil {
+		return images.Digest{}, fmt.Errorf("hashing %s: %w", name, err)
+	}
+	var d images.Digest
+	h.Sum(d[:0])
+	return d, nil
+}
+
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	slices.Sort(names)
+	return names, err
+}
+
+// statNode lstats abs and fills in everything but content hash and xattrs.
+func statNode(rel, abs string) (Node, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(abs, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return Node{}, fs.ErrNotExist
+		}
+		return Node{}, fmt.Errorf("lstat %s: %w", abs, err)
+	}
+	n := Node{
+		Entry: images.Entry{
+			Path:  rel,
+			Mode:  st.Mode & images.ModePerm,
+			UID:   int(st.Uid),
+			GID:   int(st.Gid),
+			Mtime: st.Mtim.Sec,
+		},
+		Dev: st.Dev, Ino: st.Ino, Nlink: uint64(st.Nlink),
+		Ctime: st.Ctim.Nano(), MtimeNs: st.Mtim.Nano(),
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		n.Type = images.TypeFile
+		n.Size = st.Size
+	case unix.S_IFDIR:
+		n.Type = images.TypeDir
+	case unix.S_IFLNK:
+		n.Type = images.TypeSymlink
+		l, err := os.Readlink(abs)
+		if err != nil {
+			return Node{}, fmt.Errorf("readlink %s: %w", abs, err)
+		}
+		n.Link = l
+	case unix.S_IFCHR:
+		n.Type = images.TypeChar
+		n.DevMajor, n.DevMinor = unix.Major(st.Rdev), unix.Minor(st.Rdev)
+	case unix.S_IFBLK:
+		n.Type = images.TypeBlock
+		n.DevMajor, n.DevMinor = unix.Major(st.Rdev), unix.Minor(st.Rdev)
+	case unix.S_IFIFO:
+		n.Type = images.TypeFifo
+	case unix.S_IFSOCK:
+		n.Type = images.TypeSocket
+	default:
+		return Node{}, fmt.Errorf("lstat %s: unknown file type %o", abs, st.Mode&unix.S_IFMT)
+	}
+	return n, nil
+}
+
+// readXattrs lists and reads the extended attributes of a path without
+// following a symlink.
+func readXattrs(abs string) (map[string]string, error) {
+	buf := make([]byte, 1024)
+	var n int
+	var err error
+	for {
+		n, err = unix.Llistxattr(abs, buf)
+		if errors.Is(err, unix.ERANGE) {
+			buf = make([]byte, len(buf)*4)
+			continue
+		}
+		break
+	}
+	if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing xattrs of %s: %w", abs, err)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	x := map[string]string{}
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
+		if name == "" {
+			continue
+		}
+		val := make([]byte, 256)
+		for {
+			m, err := unix.Lgetxattr(abs, name, val)
+			if errors.Is(err, unix.ERANGE) {
+				val = make([]byte, len(val)*4)
+				continue
+			}
+			if errors.Is(err, unix.ENODATA) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading xattr %s of %s: %w", name, abs, err)
+			}
+			x[name] = string(val[:m])
+			break
+		}
+	}
+	if len(x) == 0 {
+		return nil, nil
+	}
+	return x, nil
+}
+
+// StatCache remembers, per path, the content hash and xattrs of a file
+// along with the inode facts that change whenever either does (inode
+// number, size, mtime and ctime in nanoseconds: writing, chmod, chown and
+// setxattr all move ctime). A file whose facts match is not read again.
+type StatCache struct {
+	mu sync.Mutex
+	m  map[string]cached
+}
+
+type cached struct {
+	Dev, Ino, Size uint64
+	Mtime, Ctime   int64
+	SHA256         images.Digest
+	Xattrs         map[string]string
+}
+
+// NewStatCache returns an empty cache.
+func NewStatCache() *StatCache { return &StatCache{m: map[string]cached{}} }
+
+func (c *StatCache) lookup(n *Node) (cached, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[n.Path]
+	if !ok || e.Dev != n.Dev || e.Ino != n.Ino || e.Size != uint64(n.Size) || e.Mtime != n.MtimeNs || e.Ctime != n.Ctime {
+		return cached{}, false
+	}
+	return e, true
+}
+
+func (c *StatCache) store(n *Node) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[n.Path] = cached{Dev: n.Dev, Ino: n.Ino, Size: uint64(n.Size), Mtime: n.MtimeNs, Ctime: n.Ctime, SHA256: n.SHA256, Xattrs: n.Xattrs}
+}
+
+// LoadStatCache reads a cache file; a missing or unreadable one gives an
+// empty cache (the cost is hashing again, never a wrong answer).
+func LoadStatCache(name string) *StatCache {
+	c := NewStatCache()
+	f, err := os.Open(name)
+	if err != nil {
+		return c
+	}
+	defer f.Close()
+	var m map[string]cached
+	if gob.NewDecoder(f).Decode(&m) == nil {
+		c.m = m
+	}
+	return c
+}
+
+// Save writes the cache atomically.
+func (c *StatCache) Save(name string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return writeFileAtomic(name, 0o600, func(w io.Writer) error { return gob.NewEncoder(w).Encode(c.m) })
+}
+
+// writeFileAtomic writes name through a temporary file, fsync and rename.
+func writeFileAtomic(name string, perm os.FileMode, fill func(io.Writer) error) error {
+	dir := filepath.Dir(name)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := fill(f); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), name); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// NodesManifest turns scanned nodes into a manifest.
+func NodesManifest(nodes []Node) (*images.Manifest, error) {
+	es := make([]images.Entry, len(nodes))
+	for i := range nodes {
+		es[i] = nodes[i].Entry
+	}
+	return images.NewManifest(es)
+}

@@ -1,0 +1,493 @@
+package pusher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/pusher/signing"
+	"github.com/ingotfleet/ingot/triggers"
+)
+
+// DefaultLocal are the paths a sync leaves alone unless configured
+// otherwise.
+var DefaultLocal = []string{
+	"etc/resolv.conf", "etc/hostname", "etc/hosts", "etc/machine-id",
+	"etc/ssh/ssh_host_*", "var/log/**", "var/lib/ingot-agent/**",
+	"home/**", "root/**", "tmp/**", "srv/**",
+}
+
+// Syncer syncs one root to images. It holds no network state: each sync
+// is given a Source.
+type Syncer struct {
+	Root     string // the root filesystem ("/" in production)
+	StateDir string // on the root's filesystem; a local path when inside Root
+	Local    triggers.GlobSet
+	Cross    triggers.GlobSet // mount points under Root a sync may enter
+	Trusted  []signing.PublicKey
+	Triggers []triggers.Rule // from the agent's config; the image's own come first
+	// Concurrency of fetches (default 8).
+	Concurrency int
+	// WriteLimit bounds the bytes per second written while staging.
+	WriteLimit *Limiter
+	Log        *slog.Logger
+
+	mu       sync.Mutex // one sync at a time
+	cache    *StatCache
+	progress Progress
+}
+
+// Progress is a sync's position, readable while it runs.
+type Progress struct {
+	Phase      atomic.Value // string
+	FilesTotal atomic.Int64
+	FilesDone  atomic.Int64
+	BytesTotal atomic.Int64
+	BytesDone  atomic.Int64
+	Fetched    atomic.Int64 // bytes of objects and deltas received
+	Deltas     atomic.Int64 // files rebuilt from deltas
+	Local      atomic.Int64 // files copied from the host itself
+}
+
+// ProgressSnapshot is a copy of Progress.
+type ProgressSnapshot struct {
+	Phase      string `json:"phase"`
+	FilesTotal int64  `json:"files_total"`
+	FilesDone  int64  `json:"files_done"`
+	BytesTotal int64  `json:"bytes_total"`
+	BytesDone  int64  `json:"bytes_done"`
+	Fetched    int64  `json:"fetched"`
+	Deltas     int64  `json:"deltas"`
+	Local      int64  `json:"local"`
+}
+
+// Progress returns where the running (or last) sync is.
+func (s *Syncer) Progress() ProgressSnapshot {
+	p := &s.progress
+	ph, _ := p.Phase.Load().(string)
+	return ProgressSnapshot{ph, p.FilesTotal.Load(), p.FilesDone.Load(), p.BytesTotal.Load(), p.BytesDone.Load(), p.Fetched.Load(), p.Deltas.Load(), p.Local.Load()}
+}
+
+// State is what the agent remembers between syncs (StateDir/state.json).
+type State struct {
+	Image      images.Digest `json:"image"`
+	Previous   images.Digest `json:"previous"`
+	Generation int           `json:"generation"`
+	// Backup holds, by content hash, files the last commit replaced.
+	Backups map[string]string `json:"backups,omitempty"`
+	// TriggersPending lists after-phase triggers of the last commit that
+	// have not run yet (a crash between commit and triggers).
+	TriggersPending []string `json:"triggers_pending,omitempty"`
+	Changed         []string `json:"-"`
+}
+
+// Result is what one sync did.
+type Result struct {
+	Image      string            `json:"image"`
+	From       string            `json:"from,omitempty"`
+	OK         bool              `json:"ok"`
+	Error      string            `json:"error,omitempty"`
+	Changed    int               `json:"changed"`
+	Removed    int               `json:"removed"`
+	Fetched    int64             `json:"fetched_bytes"`
+	Written    int64             `json:"written_bytes"`
+	Deltas     int64             `json:"deltas"`
+	LocalFiles int64             `json:"local_files"`
+	Drift      []string          `json:"drift,omitempty"`
+	Triggers   []triggers.Result `json:"triggers,omitempty"`
+	Seconds    float64           `json:"seconds"`
+	Rollback   bool              `json:"rollback,omitempty"`
+}
+
+func (s *Syncer) path(parts ...string) string {
+	return filepath.Join(append([]string{s.StateDir}, parts...)...)
+}
+
+// relState is the state directory relative to the root, "" if outside.
+func (s *Syncer) relState() string {
+	r, err := filepath.Rel(s.Root, s.StateDir)
+	if err != nil || r == "." || strings.HasPrefix(r, "..") {
+		return ""
+	}
+	return filepath.ToSlash(r)
+}
+
+// IsLocal reports whether a sync leaves path p (or a directory above it) alone.
+func (s *Syncer) IsLocal(p string) bool {
+	if rs := s.relState(); rs != "" && (p == rs || strings.HasPrefix(p, rs+"/")) {
+		return true
+	}
+	for q := p; ; q = images.Parent(q) {
+		if q == "." {
+			return false
+		}
+		if s.Local.Match(q) {
+			return true
+		}
+	}
+}
+
+// holdsState reports whether p is a directory above the state directory,
+// which a sync keeps even when the image does not have it.
+func (s *Syncer) holdsState(p string) bool {
+	rs := s.relState()
+	return rs != "" && strings.HasPrefix(rs, p+"/")
+}
+
+func (s *Syncer) planOptions(mounts []string) PlanOptions {
+	return PlanOptions{Local: s.IsLocal, Keep: s.holdsState, Mounts: mounts}
+}
+
+// LoadState reads the agent's state (zero when it never synced).
+func (s *Syncer) LoadState() (State, error) {
+	var st State
+	err := readJSON(s.path("state.json"), &st)
+	if errors.Is(err, os.ErrNotExist) {
+		return State{}, nil
+	}
+	return st, err
+}
+
+func (s *Syncer) init() error {
+	for _, d := range []string{"", "manifests", "stage", "backup"} {
+		if err := os.MkdirAll(s.path(d), 0o700); err != nil {
+			return fmt.Errorf("state directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// Recover finishes a commit a crash interrupted. It is called before
+// every sync and when the agent starts.
+func (s *Syncer) Recover(ctx context.Context) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recoverLocked(ctx)
+}
+
+func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
+	var j Journal
+	err := readJSON(s.path("journal.json"), &j)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("recovery: %w", err)
+	}
+	if s.Log != nil {
+		s.Log.Warn("finishing an interrupted commit", "from", j.From, "to", j.To, "ops", len(j.Ops))
+	}
+	if err := s.finishCommit(ctx, &j, nil); err != nil {
+		return true, fmt.Errorf("recovery: %w", err)
+	}
+	return true, nil
+}
+
+// finishCommit runs the journal and records the new state.
+func (s *Syncer) finishCommit(ctx context.Context, j *Journal, pending []string) error {
+	if err := runJournal(ctx, s.Root, j); err != nil {
+		return err
+	}
+	crashPoint("ops-done")
+	backups := map[string]string{}
+	for _, op := range j.Ops {
+		if !op.OldSHA.IsZero() && op.Backup != "" && exists(filepath.Join(j.Backup, op.Backup)) {
+			backups[op.OldSHA.String()] = op.Backup
+		}
+	}
+	old, _ := s.LoadState()
+	st := State{Image: j.To, Previous: j.From, Generation: j.Generation, Backups: backups, TriggersPending: pending}
+	if old.Generation == j.Generation && old.Image == j.To {
+		// A repair, or recorded already before a crash.
+		st = old
+		if pending != nil {
+			st.TriggersPending = pending
+		}
+	}
+	if err := syncfs(s.Root); err != nil {
+		return fmt.Errorf("syncing %s: %w", s.Root, err)
+	}
+	if err := writeJSON(s.path("state.json"), st); err != nil {
+		return err
+	}
+	crashPoint("state")
+	if err := os.Remove(s.path("journal.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	crashPoint("journal-removed")
+	// Keep only this generation's backups and no stage.
+	s.cleanup(j.Generation)
+	return nil
+}
+
+func (s *Syncer) cleanup(gen int) {
+	keep := fmt.Sprint(gen)
+	for _, d := range []string{"backup", "stage"} {
+		ents, _ := os.ReadDir(s.path(d))
+		for _, e := range ents {
+			if d == "backup" && e.Name() == keep {
+				continue
+			}
+			os.RemoveAll(s.path(d, e.Name()))
+		}
+	}
+}
+
+// SyncOptions vary one sync.
+type SyncOptions struct {
+	// AllowUnsigned skips the signature check (rollback to an image this
+	// host already verified).
+	AllowUnsigned bool
+	// DryRun plans and reports without changing anything.
+	DryRun   bool
+	rollback bool
+}
+
+// ErrBusy is returned when a sync is already running.
+var ErrBusy = errors.New("pusher: a sync is already running")
+
+// Sync brings the root to image d from src.
+func (s *Syncer) Sync(ctx context.Context, d images.Digest, src Source, opts SyncOptions) (res Result) {
+	start := time.Now()
+	res.Image = d.String()
+	res.Rollback = opts.rollback
+	if !s.mu.TryLock() {
+		res.Error = ErrBusy.Error()
+		return res
+	}
+	defer s.mu.Unlock()
+	s.progress = Progress{}
+	err := s.sync(ctx, d, src, opts, &res)
+	res.Seconds = time.Since(start).Seconds()
+	if err != nil {
+		res.Error = err.Error()
+	} else {
+		res.OK = true
+	}
+	s.progress.Phase.Store("done")
+	if !opts.DryRun {
+		writeJSON(s.path("last-result.json"), res)
+	}
+	return res
+}
+
+func (s *Syncer) setPhase(p string) { s.progress.Phase.Store(p) }
+
+func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts SyncOptions, res *Result) error {
+	if err := s.init(); err != nil {
+		return err
+	}
+	if _, err := s.recoverLocked(ctx); err != nil {
+		return err
+	}
+	st, err := s.LoadState()
+	if err != nil {
+		return err
+	}
+	res.From = st.Image.String()
+	if st.Image.IsZero() {
+		res.From = ""
+	}
+
+	// 1. Manifest and signature.
+	s.setPhase("manifest")
+	mb, err := src.Manifest(ctx, d)
+	if err != nil {
+		return fmt.Errorf("fetching manifest: %w", err)
+	}
+	if !opts.AllowUnsigned {
+		sig, err := src.Signature(ctx, d)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("fetching signature: %w", err)
+		}
+		if _, err := signing.Verify(d, sig, s.Trusted); err != nil {
+			return err
+		}
+	}
+	want, err := images.ParseManifest(bytes.NewReader(mb))
+	if err != nil {
+		return fmt.Errorf("image %s: %w", d, err)
+	}
+	if err := want.Validate(); err != nil {
+		return fmt.Errorf("image %s: %w", d, err)
+	}
+
+	// 2. Plan against the host.
+	s.setPhase("scan")
+	host, mounts, err := s.scan(ctx)
+	if err != nil {
+		return err
+	}
+	popts := s.planOptions(mounts)
+	if !st.Image.IsZero() {
+		if cur, err := s.savedManifest(st.Image); err == nil {
+			res.Drift = Drift(host, cur, popts)
+			if len(res.Drift) > 1000 {
+				res.Drift = append(res.Drift[:1000], fmt.Sprintf("… and %d more", len(res.Drift)-1000))
+			}
+		}
+	}
+	plan := MakePlan(host, want, popts)
+	res.Changed = len(plan.Changed)
+	for _, op := range plan.Ops {
+		if op.Kind == OpRemove {
+			res.Removed++
+		}
+	}
+	if opts.DryRun {
+		return nil
+	}
+	if err := writeFileAtomic(s.path("manifests", d.String()), 0o600, func(w io.Writer) error { _, err := w.Write(mb); return err }); err != nil {
+		return err
+	}
+
+	// Triggers: the image's own, then the agent's (which may override).
+	rules, err := s.imageTriggers(ctx, want, s.localIndex(host, st), src)
+	if err != nil {
+		return err
+	}
+	rules = triggers.Merge(rules, s.Triggers)
+
+	// 3. Fetch and stage.
+	gen := st.Generation + 1
+	stageDir := s.path("stage", d.String()[:16])
+	if err := os.MkdirAll(stageDir, 0o700); err != nil {
+		return err
+	}
+	if err := s.stage(ctx, plan, host, st, stageDir, src, res); err != nil {
+		return err
+	}
+
+	// Before-phase triggers may veto the commit.
+	tenv := triggers.Env{Root: s.Root, Image: d.String(), Dir: s.path()}
+	if before := triggers.Select(rules, triggers.PhaseBefore, plan.Changed); len(before) > 0 {
+		s.setPhase("triggers-before")
+		tr, err := triggers.Run(ctx, before, tenv)
+		res.Triggers = append(res.Triggers, tr...)
+		if err != nil {
+			return err
+		}
+	}
+
+	// 4. Journal, then commit.
+	s.setPhase("commit")
+	j := &Journal{From: st.Image, To: d, Generation: gen, Stage: stageDir, Backup: s.path("backup", fmt.Sprint(gen)), Ops: plan.Ops}
+	if st.Image == d {
+		// A repair of drift: the image and the rollback target stay.
+		j.Generation = st.Generation
+		j.Backup = s.path("backup", fmt.Sprint(st.Generation), "repair")
+	}
+	os.RemoveAll(j.Backup)
+	if err := syncfs(s.Root); err != nil {
+		return fmt.Errorf("syncing staged files: %w", err)
+	}
+	crashPoint("before-journal")
+	if err := writeJSON(s.path("journal.json"), j); err != nil {
+		return fmt.Errorf("writing journal: %w", err)
+	}
+	crashPoint("journal")
+	after := triggers.Select(rules, triggers.PhaseAfter, plan.Changed)
+	var pending []string
+	for _, m := range after {
+		pending = append(pending, m.Rule.Name)
+	}
+	if err := s.finishCommit(context.WithoutCancel(ctx), j, pending); err != nil {
+		return err
+	}
+	s.saveCache(ctx)
+
+	// 5. After-phase triggers.
+	if len(after) > 0 {
+		s.setPhase("triggers-after")
+		tr, err := triggers.Run(ctx, after, tenv)
+		res.Triggers = append(res.Triggers, tr...)
+		st, _ := s.LoadState()
+		st.TriggersPending = nil
+		writeJSON(s.path("state.json"), st)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Syncer) savedManifest(d images.Digest) (*images.Manifest, error) {
+	b, err := os.ReadFile(s.path("manifests", d.String()))
+	if err != nil {
+		return nil, err
+	}
+	if images.Sum(b) != d {
+		return nil, fmt.Errorf("%w: saved manifest %s", ErrCorrupt, d)
+	}
+	return images.ParseManifest(bytes.NewReader(b))
+}
+
+// scan looks at the host: every path but local ones, staying on the
+// root's filesystem. It returns the mount points it did not enter.
+func (s *Syncer) scan(ctx context.Context) ([]Node, []string, error) {
+	cache := LoadStatCache(s.path("statcache"))
+	var mounts []string
+	var mu sync.Mutex
+	nodes, err := Scan(ctx, s.Root, ScanOptions{
+		Skip:          s.IsLocal,
+		OneFileSystem: true,
+		Cross: func(p string) bool {
+			if s.Cross.Match(p) {
+				return true
+			}
+			mu.Lock()
+			mounts = append(mounts, p)
+			mu.Unlock()
+			return false
+		},
+		Cache: cache,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	s.cache = cache
+	slices.Sort(mounts)
+	return nodes, mounts, nil
+}
+
+func (s *Syncer) saveCache(ctx context.Context) {
+	// Rescan so the cache vouches for what the commit wrote: the next
+	// no-change sync then reads no file.
+	if _, _, err := s.scan(ctx); err == nil && s.cache != nil {
+		s.cache.Save(s.path("statcache"))
+	}
+}
+
+// imageTriggers reads the rules the image ships in etc/ingot/triggers.d.
+func (s *Syncer) imageTriggers(ctx context.Context, m *images.Manifest, local map[images.Digest]string, src Source) ([]triggers.Rule, error) {
+	var rules []triggers.Rule
+	prefix := triggers.ImageDir + "/"
+	for i := range m.Entries {
+		e := m.Resolve(&m.Entries[i])
+		p := m.Entries[i].Path
+		if !strings.HasPrefix(p, prefix) || strings.Contains(p[len(prefix):], "/") || !strings.HasSuffix(p, ".yaml") || e == nil || e.Type != images.TypeFile {
+			continue
+		}
+		b, err := s.content(ctx, e.SHA256, e.Size, []*Op{{Path: p}}, local, src)
+		if err != nil {
+			return nil, fmt.Errorf("reading trigger rules %s: %w", p, err)
+		}
+		rs, err := triggers.ParseBytes(p, b)
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, rs...)
+	}
+	return rules, nil
+}

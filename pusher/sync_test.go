@@ -1,0 +1,201 @@
+package pusher
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ingotfleet/ingot/internal/testenv"
+	"github.com/ingotfleet/ingot/pusher/signing"
+)
+
+var treeA = tree{
+	"etc":                 "dir",
+	"etc/hostname":        "file:image-host\n",
+	"etc/passwd":          "file:root:x:0:0::/root:/bin/sh\n",
+	"etc/ssh":             "dir",
+	"etc/ssh/sshd_config": "file:Port 22\n",
+	"etc/gone":            "file:removed in B\n",
+	"etc/old-dir":         "dir",
+	"etc/old-dir/f":       "file:x",
+	"usr":                 "dir",
+	"usr/bin":             "dir",
+	"usr/bin/tool":        "file:#!/bin/sh\necho v1\n|mode=0755",
+	"usr/bin/su":          "file:setuid|mode=4755",
+	"usr/bin/ping":        "file:cap|xattr=user.cap=v1",
+	"usr/bin/alias":       "hard:usr/bin/tool",
+	"usr/lib":             "dir",
+	"usr/lib/libz.so.1":   "big:300000",
+	"usr/lib/libz.so":     "link:libz.so.1",
+	"usr/share":           "dir",
+	"usr/share/same":      "file:unchanged|uid=7",
+	"usr/share/typechg":   "file:becomes a dir",
+	"dev":                 "dir",
+	"dev/null":            "char:1:3|mode=0666",
+	"run":                 "dir",
+	"run/initctl":         "fifo|mode=0600",
+	"var":                 "dir",
+	"var/log":             "dir",
+	"var/log/image.log":   "file:from the image",
+}
+
+func treeB() tree {
+	b := tree{}
+	for k, v := range treeA {
+		b[k] = v
+	}
+	delete(b, "etc/gone")
+	delete(b, "etc/old-dir")
+	delete(b, "etc/old-dir/f")
+	delete(b, "usr/share/typechg")
+	b["usr/share/typechg"] = "dir"
+	b["usr/share/typechg/inner"] = "file:now inside"
+	b["etc/ssh/sshd_config"] = "file:Port 2222\n"
+	b["usr/bin/tool"] = "file:#!/bin/sh\necho v2\n|mode=0755"
+	b["usr/bin/ping"] = "file:cap|xattr=user.cap=v2"
+	b["usr/bin/su"] = "file:setuid|mode=4750"
+	b["usr/lib/libz.so.1"] = "big:300001"
+	b["usr/lib/libz.so"] = "link:libz.so.1.2"
+	b["usr/new"] = "file:new in B"
+	b["etc/ingot"] = "dir"
+	b["etc/ingot/triggers.d"] = "dir"
+	b["etc/ingot/triggers.d/base.yaml"] = `file:triggers:
+  - name: sshd
+    paths: ["/etc/ssh/**", "/usr/sbin/sshd"]
+    command: ["sh", "-c", "echo sshd >> $INGOT_ROOT/../triggers.log"]
+  - name: ldconfig
+    paths: ["usr/lib/**/*.so*"]
+    command: ["sh", "-c", "echo ldconfig >> $INGOT_ROOT/../triggers.log"]
+  - name: boot
+    paths: ["boot/**"]
+    command: ["sh", "-c", "echo boot >> $INGOT_ROOT/../triggers.log"]
+`
+	return b
+}
+
+func TestSyncRollback(t *testing.T) {
+	testenv.RequireRoot(t)
+	ctx := context.Background()
+	f := newFixture(t)
+	da, ma, srcA := f.publishTree(t, treeA)
+	db, mb, srcB := f.publishTree(t, treeB())
+	if st, err := ComputeDeltas(ctx, f.w, da, db); err != nil || st.Deltas == 0 {
+		t.Fatalf("ComputeDeltas: %+v %v", st, err)
+	}
+
+	root := filepath.Join(t.TempDir(), "root")
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/hostname"), []byte("host-1\n"), 0o644)
+	os.MkdirAll(filepath.Join(root, "srv/data"), 0o755)
+	os.WriteFile(filepath.Join(root, "srv/data/db"), []byte("precious"), 0o600)
+	os.MkdirAll(filepath.Join(root, "var/log"), 0o755)
+	os.WriteFile(filepath.Join(root, "var/log/syslog"), []byte("host log"), 0o644)
+	os.WriteFile(filepath.Join(root, "stray"), []byte("not in any image"), 0o644)
+	s := f.syncer(t, root)
+	src := DirSource{f.store}
+
+	checkAt := func(name, srcRoot string) {
+		t.Helper()
+		if d := rsyncDiff(t, srcRoot, root, rsyncExcludes...); d != "" {
+			t.Fatalf("after %s, root differs from the image (rsync):\n%s", name, d)
+		}
+		if b, _ := os.ReadFile(filepath.Join(root, "etc/hostname")); string(b) != "host-1\n" {
+			t.Fatalf("after %s, local path etc/hostname = %q", name, b)
+		}
+		if b, _ := os.ReadFile(filepath.Join(root, "srv/data/db")); string(b) != "precious" {
+			t.Fatalf("after %s, srv/data/db = %q", name, b)
+		}
+		if b, _ := os.ReadFile(filepath.Join(root, "var/log/syslog")); string(b) != "host log" {
+			t.Fatalf("after %s, var/log/syslog = %q", name, b)
+		}
+	}
+
+	res := s.Sync(ctx, da, src, SyncOptions{})
+	if !res.OK {
+		t.Fatalf("sync to A: %s", res.Error)
+	}
+	checkAt("sync to A", srcA)
+	if diff, err := s.VerifyRoot(ctx, ma); err != nil || len(diff) != 0 {
+		t.Fatalf("VerifyRoot A: %v %v", diff, err)
+	}
+
+	// Drift: someone edits a file by hand.
+	os.WriteFile(filepath.Join(root, "usr/share/same"), []byte("edited"), 0o644)
+	res = s.Sync(ctx, db, src, SyncOptions{})
+	if !res.OK {
+		t.Fatalf("sync to B: %s", res.Error)
+	}
+	if !slices.Contains(res.Drift, "usr/share/same") {
+		t.Errorf("drift = %v, want usr/share/same in it", res.Drift)
+	}
+	if res.Deltas == 0 {
+		t.Errorf("no file came from a delta: %+v", res)
+	}
+	checkAt("sync to B", srcB)
+	log, _ := os.ReadFile(filepath.Join(root, "../triggers.log"))
+	if got := strings.Fields(string(log)); !slices.Equal(got, []string{"ldconfig", "sshd"}) {
+		t.Errorf("triggers fired: %v, want [ldconfig sshd]", got)
+	}
+
+	// A no-change sync changes nothing and fires nothing.
+	res = s.Sync(ctx, db, src, SyncOptions{})
+	if !res.OK || res.Changed != 0 || res.Fetched != 0 || len(res.Triggers) != 0 {
+		t.Fatalf("no-change sync: %+v", res)
+	}
+
+	res = s.Rollback(ctx)
+	if !res.OK {
+		t.Fatalf("rollback: %s", res.Error)
+	}
+	// The rollback restores A, but usr/share/same was edited by hand on A
+	// and B's sync fixed it; rollback restores A's version.
+	checkAt("rollback", srcA)
+	if diff, _ := s.VerifyRoot(ctx, mb); len(diff) == 0 {
+		t.Fatal("root still at B after rollback")
+	}
+	res = s.Rollback(ctx)
+	if !res.OK {
+		t.Fatalf("rollback of the rollback: %s", res.Error)
+	}
+	checkAt("second rollback", srcB)
+	if diff, _ := s.VerifyRoot(ctx, mb); len(diff) != 0 {
+		t.Fatalf("VerifyRoot B: %v", diff)
+	}
+}
+
+func TestSyncRefusesBadImages(t *testing.T) {
+	testenv.RequireRoot(t)
+	ctx := context.Background()
+	f := newFixture(t)
+	da, _, _ := f.publishTree(t, treeA)
+	other, _ := signing.Generate("mallory")
+
+	cases := []struct {
+		name  string
+		setup func() // changes the store
+		want  error
+	}{
+		{"unsigned", func() { os.Remove(filepath.Join(f.store, signaturePath(da))) }, signing.ErrUntrusted},
+		{"wrong key", func() { f.w.PutSignature(da, []byte(signing.Sign(other, da))) }, signing.ErrUntrusted},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.setup()
+			root := t.TempDir()
+			os.WriteFile(filepath.Join(root, "keep"), []byte("x"), 0o644)
+			s := f.syncer(t, root)
+			res := s.Sync(ctx, da, DirSource{f.store}, SyncOptions{})
+			if res.OK || !strings.Contains(res.Error, "trusted key") {
+				t.Fatalf("sync accepted: %+v", res)
+			}
+			if b, err := os.ReadFile(filepath.Join(root, "keep")); err != nil || string(b) != "x" {
+				t.Fatal("refused sync changed the root")
+			}
+			_ = errors.Is
+		})
+	}
+}
