@@ -89,6 +89,10 @@ func (c *converter) run(ctx context.Context, r io.Reader) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.convert(ctx, p)
+}
+
+func (c *converter) convert(ctx context.Context, p *RPM) (*Report, error) {
 	c.p = p
 	c.rep = &Report{Input: c.name, RPM: p.NEVRA()}
 	c.clamp = p.BuildTime()

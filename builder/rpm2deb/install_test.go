@@ -79,6 +79,10 @@ func TestInstall(t *testing.T) {
 			t.Errorf("conffile %s not registered: %q", c, conf)
 		}
 	}
+	// md5sums and conffile hashes match what was installed.
+	if out := runInImage(t, root, "dpkg", "--verify", "hello-tool", "hello-doc"); out != "" {
+		t.Errorf("dpkg --verify:\n%s", out)
+	}
 	if owner := runInImage(t, root, "dpkg", "-S", "/usr/sbin/hello-ping"); !strings.HasPrefix(owner, "hello-tool: ") {
 		t.Errorf("dpkg -S: %q", owner)
 	}
