@@ -130,6 +130,7 @@ func runRPM2Deb(cmd *cobra.Command, a *App, o RPM2DebOptions, args []string) err
 	if o.JSON {
 		enc := json.NewEncoder(a.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		if err := enc.Encode(reports); err != nil {
 			return err
 		}
