@@ -106,6 +106,9 @@ func runBuild(ctx context.Context, a *App, o BuildOptions, specPath string) erro
 	if o.Check && o.Output != "" {
 		return usageError{errors.New("--check stores nothing and writes no tar: leave out -o")}
 	}
+	if os.Geteuid() != 0 {
+		return errors.New("ingot build needs root: it unpacks files owned by other users, makes device nodes and runs maintainer scripts in namespaces")
+	}
 	lockPath := o.Lock
 	if lockPath == "" {
 		lockPath = defaultLockPath(specPath)
@@ -303,10 +306,11 @@ func (p *progress) show(e builder.Event) {
 		if e.Phase == p.last && pct == p.lastPct {
 			return
 		}
+		el := time.Since(p.start).Seconds()
 		if pct >= 0 {
-			fmt.Fprintf(p.w, "%s %d/%d (%d%%)\n", e.Phase, e.Done, e.Total, pct)
+			fmt.Fprintf(p.w, "%6.1fs %s %d/%d (%d%%)\n", el, e.Phase, e.Done, e.Total, pct)
 		} else {
-			fmt.Fprintf(p.w, "%s\n", e.Phase)
+			fmt.Fprintf(p.w, "%6.1fs %s\n", el, e.Phase)
 		}
 	}
 	p.last, p.lastPct = e.Phase, pct

@@ -125,3 +125,7 @@ func (c *Chunker) Next() ([]byte, error) {
 	c.beg += n
 	return b, nil
 }
+
+// Done reports whether the stream is used up: the chunk Next returned
+// last was the final one.
+func (c *Chunker) Done() bool { return c.eof && c.beg == c.end }
