@@ -83,6 +83,7 @@ func (c *converter) control() (string, error) {
 		summary = p.PkgName()
 	}
 	controlField(&b, "Description", formatDescription(summary, p.str(tagDescription)))
+	c.rep.add(Mapped, "Summary", "Summary, Description", "Description", "")
 	return b.String(), nil
 }
 
