@@ -46,7 +46,7 @@ var convertCases = []convertCase{
 	{
 		spec: "hello-doc", pkg: "hello-doc", version: "2.0~rc1-1", arch: "all",
 		fields: map[string]string{
-			"Depends":    "hello-tool (>= 3:1.4.2), hello-tool (<< 3:1.4.2A~), hello-tool (<< 3:2)",
+			"Depends":    "bash (>= 5.0) | dash, hello-tool (>= 3:1.4.2), hello-tool (<< 3:1.4.2A~), hello-tool (<< 3:2)",
 			"Section":    "doc",
 			"Maintainer": "Unknown <unknown@rpm2deb.invalid>",
 		},

@@ -327,3 +327,24 @@ func TestDecompressLimits(t *testing.T) {
 		t.Errorf("xz bytes named gzip: %v", err)
 	}
 }
+
+func TestRichDependencies(t *testing.T) {
+	c := &converter{}
+	for in, want := range map[string]string{
+		"(foo or bar >= 2.0-1)":      "foo | bar (>= 2.0-1)",
+		"(foo and bar < 3)":          "foo, bar (<< 3)",
+		"(Foo_Bar or baz)":           "foo-bar | baz",
+		"(foo if bar)":               "",
+		"((a or b) and c)":           "",
+		"(foo or bar = 2.0)":         "",
+		"(foo or /usr/bin/x)":        "",
+		"(foo or bar and baz)":       "",
+		"(foo >= 1 or bar with baz)": "",
+		"(foo or)":                   "",
+	} {
+		got, _ := c.mapRich(Dep{Name: in})
+		if strings.Join(got, ", ") != want {
+			t.Errorf("mapRich(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
