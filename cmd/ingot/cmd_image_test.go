@@ -472,7 +472,7 @@ func TestImageVerifyRoot(t *testing.T) {
 
 func TestDemo(t *testing.T) {
 	code, out, errOut := runIn(t, filepath.Join(t.TempDir(), "unused"), nil, "demo")
-	if code != exitOK || !strings.Contains(out, "same digest") || !strings.Contains(out, "matches the image") {
+	if code != exitOK || !strings.Contains(out, "same digest") || !strings.Contains(out, "matches the image") || !strings.Contains(out, "steps passed") {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
