@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/images"
@@ -16,8 +17,17 @@ import (
 func init() { registerImage(newImageImportCommand) }
 
 type imageImportOptions struct {
-	name string
-	json bool
+	name  string
+	json  bool
+	level string
+}
+
+// zstdLevels are the --level names of the object compression levels.
+var zstdLevels = map[string]zstd.EncoderLevel{
+	"fastest": zstd.SpeedFastest,
+	"default": zstd.SpeedDefault,
+	"better":  zstd.SpeedBetterCompression,
+	"best":    zstd.SpeedBestCompression,
 }
 
 func newImageImportCommand(a *App) *cobra.Command {
@@ -34,6 +44,7 @@ prints the image digest. --name also points NAME:TAG at it.`,
 	}
 	cmd.Flags().StringVar(&o.name, "name", "", "also set the reference `NAME:TAG` to the image")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print {\"digest\":…, \"ref\":…} as JSON")
+	cmd.Flags().StringVar(&o.level, "level", "default", "zstd level of new objects: fastest, default, better or best (names and digests do not depend on it)")
 	return cmd
 }
 
@@ -53,7 +64,11 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 		defer f.Close()
 		r = f
 	}
-	s, err := a.openStore()
+	level, ok := zstdLevels[o.level]
+	if !ok {
+		return usageError{fmt.Errorf("--level %q: want fastest, default, better or best", o.level)}
+	}
+	s, err := a.openStore(store.WithLevel(level))
 	if err != nil {
 		return err
 	}

@@ -100,7 +100,7 @@ func TestImageCommands(t *testing.T) {
 		tentry{name: "usr/link", typ: tar.TypeSymlink, link: "big"},
 	))
 
-	code, out, errOut := runIn(t, sdir, nil, "image", "import", tarA, "--name", "test:a")
+	code, out, errOut := runIn(t, sdir, nil, "image", "import", tarA, "--name", "test:a", "--level", "fastest")
 	if code != exitOK {
 		t.Fatalf("import: exit %d\n%s", code, errOut)
 	}
@@ -242,6 +242,7 @@ func TestImageCommands(t *testing.T) {
 		{[]string{"image", "manifest", "ffff"}, exitError},
 		{[]string{"serve", "--bwlimit", "fast"}, exitUsage},
 		{[]string{"image", "verify"}, exitUsage},
+		{[]string{"image", "import", tarA, "--level", "max"}, exitUsage},
 		{[]string{"image", "verify", "--all", "test:a"}, exitUsage},
 	} {
 		if code, _, errOut := runIn(t, sdir, nil, tc.args...); code != tc.want {
