@@ -400,6 +400,7 @@ func TestBadInput(t *testing.T) {
 			if err == nil {
 				t.Fatal("converted bad input")
 			}
+			t.Logf("%v", err)
 			if !strings.Contains(err.Error(), in) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q: want the input's name and %q", err, tc.want)
 			}
