@@ -386,6 +386,7 @@ func TestBadInput(t *testing.T) {
 		{"absolute cpio", withPayloadName("./usr/share/tiny/file", "//usr/share/tiny/file"), "absolute path"},
 		{"dotdot in header", dotdotHeader, "climbs out of the root"},
 		{"content differs from header digest", withPayloadData("tiny\n", "tinY\n"), "content digest differs"},
+		{"payload digest", withPayloadData("tiny\n", "tiny\n"), "payload digest"},
 		{"payload member not in header", withPayloadName("./usr/share/tiny/file", "./usr/share/tiny/fil2"), "not in the header's file list"},
 	}
 	for _, tc := range cases {

@@ -457,22 +457,34 @@ type payloadReader struct {
 	rc    io.ReadCloser
 	check func() error
 	done  bool
+	err   error // sticky: returned by every Read after the end
 }
 
 func (r *payloadReader) Read(b []byte) (int, error) {
+	if r.done {
+		if r.err != nil {
+			return 0, r.err
+		}
+		return 0, io.EOF
+	}
 	n, err := r.rc.Read(b)
-	if err == io.EOF && !r.done {
+	if err == io.EOF {
 		r.done = true
 		if r.check != nil {
-			if cerr := r.check(); cerr != nil {
-				return n, cerr
+			// Sticky, so that a reader that drops an error coming with
+			// data (io.ReadFull) still sees it on its next Read.
+			r.err = r.check()
+			if r.err != nil {
+				return n, r.err
 			}
 		}
-	} else if err != nil && err != io.EOF {
+	} else if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return n, fmt.Errorf("%w: payload truncated", ErrBadRPM)
+			err = fmt.Errorf("%w: payload truncated", ErrBadRPM)
+		} else {
+			err = fmt.Errorf("%w: payload: %v", ErrBadRPM, err)
 		}
-		return n, fmt.Errorf("%w: payload: %v", ErrBadRPM, err)
+		r.done, r.err = true, err
 	}
 	return n, err
 }
