@@ -86,12 +86,14 @@ func mmdebstrapMinbase(t *testing.T, l *spec.Lock) string {
 	if _, err := os.Stat(out); err == nil {
 		return out
 	}
-	cmd := exec.Command("mmdebstrap", "--variant=minbase", "--quiet", "bookworm", out+".tmp")
+	tmp := strings.TrimSuffix(out, ".tar") + ".tmp.tar" // mmdebstrap picks the format by the name
+	defer os.Remove(tmp)
+	cmd := exec.Command("mmdebstrap", "--variant=minbase", "--quiet", "bookworm", tmp)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", l.SourceDateEpoch))
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mmdebstrap: %v\n%s", err, msg)
 	}
-	if err := os.Rename(out+".tmp", out); err != nil {
+	if err := os.Rename(tmp, out); err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/builder/resolve"
 	"github.com/ingotfleet/ingot/builder/spec"
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
 
 func init() { register(newLockCommand) }
@@ -132,7 +132,7 @@ func runLock(ctx context.Context, a *App, o LockOptions, specPath string) error 
 		if _, err := a.Stdout.Write(buf.Bytes()); err != nil {
 			return err
 		}
-	} else if err := writeFileAtomic(out, buf.Bytes()); err != nil {
+	} else if err := atomicfile.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
 	var size int64
@@ -153,56 +153,6 @@ func runLock(ctx context.Context, a *App, o LockOptions, specPath string) error 
 	if out != "-" {
 		fmt.Fprintf(a.Stdout, "locked %d packages (%.1f MiB) from %d suites into %s; SOURCE_DATE_EPOCH=%d\n",
 			len(l.Packages), float64(size)/(1<<20), len(l.Repositories), out, l.SourceDateEpoch)
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file in the
-// same directory: temp → fsync → rename → fsync dir. A path that exists
-// and is not a regular file (/dev/null, a pipe) is written in place:
-// renaming over a device would replace it.
-func writeFileAtomic(path string, data []byte) error {
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		if fi.IsDir() {
-			return fmt.Errorf("writing %s: is a directory", path)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-		if err != nil {
-			return fmt.Errorf("writing %s: %w", path, err)
-		}
-		if _, err := f.Write(data); err != nil {
-			f.Close()
-			return fmt.Errorf("writing %s: %w", path, err)
-		}
-		return f.Close()
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

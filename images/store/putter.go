@@ -117,6 +117,7 @@ func (p *putter) putFile(r io.Reader) (images.Digest, int64, []Chunk, error) {
 		chunks []Chunk
 		c      = NewChunker(r)
 	)
+	defer c.Close()
 	for {
 		b, err := c.Next()
 		if err == io.EOF {

@@ -51,7 +51,7 @@ type Option func(*Store)
 func WithLevel(l zstd.EncoderLevel) Option { return func(s *Store) { s.level = l } }
 
 // WithWorkers sets how many objects are compressed and written (or read
-// and verified) at once. The default is four per CPU: creating a file
+// and verified) at once. The default is two per CPU: creating a file
 // blocks in the filesystem more than it computes, so more writers than
 // CPUs keep the CPUs busy.
 func WithWorkers(n int) Option {
@@ -68,7 +68,7 @@ const DefaultLevel = zstd.SpeedDefault
 
 // New returns a Store over b.
 func New(b Backend, opts ...Option) *Store {
-	s := &Store{b: b, level: DefaultLevel, workers: 4 * runtime.GOMAXPROCS(0)}
+	s := &Store{b: b, level: DefaultLevel, workers: 2 * runtime.GOMAXPROCS(0)}
 	for _, o := range opts {
 		o(s)
 	}
