@@ -104,14 +104,16 @@ func ReadTar(ctx context.Context, r io.Reader, opts TarOptions, fn FileFunc) (*M
 	tail := &tailReader{r: dec}
 	tr := tar.NewReader(tail)
 	rd := &tarReader{index: map[string]int{}, where: map[string]int{}, fn: fn, comp: comp}
-	// streamErr prefers, over an error of the tar layer, one of the
+	// streamErr prefers, over a read error of the tar layer, one of the
 	// compressed stream beneath it: corruption there often shows first as
-	// a bad tar header.
+	// a bad tar header, and gzip only checks its CRC at the end. It reads
+	// at most maxDrain more bytes to find out.
 	streamErr := func(err error) error {
-		if comp == CompressNone || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		var ce *contentError
+		if comp == CompressNone || !(errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ce)) {
 			return err
 		}
-		if _, derr := io.Copy(io.Discard, dec); derr != nil {
+		if _, derr := io.Copy(io.Discard, io.LimitReader(dec, maxDrain)); derr != nil {
 			return fmt.Errorf("%w (%w)", describeReadError(comp, derr), err)
 		}
 		return err
@@ -165,6 +167,23 @@ func ReadTar(ctx context.Context, r io.Reader, opts TarOptions, fn FileFunc) (*M
 	return m, nil
 }
 
+// maxDrain bounds how far ReadTar reads past a tar error to see whether
+// the compressed stream beneath is corrupt.
+const maxDrain = 64 << 20
+
+// contentError is an error met while reading a file's content.
+type contentError struct{ err error }
+
+func (e *contentError) Error() string { return "content: " + e.err.Error() }
+func (e *contentError) Unwrap() error { return e.err }
+
+// Bounds on the small files of etc/ that ReadTar keeps while reading, in
+// case etc/passwd or etc/group is a hardlink to one of them.
+const (
+	maxEtcFile = 256 << 10
+	maxEtcKept = 8 << 20
+)
+
 // describeReadError says what a read error means for the archive.
 func describeReadError(comp Compression, err error) error {
 	switch {
@@ -186,6 +205,8 @@ type tarReader struct {
 	fn       FileFunc
 	comp     Compression
 	accounts accountCapture
+	etc      map[string]*[]byte // content of small files in etc/, by path
+	etcKept  int64
 }
 
 func (rd *tarReader) add(n int, hdr *tar.Header, tr io.Reader) error {
@@ -234,6 +255,13 @@ func (rd *tarReader) add(n int, hdr *tar.Header, tr io.Reader) error {
 			return fmt.Errorf("hardlink to %q, a %s, not a regular file", hdr.Linkname, target.Type)
 		}
 		e = Entry{Path: p, Type: TypeHardlink, Link: t}
+		if dst := rd.accounts.target(p); dst != nil {
+			if b, ok := rd.etc[t]; ok {
+				*dst = append((*dst)[:0], *b...)
+			} else {
+				rd.accounts.forget(p)
+			}
+		}
 	case tar.TypeChar, tar.TypeBlock:
 		e.Type = TypeChar
 		if hdr.Typeflag == tar.TypeBlock {
@@ -364,6 +392,16 @@ func (rd *tarReader) content(e *Entry, size int64, r io.Reader) error {
 	if dst := rd.accounts.target(e.Path); dst != nil {
 		*dst = (*dst)[:0]
 		w = io.MultiWriter(h, limitedAppender{dst})
+	} else if Parent(e.Path) == "etc" && size <= maxEtcFile && rd.etcKept+size <= maxEtcKept {
+		// Kept in case etc/passwd or etc/group turns out to be a
+		// hardlink to it.
+		if rd.etc == nil {
+			rd.etc = map[string]*[]byte{}
+		}
+		buf := make([]byte, 0, size)
+		rd.etc[e.Path] = &buf
+		rd.etcKept += size
+		w = io.MultiWriter(h, limitedAppender{&buf})
 	}
 	cr := &countingReader{r: io.TeeReader(r, w)}
 	e.Size = size
@@ -372,11 +410,11 @@ func (rd *tarReader) content(e *Entry, size int64, r io.Reader) error {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				err = describeReadError(rd.comp, err)
 			}
-			return fmt.Errorf("content: %w", err)
+			return &contentError{err}
 		}
 	}
 	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return fmt.Errorf("content: %w", describeReadError(rd.comp, err))
+		return &contentError{describeReadError(rd.comp, err)}
 	}
 	if cr.n != size {
 		return fmt.Errorf("content: %d bytes, the header says %d", cr.n, size)

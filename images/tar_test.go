@@ -498,3 +498,17 @@ func TestReadTarRefusesSparse(t *testing.T) {
 		})
 	}
 }
+
+// TestReadTarStopsAtRefusal: a refused entry ends the read at once; the
+// rest of a large stream is not read.
+func TestReadTarStopsAtRefusal(t *testing.T) {
+	big := sampleData(8 << 20)
+	z := compress(t, buildTar(t, tar.FormatPAX, file("../escape", "x"), file("big", string(big))), CompressZstd)
+	cr := &countingReader{r: bytes.NewReader(z)}
+	if _, err := ReadTar(context.Background(), cr, TarOptions{}, nil); err == nil {
+		t.Fatal("accepted")
+	}
+	if cr.n > int64(len(z))/2 {
+		t.Fatalf("read %d of %d bytes after refusing the first entry", cr.n, len(z))
+	}
+}

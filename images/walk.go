@@ -32,6 +32,11 @@ type WalkOptions struct {
 	// Xattr says which extended attributes to record; nil records all that
 	// llistxattr(2) lists.
 	Xattr func(name string) bool
+	// AllowChanging records a file whose size or mtime changes while it is
+	// read (a log on a live host) as read: the size and hash of the bytes
+	// read and the mtime after reading, instead of failing the walk. For
+	// checking live hosts; never for making images.
+	AllowChanging bool
 }
 
 // WalkDir makes the Manifest of the tree at root, which must be a
@@ -44,7 +49,7 @@ type WalkOptions struct {
 // which may be nil, receives each file's content once, in manifest order.
 //
 // Sockets are recorded (WriteTar leaves them out). A file that changes
-// while it is read is an error naming it.
+// while it is read is an error naming it, unless AllowChanging.
 func WalkDir(ctx context.Context, root string, opts WalkOptions, fn FileFunc) (*Manifest, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(root, &st); err != nil {
@@ -85,6 +90,15 @@ func WalkDir(ctx context.Context, root string, opts WalkOptions, fn FileFunc) (*
 	var accounts accountCapture
 	if err := w.contents(ctx, entries, files, &accounts, fn); err != nil {
 		return nil, err
+	}
+	// etc/passwd or etc/group may be a hardlink to a file that sorts
+	// earlier; their content is read from their own path then.
+	for _, p := range []string{passwdPath, groupPath} {
+		if i, ok := slices.BinarySearchFunc(entries, p, func(e Entry, p string) int { return ComparePaths(e.Path, p) }); ok && entries[i].Type == TypeHardlink {
+			if err := w.readAccounts(p, &accounts); err != nil {
+				return nil, err
+			}
+		}
 	}
 	users, groups := opts.Users, opts.Groups
 	if users == nil && accounts.hasPasswd {
@@ -341,6 +355,21 @@ feed:
 	return first
 }
 
+// readAccounts reads etc/passwd or etc/group (path p) into accounts.
+func (w *walker) readAccounts(p string, accounts *accountCapture) error {
+	f, err := openNoFollow(w.abs(p))
+	if err != nil {
+		return fmt.Errorf("walking %s: %w", w.root, err)
+	}
+	defer f.Close()
+	dst := accounts.target(p)
+	*dst = (*dst)[:0]
+	if _, err := io.Copy(limitedAppender{dst}, f); err != nil {
+		return fmt.Errorf("walking %s: %w", w.root, err)
+	}
+	return nil
+}
+
 // content hashes the file of entry e, passing its bytes to fn.
 func (w *walker) content(e *Entry, it *walkItem, accounts *accountCapture, fn FileFunc) error {
 	full := w.abs(e.Path)
@@ -375,7 +404,10 @@ func (w *walker) content(e *Entry, it *walkItem, accounts *accountCapture, fn Fi
 		return fmt.Errorf("walking %s: %w", w.root, &os.PathError{Op: "fstat", Path: full, Err: err})
 	}
 	if cr.n != it.Size || st.Size != it.Size || st.Mtim.Sec != it.Mtime {
-		return fmt.Errorf("walking %s: %s changed while it was read", w.root, full)
+		if !w.opts.AllowChanging {
+			return fmt.Errorf("walking %s: %s changed while it was read", w.root, full)
+		}
+		e.Mtime = st.Mtim.Sec
 	}
 	e.Size = cr.n
 	e.SHA256 = Digest(h.Sum(nil))

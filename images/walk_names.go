@@ -53,7 +53,8 @@ type accountCapture struct {
 	hasGroup      bool
 }
 
-// writer returns where to copy the content of entry path p, or nil.
+// target returns where to copy the content of entry path p, or nil, and
+// marks p as seen.
 func (a *accountCapture) target(p string) *[]byte {
 	switch p {
 	case passwdPath:
@@ -64,6 +65,16 @@ func (a *accountCapture) target(p string) *[]byte {
 		return &a.group
 	}
 	return nil
+}
+
+// forget marks etc/passwd or etc/group (path p) as not seen.
+func (a *accountCapture) forget(p string) {
+	switch p {
+	case passwdPath:
+		a.hasPasswd, a.passwd = false, nil
+	case groupPath:
+		a.hasGroup, a.group = false, nil
+	}
 }
 
 // limitedAppender appends to *dst up to maxAccountFile bytes.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"golang.org/x/sys/unix"
@@ -43,6 +44,9 @@ func makeTree(t *testing.T) string {
 	mkdir("etc", 0o755)
 	write("etc/passwd", "root:x:0:0:root:/root:/bin/sh\ningot:x:4242:4243::/home/ingot:/bin/sh\n", 0o644)
 	write("etc/group", "root:x:0:\ningot:x:4243:\n", 0o644)
+	// A name that sorts first shares etc/passwd's inode: etc/passwd is a
+	// hardlink in the manifest, and still gives the names.
+	must(os.Link(filepath.Join(root, "etc/passwd"), filepath.Join(root, "etc/.pwd.bak")))
 	mkdir("home", 0o755)
 	mkdir("home/ingot", 0o700)
 	must(os.Chown(filepath.Join(root, "home/ingot"), 4242, 4243))
@@ -102,6 +106,7 @@ func TestWalkDir(t *testing.T) {
 	}
 	check("usr/bin/aa", func(e *Entry) bool { return e.Type == TypeFile && e.SHA256 == Sum([]byte("#!/bin/sh\necho shared\n")) }, "the file of the hardlink group")
 	check("usr/bin/mm", func(e *Entry) bool { return e.Type == TypeHardlink && e.Link == "usr/bin/aa" }, "a hardlink to usr/bin/aa")
+	check("etc/passwd", func(e *Entry) bool { return e.Type == TypeHardlink && e.Link == "etc/.pwd.bak" }, "a hardlink to etc/.pwd.bak")
 	check("usr/bin/zz", func(e *Entry) bool { return e.Type == TypeHardlink && e.Link == "usr/bin/aa" }, "a hardlink to usr/bin/aa")
 	check("usr/bin/ping", func(e *Entry) bool {
 		return e.Mode == 0o4755 && e.Xattrs[XattrCapability] == capNetRaw && e.Xattrs["user.note"] == "a\x00binary\xffvalue"
@@ -295,5 +300,41 @@ func TestWalkDirTarAgree(t *testing.T) {
 				t.Error("manifests print differently")
 			}
 		})
+	}
+}
+
+// TestWalkDirChangingFile: a file that grows while it is read fails the
+// walk, unless AllowChanging, which records it as read.
+func TestWalkDirChangingFile(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "log")
+	if err := os.WriteFile(p, []byte("line 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Unix(1600000000, 0)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	grow := func(e *Entry, r io.Reader) error {
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		f.WriteString("line 2\n")
+		f.Close()
+		_, err = io.Copy(io.Discard, r)
+		return err
+	}
+	_, err := WalkDir(context.Background(), root, WalkOptions{}, grow)
+	if err == nil || !strings.Contains(err.Error(), p+" changed while it was read") {
+		t.Fatalf("got %v", err)
+	}
+	m, err := WalkDir(context.Background(), root, WalkOptions{AllowChanging: true}, grow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := m.Lookup("log")
+	if want := "line 1\nline 2\nline 2\n"; e.Size != int64(len(want)) || e.SHA256 != Sum([]byte(want)) || e.Mtime == old.Unix() {
+		t.Fatalf("log: %+v", e)
 	}
 }

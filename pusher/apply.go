@@ -27,6 +27,9 @@ type Journal struct {
 	Stage      string        `json:"stage"`  // directory of staged files
 	Backup     string        `json:"backup"` // directory of what the commit replaced
 	Ops        []Op          `json:"ops"`
+	// Changed is what after-phase triggers match against; recovery runs
+	// them when a crash came before they did.
+	Changed []string `json:"changed,omitempty"`
 }
 
 // CrashHook, when set, is called at every step of staging and commit with
@@ -59,8 +62,12 @@ func (s *stager) exists(name string) bool {
 // stageFile writes content as the staged file name with e's attributes.
 func (s *stager) stageFile(ctx context.Context, name string, e *images.Entry, content []byte) error {
 	tmp := s.stagedPath(name + ".tmp")
-	os.Remove(tmp)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		// Left by an interrupted run.
+		os.Remove(tmp)
+		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	}
 	if err != nil {
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}

@@ -122,7 +122,7 @@ func ParseRate(s string) (int64, error) {
 			return 0, &rateError{s}
 		}
 	}
-	if num == "" {
+	if num == "" || v > (1<<50)/mult {
 		return 0, &rateError{s}
 	}
 	return v * mult, nil

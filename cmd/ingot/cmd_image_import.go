@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -57,7 +58,15 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 		return err
 	}
 	defer s.Close()
-	d, err := s.Import(ctx, r, store.ImportOptions{Name: file})
+	start, phase, phaseStart := time.Now(), "files", time.Now()
+	progress := func(p store.Progress) {
+		if p.Phase != phase {
+			a.Log.Debug("import phase done", "phase", phase, "files", p.Done, "took", time.Since(phaseStart).Round(time.Millisecond))
+			phase, phaseStart = p.Phase, time.Now()
+		}
+	}
+	d, err := s.Import(ctx, r, store.ImportOptions{Name: file, Progress: progress})
+	progress(store.Progress{Phase: "end"})
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", file, err)
 	}
@@ -66,7 +75,7 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 			return err
 		}
 	}
-	a.Log.Info("imported", "file", file, "digest", d, "ref", o.name)
+	a.Log.Info("imported", "file", file, "digest", d, "ref", o.name, "took", time.Since(start).Round(time.Millisecond))
 	if o.json {
 		return json.NewEncoder(a.Stdout).Encode(struct {
 			Digest images.Digest `json:"digest"`
