@@ -85,7 +85,7 @@ func InputFromLock(s *spec.Spec, l *spec.Lock, paths []string) (*Input, error) {
 		in.Packages = append(in.Packages, Package{
 			Name: p.Name, Version: p.Version, Architecture: p.Architecture,
 			Path: paths[i], Size: p.Size, SHA256: p.SHA256,
-			Auto: !p.Essential && p.Priority != "required" && !requested[p.Name],
+			Requested: requested[p.Name],
 		})
 	}
 	var b strings.Builder
