@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/images"
@@ -15,8 +17,17 @@ import (
 func init() { registerImage(newImageImportCommand) }
 
 type imageImportOptions struct {
-	name string
-	json bool
+	name  string
+	json  bool
+	level string
+}
+
+// zstdLevels are the --level names of the object compression levels.
+var zstdLevels = map[string]zstd.EncoderLevel{
+	"fastest": zstd.SpeedFastest,
+	"default": zstd.SpeedDefault,
+	"better":  zstd.SpeedBetterCompression,
+	"best":    zstd.SpeedBestCompression,
 }
 
 func newImageImportCommand(a *App) *cobra.Command {
@@ -33,6 +44,7 @@ prints the image digest. --name also points NAME:TAG at it.`,
 	}
 	cmd.Flags().StringVar(&o.name, "name", "", "also set the reference `NAME:TAG` to the image")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print {\"digest\":…, \"ref\":…} as JSON")
+	cmd.Flags().StringVar(&o.level, "level", "default", "zstd level of new objects: fastest, default, better or best (names and digests do not depend on it)")
 	return cmd
 }
 
@@ -52,12 +64,24 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 		defer f.Close()
 		r = f
 	}
-	s, err := a.openStore()
+	level, ok := zstdLevels[o.level]
+	if !ok {
+		return usageError{fmt.Errorf("--level %q: want fastest, default, better or best", o.level)}
+	}
+	s, err := a.openStore(store.WithLevel(level))
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	d, err := s.Import(ctx, r, store.ImportOptions{Name: file})
+	start, phase, phaseStart := time.Now(), "files", time.Now()
+	progress := func(p store.Progress) {
+		if p.Phase != phase {
+			a.Log.Debug("import phase done", "phase", phase, "files", p.Done, "took", time.Since(phaseStart).Round(time.Millisecond))
+			phase, phaseStart = p.Phase, time.Now()
+		}
+	}
+	d, err := s.Import(ctx, r, store.ImportOptions{Name: file, Progress: progress})
+	progress(store.Progress{Phase: "end"})
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", file, err)
 	}
@@ -66,7 +90,7 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 			return err
 		}
 	}
-	a.Log.Info("imported", "file", file, "digest", d, "ref", o.name)
+	a.Log.Info("imported", "file", file, "digest", d, "ref", o.name, "took", time.Since(start).Round(time.Millisecond))
 	if o.json {
 		return json.NewEncoder(a.Stdout).Encode(struct {
 			Digest images.Digest `json:"digest"`

@@ -158,21 +158,27 @@ func newBucket(rate int64) *bucket {
 	return &bucket{rate: float64(rate), burst: burst, tokens: burst, last: time.Now(), piece: int(burst)}
 }
 
-// wait takes n tokens, sleeping while the bucket is in debt.
-func (b *bucket) wait(ctx context.Context, n int) error {
+// reserve takes n tokens at time now and returns how long the caller
+// must wait before sending them (the time the bucket needs to get out of
+// debt).
+func (b *bucket) reserve(now time.Time, n int) time.Duration {
 	b.mu.Lock()
-	now := time.Now()
+	defer b.mu.Unlock()
 	b.tokens += now.Sub(b.last).Seconds() * b.rate
 	b.last = now
 	if b.tokens > b.burst {
 		b.tokens = b.burst
 	}
 	b.tokens -= float64(n)
-	var d time.Duration
-	if b.tokens < 0 {
-		d = time.Duration(-b.tokens / b.rate * float64(time.Second))
+	if b.tokens >= 0 {
+		return 0
 	}
-	b.mu.Unlock()
+	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+}
+
+// wait takes n tokens, sleeping while the bucket is in debt.
+func (b *bucket) wait(ctx context.Context, n int) error {
+	d := b.reserve(time.Now(), n)
 	if d == 0 {
 		return nil
 	}
