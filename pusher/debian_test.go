@@ -98,7 +98,7 @@ func loadDebianPair(t testing.TB) *debianPair {
 				w.PutSignature(d, []byte(signing.Sign(k, d)))
 			}
 		}
-		marker := filepath.Join(p.store, "deltas", p.a.String()+"-"+p.b.String()+".done")
+		marker := filepath.Join(p.store, "deltas", p.a.String()+"-"+p.b.String()+".v2.done")
 		if _, err := os.Stat(marker); err != nil {
 			st, err := ComputeDeltas(ctx, w, p.a, p.b)
 			if err != nil {
