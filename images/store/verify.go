@@ -91,6 +91,14 @@ func (s *Store) Verify(ctx context.Context, progress ProgressFunc) ([]Problem, e
 	if err != nil {
 		return nil, err
 	}
+	err = s.parallel(ctx, "deltas", names[KindDelta], progress, func(n string) {
+		if err := s.verifyDelta(ctx, n); err != nil {
+			probs.add("deltas/"+n, err)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	return probs.sorted(), ctx.Err()
 }
 
