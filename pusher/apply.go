@@ -59,8 +59,12 @@ func (s *stager) exists(name string) bool {
 // stageFile writes content as the staged file name with e's attributes.
 func (s *stager) stageFile(ctx context.Context, name string, e *images.Entry, content []byte) error {
 	tmp := s.stagedPath(name + ".tmp")
-	os.Remove(tmp)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		// Left by an interrupted run.
+		os.Remove(tmp)
+		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	}
 	if err != nil {
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}

@@ -176,7 +176,11 @@ func rsyncDiff(t testing.TB, src, dst string, excludes ...string) string {
 	for _, e := range excludes {
 		args = append(args, "--exclude", e)
 	}
-	args = append(args, src+"/", dst+"/")
+	return runRsyncDiff(t, append(args, src+"/", dst+"/"))
+}
+
+func runRsyncDiff(t testing.TB, args []string) string {
+	t.Helper()
 	out, err := exec.Command("rsync", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("rsync: %v\n%s", err, out)

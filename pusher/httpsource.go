@@ -161,12 +161,7 @@ func (s *HTTPSource) get(ctx context.Context, path string, check func(url string
 
 // Manifest implements Source.
 func (s *HTTPSource) Manifest(ctx context.Context, d images.Digest) ([]byte, error) {
-	return s.get(ctx, manifestPath(d), func(url string, b []byte) ([]byte, error) {
-		if images.Sum(b) != d {
-			return nil, fmt.Errorf("%w: %s", ErrCorrupt, url)
-		}
-		return b, nil
-	})
+	return manifestVia(ctx, s.get, d)
 }
 
 // Signature implements Source.
@@ -176,9 +171,7 @@ func (s *HTTPSource) Signature(ctx context.Context, d images.Digest) ([]byte, er
 
 // Object implements Source.
 func (s *HTTPSource) Object(ctx context.Context, sha images.Digest, size int64) ([]byte, error) {
-	return s.get(ctx, objectPath(sha), func(url string, b []byte) ([]byte, error) {
-		return decodeObject(url, b, sha, size)
-	})
+	return objectVia(ctx, s.get, sha, size)
 }
 
 // Delta implements Source.

@@ -9,6 +9,11 @@ package pusher
 //	signatures/HEX          the image's signature file (see pusher/signing)
 //	refs/NAME/TAG           "HEX\n": the only mutable files
 //	deltas/FROM/TO          zstd of content TO with content FROM as raw dictionary
+//
+// It reads the images/store layout too: a manifest stored as an object
+// (objects/HH/DIGEST), and files of several chunks through their chunk
+// list (lists/HH/HEX, zstd of "CHUNK SIZE" lines), so images made by
+// `ingot image import` sync as well.
 
 import (
 	"bytes"
@@ -18,12 +23,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 )
 
 // ErrNotFound is returned by a Source for an object no URL holds.
@@ -57,6 +64,65 @@ func deltaPath(from, to images.Digest) string {
 	return "deltas/" + from.String() + "/" + to.String()
 }
 func refPath(name, tag string) string { return "refs/" + name + "/" + tag }
+func listPath(d images.Digest) string {
+	h := d.String()
+	return "lists/" + h[:2] + "/" + h
+}
+
+// fetcher is how a Source gets one path of the layout, with a check.
+type fetcher func(ctx context.Context, path string, check func(name string, b []byte) ([]byte, error)) ([]byte, error)
+
+// manifestVia reads a manifest at manifests/HEX, else as an object.
+func manifestVia(ctx context.Context, get fetcher, d images.Digest) ([]byte, error) {
+	b, err := get(ctx, manifestPath(d), func(name string, b []byte) ([]byte, error) {
+		if images.Sum(b) != d {
+			return nil, fmt.Errorf("%w: %s", ErrCorrupt, name)
+		}
+		return b, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return get(ctx, objectPath(d), func(name string, b []byte) ([]byte, error) {
+			return decodeObject(name, b, d, -1)
+		})
+	}
+	return b, err
+}
+
+// objectVia reads a file's content: one object, else its chunk list and
+// every chunk, each verified, and the whole verified at the end.
+func objectVia(ctx context.Context, get fetcher, sha images.Digest, size int64) ([]byte, error) {
+	b, err := get(ctx, objectPath(sha), func(name string, b []byte) ([]byte, error) {
+		return decodeObject(name, b, sha, size)
+	})
+	if !errors.Is(err, ErrNotFound) {
+		return b, err
+	}
+	var chunks []store.Chunk
+	if _, err := get(ctx, listPath(sha), func(name string, b []byte) ([]byte, error) {
+		raw, err := zstdDecoder().DecodeAll(b, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, name, err)
+		}
+		chunks, err = store.ParseChunkList(name, raw)
+		return nil, err
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, max(size, 0))
+	for _, c := range chunks {
+		cb, err := get(ctx, objectPath(c.ID), func(name string, b []byte) ([]byte, error) {
+			return decodeObject(name, b, c.ID, c.Size)
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cb...)
+	}
+	if (size >= 0 && int64(len(out)) != size) || images.Sum(out) != sha {
+		return nil, fmt.Errorf("%w: chunks of %s do not add up to its content", ErrCorrupt, sha)
+	}
+	return out, nil
+}
 
 var (
 	decoderOnce sync.Once
@@ -115,16 +181,17 @@ func (s DirSource) read(p string) ([]byte, error) {
 	return b, err
 }
 
-// Manifest implements Source.
-func (s DirSource) Manifest(_ context.Context, d images.Digest) ([]byte, error) {
-	b, err := s.read(manifestPath(d))
+func (s DirSource) get(_ context.Context, p string, check func(string, []byte) ([]byte, error)) ([]byte, error) {
+	b, err := s.read(p)
 	if err != nil {
 		return nil, err
 	}
-	if images.Sum(b) != d {
-		return nil, fmt.Errorf("%w: manifest %s in %s", ErrCorrupt, d, s.Dir)
-	}
-	return b, nil
+	return check(filepath.Join(s.Dir, p), b)
+}
+
+// Manifest implements Source.
+func (s DirSource) Manifest(ctx context.Context, d images.Digest) ([]byte, error) {
+	return manifestVia(ctx, s.get, d)
 }
 
 // Signature implements Source.
@@ -133,12 +200,8 @@ func (s DirSource) Signature(_ context.Context, d images.Digest) ([]byte, error)
 }
 
 // Object implements Source.
-func (s DirSource) Object(_ context.Context, sha images.Digest, size int64) ([]byte, error) {
-	b, err := s.read(objectPath(sha))
-	if err != nil {
-		return nil, err
-	}
-	return decodeObject(filepath.Join(s.Dir, objectPath(sha)), b, sha, size)
+func (s DirSource) Object(ctx context.Context, sha images.Digest, size int64) ([]byte, error) {
+	return objectVia(ctx, s.get, sha, size)
 }
 
 // Delta implements Source.
@@ -271,11 +334,13 @@ func ResolveRef(storeDir, ref string) (images.Digest, error) {
 		return d, nil
 	}
 	if len(ref) >= 4 && strings.Trim(ref, "0123456789abcdef") == "" {
-		ents, _ := os.ReadDir(filepath.Join(storeDir, "manifests"))
 		var found []string
-		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), ref) {
-				found = append(found, e.Name())
+		for _, dir := range []string{"manifests", "images"} {
+			ents, _ := os.ReadDir(filepath.Join(storeDir, dir))
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), ref) && !slices.Contains(found, e.Name()) {
+					found = append(found, e.Name())
+				}
 			}
 		}
 		if len(found) == 1 {

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
@@ -43,9 +45,16 @@ type Syncer struct {
 	WriteLimit *Limiter
 	Log        *slog.Logger
 
-	mu       sync.Mutex // one sync at a time
-	cache    *StatCache
-	progress Progress
+	mu    sync.Mutex // one sync at a time
+	cache *StatCache
+	// localMemo remembers IsLocal per path (the globs do not change).
+	localMu   sync.Mutex
+	localMemo map[string]bool
+	memoMu    sync.Mutex
+	relOnce   sync.Once
+	rel       string
+	parsed    map[images.Digest]*images.Manifest
+	progress  Progress
 }
 
 // Progress is a sync's position, readable while it runs.
@@ -116,11 +125,14 @@ func (s *Syncer) path(parts ...string) string {
 
 // relState is the state directory relative to the root, "" if outside.
 func (s *Syncer) relState() string {
-	r, err := filepath.Rel(s.Root, s.StateDir)
-	if err != nil || r == "." || strings.HasPrefix(r, "..") {
-		return ""
-	}
-	return filepath.ToSlash(r)
+	s.relOnce.Do(func() {
+		r, err := filepath.Rel(s.Root, s.StateDir)
+		if err != nil || r == "." || strings.HasPrefix(r, "..") {
+			return
+		}
+		s.rel = filepath.ToSlash(r)
+	})
+	return s.rel
 }
 
 // IsLocal reports whether a sync leaves path p (or a directory above it) alone.
@@ -128,14 +140,23 @@ func (s *Syncer) IsLocal(p string) bool {
 	if rs := s.relState(); rs != "" && (p == rs || strings.HasPrefix(p, rs+"/")) {
 		return true
 	}
-	for q := p; ; q = images.Parent(q) {
-		if q == "." {
-			return false
-		}
-		if s.Local.Match(q) {
-			return true
-		}
+	if p == "." {
+		return false
 	}
+	s.localMu.Lock()
+	v, ok := s.localMemo[p]
+	s.localMu.Unlock()
+	if ok {
+		return v
+	}
+	v = s.Local.Match(p) || s.IsLocal(images.Parent(p))
+	s.localMu.Lock()
+	if s.localMemo == nil {
+		s.localMemo = map[string]bool{}
+	}
+	s.localMemo[p] = v
+	s.localMu.Unlock()
+	return v
 }
 
 // holdsState reports whether p is a directory above the state directory,
@@ -302,9 +323,11 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 
 	// 1. Manifest and signature.
 	s.setPhase("manifest")
-	mb, err := src.Manifest(ctx, d)
-	if err != nil {
-		return fmt.Errorf("fetching manifest: %w", err)
+	mb, saved := s.savedManifestBytes(d)
+	if !saved {
+		if mb, err = src.Manifest(ctx, d); err != nil {
+			return fmt.Errorf("fetching manifest: %w", err)
+		}
 	}
 	if !opts.AllowUnsigned {
 		sig, err := src.Signature(ctx, d)
@@ -315,12 +338,9 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 			return err
 		}
 	}
-	want, err := images.ParseManifest(bytes.NewReader(mb))
+	want, err := s.parseManifest(d, mb)
 	if err != nil {
-		return fmt.Errorf("image %s: %w", d, err)
-	}
-	if err := want.Validate(); err != nil {
-		return fmt.Errorf("image %s: %w", d, err)
+		return err
 	}
 
 	// 2. Plan against the host.
@@ -330,15 +350,17 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		return err
 	}
 	popts := s.planOptions(mounts)
-	if !st.Image.IsZero() {
+	plan := MakePlan(host, want, popts)
+	if st.Image == d {
+		res.Drift = slices.Clone(plan.Changed)
+	} else if !st.Image.IsZero() {
 		if cur, err := s.savedManifest(st.Image); err == nil {
 			res.Drift = Drift(host, cur, popts)
-			if len(res.Drift) > 1000 {
-				res.Drift = append(res.Drift[:1000], fmt.Sprintf("… and %d more", len(res.Drift)-1000))
-			}
 		}
 	}
-	plan := MakePlan(host, want, popts)
+	if len(res.Drift) > 1000 {
+		res.Drift = append(res.Drift[:1000], fmt.Sprintf("… and %d more", len(res.Drift)-1000))
+	}
 	res.Changed = len(plan.Changed)
 	for _, op := range plan.Ops {
 		if op.Kind == OpRemove {
@@ -348,8 +370,17 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	if opts.DryRun {
 		return nil
 	}
-	if err := writeFileAtomic(s.path("manifests", d.String()), 0o600, func(w io.Writer) error { _, err := w.Write(mb); return err }); err != nil {
-		return err
+	if len(plan.Ops) == 0 && st.Image == d {
+		// Nothing to do: no journal, no commit, no triggers.
+		if s.cache.dirty {
+			s.cache.Save(s.path("statcache"))
+		}
+		return nil
+	}
+	if !saved {
+		if err := writeFileAtomic(s.path("manifests", d.String()), 0o600, func(w io.Writer) error { _, err := w.Write(mb); return err }); err != nil {
+			return err
+		}
 	}
 
 	// Triggers: the image's own, then the agent's (which may override).
@@ -366,6 +397,10 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		return err
 	}
 	if err := s.stage(ctx, plan, host, st, stageDir, src, res); err != nil {
+		if errors.Is(err, unix.ENOSPC) {
+			// Give the space back: the host stays as it was.
+			os.RemoveAll(stageDir)
+		}
 		return err
 	}
 
@@ -405,7 +440,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	if err := s.finishCommit(context.WithoutCancel(ctx), j, pending); err != nil {
 		return err
 	}
-	s.saveCache(ctx)
+	s.saveCache(plan)
 
 	// 5. After-phase triggers.
 	if len(after) > 0 {
@@ -422,6 +457,41 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	return nil
 }
 
+// savedManifestBytes returns the manifest of d when the agent kept it
+// (checked against d).
+func (s *Syncer) savedManifestBytes(d images.Digest) ([]byte, bool) {
+	b, err := os.ReadFile(s.path("manifests", d.String()))
+	if err != nil || images.Sum(b) != d {
+		return nil, false
+	}
+	return b, true
+}
+
+// parseManifest parses and validates mb (the manifest of d), remembering
+// the last few so a daemon's repeated syncs skip the work.
+func (s *Syncer) parseManifest(d images.Digest, mb []byte) (*images.Manifest, error) {
+	s.memoMu.Lock()
+	m, ok := s.parsed[d]
+	s.memoMu.Unlock()
+	if ok {
+		return m, nil
+	}
+	m, err := images.ParseManifest(bytes.NewReader(mb))
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", d, err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("image %s: %w", d, err)
+	}
+	s.memoMu.Lock()
+	if s.parsed == nil || len(s.parsed) >= 3 {
+		s.parsed = map[images.Digest]*images.Manifest{}
+	}
+	s.parsed[d] = m
+	s.memoMu.Unlock()
+	return m, nil
+}
+
 func (s *Syncer) savedManifest(d images.Digest) (*images.Manifest, error) {
 	b, err := os.ReadFile(s.path("manifests", d.String()))
 	if err != nil {
@@ -436,7 +506,10 @@ func (s *Syncer) savedManifest(d images.Digest) (*images.Manifest, error) {
 // scan looks at the host: every path but local ones, staying on the
 // root's filesystem. It returns the mount points it did not enter.
 func (s *Syncer) scan(ctx context.Context) ([]Node, []string, error) {
-	cache := LoadStatCache(s.path("statcache"))
+	cache := s.cache
+	if cache == nil {
+		cache = LoadStatCache(s.path("statcache"))
+	}
 	var mounts []string
 	var mu sync.Mutex
 	nodes, err := Scan(ctx, s.Root, ScanOptions{
@@ -461,12 +534,25 @@ func (s *Syncer) scan(ctx context.Context) ([]Node, []string, error) {
 	return nodes, mounts, nil
 }
 
-func (s *Syncer) saveCache(ctx context.Context) {
-	// Rescan so the cache vouches for what the commit wrote: the next
-	// no-change sync then reads no file.
-	if _, _, err := s.scan(ctx); err == nil && s.cache != nil {
-		s.cache.Save(s.path("statcache"))
+func (s *Syncer) saveCache(plan *Plan) {
+	// The commit wrote files whose content it knows: record their new
+	// inode facts so the next sync reads none of them again.
+	if s.cache == nil {
+		return
 	}
+	for _, op := range plan.Ops {
+		if op.Entry == nil || op.Entry.Type != images.TypeFile || (op.Kind != OpPut && op.Kind != OpAttrs) {
+			continue
+		}
+		n, err := statNode(op.Path, filepath.Join(s.Root, op.Path))
+		if err != nil || n.Type != images.TypeFile || n.Size != op.Entry.Size {
+			continue
+		}
+		n.SHA256 = op.Entry.SHA256
+		n.Xattrs = op.Entry.Xattrs
+		s.cache.store(&n)
+	}
+	s.cache.Save(s.path("statcache"))
 }
 
 // imageTriggers reads the rules the image ships in etc/ingot/triggers.d.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
@@ -196,6 +197,53 @@ func TestSyncRefusesBadImages(t *testing.T) {
 				t.Fatal("refused sync changed the root")
 			}
 			_ = errors.Is
+		})
+	}
+}
+
+func TestSyncRefusesUnsafeManifests(t *testing.T) {
+	testenv.RequireRoot(t)
+	ctx := context.Background()
+	f := newFixture(t)
+	put := func(es []images.Entry) images.Digest {
+		m := &images.Manifest{Entries: es}
+		b := m.Bytes()
+		d := images.Sum(b)
+		os.MkdirAll(filepath.Join(f.store, "manifests"), 0o755)
+		os.WriteFile(filepath.Join(f.store, manifestPath(d)), b, 0o644)
+		f.w.PutSignature(d, []byte(signing.Sign(f.key, d)))
+		return d
+	}
+	content := []byte("owned\n")
+	sha, _ := f.w.PutObject(content)
+	root := images.Entry{Path: ".", Type: images.TypeDir, Mode: 0o755}
+	file := func(p string) images.Entry {
+		return images.Entry{Path: p, Type: images.TypeFile, Mode: 0o644, Size: int64(len(content)), SHA256: sha}
+	}
+	outside := t.TempDir()
+	cases := map[string]images.Digest{
+		"path climbing out": put([]images.Entry{root, file("../escaped")}),
+		"absolute path":     put([]images.Entry{root, file("/escaped")}),
+		"through a symlink": put([]images.Entry{root, {Path: "etc", Type: images.TypeSymlink, Mode: 0o777, Link: outside}, file("etc/escaped")}),
+	}
+	for name, d := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			r := filepath.Join(dir, "root")
+			os.MkdirAll(r, 0o755)
+			s := f.syncer(t, r)
+			res := s.Sync(ctx, d, DirSource{f.store}, SyncOptions{})
+			if res.OK {
+				t.Fatal("sync accepted an unsafe manifest")
+			}
+			if !strings.Contains(res.Error, "unsafe") && !strings.Contains(res.Error, "not a directory") {
+				t.Errorf("error does not say why: %s", res.Error)
+			}
+			for _, p := range []string{filepath.Join(dir, "escaped"), "/escaped", filepath.Join(outside, "escaped")} {
+				if _, err := os.Lstat(p); err == nil {
+					t.Fatalf("%s was written", p)
+				}
+			}
 		})
 	}
 }

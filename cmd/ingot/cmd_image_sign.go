@@ -1,9 +1,3 @@
-//go:build ingot_image_sign
-
-// This file joins `ingot image` through registerImage, which the
-// images-store branch provides in cmd_image.go. Until that is on main the
-// same command is `ingot key sign`; drop the build tag after the merge.
-
 package main
 
 import "github.com/spf13/cobra"

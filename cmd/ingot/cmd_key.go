@@ -16,7 +16,7 @@ func init() { register(newKeyCommand) }
 func newKeyCommand(a *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "key",
-		Short: "Make ed25519 keys and sign images with them",
+		Short: "Make ed25519 keys for signing images (ingot image sign)",
 		Args:  exactArgs(0),
 		RunE:  func(*cobra.Command, []string) error { return usageError{fmt.Errorf("ingot key: missing subcommand")} },
 	}
@@ -45,18 +45,7 @@ func newKeyCommand(a *App) *cobra.Command {
 		},
 	}
 	gen.Flags().StringVar(&comment, "comment", "", "comment stored with the key (who owns it)")
-	var keyFile string
-	sign := &cobra.Command{
-		Use:   "sign REF --key FILE",
-		Short: "Sign an image of the store (the same as `ingot image sign`)",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return signImage(cmd.Context(), a, args[0], keyFile)
-		},
-	}
-	sign.Flags().StringVar(&keyFile, "key", "", "secret key file (ingot key gen)")
-	sign.MarkFlagRequired("key")
-	cmd.AddCommand(gen, sign)
+	cmd.AddCommand(gen)
 	return cmd
 }
 
