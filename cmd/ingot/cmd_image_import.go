@@ -15,24 +15,30 @@ import (
 func init() { registerImage(newImageImportCommand) }
 
 type imageImportOptions struct {
-	name string
-	json bool
+	name      string
+	json      bool
+	deltaFrom string
 }
 
 func newImageImportCommand(a *App) *cobra.Command {
 	var o imageImportOptions
 	cmd := &cobra.Command{
-		Use:   "import FILE.tar[.gz|.zst]",
+		Use:   "import FILE.tar[.gz|.zst]|DIR",
 		Short: "Import a tar of a root filesystem into the store and print its digest",
 		Long: `Import reads a tar (plain, gzip or zstd, detected from its bytes; "-" reads
 standard input), refuses hostile entries (absolute paths, "..", writes
 through symlinks, …) naming them, stores every file's content in chunks and
-prints the image digest. --name also points NAME:TAG at it.`,
+prints the image digest. --name also points NAME:TAG at it. A directory is
+recorded as it is (lstat, xattrs, hardlinks; owner names from its own
+etc/passwd and etc/group). --delta-from REF then precomputes sub-file deltas
+from image REF to the new one (as ingot image delta does), so hosts at REF
+fetch only those.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runImageImport(cmd, a, o, args[0]) },
 	}
 	cmd.Flags().StringVar(&o.name, "name", "", "also set the reference `NAME:TAG` to the image")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print {\"digest\":…, \"ref\":…} as JSON")
+	cmd.Flags().StringVar(&o.deltaFrom, "delta-from", "", "also precompute deltas from image `REF` to the new image")
 	return cmd
 }
 
@@ -42,6 +48,9 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 		if _, _, err := store.ParseRef(o.name); err != nil {
 			return usageError{fmt.Errorf("--name: %w", err)}
 		}
+	}
+	if fi, err := os.Stat(file); err == nil && fi.IsDir() {
+		return runImageImportDir(cmd, a, o, file)
 	}
 	var r io.Reader = a.Stdin
 	if file != "-" {
@@ -61,10 +70,27 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", file, err)
 	}
+	return importDone(cmd, a, s, o, file, d)
+}
+
+// importDone sets the ref, computes deltas and prints the digest.
+func importDone(cmd *cobra.Command, a *App, s *store.Store, o imageImportOptions, file string, d images.Digest) error {
+	ctx := cmd.Context()
 	if o.name != "" {
 		if err := s.SetRef(ctx, o.name, d); err != nil {
 			return err
 		}
+	}
+	if o.deltaFrom != "" {
+		from, err := a.resolveImage(ctx, s, o.deltaFrom)
+		if err != nil {
+			return fmt.Errorf("--delta-from: %w", err)
+		}
+		st, err := s.ComputeDeltas(ctx, from, d)
+		if err != nil {
+			return fmt.Errorf("deltas from %s: %w", o.deltaFrom, err)
+		}
+		a.Log.Info("deltas", "from", from, "files", st.Files, "deltas", st.Deltas, "delta_bytes", st.DeltaBytes, "chunk_bytes", st.ChunkBytes)
 	}
 	a.Log.Info("imported", "file", file, "digest", d, "ref", o.name)
 	if o.json {
@@ -73,6 +99,20 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 			Ref    string        `json:"ref,omitempty"`
 		}{d, o.name})
 	}
-	_, err = fmt.Fprintln(a.Stdout, d)
+	_, err := fmt.Fprintln(a.Stdout, d)
 	return err
+}
+
+// runImageImportDir records a directory tree as an image.
+func runImageImportDir(cmd *cobra.Command, a *App, o imageImportOptions, dir string) error {
+	s, err := a.openStore()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	d, _, err := s.ImportDir(cmd.Context(), dir, images.WalkOptions{})
+	if err != nil {
+		return err
+	}
+	return importDone(cmd, a, s, o, dir, d)
 }

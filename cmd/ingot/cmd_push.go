@@ -14,16 +14,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/pusher"
-	"github.com/ingotfleet/ingot/pusher/signing"
 )
 
-func init() {
-	register(newPushCommand)
-	register(newPublishCommand)
-	register(newDeltaCommand)
-}
+func init() { register(newPushCommand) }
 
 // fleetFlags are what push and rollback share.
 type fleetFlags struct {
@@ -84,7 +78,12 @@ threshold, prints a summary table (or --json) and exits 1 if any host failed.`,
 			if _, err := pusher.ParseRate(bwlimit); err != nil {
 				return usageError{fmt.Errorf("--bwlimit: %w", err)}
 			}
-			d, err := pusher.ResolveRef(a.StoreDir(), args[0])
+			s, err := a.openStore()
+			if err != nil {
+				return err
+			}
+			d, err := a.resolveImage(cmd.Context(), s, args[0])
+			s.Close()
 			if err != nil {
 				return err
 			}
@@ -295,76 +294,4 @@ func (d *display) draw() {
 	}
 	d.lines = lines
 	io.WriteString(d.out, b.String())
-}
-
-// newPublishCommand records a directory tree as an image in the store,
-// in the pusher's layout. It stands in for `ingot image import` of a
-// directory until images/store is on main.
-func newPublishCommand(a *App) *cobra.Command {
-	var name, key string
-	cmd := &cobra.Command{
-		Use:    "publish DIR [--name NAME:TAG] [--key FILE]",
-		Short:  "Record a directory tree as an image in the store (and sign it)",
-		Hidden: true,
-		Args:   exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			w := pusher.StoreWriter{Dir: a.StoreDir()}
-			d, m, err := pusher.Publish(cmd.Context(), w, args[0])
-			if err != nil {
-				return err
-			}
-			if name != "" {
-				if err := w.SetRef(name, d); err != nil {
-					return err
-				}
-			}
-			if key != "" {
-				k, err := signing.LoadPrivateKey(key)
-				if err != nil {
-					return err
-				}
-				if err := w.PutSignature(d, signing.AddSignature(w.Signature(d), signing.Sign(k, d))); err != nil {
-					return err
-				}
-			}
-			a.Log.Debug("published", "dir", args[0], "paths", len(m.Entries))
-			_, err = fmt.Fprintln(a.Stdout, d)
-			return err
-		},
-	}
-	cmd.Flags().StringVar(&name, "name", "", "also point NAME:TAG at the image")
-	cmd.Flags().StringVar(&key, "key", "", "sign the image with this secret key")
-	return cmd
-}
-
-// newDeltaCommand precomputes sub-file deltas between two images.
-func newDeltaCommand(a *App) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "delta A B",
-		Short: "Precompute sub-file deltas from image A to image B in the store (once per pair; hosts at A then fetch far less)",
-		Args:  exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var ds [2]images.Digest
-			for i, r := range args {
-				d, err := pusher.ResolveRef(a.StoreDir(), r)
-				if err != nil {
-					return err
-				}
-				ds[i] = d
-			}
-			st, err := pusher.ComputeDeltas(cmd.Context(), pusher.StoreWriter{Dir: a.StoreDir()}, ds[0], ds[1])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return json.NewEncoder(a.Stdout).Encode(st)
-			}
-			_, err = fmt.Fprintf(a.Stdout, "%d changed files, %d deltas: %s instead of %s as whole objects\n",
-				st.Files, st.Deltas, humanBytes(st.DeltaBytes), humanBytes(st.WholeBytes))
-			return err
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the numbers as JSON")
-	return cmd
 }

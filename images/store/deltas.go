@@ -25,6 +25,13 @@ import (
 // encoder and the decoder hold both versions in memory.
 const MaxDeltaFile = 512 << 20
 
+// DeltaLevel is the zstd level deltas are made with. klauspost/compress
+// finds matches far back in a raw dictionary only at its best level
+// (measured: a 14-byte edit in the middle of 3, 8 and 16 MiB of data
+// costs 2.2 MB, 7.6 MB and 41 MB at the default level, 359 B, 919 B and
+// 2 KB at the best), and a delta is made once per image pair.
+const DeltaLevel = zstd.SpeedBestCompression
+
 // deltaKeep is how much smaller than fetching the chunks a host lacks a
 // delta must be to be stored (in tenths).
 const deltaKeep = 9
@@ -94,7 +101,7 @@ func (s *Store) HasDelta(ctx context.Context, from, to images.Digest) (bool, err
 
 // PutDelta stores the delta from old to new and returns its size.
 func (s *Store) PutDelta(ctx context.Context, old, new []byte) (int64, error) {
-	z, err := EncodeDelta(old, new, s.level)
+	z, err := EncodeDelta(old, new, DeltaLevel)
 	if err != nil {
 		return 0, err
 	}
@@ -236,7 +243,7 @@ func (s *Store) computeDelta(ctx context.Context, from, to *images.Entry) (Delta
 	if err != nil {
 		return st, err
 	}
-	z, err := EncodeDelta(old, nw, s.level)
+	z, err := EncodeDelta(old, nw, DeltaLevel)
 	if err != nil {
 		return st, err
 	}
