@@ -15,7 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# Kept for a look when the script fails; removed when it succeeds.
+trap 'rc=$?; if [ $rc -eq 0 ]; then rm -rf "$tmp"; else echo "outputs kept in $tmp" >&2; fi' EXIT
 
 if ! command -v diffoscope >/dev/null; then
   echo "installing diffoscope (large)..." >&2
@@ -43,8 +44,9 @@ run() {
 echo "== real images: $(du -m "$imgs/old.tar" | cut -f1) MB and $(du -m "$imgs/new.tar" | cut -f1) MB tars"
 run ingot "$tmp/ingot" diff -o "$tmp/ingot.txt" "$imgs/old.tar" "$imgs/new.tar"
 run diffoscope timeout "${DIFFOSCOPE_TIMEOUT:-3600}" diffoscope --text "$tmp/diffoscope.txt" "$imgs/old.tar" "$imgs/new.tar"
-read -r it im <"$tmp/ingot.time"
-read -r dt dm <"$tmp/diffoscope.time"
+# GNU time writes "Command exited with non-zero status 1" first when it did.
+read -r it im < <(tail -n 1 "$tmp/ingot.time")
+read -r dt dm < <(tail -n 1 "$tmp/diffoscope.time")
 lower=""
 [ "$(cat "$tmp/diffoscope.rc")" = 124 ] && lower=">= "
 printf '%-12s %10s %14s %s\n' tool "wall (s)" "max RSS (MiB)" "report"

@@ -26,7 +26,7 @@ for t in rsync nginx mmdebstrap zstd; do command -v $t >/dev/null || { echo "nee
 mkdir -p "$PAIR"
 PAIR_DIR=$PAIR sh "$REPO/pusher/testdata/debian-pair.sh"
 rm -rf "$WORK"; mkdir -p "$WORK"
-INGOT=$WORK/ingot
+mkdir -p "$WORK/bin"; INGOT=$WORK/bin/ingot
 (cd "$REPO" && go build -o "$INGOT" ./cmd/ingot)
 
 EXCLUDES=(/etc/resolv.conf /etc/hostname /etc/hosts /etc/machine-id '/etc/ssh/ssh_host_*'
@@ -84,6 +84,10 @@ trap 'kill $NGINX_PID $RSYNCD_PID 2>/dev/null || true' EXIT
 sleep 1
 
 echo "== hosts: $HOSTS at A for each tool (setup, not timed)"
+# rsync never writes a file in place (temp file, then rename), so its hosts
+# share file inodes with one private copy of A (cp -al); ingot's hosts are
+# full copies, since a sync changes owner, mode and mtime in place.
+cp -a "$PAIR/a" "$WORK/a-for-rsync"
 for i in $(seq 1 "$HOSTS"); do
   h=$WORK/ingot/h$i; mkdir -p "$h"; cp -a "$PAIR/a" "$h/root"
   cat > "$h/agent.yaml" <<CFG
@@ -94,7 +98,7 @@ trusted_keys: [$WORK/release.pub]
 CFG
   # The host was installed from A: the agent records that (and its stat cache) once.
   "$INGOT" --store "$STORE" --log-level error agent --config "$h/agent.yaml" --sync "$A" > /dev/null
-  for t in rsync rsyncz; do mkdir -p "$WORK/$t/h$i"; cp -a "$PAIR/a" "$WORK/$t/h$i/root"; done
+  for t in rsync rsyncz; do mkdir -p "$WORK/$t/h$i"; cp -al "$WORK/a-for-rsync" "$WORK/$t/h$i/root"; done
 done
 sync
 

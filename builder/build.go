@@ -176,6 +176,10 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 	progress(Event{Phase: "configure", Total: len(pkgs)})
 	script := configureScript(pkgs)
 	if err := sandbox.Run(ctx, r.Dir, []string{"/bin/sh", "-c", script}, sbox); err != nil {
+		var ee *sandbox.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("preinst scripts and dpkg --configure -a in the sandbox: exit status %d", ee.Code)
+		}
 		return nil, fmt.Errorf("configuring packages: %w\n%s", err, tail(scriptLog.String(), 40))
 	}
 	if err := checkInstalled(r.Dir, pkgs); err != nil {

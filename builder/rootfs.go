@@ -85,7 +85,7 @@ func makeDev(root string) error {
 
 // writeRootFile writes (or replaces) a file of the root, owned by root.
 func writeRootFile(root, rel string, data []byte, mode uint32) error {
-	w, done, err := newRootWriter(root, "/"+rel)
+	w, done, err := newRootWriter(root, "ingot")
 	if err != nil {
 		return err
 	}
@@ -216,10 +216,13 @@ func readFileLimited(p string) ([]byte, error) {
 // placeholder fstab. (The build host's hostname and resolv.conf, which
 // mmdebstrap copies in, are left out on purpose: see the noise list.)
 func writeBaseFiles(root string, in *Input) error {
-	if in.SourcesList != "" {
+	if fi, err := os.Lstat(filepath.Join(root, "etc/apt")); in.SourcesList != "" && err == nil && fi.IsDir() {
 		if err := writeRootFile(root, "etc/apt/sources.list", []byte(in.SourcesList), 0o644); err != nil {
 			return err
 		}
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "etc")); err != nil || !fi.IsDir() {
+		return nil // not a Debian root at all
 	}
 	if _, err := os.Lstat(filepath.Join(root, "etc/fstab")); os.IsNotExist(err) {
 		if err := writeRootFile(root, "etc/fstab", []byte("# UNCONFIGURED FSTAB FOR BASE SYSTEM\n"), 0o644); err != nil {

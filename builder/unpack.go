@@ -31,12 +31,10 @@ type debFile struct {
 
 // attrs are the metadata of a path from a data.tar header.
 type attrs struct {
-	mode       uint32 // permission bits with setuid/setgid/sticky
-	uid, gid   int
-	mtime      int64
-	pkg        int // index of the package that set them
-	typ        byte
-	linkTarget string
+	mode     uint32 // permission bits with setuid/setgid/sticky
+	uid, gid int
+	mtime    int64
+	pkg      int // index of the package that set them
 }
 
 // unpacker unpacks many packages concurrently into one root. Paths are
@@ -53,7 +51,6 @@ type unpacker struct {
 	dirs      map[string]attrs  // directory path → attributes from the last package (in lock order) that ships it
 	conflicts map[string][]int  // path → every package that ships it as a non-directory
 	results   []*dpkgdb.Package // by package index
-	skipped   map[int]map[string]bool
 }
 
 // unpackAll unpacks debs into root with `workers` goroutines and returns
@@ -228,7 +225,7 @@ func (u *unpacker) unpackOne(ctx context.Context, i int, only map[string]bool) e
 			list = append(list, "/"+p)
 		}
 		a := attrs{mode: uint32(hdr.Mode) & images.ModePerm, uid: hdr.Uid, gid: hdr.Gid,
-			mtime: hdr.ModTime.Unix(), pkg: i, typ: hdr.Typeflag}
+			mtime: hdr.ModTime.Unix(), pkg: i}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			if err := w.mkdir(p); err != nil {
@@ -453,6 +450,10 @@ func (w *writer) mkdir(p string) error {
 	}
 	err = unix.Mkdirat(dfd, base, 0o755)
 	if err == nil {
+		// 0755 whatever the umask; a package's own mode comes later.
+		if err := unix.Fchmodat(dfd, base, 0o755, 0); err != nil {
+			return fmt.Errorf("%s: chmod /%s: %w", w.name, p, err)
+		}
 		return nil
 	}
 	if err != unix.EEXIST {

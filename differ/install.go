@@ -12,16 +12,22 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/ingotfleet/ingot/builder/sandbox"
 )
 
-// This file installs a package into a throwaway root for Review. It
-// stands in for builder/sandbox (branch builder-build), which is not on
-// main yet: the same isolation (new mount, pid, uts, ipc and network
-// namespaces, chroot, fixed environment, a policy-rc.d that keeps daemons
-// from starting) built from unshare(1) and chroot(8), so that swapping is
-// a matter of replacing sandboxRun.
+// This file installs a package into a throwaway root for Review. The
+// installation itself, which runs the maintainer scripts, happens in the
+// builder's sandbox (builder/sandbox: no network, pivot_root, fixed
+// environment, a policy-rc.d that keeps daemons from starting). Fetching
+// the dependencies needs the network, which that sandbox never has, so it
+// runs apt --download-only in a chroot of its own (unshare + chroot), with
+// apt's lists and caches kept out of the image.
 
-// sandboxEnv is the fixed environment of everything run in the root.
+// sourceDateEpoch is the time maintainer scripts see.
+const sourceDateEpoch = 1700000000
+
+// sandboxEnv is the fixed environment of the download step.
 var sandboxEnv = []string{
 	"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
 	"LC_ALL=C.UTF-8",
@@ -32,14 +38,11 @@ var sandboxEnv = []string{
 	"HOME=/root",
 }
 
-// sandboxRun runs script with sh in a chroot of root, in new mount, pid,
-// uts and ipc namespaces, and a new network namespace (no network at all)
-// unless network is set. /proc is mounted inside; umask is 022.
-func sandboxRun(ctx context.Context, root string, network bool, script string, out io.Writer) error {
+// downloadRun runs script with sh in a chroot of root, in new mount, pid,
+// uts and ipc namespaces but with the host's network, for apt's download
+// step. /proc is mounted inside; umask is 022.
+func downloadRun(ctx context.Context, root string, script string, out io.Writer) error {
 	args := []string{"--mount", "--pid", "--fork", "--uts", "--ipc", "--propagation", "private"}
-	if !network {
-		args = append(args, "--net")
-	}
 	args = append(args, "chroot", root, "/bin/sh", "-ec",
 		"umask 022; hostname ingot-review 2>/dev/null || true; mount -t proc proc /proc; "+script)
 	cmd := exec.CommandContext(ctx, "unshare", args...)
@@ -92,15 +95,8 @@ func installDeb(ctx context.Context, root, deb string, recommends bool, log io.W
 	if err != nil {
 		return err
 	}
-	// Keep daemons from starting, as the builder does.
-	restorePolicy, err := tempContent(root, "usr/sbin/policy-rc.d", []byte("#!/bin/sh\nexit 101\n"), 0o755)
-	if err != nil {
-		restore()
-		return err
-	}
-	defer restorePolicy()
 	var dl bytes.Buffer
-	err = sandboxRun(ctx, root, true, "apt-get "+aptOpts+" -q update && apt-get "+installOpts+
+	err = downloadRun(ctx, root, "apt-get "+aptOpts+" -q update && apt-get "+installOpts+
 		" -q -y --download-only install /"+reviewWork+"/package.deb", io.MultiWriter(&dl, log))
 	restore()
 	if err != nil {
@@ -110,7 +106,9 @@ func installDeb(ctx context.Context, root, deb string, recommends bool, log io.W
 		return fmt.Errorf("resolving and downloading the dependencies of %s: %w\n%s", filepath.Base(deb), err, tail(dl.String(), 20))
 	}
 	var in bytes.Buffer
-	err = sandboxRun(ctx, root, false, "apt-get "+installOpts+" -q -y --no-download install /"+reviewWork+"/package.deb", io.MultiWriter(&in, log))
+	w := io.MultiWriter(&in, log)
+	err = sandbox.Run(ctx, root, []string{"/bin/sh", "-ec", "apt-get " + installOpts + " -q -y --no-download install /" + reviewWork + "/package.deb"},
+		sandbox.Options{Stdout: w, Stderr: w, SourceDateEpoch: sourceDateEpoch})
 	if err != nil {
 		return fmt.Errorf("installing %s: %w\n%s", filepath.Base(deb), err, tail(in.String(), 20))
 	}

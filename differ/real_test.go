@@ -1,6 +1,7 @@
 package differ_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -153,6 +154,31 @@ func TestRealImagesUpgrades(t *testing.T) {
 				t.Errorf("changelog entries %v, want %v (note: %q)", have, want, pc.ChangelogNote)
 			}
 		})
+	}
+	// Same inputs, same bytes: a second run renders identically.
+	a2, err := differ.OpenTar(ctx, filepath.Join(dir, "old.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := differ.OpenTar(ctx, filepath.Join(dir, "new.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := differ.Diff(ctx, a2, b2, differ.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []differ.Format{differ.FormatText, differ.FormatJSON, differ.FormatHTML} {
+		var one, two bytes.Buffer
+		if err := r.Write(&one, f); err != nil {
+			t.Fatal(err)
+		}
+		if err := r2.Write(&two, f); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(one.Bytes(), two.Bytes()) {
+			t.Errorf("format %d: two runs on the same images gave different reports", f)
+		}
 	}
 	if r.Summary.PackagesAdded+r.Summary.PackagesRemoved+r.Summary.PackagesDowngraded != 0 {
 		t.Errorf("same package set, yet packages added/removed/downgraded: %+v", r.Summary)

@@ -6,10 +6,13 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ingotfleet/ingot/differ"
 	"github.com/ingotfleet/ingot/differ/differtest"
+	"github.com/ingotfleet/ingot/images"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -62,6 +65,30 @@ func TestFixtureGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 				golden(t, name, buf.Bytes())
+			}
+		})
+	}
+}
+
+// TestDiffRefusesUnsafeManifest: a manifest whose paths escape the root,
+// or run through a symlink, is an error naming the source and the path.
+func TestDiffRefusesUnsafeManifest(t *testing.T) {
+	a, b := fixtureSources()
+	for _, tc := range []struct {
+		name, path, want string
+		typ              images.Type
+	}{
+		{"dotdot", "../etc/shadow", "unsafe path", images.TypeFile},
+		{"through symlink", "bin/sh", "parent ./bin is a link", images.TypeFile},
+		{"absolute", "/etc/shadow", "not a clean path", images.TypeFile},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := &differ.MemSource{Label: "hostile", M: &images.Manifest{Entries: slices.Clone(b.M.Entries)}, Files: b.Files}
+			bad.M.Entries = append(bad.M.Entries, images.Entry{Path: tc.path, Type: tc.typ, Mode: 0o644})
+			bad.M.Sort()
+			_, err := differ.Diff(context.Background(), a, bad, differ.DefaultOptions())
+			if err == nil || !strings.Contains(err.Error(), "hostile") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one naming the source and saying %q", err, tc.want)
 			}
 		})
 	}

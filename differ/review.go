@@ -282,19 +282,23 @@ func Review(ctx context.Context, base, deb string, opts ReviewOptions, log io.Wr
 	}
 	defer before.Close()
 	before.label = base
+	if opts.BaseLabel != "" {
+		before.label = opts.BaseLabel
+	}
 	after, err := OpenDir(ctx, afterDir)
 	if err != nil {
 		return nil, err
 	}
 	defer after.Close()
-	after.label = base + " + " + filepath.Base(deb)
+	after.label = before.label + " + " + filepath.Base(deb)
 	return BuildReview(ctx, before, after, pkg, opts.Options)
 }
 
 // ReviewOptions tune Review.
 type ReviewOptions struct {
 	Options
-	Recommends bool // install the package's Recommends too, as apt does by default
+	Recommends bool   // install the package's Recommends too, as apt does by default
+	BaseLabel  string // names the base in the report; default the base's path
 }
 
 // copyBase materialises the base image at dir: a tar is extracted with GNU

@@ -44,6 +44,7 @@ func downloadFromBookworm(t *testing.T, pkg, dir string) string {
 // outside the package's file list, the package's own files, conffiles and
 // scripts.
 func TestReviewOpenSSHServer(t *testing.T) {
+	t.Parallel() // mostly waiting on the mirror and on dpkg
 	if testenv.Short() {
 		t.Skip("-short: leaves out the real-image tests")
 	}
@@ -123,6 +124,7 @@ func TestReviewOpenSSHServer(t *testing.T) {
 // TestReviewMissingDependency: a package whose dependencies the base's
 // repositories cannot satisfy fails, naming them.
 func TestReviewMissingDependency(t *testing.T) {
+	t.Parallel()
 	if testenv.Short() {
 		t.Skip("-short: leaves out the real-image tests")
 	}

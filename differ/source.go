@@ -235,6 +235,11 @@ func (s *StoreSource) Name() string { return s.label }
 // Manifest implements Source.
 func (s *StoreSource) Manifest() *images.Manifest { return s.m }
 
+// Open returns the content of a regular-file entry (an images.OpenFunc).
+func (s *StoreSource) Open(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
+	return s.st.OpenFile(ctx, e.SHA256)
+}
+
 // ReadFiles implements Source; the store verifies every chunk it returns.
 func (s *StoreSource) ReadFiles(ctx context.Context, paths []string, fn func(string, io.Reader) error) error {
 	for _, p := range paths {

@@ -27,6 +27,9 @@ type Journal struct {
 	Stage      string        `json:"stage"`  // directory of staged files
 	Backup     string        `json:"backup"` // directory of what the commit replaced
 	Ops        []Op          `json:"ops"`
+	// Changed is what after-phase triggers match against; recovery runs
+	// them when a crash came before they did.
+	Changed []string `json:"changed,omitempty"`
 }
 
 // CrashHook, when set, is called at every step of staging and commit with

@@ -95,10 +95,6 @@ type State struct {
 	Generation int           `json:"generation"`
 	// Backup holds, by content hash, files the last commit replaced.
 	Backups map[string]string `json:"backups,omitempty"`
-	// TriggersPending lists after-phase triggers of the last commit that
-	// have not run yet (a crash between commit and triggers).
-	TriggersPending []string `json:"triggers_pending,omitempty"`
-	Changed         []string `json:"-"`
 }
 
 // Result is what one sync did.
@@ -213,14 +209,33 @@ func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
 	if s.Log != nil {
 		s.Log.Warn("finishing an interrupted commit", "from", j.From, "to", j.To, "ops", len(j.Ops))
 	}
-	if err := s.finishCommit(ctx, &j, nil); err != nil {
+	if err := s.finishCommit(ctx, &j); err != nil {
 		return true, fmt.Errorf("recovery: %w", err)
 	}
-	return true, nil
+	// The after-phase triggers of the interrupted sync have not run: run
+	// them now, from the rules now on disk and in the config.
+	imageRules, err := triggers.LoadDir(filepath.Join(s.Root, triggers.ImageDir))
+	if err != nil {
+		return true, fmt.Errorf("recovery: %w", err)
+	}
+	after := triggers.Select(triggers.Merge(imageRules, s.Triggers), triggers.PhaseAfter, j.Changed)
+	if len(after) > 0 {
+		tr, err := triggers.Run(ctx, after, triggers.Env{Root: s.Root, Image: j.To.String(), Dir: s.path()})
+		res := Result{Image: j.To.String(), From: j.From.String(), OK: err == nil, Triggers: tr, Changed: len(j.Changed)}
+		if err != nil {
+			res.Error = "after recovery: " + err.Error()
+		}
+		writeJSON(s.path("last-result.json"), res)
+		if err != nil {
+			s.removeJournal()
+			return true, fmt.Errorf("recovery: %w", err)
+		}
+	}
+	return true, s.removeJournal()
 }
 
 // finishCommit runs the journal and records the new state.
-func (s *Syncer) finishCommit(ctx context.Context, j *Journal, pending []string) error {
+func (s *Syncer) finishCommit(ctx context.Context, j *Journal) error {
 	if err := runJournal(ctx, s.Root, j); err != nil {
 		return err
 	}
@@ -232,13 +247,10 @@ func (s *Syncer) finishCommit(ctx context.Context, j *Journal, pending []string)
 		}
 	}
 	old, _ := s.LoadState()
-	st := State{Image: j.To, Previous: j.From, Generation: j.Generation, Backups: backups, TriggersPending: pending}
+	st := State{Image: j.To, Previous: j.From, Generation: j.Generation, Backups: backups}
 	if old.Generation == j.Generation && old.Image == j.To {
 		// A repair, or recorded already before a crash.
 		st = old
-		if pending != nil {
-			st.TriggersPending = pending
-		}
 	}
 	if err := syncfs(s.Root); err != nil {
 		return fmt.Errorf("syncing %s: %w", s.Root, err)
@@ -247,12 +259,19 @@ func (s *Syncer) finishCommit(ctx context.Context, j *Journal, pending []string)
 		return err
 	}
 	crashPoint("state")
+	// Keep only this generation's backups and no stage.
+	s.cleanup(j.Generation)
+	return nil
+}
+
+// removeJournal ends a sync: the commit and its after-phase triggers are
+// done. Until then a restart replays the (idempotent) commit and runs the
+// triggers, so they run at least once.
+func (s *Syncer) removeJournal() error {
 	if err := os.Remove(s.path("journal.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	crashPoint("journal-removed")
-	// Keep only this generation's backups and no stage.
-	s.cleanup(j.Generation)
 	return nil
 }
 
@@ -421,7 +440,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 
 	// 4. Journal, then commit.
 	s.setPhase("commit")
-	j := &Journal{From: st.Image, To: d, Generation: gen, Stage: stageDir, Backup: s.path("backup", fmt.Sprint(gen)), Ops: plan.Ops}
+	j := &Journal{From: st.Image, To: d, Generation: gen, Stage: stageDir, Backup: s.path("backup", fmt.Sprint(gen)), Ops: plan.Ops, Changed: plan.Changed}
 	if st.Image == d {
 		// A repair of drift: the image and the rollback target stay.
 		j.Generation = st.Generation
@@ -437,11 +456,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	}
 	crashPoint("journal")
 	after := triggers.Select(rules, triggers.PhaseAfter, plan.Changed)
-	var pending []string
-	for _, m := range after {
-		pending = append(pending, m.Rule.Name)
-	}
-	if err := s.finishCommit(context.WithoutCancel(ctx), j, pending); err != nil {
+	if err := s.finishCommit(context.WithoutCancel(ctx), j); err != nil {
 		return err
 	}
 	s.saveCache(plan)
@@ -451,14 +466,12 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		s.setPhase("triggers-after")
 		tr, err := triggers.Run(ctx, after, tenv)
 		res.Triggers = append(res.Triggers, tr...)
-		st, _ := s.LoadState()
-		st.TriggersPending = nil
-		writeJSON(s.path("state.json"), st)
 		if err != nil {
+			s.removeJournal()
 			return err
 		}
 	}
-	return nil
+	return s.removeJournal()
 }
 
 // savedManifestBytes returns the manifest of d when the agent kept it

@@ -89,6 +89,10 @@ func (c *converter) run(ctx context.Context, r io.Reader) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.convert(ctx, p)
+}
+
+func (c *converter) convert(ctx context.Context, p *RPM) (*Report, error) {
 	c.p = p
 	c.rep = &Report{Input: c.name, RPM: p.NEVRA()}
 	c.clamp = p.BuildTime()
@@ -500,6 +504,7 @@ func (c *converter) docs() error {
 	zw.Write([]byte(text))
 	zw.Close()
 	docdir := "usr/share/doc/" + c.pkg
+	c.rep.add(Mapped, "License", orDefault(c.p.str(tagLicense), "(none)"), "/"+docdir+"/copyright", "")
 	copyright := fmt.Sprintf("%s was converted from the RPM %s by ingot rpm2deb.\n\nLicense (from the RPM header): %s\n",
 		c.pkg, c.p.NEVRA(), sanitizeLine(orDefault(c.p.str(tagLicense), "unknown")))
 	if v := c.p.str(tagVendor); v != "" {

@@ -46,7 +46,7 @@ var convertCases = []convertCase{
 	{
 		spec: "hello-doc", pkg: "hello-doc", version: "2.0~rc1-1", arch: "all",
 		fields: map[string]string{
-			"Depends":    "hello-tool (>= 3:1.4.2), hello-tool (<< 3:1.4.2A~), hello-tool (<< 3:2)",
+			"Depends":    "bash (>= 5.0) | dash, hello-tool (>= 3:1.4.2), hello-tool (<< 3:1.4.2A~), hello-tool (<< 3:2)",
 			"Section":    "doc",
 			"Maintainer": "Unknown <unknown@rpm2deb.invalid>",
 		},
@@ -79,7 +79,7 @@ func TestConvert(t *testing.T) {
 			if want := filepath.Join(out1, tc.pkg+"_"+stripEpoch(tc.version)+"_"+tc.arch+".deb"); deb != want {
 				t.Fatalf("output %s, want %s", deb, want)
 			}
-			checkInfo(t, deb, tc)
+			checkInfo(t, in, deb, tc)
 			checkContents(t, in, deb, tc.pkg)
 			checkChangelog(t, in, deb, tc.pkg)
 
@@ -158,8 +158,18 @@ func sameFile(t *testing.T, a, b string) bool {
 	return bytes.Equal(x, y)
 }
 
-func checkInfo(t *testing.T, deb string, tc convertCase) {
+func checkInfo(t *testing.T, rpmPath, deb string, tc convertCase) {
 	t.Helper()
+	// What rpm itself prints of the header: the synopsis, the homepage
+	// and the description's first line must come through as they are.
+	q := strings.Split(run(t, "rpm", "-qp", "--qf", `%{SUMMARY}\n%|URL?{%{URL}}|\n%{DESCRIPTION}`, rpmPath), "\n")
+	desc := strings.Split(run(t, "dpkg-deb", "--field", deb, "Description"), "\n")
+	if desc[0] != q[0] || strings.TrimSpace(desc[1]) != q[2] {
+		t.Errorf("Description %q, RPM Summary %q and description %q", desc[:2], q[0], q[2])
+	}
+	if home := strings.TrimSpace(run(t, "dpkg-deb", "--field", deb, "Homepage")); home != q[1] {
+		t.Errorf("Homepage %q, RPM URL %q", home, q[1])
+	}
 	want := map[string]string{"Package": tc.pkg, "Version": tc.version, "Architecture": tc.arch}
 	for k, v := range tc.fields {
 		want[k] = v
@@ -424,7 +434,7 @@ func TestStrict(t *testing.T) {
 			unsupported = append(unsupported, it.What)
 		}
 	}
-	want := []string{"%pretrans", "%posttrans", "triggers (%triggerin/%triggerun/%triggerpostun)", "triggers"}
+	want := []string{"%postun", "%pretrans", "%posttrans", "triggers (%triggerin/%triggerun/%triggerpostun)", "triggers"}
 	if strings.Join(unsupported, ",") != strings.Join(want, ",") {
 		t.Errorf("unsupported items %q, want %q", unsupported, want)
 	}
@@ -436,4 +446,23 @@ func TestStrict(t *testing.T) {
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		t.Errorf("strict failure left %v", ents)
 	}
+}
+
+// TestDevices: device nodes and fifos exist only in the RPM header (%dev);
+// their type, mode, owner and major:minor reach the .deb.
+func TestDevices(t *testing.T) {
+	testenv.RequireTool(t, "dpkg-deb", "dpkg")
+	rep, err := Convert(context.Background(), buildRPM(t, "devnode", ""), Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	contents := run(t, "dpkg-deb", "--contents", rep.Output)
+	for _, want := range []string{
+		"brw-rw---- root/disk       7,0 ", "crw-rw-rw- root/root       1,3 ", "prw-r--r-- root/root         0 ",
+	} {
+		if !strings.Contains(contents, want) {
+			t.Errorf("dpkg-deb --contents lacks %q:\n%s", want, contents)
+		}
+	}
+	checkContents(t, buildRPM(t, "devnode", ""), rep.Output, "devnode")
 }

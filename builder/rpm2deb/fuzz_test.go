@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzReadRPM feeds arbitrary bytes through the RPM header reader, the
@@ -92,6 +93,19 @@ func FuzzChangelog(f *testing.F) {
 		}
 		if heads != len(entries) {
 			t.Fatalf("%d entry headers for %d entries:\n%s", heads, len(entries), out)
+		}
+		var dates []string
+		for _, line := range strings.Split(out, "\n") {
+			if d, ok := strings.CutPrefix(line, " -- "); ok {
+				dates = append(dates, d[strings.LastIndex(d, ">  ")+3:])
+			}
+		}
+		if len(dates) == 2 {
+			t0, err0 := time.Parse(time.RFC1123Z, dates[0])
+			t1, err1 := time.Parse(time.RFC1123Z, dates[1])
+			if err0 == nil && err1 == nil && !t1.Before(t0) {
+				t.Fatalf("dates not decreasing: %s, %s", dates[0], dates[1])
+			}
 		}
 		for i := 1; i < len(notes); i++ {
 			if CompareVersions(notes[i].Version, notes[i-1].Version) >= 0 {

@@ -69,6 +69,10 @@ func TestInstall(t *testing.T) {
 
 	runInImage(t, root, append([]string{"dpkg", "-i", "/tmp/libcap2-bin.deb"}, debs...)...)
 	wantLog("pre 1", "post 1")
+	// hello-doc's %post is Perl: run by its interpreter, with $1 too.
+	if b, err := os.ReadFile(filepath.Join(root, "var/lib/hello-test/doc-post")); err != nil || string(b) != "perl post 1\n" {
+		t.Errorf("hello-doc's Perl %%post: %q %v", b, err)
+	}
 	st := runInImage(t, root, "dpkg-query", "-W", "-f", "${Status} ${Version}\n", "hello-tool", "hello-doc")
 	if st != "install ok installed 2.0~rc1-1\ninstall ok installed 3:1.4.2-3.el9.2\n" {
 		t.Errorf("dpkg-query: %q", st)
@@ -78,6 +82,10 @@ func TestInstall(t *testing.T) {
 		if !strings.Contains(conf, c) {
 			t.Errorf("conffile %s not registered: %q", c, conf)
 		}
+	}
+	// md5sums and conffile hashes match what was installed.
+	if out := runInImage(t, root, "dpkg", "--verify", "hello-tool", "hello-doc"); out != "" {
+		t.Errorf("dpkg --verify:\n%s", out)
 	}
 	if owner := runInImage(t, root, "dpkg", "-S", "/usr/sbin/hello-ping"); !strings.HasPrefix(owner, "hello-tool: ") {
 		t.Errorf("dpkg -S: %q", owner)

@@ -262,6 +262,7 @@ func TestCpioNewc(t *testing.T) {
 func TestChangelogGolden(t *testing.T) {
 	entries := []ChangelogEntry{
 		{Time: 1704110400, Name: "Jane Doe <jane@example.com> - 2:1.4-3", Text: "- Fixed it\n  on two lines\n\n- Another"},
+		{Time: 1704110400, Name: "Jane Doe <jane@example.com> - 2:1.4-2", Text: "- Same day"},
 		{Time: 1704024000, Name: "Bob <bob@example.org> 1.3-1", Text: "- Older"},
 		{Time: 1703937600, Name: "No Email - 1.2-1", Text: "Plain text entry"},
 		{Time: 1703851200, Name: "Weird <w@example.org> - not a version!", Text: "- x"},
@@ -285,7 +286,65 @@ func TestChangelogGolden(t *testing.T) {
 	for _, n := range notes {
 		vers = append(vers, n.Version)
 	}
-	if strings.Join(vers, " ") != "2:1.4-3 2:1.3-1 2:1.2-1 2:1.2-1~ 2:1.2-1~~" {
+	if strings.Join(vers, " ") != "2:1.4-3 2:1.4-2 2:1.3-1 2:1.2-1 2:1.2-1~ 2:1.2-1~~" {
 		t.Errorf("versions %v", vers)
+	}
+}
+
+// TestDecompressLimits: a stream that asks for a huge dictionary is
+// refused before the decompressor allocates it.
+func TestDecompressLimits(t *testing.T) {
+	var xzbuf bytes.Buffer
+	zw, err := newCompressor(&xzbuf, CompressXZ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write([]byte("payload"))
+	zw.Close()
+	good := xzbuf.Bytes()
+	if rc, err := decompress(bytes.NewReader(good), "xz"); err != nil {
+		t.Fatalf("good xz: %v", err)
+	} else if b, err := io.ReadAll(rc); err != nil || string(b) != "payload" {
+		t.Fatalf("good xz: %q %v", b, err)
+	}
+	i := bytes.Index(good[12:], []byte{0x21, 0x01})
+	if i < 0 {
+		t.Fatal("no LZMA2 filter in the block header")
+	}
+	huge := append([]byte(nil), good...)
+	huge[12+i+2] = 40 // 4 GiB dictionary
+	if _, err := decompress(bytes.NewReader(huge), "xz"); err == nil || !strings.Contains(err.Error(), "dictionary") {
+		t.Errorf("huge xz dictionary: %v", err)
+	}
+	lz := []byte{0x5d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0}
+	if _, err := decompress(bytes.NewReader(lz), "lzma"); err == nil || !strings.Contains(err.Error(), "dictionary") {
+		t.Errorf("huge lzma dictionary: %v", err)
+	}
+	if _, err := decompress(bytes.NewReader(good), "brotli"); !errors.Is(err, ErrUnknownCompression) {
+		t.Errorf("unknown compressor: %v", err)
+	}
+	if _, err := decompress(bytes.NewReader(good), "gzip"); !errors.Is(err, ErrUnknownCompression) {
+		t.Errorf("xz bytes named gzip: %v", err)
+	}
+}
+
+func TestRichDependencies(t *testing.T) {
+	c := &converter{}
+	for in, want := range map[string]string{
+		"(foo or bar >= 2.0-1)":      "foo | bar (>= 2.0-1)",
+		"(foo and bar < 3)":          "foo, bar (<< 3)",
+		"(Foo_Bar or baz)":           "foo-bar | baz",
+		"(foo if bar)":               "",
+		"((a or b) and c)":           "",
+		"(foo or bar = 2.0)":         "",
+		"(foo or /usr/bin/x)":        "",
+		"(foo or bar and baz)":       "",
+		"(foo >= 1 or bar with baz)": "",
+		"(foo or)":                   "",
+	} {
+		got, _ := c.mapRich(Dep{Name: in})
+		if strings.Join(got, ", ") != want {
+			t.Errorf("mapRich(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

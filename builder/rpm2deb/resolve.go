@@ -1,10 +1,8 @@
 package rpm2deb
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -38,12 +36,13 @@ type DpkgResolver struct {
 	symbols map[string]*symbolsLib
 	arch    map[string]string // package → architecture
 	ess     map[string]bool   // Essential: yes
+	dirsMu  sync.Mutex
+	dirs    map[string]string // resolveDir's answers
 }
 
 type symbolsLib struct {
-	pkg     string            // "libc6 #MINVER#" → "libc6"
-	minVer  map[string]string // version node → first Debian version that has it
-	fallbck string
+	pkg    string            // "libc6 #MINVER#" → "libc6"
+	minVer map[string]string // version node → first Debian version that has it
 }
 
 // NewDpkgResolver reads the target lazily, on the first question. name
@@ -228,6 +227,18 @@ func (r *DpkgResolver) resolveDir(dir string, depth int) string {
 	if dir == "/" || depth > 40 {
 		return dir
 	}
+	if r.dirs == nil {
+		r.dirs = map[string]string{}
+	}
+	if c, ok := r.dirs[dir]; ok {
+		return c
+	}
+	c := r.resolveDirUncached(dir, depth)
+	r.dirs[dir] = c
+	return c
+}
+
+func (r *DpkgResolver) resolveDirUncached(dir string, depth int) string {
 	parent := r.resolveDir(path.Dir(dir), depth+1)
 	cur := path.Join(parent, path.Base(dir))
 	target, err := readlinkFS(r.fsys, strings.TrimPrefix(cur, "/"))
@@ -261,7 +272,10 @@ func (r *DpkgResolver) FileOwner(p string) (string, error) {
 	if err := r.load(); err != nil {
 		return "", err
 	}
-	owners := r.owners[r.canonical(p)]
+	r.dirsMu.Lock()
+	c := r.canonical(p)
+	r.dirsMu.Unlock()
+	owners := r.owners[c]
 	if len(owners) == 0 {
 		return "", nil
 	}
@@ -319,14 +333,4 @@ func is64(arch string) bool {
 		return true
 	}
 	return false
-}
-
-// readLines is a helper for small text files.
-func readLines(rd io.Reader) ([]string, error) {
-	var out []string
-	sc := bufio.NewScanner(rd)
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	return out, sc.Err()
 }

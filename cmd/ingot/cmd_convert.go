@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -101,6 +102,9 @@ func runRPM2Deb(cmd *cobra.Command, a *App, o RPM2DebOptions, args []string) err
 		}
 		opts.Resolver = r
 	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return fmt.Errorf("-o: %w", err)
+	}
 	var reports []*rpm2deb.Report
 	lintErrors := 0
 	for _, in := range args {
@@ -130,6 +134,7 @@ func runRPM2Deb(cmd *cobra.Command, a *App, o RPM2DebOptions, args []string) err
 	if o.JSON {
 		enc := json.NewEncoder(a.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		if err := enc.Encode(reports); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ingotfleet/ingot/differ/differtest"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -220,5 +221,59 @@ func TestDiffBadInput(t *testing.T) {
 		if code, _, errOut := diffRun(t, "diff", a, p); code != 2 || !strings.Contains(errOut, "permission denied") {
 			t.Errorf("unreadable tar: exit %d, %s", code, errOut)
 		}
+	}
+}
+
+// TestDiffStoreRefs diffs the fixture pair imported into a store, named
+// by name:tag and by digest prefix: the same report as from the tars.
+func TestDiffStoreRefs(t *testing.T) {
+	dir := t.TempDir()
+	storeDir := filepath.Join(dir, "store")
+	st, err := store.Open(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var digests []images.Digest
+	ia, ib := differtest.Pair()
+	for i, img := range []differtest.Image{ia, ib} {
+		for _, content := range img.Files {
+			if _, _, err := st.PutFile(ctx, bytes.NewReader(content)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d, err := st.PutManifest(ctx, img.M)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetRef(ctx, []string{"fixture:a", "fixture:b"}[i], d); err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, d)
+	}
+	st.Close()
+	want, err := os.ReadFile("../../differ/testdata/fixture.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"fixture:a", "fixture:b"}, {digests[0].String()[:12], "fixture:b"}} {
+		code, out, errOut := diffRun(t, append([]string{"--store", storeDir, "diff"}, args...)...)
+		if code != 1 {
+			t.Fatalf("diff %v: exit %d: %s", args, code, errOut)
+		}
+		if got := withLabels(out, "fixture-a", "fixture-b"); got != string(want) {
+			t.Errorf("diff %v differs from differ/testdata/fixture.txt:\n%s", args, got)
+		}
+	}
+	code, _, errOut := diffRun(t, "--store", storeDir, "diff", "fixture:a", "fixture:nope")
+	if code != 2 || !strings.Contains(errOut, "fixture:nope") {
+		t.Errorf("unknown ref: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = diffRun(t, "--store", filepath.Join(dir, "no-store"), "diff", "fixture:a", "fixture:b")
+	if code != 2 || !strings.Contains(errOut, "no image store at") {
+		t.Errorf("no store: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "no-store")); err == nil {
+		t.Errorf("diff created a store")
 	}
 }

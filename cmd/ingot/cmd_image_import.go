@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -66,7 +67,15 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 		return err
 	}
 	defer s.Close()
-	d, err := s.Import(ctx, r, store.ImportOptions{Name: file})
+	phase, phaseStart := "files", time.Now()
+	progress := func(p store.Progress) {
+		if p.Phase != phase {
+			a.Log.Debug("import phase done", "phase", phase, "files", p.Done, "took", time.Since(phaseStart).Round(time.Millisecond))
+			phase, phaseStart = p.Phase, time.Now()
+		}
+	}
+	d, err := s.Import(ctx, r, store.ImportOptions{Name: file, Progress: progress})
+	progress(store.Progress{Phase: "end"})
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", file, err)
 	}

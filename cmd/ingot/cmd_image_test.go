@@ -180,6 +180,14 @@ func TestImageCommands(t *testing.T) {
 	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "test:a", "-o", filepath.Join(work, "out.tar.zst")); code != exitOK {
 		t.Fatalf("export zst: exit %d\n%s", code, errOut)
 	}
+	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "test:a", "-o", filepath.Join(work, "again.tar.zst")); code != exitOK {
+		t.Fatalf("export zst: exit %d\n%s", code, errOut)
+	}
+	z1, _ := os.ReadFile(filepath.Join(work, "out.tar.zst"))
+	z2, _ := os.ReadFile(filepath.Join(work, "again.tar.zst"))
+	if !bytes.Equal(z1, z2) {
+		t.Errorf("two .tar.zst exports of one image differ")
+	}
 	code, out, _ = runIn(t, sdir, nil, "image", "import", filepath.Join(work, "out.tar.zst"))
 	if code != exitOK || strings.TrimSpace(out) != digest {
 		t.Errorf("re-import of the exported .tar.zst: %q, want %s", out, digest)

@@ -36,10 +36,12 @@ func (f *fleetFlags) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.canary, "canary", 0, "sync this many hosts first, alone; stop if any fails")
 	cmd.Flags().IntVar(&f.maxFailures, "max-failures", 0, "stop starting hosts once more than this many failed (default a tenth of the hosts, at least 1)")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the reports as JSON")
-	cmd.MarkFlagRequired("hosts")
 }
 
 func (f *fleetFlags) load() (*pusher.Client, []pusher.Host, error) {
+	if f.hosts == "" {
+		return nil, nil, usageError{fmt.Errorf("--hosts FILE is required")}
+	}
 	fh, err := os.Open(f.hosts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading hosts: %w", err)

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/differ"
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
 
 func init() { register(newReviewCommand) }
@@ -27,8 +29,8 @@ func newReviewCommand(a *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "review PKG.deb --base IMAGE",
 		Short: "Report everything installing one package into an image changes",
-		Long: `Install one package into a throwaway copy of a base image (a tar or a
-directory) inside a sandbox and report what it changed: the files it adds,
+		Long: `Install one package into a throwaway copy of a base image (a tar, a
+directory or an image reference in the store) inside a sandbox and report what it changed: the files it adds,
 changes and removes; what its maintainer scripts changed outside its own
 file list (users and groups, alternatives, enabled services, generated
 files); the dependencies it pulled in; its conffiles; its maintainer
@@ -43,7 +45,7 @@ some cannot be had, the review fails naming them. Needs root.`,
 		},
 	}
 	o.AddFlags(cmd)
-	cmd.Flags().StringVar(&o.Base, "base", "", "base image: a tar or a directory (required)")
+	cmd.Flags().StringVar(&o.Base, "base", "", "base image: a tar, a directory or an image reference in the store (required)")
 	cmd.Flags().BoolVar(&o.Recommends, "recommends", false, "install the package's Recommends too (apt's default; off to keep the review to what the package needs)")
 	return cmd
 }
@@ -62,14 +64,35 @@ func runReview(ctx context.Context, a *App, o *ReviewOptions, deb string) error 
 	if os.Geteuid() != 0 {
 		return errors.New("ingot review needs root (namespaces, chroot, owners and devices of the base image)")
 	}
+	base, label := o.Base, o.Base
 	if _, err := os.Stat(o.Base); err != nil {
-		return fmt.Errorf("base image: %w", err)
+		// Not a file or directory: an image reference in the store,
+		// exported to a temporary tar for the review.
+		src, err := openStoreImage(ctx, a, o.Base)
+		if err != nil {
+			return fmt.Errorf("base image: %w", err)
+		}
+		f, err := os.CreateTemp("", "ingot-review-base-*.tar")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		err = images.WriteTar(ctx, f, src.Manifest(), func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
+			return src.(*differ.StoreSource).Open(ctx, e)
+		})
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("base image %s: %w", o.Base, err)
+		}
+		base = f.Name()
 	}
 	var log io.Writer = io.Discard
 	if a.Log != nil && a.Log.Enabled(ctx, -4) { // --log-level debug shows apt's output
 		log = a.Stderr
 	}
-	rv, err := differ.Review(ctx, o.Base, deb, differ.ReviewOptions{Options: opts, Recommends: o.Recommends}, log)
+	rv, err := differ.Review(ctx, base, deb, differ.ReviewOptions{Options: opts, Recommends: o.Recommends, BaseLabel: label}, log)
 	if err != nil {
 		return err
 	}
@@ -81,5 +104,5 @@ func runReview(ctx context.Context, a *App, o *ReviewOptions, deb string) error 
 		_, err = a.Stdout.Write(buf.Bytes())
 		return err
 	}
-	return writeFileAtomic(o.Output, buf.Bytes())
+	return atomicfile.WriteFile(o.Output, buf.Bytes(), 0o644)
 }

@@ -132,9 +132,11 @@ type Backend interface {
 	// Has reports whether h is stored.
 	Has(ctx context.Context, h Handle) (bool, error)
 	// Put stores data under h, atomically: readers see all of it or
-	// nothing. For every kind but the mutable ones an existing file is kept (the
-	// content is the same by construction). durable: fsync before
-	// returning; otherwise the caller calls Sync before depending on it.
+	// nothing, the old content or the new. (For content-addressed kinds
+	// both are the same bytes, unless the old were damaged: a Put repairs
+	// them. Store checks Has first to spare the compression.) durable:
+	// fsync before returning; otherwise the caller calls Sync before
+	// depending on it. Put does not keep data after it returns.
 	Put(ctx context.Context, h Handle, data []byte, durable bool) error
 	// Delete removes h; removing an absent file is not an error.
 	Delete(ctx context.Context, h Handle) error
