@@ -110,9 +110,9 @@ seq 1 "$HOSTS" | xargs -P "$CONC" -I{} sh -c "'$INGOT' --log-level error agent -
 t1=$(now)
 c1=$(cpu_of $WORKERS)
 ING_TIME=$(echo "$t1 - $t0" | bc); ING_CPU=$(echo "$c1 - $c0" | bc)
-ING_SENT=$(awk '{s+=$1} END {print s+0}' "$WORK/nginx/access.log")
-ING_WRITTEN=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"written_bytes"/ {s+=$2} END {print s+0}')
-ING_DELTAS=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"deltas"/ {s+=$2} END {print s+0}')
+ING_SENT=$(awk '{s+=$1} END {printf "%d", s}' "$WORK/nginx/access.log")
+ING_WRITTEN=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"written_bytes"/ {s+=$2} END {printf "%d", s}')
+ING_DELTAS=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"deltas"/ {s+=$2} END {printf "%d", s}')
 
 run_rsync() { # name flags...
   local name=$1; shift
@@ -122,8 +122,8 @@ run_rsync() { # name flags...
   t1=$(now); sleep 0.5; c1=$(cpu_of $RSYNCD_PID)
   eval "${name}_TIME=$(echo "$t1 - $t0" | bc)"
   eval "${name}_CPU=$(echo "$c1 - $c0" | bc)"
-  eval "${name}_SENT=$(cat "$WORK/$name"/h*/stats | awk '/^Total bytes received/ {gsub(",","",$4); s+=$4} END {print s+0}')"
-  eval "${name}_WRITTEN=$(cat "$WORK/$name"/h*/stats | awk '/^Total transferred file size/ {gsub(",","",$5); s+=$5} END {print s+0}')"
+  eval "${name}_SENT=$(cat "$WORK/$name"/h*/stats | awk '/^Total bytes received/ {gsub(",","",$4); s+=$4} END {printf "%d", s}')"
+  eval "${name}_WRITTEN=$(cat "$WORK/$name"/h*/stats | awk '/^Total transferred file size/ {gsub(",","",$5); s+=$5} END {printf "%d", s}')"
 }
 run_rsync rsync -a
 run_rsync rsyncz -az
