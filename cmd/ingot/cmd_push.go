@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/pusher"
 )
 
@@ -80,12 +81,7 @@ threshold, prints a summary table (or --json) and exits 1 if any host failed.`,
 			if _, err := pusher.ParseRate(bwlimit); err != nil {
 				return usageError{fmt.Errorf("--bwlimit: %w", err)}
 			}
-			s, err := a.openStore()
-			if err != nil {
-				return err
-			}
-			d, err := a.resolveImage(cmd.Context(), s, args[0])
-			s.Close()
+			d, err := resolvePushImage(cmd.Context(), a, args[0])
 			if err != nil {
 				return err
 			}
@@ -296,4 +292,19 @@ func (d *display) draw() {
 	}
 	d.lines = lines
 	io.WriteString(d.out, b.String())
+}
+
+// resolvePushImage turns REF into a digest. A full digest is taken as it
+// is: the agents fetch from their own stores, which may hold images the
+// local store does not; prefixes and NAME:TAG are looked up in the store.
+func resolvePushImage(ctx context.Context, a *App, ref string) (images.Digest, error) {
+	if d, err := images.ParseDigest(strings.TrimPrefix(ref, "sha256:")); err == nil {
+		return d, nil
+	}
+	s, err := a.openStore()
+	if err != nil {
+		return images.Digest{}, err
+	}
+	defer s.Close()
+	return a.resolveImage(ctx, s, ref)
 }
