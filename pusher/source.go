@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,8 +66,8 @@ type SourceOptions struct {
 // CDN). A request goes first to the location that answered last; a
 // network error, 5xx or truncated body is retried with backoff by the
 // HTTP backend, then the next location is tried, and so are bytes that
-// do not match their hash. "Not found" from a location that answers is
-// the answer. Content comes chunk by chunk (ChunkSource), the chunk lists
+// do not match their hash and, except for deltas (absent for most files,
+// and optional), "not found": a stale mirror must not stop a sync. Content comes chunk by chunk (ChunkSource), the chunk lists
 // of an image from its one index object. Safe for concurrent use.
 type StoreSource struct {
 	stores []*store.Store
@@ -113,7 +114,12 @@ func OpenSource(locations []string, opts SourceOptions) (*StoreSource, error) {
 				return nil, err
 			}
 			b = h
+		} else if strings.Contains(loc, "://") {
+			return nil, fmt.Errorf("store location %q: want a directory or an http(s):// URL", loc)
 		} else {
+			if fi, err := os.Stat(loc); err != nil || !fi.IsDir() {
+				return nil, fmt.Errorf("store location %q: not a directory (nor an http(s):// URL)", loc)
+			}
 			l, err := store.OpenLocal(loc)
 			if err != nil {
 				return nil, err
@@ -202,11 +208,12 @@ func (s *StoreSource) Close() error {
 }
 
 // try runs fn against the locations, starting from the one that answered
-// last, until one succeeds or answers "not found".
-func (s *StoreSource) try(ctx context.Context, what string, fn func(*store.Store) error) error {
+// last, until one succeeds (or, with notFoundFinal, answers "not found").
+// It is "not found" only when every location that answered said so.
+func (s *StoreSource) try(ctx context.Context, what string, notFoundFinal bool, fn func(*store.Store) error) error {
 	start := int(s.good.Load())
 	var errs []string
-	var last error
+	var last, notFound error
 	for k := range s.stores {
 		i := (start + k) % len(s.stores)
 		err := fn(s.stores[i])
@@ -218,7 +225,11 @@ func (s *StoreSource) try(ctx context.Context, what string, fn func(*store.Store
 			return ctx.Err()
 		}
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%s: %w", what, err)
+			if notFoundFinal || len(s.stores) == 1 {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			notFound = err
+			continue
 		}
 		s.failures.Add(1)
 		if errors.Is(err, store.ErrCorrupt) {
@@ -230,6 +241,12 @@ func (s *StoreSource) try(ctx context.Context, what string, fn func(*store.Store
 		errs = append(errs, err.Error())
 		last = err
 	}
+	if notFound != nil {
+		if last == nil {
+			return fmt.Errorf("%s: %w", what, notFound)
+		}
+		return fmt.Errorf("%s: %w (and %d location(s) failed: %s)", what, notFound, len(errs), strings.Join(errs, "; "))
+	}
 	if len(errs) == 1 {
 		return fmt.Errorf("%s: %w", what, last)
 	}
@@ -239,7 +256,7 @@ func (s *StoreSource) try(ctx context.Context, what string, fn func(*store.Store
 // Manifest implements Source.
 func (s *StoreSource) Manifest(ctx context.Context, d images.Digest) ([]byte, error) {
 	var b []byte
-	err := s.try(ctx, "manifest "+d.String(), func(st *store.Store) (err error) {
+	err := s.try(ctx, "manifest "+d.String(), false, func(st *store.Store) (err error) {
 		b, err = st.ManifestBytes(ctx, d)
 		return err
 	})
@@ -254,7 +271,7 @@ func (s *StoreSource) Manifest(ctx context.Context, d images.Digest) ([]byte, er
 // Signature implements Source.
 func (s *StoreSource) Signature(ctx context.Context, d images.Digest) ([]byte, error) {
 	var b []byte
-	err := s.try(ctx, "signature of "+d.String(), func(st *store.Store) (err error) {
+	err := s.try(ctx, "signature of "+d.String(), false, func(st *store.Store) (err error) {
 		b, err = st.Signature(ctx, d)
 		return err
 	})
@@ -264,7 +281,7 @@ func (s *StoreSource) Signature(ctx context.Context, d images.Digest) ([]byte, e
 // Delta implements Source.
 func (s *StoreSource) Delta(ctx context.Context, from, to images.Digest, old []byte) ([]byte, error) {
 	var b []byte
-	err := s.try(ctx, "delta "+from.String()[:12]+"→"+to.String()[:12], func(st *store.Store) (err error) {
+	err := s.try(ctx, "delta "+from.String()[:12]+"→"+to.String()[:12], true, func(st *store.Store) (err error) {
 		b, err = st.Delta(ctx, from, to, old)
 		return err
 	})
@@ -282,12 +299,14 @@ func (s *StoreSource) index(ctx context.Context) store.Index {
 	}
 	ii := s.indexes[d]
 	if ii == nil {
+		// One image at a time: an agent syncs to one image after another.
+		clear(s.indexes)
 		ii = &imageIndex{}
 		s.indexes[d] = ii
 	}
 	s.mu.Unlock()
 	ii.once.Do(func() {
-		ii.err = s.try(ctx, "index of image "+d.String(), func(st *store.Store) (err error) {
+		ii.err = s.try(ctx, "index of image "+d.String(), false, func(st *store.Store) (err error) {
 			ii.ix, err = st.Index(ctx, d)
 			return err
 		})
@@ -308,7 +327,7 @@ func (s *StoreSource) Chunks(ctx context.Context, sha images.Digest, size int64)
 		return ix.Chunks(sha, size), nil
 	}
 	var cs []store.Chunk
-	err := s.try(ctx, "chunks of "+sha.String(), func(st *store.Store) (err error) {
+	err := s.try(ctx, "chunks of "+sha.String(), false, func(st *store.Store) (err error) {
 		cs, err = st.FileChunks(ctx, sha)
 		return err
 	})
@@ -318,7 +337,7 @@ func (s *StoreSource) Chunks(ctx context.Context, sha images.Digest, size int64)
 // Chunk implements ChunkSource.
 func (s *StoreSource) Chunk(ctx context.Context, c store.Chunk) ([]byte, error) {
 	var b []byte
-	err := s.try(ctx, "chunk "+c.ID.String(), func(st *store.Store) (err error) {
+	err := s.try(ctx, "chunk "+c.ID.String(), false, func(st *store.Store) (err error) {
 		b, err = st.GetChunk(ctx, c.ID)
 		if err == nil && int64(len(b)) != c.Size {
 			err = fmt.Errorf("chunk %s is %d bytes, its list says %d: %w", c.ID, len(b), c.Size, store.ErrCorrupt)
