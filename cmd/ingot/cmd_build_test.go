@@ -265,3 +265,68 @@ func TestBuildCheck(t *testing.T) {
 		t.Fatalf("build --check of a noisy spec: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+// TestBuildRefusesBadInputs: a .deb in the cache that does not match the
+// lock and a lock that no longer belongs to its spec are refused with
+// errors naming them, and no image is made.
+func TestBuildRefusesBadInputs(t *testing.T) {
+	specPath := localRepoSpec(t, 9)
+	work := t.TempDir()
+	cache := filepath.Join(work, "cache")
+	env := map[string]string{"INGOT_STORE": filepath.Join(work, "store"), "INGOT_CACHE": cache}
+	if code, out, errs := runApp(t, env, "build", specPath, "--progress", "none"); code != 0 {
+		t.Fatalf("first build: exit %d\n%s%s", code, out, errs)
+	}
+	// Same size, one byte flipped: the cache takes it for whole, the
+	// builder's own check against the lock does not.
+	debs, _ := filepath.Glob(filepath.Join(cache, "debs", "sha256", "*", "*"))
+	if len(debs) == 0 {
+		t.Fatal("no cached .deb")
+	}
+	var victim string
+	for _, d := range debs {
+		if data, _ := os.ReadFile(d); bytes.Contains(data, []byte("data.tar")) && len(data) > 2000 && !strings.Contains(d, "partial") {
+			victim = d
+			data[len(data)-100] ^= 0xff
+			os.WriteFile(victim, data, 0o644)
+			break
+		}
+	}
+	code, out, errs := runApp(t, env, "build", specPath, "--progress", "none", "--name", "tampered:1")
+	if code != 2 || !strings.Contains(errs, "does not match the lock") || !strings.Contains(errs, filepath.Base(victim)) {
+		t.Fatalf("build with a tampered cached .deb: exit %d\n%s%s", code, out, errs)
+	}
+	if c, _, _ := runApp(t, env, "image", "ls"); c == 0 {
+		if _, ls, _ := runApp(t, env, "image", "ls"); strings.Contains(ls, "tampered") {
+			t.Error("an image was stored from a tampered package")
+		}
+	}
+	os.RemoveAll(cache)
+
+	data, _ := os.ReadFile(specPath)
+	os.WriteFile(specPath, bytes.Replace(data, []byte("packages: [alpha, beta, gamma, libeps1]"), []byte("packages: [alpha, beta]"), 1), 0o644)
+	code, out, errs = runApp(t, env, "build", specPath, "--progress", "none")
+	if code != 2 || !strings.Contains(errs, "run `ingot lock") {
+		t.Fatalf("build with a stale lock: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+func TestNormalizeCommand(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "page.1.gz"), []byte(gzipWithHeader(t, "x")), 0o644)
+	os.WriteFile(filepath.Join(dir, "plain"), []byte("x"), 0o644)
+	code, out, errs := runApp(t, map[string]string{"SOURCE_DATE_EPOCH": "1700000000"}, "normalize", dir)
+	if code != 0 || !strings.Contains(out, "page.1.gz: gzip normalized") || !strings.Contains(out, "mtimes clamped") {
+		t.Fatalf("normalize: exit %d\n%s%s", code, out, errs)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "plain")); fi.ModTime().Unix() != 1700000000 {
+		t.Errorf("mtime %v not clamped", fi.ModTime())
+	}
+	code, out, _ = runApp(t, nil, "normalize", "--source-date-epoch", "1700000000", "--json", dir)
+	if code != 0 || !strings.Contains(out, `"changes": []`) {
+		t.Errorf("second normalize changed something or failed: exit %d\n%s", code, out)
+	}
+	if code, _, errs := runApp(t, nil, "normalize", dir); code != 3 || !strings.Contains(errs, "SOURCE_DATE_EPOCH") {
+		t.Errorf("normalize without a time: exit %d %s", code, errs)
+	}
+}

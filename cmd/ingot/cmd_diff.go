@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -81,10 +82,19 @@ given. Exit status like diff(1): 0 identical, 1 different, 2 trouble.`,
 	return cmd
 }
 
+// diffMemoryLimit is ingot diff's soft memory limit unless GOMEMLIMIT is set.
+const diffMemoryLimit = 32 << 20
+
 func runDiff(ctx context.Context, a *App, o *DiffOptions, argA, argB string) error {
 	opts, format, err := o.options()
 	if err != nil {
 		return err
+	}
+	if a.Getenv("GOMEMLIMIT") == "" {
+		// The differ's live data is small (two manifests, the changed
+		// texts); a soft limit keeps the garbage from growing the
+		// process on CI machines, for a little more GC work.
+		debug.SetMemoryLimit(diffMemoryLimit)
 	}
 	srcA, err := openImage(ctx, a, argA)
 	if err != nil {

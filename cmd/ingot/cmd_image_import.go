@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/images"
@@ -18,7 +19,16 @@ func init() { registerImage(newImageImportCommand) }
 type imageImportOptions struct {
 	name      string
 	json      bool
+	level     string
 	deltaFrom string
+}
+
+// zstdLevels are the --level names of the object compression levels.
+var zstdLevels = map[string]zstd.EncoderLevel{
+	"fastest": zstd.SpeedFastest,
+	"default": zstd.SpeedDefault,
+	"better":  zstd.SpeedBetterCompression,
+	"best":    zstd.SpeedBestCompression,
 }
 
 func newImageImportCommand(a *App) *cobra.Command {
@@ -40,6 +50,7 @@ fetch only those.`,
 	cmd.Flags().StringVar(&o.name, "name", "", "also set the reference `NAME:TAG` to the image")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print {\"digest\":…, \"ref\":…} as JSON")
 	cmd.Flags().StringVar(&o.deltaFrom, "delta-from", "", "also precompute deltas from image `REF` to the new image")
+	cmd.Flags().StringVar(&o.level, "level", "default", "zstd level of new objects: fastest, default, better or best (names and digests do not depend on it)")
 	return cmd
 }
 
@@ -50,8 +61,12 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 			return usageError{fmt.Errorf("--name: %w", err)}
 		}
 	}
+	level, ok := zstdLevels[o.level]
+	if !ok {
+		return usageError{fmt.Errorf("--level %q: want fastest, default, better or best", o.level)}
+	}
 	if fi, err := os.Stat(file); err == nil && fi.IsDir() {
-		return runImageImportDir(cmd, a, o, file)
+		return runImageImportDir(cmd, a, o, file, level)
 	}
 	var r io.Reader = a.Stdin
 	if file != "-" {
@@ -62,7 +77,7 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 		defer f.Close()
 		r = f
 	}
-	s, err := a.openStore()
+	s, err := a.openStore(store.WithLevel(level))
 	if err != nil {
 		return err
 	}
@@ -113,8 +128,8 @@ func importDone(cmd *cobra.Command, a *App, s *store.Store, o imageImportOptions
 }
 
 // runImageImportDir records a directory tree as an image.
-func runImageImportDir(cmd *cobra.Command, a *App, o imageImportOptions, dir string) error {
-	s, err := a.openStore()
+func runImageImportDir(cmd *cobra.Command, a *App, o imageImportOptions, dir string, level zstd.EncoderLevel) error {
+	s, err := a.openStore(store.WithLevel(level))
 	if err != nil {
 		return err
 	}

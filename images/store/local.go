@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,6 +160,24 @@ func (b *Local) mkdir(d string, durable bool) error {
 	return nil
 }
 
+// umaskHidesRead reports whether the process umask takes away the read
+// bits of 0644 (then every new file needs a chmod). It reads the umask
+// from /proc once, without the race of setting it to learn it; when it
+// cannot tell, it says yes.
+var umaskHidesRead = sync.OnceValue(func() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return err != nil || m&0o644 != 0
+		}
+	}
+	return true
+})
+
 // tmpSeq numbers temp files; with the pid it makes their names unique.
 var tmpSeq atomic.Uint64
 
@@ -189,8 +208,10 @@ func writeFileAtomic(dir, dst string, data []byte, durable bool) error {
 		b = b[n:]
 	}
 	// The umask may have taken bits a static HTTP server needs.
-	if err := unix.Fchmod(fd, 0o644); err != nil {
-		return fail("chmod", err)
+	if umaskHidesRead() {
+		if err := unix.Fchmod(fd, 0o644); err != nil {
+			return fail("chmod", err)
+		}
 	}
 	if durable {
 		if err := unix.Fsync(fd); err != nil {
