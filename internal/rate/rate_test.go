@@ -98,3 +98,17 @@ func TestReaderWriter(t *testing.T) {
 		t.Fatalf("Writer wrote %d, %v", n, err)
 	}
 }
+
+// Rates come from config files and the API: Parse never panics, and what
+// it accepts is a sane number of bytes per second.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"10M", "500k", "1.5G", "20MiB/s", "123", "", "0", "x", "1e300", "-0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := Parse(s)
+		if err == nil && (v < 0 || v > 1<<50) {
+			t.Fatalf("Parse(%q) = %d", s, v)
+		}
+	})
+}
