@@ -21,8 +21,8 @@ import (
 )
 
 func init() {
-	registerDemoStep(demoStep{500, "push the image to three agents on loopback", demoPush})
-	registerDemoStep(demoStep{600, "change the image and push again", demoPushAgain})
+	registerDemoStep(demoStep{500, "push the image to three agents on loopback", demoPush, nil})
+	registerDemoStep(demoStep{600, "change the image and push again", demoPushAgain, nil})
 }
 
 // demoFleet is what the push steps share (set by demoPush).
@@ -65,7 +65,7 @@ func demoPush(ctx context.Context, d *demo) error {
 	demoFleet.stores = "http://" + ln.Addr().String()
 	rules := []triggers.Rule{
 		{Name: "greet", Paths: []string{"usr/bin/**"}, Command: []string{"sh", "-c", "echo programs changed: $(wc -l < \"$INGOT_CHANGED_FILE\")"}},
-		{Name: "os-release", Paths: []string{"etc/os-release"}, Command: []string{"true"}},
+		{Name: "os-release", Paths: []string{"etc/os-release", "usr/lib/os-release"}, Command: []string{"true"}},
 	}
 	for i := range rules {
 		if err := rules[i].Validate(); err != nil {
