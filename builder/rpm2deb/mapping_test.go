@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/debversion"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -76,8 +77,8 @@ func TestVersionOrder(t *testing.T) {
 		if fmt.Sprint(dpkg) != rpmRes[i] {
 			t.Errorf("rpm orders %s vs %s as %s; dpkg orders %s vs %s as %d", p[0], p[1], rpmRes[i], a, b, dpkg)
 		}
-		if CompareVersions(a, b) != dpkg {
-			t.Errorf("CompareVersions(%s, %s) = %d, dpkg says %d", a, b, CompareVersions(a, b), dpkg)
+		if debversion.Compare(a, b) != dpkg {
+			t.Errorf("debversion.Compare(%s, %s) = %d, dpkg says %d", a, b, debversion.Compare(a, b), dpkg)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // TargetFS is what a resolver reads from a target system: its files,
@@ -208,7 +210,7 @@ func (r *DpkgResolver) parseSymbols(s string) {
 				continue
 			}
 			v := f[1]
-			if old, ok := cur.minVer[node]; !ok || CompareVersions(v, old) < 0 {
+			if old, ok := cur.minVer[node]; !ok || debversion.Compare(v, old) < 0 {
 				cur.minVer[node] = v
 			}
 		}
@@ -293,7 +295,7 @@ func (r *DpkgResolver) Soname(so string, versions []string, bits64 bool) (string
 	if lib := r.symbols[so]; lib != nil {
 		min := ""
 		for _, v := range versions {
-			if mv, ok := lib.minVer[v]; ok && (min == "" || CompareVersions(mv, min) > 0) {
+			if mv, ok := lib.minVer[v]; ok && (min == "" || debversion.Compare(mv, min) > 0) {
 				min = mv
 			}
 		}
