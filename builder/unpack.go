@@ -247,13 +247,21 @@ func (u *unpacker) unpackOne(ctx context.Context, i int, only map[string]bool) e
 		if conffiles[p] && hdr.Typeflag == tar.TypeReg {
 			target = p + ".dpkg-new"
 		}
-		if only == nil && !u.claim(p, i) {
-			continue // resolved after every package is unpacked
-		}
 		var sum hash.Hash
 		if h != nil && hdr.Typeflag == tar.TypeReg && !conffiles[p] {
 			h.Reset()
 			sum = h
+		}
+		if only == nil && !u.claim(p, i) {
+			// Resolved after every package is unpacked; the package's
+			// md5sums list the file all the same, as dpkg's would.
+			if sum != nil {
+				if _, err := io.Copy(sum, data); err != nil {
+					return err
+				}
+				fmt.Fprintf(&md5sums, "%s  %s\n", hex.EncodeToString(sum.Sum(nil)), p)
+			}
+			continue
 		}
 		if err := w.write(target, hdr, data, sum, only != nil); err != nil {
 			return err
