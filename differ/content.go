@@ -54,6 +54,9 @@ func contentDiff(p string, ea, eb *images.Entry, a, b []byte, opts Options) *Con
 	if ea.Size > opts.MaxDiffSize || eb.Size > opts.MaxDiffSize || a == nil || b == nil {
 		return &Content{Note: fmt.Sprintf("not diffed: larger than the diff size cap of %s (--max-diff-size)", sizeText(opts.MaxDiffSize))}
 	}
+	if sniffedBinary(a) || sniffedBinary(b) {
+		return &Content{Note: "binary content: see size and sha256"}
+	}
 	c := &Content{}
 	if strings.HasSuffix(p, ".gz") {
 		da, erra := gunzip(a, opts.MaxDiffSize)

@@ -130,10 +130,11 @@ type dpkgDB struct {
 }
 
 // readDpkgDB builds the database from the status file and file lists held
-// in files (path → content). Paths in the lists are mapped onto the
+// in files (path → content). Owners are recorded only for the paths in
+// need (all paths when need is nil). Paths in the lists are mapped onto the
 // manifest through its symlinks ("/bin/ls" → "usr/bin/ls" in a merged-/usr
 // image). An image without a status file has an empty database.
-func readDpkgDB(m *images.Manifest, files map[string][]byte) (*dpkgDB, error) {
+func readDpkgDB(m *images.Manifest, files map[string][]byte, need map[string]bool) (*dpkgDB, error) {
 	db := &dpkgDB{packages: map[string]*Package{}, owners: map[string][]string{}}
 	status, ok := files[dpkgStatus]
 	if !ok {
@@ -165,6 +166,9 @@ func readDpkgDB(m *images.Manifest, files map[string][]byte) (*dpkgDB, error) {
 				return nil, fmt.Errorf("/%s: %w", lp, err)
 			}
 			p = r.resolveParents(p)
+			if need != nil && !need[p] {
+				continue
+			}
 			if o := db.owners[p]; len(o) == 0 || o[len(o)-1] != pkg {
 				db.owners[p] = append(o, pkg)
 			}
@@ -193,7 +197,11 @@ func (r *resolver) resolveParents(p string) string {
 	if p == "." {
 		return p
 	}
-	dir := r.resolve(images.Parent(p), 0)
+	parent := images.Parent(p)
+	dir := r.resolve(parent, 0)
+	if dir == parent {
+		return p // the common case: no symlink on the way, no allocation
+	}
 	base := path.Base(p)
 	if dir == "." {
 		return base

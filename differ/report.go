@@ -1,6 +1,8 @@
 package differ
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -333,18 +335,6 @@ func Diff(ctx context.Context, a, b Source, opts Options) (*Report, error) {
 	r := &Report{Version: ReportVersion, A: a.Name(), B: b.Name(), Packages: []PackageChange{}, Groups: []Group{}}
 
 	// The dpkg databases, for ownership and package versions.
-	var dbA, dbB *dpkgDB
-	err := both(func() (err error) {
-		dbA, err = loadDpkgDB(ctx, a)
-		return err
-	}, func() (err error) {
-		dbB, err = loadDpkgDB(ctx, b)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-
 	deltas := images.Compare(ma, mb, images.CompareOptions{})
 	kept := deltas[:0]
 	for _, d := range deltas {
@@ -358,6 +348,24 @@ func Diff(ctx context.Context, a, b Source, opts Options) (*Report, error) {
 		kept = append(kept, d)
 	}
 	deltas = kept
+
+	// The dpkg databases, for package versions and the owners of the
+	// paths that differ.
+	need := make(map[string]bool, len(deltas))
+	for _, d := range deltas {
+		need[d.Path] = true
+	}
+	var dbA, dbB *dpkgDB
+	err := both(func() (err error) {
+		dbA, err = loadDpkgDB(ctx, a, need)
+		return err
+	}, func() (err error) {
+		dbB, err = loadDpkgDB(ctx, b, need)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 
 	// Contents to read: changed regular files small enough to diff, and
 	// the changelogs of changed packages.
@@ -389,13 +397,43 @@ func Diff(ctx context.Context, a, b Source, opts Options) (*Report, error) {
 			}
 		}
 	}
-	var contA, contB map[string][]byte
-	err = both(func() (err error) {
-		contA, err = readAll(ctx, a, wantA)
-		return err
-	}, func() (err error) {
-		contB, err = readAll(ctx, b, wantB)
-		return err
+	for _, x := range []struct {
+		s    Source
+		want map[string]bool
+	}{{a, wantA}, {b, wantB}} {
+		if f, ok := x.s.(forgetter); ok {
+			f.forget(x.want)
+		}
+	}
+	// A's contents first; then B's, each diffed as it arrives and A's
+	// side dropped, so that at most one side is held in memory.
+	diffable := map[string]*images.Delta{}
+	for i := range deltas {
+		if d := &deltas[i]; wantA[d.Path] && wantB[d.Path] {
+			diffable[d.Path] = d
+		}
+	}
+	keepA := map[string]bool{}
+	for _, p := range logA {
+		keepA[p] = true
+	}
+	keepB := map[string]bool{}
+	for _, p := range logB {
+		keepB[p] = true
+	}
+	contA, err := readAll(ctx, a, wantA, nil)
+	if err != nil {
+		return nil, err
+	}
+	contents := map[string]*Content{}
+	contB, err := readAll(ctx, b, wantB, func(p string, data []byte) bool {
+		if d, ok := diffable[p]; ok {
+			contents[p] = contentDiff(p, d.Old, d.New, contA[p], data, opts)
+			if !keepA[p] {
+				delete(contA, p)
+			}
+		}
+		return keepB[p]
 	})
 	if err != nil {
 		return nil, err
@@ -431,7 +469,9 @@ func Diff(ctx context.Context, a, b Source, opts Options) (*Report, error) {
 			r.Summary.Changed++
 			ra, rb := d.Old, d.New
 			if slices.Contains(d.Keys, images.KeySHA256) && ra.Type == images.TypeFile && rb.Type == images.TypeFile {
-				c.Content = contentDiff(d.Path, ra, rb, contA[d.Path], contB[d.Path], opts)
+				if c.Content = contents[d.Path]; c.Content == nil {
+					c.Content = contentDiff(d.Path, ra, rb, nil, nil, opts) // over the size cap
+				}
 			}
 		}
 		r.Summary.Alerts += len(c.Alerts)
@@ -492,15 +532,33 @@ func both(f, g func() error) error {
 	return errG
 }
 
-func readAll(ctx context.Context, s Source, want map[string]bool) (map[string][]byte, error) {
+// readAll reads the files in want from s. Binaries are not kept (see
+// binarySniffed). When use is given, it receives each content as it is
+// read and says whether to keep it; otherwise everything is kept.
+func readAll(ctx context.Context, s Source, want map[string]bool, use func(p string, data []byte) bool) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	if len(want) == 0 {
 		return out, nil
 	}
+	br := bufio.NewReaderSize(nil, sniffSize)
 	err := s.ReadFiles(ctx, slices.Sorted(maps.Keys(want)), func(p string, r io.Reader) error {
-		b, err := io.ReadAll(r)
-		out[p] = b
-		return err
+		// Binaries (a NUL byte in the first 8000 bytes, as git decides)
+		// get no diff: keep a marker, not their bytes. .gz files are
+		// binary on the outside and decided on their content.
+		br.Reset(r)
+		var data []byte
+		if head, _ := br.Peek(sniffSize); !strings.HasSuffix(p, ".gz") && bytes.IndexByte(head, 0) >= 0 {
+			data = binarySniffed
+		} else {
+			var err error
+			if data, err = io.ReadAll(br); err != nil {
+				return err
+			}
+		}
+		if use == nil || use(p, data) {
+			out[p] = data
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err // sources name themselves in their errors
@@ -508,8 +566,19 @@ func readAll(ctx context.Context, s Source, want map[string]bool) (map[string][]
 	return out, nil
 }
 
+// sniffSize is how much of a file decides whether it is binary.
+const sniffSize = 8000
+
+// binarySniffed stands for the content of a file found to be binary; it is
+// recognised by identity (sniffedBinary), never by value.
+var binarySniffed = []byte("\x00binary")
+
+func sniffedBinary(b []byte) bool {
+	return len(b) == len(binarySniffed) && &b[0] == &binarySniffed[0]
+}
+
 // loadDpkgDB reads a source's dpkg status and file lists.
-func loadDpkgDB(ctx context.Context, s Source) (*dpkgDB, error) {
+func loadDpkgDB(ctx context.Context, s Source, need map[string]bool) (*dpkgDB, error) {
 	m := s.Manifest()
 	var paths []string
 	for i := range m.Entries {
@@ -526,7 +595,7 @@ func loadDpkgDB(ctx context.Context, s Source) (*dpkgDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the dpkg database: %w", err)
 	}
-	db, err := readDpkgDB(m, files)
+	db, err := readDpkgDB(m, files, need)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.Name(), err)
 	}

@@ -150,6 +150,27 @@ func OpenTar(ctx context.Context, name string) (*TarSource, error) {
 // Name implements Source.
 func (s *TarSource) Name() string { return s.label }
 
+// forget drops the kept contents of every path not in keep (Diff calls it
+// once the dpkg database is read, to hold less memory while it diffs).
+func (s *TarSource) forget(keep map[string]bool) {
+	held := map[images.Digest]bool{}
+	for p := range keep {
+		if e := s.m.Lookup(p); e != nil {
+			if e = s.m.Resolve(e); e != nil {
+				held[e.SHA256] = true
+			}
+		}
+	}
+	for sum := range s.kept {
+		if !held[sum] {
+			delete(s.kept, sum)
+		}
+	}
+}
+
+// forgetter is a Source that can drop contents it holds in memory.
+type forgetter interface{ forget(keep map[string]bool) }
+
 // Manifest implements Source.
 func (s *TarSource) Manifest() *images.Manifest { return s.m }
 
@@ -183,17 +204,18 @@ func (s *TarSource) ReadFiles(ctx context.Context, paths []string, fn func(strin
 		return fmt.Errorf("opening image tar: %w", err)
 	}
 	defer f.Close()
+	var buf bytes.Buffer // reused: most files of a wanted size are not wanted
 	_, err = images.ReadTar(ctx, f, images.TarOptions{Name: s.file}, func(e *images.Entry, r io.Reader) error {
 		if !sizes[e.Size] {
 			return nil
 		}
-		b, err := io.ReadAll(r)
-		if err != nil {
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
 			return err
 		}
-		sum := images.Sum(b)
+		sum := images.Sum(buf.Bytes())
 		for _, p := range want[sum] {
-			if err := fn(p, bytes.NewReader(b)); err != nil {
+			if err := fn(p, bytes.NewReader(buf.Bytes())); err != nil {
 				return err
 			}
 		}

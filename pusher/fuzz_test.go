@@ -47,3 +47,17 @@ func FuzzParseRate(f *testing.F) {
 		}
 	})
 }
+
+// The example config in examples/ parses and validates.
+func TestExampleConfig(t *testing.T) {
+	c, err := LoadConfig("../examples/agent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Root != "/" || len(c.Stores) != 2 || len(c.Triggers) != 4 || c.Limits.Download != "50M" {
+		t.Errorf("example config read as %+v", c)
+	}
+	if _, err := c.localGlobs(); err != nil {
+		t.Error(err)
+	}
+}

@@ -340,7 +340,7 @@ func (c *converter) readPayload(ctx context.Context) error {
 	}
 	// Drain to the end so the payload digest is checked.
 	if _, err := io.Copy(io.Discard, payload); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", c.name, err)
 	}
 	return c.buildFiles(clean, seen, offs, md5s, hasContent, linkSet)
 }

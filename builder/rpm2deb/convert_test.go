@@ -360,30 +360,17 @@ func TestBadInput(t *testing.T) {
 	}
 	_, hdrEnd := pkg.HeaderRange()
 	withPayloadName := func(from, to string) []byte {
-		if len(from) != len(to) {
-			t.Fatalf("%q and %q differ in length", from, to)
-		}
-		zr, err := gzip.NewReader(bytes.NewReader(good[hdrEnd:]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cpio, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Contains(cpio, []byte(from+"\x00")) {
-			t.Fatalf("payload has no %q", from)
-		}
-		cpio = bytes.Replace(cpio, []byte(from+"\x00"), []byte(to+"\x00"), 1)
-		var buf bytes.Buffer
-		buf.Write(good[:hdrEnd])
-		zw := gzip.NewWriter(&buf)
-		zw.Write(cpio)
-		zw.Close()
-		return buf.Bytes()
+		return withPayload(t, good, hdrEnd, from+"\x00", to+"\x00")
+	}
+	withPayloadData := func(from, to string) []byte {
+		return withPayload(t, good, hdrEnd, from, to)
 	}
 	hdr := append([]byte(nil), good[:hdrEnd]...)
 	unknown := append(bytes.Replace(hdr, []byte("\x00gzip\x00"), []byte("\x00gzap\x00"), 1), good[hdrEnd:]...)
+	if !bytes.Contains(hdr, []byte("\x00/usr/share/tiny/\x00")) {
+		t.Fatal("header has no /usr/share/tiny/ directory name")
+	}
+	dotdotHeader := append(bytes.Replace(hdr, []byte("\x00/usr/share/tiny/\x00"), []byte("\x00/../../../tiny//\x00"), 1), good[hdrEnd:]...)
 	cases := []struct {
 		name string
 		data []byte
@@ -397,6 +384,10 @@ func TestBadInput(t *testing.T) {
 		{"dotdot in cpio", withPayloadName("./usr/share/tiny/file", "./../../../etc/passwd"), "climbs out of the root"},
 		{"absolute escaping cpio", withPayloadName("./usr/share/tiny/file", "/../../../etc/passwdx"), "climbs out of the root"},
 		{"absolute cpio", withPayloadName("./usr/share/tiny/file", "//usr/share/tiny/file"), "absolute path"},
+		{"dotdot in header", dotdotHeader, "climbs out of the root"},
+		{"content differs from header digest", withPayloadData("tiny\n", "tinY\n"), "content digest differs"},
+		{"payload digest", withPayloadData("tiny\n", "tiny\n"), "payload digest"},
+		{"payload member not in header", withPayloadName("./usr/share/tiny/file", "./usr/share/tiny/fil2"), "not in the header's file list"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -410,6 +401,7 @@ func TestBadInput(t *testing.T) {
 			if err == nil {
 				t.Fatal("converted bad input")
 			}
+			t.Logf("%v", err)
 			if !strings.Contains(err.Error(), in) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q: want the input's name and %q", err, tc.want)
 			}
@@ -465,4 +457,31 @@ func TestDevices(t *testing.T) {
 		}
 	}
 	checkContents(t, buildRPM(t, "devnode", ""), rep.Output, "devnode")
+}
+
+// withPayload returns the RPM good (header ending at hdrEnd, gzip
+// payload) with from replaced by to (same length) in its cpio payload.
+func withPayload(t *testing.T, good []byte, hdrEnd int, from, to string) []byte {
+	t.Helper()
+	if len(from) != len(to) {
+		t.Fatalf("%q and %q differ in length", from, to)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(good[hdrEnd:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpio, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(cpio, []byte(from)) {
+		t.Fatalf("payload has no %q", from)
+	}
+	cpio = bytes.Replace(cpio, []byte(from), []byte(to), 1)
+	var buf bytes.Buffer
+	buf.Write(good[:hdrEnd])
+	zw := gzip.NewWriter(&buf)
+	zw.Write(cpio)
+	zw.Close()
+	return buf.Bytes()
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -346,5 +347,21 @@ func TestRichDependencies(t *testing.T) {
 		if strings.Join(got, ", ") != want {
 			t.Errorf("mapRich(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestNothingBelowASymlink: a package path below a symlink of the same
+// package is refused (unpacked, it would land where the symlink points).
+func TestNothingBelowASymlink(t *testing.T) {
+	c := &converter{name: "x.rpm", byPath: map[string]*debFile{}}
+	if err := c.add(&debFile{Path: "srv/x", Type: images.TypeSymlink, Link: "/etc"}); err != nil {
+		t.Fatal(err)
+	}
+	err := c.add(&debFile{Path: "srv/x/passwd", Type: images.TypeFile})
+	if !errors.Is(err, images.ErrUnsafePath) {
+		t.Errorf("file below a symlink: %v", err)
+	}
+	if err := c.add(&debFile{Path: "srv/y/z", Type: images.TypeFile}); err != nil {
+		t.Errorf("file below a synthesized directory: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -81,18 +82,35 @@ given. Exit status like diff(1): 0 identical, 1 different, 2 trouble.`,
 	return cmd
 }
 
+// diffMemoryLimit is ingot diff's soft memory limit unless GOMEMLIMIT is set.
+const diffMemoryLimit = 32 << 20
+
 func runDiff(ctx context.Context, a *App, o *DiffOptions, argA, argB string) error {
 	opts, format, err := o.options()
 	if err != nil {
 		return err
 	}
-	srcA, err := openImage(ctx, a, argA)
-	if err != nil {
-		return err
+	if a.Getenv("GOMEMLIMIT") == "" {
+		// The differ's live data is small (two manifests, the changed
+		// texts); a soft limit keeps the garbage from growing the
+		// process on CI machines, for a little more GC work.
+		debug.SetMemoryLimit(diffMemoryLimit)
 	}
-	srcB, err := openImage(ctx, a, argB)
-	if err != nil {
-		return err
+	// Read both images at once (each is one pass over a tar or a tree).
+	var srcA, srcB differ.Source
+	var errA, errB error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srcB, errB = openImage(ctx, a, argB)
+	}()
+	srcA, errA = openImage(ctx, a, argA)
+	<-done
+	if errA != nil {
+		return errA
+	}
+	if errB != nil {
+		return errB
 	}
 	r, err := differ.Diff(ctx, srcA, srcB, opts)
 	if err != nil {

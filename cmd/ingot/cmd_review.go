@@ -61,9 +61,6 @@ func runReview(ctx context.Context, a *App, o *ReviewOptions, deb string) error 
 	if format == differ.FormatHTML {
 		return usageError{errors.New("--format: review writes text or json")}
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("ingot review needs root (namespaces, chroot, owners and devices of the base image)")
-	}
 	base, label := o.Base, o.Base
 	if _, err := os.Stat(o.Base); err != nil {
 		// Not a file or directory: an image reference in the store,
@@ -87,6 +84,9 @@ func runReview(ctx context.Context, a *App, o *ReviewOptions, deb string) error 
 			return fmt.Errorf("base image %s: %w", o.Base, err)
 		}
 		base = f.Name()
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("ingot review needs root (namespaces, chroot, owners and devices of the base image)")
 	}
 	var log io.Writer = io.Discard
 	if a.Log != nil && a.Log.Enabled(ctx, -4) { // --log-level debug shows apt's output

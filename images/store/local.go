@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -143,7 +144,8 @@ func (b *Local) mkdir(d string, durable bool) error {
 		return nil
 	}
 	if _, err := os.Stat(d); err != nil {
-		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		// MkdirAll: a store made before a kind existed lacks its folder.
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
 		if durable {
@@ -157,6 +159,24 @@ func (b *Local) mkdir(d string, durable bool) error {
 	b.mu.Unlock()
 	return nil
 }
+
+// umaskHidesRead reports whether the process umask takes away the read
+// bits of 0644 (then every new file needs a chmod). It reads the umask
+// from /proc once, without the race of setting it to learn it; when it
+// cannot tell, it says yes.
+var umaskHidesRead = sync.OnceValue(func() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return err != nil || m&0o644 != 0
+		}
+	}
+	return true
+})
 
 // tmpSeq numbers temp files; with the pid it makes their names unique.
 var tmpSeq atomic.Uint64
@@ -188,8 +208,10 @@ func writeFileAtomic(dir, dst string, data []byte, durable bool) error {
 		b = b[n:]
 	}
 	// The umask may have taken bits a static HTTP server needs.
-	if err := unix.Fchmod(fd, 0o644); err != nil {
-		return fail("chmod", err)
+	if umaskHidesRead() {
+		if err := unix.Fchmod(fd, 0o644); err != nil {
+			return fail("chmod", err)
+		}
 	}
 	if durable {
 		if err := unix.Fsync(fd); err != nil {
@@ -250,6 +272,9 @@ func (b *Local) Delete(ctx context.Context, h Handle) error {
 func (b *Local) List(ctx context.Context, k Kind, fn func(string) error) error {
 	root := filepath.Join(b.dir, k.String())
 	top, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) && k >= KindSignature {
+		return nil // a store made before this kind existed
+	}
 	if err != nil {
 		return fmt.Errorf("listing %s: %w", root, err)
 	}
@@ -258,7 +283,7 @@ func (b *Local) List(ctx context.Context, k Kind, fn func(string) error) error {
 			return err
 		}
 		switch k {
-		case KindImage:
+		case KindImage, KindSignature:
 			if hexName.MatchString(d.Name()) {
 				if err := fn(d.Name()); err != nil {
 					return err
@@ -275,7 +300,7 @@ func (b *Local) List(ctx context.Context, k Kind, fn func(string) error) error {
 		}
 		for _, f := range sub {
 			name := f.Name()
-			if k == KindRef {
+			if k == KindRef || k == KindDelta {
 				name = d.Name() + "/" + name
 			}
 			if (Handle{Kind: k, Name: name}).Valid() != nil {

@@ -26,6 +26,7 @@ type putter struct {
 
 	// Stats, for progress and benchmarks.
 	NewChunks, NewBytes int64
+	wrote               bool // something was written: a Sync is due
 }
 
 type putJob struct {
@@ -80,6 +81,10 @@ func (p *putter) work() {
 		}
 		if err := p.s.put(p.ctx, j.h, data, p.durable); err != nil {
 			p.fail(err)
+		} else {
+			p.mu.Lock()
+			p.wrote = true
+			p.mu.Unlock()
 		}
 		p.release(j)
 	}

@@ -295,7 +295,7 @@ func (s *Store) PutFile(ctx context.Context, r io.Reader) (images.Digest, int64,
 	if werr := p.wait(); err == nil {
 		err = werr
 	}
-	if err == nil && p.NewChunks > 0 {
+	if err == nil && p.wrote {
 		err = s.b.Sync(ctx)
 	}
 	return sha, size, err
