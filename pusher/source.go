@@ -149,7 +149,9 @@ func newHTTPClient(tlsConf *tls.Config, limit *rate.Limiter) *http.Client {
 	if limit != nil {
 		rt = limitedTransport{tr, limit}
 	}
-	return &http.Client{Transport: rt}
+	// No request needs long: the largest is a manifest or a delta of a
+	// few MB; a stalled body is then retried instead of hanging a sync.
+	return &http.Client{Transport: rt, Timeout: 5 * time.Minute}
 }
 
 // limitedTransport reads every response body through the bandwidth limit.
