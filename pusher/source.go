@@ -316,6 +316,14 @@ func (s *StoreSource) index(ctx context.Context) store.Index {
 			s.log.Warn("no image index; fetching chunk lists file by file", "image", d, "err", ii.err)
 		}
 	})
+	if ii.err != nil {
+		// Not for good: the next sync to this image asks again.
+		s.mu.Lock()
+		if s.indexes[d] == ii {
+			delete(s.indexes, d)
+		}
+		s.mu.Unlock()
+	}
 	return ii.ix
 }
 
