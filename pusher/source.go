@@ -85,9 +85,10 @@ type StoreSource struct {
 }
 
 type imageIndex struct {
-	once sync.Once
-	ix   store.Index
-	err  error
+	once   sync.Once
+	ix     store.Index
+	err    error
+	failed bool // under StoreSource.mu
 }
 
 // OpenSource opens a StoreSource over locations (directories or URLs).
@@ -265,6 +266,9 @@ func (s *StoreSource) Manifest(ctx context.Context, d images.Digest) ([]byte, er
 	if err == nil {
 		s.mu.Lock()
 		s.image = d
+		if ii := s.indexes[d]; ii != nil && ii.failed {
+			delete(s.indexes, d)
+		}
 		s.mu.Unlock()
 	}
 	return b, err
@@ -317,11 +321,8 @@ func (s *StoreSource) index(ctx context.Context) store.Index {
 		}
 	})
 	if ii.err != nil {
-		// Not for good: the next sync to this image asks again.
 		s.mu.Lock()
-		if s.indexes[d] == ii {
-			delete(s.indexes, d)
-		}
+		ii.failed = true // not for good: the next Manifest of d forgets it
 		s.mu.Unlock()
 	}
 	return ii.ix
