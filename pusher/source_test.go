@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
@@ -83,5 +84,39 @@ func TestStoreSourceLocations(t *testing.T) {
 	}
 	if _, err := OpenSource([]string{"ftp://x"}, SourceOptions{}); err == nil {
 		t.Error("OpenSource of ftp://x succeeded")
+	}
+}
+
+// The download limit paces HTTP bodies: at 1 KiB/s a 768 KiB file cannot
+// arrive within a second; without the limit it arrives.
+func TestStoreSourceLimit(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	content := randomBytes(4, 3*store.MaxChunk)
+	sha, size, err := f.st.PutFile(ctx, bytes.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(f.store)))
+	defer srv.Close()
+	for _, limit := range []*Limiter{nil, NewLimiter(1 << 10)} {
+		src, err := OpenSource([]string{srv.URL}, SourceOptions{Limit: limit, Retries: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		budget := time.Second // 768 KiB at 1 KiB/s takes 12 minutes
+		if limit == nil {
+			budget = time.Minute // milliseconds on loopback; generous for a loaded machine
+		}
+		tctx, cancel := context.WithTimeout(ctx, budget)
+		_, err = src.Object(tctx, sha, size)
+		cancel()
+		if limit == nil && err != nil {
+			t.Fatalf("unlimited: %v", err)
+		}
+		if limit != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("1 KiB/s: err = %v, want the deadline to pass first", err)
+		}
 	}
 }
