@@ -50,7 +50,7 @@ relations() { # number of relations in Depends/Pre-Depends/Provides/Conflicts/Br
 }
 lintian_errors() { lintian --allow-root "$1" 2>/dev/null | grep -c '^E:' || true; }
 
-printf '%-28s %-6s %9s %6s %8s %6s %8s %9s\n' rpm tool changelog deps version lint-E reprod ms/pkg
+printf '%-28s %-6s %9s %5s %-16s %6s %6s %8s\n' rpm tool changelog deps version lint-E reprod ms/pkg
 tot_i=0; tot_a=0
 for rpm in "${rpms[@]}"; do
   base=$(basename "$rpm")
@@ -81,7 +81,7 @@ for rpm in "${rpms[@]}"; do
 
   for tool in ingot alien; do
     if [ $tool = ingot ]; then deb=$ideb; rep=$irep; ms=$ims; else deb=$adeb; rep=$arep; ms=$ams; fi
-    printf '%-28s %-6s %4s/%-4s %6s %8s %6s %8s %9s\n' "${base:0:28}" $tool \
+    printf '%-28s %-6s %4s/%-4s %5s %-16s %6s %6s %8s\n' "${base:0:28}" $tool \
       "$(changelog_entries "$deb")" "$rpm_entries" "$(relations "$deb")" \
       "$(dpkg-deb -f "$deb" Version)" "$(lintian_errors "$deb")" $rep $ms
   done

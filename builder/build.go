@@ -26,10 +26,11 @@ type Package struct {
 	Path                        string // the .deb on disk
 	Size                        int64
 	SHA256                      string // hex; checked before the file is used
-	// Auto marks a package apt would record as automatically installed
-	// (pulled in as a dependency, not Essential, not Priority: required,
-	// not asked for by name): it goes into /var/lib/apt/extended_states.
-	Auto bool
+	// Requested marks a package the spec asks for by name. apt records
+	// the others that are neither in the Essential set (Essential: yes and
+	// what it depends on) nor Priority: required as automatically
+	// installed, in /var/lib/apt/extended_states; so does the builder.
+	Requested bool
 }
 
 // ID is name_version_arch, the way packages are named in messages.
@@ -66,7 +67,9 @@ type Options struct {
 	// ScriptOutput receives the output of maintainer scripts and
 	// customize commands (default: discarded; it is kept for errors).
 	ScriptOutput io.Writer
-	// ReverseUnpack unpacks the packages in reverse order (for --check).
+	// ReverseUnpack starts the packages in the opposite order (smallest
+	// first instead of biggest first), for --check: the image must not
+	// depend on which package's files land first.
 	ReverseUnpack bool
 }
 
@@ -145,23 +148,31 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 	for i, p := range in.Packages {
 		debs[i] = debFile{Path: p.Path, Name: p.ID()}
 	}
-	if opts.ReverseUnpack {
-		debs = reversed(debs)
-	}
 	opts.Log.Debug("unpacking", "packages", len(debs), "workers", opts.Workers, "root", r.Dir)
-	pkgs, err := unpackAll(ctx, r.Dir, debs, opts.Workers, func(done, total int, name string) {
+	pkgs, err := unpackAll(ctx, r.Dir, debs, opts.Workers, opts.ReverseUnpack, func(done, total int, name string) {
 		progress(Event{Phase: "unpack", Done: done, Total: total, Item: name})
 	})
 	if err != nil {
 		return nil, err
 	}
-	if opts.ReverseUnpack {
-		pkgs = reversed(pkgs)
-	}
 	if err := makeDev(r.Dir); err != nil {
 		return nil, err
 	}
+	ctls := make([]*deb.Control, len(pkgs))
+	for i, p := range pkgs {
+		ctls[i] = p.Control
+	}
+	essential := essentialSet(ctls)
+	// mmdebstrap extracts the Essential set before dpkg installs it, so
+	// their conffiles are in place while any maintainer script runs (the
+	// passwd postinst reads /etc/login.defs of login, for one): do the same.
+	if err := preplaceConffiles(r.Dir, pkgs, essential); err != nil {
+		return nil, err
+	}
 	if err := dpkgdb.Write(ctx, r.Dir, in.Architecture, pkgs); err != nil {
+		return nil, err
+	}
+	if err := stageControlFiles(r.Dir, pkgs); err != nil {
 		return nil, err
 	}
 
@@ -176,13 +187,17 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 	progress(Event{Phase: "configure", Total: len(pkgs)})
 	script := configureScript(pkgs)
 	if err := sandbox.Run(ctx, r.Dir, []string{"/bin/sh", "-c", script}, sbox); err != nil {
+		var ee *sandbox.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("preinst scripts and dpkg --configure -a in the sandbox: exit status %d", ee.Code)
+		}
 		return nil, fmt.Errorf("configuring packages: %w\n%s", err, tail(scriptLog.String(), 40))
 	}
 	if err := checkInstalled(r.Dir, pkgs); err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, tail(scriptLog.String(), 40))
 	}
 	progress(Event{Phase: "configure", Done: len(pkgs), Total: len(pkgs)})
-	if err := writeBaseFiles(r.Dir, in); err != nil {
+	if err := writeBaseFiles(r.Dir, in, pkgs, essential); err != nil {
 		return nil, err
 	}
 	if in.Overlay != "" {
@@ -217,14 +232,6 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 	}
 	ok = true
 	return r, nil
-}
-
-func reversed[T any](s []T) []T {
-	out := make([]T, len(s))
-	for i, v := range s {
-		out[len(s)-1-i] = v
-	}
-	return out
 }
 
 // verifyAll checks every package file's size and sha256 against the lock.
@@ -272,11 +279,12 @@ func verifyFile(ctx context.Context, p *Package) error {
 }
 
 // configureScript is the shell script run in the sandbox: every preinst
-// with "install" in dependency order, with the environment dpkg gives
-// maintainer scripts, then dpkg --configure -a.
+// with "install" in dependency order, run as dpkg runs it (from
+// /var/lib/dpkg/tmp.ci holding the package's control files, with the
+// environment dpkg gives maintainer scripts), then dpkg --configure -a.
 func configureScript(pkgs []*dpkgdb.Package) string {
 	var b strings.Builder
-	b.WriteString("set -e\nexport DPKG_ADMINDIR=/var/lib/dpkg DPKG_ROOT= DPKG_MAINTSCRIPT_NAME=preinst\n")
+	b.WriteString("set -e\ncd /\nci=/var/lib/dpkg/tmp.ci\nexport DPKG_ADMINDIR=/var/lib/dpkg DPKG_ROOT= DPKG_MAINTSCRIPT_NAME=preinst\n")
 	b.WriteString("DPKG_RUNNING_VERSION=$(dpkg-query --showformat='${Version}' --show dpkg 2>/dev/null || true)\nexport DPKG_RUNNING_VERSION\n")
 	ctls := make([]*deb.Control, len(pkgs))
 	for i, p := range pkgs {
@@ -287,9 +295,12 @@ func configureScript(pkgs []*dpkgdb.Package) string {
 		if _, ok := p.Control.Files["preinst"]; !ok {
 			continue
 		}
-		fmt.Fprintf(&b, "DPKG_MAINTSCRIPT_PACKAGE=%s DPKG_MAINTSCRIPT_ARCH=%s DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 /var/lib/dpkg/info/%s.preinst install\n",
-			shellQuote(p.Name()), shellQuote(p.Control.Get("Architecture")), shellQuote(p.InfoName()))
+		fmt.Fprintf(&b, "rm -rf $ci; mv %s/%s $ci\n", stageDir, shellQuote(p.InfoName()))
+		fmt.Fprintf(&b, "DPKG_MAINTSCRIPT_PACKAGE=%s DPKG_MAINTSCRIPT_ARCH=%s DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 $ci/preinst install\n",
+			shellQuote(p.Name()), shellQuote(p.Control.Get("Architecture")))
+		b.WriteString("rm -rf $ci\n")
 	}
+	fmt.Fprintf(&b, "rm -rf %s\n", stageDir)
 	b.WriteString("unset DPKG_MAINTSCRIPT_NAME DPKG_RUNNING_VERSION DPKG_ADMINDIR DPKG_ROOT\n")
 	b.WriteString("dpkg --configure -a\n")
 	return b.String()

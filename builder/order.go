@@ -64,9 +64,9 @@ func dependencyOrder(ctls []*deb.Control) []int {
 				ready = append(ready, i)
 			}
 		}
-		if len(ready) == 0 { // a cycle: break it deterministically
+		if len(ready) == 0 { // a cycle: break it at its package with the smallest name
 			for i := range ctls {
-				if !done[i] && (len(ready) == 0 || names(i) < names(ready[0])) {
+				if !done[i] && onCycle(i, deps, done) && (len(ready) == 0 || names(i) < names(ready[0])) {
 					ready = []int{i}
 				}
 			}
@@ -77,6 +77,30 @@ func dependencyOrder(ctls []*deb.Control) []int {
 		out = append(out, i)
 	}
 	return out
+}
+
+// onCycle reports whether i can reach itself through dependencies that
+// are not done yet.
+func onCycle(i int, deps []map[int]bool, done []bool) bool {
+	seen := map[int]bool{}
+	stack := []int{i}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for j := range deps[n] {
+			if done[j] {
+				continue
+			}
+			if j == i {
+				return true
+			}
+			if !seen[j] {
+				seen[j] = true
+				stack = append(stack, j)
+			}
+		}
+	}
+	return false
 }
 
 // splitRelations parses a relationship field ("a (>= 1) | b:any, c")

@@ -1,6 +1,8 @@
 package builder
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +13,10 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ingotfleet/ingot/builder/deb"
+	"github.com/ingotfleet/ingot/builder/dpkgdb"
+	"github.com/ingotfleet/ingot/images"
 )
 
 // openRoot opens root as a directory fd for *at calls.
@@ -85,7 +91,7 @@ func makeDev(root string) error {
 
 // writeRootFile writes (or replaces) a file of the root, owned by root.
 func writeRootFile(root, rel string, data []byte, mode uint32) error {
-	w, done, err := newRootWriter(root, "/"+rel)
+	w, done, err := newRootWriter(root, "ingot")
 	if err != nil {
 		return err
 	}
@@ -215,21 +221,33 @@ func readFileLimited(p string) ([]byte, error) {
 // repositories, apt's record of automatically installed packages, and the
 // placeholder fstab. (The build host's hostname and resolv.conf, which
 // mmdebstrap copies in, are left out on purpose: see the noise list.)
-func writeBaseFiles(root string, in *Input) error {
-	if in.SourcesList != "" {
+func writeBaseFiles(root string, in *Input, pkgs []*dpkgdb.Package, essential map[int]bool) error {
+	if fi, err := os.Lstat(filepath.Join(root, "etc/apt")); in.SourcesList != "" && err == nil && fi.IsDir() {
 		if err := writeRootFile(root, "etc/apt/sources.list", []byte(in.SourcesList), 0o644); err != nil {
 			return err
 		}
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "etc")); err != nil || !fi.IsDir() {
+		return nil // not a Debian root at all
 	}
 	if _, err := os.Lstat(filepath.Join(root, "etc/fstab")); os.IsNotExist(err) {
 		if err := writeRootFile(root, "etc/fstab", []byte("# UNCONFIGURED FSTAB FOR BASE SYSTEM\n"), 0o644); err != nil {
 			return err
 		}
 	}
-	var auto []string
+	if err := aptPartialDirs(root); err != nil {
+		return err
+	}
+	requested := map[string]bool{}
 	for _, p := range in.Packages {
-		if p.Auto {
-			auto = append(auto, p.Name)
+		if p.Requested {
+			requested[p.Name] = true
+		}
+	}
+	var auto []string
+	for i, p := range pkgs {
+		if !essential[i] && p.Control.Get("Priority") != "required" && !requested[p.Name()] {
+			auto = append(auto, p.Name())
 		}
 	}
 	if len(auto) == 0 {
@@ -244,4 +262,195 @@ func writeBaseFiles(root string, in *Input) error {
 		return nil // no apt in this image
 	}
 	return writeRootFile(root, "var/lib/apt/extended_states", []byte(b.String()), 0o644)
+}
+
+// essentialSet is the index set of packages mmdebstrap installs in its
+// first, "essential" phase: every Essential: yes package and, through
+// Pre-Depends and Depends, everything it needs.
+func essentialSet(ctls []*deb.Control) map[int]bool {
+	byName := map[string]int{}
+	provides := map[string]int{}
+	for i, c := range ctls {
+		byName[c.Package()] = i
+		for _, p := range splitRelations(c.Get("Provides")) {
+			if _, ok := provides[p[0]]; !ok {
+				provides[p[0]] = i
+			}
+		}
+	}
+	set := map[int]bool{}
+	var queue []int
+	for i, c := range ctls {
+		if strings.EqualFold(strings.TrimSpace(c.Get("Essential")), "yes") {
+			set[i] = true
+			queue = append(queue, i)
+		}
+	}
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		for _, field := range []string{"Pre-Depends", "Depends"} {
+			for _, alts := range splitRelations(ctls[i].Get(field)) {
+				for _, name := range alts {
+					j, ok := byName[name]
+					if !ok {
+						j, ok = provides[name]
+					}
+					if ok {
+						if !set[j] {
+							set[j] = true
+							queue = append(queue, j)
+						}
+						break
+					}
+				}
+			}
+		}
+	}
+	return set
+}
+
+// preplaceConffiles copies the unpacked PATH.dpkg-new of every conffile
+// of the given packages to PATH (same content, owner, mode and mtime).
+// dpkg --configure then finds the file it is about to install already
+// there, unchanged, which is what it sees after mmdebstrap's extraction.
+func preplaceConffiles(root string, pkgs []*dpkgdb.Package, which map[int]bool) error {
+	w, done, err := newRootWriter(root, "conffiles")
+	if err != nil {
+		return err
+	}
+	defer done()
+	for i, p := range pkgs {
+		if !which[i] {
+			continue
+		}
+		for _, c := range p.Control.Conffiles() {
+			rel, err := images.CleanPath(c)
+			if err != nil || rel == "." {
+				continue
+			}
+			dfd, base, err := w.parent(rel)
+			if err != nil {
+				continue // a conffile the package does not ship
+			}
+			var st unix.Stat_t
+			if err := unix.Fstatat(dfd, base+".dpkg-new", &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+				continue
+			}
+			if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+				continue // already there (another package's file)
+			}
+			fd, err := unix.Openat(dfd, base+".dpkg-new", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("%s: conffile %s: %w", p.Name(), c, err)
+			}
+			f := os.NewFile(uintptr(fd), c)
+			data, err := io.ReadAll(io.LimitReader(f, 1<<30))
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("%s: conffile %s: %w", p.Name(), c, err)
+			}
+			if err := unix.Fstatat(dfd, base+".dpkg-new", &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return err
+			}
+			if err := w.putFile(rel, data, st.Mode&0o7777); err != nil {
+				return err
+			}
+			dfd, base, _ = w.parent(rel)
+			if err := unix.Fchownat(dfd, base, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return err
+			}
+			if err := unix.Fchmodat(dfd, base, st.Mode&0o7777, 0); err != nil {
+				return err
+			}
+			ts := []unix.Timespec{st.Mtim, st.Mtim}
+			if err := unix.UtimesNanoAt(dfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// stageDir holds, per package with a preinst, its control files; the
+// configure script moves each to /var/lib/dpkg/tmp.ci in turn, which is
+// where dpkg runs a preinst from (debconf reads the package name there).
+const stageDir = "/var/lib/dpkg/ingot-ci"
+
+func stageControlFiles(root string, pkgs []*dpkgdb.Package) error {
+	w, done, err := newRootWriter(root, "control files")
+	if err != nil {
+		return err
+	}
+	defer done()
+	rel := strings.TrimPrefix(stageDir, "/")
+	staged := false
+	for _, p := range pkgs {
+		if _, ok := p.Control.Files["preinst"]; !ok {
+			continue
+		}
+		if !staged {
+			if err := w.mkdir(rel); err != nil {
+				return err
+			}
+			staged = true
+		}
+		dir := rel + "/" + p.InfoName()
+		if err := w.mkdir(dir); err != nil {
+			return err
+		}
+		for name, f := range p.Control.Files {
+			mode := uint32(0o644)
+			if f.Mode&0o111 != 0 {
+				mode = 0o755
+			}
+			if err := w.putFile(dir+"/"+name, f.Data, mode); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// aptPartialDirs gives apt's partial download directories the owner and
+// mode apt itself sets the first time it runs (_apt, 0700), as in a root
+// made with apt (mmdebstrap's).
+func aptPartialDirs(root string) error {
+	data, err := os.ReadFile(filepath.Join(root, "etc/passwd"))
+	if err != nil {
+		return nil
+	}
+	uid := -1
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), ":")
+		if len(f) > 3 && f[0] == "_apt" {
+			fmt.Sscan(f[2], &uid)
+		}
+	}
+	if uid < 0 {
+		return nil
+	}
+	w, done, err := newRootWriter(root, "apt")
+	if err != nil {
+		return err
+	}
+	defer done()
+	for _, d := range []string{"var/cache/apt/archives/partial", "var/lib/apt/lists/partial"} {
+		dfd, base, err := w.parent(d)
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		if err := unix.Fchownat(dfd, base, uid, 0, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+		if err := unix.Fchmodat(dfd, base, 0o700, 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -68,6 +68,12 @@ func InputFromLock(s *spec.Spec, l *spec.Lock, paths []string) (*Input, error) {
 		n, _ := spec.PackageName(p)
 		requested[n] = true
 	}
+	// mmdebstrap asks apt for apt itself in the minbase variant, and for
+	// every Priority: important package in the important one: those are
+	// installed by hand, not automatically.
+	if s.Variant == "" || s.Variant == "minbase" || s.Variant == "important" {
+		requested["apt"] = true
+	}
 	in := &Input{
 		Architecture:    s.Architectures[0],
 		SourceDateEpoch: l.SourceDateEpoch,
@@ -82,10 +88,13 @@ func InputFromLock(s *spec.Spec, l *spec.Lock, paths []string) (*Input, error) {
 		in.Overlay = s.Path(s.Overlay)
 	}
 	for i, p := range l.Packages {
+		if s.Variant == "important" && p.Priority == "important" {
+			requested[p.Name] = true
+		}
 		in.Packages = append(in.Packages, Package{
 			Name: p.Name, Version: p.Version, Architecture: p.Architecture,
 			Path: paths[i], Size: p.Size, SHA256: p.SHA256,
-			Auto: !p.Essential && p.Priority != "required" && !requested[p.Name],
+			Requested: requested[p.Name],
 		})
 	}
 	var b strings.Builder

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,9 @@ type Journal struct {
 	Stage      string        `json:"stage"`  // directory of staged files
 	Backup     string        `json:"backup"` // directory of what the commit replaced
 	Ops        []Op          `json:"ops"`
+	// Changed is what after-phase triggers match against; recovery runs
+	// them when a crash came before they did.
+	Changed []string `json:"changed,omitempty"`
 }
 
 // CrashHook, when set, is called at every step of staging and commit with
@@ -59,14 +63,18 @@ func (s *stager) exists(name string) bool {
 // stageFile writes content as the staged file name with e's attributes.
 func (s *stager) stageFile(ctx context.Context, name string, e *images.Entry, content []byte) error {
 	tmp := s.stagedPath(name + ".tmp")
-	os.Remove(tmp)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		// Left by an interrupted run.
+		os.Remove(tmp)
+		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	}
 	if err != nil {
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
 	var w io.Writer = f
 	if s.write != nil {
-		w = limitedWriter{ctx, f, s.write}
+		w = limitedWriter{Ctx: ctx, W: f, L: s.write}
 	}
 	for off := 0; off < len(content); {
 		n := min(len(content)-off, 1<<20)
@@ -83,7 +91,7 @@ func (s *stager) stageFile(ctx context.Context, name string, e *images.Entry, co
 		os.Remove(tmp)
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
-	if err := applyAttrs(tmp, e); err != nil {
+	if err := applyAttrsFrom(tmp, e, fresh); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
@@ -150,33 +158,50 @@ func readNoFollow(name string) ([]byte, error) {
 
 // applyAttrs sets owner, mode, xattrs and mtime of name (never following a
 // symlink) to e's.
-func applyAttrs(name string, e *images.Entry) error {
-	if err := os.Lchown(name, e.UID, e.GID); err != nil {
-		return fmt.Errorf("chown %s: %w", name, err)
+func applyAttrs(name string, e *images.Entry) error { return applyAttrsFrom(name, e, nil) }
+
+// fresh stands for what a file the stager just created has: the agent's
+// owner, mode 0600, no xattrs.
+var fresh = &images.Entry{UID: os.Geteuid(), GID: os.Getegid(), Mode: 0o600}
+
+// applyAttrsFrom is applyAttrs knowing what name has now (have; nil when
+// unknown): it only changes what differs, so a commit that moves the
+// mtimes of thousands of files makes one call per file, not four.
+func applyAttrsFrom(name string, e, have *images.Entry) error {
+	if have == nil || have.UID != e.UID || have.GID != e.GID {
+		if err := os.Lchown(name, e.UID, e.GID); err != nil {
+			return fmt.Errorf("chown %s: %w", name, err)
+		}
 	}
-	if e.Type != images.TypeSymlink {
-		// chown clears setuid and setgid: chmod comes after it.
+	// chown clears setuid and setgid: chmod comes after it.
+	if e.Type != images.TypeSymlink && (have == nil || have.Mode != e.Mode || have.UID != e.UID || have.GID != e.GID) {
 		if err := unix.Fchmodat(unix.AT_FDCWD, name, e.Mode&images.ModePerm, 0); err != nil {
 			return fmt.Errorf("chmod %s: %w", name, err)
 		}
 	}
-	have, err := readXattrs(name)
-	if err != nil {
-		return err
-	}
-	for k := range have {
-		if _, ok := e.Xattrs[k]; !ok {
-			if err := unix.Lremovexattr(name, k); err != nil && !errors.Is(err, unix.ENODATA) {
-				return fmt.Errorf("removing xattr %s of %s: %w", k, name, err)
+	if have == nil || !maps.Equal(have.Xattrs, e.Xattrs) {
+		cur := map[string]string{}
+		if have == nil || len(have.Xattrs) > 0 {
+			x, err := readXattrs(name)
+			if err != nil {
+				return err
+			}
+			cur = x
+		}
+		for k := range cur {
+			if _, ok := e.Xattrs[k]; !ok {
+				if err := unix.Lremovexattr(name, k); err != nil && !errors.Is(err, unix.ENODATA) {
+					return fmt.Errorf("removing xattr %s of %s: %w", k, name, err)
+				}
 			}
 		}
-	}
-	for k, v := range e.Xattrs {
-		if hv, ok := have[k]; ok && hv == v {
-			continue
-		}
-		if err := unix.Lsetxattr(name, k, []byte(v), 0); err != nil {
-			return fmt.Errorf("setting xattr %s of %s: %w", k, name, err)
+		for k, v := range e.Xattrs {
+			if hv, ok := cur[k]; ok && hv == v {
+				continue
+			}
+			if err := unix.Lsetxattr(name, k, []byte(v), 0); err != nil {
+				return fmt.Errorf("setting xattr %s of %s: %w", k, name, err)
+			}
 		}
 	}
 	ts := []unix.Timespec{{Sec: e.Mtime}, {Sec: e.Mtime}}
@@ -320,7 +345,7 @@ func (c *committer) run(op *Op) error {
 			return err
 		}
 	case OpAttrs:
-		if err := applyAttrs(target, op.Entry); err != nil {
+		if err := applyAttrsFrom(target, op.Entry, op.Old); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
 	default:

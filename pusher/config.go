@@ -61,6 +61,12 @@ func LoadConfig(name string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
+	return ParseConfig(name, b)
+}
+
+// ParseConfig parses config file contents; name names the file in errors
+// and relative paths are taken from its directory.
+func ParseConfig(name string, b []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var c Config

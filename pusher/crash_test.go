@@ -53,7 +53,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 	ta, tb := crashTrees()
 	da, _, srcA := f.publishTree(t, ta)
 	db, _, srcB := f.publishTree(t, tb)
-	if _, err := ComputeDeltas(ctx, f.w, da, db); err != nil {
+	if _, err := f.st.ComputeDeltas(ctx, da, db); err != nil {
 		t.Fatal(err)
 	}
 	work := tmpfsDir(t, "512m")
@@ -109,6 +109,12 @@ func TestCrashAtEveryStep(t *testing.T) {
 		root := filepath.Join(work, fmt.Sprintf("r%03d", k))
 		copyRoot(root)
 		conf := config(root)
+		// Image B's after-phase triggers append to work/triggers.log.
+		fired := func() int {
+			b, _ := os.ReadFile(filepath.Join(work, "triggers.log"))
+			return strings.Count(string(b), "\n")
+		}
+		before := fired()
 		out, err := agent(conf, []string{"INGOT_AGENT_CRASH_AT=" + strconv.Itoa(at)}, "--sync", db.String())
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
@@ -125,8 +131,14 @@ func TestCrashAtEveryStep(t *testing.T) {
 		switch {
 		case dB == "":
 			atB++
+			if fired() == before {
+				t.Fatalf("crash at step %d: the root is at B but its triggers never ran", at)
+			}
 		case dA == "":
 			atA++
+			if fired() != before {
+				t.Fatalf("crash at step %d: the root is at A but B's triggers ran", at)
+			}
 		default:
 			t.Fatalf("crash at step %d of %d left a mix of A and B:\nvs A:\n%s\nvs B:\n%s", at, steps, dA, dB)
 		}
@@ -151,5 +163,4 @@ func TestCrashAtEveryStep(t *testing.T) {
 	if atA == 0 || atB == 0 {
 		t.Errorf("crash points did not cover both sides of the commit (A %d, B %d)", atA, atB)
 	}
-	_ = strings.TrimSpace
 }

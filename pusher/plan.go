@@ -33,6 +33,9 @@ type Op struct {
 	Backup string        `json:"backup,omitempty"` // where what is replaced or removed goes
 	Entry  *images.Entry `json:"entry,omitempty"`  // mkdir, put, link, attrs: the wanted entry
 	OldSHA images.Digest `json:"old_sha,omitempty"`
+	// Old is what an attrs op's path has before the commit (nil: unknown),
+	// so only what differs is changed.
+	Old *images.Entry `json:"old,omitempty"`
 	// DeltaFrom is the content hash of the host's current version of a
 	// put file, when it is a regular file: the store may have a delta.
 	DeltaFrom images.Digest `json:"-"`
@@ -123,7 +126,8 @@ func MakePlan(host []Node, want *images.Manifest, opts PlanOptions) *Plan {
 				continue
 			}
 			if !sameAttrs(&h.Entry, e) {
-				attrs = append(attrs, Op{Kind: OpAttrs, Path: e.Path, Entry: &ec})
+				old := h.Entry
+				attrs = append(attrs, Op{Kind: OpAttrs, Path: e.Path, Entry: &ec, Old: &old})
 				if e.Path != "." {
 					pl.Changed = append(pl.Changed, e.Path)
 				}
@@ -144,7 +148,8 @@ func MakePlan(host []Node, want *images.Manifest, opts PlanOptions) *Plan {
 		default:
 			if h != nil && sameContent(&h.Entry, e) {
 				if !sameAttrs(&h.Entry, e) {
-					attrs = append(attrs, Op{Kind: OpAttrs, Path: e.Path, Entry: &ec})
+					old := h.Entry
+					attrs = append(attrs, Op{Kind: OpAttrs, Path: e.Path, Entry: &ec, Old: &old})
 					pl.Changed = append(pl.Changed, e.Path)
 				}
 				continue

@@ -59,16 +59,40 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 		return nil, fmt.Errorf("scanning %s: not a directory", root)
 	}
 	rootDev := st.Dev
-	var nodes []Node
-	var walk func(rel, abs string) error
-	walk = func(rel, abs string) error {
+	rootFd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("scanning %s: %w", root, err)
+	}
+	// Directories are read in parallel, each with paths relative to its
+	// own descriptor (no path walk per lstat).
+	var (
+		mu       sync.Mutex
+		nodes    []Node
+		firstErr error
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, 4)
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
+	var walk func(fd int, rel, abs string)
+	walk = func(fd int, rel, abs string) {
+		defer unix.Close(fd)
 		if err := ctx.Err(); err != nil {
-			return err
+			fail(err)
+			return
 		}
-		names, err := readDirNames(abs)
+		names, err := readDirNamesFd(fd)
 		if err != nil {
-			return fmt.Errorf("scanning %s: %w", abs, err)
+			fail(fmt.Errorf("scanning %s: %w", abs, err))
+			return
 		}
+		local := make([]Node, 0, len(names))
+		var subdirs []int
 		for _, name := range names {
 			p := name
 			if rel != "." {
@@ -77,33 +101,59 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 			if opts.Skip != nil && opts.Skip(p) {
 				continue
 			}
-			a := abs + "/" + name
-			n, err := statNode(p, a)
+			n, err := statNodeAt(fd, name, p, abs+"/"+name)
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // gone since readdir
 			}
 			if err != nil {
-				return err
+				fail(err)
+				return
 			}
 			if opts.OneFileSystem && n.Dev != rootDev && (opts.Cross == nil || !opts.Cross(p)) {
 				continue
 			}
-			nodes = append(nodes, n)
+			local = append(local, n)
 			if n.Type == images.TypeDir {
-				if err := walk(p, a); err != nil {
-					return err
-				}
+				subdirs = append(subdirs, len(local)-1)
 			}
 		}
-		return nil
+		mu.Lock()
+		nodes = append(nodes, local...)
+		mu.Unlock()
+		for _, k := range subdirs {
+			n := local[k]
+			name := n.Path[strings.LastIndexByte(n.Path, '/')+1:]
+			cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			if err != nil {
+				fail(fmt.Errorf("scanning %s: %w", abs+"/"+name, err))
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+				wg.Add(1)
+				go func(cfd int, p, a string) {
+					defer wg.Done()
+					walk(cfd, p, a)
+					<-sem
+				}(cfd, n.Path, abs+"/"+name)
+			default:
+				walk(cfd, n.Path, abs+"/"+name)
+			}
+		}
 	}
 	rn, err := statNode(".", root)
 	if err != nil {
+		unix.Close(rootFd)
 		return nil, err
 	}
 	nodes = append(nodes, rn)
-	if err := walk(".", root); err != nil {
-		return nil, err
+	walk(rootFd, ".", root)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
 	}
 	slices.SortFunc(nodes, func(a, b Node) int { return images.ComparePaths(a.Path, b.Path) })
 
@@ -133,11 +183,22 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 		}
 		toHash = append(toHash, i)
 	}
-	// Xattrs of non-files and of files the cache did not cover.
+	// Xattrs of what the cache did not cover (it vouches for directories,
+	// symlinks and nodes too: setxattr moves ctime).
 	vouched := make([]bool, len(nodes))
 	if opts.Cache != nil {
 		for i := range nodes {
-			vouched[i] = nodes[i].Type == images.TypeFile
+			n := &nodes[i]
+			switch n.Type {
+			case images.TypeFile:
+				vouched[i] = true
+			case images.TypeHardlink:
+			default:
+				if c, ok := opts.Cache.lookup(n); ok {
+					n.Xattrs = c.Xattrs
+					vouched[i] = true
+				}
+			}
 		}
 		for _, i := range toHash {
 			vouched[i] = false
@@ -153,6 +214,9 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 			return nil, err
 		}
 		n.Xattrs = x
+		if opts.Cache != nil && n.Type != images.TypeFile {
+			opts.Cache.store(n)
+		}
 	}
 	if !opts.NoHash {
 		if err := hashFiles(ctx, root, nodes, toHash); err != nil {
@@ -222,6 +286,45 @@ func hashFile(name string, buf []byte) (images.Digest, error) {
 	return d, nil
 }
 
+func readDirNamesFd(fd int) ([]string, error) {
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(dup), "dir")
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	slices.Sort(names)
+	return names, err
+}
+
+// statNodeAt is statNode relative to a directory descriptor.
+func statNodeAt(dirfd int, name, rel, abs string) (Node, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return Node{}, fs.ErrNotExist
+		}
+		return Node{}, fmt.Errorf("lstat %s: %w", abs, err)
+	}
+	var link string
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		buf := make([]byte, 256)
+		for {
+			n, err := unix.Readlinkat(dirfd, name, buf)
+			if err != nil {
+				return Node{}, fmt.Errorf("readlink %s: %w", abs, err)
+			}
+			if n < len(buf) {
+				link = string(buf[:n])
+				break
+			}
+			buf = make([]byte, len(buf)*4)
+		}
+	}
+	return nodeFromStat(&st, rel, link)
+}
+
 func readDirNames(dir string) ([]string, error) {
 	f, err := os.Open(dir)
 	if err != nil {
@@ -242,6 +345,18 @@ func statNode(rel, abs string) (Node, error) {
 		}
 		return Node{}, fmt.Errorf("lstat %s: %w", abs, err)
 	}
+	var link string
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		l, err := os.Readlink(abs)
+		if err != nil {
+			return Node{}, fmt.Errorf("readlink %s: %w", abs, err)
+		}
+		link = l
+	}
+	return nodeFromStat(&st, rel, link)
+}
+
+func nodeFromStat(st *unix.Stat_t, rel, link string) (Node, error) {
 	n := Node{
 		Entry: images.Entry{
 			Path:  rel,
@@ -261,11 +376,7 @@ func statNode(rel, abs string) (Node, error) {
 		n.Type = images.TypeDir
 	case unix.S_IFLNK:
 		n.Type = images.TypeSymlink
-		l, err := os.Readlink(abs)
-		if err != nil {
-			return Node{}, fmt.Errorf("readlink %s: %w", abs, err)
-		}
-		n.Link = l
+		n.Link = link
 	case unix.S_IFCHR:
 		n.Type = images.TypeChar
 		n.DevMajor, n.DevMinor = unix.Major(st.Rdev), unix.Minor(st.Rdev)
@@ -277,7 +388,7 @@ func statNode(rel, abs string) (Node, error) {
 	case unix.S_IFSOCK:
 		n.Type = images.TypeSocket
 	default:
-		return Node{}, fmt.Errorf("lstat %s: unknown file type %o", abs, st.Mode&unix.S_IFMT)
+		return Node{}, fmt.Errorf("lstat %s: unknown file type %o", rel, st.Mode&unix.S_IFMT)
 	}
 	return n, nil
 }
@@ -338,8 +449,9 @@ func readXattrs(abs string) (map[string]string, error) {
 // number, size, mtime and ctime in nanoseconds: writing, chmod, chown and
 // setxattr all move ctime). A file whose facts match is not read again.
 type StatCache struct {
-	mu sync.Mutex
-	m  map[string]cached
+	mu    sync.Mutex
+	m     map[string]cached
+	dirty bool
 }
 
 type cached struct {
@@ -365,6 +477,7 @@ func (c *StatCache) lookup(n *Node) (cached, bool) {
 func (c *StatCache) store(n *Node) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dirty = true
 	c.m[n.Path] = cached{Dev: n.Dev, Ino: n.Ino, Size: uint64(n.Size), Mtime: n.MtimeNs, Ctime: n.Ctime, SHA256: n.SHA256, Xattrs: n.Xattrs}
 }
 
@@ -388,6 +501,7 @@ func LoadStatCache(name string) *StatCache {
 func (c *StatCache) Save(name string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dirty = false
 	return writeFileAtomic(name, 0o600, func(w io.Writer) error { return gob.NewEncoder(w).Encode(c.m) })
 }
 

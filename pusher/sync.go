@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
@@ -43,9 +45,16 @@ type Syncer struct {
 	WriteLimit *Limiter
 	Log        *slog.Logger
 
-	mu       sync.Mutex // one sync at a time
-	cache    *StatCache
-	progress Progress
+	mu    sync.Mutex // one sync at a time
+	cache *StatCache
+	// localMemo remembers IsLocal per path (the globs do not change).
+	localMu   sync.Mutex
+	localMemo map[string]bool
+	memoMu    sync.Mutex
+	relOnce   sync.Once
+	rel       string
+	parsed    map[images.Digest]*images.Manifest
+	progress  Progress
 }
 
 // Progress is a sync's position, readable while it runs.
@@ -86,28 +95,28 @@ type State struct {
 	Generation int           `json:"generation"`
 	// Backup holds, by content hash, files the last commit replaced.
 	Backups map[string]string `json:"backups,omitempty"`
-	// TriggersPending lists after-phase triggers of the last commit that
-	// have not run yet (a crash between commit and triggers).
-	TriggersPending []string `json:"triggers_pending,omitempty"`
-	Changed         []string `json:"-"`
 }
 
 // Result is what one sync did.
 type Result struct {
-	Image      string            `json:"image"`
-	From       string            `json:"from,omitempty"`
-	OK         bool              `json:"ok"`
-	Error      string            `json:"error,omitempty"`
-	Changed    int               `json:"changed"`
-	Removed    int               `json:"removed"`
-	Fetched    int64             `json:"fetched_bytes"`
-	Written    int64             `json:"written_bytes"`
-	Deltas     int64             `json:"deltas"`
-	LocalFiles int64             `json:"local_files"`
-	Drift      []string          `json:"drift,omitempty"`
-	Triggers   []triggers.Result `json:"triggers,omitempty"`
-	Seconds    float64           `json:"seconds"`
-	Rollback   bool              `json:"rollback,omitempty"`
+	Image      string `json:"image"`
+	From       string `json:"from,omitempty"`
+	OK         bool   `json:"ok"`
+	Error      string `json:"error,omitempty"`
+	Changed    int    `json:"changed"`
+	Removed    int    `json:"removed"`
+	Fetched    int64  `json:"fetched_bytes"`
+	Written    int64  `json:"written_bytes"`
+	Deltas     int64  `json:"deltas"`
+	LocalFiles int64  `json:"local_files"`
+	// Chunks of fetched files: read from the host's old files, or fetched.
+	ReusedChunks  int64             `json:"reused_chunks"`
+	ReusedBytes   int64             `json:"reused_bytes"`
+	FetchedChunks int64             `json:"fetched_chunks"`
+	Drift         []string          `json:"drift,omitempty"`
+	Triggers      []triggers.Result `json:"triggers,omitempty"`
+	Seconds       float64           `json:"seconds"`
+	Rollback      bool              `json:"rollback,omitempty"`
 }
 
 func (s *Syncer) path(parts ...string) string {
@@ -116,11 +125,14 @@ func (s *Syncer) path(parts ...string) string {
 
 // relState is the state directory relative to the root, "" if outside.
 func (s *Syncer) relState() string {
-	r, err := filepath.Rel(s.Root, s.StateDir)
-	if err != nil || r == "." || strings.HasPrefix(r, "..") {
-		return ""
-	}
-	return filepath.ToSlash(r)
+	s.relOnce.Do(func() {
+		r, err := filepath.Rel(s.Root, s.StateDir)
+		if err != nil || r == "." || strings.HasPrefix(r, "..") {
+			return
+		}
+		s.rel = filepath.ToSlash(r)
+	})
+	return s.rel
 }
 
 // IsLocal reports whether a sync leaves path p (or a directory above it) alone.
@@ -128,14 +140,23 @@ func (s *Syncer) IsLocal(p string) bool {
 	if rs := s.relState(); rs != "" && (p == rs || strings.HasPrefix(p, rs+"/")) {
 		return true
 	}
-	for q := p; ; q = images.Parent(q) {
-		if q == "." {
-			return false
-		}
-		if s.Local.Match(q) {
-			return true
-		}
+	if p == "." {
+		return false
 	}
+	s.localMu.Lock()
+	v, ok := s.localMemo[p]
+	s.localMu.Unlock()
+	if ok {
+		return v
+	}
+	v = s.Local.Match(p) || s.IsLocal(images.Parent(p))
+	s.localMu.Lock()
+	if s.localMemo == nil {
+		s.localMemo = map[string]bool{}
+	}
+	s.localMemo[p] = v
+	s.localMu.Unlock()
+	return v
 }
 
 // holdsState reports whether p is a directory above the state directory,
@@ -188,14 +209,33 @@ func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
 	if s.Log != nil {
 		s.Log.Warn("finishing an interrupted commit", "from", j.From, "to", j.To, "ops", len(j.Ops))
 	}
-	if err := s.finishCommit(ctx, &j, nil); err != nil {
+	if err := s.finishCommit(ctx, &j); err != nil {
 		return true, fmt.Errorf("recovery: %w", err)
 	}
-	return true, nil
+	// The after-phase triggers of the interrupted sync have not run: run
+	// them now, from the rules now on disk and in the config.
+	imageRules, err := triggers.LoadDir(filepath.Join(s.Root, triggers.ImageDir))
+	if err != nil {
+		return true, fmt.Errorf("recovery: %w", err)
+	}
+	after := triggers.Select(triggers.Merge(imageRules, s.Triggers), triggers.PhaseAfter, j.Changed)
+	if len(after) > 0 {
+		tr, err := triggers.Run(ctx, after, triggers.Env{Root: s.Root, Image: j.To.String(), Dir: s.path()})
+		res := Result{Image: j.To.String(), From: j.From.String(), OK: err == nil, Triggers: tr, Changed: len(j.Changed)}
+		if err != nil {
+			res.Error = "after recovery: " + err.Error()
+		}
+		writeJSON(s.path("last-result.json"), res)
+		if err != nil {
+			s.removeJournal()
+			return true, fmt.Errorf("recovery: %w", err)
+		}
+	}
+	return true, s.removeJournal()
 }
 
 // finishCommit runs the journal and records the new state.
-func (s *Syncer) finishCommit(ctx context.Context, j *Journal, pending []string) error {
+func (s *Syncer) finishCommit(ctx context.Context, j *Journal) error {
 	if err := runJournal(ctx, s.Root, j); err != nil {
 		return err
 	}
@@ -207,13 +247,10 @@ func (s *Syncer) finishCommit(ctx context.Context, j *Journal, pending []string)
 		}
 	}
 	old, _ := s.LoadState()
-	st := State{Image: j.To, Previous: j.From, Generation: j.Generation, Backups: backups, TriggersPending: pending}
+	st := State{Image: j.To, Previous: j.From, Generation: j.Generation, Backups: backups}
 	if old.Generation == j.Generation && old.Image == j.To {
 		// A repair, or recorded already before a crash.
 		st = old
-		if pending != nil {
-			st.TriggersPending = pending
-		}
 	}
 	if err := syncfs(s.Root); err != nil {
 		return fmt.Errorf("syncing %s: %w", s.Root, err)
@@ -222,12 +259,19 @@ func (s *Syncer) finishCommit(ctx context.Context, j *Journal, pending []string)
 		return err
 	}
 	crashPoint("state")
+	// Keep only this generation's backups and no stage.
+	s.cleanup(j.Generation)
+	return nil
+}
+
+// removeJournal ends a sync: the commit and its after-phase triggers are
+// done. Until then a restart replays the (idempotent) commit and runs the
+// triggers, so they run at least once.
+func (s *Syncer) removeJournal() error {
 	if err := os.Remove(s.path("journal.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	crashPoint("journal-removed")
-	// Keep only this generation's backups and no stage.
-	s.cleanup(j.Generation)
 	return nil
 }
 
@@ -302,9 +346,11 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 
 	// 1. Manifest and signature.
 	s.setPhase("manifest")
-	mb, err := src.Manifest(ctx, d)
-	if err != nil {
-		return fmt.Errorf("fetching manifest: %w", err)
+	mb, saved := s.savedManifestBytes(d)
+	if !saved {
+		if mb, err = src.Manifest(ctx, d); err != nil {
+			return fmt.Errorf("fetching manifest: %w", err)
+		}
 	}
 	if !opts.AllowUnsigned {
 		sig, err := src.Signature(ctx, d)
@@ -315,12 +361,9 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 			return err
 		}
 	}
-	want, err := images.ParseManifest(bytes.NewReader(mb))
+	want, err := s.parseManifest(d, mb)
 	if err != nil {
-		return fmt.Errorf("image %s: %w", d, err)
-	}
-	if err := want.Validate(); err != nil {
-		return fmt.Errorf("image %s: %w", d, err)
+		return err
 	}
 
 	// 2. Plan against the host.
@@ -330,15 +373,17 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		return err
 	}
 	popts := s.planOptions(mounts)
-	if !st.Image.IsZero() {
+	plan := MakePlan(host, want, popts)
+	if st.Image == d {
+		res.Drift = slices.Clone(plan.Changed)
+	} else if !st.Image.IsZero() {
 		if cur, err := s.savedManifest(st.Image); err == nil {
 			res.Drift = Drift(host, cur, popts)
-			if len(res.Drift) > 1000 {
-				res.Drift = append(res.Drift[:1000], fmt.Sprintf("… and %d more", len(res.Drift)-1000))
-			}
 		}
 	}
-	plan := MakePlan(host, want, popts)
+	if len(res.Drift) > 1000 {
+		res.Drift = append(res.Drift[:1000], fmt.Sprintf("… and %d more", len(res.Drift)-1000))
+	}
 	res.Changed = len(plan.Changed)
 	for _, op := range plan.Ops {
 		if op.Kind == OpRemove {
@@ -348,8 +393,17 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	if opts.DryRun {
 		return nil
 	}
-	if err := writeFileAtomic(s.path("manifests", d.String()), 0o600, func(w io.Writer) error { _, err := w.Write(mb); return err }); err != nil {
-		return err
+	if len(plan.Ops) == 0 && st.Image == d {
+		// Nothing to do: no journal, no commit, no triggers.
+		if s.cache.dirty {
+			s.cache.Save(s.path("statcache"))
+		}
+		return nil
+	}
+	if !saved {
+		if err := writeFileAtomic(s.path("manifests", d.String()), 0o600, func(w io.Writer) error { _, err := w.Write(mb); return err }); err != nil {
+			return err
+		}
 	}
 
 	// Triggers: the image's own, then the agent's (which may override).
@@ -366,6 +420,10 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		return err
 	}
 	if err := s.stage(ctx, plan, host, st, stageDir, src, res); err != nil {
+		if errors.Is(err, unix.ENOSPC) {
+			// Give the space back: the host stays as it was.
+			os.RemoveAll(stageDir)
+		}
 		return err
 	}
 
@@ -382,7 +440,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 
 	// 4. Journal, then commit.
 	s.setPhase("commit")
-	j := &Journal{From: st.Image, To: d, Generation: gen, Stage: stageDir, Backup: s.path("backup", fmt.Sprint(gen)), Ops: plan.Ops}
+	j := &Journal{From: st.Image, To: d, Generation: gen, Stage: stageDir, Backup: s.path("backup", fmt.Sprint(gen)), Ops: plan.Ops, Changed: plan.Changed}
 	if st.Image == d {
 		// A repair of drift: the image and the rollback target stay.
 		j.Generation = st.Generation
@@ -398,28 +456,57 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	}
 	crashPoint("journal")
 	after := triggers.Select(rules, triggers.PhaseAfter, plan.Changed)
-	var pending []string
-	for _, m := range after {
-		pending = append(pending, m.Rule.Name)
-	}
-	if err := s.finishCommit(context.WithoutCancel(ctx), j, pending); err != nil {
+	if err := s.finishCommit(context.WithoutCancel(ctx), j); err != nil {
 		return err
 	}
-	s.saveCache(ctx)
+	s.saveCache(plan)
 
 	// 5. After-phase triggers.
 	if len(after) > 0 {
 		s.setPhase("triggers-after")
 		tr, err := triggers.Run(ctx, after, tenv)
 		res.Triggers = append(res.Triggers, tr...)
-		st, _ := s.LoadState()
-		st.TriggersPending = nil
-		writeJSON(s.path("state.json"), st)
 		if err != nil {
+			s.removeJournal()
 			return err
 		}
 	}
-	return nil
+	return s.removeJournal()
+}
+
+// savedManifestBytes returns the manifest of d when the agent kept it
+// (checked against d).
+func (s *Syncer) savedManifestBytes(d images.Digest) ([]byte, bool) {
+	b, err := os.ReadFile(s.path("manifests", d.String()))
+	if err != nil || images.Sum(b) != d {
+		return nil, false
+	}
+	return b, true
+}
+
+// parseManifest parses and validates mb (the manifest of d), remembering
+// the last few so a daemon's repeated syncs skip the work.
+func (s *Syncer) parseManifest(d images.Digest, mb []byte) (*images.Manifest, error) {
+	s.memoMu.Lock()
+	m, ok := s.parsed[d]
+	s.memoMu.Unlock()
+	if ok {
+		return m, nil
+	}
+	m, err := images.ParseManifest(bytes.NewReader(mb))
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", d, err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("image %s: %w", d, err)
+	}
+	s.memoMu.Lock()
+	if s.parsed == nil || len(s.parsed) >= 3 {
+		s.parsed = map[images.Digest]*images.Manifest{}
+	}
+	s.parsed[d] = m
+	s.memoMu.Unlock()
+	return m, nil
 }
 
 func (s *Syncer) savedManifest(d images.Digest) (*images.Manifest, error) {
@@ -436,7 +523,10 @@ func (s *Syncer) savedManifest(d images.Digest) (*images.Manifest, error) {
 // scan looks at the host: every path but local ones, staying on the
 // root's filesystem. It returns the mount points it did not enter.
 func (s *Syncer) scan(ctx context.Context) ([]Node, []string, error) {
-	cache := LoadStatCache(s.path("statcache"))
+	cache := s.cache
+	if cache == nil {
+		cache = LoadStatCache(s.path("statcache"))
+	}
 	var mounts []string
 	var mu sync.Mutex
 	nodes, err := Scan(ctx, s.Root, ScanOptions{
@@ -461,12 +551,25 @@ func (s *Syncer) scan(ctx context.Context) ([]Node, []string, error) {
 	return nodes, mounts, nil
 }
 
-func (s *Syncer) saveCache(ctx context.Context) {
-	// Rescan so the cache vouches for what the commit wrote: the next
-	// no-change sync then reads no file.
-	if _, _, err := s.scan(ctx); err == nil && s.cache != nil {
-		s.cache.Save(s.path("statcache"))
+func (s *Syncer) saveCache(plan *Plan) {
+	// The commit wrote files whose content it knows: record their new
+	// inode facts so the next sync reads none of them again.
+	if s.cache == nil {
+		return
 	}
+	for _, op := range plan.Ops {
+		if op.Entry == nil || op.Entry.Type != images.TypeFile || (op.Kind != OpPut && op.Kind != OpAttrs) {
+			continue
+		}
+		n, err := statNode(op.Path, filepath.Join(s.Root, op.Path))
+		if err != nil || n.Type != images.TypeFile || n.Size != op.Entry.Size {
+			continue
+		}
+		n.SHA256 = op.Entry.SHA256
+		n.Xattrs = op.Entry.Xattrs
+		s.cache.store(&n)
+	}
+	s.cache.Save(s.path("statcache"))
 }
 
 // imageTriggers reads the rules the image ships in etc/ingot/triggers.d.
@@ -479,7 +582,7 @@ func (s *Syncer) imageTriggers(ctx context.Context, m *images.Manifest, local ma
 		if !strings.HasPrefix(p, prefix) || strings.Contains(p[len(prefix):], "/") || !strings.HasSuffix(p, ".yaml") || e == nil || e.Type != images.TypeFile {
 			continue
 		}
-		b, err := s.content(ctx, e.SHA256, e.Size, []*Op{{Path: p}}, local, src)
+		b, err := s.content(ctx, e.SHA256, e.Size, []*Op{{Path: p}}, local, nil, src)
 		if err != nil {
 			return nil, fmt.Errorf("reading trigger rules %s: %w", p, err)
 		}

@@ -1,6 +1,7 @@
 package pusher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
@@ -83,7 +86,7 @@ func TestSyncRollback(t *testing.T) {
 	f := newFixture(t)
 	da, ma, srcA := f.publishTree(t, treeA)
 	db, mb, srcB := f.publishTree(t, treeB())
-	if st, err := ComputeDeltas(ctx, f.w, da, db); err != nil || st.Deltas == 0 {
+	if st, err := f.st.ComputeDeltas(ctx, da, db); err != nil || st.Deltas == 0 {
 		t.Fatalf("ComputeDeltas: %+v %v", st, err)
 	}
 
@@ -96,7 +99,7 @@ func TestSyncRollback(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "var/log/syslog"), []byte("host log"), 0o644)
 	os.WriteFile(filepath.Join(root, "stray"), []byte("not in any image"), 0o644)
 	s := f.syncer(t, root)
-	src := DirSource{f.store}
+	src := f.source(t)
 
 	checkAt := func(name, srcRoot string) {
 		t.Helper()
@@ -179,8 +182,8 @@ func TestSyncRefusesBadImages(t *testing.T) {
 		setup func() // changes the store
 		want  error
 	}{
-		{"unsigned", func() { os.Remove(filepath.Join(f.store, signaturePath(da))) }, signing.ErrUntrusted},
-		{"wrong key", func() { f.w.PutSignature(da, []byte(signing.Sign(other, da))) }, signing.ErrUntrusted},
+		{"unsigned", func() { f.st.Backend().Delete(ctx, store.DigestHandle(store.KindSignature, da)) }, signing.ErrUntrusted},
+		{"wrong key", func() { f.sign(t, da, other) }, signing.ErrUntrusted},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -188,7 +191,7 @@ func TestSyncRefusesBadImages(t *testing.T) {
 			root := t.TempDir()
 			os.WriteFile(filepath.Join(root, "keep"), []byte("x"), 0o644)
 			s := f.syncer(t, root)
-			res := s.Sync(ctx, da, DirSource{f.store}, SyncOptions{})
+			res := s.Sync(ctx, da, f.source(t), SyncOptions{})
 			if res.OK || !strings.Contains(res.Error, "trusted key") {
 				t.Fatalf("sync accepted: %+v", res)
 			}
@@ -196,6 +199,57 @@ func TestSyncRefusesBadImages(t *testing.T) {
 				t.Fatal("refused sync changed the root")
 			}
 			_ = errors.Is
+		})
+	}
+}
+
+func TestSyncRefusesUnsafeManifests(t *testing.T) {
+	testenv.RequireRoot(t)
+	ctx := context.Background()
+	f := newFixture(t)
+	put := func(es []images.Entry) images.Digest {
+		m := &images.Manifest{Entries: es}
+		b := m.Bytes()
+		d := images.Sum(b)
+		// Around PutManifest, which refuses such manifests.
+		f.st.PutRaw(ctx, store.DigestHandle(store.KindObject, d), b)
+		f.st.PutRaw(ctx, store.DigestHandle(store.KindImage, d), nil)
+		f.sign(t, d, f.key)
+		return d
+	}
+	content := []byte("owned\n")
+	sha, _, err := f.st.PutFile(ctx, bytes.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := images.Entry{Path: ".", Type: images.TypeDir, Mode: 0o755}
+	file := func(p string) images.Entry {
+		return images.Entry{Path: p, Type: images.TypeFile, Mode: 0o644, Size: int64(len(content)), SHA256: sha}
+	}
+	outside := t.TempDir()
+	cases := map[string]images.Digest{
+		"path climbing out": put([]images.Entry{root, file("../escaped")}),
+		"absolute path":     put([]images.Entry{root, file("/escaped")}),
+		"through a symlink": put([]images.Entry{root, {Path: "etc", Type: images.TypeSymlink, Mode: 0o777, Link: outside}, file("etc/escaped")}),
+	}
+	for name, d := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			r := filepath.Join(dir, "root")
+			os.MkdirAll(r, 0o755)
+			s := f.syncer(t, r)
+			res := s.Sync(ctx, d, f.source(t), SyncOptions{})
+			if res.OK {
+				t.Fatal("sync accepted an unsafe manifest")
+			}
+			if !strings.Contains(res.Error, "unsafe") && !strings.Contains(res.Error, "not a directory") {
+				t.Errorf("error does not say why: %s", res.Error)
+			}
+			for _, p := range []string{filepath.Join(dir, "escaped"), "/escaped", filepath.Join(outside, "escaped")} {
+				if _, err := os.Lstat(p); err == nil {
+					t.Fatalf("%s was written", p)
+				}
+			}
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	"github.com/ingotfleet/ingot/builder/spec"
 )
@@ -31,6 +32,10 @@ func ItemsFromLock(l *spec.Lock) []Item {
 	}
 	return items
 }
+
+// errRetry asks fetchOne to try again at once (another process finished
+// or dropped the partial file we waited for).
+var errRetry = errors.New("retry")
 
 // Event reports download progress. Cache.Fetch serialises its calls.
 type Event struct {
@@ -147,6 +152,10 @@ func (c *Cache) fetchOne(ctx context.Context, it Item, report func(Event)) error
 	var err error
 	for attempt := 0; attempt <= retries; attempt++ {
 		err = c.download(ctx, it, report)
+		if errors.Is(err, errRetry) {
+			attempt--
+			continue
+		}
 		if err == nil || errors.Is(err, ErrHashMismatch) || errors.Is(err, ErrNotFound) || ctx.Err() != nil {
 			return err
 		}
@@ -167,6 +176,22 @@ func (c *Cache) download(ctx context.Context, it Item, report func(Event)) error
 		return fmt.Errorf("download cache: %w", err)
 	}
 	defer f.Close()
+	// Another process may be downloading the same file: wait for it, and
+	// take its result if it finished.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("download cache: locking %s: %w", part, err)
+	}
+	if c.Has(it.SHA256, it.Size) {
+		report(Event{Item: it, Cached: true, Done: true})
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil {
+		return fmt.Errorf("download cache: %w", err)
+	} else if st, err := os.Stat(part); err != nil || !os.SameFile(fi, st) {
+		// The file we locked was renamed into the cache or removed by
+		// the process that held the lock: start again.
+		return errRetry
+	}
 	h := sha256.New()
 	have, err := io.Copy(h, f) // rehash what an earlier attempt left
 	if err != nil {

@@ -160,3 +160,43 @@ func TestSourcesErrors(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestCacheConcurrentFetch runs two fetches of the same files into one
+// cache directory at once (two builds sharing a cache): both succeed and
+// every file is whole.
+func TestCacheConcurrentFetch(t *testing.T) {
+	debs := sampleDebs(t)
+	dir := t.TempDir()
+	var items []debrepo.Item
+	for _, d := range debs {
+		data, _ := os.ReadFile(d)
+		os.WriteFile(filepath.Join(dir, filepath.Base(d)), data, 0o644)
+		sum := sha256.Sum256(data)
+		items = append(items, debrepo.Item{Name: filepath.Base(d), Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	for i := range items {
+		items[i].URL = srv.URL + "/" + items[i].Name
+	}
+	cacheDir := t.TempDir()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := (&debrepo.Cache{Dir: cacheDir}).Fetch(context.Background(), items, nil)
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &debrepo.Cache{Dir: cacheDir}
+	for _, it := range items {
+		data, err := os.ReadFile(c.Path(it.SHA256))
+		if sum := sha256.Sum256(data); err != nil || hex.EncodeToString(sum[:]) != it.SHA256 {
+			t.Errorf("%s: damaged in the cache (%v)", it.Name, err)
+		}
+	}
+}

@@ -29,6 +29,16 @@ type Client struct {
 	MaxIndexSize int64
 	// Progress, if set, is told about each index file fetched.
 	Progress func(url string, size int64)
+	// SyncDelay is the first wait before reading a suite again when its
+	// mirror looks mid-update; 0 means 2s.
+	SyncDelay time.Duration
+}
+
+func (c *Client) syncDelay() time.Duration {
+	if c.SyncDelay > 0 {
+		return c.SyncDelay
+	}
+	return 2 * time.Second
 }
 
 var defaultHTTP = &http.Client{
@@ -126,8 +136,34 @@ func (c *Client) open(ctx context.Context, rawURL string, offset int64) (io.Read
 	}
 }
 
-// get reads all of rawURL, refusing more than limit bytes.
+// get reads all of rawURL, refusing more than limit bytes. A network
+// error is retried twice; a 404 or an oversized file is not.
 func (c *Client) get(ctx context.Context, rawURL string, limit int64) ([]byte, error) {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var data []byte
+		data, err = c.get1(ctx, rawURL, limit)
+		var te *tooLarge
+		if err == nil || errors.Is(err, ErrNotFound) || errors.As(err, &te) || ctx.Err() != nil {
+			return data, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
+		}
+	}
+	return nil, err
+}
+
+type tooLarge struct {
+	url   string
+	limit int64
+}
+
+func (e *tooLarge) Error() string { return fmt.Sprintf("%s: larger than %d bytes", e.url, e.limit) }
+
+func (c *Client) get1(ctx context.Context, rawURL string, limit int64) ([]byte, error) {
 	body, _, _, err := c.open(ctx, rawURL, 0)
 	if err != nil {
 		return nil, err
@@ -138,7 +174,7 @@ func (c *Client) get(ctx context.Context, rawURL string, limit int64) ([]byte, e
 		return nil, fmt.Errorf("fetching %s: %w", rawURL, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", rawURL, limit)
+		return nil, &tooLarge{rawURL, limit}
 	}
 	if c.Progress != nil {
 		c.Progress(rawURL, int64(len(data)))

@@ -181,3 +181,17 @@ func FuzzParseSources(f *testing.F) {
 		}
 	})
 }
+
+func FuzzSplitPackets(f *testing.F) {
+	f.Add([]byte{0xc2, 0x03, 1, 2, 3, 0x88, 0x01, 9})
+	f.Add([]byte{0x89, 0x00, 0x02, 1, 2})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ps, err := splitPackets(data)
+		if err != nil {
+			return
+		}
+		if joined := bytes.Join(ps, nil); !bytes.Equal(joined, data) {
+			t.Fatalf("packets do not add up to the input")
+		}
+	})
+}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ulikunitz/xz"
 
@@ -47,7 +48,7 @@ type Suite struct {
 	Suite           string
 	Components      []string
 	Release         *Release
-	InReleaseSHA256 string
+	InReleaseSHA256 string // sha256 of InRelease (of Release, for a Release.gpg suite)
 	Signer          Signer
 }
 
@@ -84,6 +85,16 @@ func (c *Client) FetchIndex(ctx context.Context, repos []Repo, archs []string) (
 		go func() {
 			defer wg.Done()
 			s, pkgs, err := c.FetchSuite(ctx, j.repo, j.suite, archs)
+			var se *syncError
+			for try := 0; try < 3 && errors.As(err, &se); try++ {
+				// The mirror is between two states: read the suite again
+				// from its InRelease, as a later apt update would.
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Duration(try+1) * c.syncDelay()):
+				}
+				s, pkgs, err = c.FetchSuite(ctx, j.repo, j.suite, archs)
+			}
 			results[i] = result{s, pkgs, err}
 		}()
 	}
@@ -117,16 +128,38 @@ func suiteURL(base, suite string) string {
 func (c *Client) FetchSuite(ctx context.Context, r Repo, suite string, archs []string) (Suite, []*Package, error) {
 	base := suiteURL(r.URL, suite)
 	inURL := base + "InRelease"
-	data, err := c.get(ctx, inURL, c.maxSize())
-	if err != nil {
-		return Suite{}, nil, err
-	}
 	if r.Keyring == nil {
 		return Suite{}, nil, fmt.Errorf("%s: no keyring to verify it with", inURL)
 	}
-	body, signer, err := VerifyInRelease(data, r.Keyring, c.now(), inURL)
-	if err != nil {
+	data, err := c.get(ctx, inURL, c.maxSize())
+	var body []byte
+	var signer Signer
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// An older layout: Release with a detached Release.gpg.
+		relURL := base + "Release"
+		var rerr error
+		data, rerr = c.get(ctx, relURL, c.maxSize())
+		if errors.Is(rerr, ErrNotFound) {
+			return Suite{}, nil, fmt.Errorf("%w (nor is there a Release file: is suite %q right?)", err, suite)
+		}
+		if rerr != nil {
+			return Suite{}, nil, rerr
+		}
+		sig, err := c.get(ctx, relURL+".gpg", 1<<20)
+		if err != nil {
+			return Suite{}, nil, fmt.Errorf("%s: %w: %w", relURL, ErrUnsigned, err)
+		}
+		if body, signer, err = VerifyDetached(data, sig, r.Keyring, c.now(), relURL); err != nil {
+			return Suite{}, nil, err
+		}
+		inURL = relURL
+	case err != nil:
 		return Suite{}, nil, err
+	default:
+		if body, signer, err = VerifyInRelease(data, r.Keyring, c.now(), inURL); err != nil {
+			return Suite{}, nil, err
+		}
 	}
 	rel, err := ParseRelease(body, inURL)
 	if err != nil {
@@ -166,7 +199,7 @@ func lastPart(comp string) string { return comp[strings.LastIndexByte(comp, '/')
 // fetchPackages downloads one Packages index in the best compression the
 // Release file lists, checks it against the Release hashes, and parses it.
 // An index the Release does not list is an error unless optional.
-func (c *Client) fetchPackages(ctx context.Context, base string, rel *Release, path string, optional bool) ([]*Package, error) {
+func (c *Client) fetchPackages(ctx context.Context, base string, rel *Release, path string, optional bool) (_ []*Package, rerr error) {
 	var fh FileHash
 	var ext string
 	for _, e := range []string{".gz", ".xz", ""} {
@@ -184,20 +217,31 @@ func (c *Client) fetchPackages(ctx context.Context, base string, rel *Release, p
 	u := base + fh.Path
 	var data []byte
 	var err error
+	hint := ""
 	if rel.AcquireByHash {
 		dir := fh.Path[:strings.LastIndexByte(fh.Path, '/')+1]
 		data, err = c.get(ctx, base+dir+"by-hash/SHA256/"+fh.SHA256, fh.Size)
 		if errors.Is(err, ErrNotFound) {
+			hint = " (its by-hash copy is missing too: mirror sync in progress?)"
+			defer func() {
+				if rerr != nil && errors.Is(rerr, ErrHashMismatch) {
+					rerr = &syncError{rerr}
+				}
+			}()
 			data, err = c.get(ctx, u, fh.Size)
 		}
 	} else {
 		data, err = c.get(ctx, u, fh.Size)
 	}
+	var tl *tooLarge
+	if errors.As(err, &tl) {
+		return nil, fmt.Errorf("%s: %w: larger than the %d bytes the Release file says%s", u, ErrHashMismatch, fh.Size, hint)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if err := checkHash(data, fh); err != nil {
-		return nil, fmt.Errorf("%s: %w", u, err)
+		return nil, fmt.Errorf("%s: %w%s", u, err, hint)
 	}
 	var rd io.Reader = bytes.NewReader(data)
 	switch ext {
@@ -271,3 +315,10 @@ func (c *countReader) Read(p []byte) (int, error) {
 	*c.n += int64(n)
 	return n, err
 }
+
+// syncError marks an index that matched neither its by-hash copy (absent)
+// nor the Release file: a mirror in the middle of an update.
+type syncError struct{ err error }
+
+func (e *syncError) Error() string { return e.err.Error() }
+func (e *syncError) Unwrap() error { return e.err }

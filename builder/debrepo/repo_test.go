@@ -73,9 +73,11 @@ func TestFetchIndexLocalRepo(t *testing.T) {
 		{"file binary keyring", false, false, false},
 		{"http armored keyring", true, true, false},
 		{"http by-hash", false, true, true},
+		{"Release.gpg instead of InRelease", false, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			repo := debrepotest.NewRepo(t, t.TempDir(), debrepotest.Options{Suite: "testing", Key: key, AcquireByHash: tc.byHash}, debs...)
+			repo := debrepotest.NewRepo(t, t.TempDir(), debrepotest.Options{Suite: "testing", Key: key, AcquireByHash: tc.byHash,
+				DetachedOnly: strings.Contains(tc.name, "Release.gpg")}, debs...)
 			if tc.http {
 				repo.Serve(t)
 			}
@@ -140,6 +142,19 @@ func TestRefusesTampering(t *testing.T) {
 			debrepotest.WriteIndex(t, filepath.Join(r.Dir, "dists/stable"), "main/binary-amd64/Packages", []byte("Package: evil\n"))
 		}, debrepo.ErrHashMismatch, packagesGz},
 		{"expired", debrepotest.Options{ValidUntil: now.Add(-time.Minute)}, nil, debrepo.ErrExpired, "dists/stable/InRelease"},
+		{"tampered Packages, by-hash copy missing", debrepotest.Options{AcquireByHash: true}, func(t *testing.T, r *debrepotest.Repo) {
+			os.RemoveAll(filepath.Join(r.Dir, "dists/stable/main/binary-amd64/by-hash"))
+			debrepotest.WriteIndex(t, filepath.Join(r.Dir, "dists/stable"), "main/binary-amd64/Packages", []byte("Package: evil\n"))
+		}, debrepo.ErrHashMismatch, "mirror sync in progress?"},
+		{"Release without Release.gpg", debrepotest.Options{DetachedOnly: true}, func(t *testing.T, r *debrepotest.Repo) {
+			os.Remove(filepath.Join(r.Dir, "dists/stable/Release.gpg"))
+		}, debrepo.ErrUnsigned, "dists/stable/Release"},
+		{"Release.gpg by another key", debrepotest.Options{DetachedOnly: true}, func(t *testing.T, r *debrepotest.Repo) {
+			other.DetachSign(t, filepath.Join(r.Dir, "dists/stable/Release"), filepath.Join(r.Dir, "dists/stable/Release.gpg"))
+		}, debrepo.ErrUnknownKey, "dists/stable/Release"},
+		{"tampered Release", debrepotest.Options{DetachedOnly: true}, func(t *testing.T, r *debrepotest.Repo) {
+			replaceIn(t, filepath.Join(r.Dir, "dists/stable/Release"), "Suite: stable", "Suite: stabIe")
+		}, debrepo.ErrBadSignature, "dists/stable/Release"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,7 +163,7 @@ func TestRefusesTampering(t *testing.T) {
 			if tc.tamper != nil {
 				tc.tamper(t, repo)
 			}
-			c := &debrepo.Client{Now: func() time.Time { return now }}
+			c := &debrepo.Client{Now: func() time.Time { return now }, SyncDelay: time.Millisecond}
 			_, err := c.FetchIndex(context.Background(), []debrepo.Repo{{URL: repo.URL, Suites: []string{"stable"}, Components: []string{"main"}, Keyring: loadKey(t, key.Keyring)}}, []string{"amd64"})
 			if err == nil {
 				t.Fatal("tampered repository accepted")
@@ -193,4 +208,47 @@ func appendTo(t *testing.T, path, s string) {
 	}
 	f.WriteString(s)
 	f.Close()
+}
+
+// TestInReleaseSignedByTwoKeys: Debian signs InRelease with several keys;
+// one good signature by a key of the keyring is enough, even when the
+// other signature's key has expired.
+func TestInReleaseSignedByTwoKeys(t *testing.T) {
+	debs := sampleDebs(t)
+	expiring := debrepotest.NewKey(t, "old archive key")
+	expiring = expiring.NewKeyInHome(t, "expiring archive key", "1d")
+	current := expiring.NewKeyInHome(t, "current archive key", "never")
+	repo := debrepotest.NewRepo(t, t.TempDir(), debrepotest.Options{Key: current}, debs...)
+	debrepotest.ClearSignBy(t, filepath.Join(repo.Dir, "dists/stable/Release"), repo.InRelease(), expiring, current)
+	later := time.Now().Add(48 * time.Hour) // the first key has expired by then
+	for _, tc := range []struct {
+		name    string
+		keyring []string
+		wantErr error
+	}{
+		{"both keys, first expired", []string{expiring.Keyring, current.Keyring}, nil},
+		{"only the current key", []string{current.Keyring}, nil},
+		{"only the expired key", []string{expiring.Keyring}, debrepo.ErrBadSignature},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kr, err := debrepo.LoadKeyring(tc.keyring...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &debrepo.Client{Now: func() time.Time { return later }}
+			idx, err := c.FetchIndex(context.Background(), []debrepo.Repo{{URL: repo.URL, Suites: []string{"stable"}, Components: []string{"main"}, Keyring: kr}}, []string{"amd64"})
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := idx.Suites[0].Signer.Name; !strings.HasPrefix(got, "current archive key") {
+				t.Errorf("verified by %q", got)
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -117,14 +119,124 @@ func VerifyInRelease(data []byte, k *Keyring, now time.Time, file string) ([]byt
 	if block.ArmoredSignature == nil {
 		return nil, Signer{}, fmt.Errorf("%s: %w", file, ErrUnsigned)
 	}
-	cfg := &packet.Config{Time: func() time.Time { return now }}
-	sig, ent, err := openpgp.VerifyDetachedSignature(k.Entities, bytes.NewReader(block.Bytes), block.ArmoredSignature.Body, cfg)
+	sigs, err := io.ReadAll(block.ArmoredSignature.Body)
 	if err != nil {
-		if errors.Is(err, pgperrors.ErrUnknownIssuer) {
-			return nil, Signer{}, fmt.Errorf("%s: %w (keyring %s)", file, ErrUnknownKey, strings.Join(k.Sources, ", "))
-		}
 		return nil, Signer{}, fmt.Errorf("%s: %w: %v", file, ErrBadSignature, err)
 	}
+	signer, err := verifyAny(block.Bytes, sigs, k, now, file)
+	if err != nil {
+		return nil, Signer{}, err
+	}
+	return block.Plaintext, signer, nil
+}
+
+// verifyAny accepts signed if any one of the signature packets in sigs is
+// a good signature by a key of k (a Debian InRelease carries several, and
+// one of their keys may have expired), as apt does.
+func verifyAny(signed, sigs []byte, k *Keyring, now time.Time, file string) (Signer, error) {
+	cfg := &packet.Config{Time: func() time.Time { return now }}
+	packets, err := splitPackets(sigs)
+	if err != nil || len(packets) == 0 {
+		return Signer{}, fmt.Errorf("%s: %w: unreadable signature packets", file, ErrBadSignature)
+	}
+	var bad error
+	for _, p := range packets {
+		sig, ent, err := openpgp.VerifyDetachedSignature(k.Entities, bytes.NewReader(signed), bytes.NewReader(p), cfg)
+		if err == nil {
+			return signerOf(sig, ent), nil
+		}
+		if !errors.Is(err, pgperrors.ErrUnknownIssuer) && bad == nil {
+			bad = err
+		}
+	}
+	if bad != nil {
+		return Signer{}, fmt.Errorf("%s: %w: %v", file, ErrBadSignature, bad)
+	}
+	return Signer{}, fmt.Errorf("%s: %w (keyring %s)", file, ErrUnknownKey, strings.Join(k.Sources, ", "))
+}
+
+// splitPackets cuts a stream of OpenPGP packets (RFC 4880 §4.2) into one
+// slice per packet.
+func splitPackets(b []byte) ([][]byte, error) {
+	var out [][]byte
+	for len(b) > 0 {
+		if b[0]&0x80 == 0 {
+			return nil, errors.New("not an OpenPGP packet")
+		}
+		var hdr, n int
+		if b[0]&0x40 != 0 { // new format
+			if len(b) < 2 {
+				return nil, errors.New("short packet header")
+			}
+			switch l := int(b[1]); {
+			case l < 192:
+				hdr, n = 2, l
+			case l < 224:
+				if len(b) < 3 {
+					return nil, errors.New("short packet header")
+				}
+				hdr, n = 3, (l-192)<<8+int(b[2])+192
+			case l == 255:
+				if len(b) < 6 {
+					return nil, errors.New("short packet header")
+				}
+				hdr, n = 6, int(b[2])<<24|int(b[3])<<16|int(b[4])<<8|int(b[5])
+			default:
+				return nil, errors.New("partial-length packets are not signatures")
+			}
+		} else { // old format
+			switch b[0] & 3 {
+			case 0:
+				if len(b) < 2 {
+					return nil, errors.New("short packet header")
+				}
+				hdr, n = 2, int(b[1])
+			case 1:
+				if len(b) < 3 {
+					return nil, errors.New("short packet header")
+				}
+				hdr, n = 3, int(b[1])<<8|int(b[2])
+			case 2:
+				if len(b) < 5 {
+					return nil, errors.New("short packet header")
+				}
+				hdr, n = 5, int(b[1])<<24|int(b[2])<<16|int(b[3])<<8|int(b[4])
+			default:
+				hdr, n = 1, len(b)-1
+			}
+		}
+		if n < 0 || hdr+n > len(b) {
+			return nil, errors.New("truncated packet")
+		}
+		out = append(out, b[:hdr+n])
+		b = b[hdr+n:]
+	}
+	return out, nil
+}
+
+// VerifyDetached checks a Release file against its detached armored
+// signature (Release.gpg), for repositories without InRelease, and
+// returns the Release text. file names the Release in errors.
+func VerifyDetached(release, signature []byte, k *Keyring, now time.Time, file string) ([]byte, Signer, error) {
+	if !bytes.Contains(signature, []byte("-----BEGIN PGP SIGNATURE-----")) {
+		return nil, Signer{}, fmt.Errorf("%s.gpg: %w: not an armored signature", file, ErrUnsigned)
+	}
+	block, err := armor.Decode(bytes.NewReader(signature))
+	if err != nil || block.Type != openpgp.SignatureType {
+		return nil, Signer{}, fmt.Errorf("%s.gpg: %w: not an armored signature", file, ErrUnsigned)
+	}
+	sigs, err := io.ReadAll(block.Body)
+	if err != nil {
+		return nil, Signer{}, fmt.Errorf("%s.gpg: %w: %v", file, ErrBadSignature, err)
+	}
+	signer, err := verifyAny(release, sigs, k, now, file)
+	if err != nil {
+		return nil, Signer{}, err
+	}
+	return release, signer, nil
+}
+
+func signerOf(sig *packet.Signature, ent *openpgp.Entity) Signer {
 	s := Signer{}
 	if sig != nil && sig.IssuerKeyId != nil {
 		s.KeyID = fmt.Sprintf("%016X", *sig.IssuerKeyId)
@@ -134,5 +246,5 @@ func VerifyInRelease(data []byte, k *Keyring, now time.Time, file string) ([]byt
 			s.Name = id.Name
 		}
 	}
-	return block.Plaintext, s, nil
+	return s
 }

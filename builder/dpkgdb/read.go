@@ -2,7 +2,9 @@ package dpkgdb
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -97,7 +99,7 @@ func (db *DB) Owners() (map[string][]string, error) {
 		}
 		paths, err := db.List(p)
 		if err != nil {
-			if os.IsNotExist(err) {
+			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
 			return nil, err

@@ -108,6 +108,10 @@ func Write(ctx context.Context, root string, arch string, pkgs []*Package) error
 		if err := os.MkdirAll(filepath.Join(admin, d), 0o755); err != nil {
 			return fmt.Errorf("dpkg database: %w", err)
 		}
+		// Not subject to the umask: the same database on every host.
+		if err := os.Chmod(filepath.Join(admin, d), 0o755); err != nil {
+			return fmt.Errorf("dpkg database: %w", err)
+		}
 	}
 	statusPath := filepath.Join(admin, "status")
 	if _, err := os.Lstat(statusPath); err == nil {
@@ -171,7 +175,7 @@ func Write(ctx context.Context, root string, arch string, pkgs []*Package) error
 			}
 		}
 	}
-	if err := os.WriteFile(statusPath, status.Bytes(), 0o644); err != nil {
+	if err := writeFile(statusPath, status.Bytes()); err != nil {
 		return fmt.Errorf("dpkg database: %w", err)
 	}
 	files := map[string][]byte{
@@ -192,7 +196,7 @@ func Write(ctx context.Context, root string, arch string, pkgs []*Package) error
 		files["triggers/"+name] = []byte(strings.Join(explicit[name], "\n") + "\n")
 	}
 	for _, name := range sortedKeys(files) {
-		if err := os.WriteFile(filepath.Join(admin, name), files[name], 0o644); err != nil {
+		if err := writeFile(filepath.Join(admin, name), files[name]); err != nil {
 			return fmt.Errorf("dpkg database: %w", err)
 		}
 	}
@@ -236,4 +240,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// writeFile writes a 0644 file whatever the umask.
+func writeFile(p string, data []byte) error {
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		return err
+	}
+	return os.Chmod(p, 0o644)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -19,8 +20,8 @@ type Request struct {
 	// Architectures: the first is the native one; others are foreign
 	// (Multi-Arch). Packages of architecture "all" are always candidates.
 	Architectures []string
-	// Variant picks the base set: spec.VariantEssential, VariantMinbase
-	// or VariantImportant.
+	// Variant picks the base set: spec.VariantEssential, VariantMinbase,
+	// VariantImportant or VariantStandard.
 	Variant string
 	// Packages to install on top of the base set: "name" or
 	// "name=version".
@@ -66,7 +67,7 @@ func Resolve(ctx context.Context, idx *debrepo.Index, req Request) ([]*debrepo.P
 	if err != nil {
 		return nil, err
 	}
-	r := &resolver{u: u, sel: map[string]*cand{}, ctx: ctx}
+	r := &resolver{u: u, sel: map[string]*cand{}, selProv: map[string][]provider{}, ctx: ctx}
 
 	// The base set, decided by each name's best candidate on the native
 	// architecture.
@@ -82,7 +83,8 @@ func Resolve(ctx context.Context, idx *debrepo.Index, req Request) ([]*debrepo.P
 		case req.Variant == spec.VariantEssential:
 			continue
 		case p.Priority == "required", name == "apt" && req.Variant != spec.VariantEssential:
-		case req.Variant == spec.VariantImportant && (p.Priority == "important" || p.Important):
+		case (req.Variant == spec.VariantImportant || req.Variant == spec.VariantStandard) && (p.Priority == "important" || p.Important):
+		case req.Variant == spec.VariantStandard && p.Priority == "standard":
 		default:
 			continue
 		}
@@ -246,10 +248,11 @@ func (u *universe) pick(name, pin, arch string) (*cand, error) {
 }
 
 type resolver struct {
-	ctx   context.Context
-	u     *universe
-	sel   map[string]*cand // by slot
-	queue []*cand
+	ctx     context.Context
+	u       *universe
+	sel     map[string]*cand      // by slot
+	selProv map[string][]provider // Provides of selected packages, by virtual name
+	queue   []*cand
 }
 
 // install selects c (if its slot is free) and queues its dependencies.
@@ -266,6 +269,9 @@ func (r *resolver) install(c *cand, why string) error {
 	}
 	c.why = why
 	r.sel[c.slot] = c
+	for _, p := range c.prov {
+		r.selProv[p.Name] = append(r.selProv[p.Name], provider{c: c, p: p})
+	}
 	r.queue = append(r.queue, c)
 	return nil
 }
@@ -339,8 +345,8 @@ func (r *resolver) satisfied(rel Relation, from *cand) bool {
 				return true
 			}
 		}
-		for _, pr := range r.u.provs[p.Name] {
-			if s, ok := r.sel[pr.c.slot]; ok && s == pr.c && r.u.archOK(pr.c, p, from.arch) && provides(pr.p, p) {
+		for _, pr := range r.selProv[p.Name] {
+			if r.u.archOK(pr.c, p, from.arch) && provides(pr.p, p) {
 				return true
 			}
 		}
@@ -426,12 +432,7 @@ func (r *resolver) satisfy(rel Relation, from *cand) error {
 // checkConflicts refuses a result in which a package conflicts with or
 // breaks another selected package.
 func (r *resolver) checkConflicts() error {
-	slots := make([]string, 0, len(r.sel))
-	for s := range r.sel {
-		slots = append(slots, s)
-	}
-	slices.Sort(slots)
-	for _, s := range slots {
+	for _, s := range slices.Sorted(maps.Keys(r.sel)) {
 		c := r.sel[s]
 		if err := r.parse(c); err != nil {
 			return err
@@ -445,9 +446,9 @@ func (r *resolver) checkConflicts() error {
 					return fmt.Errorf("%w: %s %s conflicts with %s, but %s %s is selected (needed by %s)",
 						ErrUnsatisfiable, c.pkg.Name, c.pkg.Version, p, o.pkg.Name, o.pkg.Version, o.why)
 				}
-				for _, pr := range r.u.provs[p.Name] {
+				for _, pr := range r.selProv[p.Name] {
 					// A package may conflict with a virtual name it provides itself.
-					if pr.c == c || pr.c.pkg.Name == c.pkg.Name || r.sel[pr.c.slot] != pr.c || !provides(pr.p, p) {
+					if pr.c == c || pr.c.pkg.Name == c.pkg.Name || !provides(pr.p, p) {
 						continue
 					}
 					return fmt.Errorf("%w: %s %s conflicts with %s, but %s %s provides it (needed by %s)",

@@ -2,9 +2,12 @@ package rpm2deb
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // ChangelogEntry is one RPM changelog entry (header tags 1080, 1081, 1082).
@@ -47,10 +50,13 @@ type ChangelogOptions struct {
 
 // ChangelogNote says how one entry was written.
 type ChangelogNote struct {
-	Entry   int    // index, 0 = newest
-	Header  string // the RPM header line ("* date name")
-	Version string // the Debian version given to it
-	Note    string // "" when the entry's own version was kept
+	Entry   int    `json:"entry"`          // index, 0 = newest
+	Header  string `json:"header"`         // the RPM header line ("* date name")
+	Version string `json:"version"`        // the Debian version given to it
+	Note    string `json:"note,omitempty"` // "" when the entry's own version was kept
+	// Shifted is how many seconds the entry's time was moved back to
+	// keep the dates strictly decreasing (rpm has one date per day).
+	Shifted int64 `json:"shifted,omitempty"`
 }
 
 // WriteChangelog turns RPM changelog entries (newest first) into a Debian
@@ -59,12 +65,23 @@ type ChangelogNote struct {
 // the one above it (the package version for the newest, which may equal
 // it); otherwise it gets the version above it with "~" appended, which
 // dpkg orders just below it, and its original header line as its first
-// line of text. Dates are UTC in RFC 2822 form.
+// line of text. Dates are UTC in RFC 2822 form, each strictly older than
+// the one above it (an entry on the same day as the one above is moved
+// back by seconds).
 func WriteChangelog(entries []ChangelogEntry, o ChangelogOptions) (string, []ChangelogNote) {
 	var b strings.Builder
 	var notes []ChangelogNote
 	above := o.Version
+	var aboveTime int64
 	for i, e := range entries {
+		when, shifted := e.Time, int64(0)
+		if i > 0 && when >= aboveTime && aboveTime > math.MinInt64 {
+			// Same day as the entry above (rpm keeps only the date):
+			// Debian wants every entry older than the one above it.
+			shifted = when - (aboveTime - 1)
+			when = aboveTime - 1
+		}
+		aboveTime = when
 		author, email, ver := parseChangelogName(e.Name)
 		if email == "" {
 			fa, fe, _ := parseChangelogName(o.Maintainer)
@@ -87,7 +104,7 @@ func WriteChangelog(entries []ChangelogEntry, o ChangelogOptions) (string, []Cha
 				ep, hasEp = o.Epoch, true
 			}
 			dv, _ = DebVersion(ep, hasEp, v, r)
-			c := CompareVersions(dv, above)
+			c := debversion.Compare(dv, above)
 			if c > 0 || (c == 0 && i > 0) {
 				note = fmt.Sprintf("version %s is not lower than %s above it", dv, above)
 				dv = ""
@@ -104,7 +121,7 @@ func WriteChangelog(entries []ChangelogEntry, o ChangelogOptions) (string, []Cha
 				dv = above + "~"
 			}
 		}
-		notes = append(notes, ChangelogNote{Entry: i, Header: header, Version: dv, Note: note})
+		notes = append(notes, ChangelogNote{Entry: i, Header: header, Version: dv, Note: note, Shifted: shifted})
 		above = dv
 		fmt.Fprintf(&b, "%s (%s) unstable; urgency=medium\n\n", o.Package, dv)
 		if note != "" {
@@ -112,7 +129,7 @@ func WriteChangelog(entries []ChangelogEntry, o ChangelogOptions) (string, []Cha
 		}
 		writeChangelogText(&b, e.Text)
 		fmt.Fprintf(&b, "\n -- %s <%s>  %s\n", sanitizeLine(author), sanitizeLine(email),
-			time.Unix(e.Time, 0).UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+			time.Unix(when, 0).UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
 		if i != len(entries)-1 {
 			b.WriteString("\n")
 		}

@@ -83,6 +83,7 @@ func (c *converter) control() (string, error) {
 		summary = p.PkgName()
 	}
 	controlField(&b, "Description", formatDescription(summary, p.str(tagDescription)))
+	c.rep.add(Mapped, "Summary", "Summary, Description", "Description", "")
 	return b.String(), nil
 }
 
@@ -113,7 +114,13 @@ func (c *converter) mapRequires(rel *relations) error {
 		case kind == "virtual":
 			c.rep.add(Dropped, "Requires", d.String(), "", "rpm virtual capability with no Debian name")
 		case kind == "rich":
-			c.rep.add(Dropped, "Requires", d.String(), "", "rich (boolean) dependency: not mapped")
+			rels, note := c.mapRich(d)
+			if rels == nil {
+				c.rep.add(Dropped, "Requires", d.String(), "", "rich (boolean) dependency: "+note)
+				continue
+			}
+			set.add(rels...)
+			c.rep.add(Approximated, "Requires", d.String(), field+": "+strings.Join(rels, ", "), note)
 		default:
 			rs, notes := mapVersioned(DebName(d.Name), d)
 			strs := relStrings(rs)
@@ -316,4 +323,29 @@ func (c *converter) finishMembers(members []controlMember) []controlMember {
 		members = append(members, controlMember{Name: "conffiles", Mode: 0o644, Data: []byte(strings.Join(c.conf, "\n") + "\n")})
 	}
 	return members
+}
+
+// mapRich maps a flat rich dependency: "(a or b)" → "a | b", "(a and b)"
+// → "a, b", when every term is a plain package relation with one Debian
+// relation. It returns nil and the reason otherwise.
+func (c *converter) mapRich(d Dep) ([]string, string) {
+	op, terms, ok := parseRich(d.Name)
+	if !ok {
+		return nil, "only flat 'or' and 'and' expressions are mapped"
+	}
+	var parts []string
+	for _, t := range terms {
+		if classifyDep(t.Name) != "package" {
+			return nil, t.Name + " is not a package name"
+		}
+		rs, _ := mapVersioned(DebName(t.Name), t)
+		if op == "or" && len(rs) != 1 {
+			return nil, t.String() + " needs a version range, which an alternative cannot hold"
+		}
+		parts = append(parts, relStrings(rs)...)
+	}
+	if op == "or" {
+		return []string{strings.Join(parts, " | ")}, "boolean 'or' as Debian alternatives"
+	}
+	return parts, "boolean 'and' as separate relations"
 }

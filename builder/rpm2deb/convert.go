@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
 
 // Options control a conversion.
@@ -89,6 +90,10 @@ func (c *converter) run(ctx context.Context, r io.Reader) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.convert(ctx, p)
+}
+
+func (c *converter) convert(ctx context.Context, p *RPM) (*Report, error) {
 	c.p = p
 	c.rep = &Report{Input: c.name, RPM: p.NEVRA()}
 	c.clamp = p.BuildTime()
@@ -336,7 +341,7 @@ func (c *converter) readPayload(ctx context.Context) error {
 	}
 	// Drain to the end so the payload digest is checked.
 	if _, err := io.Copy(io.Discard, payload); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", c.name, err)
 	}
 	return c.buildFiles(clean, seen, offs, md5s, hasContent, linkSet)
 }
@@ -500,6 +505,7 @@ func (c *converter) docs() error {
 	zw.Write([]byte(text))
 	zw.Close()
 	docdir := "usr/share/doc/" + c.pkg
+	c.rep.add(Mapped, "License", orDefault(c.p.str(tagLicense), "(none)"), "/"+docdir+"/copyright", "")
 	copyright := fmt.Sprintf("%s was converted from the RPM %s by ingot rpm2deb.\n\nLicense (from the RPM header): %s\n",
 		c.pkg, c.p.NEVRA(), sanitizeLine(orDefault(c.p.str(tagLicense), "unknown")))
 	if v := c.p.str(tagVendor); v != "" {
@@ -591,17 +597,11 @@ func (c *converter) write(ctx context.Context, members []controlMember) (string,
 		verNoEpoch = verNoEpoch[i+1:]
 	}
 	final := filepath.Join(dir, fmt.Sprintf("%s_%s_%s.deb", c.pkg, verNoEpoch, c.arch))
-	out, err := os.CreateTemp(dir, ".rpm2deb-*.deb.tmp")
+	out, err := atomicfile.Create(final, 0o644)
 	if err != nil {
 		return "", err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			out.Close()
-			os.Remove(out.Name())
-		}
-	}()
+	defer out.Abort()
 	ext := c.opts.Compression.ext()
 	err = writeAr(out, []arMember{
 		{"debian-binary", 4, strings.NewReader("2.0\n")},
@@ -611,22 +611,8 @@ func (c *converter) write(ctx context.Context, members []controlMember) (string,
 	if err != nil {
 		return "", fmt.Errorf("writing %s: %w", final, err)
 	}
-	if err := out.Chmod(0o644); err != nil {
+	if err := out.Commit(); err != nil {
 		return "", err
-	}
-	if err := out.Sync(); err != nil {
-		return "", err
-	}
-	if err := out.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(out.Name(), final); err != nil {
-		return "", err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return final, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cavaliergopher/rpm"
 
+	"github.com/ingotfleet/ingot/internal/debversion"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -46,7 +47,7 @@ var convertCases = []convertCase{
 	{
 		spec: "hello-doc", pkg: "hello-doc", version: "2.0~rc1-1", arch: "all",
 		fields: map[string]string{
-			"Depends":    "hello-tool (>= 3:1.4.2), hello-tool (<< 3:1.4.2A~), hello-tool (<< 3:2)",
+			"Depends":    "bash (>= 5.0) | dash, hello-tool (>= 3:1.4.2), hello-tool (<< 3:1.4.2A~), hello-tool (<< 3:2)",
 			"Section":    "doc",
 			"Maintainer": "Unknown <unknown@rpm2deb.invalid>",
 		},
@@ -79,7 +80,7 @@ func TestConvert(t *testing.T) {
 			if want := filepath.Join(out1, tc.pkg+"_"+stripEpoch(tc.version)+"_"+tc.arch+".deb"); deb != want {
 				t.Fatalf("output %s, want %s", deb, want)
 			}
-			checkInfo(t, deb, tc)
+			checkInfo(t, in, deb, tc)
 			checkContents(t, in, deb, tc.pkg)
 			checkChangelog(t, in, deb, tc.pkg)
 
@@ -158,8 +159,18 @@ func sameFile(t *testing.T, a, b string) bool {
 	return bytes.Equal(x, y)
 }
 
-func checkInfo(t *testing.T, deb string, tc convertCase) {
+func checkInfo(t *testing.T, rpmPath, deb string, tc convertCase) {
 	t.Helper()
+	// What rpm itself prints of the header: the synopsis, the homepage
+	// and the description's first line must come through as they are.
+	q := strings.Split(run(t, "rpm", "-qp", "--qf", `%{SUMMARY}\n%|URL?{%{URL}}|\n%{DESCRIPTION}`, rpmPath), "\n")
+	desc := strings.Split(run(t, "dpkg-deb", "--field", deb, "Description"), "\n")
+	if desc[0] != q[0] || strings.TrimSpace(desc[1]) != q[2] {
+		t.Errorf("Description %q, RPM Summary %q and description %q", desc[:2], q[0], q[2])
+	}
+	if home := strings.TrimSpace(run(t, "dpkg-deb", "--field", deb, "Homepage")); home != q[1] {
+		t.Errorf("Homepage %q, RPM URL %q", home, q[1])
+	}
 	want := map[string]string{"Package": tc.pkg, "Version": tc.version, "Architecture": tc.arch}
 	for k, v := range tc.fields {
 		want[k] = v
@@ -302,7 +313,7 @@ func checkChangelog(t *testing.T, rpmPath, deb, pkg string) {
 		t.Fatalf("dpkg-parsechangelog lists %d entries, the RPM has %d:\n%s", len(versions), len(want), out)
 	}
 	for i := 1; i < len(versions); i++ {
-		if CompareVersions(versions[i], versions[i-1]) >= 0 {
+		if debversion.Compare(versions[i], versions[i-1]) >= 0 {
 			t.Errorf("changelog entry %d version %s not lower than %s", i+1, versions[i], versions[i-1])
 		}
 	}
@@ -350,30 +361,17 @@ func TestBadInput(t *testing.T) {
 	}
 	_, hdrEnd := pkg.HeaderRange()
 	withPayloadName := func(from, to string) []byte {
-		if len(from) != len(to) {
-			t.Fatalf("%q and %q differ in length", from, to)
-		}
-		zr, err := gzip.NewReader(bytes.NewReader(good[hdrEnd:]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cpio, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Contains(cpio, []byte(from+"\x00")) {
-			t.Fatalf("payload has no %q", from)
-		}
-		cpio = bytes.Replace(cpio, []byte(from+"\x00"), []byte(to+"\x00"), 1)
-		var buf bytes.Buffer
-		buf.Write(good[:hdrEnd])
-		zw := gzip.NewWriter(&buf)
-		zw.Write(cpio)
-		zw.Close()
-		return buf.Bytes()
+		return withPayload(t, good, hdrEnd, from+"\x00", to+"\x00")
+	}
+	withPayloadData := func(from, to string) []byte {
+		return withPayload(t, good, hdrEnd, from, to)
 	}
 	hdr := append([]byte(nil), good[:hdrEnd]...)
 	unknown := append(bytes.Replace(hdr, []byte("\x00gzip\x00"), []byte("\x00gzap\x00"), 1), good[hdrEnd:]...)
+	if !bytes.Contains(hdr, []byte("\x00/usr/share/tiny/\x00")) {
+		t.Fatal("header has no /usr/share/tiny/ directory name")
+	}
+	dotdotHeader := append(bytes.Replace(hdr, []byte("\x00/usr/share/tiny/\x00"), []byte("\x00/../../../tiny//\x00"), 1), good[hdrEnd:]...)
 	cases := []struct {
 		name string
 		data []byte
@@ -387,6 +385,10 @@ func TestBadInput(t *testing.T) {
 		{"dotdot in cpio", withPayloadName("./usr/share/tiny/file", "./../../../etc/passwd"), "climbs out of the root"},
 		{"absolute escaping cpio", withPayloadName("./usr/share/tiny/file", "/../../../etc/passwdx"), "climbs out of the root"},
 		{"absolute cpio", withPayloadName("./usr/share/tiny/file", "//usr/share/tiny/file"), "absolute path"},
+		{"dotdot in header", dotdotHeader, "climbs out of the root"},
+		{"content differs from header digest", withPayloadData("tiny\n", "tinY\n"), "content digest differs"},
+		{"payload digest", withPayloadData("tiny\n", "tiny\n"), "payload digest"},
+		{"payload member not in header", withPayloadName("./usr/share/tiny/file", "./usr/share/tiny/fil2"), "not in the header's file list"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -400,6 +402,7 @@ func TestBadInput(t *testing.T) {
 			if err == nil {
 				t.Fatal("converted bad input")
 			}
+			t.Logf("%v", err)
 			if !strings.Contains(err.Error(), in) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q: want the input's name and %q", err, tc.want)
 			}
@@ -424,7 +427,7 @@ func TestStrict(t *testing.T) {
 			unsupported = append(unsupported, it.What)
 		}
 	}
-	want := []string{"%pretrans", "%posttrans", "triggers (%triggerin/%triggerun/%triggerpostun)", "triggers"}
+	want := []string{"%postun", "%pretrans", "%posttrans", "triggers (%triggerin/%triggerun/%triggerpostun)", "triggers"}
 	if strings.Join(unsupported, ",") != strings.Join(want, ",") {
 		t.Errorf("unsupported items %q, want %q", unsupported, want)
 	}
@@ -436,4 +439,50 @@ func TestStrict(t *testing.T) {
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		t.Errorf("strict failure left %v", ents)
 	}
+}
+
+// TestDevices: device nodes and fifos exist only in the RPM header (%dev);
+// their type, mode, owner and major:minor reach the .deb.
+func TestDevices(t *testing.T) {
+	testenv.RequireTool(t, "dpkg-deb", "dpkg")
+	rep, err := Convert(context.Background(), buildRPM(t, "devnode", ""), Options{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	contents := run(t, "dpkg-deb", "--contents", rep.Output)
+	for _, want := range []string{
+		"brw-rw---- root/disk       7,0 ", "crw-rw-rw- root/root       1,3 ", "prw-r--r-- root/root         0 ",
+	} {
+		if !strings.Contains(contents, want) {
+			t.Errorf("dpkg-deb --contents lacks %q:\n%s", want, contents)
+		}
+	}
+	checkContents(t, buildRPM(t, "devnode", ""), rep.Output, "devnode")
+}
+
+// withPayload returns the RPM good (header ending at hdrEnd, gzip
+// payload) with from replaced by to (same length) in its cpio payload.
+func withPayload(t *testing.T, good []byte, hdrEnd int, from, to string) []byte {
+	t.Helper()
+	if len(from) != len(to) {
+		t.Fatalf("%q and %q differ in length", from, to)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(good[hdrEnd:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpio, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(cpio, []byte(from)) {
+		t.Fatalf("payload has no %q", from)
+	}
+	cpio = bytes.Replace(cpio, []byte(from), []byte(to), 1)
+	var buf bytes.Buffer
+	buf.Write(good[:hdrEnd])
+	zw := gzip.NewWriter(&buf)
+	zw.Write(cpio)
+	zw.Close()
+	return buf.Bytes()
 }

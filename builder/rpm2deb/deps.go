@@ -225,3 +225,56 @@ func groupSonames(deps []Dep) []*sonameGroup {
 	}
 	return out
 }
+
+// parseRich reads a flat rich (boolean) dependency of one operator,
+// "(a or b >= 2 or c)" or "(a and b)", into its terms. Nested
+// expressions and the conditional operators (if, unless, with, without)
+// are not flat: ok is false.
+func parseRich(s string) (op string, terms []Dep, ok bool) {
+	if !strings.HasPrefix(s, "(") || !strings.HasSuffix(s, ")") {
+		return "", nil, false
+	}
+	inner := strings.TrimSpace(s[1 : len(s)-1])
+	if strings.ContainsAny(inner, "()") {
+		return "", nil, false
+	}
+	f := strings.Fields(inner)
+	var cur []string
+	flush := func() bool {
+		switch len(cur) {
+		case 1:
+			terms = append(terms, Dep{Name: cur[0]})
+		case 3:
+			flags, ok := map[string]uint32{"<": senseLess, ">": senseGreater, "=": senseEqual, "==": senseEqual,
+				"<=": senseLess | senseEqual, ">=": senseGreater | senseEqual}[cur[1]]
+			if !ok {
+				return false
+			}
+			terms = append(terms, Dep{Name: cur[0], Flags: flags, Version: cur[2]})
+		default:
+			return false
+		}
+		cur = nil
+		return true
+	}
+	for _, w := range f {
+		switch w {
+		case "or", "and":
+			if op != "" && op != w {
+				return "", nil, false
+			}
+			op = w
+			if !flush() {
+				return "", nil, false
+			}
+		case "if", "unless", "with", "without", "else":
+			return "", nil, false
+		default:
+			cur = append(cur, w)
+		}
+	}
+	if !flush() || op == "" {
+		return "", nil, false
+	}
+	return op, terms, true
+}

@@ -5,6 +5,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // FuzzReadRPM feeds arbitrary bytes through the RPM header reader, the
@@ -12,7 +15,11 @@ import (
 // fine, panics and hangs are not. The seed corpus holds a real RPM.
 func FuzzReadRPM(f *testing.F) {
 	f.Add([]byte{0xed, 0xab, 0xee, 0xdb, 3, 0})
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(fuzzBody)
+}
+
+func fuzzBody(t *testing.T, data []byte) {
+	{
 		p, err := ReadRPM(bytes.NewReader(data), "fuzz.rpm")
 		if err != nil {
 			return
@@ -47,7 +54,7 @@ func FuzzReadRPM(f *testing.F) {
 				return
 			}
 		}
-	})
+	}
 }
 
 // FuzzCpio reads arbitrary bytes as a cpio archive.
@@ -93,8 +100,21 @@ func FuzzChangelog(f *testing.F) {
 		if heads != len(entries) {
 			t.Fatalf("%d entry headers for %d entries:\n%s", heads, len(entries), out)
 		}
+		var dates []string
+		for _, line := range strings.Split(out, "\n") {
+			if d, ok := strings.CutPrefix(line, " -- "); ok {
+				dates = append(dates, d[strings.LastIndex(d, ">  ")+3:])
+			}
+		}
+		if len(dates) == 2 {
+			t0, err0 := time.Parse(time.RFC1123Z, dates[0])
+			t1, err1 := time.Parse(time.RFC1123Z, dates[1])
+			if err0 == nil && err1 == nil && !t1.Before(t0) {
+				t.Fatalf("dates not decreasing: %s, %s", dates[0], dates[1])
+			}
+		}
 		for i := 1; i < len(notes); i++ {
-			if CompareVersions(notes[i].Version, notes[i-1].Version) >= 0 {
+			if debversion.Compare(notes[i].Version, notes[i-1].Version) >= 0 {
 				t.Fatalf("version %s not lower than %s", notes[i].Version, notes[i-1].Version)
 			}
 		}

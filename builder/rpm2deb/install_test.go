@@ -3,24 +3,56 @@ package rpm2deb
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ingotfleet/ingot/builder/sandbox"
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
-// imageRoot gives a throwaway copy of the reference Debian root to
-// install into, and runInImage runs a command inside it in the builder's
-// sandbox (builder/sandbox: namespaces, pivot_root, no network, fixed
-// environment), as an image build runs maintainer scripts.
+// imageRoot gives a throwaway ingot image to install into: the reference
+// Debian root imported into an image store and exported again by ingot
+// (images/store), unpacked into a directory. runInImage runs a command
+// inside it in the builder's sandbox (builder/sandbox: namespaces,
+// pivot_root, no network, fixed environment), as an image build runs
+// maintainer scripts.
 func imageRoot(t *testing.T) string {
 	t.Helper()
-	src := debianRootDir(t)
+	testenv.RequireTool(t, "tar", "tar")
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f, err := os.Open(testenv.DebianRootTar(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d, err := st.Import(ctx, f, store.ImportOptions{Name: f.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	dst := filepath.Join(t.TempDir(), "root")
-	run(t, "cp", "-a", src, dst)
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(st.Export(ctx, d, pw, images.CompressNone)) }()
+	cmd := exec.Command("tar", "--extract", "--directory", dst, "--preserve-permissions", "--same-owner",
+		"--numeric-owner", "--xattrs", "--xattrs-include=*")
+	cmd.Stdin = pr
+	if out, err := cmd.CombinedOutput(); err != nil {
+		pr.CloseWithError(err)
+		t.Fatalf("unpacking image %s: %v\n%s", d, err, out)
+	}
 	return dst
 }
 
@@ -69,6 +101,10 @@ func TestInstall(t *testing.T) {
 
 	runInImage(t, root, append([]string{"dpkg", "-i", "/tmp/libcap2-bin.deb"}, debs...)...)
 	wantLog("pre 1", "post 1")
+	// hello-doc's %post is Perl: run by its interpreter, with $1 too.
+	if b, err := os.ReadFile(filepath.Join(root, "var/lib/hello-test/doc-post")); err != nil || string(b) != "perl post 1\n" {
+		t.Errorf("hello-doc's Perl %%post: %q %v", b, err)
+	}
 	st := runInImage(t, root, "dpkg-query", "-W", "-f", "${Status} ${Version}\n", "hello-tool", "hello-doc")
 	if st != "install ok installed 2.0~rc1-1\ninstall ok installed 3:1.4.2-3.el9.2\n" {
 		t.Errorf("dpkg-query: %q", st)
@@ -78,6 +114,10 @@ func TestInstall(t *testing.T) {
 		if !strings.Contains(conf, c) {
 			t.Errorf("conffile %s not registered: %q", c, conf)
 		}
+	}
+	// md5sums and conffile hashes match what was installed.
+	if out := runInImage(t, root, "dpkg", "--verify", "hello-tool", "hello-doc"); out != "" {
+		t.Errorf("dpkg --verify:\n%s", out)
 	}
 	if owner := runInImage(t, root, "dpkg", "-S", "/usr/sbin/hello-ping"); !strings.HasPrefix(owner, "hello-tool: ") {
 		t.Errorf("dpkg -S: %q", owner)

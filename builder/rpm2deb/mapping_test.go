@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/debversion"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -75,8 +77,8 @@ func TestVersionOrder(t *testing.T) {
 		if fmt.Sprint(dpkg) != rpmRes[i] {
 			t.Errorf("rpm orders %s vs %s as %s; dpkg orders %s vs %s as %d", p[0], p[1], rpmRes[i], a, b, dpkg)
 		}
-		if CompareVersions(a, b) != dpkg {
-			t.Errorf("CompareVersions(%s, %s) = %d, dpkg says %d", a, b, CompareVersions(a, b), dpkg)
+		if debversion.Compare(a, b) != dpkg {
+			t.Errorf("debversion.Compare(%s, %s) = %d, dpkg says %d", a, b, debversion.Compare(a, b), dpkg)
 		}
 	}
 }
@@ -165,6 +167,19 @@ func newcMember(name string, mode uint32, data []byte) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x", 1, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name)+1, 0)
 	b.WriteString(name + "\x00")
+	return cpioPadded(&b, data)
+}
+
+// strippedMember writes one of rpm's stripped "07070X" members.
+func strippedMember(index int, data []byte) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "07070X%08x", index)
+	return cpioPadded(&b, data)
+}
+
+// cpioPadded pads the header in b to 4 bytes, then appends data padded
+// the same way.
+func cpioPadded(b *bytes.Buffer, data []byte) []byte {
 	for b.Len()%4 != 0 {
 		b.WriteByte(0)
 	}
@@ -175,18 +190,24 @@ func newcMember(name string, mode uint32, data []byte) []byte {
 	return b.Bytes()
 }
 
-// strippedMember writes one of rpm's stripped "07070X" members.
-func strippedMember(index int, data []byte) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "07070X%08x", index)
-	for b.Len()%4 != 0 {
-		b.WriteByte(0)
+// eachCpioMember calls fn with each member of cr and its data up to the
+// trailer, failing t on a read error.
+func eachCpioMember(t *testing.T, cr *cpioReader, fn func(h *cpioHeader, data []byte)) {
+	t.Helper()
+	for {
+		h, err := cr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(cr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(h, data)
 	}
-	b.Write(data)
-	for b.Len()%4 != 0 {
-		b.WriteByte(0)
-	}
-	return b.Bytes()
 }
 
 // TestCpioStripped reads a stripped archive as rpm ≥ 4.12 writes it for
@@ -206,20 +227,9 @@ func TestCpioStripped(t *testing.T) {
 		return s, nil
 	})
 	var got []string
-	for {
-		h, err := cr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(cr)
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachCpioMember(t, cr, func(h *cpioHeader, data []byte) {
 		got = append(got, fmt.Sprintf("%d=%s", h.Index, data))
-	}
+	})
 	if strings.Join(got, ",") != "0=hello,1=,2=abc" {
 		t.Errorf("got %v", got)
 	}
@@ -262,6 +272,7 @@ func TestCpioNewc(t *testing.T) {
 func TestChangelogGolden(t *testing.T) {
 	entries := []ChangelogEntry{
 		{Time: 1704110400, Name: "Jane Doe <jane@example.com> - 2:1.4-3", Text: "- Fixed it\n  on two lines\n\n- Another"},
+		{Time: 1704110400, Name: "Jane Doe <jane@example.com> - 2:1.4-2", Text: "- Same day"},
 		{Time: 1704024000, Name: "Bob <bob@example.org> 1.3-1", Text: "- Older"},
 		{Time: 1703937600, Name: "No Email - 1.2-1", Text: "Plain text entry"},
 		{Time: 1703851200, Name: "Weird <w@example.org> - not a version!", Text: "- x"},
@@ -285,7 +296,81 @@ func TestChangelogGolden(t *testing.T) {
 	for _, n := range notes {
 		vers = append(vers, n.Version)
 	}
-	if strings.Join(vers, " ") != "2:1.4-3 2:1.3-1 2:1.2-1 2:1.2-1~ 2:1.2-1~~" {
+	if strings.Join(vers, " ") != "2:1.4-3 2:1.4-2 2:1.3-1 2:1.2-1 2:1.2-1~ 2:1.2-1~~" {
 		t.Errorf("versions %v", vers)
+	}
+}
+
+// TestDecompressLimits: a stream that asks for a huge dictionary is
+// refused before the decompressor allocates it.
+func TestDecompressLimits(t *testing.T) {
+	var xzbuf bytes.Buffer
+	zw, err := newCompressor(&xzbuf, CompressXZ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write([]byte("payload"))
+	zw.Close()
+	good := xzbuf.Bytes()
+	if rc, err := decompress(bytes.NewReader(good), "xz"); err != nil {
+		t.Fatalf("good xz: %v", err)
+	} else if b, err := io.ReadAll(rc); err != nil || string(b) != "payload" {
+		t.Fatalf("good xz: %q %v", b, err)
+	}
+	i := bytes.Index(good[12:], []byte{0x21, 0x01})
+	if i < 0 {
+		t.Fatal("no LZMA2 filter in the block header")
+	}
+	huge := append([]byte(nil), good...)
+	huge[12+i+2] = 40 // 4 GiB dictionary
+	if _, err := decompress(bytes.NewReader(huge), "xz"); err == nil || !strings.Contains(err.Error(), "dictionary") {
+		t.Errorf("huge xz dictionary: %v", err)
+	}
+	lz := []byte{0x5d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0}
+	if _, err := decompress(bytes.NewReader(lz), "lzma"); err == nil || !strings.Contains(err.Error(), "dictionary") {
+		t.Errorf("huge lzma dictionary: %v", err)
+	}
+	if _, err := decompress(bytes.NewReader(good), "brotli"); !errors.Is(err, ErrUnknownCompression) {
+		t.Errorf("unknown compressor: %v", err)
+	}
+	if _, err := decompress(bytes.NewReader(good), "gzip"); !errors.Is(err, ErrUnknownCompression) {
+		t.Errorf("xz bytes named gzip: %v", err)
+	}
+}
+
+func TestRichDependencies(t *testing.T) {
+	c := &converter{}
+	for in, want := range map[string]string{
+		"(foo or bar >= 2.0-1)":      "foo | bar (>= 2.0-1)",
+		"(foo and bar < 3)":          "foo, bar (<< 3)",
+		"(Foo_Bar or baz)":           "foo-bar | baz",
+		"(foo if bar)":               "",
+		"((a or b) and c)":           "",
+		"(foo or bar = 2.0)":         "",
+		"(foo or /usr/bin/x)":        "",
+		"(foo or bar and baz)":       "",
+		"(foo >= 1 or bar with baz)": "",
+		"(foo or)":                   "",
+	} {
+		got, _ := c.mapRich(Dep{Name: in})
+		if strings.Join(got, ", ") != want {
+			t.Errorf("mapRich(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestNothingBelowASymlink: a package path below a symlink of the same
+// package is refused (unpacked, it would land where the symlink points).
+func TestNothingBelowASymlink(t *testing.T) {
+	c := &converter{name: "x.rpm", byPath: map[string]*debFile{}}
+	if err := c.add(&debFile{Path: "srv/x", Type: images.TypeSymlink, Link: "/etc"}); err != nil {
+		t.Fatal(err)
+	}
+	err := c.add(&debFile{Path: "srv/x/passwd", Type: images.TypeFile})
+	if !errors.Is(err, images.ErrUnsafePath) {
+		t.Errorf("file below a symlink: %v", err)
+	}
+	if err := c.add(&debFile{Path: "srv/y/z", Type: images.TypeFile}); err != nil {
+		t.Errorf("file below a synthesized directory: %v", err)
 	}
 }

@@ -88,6 +88,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		if c.Note != "" {
 			fmt.Fprintf(&b, "  changelog    entry %d: version %s (%s)\n", c.Entry+1, c.Version, c.Note)
 		}
+		if c.Shifted != 0 {
+			fmt.Fprintf(&b, "  changelog    entry %d: time moved back %ds (not older than the entry above)\n", c.Entry+1, c.Shifted)
+		}
 	}
 	for _, l := range r.Lintian {
 		fmt.Fprintf(&b, "  lintian      %s: %s %s\n", l.Severity, l.Tag, l.Info)

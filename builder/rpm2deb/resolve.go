@@ -1,16 +1,18 @@
 package rpm2deb
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/ingotfleet/ingot/builder/debrepo"
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // TargetFS is what a resolver reads from a target system: its files,
@@ -38,12 +40,13 @@ type DpkgResolver struct {
 	symbols map[string]*symbolsLib
 	arch    map[string]string // package → architecture
 	ess     map[string]bool   // Essential: yes
+	dirsMu  sync.Mutex
+	dirs    map[string]string // resolveDir's answers
 }
 
 type symbolsLib struct {
-	pkg     string            // "libc6 #MINVER#" → "libc6"
-	minVer  map[string]string // version node → first Debian version that has it
-	fallbck string
+	pkg    string            // "libc6 #MINVER#" → "libc6"
+	minVer map[string]string // version node → first Debian version that has it
 }
 
 // NewDpkgResolver reads the target lazily, on the first question. name
@@ -134,31 +137,17 @@ func (r *DpkgResolver) readStatus() (map[string]bool, error) {
 		return nil, fmt.Errorf("target %s: reading the dpkg status: %w", r.name, err)
 	}
 	out := map[string]bool{}
-	for _, para := range strings.Split(string(data), "\n\n") {
-		var pkg, status, arch string
-		ess := false
-		for _, line := range strings.Split(para, "\n") {
-			k, v, ok := strings.Cut(line, ":")
-			if !ok || strings.HasPrefix(line, " ") {
-				continue
-			}
-			v = strings.TrimSpace(v)
-			switch k {
-			case "Package":
-				pkg = v
-			case "Status":
-				status = v
-			case "Architecture":
-				arch = v
-			case "Essential":
-				ess = v == "yes"
-			}
-		}
-		if pkg != "" && strings.HasSuffix(status, " installed") {
+	err = debrepo.ReadParagraphs(bytes.NewReader(data), "var/lib/dpkg/status", false, func(p *debrepo.Paragraph) error {
+		pkg := p.Get("Package")
+		if pkg != "" && strings.HasSuffix(p.Get("Status"), " installed") {
 			out[pkg] = true
-			r.arch[pkg] = arch
-			r.ess[pkg] = ess
+			r.arch[pkg] = p.Get("Architecture")
+			r.ess[pkg] = p.Get("Essential") == "yes"
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("target %s: reading the dpkg status: %w", r.name, err)
 	}
 	return out, nil
 }
@@ -209,7 +198,7 @@ func (r *DpkgResolver) parseSymbols(s string) {
 				continue
 			}
 			v := f[1]
-			if old, ok := cur.minVer[node]; !ok || CompareVersions(v, old) < 0 {
+			if old, ok := cur.minVer[node]; !ok || debversion.Compare(v, old) < 0 {
 				cur.minVer[node] = v
 			}
 		}
@@ -228,6 +217,18 @@ func (r *DpkgResolver) resolveDir(dir string, depth int) string {
 	if dir == "/" || depth > 40 {
 		return dir
 	}
+	if r.dirs == nil {
+		r.dirs = map[string]string{}
+	}
+	if c, ok := r.dirs[dir]; ok {
+		return c
+	}
+	c := r.resolveDirUncached(dir, depth)
+	r.dirs[dir] = c
+	return c
+}
+
+func (r *DpkgResolver) resolveDirUncached(dir string, depth int) string {
 	parent := r.resolveDir(path.Dir(dir), depth+1)
 	cur := path.Join(parent, path.Base(dir))
 	target, err := readlinkFS(r.fsys, strings.TrimPrefix(cur, "/"))
@@ -261,7 +262,10 @@ func (r *DpkgResolver) FileOwner(p string) (string, error) {
 	if err := r.load(); err != nil {
 		return "", err
 	}
-	owners := r.owners[r.canonical(p)]
+	r.dirsMu.Lock()
+	c := r.canonical(p)
+	r.dirsMu.Unlock()
+	owners := r.owners[c]
 	if len(owners) == 0 {
 		return "", nil
 	}
@@ -279,7 +283,7 @@ func (r *DpkgResolver) Soname(so string, versions []string, bits64 bool) (string
 	if lib := r.symbols[so]; lib != nil {
 		min := ""
 		for _, v := range versions {
-			if mv, ok := lib.minVer[v]; ok && (min == "" || CompareVersions(mv, min) > 0) {
+			if mv, ok := lib.minVer[v]; ok && (min == "" || debversion.Compare(mv, min) > 0) {
 				min = mv
 			}
 		}
@@ -319,14 +323,4 @@ func is64(arch string) bool {
 		return true
 	}
 	return false
-}
-
-// readLines is a helper for small text files.
-func readLines(rd io.Reader) ([]string, error) {
-	var out []string
-	sc := bufio.NewScanner(rd)
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	return out, sc.Err()
 }

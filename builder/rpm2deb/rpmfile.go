@@ -410,7 +410,8 @@ func hashAlgo(algo int64) (func() hash.Hash, error) {
 
 // Payload returns the decompressed payload (a cpio archive) and its
 // compression name. The returned reader checks the payload digest of the
-// header, if any, when it reaches the end of the compressed stream.
+// header, if any, when it reaches the end of the compressed stream. Its
+// errors do not name the input: the caller's wrapping does.
 func (p *RPM) Payload() (io.ReadCloser, string, error) {
 	format := p.str(tagPayloadFormat)
 	if format != "" && format != "cpio" {
@@ -440,7 +441,7 @@ func (p *RPM) Payload() (io.ReadCloser, string, error) {
 				return err
 			}
 			if got := hex.EncodeToString(h.Sum(nil)); got != want {
-				return fmt.Errorf("%s: %w: payload digest %s, header says %s", p.Name, ErrBadRPM, got, want)
+				return fmt.Errorf("%w: payload digest %s, header says %s", ErrBadRPM, got, want)
 			}
 			return nil
 		}
@@ -449,30 +450,41 @@ func (p *RPM) Payload() (io.ReadCloser, string, error) {
 	if err != nil {
 		return nil, comp, fmt.Errorf("%s: payload: %w", p.Name, err)
 	}
-	return &payloadReader{rc: rc, check: check, name: p.Name}, comp, nil
+	return &payloadReader{rc: rc, check: check}, comp, nil
 }
 
 type payloadReader struct {
 	rc    io.ReadCloser
 	check func() error
-	name  string
 	done  bool
+	err   error // sticky: returned by every Read after the end
 }
 
 func (r *payloadReader) Read(b []byte) (int, error) {
+	if r.done {
+		if r.err != nil {
+			return 0, r.err
+		}
+		return 0, io.EOF
+	}
 	n, err := r.rc.Read(b)
-	if err == io.EOF && !r.done {
+	if err == io.EOF {
 		r.done = true
 		if r.check != nil {
-			if cerr := r.check(); cerr != nil {
-				return n, cerr
+			// Sticky, so that a reader that drops an error coming with
+			// data (io.ReadFull) still sees it on its next Read.
+			r.err = r.check()
+			if r.err != nil {
+				return n, r.err
 			}
 		}
-	} else if err != nil && err != io.EOF {
+	} else if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return n, fmt.Errorf("%s: %w: payload truncated", r.name, ErrBadRPM)
+			err = fmt.Errorf("%w: payload truncated", ErrBadRPM)
+		} else {
+			err = fmt.Errorf("%w: payload: %v", ErrBadRPM, err)
 		}
-		return n, fmt.Errorf("%s: %w: payload: %v", r.name, ErrBadRPM, err)
+		r.done, r.err = true, err
 	}
 	return n, err
 }

@@ -30,6 +30,9 @@ const (
 	// VariantImportant adds Priority: important to minbase
 	// (mmdebstrap --variant=important, close to debootstrap's default).
 	VariantImportant = "important"
+	// VariantStandard adds Priority: standard to important
+	// (mmdebstrap --variant=standard).
+	VariantStandard = "standard"
 )
 
 // DefaultArchitecture is used when a spec names none.
@@ -54,7 +57,8 @@ type Spec struct {
 	// Repositories to resolve against; empty means the build host's apt
 	// sources with their Signed-By keyrings.
 	Repositories []Repository `yaml:"repositories"`
-	// Variant is the base set: "minbase" (default), "essential" or "important".
+	// Variant is the base set: "minbase" (default), "essential",
+	// "important" or "standard".
 	Variant  string   `yaml:"variant"`
 	Packages []string `yaml:"packages"` // name, name:arch, or name=version to pin
 	// Exclude lists path globs (path.Match syntax, absolute, such as
@@ -286,9 +290,9 @@ func (s *Spec) Validate() error {
 		}
 	}
 	switch s.Variant {
-	case VariantMinbase, VariantEssential, VariantImportant:
+	case VariantMinbase, VariantEssential, VariantImportant, VariantStandard:
 	default:
-		return fieldErr(fmt.Sprintf("unknown variant %q (want minbase, essential or important)", s.Variant), "variant")
+		return fieldErr(fmt.Sprintf("unknown variant %q (want minbase, essential, important or standard)", s.Variant), "variant")
 	}
 	pkgs := map[string]bool{}
 	for i, p := range s.Packages {

@@ -19,6 +19,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
 
 func init() { register(newBuildCommand) }
@@ -106,6 +107,9 @@ func runBuild(ctx context.Context, a *App, o BuildOptions, specPath string) erro
 	if o.Check && o.Output != "" {
 		return usageError{errors.New("--check stores nothing and writes no tar: leave out -o")}
 	}
+	if os.Geteuid() != 0 {
+		return errors.New("ingot build needs root: it unpacks files owned by other users, makes device nodes and runs maintainer scripts in namespaces")
+	}
 	lockPath := o.Lock
 	if lockPath == "" {
 		lockPath = defaultLockPath(specPath)
@@ -149,15 +153,12 @@ func runBuild(ctx context.Context, a *App, o BuildOptions, specPath string) erro
 	defer r.Cleanup()
 	meta := builder.Meta{Name: name, Tag: tag, IngotVersion: Version(), SpecSHA256: p.SpecSHA256,
 		LockSHA256: p.LockSHA256, DownloadURL: builder.DownloadURLs(p.Lock)}
-	var tarFile *os.File
-	var tmpName string
+	var tarFile *atomicfile.File
 	if o.Output != "" {
-		if tarFile, err = os.CreateTemp(filepath.Dir(o.Output), "."+filepath.Base(o.Output)+".tmp*"); err != nil {
+		if tarFile, err = atomicfile.Create(o.Output, 0o644); err != nil {
 			return err
 		}
-		tmpName = tarFile.Name()
-		defer os.Remove(tmpName)
-		defer tarFile.Close()
+		defer tarFile.Abort()
 	}
 	var tarOut io.Writer
 	if tarFile != nil {
@@ -168,20 +169,11 @@ func runBuild(ctx context.Context, a *App, o BuildOptions, specPath string) erro
 		return err
 	}
 	if tarFile != nil {
-		if err := tarFile.Sync(); err != nil {
-			return err
-		}
-		if err := tarFile.Close(); err != nil {
-			return err
-		}
-		if err := os.Chmod(tmpName, 0o644); err != nil {
-			return err
-		}
-		if err := os.Rename(tmpName, o.Output); err != nil {
+		if err := tarFile.Commit(); err != nil {
 			return err
 		}
 		for what, path := range builder.SideFiles(o.Output) {
-			if err := writeFileAtomic(path, img.SideFile(what)); err != nil {
+			if err := atomicfile.WriteFile(path, img.SideFile(what), 0o644); err != nil {
 				return err
 			}
 		}
@@ -303,10 +295,11 @@ func (p *progress) show(e builder.Event) {
 		if e.Phase == p.last && pct == p.lastPct {
 			return
 		}
+		el := time.Since(p.start).Seconds()
 		if pct >= 0 {
-			fmt.Fprintf(p.w, "%s %d/%d (%d%%)\n", e.Phase, e.Done, e.Total, pct)
+			fmt.Fprintf(p.w, "%6.1fs %s %d/%d (%d%%)\n", el, e.Phase, e.Done, e.Total, pct)
 		} else {
-			fmt.Fprintf(p.w, "%s\n", e.Phase)
+			fmt.Fprintf(p.w, "%6.1fs %s\n", el, e.Phase)
 		}
 	}
 	p.last, p.lastPct = e.Phase, pct

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -101,12 +103,26 @@ func runRPM2Deb(cmd *cobra.Command, a *App, o RPM2DebOptions, args []string) err
 		}
 		opts.Resolver = r
 	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return fmt.Errorf("-o: %w", err)
+	}
 	var reports []*rpm2deb.Report
 	lintErrors := 0
+	// A bad RPM does not stop the others: each is converted or refused on
+	// its own, and the refusals are the command's error at the end.
+	var failed []error
 	for _, in := range args {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		rep, err := rpm2deb.Convert(ctx, in, opts)
 		if err != nil {
-			return err
+			if len(args) == 1 {
+				return err
+			}
+			a.Log.Error("not converted", "input", in, "err", err)
+			failed = append(failed, err)
+			continue
 		}
 		if o.Lintian {
 			tags, err := rpm2deb.Lintian(ctx, rep.Output)
@@ -130,9 +146,13 @@ func runRPM2Deb(cmd *cobra.Command, a *App, o RPM2DebOptions, args []string) err
 	if o.JSON {
 		enc := json.NewEncoder(a.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		if err := enc.Encode(reports); err != nil {
 			return err
 		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d RPMs not converted: %w", len(failed), len(args), errors.Join(failed...))
 	}
 	if lintErrors > 0 {
 		return fmt.Errorf("lintian reported %d error(s): %w", lintErrors, errNegative)

@@ -128,6 +128,11 @@ func TestConvertCommandErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, stderr)
 		}
 	}
+	// Several inputs: the bad one is refused, the good one converted.
+	code, _, stderr = runApp(t, nil, "convert", "rpm2deb", "-o", out, bad, doc)
+	if ents, _ := os.ReadDir(out); code != exitError || len(ents) != 1 || !strings.Contains(stderr, "1 of 2 RPMs not converted") {
+		t.Errorf("bad and good RPM: exit %d, output %v, stderr %q", code, ents, stderr)
+	}
 	code, stdout, stderr := runApp(t, map[string]string{"SOURCE_DATE_EPOCH": "1700000000"}, "convert", "rpm2deb", "-o", out, doc)
 	if code != exitOK || !strings.Contains(stdout, "unsupported  %pretrans") {
 		t.Errorf("convert: exit %d\n%s%s", code, stdout, stderr)

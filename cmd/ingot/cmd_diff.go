@@ -13,6 +13,7 @@ import (
 
 	"github.com/ingotfleet/ingot/differ"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
 
 func init() { register(newDiffCommand) }
@@ -123,7 +124,7 @@ func runDiff(ctx context.Context, a *App, o *DiffOptions, argA, argB string) err
 		if _, err := a.Stdout.Write(buf.Bytes()); err != nil {
 			return err
 		}
-	} else if err := writeFileAtomic(o.Output, buf.Bytes()); err != nil {
+	} else if err := atomicfile.WriteFile(o.Output, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
 	if !r.Identical() {

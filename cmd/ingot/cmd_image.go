@@ -44,12 +44,16 @@ which is imported first.`,
 
 // openStore opens the store: a directory, or a read-only HTTP store when
 // the --store value is a URL.
-func (a *App) openStore() (*store.Store, error) {
+func (a *App) openStore(opts ...store.Option) (*store.Store, error) {
 	dir := a.StoreDir()
 	if strings.HasPrefix(dir, "http://") || strings.HasPrefix(dir, "https://") {
-		return store.OpenHTTP(dir)
+		b, err := store.NewHTTP([]string{dir})
+		if err != nil {
+			return nil, err
+		}
+		return store.New(b, opts...), nil
 	}
-	return store.Open(dir)
+	return store.Open(dir, opts...)
 }
 
 // isTarPath tells a REF that names a tar file from a digest or name:tag.

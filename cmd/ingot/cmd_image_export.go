@@ -3,12 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
 
 func init() { registerImage(newImageExportCommand) }
@@ -75,27 +74,15 @@ func runImageExport(cmd *cobra.Command, a *App, o imageExportOptions, ref string
 	if o.output != "-" {
 		// Write beside the target and rename when done: a failed export
 		// leaves no partial file behind.
-		f, ferr := os.CreateTemp(filepath.Dir(o.output), "."+filepath.Base(o.output)+".*")
-		if ferr != nil {
-			return ferr
-		}
-		defer func() {
-			if err != nil {
-				f.Close()
-				os.Remove(f.Name())
-			}
-		}()
-		w = f
-		if err := s.Export(ctx, d, w, c); err != nil {
+		f, err := atomicfile.Create(o.output, 0o644)
+		if err != nil {
 			return err
 		}
-		if err := f.Chmod(0o644); err != nil {
+		defer f.Abort()
+		if err := s.Export(ctx, d, f, c); err != nil {
 			return err
 		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		if err := os.Rename(f.Name(), o.output); err != nil {
+		if err := f.Commit(); err != nil {
 			return err
 		}
 		a.Log.Info("exported", "digest", d, "file", o.output, "compression", c)

@@ -1,12 +1,10 @@
-//go:build ingot_image_sign
-
-// This file joins `ingot image` through registerImage, which the
-// images-store branch provides in cmd_image.go. Until that is on main the
-// same command is `ingot key sign`; drop the build tag after the merge.
-
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
 
 func init() { registerImage(newImageSignCommand) }
 
@@ -17,10 +15,12 @@ func newImageSignCommand(a *App) *cobra.Command {
 		Short: "Sign an image with an ed25519 key (agents sync only to images signed by a key they trust)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyFile == "" {
+				return usageError{fmt.Errorf("--key FILE is required")}
+			}
 			return signImage(cmd.Context(), a, args[0], keyFile)
 		},
 	}
 	cmd.Flags().StringVar(&keyFile, "key", "", "secret key file (ingot key gen)")
-	cmd.MarkFlagRequired("key")
 	return cmd
 }

@@ -100,7 +100,7 @@ func TestImageCommands(t *testing.T) {
 		tentry{name: "usr/link", typ: tar.TypeSymlink, link: "big"},
 	))
 
-	code, out, errOut := runIn(t, sdir, nil, "image", "import", tarA, "--name", "test:a")
+	code, out, errOut := runIn(t, sdir, nil, "image", "import", tarA, "--name", "test:a", "--level", "fastest")
 	if code != exitOK {
 		t.Fatalf("import: exit %d\n%s", code, errOut)
 	}
@@ -180,6 +180,14 @@ func TestImageCommands(t *testing.T) {
 	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "test:a", "-o", filepath.Join(work, "out.tar.zst")); code != exitOK {
 		t.Fatalf("export zst: exit %d\n%s", code, errOut)
 	}
+	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "test:a", "-o", filepath.Join(work, "again.tar.zst")); code != exitOK {
+		t.Fatalf("export zst: exit %d\n%s", code, errOut)
+	}
+	z1, _ := os.ReadFile(filepath.Join(work, "out.tar.zst"))
+	z2, _ := os.ReadFile(filepath.Join(work, "again.tar.zst"))
+	if !bytes.Equal(z1, z2) {
+		t.Errorf("two .tar.zst exports of one image differ")
+	}
 	code, out, _ = runIn(t, sdir, nil, "image", "import", filepath.Join(work, "out.tar.zst"))
 	if code != exitOK || strings.TrimSpace(out) != digest {
 		t.Errorf("re-import of the exported .tar.zst: %q, want %s", out, digest)
@@ -192,10 +200,18 @@ func TestImageCommands(t *testing.T) {
 	hostname := images.Sum([]byte("a\n")).String()
 	obj := filepath.Join(sdir, "objects", hostname[:2], hostname)
 	rawObj, _ := os.ReadFile(obj)
+	if code, _, errOut := runIn(t, sdir, nil, "image", "verify", "--all"); code != exitOK {
+		t.Fatalf("verify --all before damage: exit %d\n%s", code, errOut)
+	}
 	writeFile(t, obj, append(rawObj[:len(rawObj)-1], rawObj[len(rawObj)-1]^1))
 	code, out, _ = runIn(t, sdir, nil, "image", "verify", "test:a")
 	if code != exitNegative || !strings.Contains(out, "etc/hostname") {
 		t.Errorf("verify of a damaged store: exit %d, output %q; want 1 naming etc/hostname", code, out)
+	}
+	code, out, _ = runIn(t, sdir, nil, "image", "verify", "--all", "--json")
+	var probs []struct{ What, Error string }
+	if code != exitNegative || json.Unmarshal([]byte(out), &probs) != nil || len(probs) == 0 || !strings.Contains(probs[0].What, hostname) {
+		t.Errorf("verify --all of a damaged store: exit %d, output %q; want 1 naming objects/…/%s", code, out, hostname)
 	}
 	// export refuses to hand out damaged content, and leaves no file.
 	bad := filepath.Join(work, "bad.tar")
@@ -225,6 +241,9 @@ func TestImageCommands(t *testing.T) {
 		{[]string{"image", "manifest", "test:nope"}, exitError},
 		{[]string{"image", "manifest", "ffff"}, exitError},
 		{[]string{"serve", "--bwlimit", "fast"}, exitUsage},
+		{[]string{"image", "verify"}, exitUsage},
+		{[]string{"image", "import", tarA, "--level", "max"}, exitUsage},
+		{[]string{"image", "verify", "--all", "test:a"}, exitUsage},
 	} {
 		if code, _, errOut := runIn(t, sdir, nil, tc.args...); code != tc.want {
 			t.Errorf("%v: exit %d, want %d\n%s", tc.args, code, tc.want, errOut)
@@ -452,9 +471,29 @@ func TestImageVerifyRoot(t *testing.T) {
 	}
 }
 
+// TestDemo runs the README's first command with a hand-made tree in place
+// of the Debian build (TestDemoBuild does the whole thing).
 func TestDemo(t *testing.T) {
+	code, out, errOut := runIn(t, filepath.Join(t.TempDir(), "unused"), nil, "demo", "--tree")
+	if code != exitOK || !strings.Contains(out, "same digest") || !strings.Contains(out, "matches the image") || !strings.Contains(out, "steps passed") {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestDemoBuild runs the README's first command as it is: lock and build a
+// Debian image from the mirror, push it to three agents, change it, push
+// again.
+func TestDemoBuild(t *testing.T) {
+	testenv.RequireRoot(t)
 	code, out, errOut := runIn(t, filepath.Join(t.TempDir(), "unused"), nil, "demo")
-	if code != exitOK || !strings.Contains(out, "same digest") || !strings.Contains(out, "matches the image") {
+	// The second push changes programs and os-release: both triggers fire.
+	for _, want := range []string{"locked ", "built image ", "same digest", "matches the image", "3 of 3 hosts ok",
+		"triggers fired: greet (programs changed: 4), os-release", "all 5 steps passed"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("demo output lacks %q: exit %d\n%s\n%s", want, code, out, errOut)
+		}
+	}
+	if code != exitOK {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

@@ -9,11 +9,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 )
 
 func init() { registerImage(newImageVerifyCommand) }
 
 type imageVerifyOptions struct {
+	all         bool
 	root        string
 	json        bool
 	ignoreMtime bool
@@ -22,7 +24,7 @@ type imageVerifyOptions struct {
 func newImageVerifyCommand(a *App) *cobra.Command {
 	var o imageVerifyOptions
 	cmd := &cobra.Command{
-		Use:   "verify REF [--root DIR]",
+		Use:   "verify REF [--root DIR] | verify --all",
 		Short: "Check an image's objects in the store, or a live root against the image",
 		Long: `Without --root, verify reads every object the image needs (manifest, index,
 each chunk of each file) and checks each against its hash: exit 0 when all
@@ -32,14 +34,66 @@ With --root, verify walks DIR (lstat only, never following symlinks) and
 compares it with the image, printing what differs as mtree -f -p does:
 "PATH changed" followed by "\tKEY expected OLD found NEW" lines,
 "PATH missing" (in the image, not in DIR) and "PATH extra" (in DIR only).
-Exit 1 when anything differs.`,
-		Args: exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runImageVerify(cmd, a, o, args[0]) },
+Exit 1 when anything differs.
+
+With --all (and no REF), verify checks the whole store: every object against
+its name, every chunk list by reassembling its file, every image's manifest
+and index, every ref.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case o.all && len(args) == 0 && o.root == "":
+				return runStoreVerify(cmd, a, o)
+			case !o.all && len(args) == 1:
+				return runImageVerify(cmd, a, o, args[0])
+			}
+			return usageError{fmt.Errorf("verify takes one REF, or --all alone")}
+		},
 	}
+	cmd.Flags().BoolVar(&o.all, "all", false, "check the integrity of the whole store instead of one image")
 	cmd.Flags().StringVar(&o.root, "root", "", "compare the live tree at `DIR` with the image")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the problems (or, with --root, the deltas) as JSON")
 	cmd.Flags().BoolVar(&o.ignoreMtime, "ignore-mtime", false, "with --root: leave modification times out")
 	return cmd
+}
+
+func runStoreVerify(cmd *cobra.Command, a *App, o imageVerifyOptions) error {
+	s, err := a.openStore()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	probs, err := s.Verify(cmd.Context(), nil)
+	if err != nil {
+		return err
+	}
+	if err := printProblems(a, o, probs); err != nil {
+		return err
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("store %s: %d problems: %w", a.StoreDir(), len(probs), errNegative)
+	}
+	a.Log.Info("verified", "store", a.StoreDir())
+	return nil
+}
+
+func printProblems(a *App, o imageVerifyOptions, probs []store.Problem) error {
+	if o.json {
+		type problem struct {
+			What  string `json:"what"`
+			Error string `json:"error"`
+		}
+		out := []problem{}
+		for _, p := range probs {
+			out = append(out, problem{p.What, p.Err.Error()})
+		}
+		return json.NewEncoder(a.Stdout).Encode(out)
+	}
+	for _, p := range probs {
+		if _, err := fmt.Fprintln(a.Stdout, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func runImageVerify(cmd *cobra.Command, a *App, o imageVerifyOptions, ref string) error {
@@ -58,22 +112,8 @@ func runImageVerify(cmd *cobra.Command, a *App, o imageVerifyOptions, ref string
 		if err != nil {
 			return err
 		}
-		if o.json {
-			type problem struct {
-				What  string `json:"what"`
-				Error string `json:"error"`
-			}
-			out := []problem{}
-			for _, p := range probs {
-				out = append(out, problem{p.What, p.Err.Error()})
-			}
-			if err := json.NewEncoder(a.Stdout).Encode(out); err != nil {
-				return err
-			}
-		} else {
-			for _, p := range probs {
-				fmt.Fprintln(a.Stdout, p)
-			}
+		if err := printProblems(a, o, probs); err != nil {
+			return err
 		}
 		if len(probs) > 0 {
 			return fmt.Errorf("image %s: %d problems: %w", d, len(probs), errNegative)

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
 
@@ -16,7 +17,7 @@ func init() { register(newKeyCommand) }
 func newKeyCommand(a *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "key",
-		Short: "Make ed25519 keys and sign images with them",
+		Short: "Make ed25519 keys for signing images (ingot image sign)",
 		Args:  exactArgs(0),
 		RunE:  func(*cobra.Command, []string) error { return usageError{fmt.Errorf("ingot key: missing subcommand")} },
 	}
@@ -45,18 +46,7 @@ func newKeyCommand(a *App) *cobra.Command {
 		},
 	}
 	gen.Flags().StringVar(&comment, "comment", "", "comment stored with the key (who owns it)")
-	var keyFile string
-	sign := &cobra.Command{
-		Use:   "sign REF --key FILE",
-		Short: "Sign an image of the store (the same as `ingot image sign`)",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return signImage(cmd.Context(), a, args[0], keyFile)
-		},
-	}
-	sign.Flags().StringVar(&keyFile, "key", "", "secret key file (ingot key gen)")
-	sign.MarkFlagRequired("key")
-	cmd.AddCommand(gen, sign)
+	cmd.AddCommand(gen)
 	return cmd
 }
 
@@ -66,16 +56,23 @@ func signImage(ctx context.Context, a *App, ref, keyFile string) error {
 	if err != nil {
 		return err
 	}
-	dir := a.StoreDir()
-	d, err := pusher.ResolveRef(dir, ref)
+	s, err := a.openStore()
 	if err != nil {
 		return err
 	}
-	if _, err := (pusher.DirSource{Dir: dir}).Manifest(ctx, d); err != nil {
+	defer s.Close()
+	d, err := a.resolveImage(ctx, s, ref)
+	if err != nil {
+		return err
+	}
+	if _, err := s.ManifestBytes(ctx, d); err != nil {
 		return fmt.Errorf("signing %s: %w", ref, err)
 	}
-	w := pusher.StoreWriter{Dir: dir}
-	if err := w.PutSignature(d, signing.AddSignature(w.Signature(d), signing.Sign(k, d))); err != nil {
+	old, err := s.Signature(ctx, d)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err := s.PutSignature(ctx, d, signing.AddSignature(old, signing.Sign(k, d))); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(a.Stdout, "signed %s with key %s\n", d, k.Public().ID())

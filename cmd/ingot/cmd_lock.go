@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,6 +14,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/builder/resolve"
 	"github.com/ingotfleet/ingot/builder/spec"
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
 
 func init() { register(newLockCommand) }
@@ -23,6 +24,7 @@ type LockOptions struct {
 	Output  string
 	JSON    bool
 	AptRoot string
+	Check   bool
 }
 
 // AddFlags registers the options on fs.
@@ -31,6 +33,7 @@ func (o *LockOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVarP(&o.Output, "output", "o", "", "lock file to write (default: SPEC with .lock instead of .yaml; - for stdout)")
 	f.BoolVar(&o.JSON, "json", false, "print a JSON summary of the lock on stdout")
 	f.StringVar(&o.AptRoot, "apt-root", "/", "root whose etc/apt sources and keyrings are used when the spec names no repository")
+	f.BoolVar(&o.Check, "check", false, "resolve again and compare with the existing lock instead of writing it: exit 1 and list the changes if packages differ")
 }
 
 func newLockCommand(a *App) *cobra.Command {
@@ -43,7 +46,12 @@ func newLockCommand(a *App) *cobra.Command {
 OpenPGP signature against the keyring, reads the Packages indices checked
 against the Release hashes, resolves the variant's base set and the spec's
 packages with their dependencies, and writes the lock: every package with
-exact version, architecture, repository path, size and sha256.`,
+exact version, architecture, repository path, size and sha256.
+
+With --check the lock file is left alone: the new resolution is compared
+with it, changed packages are listed (+ added, - removed, ~ new version or
+new bytes) and the exit code is 1 when any package changed, 0 otherwise
+(newer InRelease files alone do not count).`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runLock(cmd.Context(), a, o, args[0])
@@ -105,11 +113,26 @@ func runLock(ctx context.Context, a *App, o LockOptions, specPath string) error 
 	if out == "" {
 		out = defaultLockPath(specPath)
 	}
+	if o.Check {
+		old, err := spec.LoadLock(out)
+		if err != nil {
+			return err
+		}
+		changes := diffLocks(old, l)
+		for _, c := range changes {
+			fmt.Fprintln(a.Stdout, c)
+		}
+		if len(changes) > 0 {
+			return fmt.Errorf("%s is out of date: %d package changes: %w", out, len(changes), errNegative)
+		}
+		fmt.Fprintf(a.Stdout, "%s is up to date (%d packages)\n", out, len(l.Packages))
+		return nil
+	}
 	if out == "-" {
 		if _, err := a.Stdout.Write(buf.Bytes()); err != nil {
 			return err
 		}
-	} else if err := writeFileAtomic(out, buf.Bytes()); err != nil {
+	} else if err := atomicfile.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
 	var size int64
@@ -134,36 +157,39 @@ func runLock(ctx context.Context, a *App, o LockOptions, specPath string) error 
 	return nil
 }
 
-// writeFileAtomic writes data to path through a temporary file in the
-// same directory: temp → fsync → rename → fsync dir.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+// diffLocks lists how the packages of b differ from a's, sorted by name:
+// "+ name version arch" added, "- …" removed, "~ name old -> new arch"
+// changed (a new version, or the same version with other bytes). A
+// changed spec digest is listed first.
+func diffLocks(a, b *spec.Lock) []string {
+	key := func(p spec.LockedPackage) string { return p.Name + ":" + p.Architecture }
+	old := map[string]spec.LockedPackage{}
+	for _, p := range a.Packages {
+		old[key(p)] = p
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range b.Packages {
+		k := key(p)
+		seen[k] = true
+		o, ok := old[k]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("+ %s %s %s", p.Name, p.Version, p.Architecture))
+		case o.Version != p.Version:
+			out = append(out, fmt.Sprintf("~ %s %s -> %s %s", p.Name, o.Version, p.Version, p.Architecture))
+		case o.SHA256 != p.SHA256 || o.Size != p.Size:
+			out = append(out, fmt.Sprintf("~ %s %s %s: same version, other bytes (sha256 %s -> %s)", p.Name, p.Version, p.Architecture, o.SHA256[:12], p.SHA256[:12]))
+		}
 	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
+	for _, p := range a.Packages {
+		if !seen[key(p)] {
+			out = append(out, fmt.Sprintf("- %s %s %s", p.Name, p.Version, p.Architecture))
+		}
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
+	slices.SortStableFunc(out, func(x, y string) int { return strings.Compare(x[2:], y[2:]) })
+	if a.SpecSHA256 != b.SpecSHA256 {
+		out = append([]string{"! the spec changed since the lock was written"}, out...)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return out
 }

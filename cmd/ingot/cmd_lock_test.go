@@ -163,59 +163,147 @@ func TestLockRefuses(t *testing.T) {
 	}
 }
 
-// TestLockDebianMirrorMatchesMmdebstrap locks examples/minimal.yaml against
-// the Debian mirror and checks that the package set equals what
-// `mmdebstrap --variant=minbase` installs from the same suites.
+// TestLockDebianMirrorMatchesMmdebstrap locks examples/minimal.yaml
+// against the Debian mirror, in each variant, and checks that the package
+// set equals what `mmdebstrap --variant=V` installs from the same suites.
 func TestLockDebianMirrorMatchesMmdebstrap(t *testing.T) {
 	if testenv.Short() {
 		t.Skip("-short: this test reads the Debian mirror and runs mmdebstrap")
 	}
 	testenv.RequireTool(t, "mmdebstrap", "mmdebstrap")
 	testenv.RequireRoot(t)
-	dir := t.TempDir()
-	lockPath := filepath.Join(dir, "minimal.lock")
-	code, _, stderr := lockRun(t, "lock", "../../examples/minimal.yaml", "-o", lockPath)
-	if code != 0 {
-		t.Fatalf("ingot lock: exit %d: %s", code, stderr)
-	}
-	l, err := spec.LoadLock(lockPath)
+	example, err := os.ReadFile("../../examples/minimal.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sources []string
-	for _, r := range l.Repositories {
-		sources = append(sources, fmt.Sprintf("deb %s %s %s", r.URL, r.Suite, strings.Join(r.Components, " ")))
+	for _, variant := range []string{spec.VariantEssential, spec.VariantMinbase, spec.VariantImportant, spec.VariantStandard} {
+		t.Run(variant, func(t *testing.T) {
+			t.Parallel() // mostly waiting on the mirror and apt
+			dir := t.TempDir()
+			specPath := writeSpec(t, dir, strings.Replace(string(example), "variant: minbase", "variant: "+variant, 1))
+			lockPath := filepath.Join(dir, "spec.lock")
+			code, _, stderr := lockRun(t, "lock", specPath, "-o", lockPath)
+			if code != 0 {
+				t.Fatalf("ingot lock: exit %d: %s", code, stderr)
+			}
+			l, err := spec.LoadLock(lockPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sources []string
+			for _, r := range l.Repositories {
+				sources = append(sources, fmt.Sprintf("deb %s %s %s", r.URL, r.Suite, strings.Join(r.Components, " ")))
+			}
+			args := append([]string{"--verbose", "--variant=" + variant, "--simulate", "bookworm", filepath.Join(dir, "mm.tar")}, sources...)
+			out, err := exec.Command("mmdebstrap", args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("mmdebstrap %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			mm := map[string]bool{}
+			for _, line := range strings.Split(string(out), "\n") {
+				// Inst libc6 (2.36-9+deb12u10 Debian:12.11/stable [amd64]) []
+				if f := strings.Fields(line); len(f) >= 3 && f[0] == "Inst" {
+					mm[f[1]+"="+strings.TrimPrefix(f[2], "(")] = true
+				}
+			}
+			ours := map[string]bool{}
+			for _, n := range lockedNames(t, lockPath) {
+				ours[n] = true
+			}
+			var diffs []string
+			for n := range mm {
+				if !ours[n] {
+					diffs = append(diffs, "only mmdebstrap: "+n)
+				}
+			}
+			for n := range ours {
+				if !mm[n] {
+					diffs = append(diffs, "only ingot:      "+n)
+				}
+			}
+			slices.Sort(diffs)
+			if len(mm) == 0 || len(diffs) > 0 {
+				t.Fatalf("ingot's %s set (%d packages) differs from mmdebstrap's (%d):\n%s", variant, len(ours), len(mm), strings.Join(diffs, "\n"))
+			}
+			t.Logf("ingot lock and mmdebstrap --variant=%s agree on %d packages", variant, len(ours))
+		})
 	}
-	args := append([]string{"--verbose", "--variant=minbase", "--simulate", "bookworm", filepath.Join(dir, "mm.tar")}, sources...)
-	out, err := exec.Command("mmdebstrap", args...).CombinedOutput()
+}
+
+// TestLockServerFromHostAptSources locks examples/server.yaml, which names
+// no repository, from the build host's apt sources and keyrings: every
+// requested package is locked, on top of the minbase set.
+func TestLockServerFromHostAptSources(t *testing.T) {
+	if testenv.Short() {
+		t.Skip("-short: this test reads the Debian mirror")
+	}
+	dir := t.TempDir()
+	code, _, stderr := lockRun(t, "lock", "../../examples/server.yaml", "-o", filepath.Join(dir, "server.lock"))
+	if code != 0 {
+		t.Fatalf("ingot lock: exit %d: %s", code, stderr)
+	}
+	s, err := spec.Load("../../examples/server.yaml")
 	if err != nil {
-		t.Fatalf("mmdebstrap %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatal(err)
 	}
-	mm := map[string]bool{}
-	for _, line := range strings.Split(string(out), "\n") {
-		// Inst libc6 (2.36-9+deb12u10 Debian:12.11/stable [amd64]) []
-		if f := strings.Fields(line); len(f) >= 3 && f[0] == "Inst" {
-			mm[f[1]+"="+strings.TrimPrefix(f[2], "(")] = true
+	l, err := spec.LoadLock(filepath.Join(dir, "server.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	locked := map[string]spec.LockedPackage{}
+	for _, p := range l.Packages {
+		locked[p.Name] = p
+	}
+	for _, want := range append([]string{"base-files", "coreutils", "dpkg", "apt", "libc6"}, s.Packages...) {
+		if _, ok := locked[want]; !ok {
+			t.Errorf("%s is not in the lock", want)
 		}
 	}
-	ours := map[string]bool{}
-	for _, n := range lockedNames(t, lockPath) {
-		ours[n] = true
+	if len(l.Repositories) == 0 || l.SourceDateEpoch == 0 {
+		t.Errorf("lock has %d repositories, epoch %d", len(l.Repositories), l.SourceDateEpoch)
 	}
-	var diffs []string
-	for n := range mm {
-		if !ours[n] {
-			diffs = append(diffs, "only mmdebstrap: "+n)
-		}
+	t.Logf("locked %d packages from %d suites of the host's apt sources", len(l.Packages), len(l.Repositories))
+}
+
+// TestWriteFileAtomicKeepsDevices checks that writing a lock to a device
+// (-o /dev/null) writes into it rather than renaming a file over it.
+
+// TestLockCheck: --check says a fresh lock is up to date (exit 0), and
+// lists a new version in the repository as a change (exit 1) without
+// touching the lock file.
+func TestLockCheck(t *testing.T) {
+	debDir := t.TempDir()
+	debs := []string{
+		debrepotest.BuildDeb(t, debDir, debrepotest.Deb{Package: "base", Version: "1", Essential: true, Priority: "required", Depends: "lib"}),
+		debrepotest.BuildDeb(t, debDir, debrepotest.Deb{Package: "lib", Version: "1.0"}),
+		debrepotest.BuildDeb(t, debDir, debrepotest.Deb{Package: "old", Version: "1.0", Priority: "required"}),
 	}
-	for n := range ours {
-		if !mm[n] {
-			diffs = append(diffs, "only ingot:      "+n)
-		}
+	repoDir := t.TempDir()
+	repo := debrepotest.NewRepo(t, repoDir, debrepotest.Options{}, debs...)
+	dir := t.TempDir()
+	specPath := writeSpec(t, dir, fmt.Sprintf("name: t\nrepositories:\n  - url: %s\n    suites: [stable]\n    keyring: %s\n", repo.URL, repo.Key.Keyring))
+	if code, _, stderr := lockRun(t, "lock", specPath); code != 0 {
+		t.Fatal(stderr)
 	}
-	slices.Sort(diffs)
-	if len(mm) == 0 || len(diffs) > 0 {
-		t.Fatalf("ingot's minbase (%d packages) differs from mmdebstrap's (%d):\n%s", len(ours), len(mm), strings.Join(diffs, "\n"))
+	lockPath := filepath.Join(dir, "spec.lock")
+	before, _ := os.ReadFile(lockPath)
+	if code, stdout, stderr := lockRun(t, "lock", "--check", specPath); code != 0 || !strings.Contains(stdout, "is up to date (3 packages)") {
+		t.Fatalf("fresh lock: exit %d, %s%s", code, stdout, stderr)
 	}
-	t.Logf("ingot lock and mmdebstrap --variant=minbase agree on %d packages", len(ours))
+	// The repository moves on: lib 1.1 replaces 1.0, "old" goes, "new" comes.
+	os.RemoveAll(filepath.Join(repoDir, "pool"))
+	newDebs := []string{
+		debs[0],
+		debrepotest.BuildDeb(t, debDir, debrepotest.Deb{Package: "lib", Version: "1.1"}),
+		debrepotest.BuildDeb(t, debDir, debrepotest.Deb{Package: "new", Version: "2.0", Priority: "required"}),
+	}
+	debrepotest.NewRepo(t, repoDir, debrepotest.Options{Key: repo.Key}, newDebs...)
+	code, stdout, _ := lockRun(t, "lock", "--check", specPath)
+	want := "~ lib 1.0 -> 1.1 amd64\n+ new 2.0 amd64\n- old 1.0 amd64\n"
+	if code != exitNegative || stdout != want {
+		t.Fatalf("after an update: exit %d, stdout\n%s\nwant exit 1 and\n%s", code, stdout, want)
+	}
+	if after, _ := os.ReadFile(lockPath); !bytes.Equal(before, after) {
+		t.Error("--check changed the lock file")
+	}
 }

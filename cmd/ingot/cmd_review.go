@@ -12,6 +12,7 @@ import (
 
 	"github.com/ingotfleet/ingot/differ"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
 
 func init() { register(newReviewCommand) }
@@ -103,5 +104,5 @@ func runReview(ctx context.Context, a *App, o *ReviewOptions, deb string) error 
 		_, err = a.Stdout.Write(buf.Bytes())
 		return err
 	}
-	return writeFileAtomic(o.Output, buf.Bytes())
+	return atomicfile.WriteFile(o.Output, buf.Bytes(), 0o644)
 }

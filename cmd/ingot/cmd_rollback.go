@@ -47,7 +47,6 @@ the files the last commit replaced.`,
 		},
 	}
 	ff.add(cmd)
-	cmd.Flags().Lookup("hosts").Annotations = nil
 	cmd.Flags().StringVar(&config, "config", "", "roll back this host: the agent's config file")
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"math/bits"
+	"sync"
 )
 
 // Chunk sizes of the content-defined chunker (FastCDC with normalised
@@ -94,9 +95,24 @@ type Chunker struct {
 	eof bool
 }
 
-// NewChunker returns a Chunker reading r.
+// chunkerBufs recycles Chunker buffers: most files are small, and a fresh
+// 512 KiB buffer per file costs more than cutting the file.
+var chunkerBufs = sync.Pool{New: func() any { b := make([]byte, 2*MaxChunk); return &b }}
+
+// NewChunker returns a Chunker reading r. Its buffer goes back to a pool
+// when Next returns io.EOF; Close gives it back earlier.
 func NewChunker(r io.Reader) *Chunker {
-	return &Chunker{r: r, buf: make([]byte, 2*MaxChunk)}
+	return &Chunker{r: r, buf: *chunkerBufs.Get().(*[]byte)}
+}
+
+// Close releases the buffer; the Chunker is unusable afterwards.
+func (c *Chunker) Close() {
+	if c.buf != nil {
+		b := c.buf
+		chunkerBufs.Put(&b)
+		c.buf = nil
+		c.beg, c.end, c.eof = 0, 0, true
+	}
 }
 
 // Next returns the next chunk, valid until the following call, or io.EOF
@@ -118,6 +134,7 @@ func (c *Chunker) Next() ([]byte, error) {
 		}
 	}
 	if c.beg == c.end {
+		c.Close()
 		return nil, io.EOF
 	}
 	n := cut(c.buf[c.beg:c.end])
@@ -125,3 +142,7 @@ func (c *Chunker) Next() ([]byte, error) {
 	c.beg += n
 	return b, nil
 }
+
+// Done reports whether the stream is used up: the chunk Next returned
+// last was the final one.
+func (c *Chunker) Done() bool { return c.eof && c.beg == c.end }

@@ -12,7 +12,9 @@ import (
 type ImportOptions struct {
 	// Name names the input in errors (a file name); "tar" when empty.
 	Name string
-	// Progress, if set, is called after each regular file.
+	// Progress, if set, is called after each regular file (phase
+	// "files"), then as the import syncs the store ("sync") and writes
+	// the manifest ("manifest").
 	Progress ProgressFunc
 }
 
@@ -51,8 +53,14 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (im
 	if err != nil {
 		return images.Digest{}, err
 	}
+	if opts.Progress != nil {
+		opts.Progress(Progress{Phase: "sync", Done: files, Total: files})
+	}
 	if err := s.b.Sync(ctx); err != nil {
 		return images.Digest{}, err
+	}
+	if opts.Progress != nil {
+		opts.Progress(Progress{Phase: "manifest", Done: files, Total: files})
 	}
 	return s.putManifest(ctx, m, lists)
 }
@@ -68,9 +76,9 @@ func (s *Store) Export(ctx context.Context, d images.Digest, w io.Writer, c imag
 	if err != nil {
 		return err
 	}
-	err = images.WriteTar(ctx, cw, m, func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
-		return s.OpenFile(ctx, e.SHA256)
-	})
+	pf := s.newPrefetcher(ctx, m)
+	err = images.WriteTar(ctx, cw, m, pf.open)
+	pf.close()
 	if cerr := cw.Close(); err == nil {
 		err = cerr
 	}

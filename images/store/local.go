@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,7 +21,6 @@ import (
 const (
 	markerFile    = "ingot-store"
 	markerContent = "ingot store v1\n"
-	tmpDir        = "tmp"
 )
 
 // Local is a Backend on a local directory.
@@ -64,10 +65,7 @@ func (b *Local) init() error {
 			return err
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(b.dir, tmpDir), 0o700); err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(b.dir, tmpDir), filepath.Join(b.dir, markerFile), []byte(markerContent), true)
+	return writeFileAtomic(b.dir, filepath.Join(b.dir, markerFile), []byte(markerContent), true)
 }
 
 // Location is the store directory.
@@ -119,11 +117,6 @@ func (b *Local) Put(ctx context.Context, h Handle, data []byte, durable bool) er
 	if err != nil {
 		return err
 	}
-	if h.Kind != KindRef {
-		if _, err := os.Lstat(p); err == nil {
-			return nil
-		}
-	}
 	if err := b.mkdir(filepath.Dir(p), durable); err != nil {
 		return err
 	}
@@ -151,7 +144,8 @@ func (b *Local) mkdir(d string, durable bool) error {
 		return nil
 	}
 	if _, err := os.Stat(d); err != nil {
-		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		// MkdirAll: a store made before a kind existed lacks its folder.
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
 		if durable {
@@ -166,35 +160,71 @@ func (b *Local) mkdir(d string, durable bool) error {
 	return nil
 }
 
-// writeFileAtomic writes data to dst through a temp file in tmp (on the
-// same filesystem), so dst appears whole or not at all.
-func writeFileAtomic(tmp, dst string, data []byte, durable bool) (err error) {
-	f, err := os.CreateTemp(tmp, ".put-*")
+// umaskHidesRead reports whether the process umask takes away the read
+// bits of 0644 (then every new file needs a chmod). It reads the umask
+// from /proc once, without the race of setting it to learn it; when it
+// cannot tell, it says yes.
+var umaskHidesRead = sync.OnceValue(func() bool {
+	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return err
+		return true
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return err != nil || m&0o644 != 0
 		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
 	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
+	return true
+})
+
+// tmpSeq numbers temp files; with the pid it makes their names unique.
+var tmpSeq atomic.Uint64
+
+// writeFileAtomic writes data to dst through a temp file in dir (on the
+// same filesystem), so dst appears whole or not at all. It calls the
+// system directly: on an import of thousands of objects the os.File
+// machinery (non-blocking mode, poller registration) costs more than the
+// write itself.
+func writeFileAtomic(dir, dst string, data []byte, durable bool) error {
+	tmp := filepath.Join(dir, fmt.Sprintf(".tmp-%d-%d", os.Getpid(), tmpSeq.Add(1)))
+	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return &os.PathError{Op: "create", Path: tmp, Err: err}
+	}
+	fail := func(op string, err error) error {
+		unix.Close(fd)
+		unix.Unlink(tmp)
+		return &os.PathError{Op: op, Path: tmp, Err: err}
+	}
+	for b := data; len(b) > 0; {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fail("write", err)
+		}
+		b = b[n:]
+	}
+	// The umask may have taken bits a static HTTP server needs.
+	if umaskHidesRead() {
+		if err := unix.Fchmod(fd, 0o644); err != nil {
+			return fail("chmod", err)
+		}
 	}
 	if durable {
-		if err = f.Sync(); err != nil {
-			return err
+		if err := unix.Fsync(fd); err != nil {
+			return fail("fsync", err)
 		}
 	}
-	if err = f.Close(); err != nil {
-		return err
+	if err := unix.Close(fd); err != nil {
+		unix.Unlink(tmp)
+		return &os.PathError{Op: "close", Path: tmp, Err: err}
 	}
-	if err = os.Rename(f.Name(), dst); err != nil {
-		return err
+	if err := unix.Rename(tmp, dst); err != nil {
+		unix.Unlink(tmp)
+		return &os.LinkError{Op: "rename", Old: tmp, New: dst, Err: err}
 	}
 	if durable {
 		return syncDir(filepath.Dir(dst))
@@ -242,6 +272,9 @@ func (b *Local) Delete(ctx context.Context, h Handle) error {
 func (b *Local) List(ctx context.Context, k Kind, fn func(string) error) error {
 	root := filepath.Join(b.dir, k.String())
 	top, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) && k >= KindSignature {
+		return nil // a store made before this kind existed
+	}
 	if err != nil {
 		return fmt.Errorf("listing %s: %w", root, err)
 	}
@@ -250,7 +283,7 @@ func (b *Local) List(ctx context.Context, k Kind, fn func(string) error) error {
 			return err
 		}
 		switch k {
-		case KindImage:
+		case KindImage, KindSignature:
 			if hexName.MatchString(d.Name()) {
 				if err := fn(d.Name()); err != nil {
 					return err
@@ -267,7 +300,7 @@ func (b *Local) List(ctx context.Context, k Kind, fn func(string) error) error {
 		}
 		for _, f := range sub {
 			name := f.Name()
-			if k == KindRef {
+			if k == KindRef || k == KindDelta {
 				name = d.Name() + "/" + name
 			}
 			if (Handle{Kind: k, Name: name}).Valid() != nil {

@@ -26,6 +26,7 @@ type putter struct {
 
 	// Stats, for progress and benchmarks.
 	NewChunks, NewBytes int64
+	wrote               bool // something was written: a Sync is due
 }
 
 type putJob struct {
@@ -80,6 +81,10 @@ func (p *putter) work() {
 		}
 		if err := p.s.put(p.ctx, j.h, data, p.durable); err != nil {
 			p.fail(err)
+		} else {
+			p.mu.Lock()
+			p.wrote = true
+			p.mu.Unlock()
 		}
 		p.release(j)
 	}
@@ -117,6 +122,7 @@ func (p *putter) putFile(r io.Reader) (images.Digest, int64, []Chunk, error) {
 		chunks []Chunk
 		c      = NewChunker(r)
 	)
+	defer c.Close()
 	for {
 		b, err := c.Next()
 		if err == io.EOF {
@@ -128,20 +134,19 @@ func (p *putter) putFile(r io.Reader) (images.Digest, int64, []Chunk, error) {
 		if err := p.ctx.Err(); err != nil {
 			return images.Digest{}, 0, nil, p.firstErr(err)
 		}
+		id := images.Digest(sha256.Sum256(b))
+		if len(chunks) == 0 && c.Done() {
+			// The only chunk: the content hash is the chunk's.
+			size = int64(len(b))
+			if err := p.queueChunk(id, b); err != nil {
+				return images.Digest{}, 0, nil, err
+			}
+			return id, size, nil, nil
+		}
 		whole.Write(b)
 		size += int64(len(b))
-		id := images.Digest(sha256.Sum256(b))
 		chunks = append(chunks, Chunk{ID: id, Size: int64(len(b))})
-		p.mu.Lock()
-		dup := p.seen[id]
-		p.seen[id] = true
-		p.mu.Unlock()
-		if dup {
-			continue
-		}
-		buf := p.s.bufs.Get().(*[]byte)
-		*buf = append((*buf)[:0], b...)
-		if err := p.submit(putJob{h: DigestHandle(KindObject, id), data: buf}); err != nil {
+		if err := p.queueChunk(id, b); err != nil {
 			return images.Digest{}, 0, nil, err
 		}
 	}
@@ -159,6 +164,21 @@ func (p *putter) putFile(r io.Reader) (images.Digest, int64, []Chunk, error) {
 		}
 	}
 	return sha, size, chunks, nil
+}
+
+// queueChunk queues chunk b (copied) for writing unless this putter has
+// seen it already.
+func (p *putter) queueChunk(id images.Digest, b []byte) error {
+	p.mu.Lock()
+	dup := p.seen[id]
+	p.seen[id] = true
+	p.mu.Unlock()
+	if dup {
+		return nil
+	}
+	buf := p.s.bufs.Get().(*[]byte)
+	*buf = append((*buf)[:0], b...)
+	return p.submit(putJob{h: DigestHandle(KindObject, id), data: buf})
 }
 
 func (p *putter) firstErr(err error) error {

@@ -40,7 +40,8 @@ type Store struct {
 	enc      *zstd.Encoder
 	dec      *zstd.Decoder // manifests, lists, indexes
 	decSmall *zstd.Decoder // chunks: output capped at MaxChunk
-	bufs     sync.Pool
+	bufs     sync.Pool     // *[]byte of MaxChunk capacity: chunks queued for writing
+	encBufs  sync.Pool     // *[]byte: compressed objects being written
 }
 
 // Option configures a Store.
@@ -49,8 +50,10 @@ type Option func(*Store)
 // WithLevel sets the zstd level objects are written with.
 func WithLevel(l zstd.EncoderLevel) Option { return func(s *Store) { s.level = l } }
 
-// WithWorkers sets how many objects are compressed and written at once
-// (default: the number of CPUs).
+// WithWorkers sets how many objects are compressed and written (or read
+// and verified) at once. The default is two per CPU: creating a file
+// blocks in the filesystem more than it computes, so more writers than
+// CPUs keep the CPUs busy.
 func WithWorkers(n int) Option {
 	return func(s *Store) {
 		if n > 0 {
@@ -65,7 +68,7 @@ const DefaultLevel = zstd.SpeedDefault
 
 // New returns a Store over b.
 func New(b Backend, opts ...Option) *Store {
-	s := &Store{b: b, level: DefaultLevel, workers: runtime.GOMAXPROCS(0)}
+	s := &Store{b: b, level: DefaultLevel, workers: 2 * runtime.GOMAXPROCS(0)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -79,6 +82,7 @@ func New(b Backend, opts ...Option) *Store {
 		panic(err)
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, MaxChunk); return &b }
+	s.encBufs.New = func() any { b := make([]byte, 0, MaxChunk+MaxChunk/8); return &b }
 	return s
 }
 
@@ -134,7 +138,17 @@ func (s *Store) get(ctx context.Context, h Handle, max int) ([]byte, error) {
 	}
 	var data []byte
 	if max <= MaxChunk {
-		data, err = s.decSmall.DecodeAll(raw, make([]byte, 0, max))
+		// Size the output by the frame header (every object is written
+		// with its content size); the decoder stops at that capacity.
+		size := max
+		var fh zstd.Header
+		if fh.Decode(raw) == nil && fh.HasFCS {
+			if fh.FrameContentSize > uint64(max) {
+				return nil, fmt.Errorf("%s from %s: claims %d bytes, more than the %d it may hold: %w", h, s.b.Location(), fh.FrameContentSize, max, ErrCorrupt)
+			}
+			size = int(fh.FrameContentSize)
+		}
+		data, err = s.decSmall.DecodeAll(raw, make([]byte, 0, size))
 	} else {
 		data, err = s.dec.DecodeAll(raw, nil)
 	}
@@ -161,7 +175,16 @@ func (s *Store) getObject(ctx context.Context, d images.Digest, max int) ([]byte
 }
 
 func (s *Store) put(ctx context.Context, h Handle, data []byte, durable bool) error {
-	return s.b.Put(ctx, h, s.encoder().EncodeAll(data, nil), durable)
+	// Backends do not keep the slice past Put, so the compressed bytes
+	// go to a pooled buffer: an import compresses thousands of objects.
+	bp := s.encBufs.Get().(*[]byte)
+	z := s.encoder().EncodeAll(data, (*bp)[:0])
+	err := s.b.Put(ctx, h, z, durable)
+	if cap(z) <= 2*MaxChunk {
+		*bp = z[:0]
+		s.encBufs.Put(bp)
+	}
+	return err
 }
 
 // GetChunk returns the bytes of chunk id, verified against id.
@@ -272,7 +295,7 @@ func (s *Store) PutFile(ctx context.Context, r io.Reader) (images.Digest, int64,
 	if werr := p.wait(); err == nil {
 		err = werr
 	}
-	if err == nil && p.NewChunks > 0 {
+	if err == nil && p.wrote {
 		err = s.b.Sync(ctx)
 	}
 	return sha, size, err

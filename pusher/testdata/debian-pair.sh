@@ -2,7 +2,7 @@
 # Builds the pusher's image pair as directories: a = bookworm, b = bookworm
 # + bookworm-updates + bookworm-security (a real security update).
 set -e
-cd "$(dirname "$0")"
+cd "${PAIR_DIR:-$(dirname "$0")}"
 export SOURCE_DATE_EPOCH=1700000000
 PKGS=openssh-server,python3,curl,ca-certificates,less,procps
 [ -d a ] || { rm -rf a.tmp; mmdebstrap --quiet --variant=minbase --include=$PKGS --format=directory bookworm a.tmp \

@@ -77,7 +77,7 @@ func Build(t testing.TB, dir string, p Package) string {
 		case f.Mode&os.ModeDir != 0:
 			must(t, os.MkdirAll(full, 0o755))
 			if perm := f.Mode.Perm(); perm != 0 {
-				must(t, os.Chmod(full, perm))
+				must(t, os.Chmod(full, f.Mode&(os.ModePerm|os.ModeSticky|os.ModeSetgid|os.ModeSetuid)))
 			}
 		case f.Mode&os.ModeSymlink != 0:
 			must(t, os.Symlink(f.Content, full))

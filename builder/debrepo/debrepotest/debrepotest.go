@@ -131,10 +131,23 @@ func NewKey(t testing.TB, name string) *Key {
 		exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
 		os.RemoveAll(home)
 	})
+	return genKey(t, home, name, "never")
+}
+
+// NewKeyInHome generates another key in k's GNUPGHOME, expiring as gpg's
+// --quick-gen-key reads expire ("never", "1d", "2y"), so that ClearSignBy
+// can sign with both.
+func (k *Key) NewKeyInHome(t testing.TB, name, expire string) *Key {
+	t.Helper()
+	return genKey(t, k.Home, name, expire)
+}
+
+func genKey(t testing.TB, home, name, expire string) *Key {
+	t.Helper()
 	env := []string{"GNUPGHOME=" + home}
 	uid := name + " <" + strings.ReplaceAll(strings.ToLower(name), " ", "-") + "@ingot.invalid>"
-	run(t, env, "", "gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never")
-	out := run(t, env, "", "gpg", "--batch", "--with-colons", "--list-secret-keys")
+	run(t, env, "", "gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", expire)
+	out := run(t, env, "", "gpg", "--batch", "--with-colons", "--list-secret-keys", uid)
 	k := &Key{Home: home}
 	for _, line := range strings.Split(out, "\n") {
 		if f := strings.Split(line, ":"); len(f) > 9 && f[0] == "fpr" {
@@ -145,8 +158,8 @@ func NewKey(t testing.TB, name string) *Key {
 	if k.Fingerprint == "" {
 		t.Fatalf("gpg: no fingerprint in %q", out)
 	}
-	k.Keyring = filepath.Join(home, "public.gpg")
-	k.Armored = filepath.Join(home, "public.asc")
+	k.Keyring = filepath.Join(home, k.Fingerprint+".gpg")
+	k.Armored = filepath.Join(home, k.Fingerprint+".asc")
 	run(t, env, "", "gpg", "--batch", "--yes", "--output", k.Keyring, "--export", k.Fingerprint)
 	run(t, env, "", "gpg", "--batch", "--yes", "--armor", "--output", k.Armored, "--export", k.Fingerprint)
 	return k
@@ -159,6 +172,26 @@ func (k *Key) ClearSign(t testing.TB, in, out string) {
 		"--digest-algo", "SHA512", "--local-user", k.Fingerprint, "--clearsign", "--output", out, in)
 }
 
+// ClearSignBy writes in, clear-signed by every key (all in one
+// GNUPGHOME, see NewKeyInHome), to out: one signature packet per key, in
+// order, as Debian signs its InRelease files.
+func ClearSignBy(t testing.TB, in, out string, keys ...*Key) {
+	t.Helper()
+	args := []string{"--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", "", "--digest-algo", "SHA512"}
+	for _, k := range keys {
+		args = append(args, "--local-user", k.Fingerprint+"!")
+	}
+	args = append(args, "--clearsign", "--output", out, in)
+	run(t, []string{"GNUPGHOME=" + keys[0].Home}, "", "gpg", args...)
+}
+
+// DetachSign writes an armored detached signature of in to out.
+func (k *Key) DetachSign(t testing.TB, in, out string) {
+	t.Helper()
+	run(t, []string{"GNUPGHOME=" + k.Home}, "", "gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", "",
+		"--digest-algo", "SHA512", "--local-user", k.Fingerprint, "--armor", "--detach-sign", "--output", out, in)
+}
+
 // Options shape a repository suite.
 type Options struct {
 	Suite         string   // default "stable"
@@ -168,6 +201,9 @@ type Options struct {
 	ValidUntil    time.Time // zero: no Valid-Until field
 	Key           *Key      // nil: a new key
 	AcquireByHash bool
+	// DetachedOnly writes Release.gpg (a detached signature) and no
+	// InRelease, as older repositories do.
+	DetachedOnly bool
 }
 
 // Repo is a signed repository on disk.
@@ -247,7 +283,11 @@ func NewRepo(t testing.TB, dir string, opts Options, debs ...string) *Repo {
 		}
 	}
 	must(t, os.WriteFile(filepath.Join(dists, "Release"), []byte(b.String()), 0o644))
-	opts.Key.ClearSign(t, filepath.Join(dists, "Release"), filepath.Join(dists, "InRelease"))
+	if opts.DetachedOnly {
+		opts.Key.DetachSign(t, filepath.Join(dists, "Release"), filepath.Join(dists, "Release.gpg"))
+	} else {
+		opts.Key.ClearSign(t, filepath.Join(dists, "Release"), filepath.Join(dists, "InRelease"))
+	}
 	abs, err := filepath.Abs(dir)
 	must(t, err)
 	return &Repo{Dir: abs, Suite: opts.Suite, Key: opts.Key, URL: "file://" + abs}

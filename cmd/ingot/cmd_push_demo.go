@@ -1,0 +1,157 @@
+package main
+
+// The pusher's steps of `ingot demo`: start three agents on loopback with
+// temporary roots, push the demo image, change it, push again.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/signing"
+	"github.com/ingotfleet/ingot/triggers"
+)
+
+func init() {
+	registerDemoStep(demoStep{500, "push the image to three agents on loopback", demoPush, nil})
+	registerDemoStep(demoStep{600, "change the image and push again", demoPushAgain, nil})
+}
+
+// demoFleet is what the push steps share (set by demoPush).
+var demoFleet struct {
+	fleet  *pusher.LocalFleet
+	srv    *http.Server
+	key    signing.PrivateKey
+	stores string
+}
+
+func demoSign(ctx context.Context, d *demo, ref string) error {
+	dg, err := d.store.Resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return d.store.PutSignature(ctx, dg, []byte(signing.Sign(demoFleet.key, dg)))
+}
+
+func demoPush(ctx context.Context, d *demo) error {
+	storeDir := filepath.Join(d.dir, "store")
+	k, err := signing.Generate("ingot demo")
+	if err != nil {
+		return err
+	}
+	demoFleet.key = k
+	pub := filepath.Join(d.dir, "release.pub")
+	if err := os.WriteFile(pub, []byte(k.Public().String()+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := demoSign(ctx, d, d.digest.String()); err != nil {
+		return err
+	}
+	// The store, as static files over HTTP (what ingot serve, nginx or a CDN does).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	demoFleet.srv = &http.Server{Handler: http.FileServer(http.Dir(storeDir)), ReadHeaderTimeout: 5 * time.Second}
+	go demoFleet.srv.Serve(ln)
+	demoFleet.stores = "http://" + ln.Addr().String()
+	rules := []triggers.Rule{
+		{Name: "greet", Paths: []string{"usr/bin/**"}, Command: []string{"sh", "-c", "echo programs changed: $(wc -l < \"$INGOT_CHANGED_FILE\")"}},
+		{Name: "os-release", Paths: []string{"etc/os-release", "usr/lib/os-release"}, Command: []string{"true"}},
+	}
+	for i := range rules {
+		if err := rules[i].Validate(); err != nil {
+			return err
+		}
+	}
+	f, err := pusher.StartLocalFleet(ctx, pusher.LocalFleetOptions{N: 3, Dir: filepath.Join(d.dir, "fleet"), Prefix: "demo",
+		Stores: []string{demoFleet.stores}, TrustedKeys: []string{pub}, Triggers: rules})
+	if err != nil {
+		return err
+	}
+	demoFleet.fleet = f
+	d.say("signed the image; started 3 agents (mutual TLS, certificates from a fresh CA) with empty roots under %s", f.Dir)
+	return demoPushTo(ctx, d, d.digest.String())
+}
+
+func demoPushTo(ctx context.Context, d *demo, ref string) error {
+	dg, err := d.store.Resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	reports, err := demoFleet.fleet.Push(ctx, pusher.PushOptions{Image: dg, Concurrency: 3})
+	printSummary(d.a.Stdout, reports)
+	return err
+}
+
+func demoPushAgain(ctx context.Context, d *demo) error {
+	defer demoStop()
+	if demoFleet.fleet == nil {
+		return errors.New("no fleet: the push step did not run")
+	}
+	// Change the tree: a new version of a program, a new file, a removed one.
+	edits := map[string]string{
+		"usr/bin/hello":  "#!/bin/sh\necho hello from the second golden image\n",
+		"etc/os-release": "NAME=\"ingot demo\"\nID=demo\nVERSION_ID=2\n",
+		"usr/bin/new":    "#!/bin/sh\necho new in image 2\n",
+	}
+	for p, c := range edits {
+		if err := os.WriteFile(filepath.Join(d.root, p), []byte(c), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(filepath.Join(d.root, "usr/bin/passwd")); err != nil {
+		return err
+	}
+	d2, _, err := d.store.ImportDir(ctx, d.root, images.WalkOptions{})
+	if err != nil {
+		return err
+	}
+	if err := d.store.SetRef(ctx, "demo:2", d2); err != nil {
+		return err
+	}
+	if err := demoSign(ctx, d, d2.String()); err != nil {
+		return err
+	}
+	st, err := d.store.ComputeDeltas(ctx, d.digest, d2)
+	if err != nil {
+		return err
+	}
+	d.say("image 2 is %s: %d changed files, %d sub-file deltas precomputed", d2, st.Files, st.Deltas)
+	reports, err := demoFleet.fleet.Push(ctx, pusher.PushOptions{Image: d2, Concurrency: 3})
+	printSummary(d.a.Stdout, reports)
+	if err != nil {
+		return err
+	}
+	r := reports[0].Result
+	var fired []string
+	for _, t := range r.Triggers {
+		out := strings.TrimSpace(t.Output)
+		if out != "" {
+			out = " (" + out + ")"
+		}
+		fired = append(fired, t.Name+out)
+	}
+	d.say("on %s: %d paths changed, triggers fired: %s", reports[0].Host.Name, r.Changed, strings.Join(fired, ", "))
+	return nil
+}
+
+func demoStop() {
+	if demoFleet.fleet != nil {
+		demoFleet.fleet.Stop()
+	}
+	if demoFleet.srv != nil {
+		demoFleet.srv.Close()
+	}
+	demoFleet.fleet, demoFleet.srv = nil, nil
+}
+
+var _ = fmt.Sprint
