@@ -42,12 +42,13 @@ port() { # a free port on loopback
   local p; while :; do p=$(shuf -i 20000-60000 -n 1)
     (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }; done; }
 
-echo "== store: publish A and B, sign, precompute deltas"
+echo "== store: import A and B, sign, precompute deltas"
 STORE=$WORK/store
 "$INGOT" key gen "$WORK/release" >/dev/null
-A=$("$INGOT" --store "$STORE" publish "$PAIR/a" --name debian:a --key "$WORK/release.key")
-B=$("$INGOT" --store "$STORE" publish "$PAIR/b" --name debian:b --key "$WORK/release.key")
-t0=$(now); "$INGOT" --store "$STORE" delta debian:a debian:b; t1=$(now)
+A=$("$INGOT" --store "$STORE" image import "$PAIR/a" --name debian:a)
+B=$("$INGOT" --store "$STORE" image import "$PAIR/b" --name debian:b)
+for r in debian:a debian:b; do "$INGOT" --store "$STORE" image sign $r --key "$WORK/release.key" >/dev/null; done
+t0=$(now); "$INGOT" --store "$STORE" image delta debian:a debian:b; t1=$(now)
 DELTA_TIME=$(echo "$t1 - $t0" | bc)
 
 echo "== origins: nginx (static store) and rsync daemon"
@@ -115,6 +116,7 @@ ING_TIME=$(echo "$t1 - $t0" | bc); ING_CPU=$(echo "$c1 - $c0" | bc)
 ING_SENT=$(awk '{s+=$1} END {printf "%.0f", s}' "$WORK/nginx/access.log")
 ING_WRITTEN=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"written_bytes"/ {s+=$2} END {printf "%.0f", s}')
 ING_DELTAS=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"deltas"/ {s+=$2} END {printf "%.0f", s}')
+ING_REUSED=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"reused_bytes"/ {s+=$2} END {printf "%.0f", s}')
 
 run_rsync() { # name flags...
   local name=$1; shift
@@ -156,4 +158,5 @@ echo "ingot wall time / rsync -az:       $(ratio "$ING_TIME" "$rsyncz_TIME")"
 echo "ingot bytes on wire / rsync -az:   $(ratio "$ING_SENT" "$rsyncz_SENT")   (target <= 0.8)"
 echo "ingot origin CPU / rsync -az CPU:  $(ratio "$ING_CPU" "$rsyncz_CPU")"
 echo "files rebuilt from deltas per host: $((ING_DELTAS / HOSTS))"
+echo "chunk bytes read from the host's old files per host: $(mb $((ING_REUSED / HOSTS))) MB"
 echo "no-change sync of B on one host:   ${NOCHANGE}s for the whole process, ${NOCHANGE_SYNC}s in the sync (target < 0.1 s)"

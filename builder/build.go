@@ -67,7 +67,9 @@ type Options struct {
 	// ScriptOutput receives the output of maintainer scripts and
 	// customize commands (default: discarded; it is kept for errors).
 	ScriptOutput io.Writer
-	// ReverseUnpack unpacks the packages in reverse order (for --check).
+	// ReverseUnpack starts the packages in the opposite order (smallest
+	// first instead of biggest first), for --check: the image must not
+	// depend on which package's files land first.
 	ReverseUnpack bool
 }
 
@@ -146,18 +148,12 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 	for i, p := range in.Packages {
 		debs[i] = debFile{Path: p.Path, Name: p.ID()}
 	}
-	if opts.ReverseUnpack {
-		debs = reversed(debs)
-	}
 	opts.Log.Debug("unpacking", "packages", len(debs), "workers", opts.Workers, "root", r.Dir)
-	pkgs, err := unpackAll(ctx, r.Dir, debs, opts.Workers, func(done, total int, name string) {
+	pkgs, err := unpackAll(ctx, r.Dir, debs, opts.Workers, opts.ReverseUnpack, func(done, total int, name string) {
 		progress(Event{Phase: "unpack", Done: done, Total: total, Item: name})
 	})
 	if err != nil {
 		return nil, err
-	}
-	if opts.ReverseUnpack {
-		pkgs = reversed(pkgs)
 	}
 	if err := makeDev(r.Dir); err != nil {
 		return nil, err
@@ -236,14 +232,6 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 	}
 	ok = true
 	return r, nil
-}
-
-func reversed[T any](s []T) []T {
-	out := make([]T, len(s))
-	for i, v := range s {
-		out[len(s)-1-i] = v
-	}
-	return out
 }
 
 // verifyAll checks every package file's size and sha256 against the lock.

@@ -33,7 +33,6 @@ type debFile struct {
 type attrs struct {
 	mode     uint32 // permission bits with setuid/setgid/sticky
 	uid, gid int
-	mtime    int64
 	pkg      int // index of the package that set them
 }
 
@@ -53,10 +52,13 @@ type unpacker struct {
 	results   []*dpkgdb.Package // by package index
 }
 
-// unpackAll unpacks debs into root with `workers` goroutines and returns
-// the dpkg database entries in the order of debs. progress (may be nil) is
+// unpackAll unpacks debs (in lock order: the order decides who wins a
+// shared directory's attributes or a replaced file, whatever order the
+// workers finish in) into root with `workers` goroutines and returns the
+// dpkg database entries in the order of debs. Packages are started biggest
+// first, or smallest first when reverse is set. progress (may be nil) is
 // called once per package as it completes.
-func unpackAll(ctx context.Context, root string, debs []debFile, workers int, progress func(done, total int, name string)) ([]*dpkgdb.Package, error) {
+func unpackAll(ctx context.Context, root string, debs []debFile, workers int, reverse bool, progress func(done, total int, name string)) ([]*dpkgdb.Package, error) {
 	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening root %s: %w", root, err)
@@ -108,6 +110,11 @@ func unpackAll(ctx context.Context, root string, debs []debFile, workers int, pr
 		}
 	}
 	sort.SliceStable(order, func(a, b int) bool { return sizes[order[a]] > sizes[order[b]] })
+	if reverse {
+		for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+			order[i], order[j] = order[j], order[i]
+		}
+	}
 feed:
 	for _, i := range order {
 		select {
@@ -224,8 +231,7 @@ func (u *unpacker) unpackOne(ctx context.Context, i int, only map[string]bool) e
 		if only == nil {
 			list = append(list, "/"+p)
 		}
-		a := attrs{mode: uint32(hdr.Mode) & images.ModePerm, uid: hdr.Uid, gid: hdr.Gid,
-			mtime: hdr.ModTime.Unix(), pkg: i}
+		a := attrs{mode: uint32(hdr.Mode) & images.ModePerm, uid: hdr.Uid, gid: hdr.Gid, pkg: i}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			if err := w.mkdir(p); err != nil {
@@ -241,13 +247,21 @@ func (u *unpacker) unpackOne(ctx context.Context, i int, only map[string]bool) e
 		if conffiles[p] && hdr.Typeflag == tar.TypeReg {
 			target = p + ".dpkg-new"
 		}
-		if only == nil && !u.claim(p, i) {
-			continue // resolved after every package is unpacked
-		}
 		var sum hash.Hash
 		if h != nil && hdr.Typeflag == tar.TypeReg && !conffiles[p] {
 			h.Reset()
 			sum = h
+		}
+		if only == nil && !u.claim(p, i) {
+			// Resolved after every package is unpacked; the package's
+			// md5sums list the file all the same, as dpkg's would.
+			if sum != nil {
+				if _, err := io.Copy(sum, data); err != nil {
+					return err
+				}
+				fmt.Fprintf(&md5sums, "%s  %s\n", hex.EncodeToString(sum.Sum(nil)), p)
+			}
+			continue
 		}
 		if err := w.write(target, hdr, data, sum, only != nil); err != nil {
 			return err
@@ -368,9 +382,9 @@ func sortedInts[V any](m map[int]V) []int {
 	return out
 }
 
-// applyDirAttrs gives every directory the owner, mode and mtime of the
-// last package (in lock order) that ships it, whatever order the
-// concurrent unpack created it in.
+// applyDirAttrs gives every directory the owner and mode of the last
+// package (in lock order) that ships it, whatever order the concurrent
+// unpack created it in.
 func (u *unpacker) applyDirAttrs() error {
 	w := &writer{u: u, parentFD: -1}
 	defer w.close()
@@ -391,10 +405,8 @@ func (u *unpacker) applyDirAttrs() error {
 		if err := unix.Fchmodat(dfd, base, a.mode, 0); err != nil {
 			return fmt.Errorf("chmod /%s: %w", p, err)
 		}
-		ts := []unix.Timespec{{Sec: a.mtime}, {Sec: a.mtime}}
-		if err := unix.UtimesNanoAt(dfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("setting mtime of /%s: %w", p, err)
-		}
+		// Like dpkg, leave directory mtimes alone: they become the time
+		// of the build, which normalisation clamps to SOURCE_DATE_EPOCH.
 	}
 	return nil
 }

@@ -95,7 +95,7 @@ func TestUnpackRefusesHostilePaths(t *testing.T) {
 				}
 			}
 			p := rawDeb(t, base, "evil", entries, nil)
-			_, err := unpackAll(context.Background(), root, []debFile{{Path: p, Name: "evil_1_all"}}, 2, nil)
+			_, err := unpackAll(context.Background(), root, []debFile{{Path: p, Name: "evil_1_all"}}, 2, false, nil)
 			if err == nil || !strings.Contains(err.Error(), "evil_1_all") || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want an error naming evil_1_all and %q", err, tt.want)
 			}
@@ -118,7 +118,7 @@ func TestUnpackFileConflict(t *testing.T) {
 	os.Mkdir(root, 0o755)
 	a := rawDeb(t, dir, "a", []tar.Header{dirH("./"), dirH("./etc/"), fileH("./etc/same")}, map[string]string{"./etc/same": "a"})
 	b := rawDeb(t, dir, "b", []tar.Header{dirH("./"), dirH("./etc/"), fileH("./etc/same")}, map[string]string{"./etc/same": "b"})
-	_, err := unpackAll(context.Background(), root, []debFile{{Path: a, Name: "a_1_all"}, {Path: b, Name: "b_1_all"}}, 2, nil)
+	_, err := unpackAll(context.Background(), root, []debFile{{Path: a, Name: "a_1_all"}, {Path: b, Name: "b_1_all"}}, 2, false, nil)
 	if err == nil || !strings.Contains(err.Error(), "file conflict: /etc/same is in a_1_all and b_1_all") {
 		t.Fatalf("err = %v", err)
 	}

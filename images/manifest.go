@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -288,11 +289,7 @@ func (e *Entry) appendLine(b []byte, f Format) []byte {
 	b = strconv.AppendInt(b, e.Mtime, 10)
 	b = append(b, ".000000000"...)
 	if f == FormatIngot && len(e.Xattrs) > 0 {
-		keys := make([]string, 0, len(e.Xattrs))
-		for k := range e.Xattrs {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(e.Xattrs))
 		for _, k := range keys {
 			b = append(b, " xattr."...)
 			b = append(b, Escape(k)...)

@@ -437,6 +437,35 @@ func TestWriteTarGolden(t *testing.T) {
 	}
 }
 
+// verifiedReader vouches for its content (VerifiedContent).
+type verifiedReader struct {
+	*bytes.Reader
+	sha Digest
+}
+
+func (verifiedReader) Close() error             { return nil }
+func (r verifiedReader) VerifiedSHA256() Digest { return r.sha }
+
+// TestWriteTarVerifiedContent: content vouched for by its source
+// (VerifiedContent with the entry's sha256) gives the same bytes as
+// content WriteTar hashes itself.
+func TestWriteTarVerifiedContent(t *testing.T) {
+	m, content := goldenManifest(t)
+	var plain, verified bytes.Buffer
+	if err := WriteTar(context.Background(), &plain, m, mapOpener(content)); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteTar(context.Background(), &verified, m, func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
+		return verifiedReader{bytes.NewReader(content[e.SHA256]), e.SHA256}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(plain.Bytes(), verified.Bytes()) {
+		t.Fatal("verified content gave other bytes")
+	}
+}
+
 func TestWriteTarChecksContent(t *testing.T) {
 	m, content := goldenManifest(t)
 	tests := []struct {
@@ -458,6 +487,19 @@ func TestWriteTarChecksContent(t *testing.T) {
 		{"open-fails", func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
 			return nil, errors.New("object missing")
 		}, "object missing"},
+		// A reader vouching for a sha256 other than the entry's is hashed.
+		{"verified-other-sha", func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
+			b := bytes.Clone(content[e.SHA256])
+			b[0] ^= 1
+			return verifiedReader{bytes.NewReader(b), Sum(b)}, nil
+		}, "the manifest says"},
+		// The size is checked even when the content is vouched for.
+		{"verified-short", func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
+			return verifiedReader{bytes.NewReader(content[e.SHA256][1:]), e.SHA256}, nil
+		}, "bytes, the manifest says"},
+		{"verified-long", func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
+			return verifiedReader{bytes.NewReader(append(bytes.Clone(content[e.SHA256]), 'x')), e.SHA256}, nil
+		}, "longer than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

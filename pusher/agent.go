@@ -27,7 +27,8 @@ type Agent struct {
 	Syncer *Syncer
 	Log    *slog.Logger
 	tls    *tls.Config
-	source *HTTPSource
+	source *StoreSource // nil when the config names no store
+	down   *Limiter
 
 	mu       sync.Mutex
 	running  bool
@@ -65,16 +66,21 @@ func NewAgent(c *Config, log *slog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
-	a.source = NewHTTPSource(c.Stores, nil)
-	a.source.Limit = NewLimiter(down)
-	a.source.Retries = c.Retries
-	a.source.Backoff = c.Backoff
-	a.source.Log = log
+	a.down = NewLimiter(down)
+	if len(c.Stores) > 0 {
+		if a.source, err = OpenSource(c.Stores, a.sourceOptions(a.down)); err != nil {
+			return nil, err
+		}
+	}
 	var last Result
 	if readJSON(a.Syncer.path("last-result.json"), &last) == nil {
 		a.last = &last
 	}
 	return a, nil
+}
+
+func (a *Agent) sourceOptions(limit *Limiter) SourceOptions {
+	return SourceOptions{Limit: limit, Retries: a.Config.Retries, Backoff: a.Config.Backoff, Log: a.Log}
 }
 
 // Lower makes the agent's work yield to the host's: nice and idle I/O
@@ -175,16 +181,23 @@ func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
 	if len(req.Stores) > 0 || rate > 0 {
 		stores := req.Stores
 		if len(stores) == 0 {
-			stores = a.source.URLs
+			stores = a.Config.Stores
 		}
-		src = NewHTTPSource(stores, nil)
-		src.Limit = a.source.Limit
+		limit := a.down
 		if rate > 0 {
-			src.Limit = NewLimiter(rate)
+			limit = NewLimiter(rate)
 		}
-		src.Retries, src.Backoff, src.Log = a.source.Retries, a.source.Backoff, a.source.Log
+		if src, err = OpenSource(stores, a.sourceOptions(limit)); err != nil {
+			return 0, err
+		}
+	}
+	if src == nil {
+		return 0, errors.New("no store: the agent's config names none and the request gives none")
 	}
 	return a.start(ctx, func(ctx context.Context) Result {
+		if src != a.source {
+			defer src.Close()
+		}
 		return a.Syncer.Sync(ctx, d, src, SyncOptions{DryRun: req.DryRun})
 	})
 }
@@ -246,7 +259,10 @@ func (a *Agent) metrics(w http.ResponseWriter, _ *http.Request) {
 		}
 		return 0
 	}
-	recv, reqs, fails := a.source.Stats()
+	var recv, reqs, fails int64
+	if a.source != nil {
+		recv, reqs, fails = a.source.Stats()
+	}
 	fmt.Fprintf(w, "# HELP ingot_agent_healthy 1 when the last sync succeeded.\n# TYPE ingot_agent_healthy gauge\ningot_agent_healthy %d\n", b(s.Healthy))
 	fmt.Fprintf(w, "# HELP ingot_agent_syncing 1 while a sync runs.\n# TYPE ingot_agent_syncing gauge\ningot_agent_syncing %d\n", b(s.Syncing))
 	fmt.Fprintf(w, "# HELP ingot_agent_image_info The image the root is at.\n# TYPE ingot_agent_image_info gauge\ningot_agent_image_info{image=%q} 1\n", s.Image)

@@ -74,7 +74,7 @@ func (s *stager) stageFile(ctx context.Context, name string, e *images.Entry, co
 	}
 	var w io.Writer = f
 	if s.write != nil {
-		w = limitedWriter{ctx, f, s.write}
+		w = limitedWriter{Ctx: ctx, W: f, L: s.write}
 	}
 	for off := 0; off < len(content); {
 		n := min(len(content)-off, 1<<20)

@@ -20,12 +20,12 @@ func BenchmarkNoChangeSync(b *testing.B) {
 	f := &fixture{key: pair.key}
 	s := f.syncer(b, root)
 	ctx := context.Background()
-	if res := s.Sync(ctx, pair.b, NewHTTPSource([]string{srv.URL}, nil), SyncOptions{}); !res.OK {
+	if res := s.Sync(ctx, pair.b, httpSource(b, srv.URL), SyncOptions{}); !res.OK {
 		b.Fatal(res.Error)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		res := s.Sync(ctx, pair.b, NewHTTPSource([]string{srv.URL}, nil), SyncOptions{})
+		res := s.Sync(ctx, pair.b, httpSource(b, srv.URL), SyncOptions{})
 		if !res.OK || res.Changed != 0 {
 			b.Fatalf("no-change sync: %+v", res)
 		}

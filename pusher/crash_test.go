@@ -53,7 +53,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 	ta, tb := crashTrees()
 	da, _, srcA := f.publishTree(t, ta)
 	db, _, srcB := f.publishTree(t, tb)
-	if _, err := ComputeDeltas(ctx, f.w, da, db); err != nil {
+	if _, err := f.st.ComputeDeltas(ctx, da, db); err != nil {
 		t.Fatal(err)
 	}
 	work := tmpfsDir(t, "512m")

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
@@ -56,7 +57,7 @@ func loadDebianPair(t testing.TB) *debianPair {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := &debianPair{dirA: filepath.Join(dir, "a"), dirB: filepath.Join(dir, "b"), store: filepath.Join(dir, "store")}
+	p := &debianPair{dirA: filepath.Join(dir, "a"), dirB: filepath.Join(dir, "b"), store: filepath.Join(dir, "images-store")}
 	withLock(t, filepath.Join(dir, "lock"), func() {
 		script, _ := filepath.Abs("testdata/debian-pair.sh")
 		cmd := exec.Command("sh", script)
@@ -74,7 +75,11 @@ func loadDebianPair(t testing.TB) *debianPair {
 		p.key = k
 		p.keyFile = filepath.Join(dir, "test.pub")
 		os.WriteFile(p.keyFile, []byte(k.Public().String()+"\n"), 0o644)
-		w := StoreWriter{Dir: p.store}
+		w, err := store.Open(p.store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
 		ctx := context.Background()
 		for _, x := range []struct {
 			dir string
@@ -82,25 +87,27 @@ func loadDebianPair(t testing.TB) *debianPair {
 			ref string
 		}{{p.dirA, &p.a, "debian:a"}, {p.dirB, &p.b, "debian:b"}} {
 			// The digest is cached by ref; publishing again only rescans.
-			if d, err := (DirSource{p.store}).Ref(x.ref[:6], x.ref[7:]); err == nil {
+			if d, err := w.Ref(ctx, x.ref); err == nil {
 				*x.d = d
 				continue
 			}
-			d, _, err := Publish(ctx, w, x.dir)
-			if err != nil {
+			d, _ := publishDir(t, w, x.dir)
+			if err := w.SetRef(ctx, x.ref, d); err != nil {
 				t.Fatal(err)
 			}
-			w.SetRef(x.ref, d)
 			*x.d = d
 		}
 		for _, d := range []images.Digest{p.a, p.b} {
-			if _, err := signing.Verify(d, w.Signature(d), []signing.PublicKey{k.Public()}); err != nil {
-				w.PutSignature(d, []byte(signing.Sign(k, d)))
+			sig, _ := w.Signature(ctx, d)
+			if _, err := signing.Verify(d, sig, []signing.PublicKey{k.Public()}); err != nil {
+				if err := w.PutSignature(ctx, d, []byte(signing.Sign(k, d))); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-		marker := filepath.Join(p.store, "deltas", p.a.String()+"-"+p.b.String()+".v2.done")
+		marker := filepath.Join(dir, "deltas-"+p.a.String()[:16]+"-"+p.b.String()[:16]+".done")
 		if _, err := os.Stat(marker); err != nil {
-			st, err := ComputeDeltas(ctx, w, p.a, p.b)
+			st, err := w.ComputeDeltas(ctx, p.a, p.b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,4 +116,19 @@ func loadDebianPair(t testing.TB) *debianPair {
 		}
 	})
 	return p
+}
+
+// manifest reads image d of the pair's store.
+func (p *debianPair) manifest(t testing.TB, d images.Digest) *images.Manifest {
+	t.Helper()
+	st, err := store.Open(p.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m, err := st.Manifest(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -2,9 +2,11 @@
 //
 // The nouns:
 //   - Source: where an image's manifest, signature, file contents and
-//     sub-file deltas come from (HTTPSource over one or more store URLs,
-//     with retries, fallthrough and a bandwidth limit; DirSource for a
-//     store directory).
+//     sub-file deltas come from. StoreSource reads images/store (the one
+//     store of ingot) from directories or HTTP mirrors, with retries,
+//     fallthrough and a bandwidth limit, chunk by chunk (ChunkSource):
+//     a sync fetches only the chunks the files it replaces do not hold,
+//     or a delta from the host's version of a file.
 //   - Scan: the host's current state, a manifest of a directory made with
 //     lstat only, hashing only what the StatCache cannot vouch for.
 //   - Plan: what a sync must do to take a root from its current state to

@@ -159,14 +159,8 @@ func TestEndToEnd20Agents(t *testing.T) {
 			}
 		}
 	}
-	ma, err := loadManifest(ctx, DirSource{pair.store}, pair.a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mb, err := loadManifest(ctx, DirSource{pair.store}, pair.b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ma := pair.manifest(t, pair.a)
+	mb := pair.manifest(t, pair.b)
 	probe := &Syncer{Root: "/r", StateDir: "/r/var/lib/ingot-agent"}
 	probe.Local, _ = triggers.CompileGlobs(append(slices.Clone(DefaultLocal), "opt/data/**"))
 

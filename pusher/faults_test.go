@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
@@ -89,7 +88,7 @@ func TestFaults(t *testing.T) {
 	tb := treeB()
 	tb["usr/lib/huge"] = "big:6000000"
 	db, _, srcB := f.publishTree(t, tb)
-	if _, err := ComputeDeltas(ctx, f.w, da, db); err != nil {
+	if _, err := f.st.ComputeDeltas(ctx, da, db); err != nil {
 		t.Fatal(err)
 	}
 	good := httptest.NewServer(http.FileServer(http.Dir(f.store)))
@@ -136,12 +135,11 @@ func TestFaults(t *testing.T) {
 			os.MkdirAll(filepath.Join(root, "etc"), 0o755)
 			os.WriteFile(filepath.Join(root, "etc/hostname"), []byte("faulty\n"), 0o644)
 			s := f.syncer(t, root)
-			if res := s.Sync(ctx, da, DirSource{f.store}, SyncOptions{}); !res.OK {
+			if res := s.Sync(ctx, da, f.source(t), SyncOptions{}); !res.OK {
 				t.Fatal(res.Error)
 			}
 			urls, fs := c.urls()
-			src := NewHTTPSource(urls, nil)
-			src.Backoff = 5 * time.Millisecond
+			src := httpSource(t, urls...)
 			res := s.Sync(ctx, db, src, SyncOptions{})
 			if res.OK != c.ok {
 				t.Fatalf("sync ok = %v, want %v: %s", res.OK, c.ok, res.Error)
@@ -170,10 +168,10 @@ func TestFaults(t *testing.T) {
 		root := filepath.Join(tmpfsDir(t, "5m"), "root")
 		os.MkdirAll(root, 0o755)
 		s := f.syncer(t, root)
-		if res := s.Sync(ctx, da, DirSource{f.store}, SyncOptions{}); !res.OK {
+		if res := s.Sync(ctx, da, f.source(t), SyncOptions{}); !res.OK {
 			t.Fatal(res.Error)
 		}
-		res := s.Sync(ctx, db, NewHTTPSource([]string{good.URL}, nil), SyncOptions{})
+		res := s.Sync(ctx, db, httpSource(t, good.URL), SyncOptions{})
 		if res.OK || !strings.Contains(res.Error, "no space left") {
 			t.Fatalf("sync on a full disk: ok=%v err=%q", res.OK, res.Error)
 		}

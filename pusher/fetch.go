@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 
@@ -22,6 +21,7 @@ func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, s
 	s.setPhase("fetch")
 	stg := &stager{root: s.Root, stage: stageDir, write: s.WriteLimit}
 	local := s.localIndex(host, st)
+	chunks := newLocalChunks(s.Root, plan)
 	type group struct {
 		sha  images.Digest
 		size int64
@@ -94,7 +94,7 @@ func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, s
 				if len(todo) == 0 {
 					continue
 				}
-				content, err := s.content(ctx, g.sha, g.size, todo, local, src)
+				content, err := s.content(ctx, g.sha, g.size, todo, local, chunks, src)
 				if err != nil {
 					fail(err)
 					continue
@@ -125,6 +125,9 @@ func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, s
 	res.Written = stg.written.Load()
 	res.Deltas = s.progress.Deltas.Load()
 	res.LocalFiles = s.progress.Local.Load()
+	res.ReusedChunks = chunks.reused.Load()
+	res.ReusedBytes = chunks.reusedB.Load()
+	res.FetchedChunks = chunks.fetched.Load()
 	if first != nil {
 		return first
 	}
@@ -156,8 +159,10 @@ func (s *Syncer) localIndex(host []Node, st State) map[images.Digest]string {
 
 // content finds a file's content: on the host already (any path, or what
 // the last commit replaced), rebuilt from a delta against the host's old
-// version of the same path, or as a whole object.
-func (s *Syncer) content(ctx context.Context, sha images.Digest, size int64, ops []*Op, local map[images.Digest]string, src Source) ([]byte, error) {
+// version of the same path, or put together from chunks, those the host
+// holds in files the sync replaces read locally and only the others
+// fetched (a Source that is not a ChunkSource gives the whole object).
+func (s *Syncer) content(ctx context.Context, sha images.Digest, size int64, ops []*Op, local map[images.Digest]string, chunks *localChunks, src Source) ([]byte, error) {
 	if name, ok := local[sha]; ok {
 		if b, err := readNoFollow(name); err == nil && images.Sum(b) == sha {
 			s.progress.Local.Add(1)
@@ -182,11 +187,15 @@ func (s *Syncer) content(ctx context.Context, sha images.Digest, size int64, ops
 		}
 		break
 	}
-	b, err := src.Object(ctx, sha, size)
+	var b []byte
+	var err error
+	if cs, ok := src.(ChunkSource); ok {
+		b, err = assemble(ctx, cs, sha, size, chunks)
+	} else {
+		b, err = src.Object(ctx, sha, size)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fetching %s (%s): %w", ops[0].Path, sha, err)
 	}
 	return b, nil
 }
-
-var _ = os.Remove

@@ -9,10 +9,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
@@ -121,7 +123,7 @@ func (tr tree) make(t testing.TB, root string) {
 type fixture struct {
 	store string
 	key   signing.PrivateKey
-	w     StoreWriter
+	st    *store.Store
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -130,18 +132,59 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	return &fixture{store: dir, key: key, w: StoreWriter{Dir: dir}}
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &fixture{store: dir, key: key, st: st}
+}
+
+// source reads the fixture's store directory.
+func (f *fixture) source(t testing.TB) *StoreSource {
+	t.Helper()
+	src, err := OpenSource([]string{f.store}, SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
+
+// httpSource reads a store over HTTP with short backoffs.
+func httpSource(t testing.TB, urls ...string) *StoreSource {
+	t.Helper()
+	src, err := OpenSource(urls, SourceOptions{Backoff: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
+
+// sign replaces image d's signature file with one by key.
+func (f *fixture) sign(t testing.TB, d images.Digest, key signing.PrivateKey) {
+	t.Helper()
+	if err := f.st.PutSignature(context.Background(), d, []byte(signing.Sign(key, d))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publishDir records the tree at root as an image of st (numeric owners,
+// as the pusher's tests make trees without account files).
+func publishDir(t testing.TB, st *store.Store, root string) (images.Digest, *images.Manifest) {
+	t.Helper()
+	d, m, err := st.ImportDir(context.Background(), root, images.WalkOptions{NumericOwner: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, m
 }
 
 func (f *fixture) publish(t testing.TB, root string) (images.Digest, *images.Manifest) {
 	t.Helper()
-	d, m, err := Publish(context.Background(), f.w, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.w.PutSignature(d, []byte(signing.Sign(f.key, d))); err != nil {
-		t.Fatal(err)
-	}
+	d, m := publishDir(t, f.st, root)
+	f.sign(t, d, f.key)
 	return d, m
 }
 

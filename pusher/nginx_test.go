@@ -105,7 +105,7 @@ func TestNginxCache(t *testing.T) {
 		root := filepath.Join(t.TempDir(), "root")
 		os.MkdirAll(root, 0o755)
 		s := f.syncer(t, root)
-		src := NewHTTPSource([]string{proxy}, nil)
+		src := httpSource(t, proxy)
 		before := originObjects.Load()
 		res := s.Sync(ctx, da, src, SyncOptions{})
 		if !res.OK {

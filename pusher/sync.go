@@ -99,20 +99,24 @@ type State struct {
 
 // Result is what one sync did.
 type Result struct {
-	Image      string            `json:"image"`
-	From       string            `json:"from,omitempty"`
-	OK         bool              `json:"ok"`
-	Error      string            `json:"error,omitempty"`
-	Changed    int               `json:"changed"`
-	Removed    int               `json:"removed"`
-	Fetched    int64             `json:"fetched_bytes"`
-	Written    int64             `json:"written_bytes"`
-	Deltas     int64             `json:"deltas"`
-	LocalFiles int64             `json:"local_files"`
-	Drift      []string          `json:"drift,omitempty"`
-	Triggers   []triggers.Result `json:"triggers,omitempty"`
-	Seconds    float64           `json:"seconds"`
-	Rollback   bool              `json:"rollback,omitempty"`
+	Image      string `json:"image"`
+	From       string `json:"from,omitempty"`
+	OK         bool   `json:"ok"`
+	Error      string `json:"error,omitempty"`
+	Changed    int    `json:"changed"`
+	Removed    int    `json:"removed"`
+	Fetched    int64  `json:"fetched_bytes"`
+	Written    int64  `json:"written_bytes"`
+	Deltas     int64  `json:"deltas"`
+	LocalFiles int64  `json:"local_files"`
+	// Chunks of fetched files: read from the host's old files, or fetched.
+	ReusedChunks  int64             `json:"reused_chunks"`
+	ReusedBytes   int64             `json:"reused_bytes"`
+	FetchedChunks int64             `json:"fetched_chunks"`
+	Drift         []string          `json:"drift,omitempty"`
+	Triggers      []triggers.Result `json:"triggers,omitempty"`
+	Seconds       float64           `json:"seconds"`
+	Rollback      bool              `json:"rollback,omitempty"`
 }
 
 func (s *Syncer) path(parts ...string) string {
@@ -578,7 +582,7 @@ func (s *Syncer) imageTriggers(ctx context.Context, m *images.Manifest, local ma
 		if !strings.HasPrefix(p, prefix) || strings.Contains(p[len(prefix):], "/") || !strings.HasSuffix(p, ".yaml") || e == nil || e.Type != images.TypeFile {
 			continue
 		}
-		b, err := s.content(ctx, e.SHA256, e.Size, []*Op{{Path: p}}, local, src)
+		b, err := s.content(ctx, e.SHA256, e.Size, []*Op{{Path: p}}, local, nil, src)
 		if err != nil {
 			return nil, fmt.Errorf("reading trigger rules %s: %w", p, err)
 		}

@@ -1,6 +1,7 @@
 package pusher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
@@ -85,7 +87,7 @@ func TestSyncRollback(t *testing.T) {
 	f := newFixture(t)
 	da, ma, srcA := f.publishTree(t, treeA)
 	db, mb, srcB := f.publishTree(t, treeB())
-	if st, err := ComputeDeltas(ctx, f.w, da, db); err != nil || st.Deltas == 0 {
+	if st, err := f.st.ComputeDeltas(ctx, da, db); err != nil || st.Deltas == 0 {
 		t.Fatalf("ComputeDeltas: %+v %v", st, err)
 	}
 
@@ -98,7 +100,7 @@ func TestSyncRollback(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "var/log/syslog"), []byte("host log"), 0o644)
 	os.WriteFile(filepath.Join(root, "stray"), []byte("not in any image"), 0o644)
 	s := f.syncer(t, root)
-	src := DirSource{f.store}
+	src := f.source(t)
 
 	checkAt := func(name, srcRoot string) {
 		t.Helper()
@@ -181,8 +183,8 @@ func TestSyncRefusesBadImages(t *testing.T) {
 		setup func() // changes the store
 		want  error
 	}{
-		{"unsigned", func() { os.Remove(filepath.Join(f.store, signaturePath(da))) }, signing.ErrUntrusted},
-		{"wrong key", func() { f.w.PutSignature(da, []byte(signing.Sign(other, da))) }, signing.ErrUntrusted},
+		{"unsigned", func() { f.st.Backend().Delete(ctx, store.DigestHandle(store.KindSignature, da)) }, signing.ErrUntrusted},
+		{"wrong key", func() { f.sign(t, da, other) }, signing.ErrUntrusted},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -190,7 +192,7 @@ func TestSyncRefusesBadImages(t *testing.T) {
 			root := t.TempDir()
 			os.WriteFile(filepath.Join(root, "keep"), []byte("x"), 0o644)
 			s := f.syncer(t, root)
-			res := s.Sync(ctx, da, DirSource{f.store}, SyncOptions{})
+			res := s.Sync(ctx, da, f.source(t), SyncOptions{})
 			if res.OK || !strings.Contains(res.Error, "trusted key") {
 				t.Fatalf("sync accepted: %+v", res)
 			}
@@ -210,13 +212,17 @@ func TestSyncRefusesUnsafeManifests(t *testing.T) {
 		m := &images.Manifest{Entries: es}
 		b := m.Bytes()
 		d := images.Sum(b)
-		os.MkdirAll(filepath.Join(f.store, "manifests"), 0o755)
-		os.WriteFile(filepath.Join(f.store, manifestPath(d)), b, 0o644)
-		f.w.PutSignature(d, []byte(signing.Sign(f.key, d)))
+		// Around PutManifest, which refuses such manifests.
+		f.st.PutRaw(ctx, store.DigestHandle(store.KindObject, d), b)
+		f.st.PutRaw(ctx, store.DigestHandle(store.KindImage, d), nil)
+		f.sign(t, d, f.key)
 		return d
 	}
 	content := []byte("owned\n")
-	sha, _ := f.w.PutObject(content)
+	sha, _, err := f.st.PutFile(ctx, bytes.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
 	root := images.Entry{Path: ".", Type: images.TypeDir, Mode: 0o755}
 	file := func(p string) images.Entry {
 		return images.Entry{Path: p, Type: images.TypeFile, Mode: 0o644, Size: int64(len(content)), SHA256: sha}
@@ -233,7 +239,7 @@ func TestSyncRefusesUnsafeManifests(t *testing.T) {
 			r := filepath.Join(dir, "root")
 			os.MkdirAll(r, 0o755)
 			s := f.syncer(t, r)
-			res := s.Sync(ctx, d, DirSource{f.store}, SyncOptions{})
+			res := s.Sync(ctx, d, f.source(t), SyncOptions{})
 			if res.OK {
 				t.Fatal("sync accepted an unsafe manifest")
 			}
@@ -263,7 +269,7 @@ func TestTriggerFailures(t *testing.T) {
 			root := filepath.Join(t.TempDir(), "root")
 			os.MkdirAll(root, 0o755)
 			s := f.syncer(t, root)
-			if res := s.Sync(ctx, da, DirSource{f.store}, SyncOptions{}); !res.OK {
+			if res := s.Sync(ctx, da, f.source(t), SyncOptions{}); !res.OK {
 				t.Fatal(res.Error)
 			}
 			r := triggers.Rule{Name: "veto", Paths: []string{"usr/**"}, Phase: phase,
@@ -272,7 +278,7 @@ func TestTriggerFailures(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.Triggers = []triggers.Rule{r}
-			res := s.Sync(ctx, db, DirSource{f.store}, SyncOptions{})
+			res := s.Sync(ctx, db, f.source(t), SyncOptions{})
 			if res.OK || !strings.Contains(res.Error, "trigger veto") || !strings.Contains(res.Error, "refusing") {
 				t.Fatalf("sync: ok=%v error=%q", res.OK, res.Error)
 			}

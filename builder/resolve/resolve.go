@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -431,12 +432,7 @@ func (r *resolver) satisfy(rel Relation, from *cand) error {
 // checkConflicts refuses a result in which a package conflicts with or
 // breaks another selected package.
 func (r *resolver) checkConflicts() error {
-	slots := make([]string, 0, len(r.sel))
-	for s := range r.sel {
-		slots = append(slots, s)
-	}
-	slices.Sort(slots)
-	for _, s := range slots {
+	for _, s := range slices.Sorted(maps.Keys(r.sel)) {
 		c := r.sel[s]
 		if err := r.parse(c); err != nil {
 			return err

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // ChangelogEntry is one RPM changelog entry (header tags 1080, 1081, 1082).
@@ -102,7 +104,7 @@ func WriteChangelog(entries []ChangelogEntry, o ChangelogOptions) (string, []Cha
 				ep, hasEp = o.Epoch, true
 			}
 			dv, _ = DebVersion(ep, hasEp, v, r)
-			c := CompareVersions(dv, above)
+			c := debversion.Compare(dv, above)
 			if c > 0 || (c == 0 && i > 0) {
 				note = fmt.Sprintf("version %s is not lower than %s above it", dv, above)
 				dv = ""

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
 
 // Options control a conversion.
@@ -596,17 +597,11 @@ func (c *converter) write(ctx context.Context, members []controlMember) (string,
 		verNoEpoch = verNoEpoch[i+1:]
 	}
 	final := filepath.Join(dir, fmt.Sprintf("%s_%s_%s.deb", c.pkg, verNoEpoch, c.arch))
-	out, err := os.CreateTemp(dir, ".rpm2deb-*.deb.tmp")
+	out, err := atomicfile.Create(final, 0o644)
 	if err != nil {
 		return "", err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			out.Close()
-			os.Remove(out.Name())
-		}
-	}()
+	defer out.Abort()
 	ext := c.opts.Compression.ext()
 	err = writeAr(out, []arMember{
 		{"debian-binary", 4, strings.NewReader("2.0\n")},
@@ -616,22 +611,8 @@ func (c *converter) write(ctx context.Context, members []controlMember) (string,
 	if err != nil {
 		return "", fmt.Errorf("writing %s: %w", final, err)
 	}
-	if err := out.Chmod(0o644); err != nil {
+	if err := out.Commit(); err != nil {
 		return "", err
-	}
-	if err := out.Sync(); err != nil {
-		return "", err
-	}
-	if err := out.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(out.Name(), final); err != nil {
-		return "", err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return final, nil
 }

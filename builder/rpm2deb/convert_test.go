@@ -15,6 +15,7 @@ import (
 
 	"github.com/cavaliergopher/rpm"
 
+	"github.com/ingotfleet/ingot/internal/debversion"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -312,7 +313,7 @@ func checkChangelog(t *testing.T, rpmPath, deb, pkg string) {
 		t.Fatalf("dpkg-parsechangelog lists %d entries, the RPM has %d:\n%s", len(versions), len(want), out)
 	}
 	for i := 1; i < len(versions); i++ {
-		if CompareVersions(versions[i], versions[i-1]) >= 0 {
+		if debversion.Compare(versions[i], versions[i-1]) >= 0 {
 			t.Errorf("changelog entry %d version %s not lower than %s", i+1, versions[i], versions[i-1])
 		}
 	}

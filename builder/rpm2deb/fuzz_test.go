@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // FuzzReadRPM feeds arbitrary bytes through the RPM header reader, the
@@ -112,7 +114,7 @@ func FuzzChangelog(f *testing.F) {
 			}
 		}
 		for i := 1; i < len(notes); i++ {
-			if CompareVersions(notes[i].Version, notes[i-1].Version) >= 0 {
+			if debversion.Compare(notes[i].Version, notes[i-1].Version) >= 0 {
 				t.Fatalf("version %s not lower than %s", notes[i].Version, notes[i-1].Version)
 			}
 		}

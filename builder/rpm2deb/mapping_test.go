@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/debversion"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -76,8 +77,8 @@ func TestVersionOrder(t *testing.T) {
 		if fmt.Sprint(dpkg) != rpmRes[i] {
 			t.Errorf("rpm orders %s vs %s as %s; dpkg orders %s vs %s as %d", p[0], p[1], rpmRes[i], a, b, dpkg)
 		}
-		if CompareVersions(a, b) != dpkg {
-			t.Errorf("CompareVersions(%s, %s) = %d, dpkg says %d", a, b, CompareVersions(a, b), dpkg)
+		if debversion.Compare(a, b) != dpkg {
+			t.Errorf("debversion.Compare(%s, %s) = %d, dpkg says %d", a, b, debversion.Compare(a, b), dpkg)
 		}
 	}
 }
@@ -166,6 +167,19 @@ func newcMember(name string, mode uint32, data []byte) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x", 1, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name)+1, 0)
 	b.WriteString(name + "\x00")
+	return cpioPadded(&b, data)
+}
+
+// strippedMember writes one of rpm's stripped "07070X" members.
+func strippedMember(index int, data []byte) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "07070X%08x", index)
+	return cpioPadded(&b, data)
+}
+
+// cpioPadded pads the header in b to 4 bytes, then appends data padded
+// the same way.
+func cpioPadded(b *bytes.Buffer, data []byte) []byte {
 	for b.Len()%4 != 0 {
 		b.WriteByte(0)
 	}
@@ -176,18 +190,24 @@ func newcMember(name string, mode uint32, data []byte) []byte {
 	return b.Bytes()
 }
 
-// strippedMember writes one of rpm's stripped "07070X" members.
-func strippedMember(index int, data []byte) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "07070X%08x", index)
-	for b.Len()%4 != 0 {
-		b.WriteByte(0)
+// eachCpioMember calls fn with each member of cr and its data up to the
+// trailer, failing t on a read error.
+func eachCpioMember(t *testing.T, cr *cpioReader, fn func(h *cpioHeader, data []byte)) {
+	t.Helper()
+	for {
+		h, err := cr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(cr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(h, data)
 	}
-	b.Write(data)
-	for b.Len()%4 != 0 {
-		b.WriteByte(0)
-	}
-	return b.Bytes()
 }
 
 // TestCpioStripped reads a stripped archive as rpm ≥ 4.12 writes it for
@@ -207,20 +227,9 @@ func TestCpioStripped(t *testing.T) {
 		return s, nil
 	})
 	var got []string
-	for {
-		h, err := cr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(cr)
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachCpioMember(t, cr, func(h *cpioHeader, data []byte) {
 		got = append(got, fmt.Sprintf("%d=%s", h.Index, data))
-	}
+	})
 	if strings.Join(got, ",") != "0=hello,1=,2=abc" {
 		t.Errorf("got %v", got)
 	}

@@ -1,6 +1,7 @@
 package rpm2deb
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/ingotfleet/ingot/builder/debrepo"
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // TargetFS is what a resolver reads from a target system: its files,
@@ -133,31 +137,17 @@ func (r *DpkgResolver) readStatus() (map[string]bool, error) {
 		return nil, fmt.Errorf("target %s: reading the dpkg status: %w", r.name, err)
 	}
 	out := map[string]bool{}
-	for _, para := range strings.Split(string(data), "\n\n") {
-		var pkg, status, arch string
-		ess := false
-		for _, line := range strings.Split(para, "\n") {
-			k, v, ok := strings.Cut(line, ":")
-			if !ok || strings.HasPrefix(line, " ") {
-				continue
-			}
-			v = strings.TrimSpace(v)
-			switch k {
-			case "Package":
-				pkg = v
-			case "Status":
-				status = v
-			case "Architecture":
-				arch = v
-			case "Essential":
-				ess = v == "yes"
-			}
-		}
-		if pkg != "" && strings.HasSuffix(status, " installed") {
+	err = debrepo.ReadParagraphs(bytes.NewReader(data), "var/lib/dpkg/status", false, func(p *debrepo.Paragraph) error {
+		pkg := p.Get("Package")
+		if pkg != "" && strings.HasSuffix(p.Get("Status"), " installed") {
 			out[pkg] = true
-			r.arch[pkg] = arch
-			r.ess[pkg] = ess
+			r.arch[pkg] = p.Get("Architecture")
+			r.ess[pkg] = p.Get("Essential") == "yes"
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("target %s: reading the dpkg status: %w", r.name, err)
 	}
 	return out, nil
 }
@@ -208,7 +198,7 @@ func (r *DpkgResolver) parseSymbols(s string) {
 				continue
 			}
 			v := f[1]
-			if old, ok := cur.minVer[node]; !ok || CompareVersions(v, old) < 0 {
+			if old, ok := cur.minVer[node]; !ok || debversion.Compare(v, old) < 0 {
 				cur.minVer[node] = v
 			}
 		}
@@ -293,7 +283,7 @@ func (r *DpkgResolver) Soname(so string, versions []string, bits64 bool) (string
 	if lib := r.symbols[so]; lib != nil {
 		min := ""
 		for _, v := range versions {
-			if mv, ok := lib.minVer[v]; ok && (min == "" || CompareVersions(mv, min) > 0) {
+			if mv, ok := lib.minVer[v]; ok && (min == "" || debversion.Compare(mv, min) > 0) {
 				min = mv
 			}
 		}

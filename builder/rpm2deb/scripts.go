@@ -2,7 +2,8 @@ package rpm2deb
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -116,11 +117,7 @@ func capsScript(caps map[string]string) string {
 	if len(caps) == 0 {
 		return ""
 	}
-	paths := make([]string, 0, len(caps))
-	for p := range caps {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
+	paths := slices.Sorted(maps.Keys(caps))
 	var b strings.Builder
 	b.WriteString("# File capabilities from the RPM header (%caps).\n")
 	b.WriteString("if [ \"$1\" = 1 ] || [ \"$1\" = 2 ]; then\n")

@@ -45,25 +45,14 @@ func TestStrippedPayload(t *testing.T) {
 	var stripped bytes.Buffer
 	cr := newCpioReader(payload, nil)
 	n := 0
-	for {
-		h, err := cr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(cr)
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachCpioMember(t, cr, func(h *cpioHeader, data []byte) {
 		ix, ok := index[h.Name]
 		if !ok {
 			t.Fatalf("payload member %q not in the header", h.Name)
 		}
 		stripped.Write(strippedMember(ix, data))
 		n++
-	}
+	})
 	stripped.Write(newcMember("TRAILER!!!", 0, nil))
 	if n < 10 {
 		t.Fatalf("only %d payload members", n)

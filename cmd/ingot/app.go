@@ -72,8 +72,8 @@ func (a *App) Execute(ctx context.Context) int {
 	root.SetOut(a.Stdout)
 	root.SetErr(a.Stderr)
 	err := root.ExecuteContext(ctx)
-	if err != nil && strings.HasPrefix(err.Error(), "unknown command ") {
-		err = usageError{err} // cobra's own error for a mistyped subcommand
+	if isCobraUsageError(err) {
+		err = usageError{err}
 	}
 	code := exitCode(ctx, err)
 	if err != nil && !errors.Is(err, errNegative) {
@@ -126,7 +126,54 @@ images, and syncs hosts' root filesystems to an image, file by file.`,
 	for _, f := range subcommands {
 		root.AddCommand(f(a))
 	}
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		strictGroups(c)
+	}
 	return root
+}
+
+// cobraUsagePrefixes start the errors cobra returns as plain errors for a
+// wrong command line: a mistyped subcommand (also cobra.NoArgs) and
+// required or grouped flags.
+var cobraUsagePrefixes = []string{
+	"unknown command ",
+	"required flag(s) ",
+	"if any flags in the group ",
+	"at least one of the flags in the group ",
+}
+
+func isCobraUsageError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return false
+	}
+	for _, p := range cobraUsagePrefixes {
+		if strings.HasPrefix(err.Error(), p) {
+			return true
+		}
+	}
+	return false
+}
+
+// strictGroups makes every command below the root that only groups
+// subcommands refuse a missing or unknown subcommand with a usage error
+// (cobra would print the help and exit 0).
+func strictGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictGroups(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = exactArgs(0)
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		return usageError{fmt.Errorf("%s: missing subcommand", cmd.CommandPath())}
+	}
 }
 
 // StoreDir is where the image store lives: --store, else $INGOT_STORE,
@@ -151,9 +198,26 @@ func (a *App) StoreDir() string {
 	return filepath.Join(home, ".local", "share", "ingot", "store")
 }
 
-// exactArgs is cobra.ExactArgs with a usage error.
+// unknownSubcommand is the usage error for `ingot group name` where the
+// group has no subcommand called name.
+func unknownSubcommand(cmd *cobra.Command, name string) error {
+	err := fmt.Errorf("unknown command %q for %q", name, cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		err = fmt.Errorf("%w; did you mean %s?", err, strings.Join(s, " or "))
+	}
+	return usageError{err}
+}
+
+// exactArgs is cobra.ExactArgs with a usage error. On a command that
+// groups subcommands, exactArgs(0) names an unknown subcommand as such.
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
+		if n == 0 && len(args) > 0 && cmd.HasSubCommands() {
+			return unknownSubcommand(cmd, args[0])
+		}
 		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
 			return usageError{err}
 		}

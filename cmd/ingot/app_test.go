@@ -33,6 +33,14 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"version", "--no-such-flag"}, exitUsage},
 		{[]string{"version", "extra"}, exitUsage},
 		{[]string{"--log-level", "loud", "version"}, exitUsage},
+		{[]string{"convert"}, exitUsage},
+		{[]string{"convert", "rpm2dbe"}, exitUsage},
+		{[]string{"convert", "rpm2deb"}, exitUsage},
+		{[]string{"image", "no-such-command"}, exitUsage},
+		{[]string{"completion"}, exitUsage},
+		{[]string{"completion", "no-such-shell"}, exitUsage},
+		{[]string{"completion", "bash", "extra"}, exitUsage},
+		{[]string{"completion", "bash"}, exitOK},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, _, stderr := runApp(t, nil, tc.args...)

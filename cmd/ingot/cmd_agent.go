@@ -59,13 +59,16 @@ interrupted. See examples/agent.yaml and docs/pusher.md.
 				if err != nil {
 					return usageError{fmt.Errorf("--sync: %w", err)}
 				}
-				src := pusher.NewHTTPSource(c.Stores, nil)
-				if len(c.Stores) == 1 && !isURL(c.Stores[0]) {
-					res := ag.Syncer.Sync(ctx, d, pusher.DirSource{Dir: c.Stores[0]}, pusher.SyncOptions{})
-					return printResult(a, res)
+				bps, err := pusher.ParseRate(c.Limits.Download)
+				if err != nil {
+					return err
 				}
-				rate, _ := pusher.ParseRate(c.Limits.Download)
-				src.Limit = pusher.NewLimiter(rate)
+				src, err := pusher.OpenSource(c.Stores, pusher.SourceOptions{Limit: pusher.NewLimiter(bps),
+					Retries: c.Retries, Backoff: c.Backoff, Log: a.Log})
+				if err != nil {
+					return err
+				}
+				defer src.Close()
 				return printResult(a, ag.Syncer.Sync(ctx, d, src, pusher.SyncOptions{}))
 			}
 			return ag.Serve(ctx, func(addr string) {
@@ -77,10 +80,6 @@ interrupted. See examples/agent.yaml and docs/pusher.md.
 	cmd.Flags().StringVar(&once, "sync", "", "sync once to this image digest and exit")
 	cmd.Flags().BoolVar(&recover, "recover", false, "finish an interrupted commit and exit")
 	return cmd
-}
-
-func isURL(s string) bool {
-	return len(s) > 7 && (s[:7] == "http://" || (len(s) > 8 && s[:8] == "https://"))
 }
 
 func printResult(a *App, res pusher.Result) error {

@@ -96,13 +96,21 @@ func runDiff(ctx context.Context, a *App, o *DiffOptions, argA, argB string) err
 		// process on CI machines, for a little more GC work.
 		debug.SetMemoryLimit(diffMemoryLimit)
 	}
-	srcA, err := openImage(ctx, a, argA)
-	if err != nil {
-		return err
+	// Read both images at once (each is one pass over a tar or a tree).
+	var srcA, srcB differ.Source
+	var errA, errB error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srcB, errB = openImage(ctx, a, argB)
+	}()
+	srcA, errA = openImage(ctx, a, argA)
+	<-done
+	if errA != nil {
+		return errA
 	}
-	srcB, err := openImage(ctx, a, argB)
-	if err != nil {
-		return err
+	if errB != nil {
+		return errB
 	}
 	r, err := differ.Diff(ctx, srcA, srcB, opts)
 	if err != nil {

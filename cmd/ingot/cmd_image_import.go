@@ -17,9 +17,10 @@ import (
 func init() { registerImage(newImageImportCommand) }
 
 type imageImportOptions struct {
-	name  string
-	json  bool
-	level string
+	name      string
+	json      bool
+	level     string
+	deltaFrom string
 }
 
 // zstdLevels are the --level names of the object compression levels.
@@ -33,17 +34,22 @@ var zstdLevels = map[string]zstd.EncoderLevel{
 func newImageImportCommand(a *App) *cobra.Command {
 	var o imageImportOptions
 	cmd := &cobra.Command{
-		Use:   "import FILE.tar[.gz|.zst]",
+		Use:   "import FILE.tar[.gz|.zst]|DIR",
 		Short: "Import a tar of a root filesystem into the store and print its digest",
 		Long: `Import reads a tar (plain, gzip or zstd, detected from its bytes; "-" reads
 standard input), refuses hostile entries (absolute paths, "..", writes
 through symlinks, …) naming them, stores every file's content in chunks and
-prints the image digest. --name also points NAME:TAG at it.`,
+prints the image digest. --name also points NAME:TAG at it. A directory is
+recorded as it is (lstat, xattrs, hardlinks; owner names from its own
+etc/passwd and etc/group). --delta-from REF then precomputes sub-file deltas
+from image REF to the new one (as ingot image delta does), so hosts at REF
+fetch only those.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runImageImport(cmd, a, o, args[0]) },
 	}
 	cmd.Flags().StringVar(&o.name, "name", "", "also set the reference `NAME:TAG` to the image")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print {\"digest\":…, \"ref\":…} as JSON")
+	cmd.Flags().StringVar(&o.deltaFrom, "delta-from", "", "also precompute deltas from image `REF` to the new image")
 	cmd.Flags().StringVar(&o.level, "level", "default", "zstd level of new objects: fastest, default, better or best (names and digests do not depend on it)")
 	return cmd
 }
@@ -55,6 +61,13 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 			return usageError{fmt.Errorf("--name: %w", err)}
 		}
 	}
+	level, ok := zstdLevels[o.level]
+	if !ok {
+		return usageError{fmt.Errorf("--level %q: want fastest, default, better or best", o.level)}
+	}
+	if fi, err := os.Stat(file); err == nil && fi.IsDir() {
+		return runImageImportDir(cmd, a, o, file, level)
+	}
 	var r io.Reader = a.Stdin
 	if file != "-" {
 		f, err := os.Open(file)
@@ -64,16 +77,12 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 		defer f.Close()
 		r = f
 	}
-	level, ok := zstdLevels[o.level]
-	if !ok {
-		return usageError{fmt.Errorf("--level %q: want fastest, default, better or best", o.level)}
-	}
 	s, err := a.openStore(store.WithLevel(level))
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	start, phase, phaseStart := time.Now(), "files", time.Now()
+	phase, phaseStart := "files", time.Now()
 	progress := func(p store.Progress) {
 		if p.Phase != phase {
 			a.Log.Debug("import phase done", "phase", phase, "files", p.Done, "took", time.Since(phaseStart).Round(time.Millisecond))
@@ -85,18 +94,49 @@ func runImageImport(cmd *cobra.Command, a *App, o imageImportOptions, file strin
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", file, err)
 	}
+	return importDone(cmd, a, s, o, file, d)
+}
+
+// importDone sets the ref, computes deltas and prints the digest.
+func importDone(cmd *cobra.Command, a *App, s *store.Store, o imageImportOptions, file string, d images.Digest) error {
+	ctx := cmd.Context()
 	if o.name != "" {
 		if err := s.SetRef(ctx, o.name, d); err != nil {
 			return err
 		}
 	}
-	a.Log.Info("imported", "file", file, "digest", d, "ref", o.name, "took", time.Since(start).Round(time.Millisecond))
+	if o.deltaFrom != "" {
+		from, err := a.resolveImage(ctx, s, o.deltaFrom)
+		if err != nil {
+			return fmt.Errorf("--delta-from: %w", err)
+		}
+		st, err := s.ComputeDeltas(ctx, from, d)
+		if err != nil {
+			return fmt.Errorf("deltas from %s: %w", o.deltaFrom, err)
+		}
+		a.Log.Info("deltas", "from", from, "files", st.Files, "deltas", st.Deltas, "delta_bytes", st.DeltaBytes, "chunk_bytes", st.ChunkBytes)
+	}
+	a.Log.Info("imported", "file", file, "digest", d, "ref", o.name)
 	if o.json {
 		return json.NewEncoder(a.Stdout).Encode(struct {
 			Digest images.Digest `json:"digest"`
 			Ref    string        `json:"ref,omitempty"`
 		}{d, o.name})
 	}
-	_, err = fmt.Fprintln(a.Stdout, d)
+	_, err := fmt.Fprintln(a.Stdout, d)
 	return err
+}
+
+// runImageImportDir records a directory tree as an image.
+func runImageImportDir(cmd *cobra.Command, a *App, o imageImportOptions, dir string, level zstd.EncoderLevel) error {
+	s, err := a.openStore(store.WithLevel(level))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	d, _, err := s.ImportDir(cmd.Context(), dir, images.WalkOptions{})
+	if err != nil {
+		return err
+	}
+	return importDone(cmd, a, s, o, dir, d)
 }

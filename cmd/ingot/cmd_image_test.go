@@ -471,9 +471,29 @@ func TestImageVerifyRoot(t *testing.T) {
 	}
 }
 
+// TestDemo runs the README's first command with a hand-made tree in place
+// of the Debian build (TestDemoBuild does the whole thing).
 func TestDemo(t *testing.T) {
-	code, out, errOut := runIn(t, filepath.Join(t.TempDir(), "unused"), nil, "demo")
+	code, out, errOut := runIn(t, filepath.Join(t.TempDir(), "unused"), nil, "demo", "--tree")
 	if code != exitOK || !strings.Contains(out, "same digest") || !strings.Contains(out, "matches the image") || !strings.Contains(out, "steps passed") {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestDemoBuild runs the README's first command as it is: lock and build a
+// Debian image from the mirror, push it to three agents, change it, push
+// again.
+func TestDemoBuild(t *testing.T) {
+	testenv.RequireRoot(t)
+	code, out, errOut := runIn(t, filepath.Join(t.TempDir(), "unused"), nil, "demo")
+	// The second push changes programs and os-release: both triggers fire.
+	for _, want := range []string{"locked ", "built image ", "same digest", "matches the image", "3 of 3 hosts ok",
+		"triggers fired: greet (programs changed: 4), os-release", "all 5 steps passed"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("demo output lacks %q: exit %d\n%s\n%s", want, code, out, errOut)
+		}
+	}
+	if code != exitOK {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
 
@@ -55,16 +56,23 @@ func signImage(ctx context.Context, a *App, ref, keyFile string) error {
 	if err != nil {
 		return err
 	}
-	dir := a.StoreDir()
-	d, err := pusher.ResolveRef(dir, ref)
+	s, err := a.openStore()
 	if err != nil {
 		return err
 	}
-	if _, err := (pusher.DirSource{Dir: dir}).Manifest(ctx, d); err != nil {
+	defer s.Close()
+	d, err := a.resolveImage(ctx, s, ref)
+	if err != nil {
+		return err
+	}
+	if _, err := s.ManifestBytes(ctx, d); err != nil {
 		return fmt.Errorf("signing %s: %w", ref, err)
 	}
-	w := pusher.StoreWriter{Dir: dir}
-	if err := w.PutSignature(d, signing.AddSignature(w.Signature(d), signing.Sign(k, d))); err != nil {
+	old, err := s.Signature(ctx, d)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err := s.PutSignature(ctx, d, signing.AddSignature(old, signing.Sign(k, d))); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(a.Stdout, "signed %s with key %s\n", d, k.Public().ID())

@@ -16,14 +16,9 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/pusher"
-	"github.com/ingotfleet/ingot/pusher/signing"
 )
 
-func init() {
-	register(newPushCommand)
-	register(newPublishCommand)
-	register(newDeltaCommand)
-}
+func init() { register(newPushCommand) }
 
 // fleetFlags are what push and rollback share.
 type fleetFlags struct {
@@ -86,7 +81,7 @@ threshold, prints a summary table (or --json) and exits 1 if any host failed.`,
 			if _, err := pusher.ParseRate(bwlimit); err != nil {
 				return usageError{fmt.Errorf("--bwlimit: %w", err)}
 			}
-			d, err := pusher.ResolveRef(a.StoreDir(), args[0])
+			d, err := resolvePushImage(cmd.Context(), a, args[0])
 			if err != nil {
 				return err
 			}
@@ -299,74 +294,17 @@ func (d *display) draw() {
 	io.WriteString(d.out, b.String())
 }
 
-// newPublishCommand records a directory tree as an image in the store,
-// in the pusher's layout. It stands in for `ingot image import` of a
-// directory until images/store is on main.
-func newPublishCommand(a *App) *cobra.Command {
-	var name, key string
-	cmd := &cobra.Command{
-		Use:    "publish DIR [--name NAME:TAG] [--key FILE]",
-		Short:  "Record a directory tree as an image in the store (and sign it)",
-		Hidden: true,
-		Args:   exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			w := pusher.StoreWriter{Dir: a.StoreDir()}
-			d, m, err := pusher.Publish(cmd.Context(), w, args[0])
-			if err != nil {
-				return err
-			}
-			if name != "" {
-				if err := w.SetRef(name, d); err != nil {
-					return err
-				}
-			}
-			if key != "" {
-				k, err := signing.LoadPrivateKey(key)
-				if err != nil {
-					return err
-				}
-				if err := w.PutSignature(d, signing.AddSignature(w.Signature(d), signing.Sign(k, d))); err != nil {
-					return err
-				}
-			}
-			a.Log.Debug("published", "dir", args[0], "paths", len(m.Entries))
-			_, err = fmt.Fprintln(a.Stdout, d)
-			return err
-		},
+// resolvePushImage turns REF into a digest. A full digest is taken as it
+// is: the agents fetch from their own stores, which may hold images the
+// local store does not; prefixes and NAME:TAG are looked up in the store.
+func resolvePushImage(ctx context.Context, a *App, ref string) (images.Digest, error) {
+	if d, err := images.ParseDigest(strings.TrimPrefix(ref, "sha256:")); err == nil {
+		return d, nil
 	}
-	cmd.Flags().StringVar(&name, "name", "", "also point NAME:TAG at the image")
-	cmd.Flags().StringVar(&key, "key", "", "sign the image with this secret key")
-	return cmd
-}
-
-// newDeltaCommand precomputes sub-file deltas between two images.
-func newDeltaCommand(a *App) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "delta A B",
-		Short: "Precompute sub-file deltas from image A to image B in the store (once per pair; hosts at A then fetch far less)",
-		Args:  exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var ds [2]images.Digest
-			for i, r := range args {
-				d, err := pusher.ResolveRef(a.StoreDir(), r)
-				if err != nil {
-					return err
-				}
-				ds[i] = d
-			}
-			st, err := pusher.ComputeDeltas(cmd.Context(), pusher.StoreWriter{Dir: a.StoreDir()}, ds[0], ds[1])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return json.NewEncoder(a.Stdout).Encode(st)
-			}
-			_, err = fmt.Fprintf(a.Stdout, "%d changed files, %d deltas: %s instead of %s as whole objects\n",
-				st.Files, st.Deltas, humanBytes(st.DeltaBytes), humanBytes(st.WholeBytes))
-			return err
-		},
+	s, err := a.openStore()
+	if err != nil {
+		return images.Digest{}, err
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the numbers as JSON")
-	return cmd
+	defer s.Close()
+	return a.resolveImage(ctx, s, ref)
 }

@@ -14,14 +14,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
 )
 
 func init() {
-	registerDemoStep(demoStep{500, "push the image to three agents on loopback", demoPush})
-	registerDemoStep(demoStep{600, "change the image and push again", demoPushAgain})
+	registerDemoStep(demoStep{500, "push the image to three agents on loopback", demoPush, nil})
+	registerDemoStep(demoStep{600, "change the image and push again", demoPushAgain, nil})
 }
 
 // demoFleet is what the push steps share (set by demoPush).
@@ -32,14 +33,12 @@ var demoFleet struct {
 	stores string
 }
 
-func demoSign(d *demo, ref string) error {
-	dir := filepath.Join(d.dir, "store")
-	dg, err := pusher.ResolveRef(dir, ref)
+func demoSign(ctx context.Context, d *demo, ref string) error {
+	dg, err := d.store.Resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
-	w := pusher.StoreWriter{Dir: dir}
-	return w.PutSignature(dg, []byte(signing.Sign(demoFleet.key, dg)))
+	return d.store.PutSignature(ctx, dg, []byte(signing.Sign(demoFleet.key, dg)))
 }
 
 func demoPush(ctx context.Context, d *demo) error {
@@ -53,7 +52,7 @@ func demoPush(ctx context.Context, d *demo) error {
 	if err := os.WriteFile(pub, []byte(k.Public().String()+"\n"), 0o644); err != nil {
 		return err
 	}
-	if err := demoSign(d, d.digest.String()); err != nil {
+	if err := demoSign(ctx, d, d.digest.String()); err != nil {
 		return err
 	}
 	// The store, as static files over HTTP (what ingot serve, nginx or a CDN does).
@@ -66,7 +65,7 @@ func demoPush(ctx context.Context, d *demo) error {
 	demoFleet.stores = "http://" + ln.Addr().String()
 	rules := []triggers.Rule{
 		{Name: "greet", Paths: []string{"usr/bin/**"}, Command: []string{"sh", "-c", "echo programs changed: $(wc -l < \"$INGOT_CHANGED_FILE\")"}},
-		{Name: "os-release", Paths: []string{"etc/os-release"}, Command: []string{"true"}},
+		{Name: "os-release", Paths: []string{"etc/os-release", "usr/lib/os-release"}, Command: []string{"true"}},
 	}
 	for i := range rules {
 		if err := rules[i].Validate(); err != nil {
@@ -84,7 +83,7 @@ func demoPush(ctx context.Context, d *demo) error {
 }
 
 func demoPushTo(ctx context.Context, d *demo, ref string) error {
-	dg, err := pusher.ResolveRef(filepath.Join(d.dir, "store"), ref)
+	dg, err := d.store.Resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
@@ -112,18 +111,17 @@ func demoPushAgain(ctx context.Context, d *demo) error {
 	if err := os.Remove(filepath.Join(d.root, "usr/bin/passwd")); err != nil {
 		return err
 	}
-	w := pusher.StoreWriter{Dir: filepath.Join(d.dir, "store")}
-	d2, _, err := pusher.Publish(ctx, w, d.root)
+	d2, _, err := d.store.ImportDir(ctx, d.root, images.WalkOptions{})
 	if err != nil {
 		return err
 	}
-	if err := w.SetRef("demo:2", d2); err != nil {
+	if err := d.store.SetRef(ctx, "demo:2", d2); err != nil {
 		return err
 	}
-	if err := demoSign(d, d2.String()); err != nil {
+	if err := demoSign(ctx, d, d2.String()); err != nil {
 		return err
 	}
-	st, err := pusher.ComputeDeltas(ctx, w, d.digest, d2)
+	st, err := d.store.ComputeDeltas(ctx, d.digest, d2)
 	if err != nil {
 		return err
 	}

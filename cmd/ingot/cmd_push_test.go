@@ -16,7 +16,7 @@ import (
 	"github.com/ingotfleet/ingot/pusher"
 )
 
-// The pusher's commands end to end, in-process: keys, CA, publish, sign,
+// The pusher's commands end to end, in-process: keys, CA, image import, sign,
 // delta, push (table and --json), a failing push, rollback.
 func TestPushCommands(t *testing.T) {
 	testenv.RequireRoot(t)
@@ -46,10 +46,10 @@ func TestPushCommands(t *testing.T) {
 			os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
 			os.WriteFile(filepath.Join(root, p), []byte(c), 0o644)
 		}
-		digests[name] = strings.TrimSpace(run(exitOK, "publish", root, "--name", "demo:"+name))
+		digests[name] = strings.TrimSpace(run(exitOK, "image", "import", root, "--name", "demo:"+name))
 		run(exitOK, "image", "sign", "demo:"+name, "--key", filepath.Join(dir, "release.key"))
 	}
-	if out := run(exitOK, "delta", "demo:a", "demo:b"); !strings.Contains(out, "deltas") {
+	if out := run(exitOK, "image", "delta", "demo:a", "demo:b"); !strings.Contains(out, "deltas") {
 		t.Errorf("delta: %s", out)
 	}
 

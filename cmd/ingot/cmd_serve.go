@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/rate"
 )
 
 func init() { register(newServeCommand) }
@@ -40,12 +41,12 @@ request. Stops cleanly on SIGINT/SIGTERM.`,
 }
 
 func runServe(ctx context.Context, a *App, o serveOptions) error {
-	rate, err := store.ParseRate(o.bwlimit)
+	bps, err := rate.Parse(o.bwlimit)
 	if err != nil {
 		return usageError{fmt.Errorf("--bwlimit: %w", err)}
 	}
 	dir := a.StoreDir()
-	h, err := store.NewServer(dir, store.ServerOptions{Logger: a.Log, BytesPerSecond: rate})
+	h, err := store.NewServer(dir, store.ServerOptions{Logger: a.Log, BytesPerSecond: bps})
 	if err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func runServe(ctx context.Context, a *App, o serveOptions) error {
 		return err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	a.Log.Info("serving", "store", dir, "url", "http://"+ln.Addr().String()+"/", "bwlimit", rate)
+	a.Log.Info("serving", "store", dir, "url", "http://"+ln.Addr().String()+"/", "bwlimit", bps)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

@@ -13,13 +13,16 @@ import (
 type Kind uint8
 
 const (
-	KindObject Kind = iota + 1 // objects/xx/<sha256>: zstd(bytes), named by sha256(bytes)
-	KindList                   // lists/xx/<file sha256>: zstd(chunk list of a multi-chunk file)
-	KindImage                  // images/<image digest>: zstd(image index); its presence lists the image
-	KindRef                    // refs/<name>/<tag>: "<image digest>\n", the only mutable files
+	KindObject    Kind = iota + 1 // objects/xx/<sha256>: zstd(bytes), named by sha256(bytes)
+	KindList                      // lists/xx/<file sha256>: zstd(chunk list of a multi-chunk file)
+	KindImage                     // images/<image digest>: zstd(image index); its presence lists the image
+	KindRef                       // refs/<name>/<tag>: "<image digest>\n", mutable
+	KindSignature                 // signatures/<image digest>: the image's signature file, mutable (signers are added)
+	KindDelta                     // deltas/<from sha256>/<to sha256>: zstd of content "to" with content "from" as raw dictionary
 )
 
-var kindNames = [...]string{KindObject: "objects", KindList: "lists", KindImage: "images", KindRef: "refs"}
+var kindNames = [...]string{KindObject: "objects", KindList: "lists", KindImage: "images", KindRef: "refs",
+	KindSignature: "signatures", KindDelta: "deltas"}
 
 func (k Kind) String() string {
 	if k == 0 || int(k) >= len(kindNames) {
@@ -29,10 +32,15 @@ func (k Kind) String() string {
 }
 
 // Kinds lists every kind, in layout order.
-var Kinds = []Kind{KindObject, KindList, KindImage, KindRef}
+var Kinds = []Kind{KindObject, KindList, KindImage, KindRef, KindSignature, KindDelta}
+
+// Mutable reports whether files of kind k may be replaced (refs and
+// signatures); every other kind is named by its content and never changes.
+func (k Kind) Mutable() bool { return k == KindRef || k == KindSignature }
 
 // Handle names one stored file: its kind and name. For objects, lists and
-// images the name is 64 lowercase hex digits; for refs it is "name/tag".
+// images and signatures the name is 64 lowercase hex digits; for refs it
+// is "name/tag"; for deltas "<from hex>/<to hex>".
 type Handle struct {
 	Kind Kind
 	Name string
@@ -54,16 +62,21 @@ func (h Handle) String() string { return h.Path() }
 func DigestHandle(k Kind, d images.Digest) Handle { return Handle{Kind: k, Name: d.String()} }
 
 var (
-	hexName = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	refName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+	hexName  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	refName  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+	pairName = regexp.MustCompile(`^[0-9a-f]{64}/[0-9a-f]{64}$`)
 )
 
 // Valid checks that h names a file a store may hold; backends refuse the
 // rest, so a name never becomes a path outside the store.
 func (h Handle) Valid() error {
 	switch h.Kind {
-	case KindObject, KindList, KindImage:
+	case KindObject, KindList, KindImage, KindSignature:
 		if hexName.MatchString(h.Name) {
+			return nil
+		}
+	case KindDelta:
+		if pairName.MatchString(h.Name) {
 			return nil
 		}
 	case KindRef:

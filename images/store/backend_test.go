@@ -300,20 +300,3 @@ func checkServesOnlyLayout(t *testing.T, base, dir string, w *store.Store, metho
 		t.Errorf("GET ref = %q (Cache-Control %q)", body, resp.Header.Get("Cache-Control"))
 	}
 }
-
-func TestParseRate(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		err  bool
-	}{
-		{"0", 0, false}, {"1000", 1000, false}, {"512K", 512 << 10, false}, {"10M", 10 << 20, false},
-		{"1.5G", 3 << 29, false}, {"10MiB/s", 10 << 20, false}, {"", 0, true}, {"-1", 0, true}, {"fast", 0, true},
-	}
-	for _, tc := range tests {
-		got, err := store.ParseRate(tc.in)
-		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("ParseRate(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.err)
-		}
-	}
-}

@@ -8,19 +8,22 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
 // HTTP is a read-only Backend on a store served by any static HTTP server
 // (ingot serve, nginx, a CDN): plain GET and HEAD of the layout's paths.
-// Mirrors are tried in order; 5xx answers, resets and truncated bodies are
-// retried with exponential backoff.
+// Mirrors are tried in order, starting from the one that answered last;
+// 5xx answers, resets and truncated bodies are retried with exponential
+// backoff before the next mirror is tried.
 type HTTP struct {
 	bases   []*url.URL
 	client  *http.Client
 	retries int
 	backoff time.Duration
 	maxBody int64
+	good    atomic.Int32 // the mirror that answered last: tried first
 }
 
 // HTTPOption configures an HTTP backend.
@@ -88,12 +91,16 @@ func (b *HTTP) do(ctx context.Context, method string, h Handle) ([]byte, error) 
 		return nil, err
 	}
 	var last error
-	for _, base := range b.bases {
+	start := int(b.good.Load())
+	for k := range b.bases {
+		i := (start + k) % len(b.bases)
+		base := b.bases[i]
 		u := base.ResolveReference(&url.URL{Path: h.Path()})
 		wait := b.backoff
 		for try := 0; ; try++ {
 			data, err := b.once(ctx, method, u.String())
 			if err == nil || errors.Is(err, ErrNotFound) {
+				b.good.Store(int32(i))
 				if err != nil {
 					err = fmt.Errorf("%s at %s: %w", h, base, err)
 				}

@@ -144,7 +144,8 @@ func (b *Local) mkdir(d string, durable bool) error {
 		return nil
 	}
 	if _, err := os.Stat(d); err != nil {
-		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		// MkdirAll: a store made before a kind existed lacks its folder.
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
 		if durable {
@@ -271,6 +272,9 @@ func (b *Local) Delete(ctx context.Context, h Handle) error {
 func (b *Local) List(ctx context.Context, k Kind, fn func(string) error) error {
 	root := filepath.Join(b.dir, k.String())
 	top, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) && k >= KindSignature {
+		return nil // a store made before this kind existed
+	}
 	if err != nil {
 		return fmt.Errorf("listing %s: %w", root, err)
 	}
@@ -279,7 +283,7 @@ func (b *Local) List(ctx context.Context, k Kind, fn func(string) error) error {
 			return err
 		}
 		switch k {
-		case KindImage:
+		case KindImage, KindSignature:
 			if hexName.MatchString(d.Name()) {
 				if err := fn(d.Name()); err != nil {
 					return err
@@ -296,7 +300,7 @@ func (b *Local) List(ctx context.Context, k Kind, fn func(string) error) error {
 		}
 		for _, f := range sub {
 			name := f.Name()
-			if k == KindRef {
+			if k == KindRef || k == KindDelta {
 				name = d.Name() + "/" + name
 			}
 			if (Handle{Kind: k, Name: name}).Valid() != nil {

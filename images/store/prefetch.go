@@ -127,8 +127,18 @@ func (p *prefetcher) open(ctx context.Context, e *images.Entry) (io.ReadCloser, 
 	if f.err != nil {
 		return nil, f.err
 	}
-	return io.NopCloser(bytes.NewReader(f.data)), nil
+	return &verifiedReader{Reader: bytes.NewReader(f.data), sha: f.sha}, nil
 }
+
+// verifiedReader holds content readAll has checked against its sha256
+// (images.VerifiedContent): WriteTar does not hash it a second time.
+type verifiedReader struct {
+	*bytes.Reader
+	sha images.Digest
+}
+
+func (r *verifiedReader) Close() error                  { return nil }
+func (r *verifiedReader) VerifiedSHA256() images.Digest { return r.sha }
 
 func (p *prefetcher) close() {
 	p.cancel()

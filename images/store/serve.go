@@ -3,16 +3,15 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/ingotfleet/ingot/internal/rate"
 )
 
 // ServerOptions tunes the store's HTTP server.
@@ -35,7 +34,7 @@ func NewServer(dir string, opts ServerOptions) (http.Handler, error) {
 	}
 	s := &server{dir: dir, log: opts.Logger}
 	if opts.BytesPerSecond > 0 {
-		s.bucket = newBucket(opts.BytesPerSecond)
+		s.bucket = rate.New(opts.BytesPerSecond)
 	}
 	return s, nil
 }
@@ -43,7 +42,7 @@ func NewServer(dir string, opts ServerOptions) (http.Handler, error) {
 type server struct {
 	dir    string
 	log    *slog.Logger
-	bucket *bucket
+	bucket *rate.Limiter
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +70,7 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 			http.NotFound(w, r)
 			return
 		}
-		if h.Kind == KindRef {
+		if h.Kind.Mutable() {
 			cache = "no-cache"
 		} else {
 			cache = "public, max-age=31536000, immutable"
@@ -102,7 +101,7 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 type recorder struct {
 	http.ResponseWriter
 	ctx    context.Context
-	bucket *bucket
+	bucket *rate.Limiter
 	status int
 	bytes  int64
 }
@@ -122,10 +121,10 @@ func (r *recorder) Write(b []byte) (int, error) {
 	for len(b) > 0 {
 		piece := b
 		if r.bucket != nil {
-			if len(piece) > r.bucket.piece {
-				piece = piece[:r.bucket.piece]
+			if len(piece) > r.bucket.Burst() {
+				piece = piece[:r.bucket.Burst()]
 			}
-			if err := r.bucket.wait(r.ctx, len(piece)); err != nil {
+			if err := r.bucket.WaitN(r.ctx, len(piece)); err != nil {
 				return n, err
 			}
 		}
@@ -138,82 +137,4 @@ func (r *recorder) Write(b []byte) (int, error) {
 		b = b[m:]
 	}
 	return n, nil
-}
-
-// bucket is a token bucket of bytes shared by every response.
-type bucket struct {
-	mu     sync.Mutex
-	rate   float64 // bytes per second
-	burst  float64
-	tokens float64
-	last   time.Time
-	piece  int // largest write spent at once
-}
-
-func newBucket(rate int64) *bucket {
-	burst := float64(rate) / 10
-	if burst < 16<<10 {
-		burst = 16 << 10
-	}
-	return &bucket{rate: float64(rate), burst: burst, tokens: burst, last: time.Now(), piece: int(burst)}
-}
-
-// reserve takes n tokens at time now and returns how long the caller
-// must wait before sending them (the time the bucket needs to get out of
-// debt).
-func (b *bucket) reserve(now time.Time, n int) time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.tokens += now.Sub(b.last).Seconds() * b.rate
-	b.last = now
-	if b.tokens > b.burst {
-		b.tokens = b.burst
-	}
-	b.tokens -= float64(n)
-	if b.tokens >= 0 {
-		return 0
-	}
-	return time.Duration(-b.tokens / b.rate * float64(time.Second))
-}
-
-// wait takes n tokens, sleeping while the bucket is in debt.
-func (b *bucket) wait(ctx context.Context, n int) error {
-	d := b.reserve(time.Now(), n)
-	if d == 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// ParseRate reads a byte rate: a number with an optional K, M or G suffix
-// (powers of 1024) and optional "/s" or "B/s", e.g. "512K", "10M", "1.5G";
-// "0" means unlimited.
-func ParseRate(s string) (int64, error) {
-	v := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(s, "/s"), "B"), "i")
-	mult := 1.0
-	if v != "" {
-		switch v[len(v)-1] {
-		case 'k', 'K':
-			mult = 1 << 10
-		case 'm', 'M':
-			mult = 1 << 20
-		case 'g', 'G':
-			mult = 1 << 30
-		}
-		if mult != 1 {
-			v = v[:len(v)-1]
-		}
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f*mult > 1<<50 {
-		return 0, fmt.Errorf("rate %q: want a number of bytes per second with an optional K, M or G suffix", s)
-	}
-	return int64(f * mult), nil
 }

@@ -74,6 +74,14 @@ func (s *Store) Verify(ctx context.Context, progress ProgressFunc) ([]Problem, e
 	if err != nil {
 		return nil, err
 	}
+	err = s.parallel(ctx, "deltas", names[KindDelta], progress, func(n string) {
+		if err := s.verifyDelta(ctx, n); err != nil {
+			probs.add("deltas/"+n, err)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	err = s.parallel(ctx, "refs", names[KindRef], progress, func(n string) {
 		ref := strings.Replace(n, "/", ":", 1)
 		d, err := s.Ref(ctx, ref)

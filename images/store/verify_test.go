@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,5 +164,44 @@ func TestResolveAmbiguous(t *testing.T) {
 	}
 	if _, err := s.Resolve(ctx, "abc"); err == nil {
 		t.Errorf("Resolve of a 3-digit prefix succeeded")
+	}
+}
+
+// TestExportRefusesDamage: an object whose bytes do not match its name
+// fails the export with ErrCorrupt naming the file, whether the file is
+// one chunk or several. (WriteTar does not hash content the store has
+// verified, so the store's own check is the one that must hold.)
+func TestExportRefusesDamage(t *testing.T) {
+	for _, tt := range []struct{ name, path string }{
+		{"single-chunk file", "small"},
+		{"chunk of a multi-chunk file", "big"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, dir, d, m := testImage(t)
+			id := m.Lookup(tt.path).SHA256
+			if tt.path == "big" {
+				chunks, err := s.FileChunks(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				id = chunks[1].ID
+			}
+			good, err := s.GetChunk(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := bytes.Clone(good)
+			bad[len(bad)/2] ^= 1
+			// A well-formed zstd frame of other bytes: only the hash can tell.
+			p := filepath.Join(dir, DigestHandle(KindObject, id).Path())
+			if err := os.WriteFile(p, s.encoder().EncodeAll(bad, nil), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err = s.Export(ctx, d, io.Discard, images.CompressZstd)
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "./"+tt.path) {
+				t.Fatalf("Export = %v, want ErrCorrupt naming ./%s", err, tt.path)
+			}
+		})
 	}
 }

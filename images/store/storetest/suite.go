@@ -41,6 +41,8 @@ func Run(t *testing.T, setup Setup) {
 		{"ImagesAndRefs", testImagesAndRefs},
 		{"CorruptObject", testCorruptObject},
 		{"CorruptList", testCorruptList},
+		{"Signatures", testSignatures},
+		{"Deltas", testDeltas},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,6 +61,8 @@ func testGetPutHas(t *testing.T, seed, b store.Backend) {
 		{Kind: store.KindList, Name: hexOf([]byte("l"))},
 		{Kind: store.KindImage, Name: hexOf([]byte("i"))},
 		{Kind: store.KindRef, Name: "web/v1"},
+		{Kind: store.KindSignature, Name: hexOf([]byte("s"))},
+		{Kind: store.KindDelta, Name: hexOf([]byte("d1")) + "/" + hexOf([]byte("d2"))},
 	}
 	for _, h := range cases {
 		data := []byte("content of " + h.Path())
@@ -107,8 +111,11 @@ func testNotFound(t *testing.T, _, b store.Backend) {
 	ctx := context.Background()
 	for _, k := range store.Kinds {
 		h := store.Handle{Kind: k, Name: hexOf([]byte("absent"))}
-		if k == store.KindRef {
+		switch k {
+		case store.KindRef:
 			h.Name = "absent/tag"
+		case store.KindDelta:
+			h.Name += "/" + h.Name
 		}
 		_, err := b.Get(ctx, h)
 		if !errors.Is(err, store.ErrNotFound) {
@@ -162,8 +169,11 @@ func testList(t *testing.T, seed, b store.Backend) {
 	for i := range 5 {
 		for _, k := range store.Kinds {
 			name := hexOf(fmt.Appendf(nil, "%d %s", i, k))
-			if k == store.KindRef {
+			switch k {
+			case store.KindRef:
 				name = fmt.Sprintf("img%d/t%d", i%2, i)
+			case store.KindDelta:
+				name = hexOf(fmt.Appendf(nil, "from %d", i%2)) + "/" + name
 			}
 			if err := seed.Put(ctx, store.Handle{Kind: k, Name: name}, []byte("x"), false); err != nil {
 				t.Fatal(err)

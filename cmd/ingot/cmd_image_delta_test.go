@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
+)
+
+// image import of a directory, --delta-from, image delta --json and
+// image sign, checked in the store they wrote.
+func TestImageDeltaCommands(t *testing.T) {
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	env := map[string]string{"INGOT_STORE": st}
+	run := func(want int, args ...string) string {
+		t.Helper()
+		code, out, errOut := runApp(t, env, args...)
+		if code != want {
+			t.Fatalf("ingot %s: exit %d, want %d\n%s\n%s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		return out
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	lib := make([]byte, 600<<10)
+	for i := range lib {
+		lib[i] = byte(r.Uint32())
+	}
+	libB := bytes.Clone(lib)
+	copy(libB[300<<10:], "security fix")
+	write := func(root string, files map[string][]byte) {
+		for p, c := range files {
+			os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+			if err := os.WriteFile(filepath.Join(root, p), c, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(filepath.Join(dir, "a"), map[string][]byte{"usr/lib/libx.so": lib, "etc/motd": []byte("A\n")})
+	write(filepath.Join(dir, "b"), map[string][]byte{"usr/lib/libx.so": libB, "etc/motd": []byte("B\n")})
+	a := strings.TrimSpace(run(exitOK, "image", "import", filepath.Join(dir, "a"), "--name", "x:a"))
+	b := strings.TrimSpace(run(exitOK, "image", "import", filepath.Join(dir, "b"), "--name", "x:b", "--delta-from", "x:a"))
+
+	s, err := store.Open(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	from, to := images.Sum(lib), images.Sum(libB)
+	if ok, err := s.HasDelta(ctx, from, to); !ok || err != nil {
+		t.Fatalf("import --delta-from stored no delta for the library: %v %v", ok, err)
+	}
+	var stats store.DeltaStats
+	if err := json.Unmarshal([]byte(run(exitOK, "image", "delta", a, b, "--json")), &stats); err != nil {
+		t.Fatal(err)
+	}
+	if stats.Files != 2 || stats.Deltas != 1 || stats.DeltaBytes >= stats.ChunkBytes {
+		t.Errorf("image delta --json = %+v; want 2 files, 1 delta smaller than the chunks", stats)
+	}
+	run(exitOK, "key", "gen", filepath.Join(dir, "k"))
+	run(exitOK, "image", "sign", "x:b", "--key", filepath.Join(dir, "k.key"))
+	run(exitOK, "key", "gen", filepath.Join(dir, "k2"))
+	run(exitOK, "image", "sign", "x:b", "--key", filepath.Join(dir, "k2.key"))
+	d, _ := images.ParseDigest(b)
+	sig, err := s.Signature(ctx, d)
+	if err != nil || strings.Count(string(sig), "ingot-signature-v1") != 2 {
+		t.Errorf("signature file after two signers: %q, %v", sig, err)
+	}
+	run(exitError, "image", "delta", "x:a", "x:nope")
+	run(exitUsage, "image", "delta", "x:a")
+}

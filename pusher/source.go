@@ -1,0 +1,355 @@
+package pusher
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/rate"
+)
+
+// ErrNotFound is wrapped by a Source's errors for what no store holds
+// (the same value as store.ErrNotFound, so either test works).
+var ErrNotFound = store.ErrNotFound
+
+// ErrCorrupt is wrapped by errors about bytes that do not match their
+// hash (store.ErrCorrupt).
+var ErrCorrupt = store.ErrCorrupt
+
+// Source is where a sync gets an image. Every method returns verified
+// bytes: content whose sha256 is the name asked for.
+type Source interface {
+	// Manifest returns the image's manifest bytes.
+	Manifest(ctx context.Context, d images.Digest) ([]byte, error)
+	// Signature returns the image's signature file (ErrNotFound if unsigned).
+	Signature(ctx context.Context, d images.Digest) ([]byte, error)
+	// Object returns a file's content; size is the expected length.
+	Object(ctx context.Context, sha images.Digest, size int64) ([]byte, error)
+	// Delta returns content "to" rebuilt from old (whose sha256 is from)
+	// and a precomputed delta; ErrNotFound when the store has none.
+	Delta(ctx context.Context, from, to images.Digest, old []byte) ([]byte, error)
+}
+
+// ChunkSource is a Source that also serves a file's content chunk by
+// chunk, so a sync fetches only the chunks the host does not hold.
+type ChunkSource interface {
+	Source
+	// Chunks lists the chunks of the content sha of size bytes.
+	Chunks(ctx context.Context, sha images.Digest, size int64) ([]store.Chunk, error)
+	// Chunk returns the verified bytes of chunk id.
+	Chunk(ctx context.Context, c store.Chunk) ([]byte, error)
+}
+
+// SourceOptions tune OpenSource.
+type SourceOptions struct {
+	TLS     *tls.Config   // for https store URLs (nil: the system's roots)
+	Limit   *rate.Limiter // download bandwidth, shared by every request
+	Retries int           // retries of a failed request per URL (default 3)
+	Backoff time.Duration // first backoff (default 100ms), doubled each retry
+	Log     *slog.Logger
+}
+
+// StoreSource is a Source over images/store: one or more locations of the
+// same store, each a directory or an http(s) URL (ingot serve, nginx, a
+// CDN). A request goes first to the location that answered last; a
+// network error, 5xx or truncated body is retried with backoff by the
+// HTTP backend, then the next location is tried, and so are bytes that
+// do not match their hash and, except for deltas (absent for most files,
+// and optional), "not found": a stale mirror must not stop a sync. Content comes chunk by chunk (ChunkSource), the chunk lists
+// of an image from its one index object. Safe for concurrent use.
+type StoreSource struct {
+	stores []*store.Store
+	locs   []string
+	log    *slog.Logger
+
+	good     atomic.Int32
+	received atomic.Int64
+	requests atomic.Int64
+	failures atomic.Int64
+
+	mu      sync.Mutex
+	image   images.Digest // the last image whose manifest was asked for
+	indexes map[images.Digest]*imageIndex
+}
+
+type imageIndex struct {
+	once sync.Once
+	ix   store.Index
+	err  error
+}
+
+// OpenSource opens a StoreSource over locations (directories or URLs).
+func OpenSource(locations []string, opts SourceOptions) (*StoreSource, error) {
+	if len(locations) == 0 {
+		return nil, errors.New("no store locations configured")
+	}
+	if opts.Retries <= 0 {
+		opts.Retries = 3
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = 100 * time.Millisecond
+	}
+	src := &StoreSource{log: opts.Log, indexes: map[images.Digest]*imageIndex{}}
+	var client *http.Client
+	for _, loc := range locations {
+		var b store.Backend
+		if strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
+			if client == nil {
+				client = newHTTPClient(opts.TLS, opts.Limit)
+			}
+			h, err := store.NewHTTP([]string{loc}, store.WithHTTPClient(client), store.WithRetries(opts.Retries, opts.Backoff))
+			if err != nil {
+				return nil, err
+			}
+			b = h
+		} else if strings.Contains(loc, "://") {
+			return nil, fmt.Errorf("store location %q: want a directory or an http(s):// URL", loc)
+		} else {
+			if fi, err := os.Stat(loc); err != nil || !fi.IsDir() {
+				return nil, fmt.Errorf("store location %q: not a directory (nor an http(s):// URL)", loc)
+			}
+			l, err := store.OpenLocal(loc)
+			if err != nil {
+				return nil, err
+			}
+			b = l
+		}
+		src.stores = append(src.stores, store.New(countingBackend{b, src}, store.WithWorkers(2)))
+		src.locs = append(src.locs, loc)
+	}
+	return src, nil
+}
+
+// newHTTPClient is a keep-alive client whose response bodies are paced
+// by limit.
+func newHTTPClient(tlsConf *tls.Config, limit *rate.Limiter) *http.Client {
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		TLSClientConfig:       tlsConf,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     false,
+	}
+	var rt http.RoundTripper = tr
+	if limit != nil {
+		rt = limitedTransport{tr, limit}
+	}
+	return &http.Client{Transport: rt}
+}
+
+// limitedTransport reads every response body through the bandwidth limit.
+type limitedTransport struct {
+	rt    http.RoundTripper
+	limit *rate.Limiter
+}
+
+func (t limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.rt.RoundTrip(req)
+	if err == nil {
+		resp.Body = limitedBody{rate.Reader{Ctx: req.Context(), R: resp.Body, L: t.limit}, resp.Body}
+	}
+	return resp, err
+}
+
+type limitedBody struct {
+	io.Reader
+	io.Closer
+}
+
+// countingBackend counts what a StoreSource receives.
+type countingBackend struct {
+	store.Backend
+	src *StoreSource
+}
+
+func (c countingBackend) Get(ctx context.Context, h store.Handle) ([]byte, error) {
+	c.src.requests.Add(1)
+	b, err := c.Backend.Get(ctx, h)
+	c.src.received.Add(int64(len(b)))
+	return b, err
+}
+
+func (c countingBackend) Has(ctx context.Context, h store.Handle) (bool, error) {
+	c.src.requests.Add(1)
+	return c.Backend.Has(ctx, h)
+}
+
+// Stats returns the bytes of stored (compressed) files received, the
+// requests made and the failed attempts that fell through to another
+// location.
+func (s *StoreSource) Stats() (received, requests, failures int64) {
+	return s.received.Load(), s.requests.Load(), s.failures.Load()
+}
+
+// Locations are the store's locations, in the order given.
+func (s *StoreSource) Locations() []string { return s.locs }
+
+// Close releases the stores.
+func (s *StoreSource) Close() error {
+	for _, st := range s.stores {
+		st.Close()
+	}
+	return nil
+}
+
+// try runs fn against the locations, starting from the one that answered
+// last, until one succeeds (or, with notFoundFinal, answers "not found").
+// It is "not found" only when every location that answered said so.
+func (s *StoreSource) try(ctx context.Context, what string, notFoundFinal bool, fn func(*store.Store) error) error {
+	start := int(s.good.Load())
+	var errs []string
+	var last, notFound error
+	for k := range s.stores {
+		i := (start + k) % len(s.stores)
+		err := fn(s.stores[i])
+		if err == nil {
+			s.good.Store(int32(i))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			if notFoundFinal || len(s.stores) == 1 {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			notFound = err
+			continue
+		}
+		s.failures.Add(1)
+		if errors.Is(err, store.ErrCorrupt) {
+			err = fmt.Errorf("corrupt data from %s: %w", s.locs[i], err)
+		}
+		if s.log != nil {
+			s.log.Debug("store location failed", "what", what, "location", s.locs[i], "err", err)
+		}
+		errs = append(errs, err.Error())
+		last = err
+	}
+	if notFound != nil {
+		if last == nil {
+			return fmt.Errorf("%s: %w", what, notFound)
+		}
+		return fmt.Errorf("%s: %w (and %d location(s) failed: %s)", what, notFound, len(errs), strings.Join(errs, "; "))
+	}
+	if len(errs) == 1 {
+		return fmt.Errorf("%s: %w", what, last)
+	}
+	return fmt.Errorf("%s from %d store locations: %s: %w", what, len(errs), strings.Join(errs[:len(errs)-1], "; "), last)
+}
+
+// Manifest implements Source.
+func (s *StoreSource) Manifest(ctx context.Context, d images.Digest) ([]byte, error) {
+	var b []byte
+	err := s.try(ctx, "manifest "+d.String(), false, func(st *store.Store) (err error) {
+		b, err = st.ManifestBytes(ctx, d)
+		return err
+	})
+	if err == nil {
+		s.mu.Lock()
+		s.image = d
+		s.mu.Unlock()
+	}
+	return b, err
+}
+
+// Signature implements Source.
+func (s *StoreSource) Signature(ctx context.Context, d images.Digest) ([]byte, error) {
+	var b []byte
+	err := s.try(ctx, "signature of "+d.String(), false, func(st *store.Store) (err error) {
+		b, err = st.Signature(ctx, d)
+		return err
+	})
+	return b, err
+}
+
+// Delta implements Source.
+func (s *StoreSource) Delta(ctx context.Context, from, to images.Digest, old []byte) ([]byte, error) {
+	var b []byte
+	err := s.try(ctx, "delta "+from.String()[:12]+"→"+to.String()[:12], true, func(st *store.Store) (err error) {
+		b, err = st.Delta(ctx, from, to, old)
+		return err
+	})
+	return b, err
+}
+
+// index returns the chunk index of the image whose manifest was fetched
+// last (nil if there is none or it cannot be read).
+func (s *StoreSource) index(ctx context.Context) store.Index {
+	s.mu.Lock()
+	d := s.image
+	if d.IsZero() {
+		s.mu.Unlock()
+		return nil
+	}
+	ii := s.indexes[d]
+	if ii == nil {
+		// One image at a time: an agent syncs to one image after another.
+		clear(s.indexes)
+		ii = &imageIndex{}
+		s.indexes[d] = ii
+	}
+	s.mu.Unlock()
+	ii.once.Do(func() {
+		ii.err = s.try(ctx, "index of image "+d.String(), false, func(st *store.Store) (err error) {
+			ii.ix, err = st.Index(ctx, d)
+			return err
+		})
+		if ii.err != nil && s.log != nil {
+			s.log.Warn("no image index; fetching chunk lists file by file", "image", d, "err", ii.err)
+		}
+	})
+	return ii.ix
+}
+
+// Chunks implements ChunkSource: from the image's index when the content
+// is in it, else from the store's chunk list of the content.
+func (s *StoreSource) Chunks(ctx context.Context, sha images.Digest, size int64) ([]store.Chunk, error) {
+	if size == 0 {
+		return nil, nil
+	}
+	if ix := s.index(ctx); ix != nil {
+		return ix.Chunks(sha, size), nil
+	}
+	var cs []store.Chunk
+	err := s.try(ctx, "chunks of "+sha.String(), false, func(st *store.Store) (err error) {
+		cs, err = st.FileChunks(ctx, sha)
+		return err
+	})
+	return cs, err
+}
+
+// Chunk implements ChunkSource.
+func (s *StoreSource) Chunk(ctx context.Context, c store.Chunk) ([]byte, error) {
+	var b []byte
+	err := s.try(ctx, "chunk "+c.ID.String(), false, func(st *store.Store) (err error) {
+		b, err = st.GetChunk(ctx, c.ID)
+		if err == nil && int64(len(b)) != c.Size {
+			err = fmt.Errorf("chunk %s is %d bytes, its list says %d: %w", c.ID, len(b), c.Size, store.ErrCorrupt)
+		}
+		return err
+	})
+	return b, err
+}
+
+// Object implements Source: the content's chunks, fetched and joined.
+func (s *StoreSource) Object(ctx context.Context, sha images.Digest, size int64) ([]byte, error) {
+	return assemble(ctx, s, sha, size, nil)
+}
+
+var _ ChunkSource = (*StoreSource)(nil)
