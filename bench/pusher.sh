@@ -38,7 +38,9 @@ cpu_of() { # utime+stime(+children) of pids, in seconds
   local t=0; for p in "$@"; do
     t=$(( t + $(awk '{print $14+$15+$16+$17}' /proc/$p/stat) )); done
   echo "scale=2; $t / $(getconf CLK_TCK)" | bc; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port() { # a free port on loopback
+  local p; while :; do p=$(shuf -i 20000-60000 -n 1)
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }; done; }
 
 echo "== store: import A and B, sign, precompute deltas"
 STORE=$WORK/store
@@ -111,10 +113,10 @@ seq 1 "$HOSTS" | xargs -P "$CONC" -I{} sh -c "'$INGOT' --log-level error agent -
 t1=$(now)
 c1=$(cpu_of $WORKERS)
 ING_TIME=$(echo "$t1 - $t0" | bc); ING_CPU=$(echo "$c1 - $c0" | bc)
-ING_SENT=$(awk '{s+=$1} END {printf "%d", s}' "$WORK/nginx/access.log")
-ING_WRITTEN=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"written_bytes"/ {s+=$2} END {printf "%d", s}')
-ING_DELTAS=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"deltas"/ {s+=$2} END {printf "%d", s}')
-ING_REUSED=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"reused_bytes"/ {s+=$2} END {printf "%d", s}')
+ING_SENT=$(awk '{s+=$1} END {printf "%.0f", s}' "$WORK/nginx/access.log")
+ING_WRITTEN=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"written_bytes"/ {s+=$2} END {printf "%.0f", s}')
+ING_DELTAS=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"deltas"/ {s+=$2} END {printf "%.0f", s}')
+ING_REUSED=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"reused_bytes"/ {s+=$2} END {printf "%.0f", s}')
 
 run_rsync() { # name flags...
   local name=$1; shift
@@ -124,8 +126,8 @@ run_rsync() { # name flags...
   t1=$(now); sleep 0.5; c1=$(cpu_of $RSYNCD_PID)
   eval "${name}_TIME=$(echo "$t1 - $t0" | bc)"
   eval "${name}_CPU=$(echo "$c1 - $c0" | bc)"
-  eval "${name}_SENT=$(cat "$WORK/$name"/h*/stats | awk '/^Total bytes received/ {gsub(",","",$4); s+=$4} END {printf "%d", s}')"
-  eval "${name}_WRITTEN=$(cat "$WORK/$name"/h*/stats | awk '/^Total transferred file size/ {gsub(",","",$5); s+=$5} END {printf "%d", s}')"
+  eval "${name}_SENT=$(cat "$WORK/$name"/h*/stats | awk '/^Total bytes received/ {gsub(",","",$4); s+=$4} END {printf "%.0f", s}')"
+  eval "${name}_WRITTEN=$(cat "$WORK/$name"/h*/stats | awk '/^Total transferred file size/ {gsub(",","",$5); s+=$5} END {printf "%.0f", s}')"
 }
 run_rsync rsync -a
 run_rsync rsyncz -az
@@ -142,18 +144,19 @@ for i in 1 2 "$HOSTS"; do
 done
 
 mb() { echo "scale=1; $1 / 1000000" | bc; }
+per() { echo "scale=0; $1 / $HOSTS" | bc; }
 ratio() { echo "scale=3; $1 / $2" | bc; }
 echo
 echo "== A → B on $HOSTS hosts, $CONC at a time (precomputing the deltas once: ${DELTA_TIME}s)"
 printf "%-16s %10s %16s %16s %18s %12s\n" tool wall_s origin_MB/host written_MB/host origin_sent_MB origin_cpu_s
-printf "%-16s %10.1f %16s %16s %18s %12s\n" ingot "$ING_TIME" "$(mb $((ING_SENT / HOSTS)))" "$(mb $((ING_WRITTEN / HOSTS)))" "$(mb $ING_SENT)" "$ING_CPU"
-printf "%-16s %10.1f %16s %16s %18s %12s\n" "rsync -a" "$rsync_TIME" "$(mb $((rsync_SENT / HOSTS)))" "$(mb $((rsync_WRITTEN / HOSTS)))" "$(mb $rsync_SENT)" "$rsync_CPU"
-printf "%-16s %10.1f %16s %16s %18s %12s\n" "rsync -az" "$rsyncz_TIME" "$(mb $((rsyncz_SENT / HOSTS)))" "$(mb $((rsyncz_WRITTEN / HOSTS)))" "$(mb $rsyncz_SENT)" "$rsyncz_CPU"
+printf "%-16s %10.1f %16s %16s %18s %12s\n" ingot "$ING_TIME" "$(mb $(per $ING_SENT))" "$(mb $(per $ING_WRITTEN))" "$(mb $ING_SENT)" "$ING_CPU"
+printf "%-16s %10.1f %16s %16s %18s %12s\n" "rsync -a" "$rsync_TIME" "$(mb $(per $rsync_SENT))" "$(mb $(per $rsync_WRITTEN))" "$(mb $rsync_SENT)" "$rsync_CPU"
+printf "%-16s %10.1f %16s %16s %18s %12s\n" "rsync -az" "$rsyncz_TIME" "$(mb $(per $rsyncz_SENT))" "$(mb $(per $rsyncz_WRITTEN))" "$(mb $rsyncz_SENT)" "$rsyncz_CPU"
 echo
 echo "ingot wall time / rsync -a:        $(ratio "$ING_TIME" "$rsync_TIME")   (target <= 0.25)"
 echo "ingot wall time / rsync -az:       $(ratio "$ING_TIME" "$rsyncz_TIME")"
 echo "ingot bytes on wire / rsync -az:   $(ratio "$ING_SENT" "$rsyncz_SENT")   (target <= 0.8)"
 echo "ingot origin CPU / rsync -az CPU:  $(ratio "$ING_CPU" "$rsyncz_CPU")"
 echo "files rebuilt from deltas per host: $((ING_DELTAS / HOSTS))"
-echo "chunk bytes read from the host's old files per host: $(mb $((ING_REUSED / HOSTS))) MB"
+echo "chunk bytes read from the host's old files per host: $(mb $(per $ING_REUSED)) MB"
 echo "no-change sync of B on one host:   ${NOCHANGE}s for the whole process, ${NOCHANGE_SYNC}s in the sync (target < 0.1 s)"

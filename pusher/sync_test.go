@@ -14,6 +14,7 @@ import (
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher/signing"
+	"github.com/ingotfleet/ingot/triggers"
 )
 
 var treeA = tree{
@@ -249,6 +250,44 @@ func TestSyncRefusesUnsafeManifests(t *testing.T) {
 				if _, err := os.Lstat(p); err == nil {
 					t.Fatalf("%s was written", p)
 				}
+			}
+		})
+	}
+}
+
+// A failing before-phase trigger stops the sync with the host unchanged;
+// a failing after-phase trigger fails the sync (unhealthy) with its
+// output, after the commit.
+func TestTriggerFailures(t *testing.T) {
+	testenv.RequireRoot(t)
+	ctx := context.Background()
+	f := newFixture(t)
+	da, _, srcA := f.publishTree(t, treeA)
+	db, _, srcB := f.publishTree(t, treeB())
+	for _, phase := range []triggers.Phase{triggers.PhaseBefore, triggers.PhaseAfter} {
+		t.Run(string(phase), func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), "root")
+			os.MkdirAll(root, 0o755)
+			s := f.syncer(t, root)
+			if res := s.Sync(ctx, da, f.source(t), SyncOptions{}); !res.OK {
+				t.Fatal(res.Error)
+			}
+			r := triggers.Rule{Name: "veto", Paths: []string{"usr/**"}, Phase: phase,
+				Command: []string{"sh", "-c", "echo refusing $(wc -l < \"$INGOT_CHANGED_FILE\") paths; exit 1"}}
+			if err := r.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			s.Triggers = []triggers.Rule{r}
+			res := s.Sync(ctx, db, f.source(t), SyncOptions{})
+			if res.OK || !strings.Contains(res.Error, "trigger veto") || !strings.Contains(res.Error, "refusing") {
+				t.Fatalf("sync: ok=%v error=%q", res.OK, res.Error)
+			}
+			want := srcA
+			if phase == triggers.PhaseAfter {
+				want = srcB
+			}
+			if d := rsyncDiff(t, want, root, rsyncExcludes...); d != "" {
+				t.Fatalf("root after a failing %s trigger:\n%s", phase, d)
 			}
 		})
 	}
