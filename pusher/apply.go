@@ -102,18 +102,6 @@ func (s *stager) stageFile(ctx context.Context, name string, e *images.Entry, co
 	return nil
 }
 
-// stageCopy stages a file by copying a local file with the same content.
-func (s *stager) stageCopy(ctx context.Context, name string, e *images.Entry, from string) error {
-	b, err := readNoFollow(from)
-	if err != nil {
-		return err
-	}
-	if images.Sum(b) != e.SHA256 {
-		return fmt.Errorf("%w: local copy %s changed", ErrCorrupt, from)
-	}
-	return s.stageFile(ctx, name, e, b)
-}
-
 // stageNode stages a symlink, device, fifo or socket.
 func (s *stager) stageNode(name string, e *images.Entry) error {
 	tmp := s.stagedPath(name + ".tmp")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -165,8 +166,7 @@ func TestEndToEnd20Agents(t *testing.T) {
 	probe.Local, _ = triggers.CompileGlobs(append(slices.Clone(DefaultLocal), "opt/data/**"))
 
 	start := time.Now()
-	reports, err := fleet.Push(ctx, PushOptions{Image: pair.a, Concurrency: 5})
-	if err != nil {
+	if _, err := fleet.Push(ctx, PushOptions{Image: pair.a, Concurrency: 5}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("push A onto %d empty roots: %s", n, time.Since(start).Round(time.Millisecond))
@@ -180,7 +180,7 @@ func TestEndToEnd20Agents(t *testing.T) {
 	}
 
 	start = time.Now()
-	reports, err = fleet.Push(ctx, PushOptions{Image: pair.b, Concurrency: 5})
+	reports, err := fleet.Push(ctx, PushOptions{Image: pair.b, Concurrency: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +192,18 @@ func TestEndToEnd20Agents(t *testing.T) {
 	t.Logf("push B onto %d hosts at A: %s, %.1f MB fetched per host, %d files from deltas per host",
 		n, time.Since(start).Round(time.Millisecond), float64(fetched)/n/1e6, deltas/n)
 	verify("after B", pair.dirB)
+	// And as an operator would check it: `ingot image verify B --root`,
+	// leaving out the host's local paths and other filesystems (the test
+	// images are imported with numeric owners only).
+	for _, a := range fleet.Agents {
+		args := []string{"--store", pair.store, "image", "verify", pair.b.String(), "--root", a.Root, "--one-file-system", "--numeric-owner"}
+		for _, g := range append(slices.Clone(DefaultLocal), "opt/data/**", "mnt/data") {
+			args = append(args, "--exclude", g)
+		}
+		if out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("after B: ingot image verify B --root %s: %v\n%s", a.Root, err, out)
+		}
+	}
 	checkLocals("after B")
 	wantB := expectedTriggers(rules, ma, mb, probe)
 	if len(wantB) == 0 || len(wantB) == len(rules) {

@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 )
@@ -34,7 +33,11 @@ func ingotBinary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "ingot")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			binErr = err
+			return
+		}
 		out, err := exec.Command(goTool, "build", "-o", binPath, "github.com/ingotfleet/ingot/cmd/ingot").CombinedOutput()
 		if err != nil {
 			binErr = &buildError{err, string(out)}

@@ -325,17 +325,6 @@ func statNodeAt(dirfd int, name, rel, abs string) (Node, error) {
 	return nodeFromStat(&st, rel, link)
 }
 
-func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	slices.Sort(names)
-	return names, err
-}
-
 // statNode lstats abs and fills in everything but content hash and xattrs.
 func statNode(rel, abs string) (Node, error) {
 	var st unix.Stat_t

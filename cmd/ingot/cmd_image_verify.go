@@ -10,6 +10,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/triggers"
 )
 
 func init() { registerImage(newImageVerifyCommand) }
@@ -19,6 +20,9 @@ type imageVerifyOptions struct {
 	root        string
 	json        bool
 	ignoreMtime bool
+	exclude     []string
+	oneFS       bool
+	numericOwn  bool
 }
 
 func newImageVerifyCommand(a *App) *cobra.Command {
@@ -53,6 +57,9 @@ and index, every ref.`,
 	cmd.Flags().StringVar(&o.root, "root", "", "compare the live tree at `DIR` with the image")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the problems (or, with --root, the deltas) as JSON")
 	cmd.Flags().BoolVar(&o.ignoreMtime, "ignore-mtime", false, "with --root: leave modification times out")
+	cmd.Flags().StringArrayVar(&o.exclude, "exclude", nil, "with --root: leave out paths matching `GLOB` (relative to the root, ** for any depth; repeatable), e.g. a host's local paths")
+	cmd.Flags().BoolVar(&o.numericOwn, "numeric-owner", false, "with --root: compare owners by uid and gid only, for images made without user and group names")
+	cmd.Flags().BoolVarP(&o.oneFS, "one-file-system", "x", false, "with --root: do not descend into other filesystems mounted below the root")
 	return cmd
 }
 
@@ -125,14 +132,16 @@ func runImageVerify(cmd *cobra.Command, a *App, o imageVerifyOptions, ref string
 	if err != nil {
 		return err
 	}
-	live, err := images.WalkDir(ctx, o.root, images.WalkOptions{}, func(_ *images.Entry, r io.Reader) error {
-		_, err := io.Copy(io.Discard, r)
-		return err
-	})
+	excluded, err := triggers.CompileGlobs(o.exclude)
+	if err != nil {
+		return usageError{fmt.Errorf("--exclude: %w", err)}
+	}
+	// A nil FileFunc lets the walk hash files in parallel.
+	live, err := images.WalkDir(ctx, o.root, images.WalkOptions{Exclude: excluded.Match, OneFileSystem: o.oneFS, NumericOwner: o.numericOwn}, nil)
 	if err != nil {
 		return err
 	}
-	deltas := images.Compare(m, live, images.CompareOptions{IgnoreMtime: o.ignoreMtime})
+	deltas := images.Compare(m, live, images.CompareOptions{IgnoreMtime: o.ignoreMtime, Exclude: excluded.Match})
 	if o.json {
 		if deltas == nil {
 			deltas = []images.Delta{}

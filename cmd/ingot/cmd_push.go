@@ -181,7 +181,6 @@ func humanBytes(n int64) string {
 type display struct {
 	out, errw io.Writer
 	tty       bool
-	quiet     bool
 	mu        sync.Mutex
 	hosts     map[string]pusher.HostReport
 	order     []string
