@@ -243,9 +243,10 @@ func (c *Cache) download(ctx context.Context, it Item, report func(Event)) error
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("download cache: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("download cache: %w", err)
-	}
+	// Rename while the lock is still held: a process waiting on this part
+	// file then finds the file in the cache. Closing first would let it
+	// rename the same part path too, after a third process had created a
+	// new, empty one there — and that empty file would replace the good one.
 	dst := c.Path(it.SHA256)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("download cache: %w", err)
@@ -256,6 +257,9 @@ func (c *Cache) download(ctx context.Context, it Item, report func(Event)) error
 	if d, err := os.Open(filepath.Dir(dst)); err == nil {
 		d.Sync()
 		d.Close()
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("download cache: %w", err)
 	}
 	report(Event{Item: it, Done: true})
 	return nil
