@@ -78,9 +78,6 @@ func extract(t *testing.T, tarFile, dir string) {
 // versions, and exactly the changelog entries dpkg-parsechangelog --since
 // lists for it.
 func TestRealImagesUpgrades(t *testing.T) {
-	if testenv.Short() {
-		t.Skip("-short: leaves out the real-image tests")
-	}
 	testenv.RequireTool(t, "dpkg-parsechangelog", "dpkg-dev")
 	dir := realImages(t)
 	ctx := context.Background()

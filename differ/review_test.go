@@ -45,9 +45,6 @@ func downloadFromBookworm(t *testing.T, pkg, dir string) string {
 // scripts.
 func TestReviewOpenSSHServer(t *testing.T) {
 	t.Parallel() // mostly waiting on the mirror and on dpkg
-	if testenv.Short() {
-		t.Skip("-short: leaves out the real-image tests")
-	}
 	testenv.RequireTool(t, "unshare", "util-linux")
 	testenv.RequireTool(t, "dpkg-deb", "dpkg")
 	base := filepath.Join(realImages(t), "minbase.tar")
@@ -125,9 +122,6 @@ func TestReviewOpenSSHServer(t *testing.T) {
 // repositories cannot satisfy fails, naming them.
 func TestReviewMissingDependency(t *testing.T) {
 	t.Parallel()
-	if testenv.Short() {
-		t.Skip("-short: leaves out the real-image tests")
-	}
 	testenv.RequireTool(t, "dpkg-deb", "dpkg")
 	base := filepath.Join(realImages(t), "minbase.tar")
 	dir := t.TempDir()

@@ -26,9 +26,6 @@ import (
 func mirrorEnv(t *testing.T) (env map[string]string, dir string) {
 	t.Helper()
 	testenv.RequireRoot(t)
-	if testenv.Short() {
-		t.Skip("-short: leaves out the builds from the Debian mirror")
-	}
 	dir = t.TempDir()
 	env = map[string]string{
 		"INGOT_STORE": filepath.Join(dir, "store"),
