@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ingotfleet/ingot/builder/dpkgdb"
+	"github.com/ingotfleet/ingot/builder/normalize"
 )
 
 // globMatch reports whether the absolute path p matches glob g: g matches
@@ -49,18 +50,7 @@ func applyExcludes(ctx context.Context, root string, exclude, keep []string) (in
 	var walked []string // absolute image paths, pre-order
 	excluded := map[string]bool{}
 	keepDir := map[string]bool{} // directories holding a kept path
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if rel == "." {
-			return nil
-		}
-		abs := "/" + filepath.ToSlash(rel)
+	err := normalize.WalkImage(ctx, root, func(abs, _ string, _ fs.DirEntry) error {
 		walked = append(walked, abs)
 		if !anyMatch(exclude, abs) {
 			return nil

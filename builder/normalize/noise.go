@@ -88,14 +88,12 @@ type NoiseApplied struct {
 	Action Action
 }
 
-// ApplyNoise applies rules to the tree at root. Paths are matched as
-// absolute image paths; a rule listed earlier wins. It never follows a
-// symlink out of the root.
-func ApplyNoise(ctx context.Context, root string, rules []NoiseRule, sourceDateEpoch int64) ([]NoiseApplied, error) {
-	var done []NoiseApplied
-	var del []string // relative paths to remove, in walk order
-	var empty []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+// WalkImage walks the tree at root in lexical order without following
+// symlinks, calling fn for every path below the root with its absolute
+// image path ("/etc/passwd"), its path on the host and its DirEntry. It
+// checks ctx at every path; fn may return filepath.SkipDir.
+func WalkImage(ctx context.Context, root string, fn func(abs, p string, d fs.DirEntry) error) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -106,7 +104,18 @@ func ApplyNoise(ctx context.Context, root string, rules []NoiseRule, sourceDateE
 		if rel == "." {
 			return nil
 		}
-		abs := "/" + filepath.ToSlash(rel)
+		return fn("/"+filepath.ToSlash(rel), p, d)
+	})
+}
+
+// ApplyNoise applies rules to the tree at root. Paths are matched as
+// absolute image paths; a rule listed earlier wins. It never follows a
+// symlink out of the root.
+func ApplyNoise(ctx context.Context, root string, rules []NoiseRule, sourceDateEpoch int64) ([]NoiseApplied, error) {
+	var done []NoiseApplied
+	var del []string // relative paths to remove, in walk order
+	var empty []string
+	err := WalkImage(ctx, root, func(abs, p string, d fs.DirEntry) error {
 		for _, r := range rules {
 			if ok, _ := path.Match(r.Pattern, abs); !ok {
 				continue
