@@ -1,16 +1,15 @@
 package pusher
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
-	"maps"
 	"os"
-	"path/filepath"
-	"strings"
-	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -43,297 +42,357 @@ func crashPoint(step string) {
 	}
 }
 
-// stager writes files into the stage directory.
+// stager writes files into the stage directory, which it reaches only
+// through its descriptor.
 type stager struct {
-	root, stage string
-	write       *Limiter
-	written     atomic.Int64
+	stage   *dirTree
+	write   *Limiter
+	written atomic.Int64
 }
-
-// stagedPath is the full path of a staged file.
-func (s *stager) stagedPath(name string) string { return filepath.Join(s.stage, name) }
 
 // exists reports whether the staged file is complete (it was renamed from
 // its temporary name only once whole, with attributes applied).
-func (s *stager) exists(name string) bool {
-	_, err := os.Lstat(s.stagedPath(name))
-	return err == nil
+func (s *stager) exists(name string) bool { return existsAt(s.stage.fd, name) }
+
+// sink receives a file's content: its bytes go through a running sha256.
+// Reset drops what was written, so a caller can try another source.
+type sink interface {
+	io.Writer
+	Reset() error
+	Sum() images.Digest
+	Len() int64
 }
 
-// stageFile writes content as the staged file name with e's attributes.
-func (s *stager) stageFile(ctx context.Context, name string, e *images.Entry, content []byte) error {
-	tmp := s.stagedPath(name + ".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		// Left by an interrupted run.
-		os.Remove(tmp)
-		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+// stagedFile is a staged file being written: content flows through it
+// chunk by chunk (the agent never holds a whole file), runs of zeros
+// become holes.
+type stagedFile struct {
+	ctx  context.Context
+	f    *os.File
+	lim  *Limiter
+	h    hash.Hash
+	n    int64
+	last int64 // n at the last crash point
+}
+
+var zeroBlock [64 << 10]byte
+
+func allZero(p []byte) bool {
+	for len(p) > 0 {
+		k := min(len(p), len(zeroBlock))
+		if !bytes.Equal(p[:k], zeroBlock[:k]) {
+			return false
+		}
+		p = p[k:]
 	}
+	return true
+}
+
+func (w *stagedFile) Write(p []byte) (int, error) {
+	w.h.Write(p)
+	if len(p) >= 4096 && allZero(p) {
+		if _, err := w.f.Seek(int64(len(p)), io.SeekCurrent); err != nil {
+			return 0, err
+		}
+	} else {
+		var out io.Writer = w.f
+		if w.lim != nil {
+			out = limitedWriter{Ctx: w.ctx, W: w.f, L: w.lim}
+		}
+		if _, err := out.Write(p); err != nil {
+			return 0, err
+		}
+	}
+	w.n += int64(len(p))
+	if w.n-w.last >= 1<<20 {
+		w.last = w.n
+		crashPoint("write")
+	}
+	return len(p), nil
+}
+
+func (w *stagedFile) Reset() error {
+	w.h.Reset()
+	w.n, w.last = 0, 0
+	if err := w.f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := w.f.Seek(0, io.SeekStart)
+	return err
+}
+
+func (w *stagedFile) Sum() (d images.Digest) { w.h.Sum(d[:0]); return d }
+func (w *stagedFile) Len() int64              { return w.n }
+
+// memSink holds a small file's content in memory (trigger rules), up to max bytes.
+type memSink struct {
+	buf bytes.Buffer
+	max int64
+}
+
+func (m *memSink) Write(p []byte) (int, error) {
+	if int64(m.buf.Len()+len(p)) > m.max {
+		return 0, fmt.Errorf("content larger than %d bytes", m.max)
+	}
+	return m.buf.Write(p)
+}
+func (m *memSink) Reset() error              { m.buf.Reset(); return nil }
+func (m *memSink) Sum() images.Digest        { return images.Sum(m.buf.Bytes()) }
+func (m *memSink) Len() int64                { return int64(m.buf.Len()) }
+
+// stageFile writes the staged file name with e's content and attributes:
+// fill writes the content, which is then checked against e's hash and size.
+func (s *stager) stageFile(ctx context.Context, name string, e *images.Entry, fill func(sink) error) error {
+	tmp := name + ".tmp"
+	// Left by an interrupted run.
+	unix.Unlinkat(s.stage.fd, tmp, 0)
+	fd, err := unix.Openat(s.stage.fd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
-	var w io.Writer = f
-	if s.write != nil {
-		w = limitedWriter{Ctx: ctx, W: f, L: s.write}
+	f := os.NewFile(uintptr(fd), s.stage.abs(tmp))
+	fail := func(err error) error {
+		f.Close()
+		unix.Unlinkat(s.stage.fd, tmp, 0)
+		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
-	for off := 0; off < len(content); {
-		n := min(len(content)-off, 1<<20)
-		if _, err := w.Write(content[off : off+n]); err != nil {
-			f.Close()
-			os.Remove(tmp)
-			return fmt.Errorf("staging %s: %w", e.Path, err)
-		}
-		off += n
-		crashPoint("write")
+	w := &stagedFile{ctx: ctx, f: f, lim: s.write, h: sha256.New()}
+	if err := fill(w); err != nil {
+		return fail(err)
 	}
-	s.written.Add(int64(len(content)))
+	if w.n != e.Size || w.Sum() != e.SHA256 {
+		return fail(fmt.Errorf("content is %d bytes with sha256 %s, want %d bytes %s: %w", w.n, w.Sum(), e.Size, e.SHA256, ErrCorrupt))
+	}
+	crashPoint("write")
+	// A hole at the end is not written: the size is set.
+	if err := f.Truncate(w.n); err != nil {
+		return fail(err)
+	}
+	s.written.Add(w.n)
+	a := &attrTarget{fd: fd, what: "staged " + e.Path}
+	if err := a.setAttrs(e, fresh); err != nil {
+		return fail(err)
+	}
 	if err := f.Close(); err != nil {
-		os.Remove(tmp)
+		unix.Unlinkat(s.stage.fd, tmp, 0)
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
-	if err := applyAttrsFrom(tmp, e, fresh); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("staging %s: %w", e.Path, err)
-	}
-	if err := os.Rename(tmp, s.stagedPath(name)); err != nil {
+	if err := unix.Renameat(s.stage.fd, tmp, s.stage.fd, name); err != nil {
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
 	crashPoint("staged")
 	return nil
 }
 
+// copyStaged stages name as a copy of the staged file from (same content).
+func (s *stager) copyStaged(ctx context.Context, name, from string, e *images.Entry) error {
+	return s.stageFile(ctx, name, e, func(w sink) error {
+		f, err := openRegularAt(s.stage.fd, from, s.stage.abs(from))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.CopyBuffer(w, f, make([]byte, 256<<10))
+		return err
+	})
+}
+
 // stageNode stages a symlink, device, fifo or socket.
 func (s *stager) stageNode(name string, e *images.Entry) error {
-	tmp := s.stagedPath(name + ".tmp")
-	os.Remove(tmp)
+	tmp := name + ".tmp"
+	dfd := s.stage.fd
+	unix.Unlinkat(dfd, tmp, 0)
 	var err error
 	switch e.Type {
 	case images.TypeSymlink:
-		err = os.Symlink(e.Link, tmp)
+		err = unix.Symlinkat(e.Link, dfd, tmp)
 	case images.TypeChar:
-		err = unix.Mknod(tmp, unix.S_IFCHR|0o600, int(unix.Mkdev(e.DevMajor, e.DevMinor)))
+		err = unix.Mknodat(dfd, tmp, unix.S_IFCHR|0o600, int(unix.Mkdev(e.DevMajor, e.DevMinor)))
 	case images.TypeBlock:
-		err = unix.Mknod(tmp, unix.S_IFBLK|0o600, int(unix.Mkdev(e.DevMajor, e.DevMinor)))
+		err = unix.Mknodat(dfd, tmp, unix.S_IFBLK|0o600, int(unix.Mkdev(e.DevMajor, e.DevMinor)))
 	case images.TypeFifo:
-		err = unix.Mkfifo(tmp, 0o600)
+		err = unix.Mkfifoat(dfd, tmp, 0o600)
 	case images.TypeSocket:
-		err = unix.Mknod(tmp, unix.S_IFSOCK|0o600, 0)
+		err = unix.Mknodat(dfd, tmp, unix.S_IFSOCK|0o600, 0)
 	default:
 		err = fmt.Errorf("cannot stage a %s", e.Type)
 	}
 	if err != nil {
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
-	if err := applyAttrs(tmp, e); err != nil {
-		os.Remove(tmp)
+	if err := setAttrsAt(dfd, tmp, e, nil, "staged "+e.Path); err != nil {
+		unix.Unlinkat(dfd, tmp, 0)
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
-	if err := os.Rename(tmp, s.stagedPath(name)); err != nil {
-		return err
+	if err := unix.Renameat(dfd, tmp, dfd, name); err != nil {
+		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
 	crashPoint("staged")
 	return nil
 }
 
-func readNoFollow(name string) ([]byte, error) {
-	f, err := os.OpenFile(name, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(f)
-}
-
-// applyAttrs sets owner, mode, xattrs and mtime of name (never following a
-// symlink) to e's.
-func applyAttrs(name string, e *images.Entry) error { return applyAttrsFrom(name, e, nil) }
-
 // fresh stands for what a file the stager just created has: the agent's
 // owner, mode 0600, no xattrs.
 var fresh = &images.Entry{UID: os.Geteuid(), GID: os.Getegid(), Mode: 0o600}
 
-// applyAttrsFrom is applyAttrs knowing what name has now (have; nil when
-// unknown): it only changes what differs, so a commit that moves the
-// mtimes of thousands of files makes one call per file, not four.
-func applyAttrsFrom(name string, e, have *images.Entry) error {
-	if have == nil || have.UID != e.UID || have.GID != e.GID {
-		if err := os.Lchown(name, e.UID, e.GID); err != nil {
-			return fmt.Errorf("chown %s: %w", name, err)
-		}
-	}
-	// chown clears setuid and setgid: chmod comes after it.
-	if e.Type != images.TypeSymlink && (have == nil || have.Mode != e.Mode || have.UID != e.UID || have.GID != e.GID) {
-		if err := unix.Fchmodat(unix.AT_FDCWD, name, e.Mode&images.ModePerm, 0); err != nil {
-			return fmt.Errorf("chmod %s: %w", name, err)
-		}
-	}
-	if have == nil || !maps.Equal(have.Xattrs, e.Xattrs) {
-		cur := map[string]string{}
-		if have == nil || len(have.Xattrs) > 0 {
-			x, err := readXattrs(name)
-			if err != nil {
-				return err
-			}
-			cur = x
-		}
-		for k := range cur {
-			if _, ok := e.Xattrs[k]; !ok {
-				if err := unix.Lremovexattr(name, k); err != nil && !errors.Is(err, unix.ENODATA) {
-					return fmt.Errorf("removing xattr %s of %s: %w", k, name, err)
-				}
-			}
-		}
-		for k, v := range e.Xattrs {
-			if hv, ok := cur[k]; ok && hv == v {
-				continue
-			}
-			if err := unix.Lsetxattr(name, k, []byte(v), 0); err != nil {
-				return fmt.Errorf("setting xattr %s of %s: %w", k, name, err)
-			}
-		}
-	}
-	ts := []unix.Timespec{{Sec: e.Mtime}, {Sec: e.Mtime}}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("setting mtime of %s: %w", name, err)
-	}
-	return nil
-}
+// RaceHook, when set (tests only), is called before the commit touches a
+// path, with the op's kind and path: a test that plays a local user makes
+// its swap there, at the worst moment.
+var RaceHook func(kind OpKind, path string)
 
-// committer runs a journal's ops against a root.
+// committer runs a journal's ops against a root. Every op resolves its
+// path beneath the root's descriptor without following symlinks, and
+// works with *at calls on the parent's descriptor: a parent swapped for a
+// symlink at any moment makes the op fail, never act elsewhere.
 type committer struct {
-	root string
-	j    *Journal
-	dirs map[string]bool // parents checked to be real directories
+	root   *dirTree
+	stage  *dirTree
+	backup *dirTree
+	j      *Journal
 }
 
-func (c *committer) abs(p string) string {
-	if p == "." {
-		return c.root
+// openCommitter opens the root, stage and backup directories of j.
+func openCommitter(root string, j *Journal) (*committer, error) {
+	c := &committer{j: j}
+	var err error
+	if c.root, err = openTree(root); err != nil {
+		return nil, err
 	}
-	return c.root + "/" + p
-}
-
-// checkParents makes sure no directory above p is a symlink or anything
-// but a directory, so no op ever writes through a link.
-func (c *committer) checkParents(p string) error {
-	var chain []string
-	for q := images.Parent(p); q != "." && !c.dirs[q]; q = images.Parent(q) {
-		chain = append(chain, q)
+	if err := os.MkdirAll(j.Stage, 0o700); err != nil {
+		c.Close()
+		return nil, err
 	}
-	for i := len(chain) - 1; i >= 0; i-- {
-		var st unix.Stat_t
-		if err := unix.Lstat(c.abs(chain[i]), &st); err != nil {
-			return fmt.Errorf("commit: parent %s of %s: %w", chain[i], p, err)
-		}
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			return fmt.Errorf("commit: %w: parent %s of %s is not a directory", images.ErrUnsafePath, chain[i], p)
-		}
-		c.dirs[chain[i]] = true
+	if c.stage, err = openTree(j.Stage); err != nil {
+		c.Close()
+		return nil, err
 	}
-	return nil
+	if err := os.MkdirAll(j.Backup, 0o700); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if c.backup, err = openTree(j.Backup); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
-func exists(name string) bool {
-	_, err := os.Lstat(name)
-	return err == nil
+func (c *committer) Close() {
+	c.root.Close()
+	c.stage.Close()
+	c.backup.Close()
 }
 
-// moveAside moves what is at target into the backup directory, once.
-func (c *committer) moveAside(target, backup string) error {
-	if !exists(target) {
+// moveAside moves name (in dirfd) into the backup directory, once.
+func (c *committer) moveAside(dirfd int, name, backup, what string) error {
+	if !existsAt(dirfd, name) {
 		return nil
 	}
-	b := filepath.Join(c.j.Backup, backup)
-	if exists(b) {
-		// An earlier run moved the old one aside already; what is at
-		// target now is not the old version, and not ours: drop it.
-		return os.RemoveAll(target)
+	if existsAt(c.backup.fd, backup) {
+		// An earlier run moved the old one aside already; what is there
+		// now is not the old version, and not ours: set it aside too.
+		for k := 1; ; k++ {
+			extra := fmt.Sprintf("%s.%d", backup, k)
+			if existsAt(c.backup.fd, extra) {
+				continue
+			}
+			if err := unix.Renameat(dirfd, name, c.backup.fd, extra); err != nil {
+				return fmt.Errorf("commit: moving %s aside: %w", what, err)
+			}
+			return nil
+		}
 	}
-	if err := os.Rename(target, b); err != nil {
-		return fmt.Errorf("commit: moving %s aside: %w", target, err)
+	if err := unix.Renameat(dirfd, name, c.backup.fd, backup); err != nil {
+		return fmt.Errorf("commit: moving %s aside: %w", what, err)
 	}
 	crashPoint("aside")
 	return nil
 }
 
 func (c *committer) run(op *Op) error {
-	if op.Path != "." {
-		if err := c.checkParents(op.Path); err != nil {
-			if op.Kind == OpRemove {
-				// Its parent was replaced by a non-directory: the path is
-				// gone already, and nothing is removed through a link.
-				return nil
-			}
-			return err
-		}
+	if RaceHook != nil {
+		RaceHook(op.Kind, op.Path)
 	}
-	target := c.abs(op.Path)
-	switch op.Kind {
-	case OpMkdir:
-		var st unix.Stat_t
-		if unix.Lstat(target, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	pfd, name, err := c.root.parent(op.Path)
+	if err != nil {
+		if op.Kind == OpRemove && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)) {
+			// Its parent is gone or was replaced by a non-directory: the
+			// path is gone already.
 			return nil
 		}
-		if err := c.moveAside(target, op.Backup); err != nil {
+		return fmt.Errorf("commit: parent of %s: %w", op.Path, err)
+	}
+	defer unix.Close(pfd)
+	switch op.Kind {
+	case OpMkdir:
+		if st, err := lstatAt(pfd, name); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return nil
+		}
+		if err := c.moveAside(pfd, name, op.Backup, op.Path); err != nil {
 			return err
 		}
-		if err := os.Mkdir(target, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("commit: %w", err)
+		if err := unix.Mkdirat(pfd, name, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("commit: mkdir %s: %w", op.Path, err)
 		}
 	case OpPut:
-		staged := filepath.Join(c.j.Stage, op.Stage)
-		if !exists(staged) {
-			if exists(target) {
+		if !existsAt(c.stage.fd, op.Stage) {
+			if existsAt(pfd, name) {
 				return nil // done by an earlier run
 			}
 			return fmt.Errorf("commit: staged file for %s is missing", op.Path)
 		}
-		if exists(target) {
-			if err := c.moveAside(target, op.Backup); err != nil {
-				return err
-			}
-		}
-		if err := os.Rename(staged, target); err != nil {
-			return fmt.Errorf("commit: %w", err)
-		}
-	case OpLink:
-		src := c.abs(op.Entry.Link)
-		var s1, s2 unix.Stat_t
-		if unix.Lstat(src, &s1) != nil {
-			return fmt.Errorf("commit: hardlink target %s of %s is missing", op.Entry.Link, op.Path)
-		}
-		if unix.Lstat(target, &s2) == nil && s1.Ino == s2.Ino && s1.Dev == s2.Dev {
-			return nil
-		}
-		staged := filepath.Join(c.j.Stage, op.Stage)
-		os.Remove(staged)
-		if err := os.Link(src, staged); err != nil {
-			return fmt.Errorf("commit: linking %s: %w", op.Path, err)
-		}
-		if err := c.moveAside(target, op.Backup); err != nil {
+		if err := c.moveAside(pfd, name, op.Backup, op.Path); err != nil {
 			return err
 		}
-		if err := os.Rename(staged, target); err != nil {
-			return fmt.Errorf("commit: %w", err)
+		if err := unix.Renameat(c.stage.fd, op.Stage, pfd, name); err != nil {
+			return fmt.Errorf("commit: putting %s in place: %w", op.Path, err)
+		}
+	case OpLink:
+		sfd, sname, err := c.root.parent(op.Entry.Link)
+		if err != nil {
+			return fmt.Errorf("commit: hardlink target %s of %s: %w", op.Entry.Link, op.Path, err)
+		}
+		defer unix.Close(sfd)
+		// The descriptor of the target is what gets linked: checked to be
+		// a regular file, it cannot be swapped between check and link.
+		src, err := openAttrTarget(sfd, sname, images.TypeFile, op.Entry.Link)
+		if err != nil {
+			return fmt.Errorf("commit: hardlink target of %s: %w", op.Path, err)
+		}
+		defer src.Close()
+		var s1 unix.Stat_t
+		unix.Fstat(src.fd, &s1)
+		if s2, err := lstatAt(pfd, name); err == nil && s1.Ino == s2.Ino && s1.Dev == s2.Dev {
+			return nil
+		}
+		unix.Unlinkat(c.stage.fd, op.Stage, 0)
+		if err := unix.Linkat(src.fd, "", c.stage.fd, op.Stage, unix.AT_EMPTY_PATH); err != nil {
+			return fmt.Errorf("commit: linking %s: %w", op.Path, err)
+		}
+		if err := c.moveAside(pfd, name, op.Backup, op.Path); err != nil {
+			return err
+		}
+		if err := unix.Renameat(c.stage.fd, op.Stage, pfd, name); err != nil {
+			return fmt.Errorf("commit: linking %s: %w", op.Path, err)
 		}
 	case OpRemove:
-		var st unix.Stat_t
-		if unix.Lstat(target, &st) != nil {
+		st, err := lstatAt(pfd, name)
+		if err != nil {
 			return nil
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			// A directory that still holds local or unmanaged paths, or
 			// is a mount point, stays.
-			if err := unix.Rmdir(target); err != nil && !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.EEXIST) {
+			if err := unix.Unlinkat(pfd, name, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.EEXIST) {
 				return fmt.Errorf("commit: removing %s: %w", op.Path, err)
 			}
 			return nil
 		}
-		if err := c.moveAside(target, op.Backup); err != nil {
+		if err := c.moveAside(pfd, name, op.Backup, op.Path); err != nil {
 			return err
 		}
 	case OpAttrs:
-		if err := applyAttrsFrom(target, op.Entry, op.Old); err != nil {
+		if err := setAttrsAt(pfd, name, op.Entry, op.Old, op.Path); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
 	default:
@@ -343,25 +402,25 @@ func (c *committer) run(op *Op) error {
 	return nil
 }
 
-// runJournal runs every op of j against root.
+// runJournal runs every op of j against root. When an op fails, the ops
+// done so far are undone (see undo) and the error is returned: the root is
+// back at the old image. Only when the undo fails too is the root left
+// between images, with the journal kept for the next attempt.
 func runJournal(ctx context.Context, root string, j *Journal) error {
-	c := &committer{root: root, j: j, dirs: map[string]bool{}}
-	if err := os.MkdirAll(j.Backup, 0o700); err != nil {
-		return err
+	c, err := openCommitter(root, j)
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
 	}
+	defer c.Close()
+	// A commit is not interrupted by cancellation: stopping halfway
+	// would only force recovery to finish it later.
+	_ = ctx
 	for i := range j.Ops {
-		// A commit is not interrupted by cancellation: stopping halfway
-		// would only force recovery to finish it later.
-		_ = ctx
-		op := &j.Ops[i]
-		if op.Kind == OpRemove || op.Kind == OpAttrs {
-			// Parents may have been replaced: forget what was checked.
-			if i > 0 && j.Ops[i-1].Kind != op.Kind {
-				c.dirs = map[string]bool{}
+		if err := c.run(&j.Ops[i]); err != nil {
+			if uerr := c.undo(i); uerr != nil {
+				return &CommitError{Err: err, Undo: uerr}
 			}
-		}
-		if err := c.run(op); err != nil {
-			return err
+			return &CommitError{Err: err, Undone: true}
 		}
 	}
 	return nil
@@ -396,5 +455,3 @@ func syncfs(name string) error {
 	return unix.Syncfs(int(f.Fd()))
 }
 
-var _ = strings.Cut
-var _ sync.Mutex

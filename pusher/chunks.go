@@ -3,99 +3,139 @@ package pusher
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
-	"golang.org/x/sys/unix"
 )
-
-func openNoFollow(name string) (*os.File, error) {
-	return os.OpenFile(name, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-}
 
 // chunkFetchers is how many chunks of one file are fetched at once (on
 // top of the sync's file concurrency).
 const chunkFetchers = 4
 
-// assemble puts content sha together from its chunks: those local holds
-// are read from the host, the others fetched from cs. The whole is
-// checked against sha and size.
+// assemble returns content sha put together from its chunks in memory
+// (for callers that want bytes: Source.Object). A sync streams instead
+// (writeChunks into the staged file).
 func assemble(ctx context.Context, cs ChunkSource, sha images.Digest, size int64, local *localChunks) ([]byte, error) {
+	m := &memSink{max: size}
+	if err := writeChunks(ctx, m, cs, sha, size, local); err != nil {
+		return nil, err
+	}
+	if got := m.Sum(); got != sha {
+		return nil, fmt.Errorf("content %s: chunks join to %s: %w", sha, got, ErrCorrupt)
+	}
+	return m.buf.Bytes(), nil
+}
+
+// writeChunks writes content sha from its chunks to w, in order: those
+// local holds are read from the host, the others fetched from cs, up to
+// chunkFetchers at once. Memory holds at most chunkFetchers chunks
+// (store.MaxChunk each), whatever the file's size. The caller checks the
+// whole against sha.
+func writeChunks(ctx context.Context, w sink, cs ChunkSource, sha images.Digest, size int64, local *localChunks) error {
 	chunks, err := cs.Chunks(ctx, sha, size)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var total int64
 	for _, c := range chunks {
+		if c.Size < 0 || c.Size > store.MaxChunk {
+			return fmt.Errorf("content %s: a chunk of %d bytes (the most is %d): %w", sha, c.Size, store.MaxChunk, ErrCorrupt)
+		}
 		total += c.Size
 	}
 	if total != size {
-		return nil, fmt.Errorf("content %s: chunks add up to %d bytes, want %d: %w", sha, total, size, ErrCorrupt)
+		return fmt.Errorf("content %s: chunks add up to %d bytes, want %d: %w", sha, total, size, ErrCorrupt)
 	}
-	out := make([]byte, size)
-	offs := make([]int64, len(chunks))
-	var missing []int
-	var off int64
-	for i, c := range chunks {
-		offs[i] = off
-		off += c.Size
-		if local != nil && local.read(c, out[offs[i]:offs[i]+c.Size]) {
-			continue
-		}
-		missing = append(missing, i)
-	}
-	if len(missing) > 0 {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		var (
-			next  atomic.Int64
-			wg    sync.WaitGroup
-			mu    sync.Mutex
-			first error
-		)
-		for range min(chunkFetchers, len(missing)) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					k := int(next.Add(1)) - 1
-					if k >= len(missing) || ctx.Err() != nil {
-						return
-					}
-					i := missing[k]
-					b, err := cs.Chunk(ctx, chunks[i])
-					if err != nil {
-						mu.Lock()
-						if first == nil {
-							first = err
-							cancel()
-						}
-						mu.Unlock()
-						return
-					}
-					copy(out[offs[i]:], b)
+	// The previous window's last chunk: a run of one chunk (zeros) is
+	// fetched once.
+	var prevID images.Digest
+	var prev []byte
+	for i := 0; i < len(chunks); i += chunkFetchers {
+		batch := chunks[i:min(i+chunkFetchers, len(chunks))]
+		data := make([][]byte, len(batch))
+		same := make([]int, len(batch)) // index of the first of the batch with the same id
+		var missing []int
+		for k, c := range batch {
+			same[k] = k
+			for j := 0; j < k; j++ {
+				if batch[j].ID == c.ID {
+					same[k] = j
+					break
 				}
-			}()
+			}
+			if same[k] != k {
+				continue
+			}
+			if prev != nil && c.ID == prevID {
+				data[k] = prev
+				continue
+			}
+			if local != nil {
+				buf := make([]byte, c.Size)
+				if local.read(c, buf) {
+					data[k] = buf
+					continue
+				}
+			}
+			missing = append(missing, k)
 		}
-		wg.Wait()
-		if first != nil {
-			return nil, first
+		if len(missing) > 0 {
+			if err := fetchChunks(ctx, cs, batch, missing, data); err != nil {
+				return err
+			}
+			if local != nil {
+				local.fetched.Add(int64(len(missing)))
+			}
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		for k := range batch {
+			if _, err := w.Write(data[same[k]]); err != nil {
+				return err
+			}
 		}
-		if local != nil {
-			local.fetched.Add(int64(len(missing)))
-		}
+		last := len(batch) - 1
+		prevID, prev = batch[last].ID, data[same[last]]
 	}
-	if got := images.Sum(out); got != sha {
-		return nil, fmt.Errorf("content %s: chunks join to %s: %w", sha, got, ErrCorrupt)
+	return ctx.Err()
+}
+
+// fetchChunks fetches batch[k] for every k of missing, in parallel, into data[k].
+func fetchChunks(ctx context.Context, cs ChunkSource, batch []store.Chunk, missing []int, data [][]byte) error {
+	if len(missing) == 1 {
+		b, err := cs.Chunk(ctx, batch[missing[0]])
+		data[missing[0]] = b
+		return err
 	}
-	return out, nil
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for _, k := range missing {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := cs.Chunk(ctx, batch[k])
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+				return
+			}
+			data[k] = b
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
 }
 
 // localChunks finds chunks in files the host already has: the current
@@ -103,7 +143,7 @@ func assemble(ctx context.Context, cs ChunkSource, sha images.Digest, size int64
 // store's chunker, so an old version of a file (at any path) lends every
 // chunk the new version shares with it. The index is built on first use.
 type localChunks struct {
-	files []string // absolute paths
+	files []hostFile
 
 	once sync.Once
 	idx  map[images.Digest]chunkLoc
@@ -119,23 +159,26 @@ type chunkLoc struct {
 }
 
 // newLocalChunks indexes the host files the plan replaces or removes.
-func newLocalChunks(root string, plan *Plan) *localChunks {
+func newLocalChunks(root *dirTree, plan *Plan) *localChunks {
 	l := &localChunks{}
+	if root == nil {
+		return l
+	}
 	seen := map[images.Digest]bool{}
 	for _, op := range plan.Ops {
 		if op.OldSHA.IsZero() || seen[op.OldSHA] {
 			continue
 		}
 		seen[op.OldSHA] = true
-		l.files = append(l.files, filepath.Join(root, op.Path))
+		l.files = append(l.files, hostFile{root, op.Path})
 	}
 	return l
 }
 
 func (l *localChunks) build() {
 	l.idx = map[images.Digest]chunkLoc{}
-	for i, name := range l.files {
-		f, err := openNoFollow(name)
+	for i, hf := range l.files {
+		f, err := hf.t.openRegular(hf.rel)
 		if err != nil {
 			continue
 		}
@@ -167,7 +210,8 @@ func (l *localChunks) read(c store.Chunk, buf []byte) bool {
 	if !ok {
 		return false
 	}
-	f, err := openNoFollow(l.files[loc.file])
+	hf := l.files[loc.file]
+	f, err := hf.t.openRegular(hf.rel)
 	if err != nil {
 		return false
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"io"
 	"sync"
 
 	"github.com/ingotfleet/ingot/images"
@@ -15,13 +15,65 @@ type statser interface {
 	Stats() (received, requests, failures int64)
 }
 
+// hostFile is a file on the host: a path beneath a tree (the root, or the
+// agent's state directory for backups), opened only as a regular file.
+type hostFile struct {
+	t   *dirTree
+	rel string
+}
+
+// MaxDeltaFile is the largest file (old or new version) a sync rebuilds
+// from a delta: a delta needs both versions whole in memory, every other
+// source streams. Larger files come as chunks.
+const MaxDeltaFile = 32 << 20
+
+// deltaBudget bounds the bytes of old and new versions that the deltas
+// being applied at one time hold, over every parallel fetch.
+const deltaBudget = 3 * MaxDeltaFile
+
+// budget is a weighted semaphore of bytes.
+type budget struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	used int64
+	max  int64
+}
+
+func newBudget(max int64) *budget {
+	b := &budget{max: max}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+func (b *budget) acquire(n int64) {
+	b.mu.Lock()
+	for b.used > 0 && b.used+n > b.max {
+		b.cond.Wait()
+	}
+	b.used += n
+	b.mu.Unlock()
+}
+
+func (b *budget) release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}
+
 // stage fetches and stages every put of the plan. Files already staged by
 // an interrupted run are kept, so a restarted sync resumes.
 func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, stageDir string, src Source, res *Result) error {
 	s.setPhase("fetch")
-	stg := &stager{root: s.Root, stage: stageDir, write: s.WriteLimit}
+	stageTree, err := openTree(stageDir)
+	if err != nil {
+		return err
+	}
+	defer stageTree.Close()
+	stg := &stager{stage: stageTree, write: s.WriteLimit}
 	local := s.localIndex(host, st)
-	chunks := newLocalChunks(s.Root, plan)
+	chunks := newLocalChunks(s.rootTree, plan)
+	deltas := newBudget(deltaBudget)
 	type group struct {
 		sha  images.Digest
 		size int64
@@ -94,13 +146,16 @@ func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, s
 				if len(todo) == 0 {
 					continue
 				}
-				content, err := s.content(ctx, g.sha, g.size, todo, local, chunks, src)
-				if err != nil {
-					fail(err)
-					continue
-				}
-				for _, op := range todo {
-					if err := stg.stageFile(ctx, op.Stage, op.Entry, content); err != nil {
+				// The first path's file streams from its source; the
+				// others (same content) are copies of it.
+				err := stg.stageFile(ctx, todo[0].Stage, todo[0].Entry, func(w sink) error {
+					return s.fill(ctx, w, g.sha, g.size, todo, local, chunks, deltas, src)
+				})
+				for i, op := range todo {
+					if err == nil && i > 0 {
+						err = stg.copyStaged(ctx, op.Stage, todo[0].Stage, op.Entry)
+					}
+					if err != nil {
 						fail(err)
 						break
 					}
@@ -136,12 +191,12 @@ func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, s
 
 // localIndex maps content hashes to files on the host that hold them:
 // the scanned root and the backups of the last commit.
-func (s *Syncer) localIndex(host []Node, st State) map[images.Digest]string {
-	local := map[images.Digest]string{}
+func (s *Syncer) localIndex(host []Node, st State) map[images.Digest]hostFile {
+	local := map[images.Digest]hostFile{}
 	for i := range host {
 		if host[i].Type == images.TypeFile && !host[i].SHA256.IsZero() {
 			if _, ok := local[host[i].SHA256]; !ok {
-				local[host[i].SHA256] = filepath.Join(s.Root, host[i].Path)
+				local[host[i].SHA256] = hostFile{s.rootTree, host[i].Path}
 			}
 		}
 	}
@@ -151,51 +206,101 @@ func (s *Syncer) localIndex(host []Node, st State) map[images.Digest]string {
 			continue
 		}
 		if _, ok := local[d]; !ok {
-			local[d] = s.path("backup", fmt.Sprint(st.Generation), name)
+			local[d] = hostFile{s.stateTree, fmt.Sprintf("backup/%d/%s", st.Generation, name)}
 		}
 	}
 	return local
 }
 
-// content finds a file's content: on the host already (any path, or what
-// the last commit replaced), rebuilt from a delta against the host's old
-// version of the same path, or put together from chunks, those the host
-// holds in files the sync replaces read locally and only the others
-// fetched (a Source that is not a ChunkSource gives the whole object).
-func (s *Syncer) content(ctx context.Context, sha images.Digest, size int64, ops []*Op, local map[images.Digest]string, chunks *localChunks, src Source) ([]byte, error) {
-	if name, ok := local[sha]; ok {
-		if b, err := readNoFollow(name); err == nil && images.Sum(b) == sha {
-			s.progress.Local.Add(1)
-			return b, nil
+// fill writes content sha (size bytes) to w from the first source that
+// has it: the host itself (any path, or what the last commit replaced), a
+// delta against the host's old version of the same path (files up to
+// MaxDeltaFile), or its chunks, those the host holds in files the sync
+// replaces read locally and only the others fetched (a Source that is not
+// a ChunkSource gives the whole object). A source whose bytes do not hash
+// to sha is dropped for the next one.
+func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64, ops []*Op, local map[images.Digest]hostFile, chunks *localChunks, deltas *budget, src Source) error {
+	done := func() bool { return w.Len() == size && w.Sum() == sha }
+	if hf, ok := local[sha]; ok && hf.t != nil {
+		if f, err := hf.t.openRegular(hf.rel); err == nil {
+			_, err = io.CopyBuffer(w, io.LimitReader(f, size+1), make([]byte, 256<<10))
+			f.Close()
+			if err == nil && done() {
+				s.progress.Local.Add(1)
+				return nil
+			}
+			if err := w.Reset(); err != nil {
+				return err
+			}
 		}
 	}
-	for _, op := range ops {
-		if op.DeltaFrom.IsZero() {
-			continue
+	if size <= MaxDeltaFile && deltas != nil {
+		for _, op := range ops {
+			if op.DeltaFrom.IsZero() {
+				continue
+			}
+			old, err := readRegular(s.rootTree, op.Path, MaxDeltaFile)
+			if err != nil || images.Sum(old) != op.DeltaFrom {
+				continue
+			}
+			weight := int64(len(old)) + size
+			deltas.acquire(weight)
+			b, err := src.Delta(ctx, op.DeltaFrom, sha, old)
+			if err == nil {
+				_, err = w.Write(b)
+			}
+			deltas.release(weight)
+			if err == nil && done() {
+				s.progress.Deltas.Add(1)
+				return nil
+			}
+			if rerr := w.Reset(); rerr != nil {
+				return rerr
+			}
+			if !errors.Is(err, ErrNotFound) && s.Log != nil {
+				s.Log.Warn("delta failed; fetching the whole file", "path", op.Path, "err", err)
+			}
+			break
 		}
-		old, err := readNoFollow(filepath.Join(s.Root, op.Path))
-		if err != nil || images.Sum(old) != op.DeltaFrom {
-			continue
-		}
-		b, err := src.Delta(ctx, op.DeltaFrom, sha, old)
-		if err == nil {
-			s.progress.Deltas.Add(1)
-			return b, nil
-		}
-		if !errors.Is(err, ErrNotFound) && s.Log != nil {
-			s.Log.Warn("delta failed; fetching the whole file", "path", op.Path, "err", err)
-		}
-		break
 	}
-	var b []byte
 	var err error
 	if cs, ok := src.(ChunkSource); ok {
-		b, err = assemble(ctx, cs, sha, size, chunks)
+		err = writeChunks(ctx, w, cs, sha, size, chunks)
 	} else {
-		b, err = src.Object(ctx, sha, size)
+		var b []byte
+		if b, err = src.Object(ctx, sha, size); err == nil {
+			_, err = w.Write(b)
+		}
+	}
+	if err == nil && !done() {
+		err = fmt.Errorf("content %s: the bytes received hash to %s: %w", sha, w.Sum(), ErrCorrupt)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("fetching %s (%s): %w", ops[0].Path, sha, err)
+		return fmt.Errorf("fetching %s (%s): %w", ops[0].Path, sha, err)
 	}
-	return b, nil
+	return nil
+}
+
+// readRegular reads a regular file of at most max bytes whole.
+func readRegular(t *dirTree, rel string, max int64) ([]byte, error) {
+	if t == nil {
+		return nil, errors.New("no tree")
+	}
+	f, err := t.openRegular(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", t.abs(rel), max)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err == nil && int64(len(b)) > max {
+		err = fmt.Errorf("%s: larger than %d bytes", t.abs(rel), max)
+	}
+	return b, err
 }

@@ -2,6 +2,7 @@ package pusher
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"encoding/hex"
 	"maps"
 	"slices"
@@ -33,8 +34,9 @@ type Op struct {
 	Backup string        `json:"backup,omitempty"` // where what is replaced or removed goes
 	Entry  *images.Entry `json:"entry,omitempty"`  // mkdir, put, link, attrs: the wanted entry
 	OldSHA images.Digest `json:"old_sha,omitempty"`
-	// Old is what an attrs op's path has before the commit (nil: unknown),
-	// so only what differs is changed.
+	// Old is what an attrs or remove op's path has before the commit
+	// (nil: unknown or new), so only what differs is changed and a failed
+	// commit can be undone.
 	Old *images.Entry `json:"old,omitempty"`
 	// DeltaFrom is the content hash of the host's current version of a
 	// put file, when it is a regular file: the store may have a delta.
@@ -50,6 +52,10 @@ type Plan struct {
 	// Fetch is the total size of the files to stage.
 	FetchBytes int64
 	FetchFiles int
+	// Refused lists why the image cannot be synced to this host: it would
+	// move, replace or delete a directory holding local paths, or
+	// hardlink to a local path. A sync refuses such a plan whole.
+	Refused []string
 }
 
 // stageName names the staged (and backup) file of path p holding content
@@ -81,8 +87,19 @@ type PlanOptions struct {
 // MakePlan compares the host's current nodes with the wanted manifest.
 func MakePlan(host []Node, want *images.Manifest, opts PlanOptions) *Plan {
 	have := make(map[string]*Node, len(host))
+	// holds: host directories with a local path or a mount point at any
+	// depth below them (the scan left those out).
+	holds := map[string]bool{}
 	for i := range host {
 		have[host[i].Path] = &host[i]
+		if host[i].HoldsLocal {
+			for p := host[i].Path; !holds[p]; p = images.Parent(p) {
+				holds[p] = true
+				if p == "." {
+					break
+				}
+			}
+		}
 	}
 	skip := func(p string) bool {
 		if opts.Local != nil && opts.Local(p) {
@@ -133,6 +150,10 @@ func MakePlan(host []Node, want *images.Manifest, opts PlanOptions) *Plan {
 				}
 			}
 		case images.TypeHardlink:
+			if skip(e.Link) {
+				pl.Refused = append(pl.Refused, fmt.Sprintf("%s is a hardlink to %s, a local path of this host (or under a mount): a sync never links to what it does not manage", e.Path, e.Link))
+				continue
+			}
 			if h != nil && h.Type == images.TypeHardlink && h.Link == e.Link && !replaced[e.Link] {
 				continue
 			}
@@ -178,6 +199,9 @@ func MakePlan(host []Node, want *images.Manifest, opts PlanOptions) *Plan {
 	for _, op := range pl.Ops {
 		if h := have[op.Path]; h != nil && h.Type == images.TypeDir && op.Kind != OpMkdir {
 			replacedDirs[op.Path] = true
+			if holds[op.Path] {
+				pl.Refused = append(pl.Refused, fmt.Sprintf("the image replaces directory %s with a %s, but on this host it holds local paths or mount points, which a sync never moves or deletes", op.Path, op.Entry.Type))
+			}
 		}
 	}
 	under := func(p string) bool {
@@ -199,6 +223,10 @@ func MakePlan(host []Node, want *images.Manifest, opts PlanOptions) *Plan {
 		if n.Type == images.TypeFile {
 			op.OldSHA = n.SHA256
 		}
+		if n.Type == images.TypeDir {
+			old := n.Entry
+			op.Old = &old
+		}
 		if len(replacedDirs) > 0 && under(n.Path) {
 			early = append(early, op)
 		} else {
@@ -217,7 +245,14 @@ func MakePlan(host []Node, want *images.Manifest, opts PlanOptions) *Plan {
 	for _, p := range slices.Sorted(maps.Keys(dirty)) {
 		if e := want.Lookup(p); e != nil && e.Type == images.TypeDir && (p == "." || !skip(p)) {
 			ec := e.Clone()
-			attrs = append(attrs, Op{Kind: OpAttrs, Path: p, Entry: &ec})
+			op := Op{Kind: OpAttrs, Path: p, Entry: &ec}
+			if h := have[p]; h != nil && h.Type == images.TypeDir {
+				// Same attributes (else an attrs op exists): only the
+				// mtime the commit moves is set back; Old undoes it.
+				old := h.Entry
+				op.Old = &old
+			}
+			attrs = append(attrs, op)
 		}
 	}
 	slices.SortStableFunc(attrs, func(a, b Op) int { return images.ComparePaths(b.Path, a.Path) })

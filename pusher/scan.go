@@ -26,6 +26,9 @@ type Node struct {
 	Nlink    uint64
 	Ctime    int64 // nanoseconds
 	MtimeNs  int64
+	// HoldsLocal: a directory with an entry the scan left out (a local
+	// path, or a mount point of another filesystem).
+	HoldsLocal bool
 }
 
 // ScanOptions says what Scan leaves out.
@@ -59,7 +62,12 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 		return nil, fmt.Errorf("scanning %s: not a directory", root)
 	}
 	rootDev := st.Dev
-	rootFd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	tree, err := openTree(root)
+	if err != nil {
+		return nil, fmt.Errorf("scanning: %w", err)
+	}
+	defer tree.Close()
+	rootFd, err := unix.Dup(tree.fd)
 	if err != nil {
 		return nil, fmt.Errorf("scanning %s: %w", root, err)
 	}
@@ -79,6 +87,7 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 		}
 		mu.Unlock()
 	}
+	holding := map[string]bool{} // directories with an entry left out
 	var walk func(fd int, rel, abs string)
 	walk = func(fd int, rel, abs string) {
 		defer unix.Close(fd)
@@ -99,6 +108,9 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 				p = rel + "/" + name
 			}
 			if opts.Skip != nil && opts.Skip(p) {
+				mu.Lock()
+				holding[rel] = true
+				mu.Unlock()
 				continue
 			}
 			n, err := statNodeAt(fd, name, p, abs+"/"+name)
@@ -110,6 +122,9 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 				return
 			}
 			if opts.OneFileSystem && n.Dev != rootDev && (opts.Cross == nil || !opts.Cross(p)) {
+				mu.Lock()
+				holding[rel] = true
+				mu.Unlock()
 				continue
 			}
 			local = append(local, n)
@@ -144,7 +159,7 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 			}
 		}
 	}
-	rn, err := statNode(".", root)
+	rn, err := statNodeAt(tree.fd, ".", ".", root)
 	if err != nil {
 		unix.Close(rootFd)
 		return nil, err
@@ -156,6 +171,11 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 		return nil, firstErr
 	}
 	slices.SortFunc(nodes, func(a, b Node) int { return images.ComparePaths(a.Path, b.Path) })
+	for i := range nodes {
+		if holding[nodes[i].Path] {
+			nodes[i].HoldsLocal = true
+		}
+	}
 
 	// Hardlinks: the first path of an inode is the file.
 	type key struct{ dev, ino uint64 }
@@ -204,12 +224,33 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 			vouched[i] = false
 		}
 	}
+	// Xattrs are read by name in the parent's descriptor, opened beneath
+	// the root (nodes are sorted, so siblings share one).
+	pfd, pdir := -1, ""
+	defer func() {
+		if pfd >= 0 {
+			unix.Close(pfd)
+		}
+	}()
 	for i := range nodes {
 		n := &nodes[i]
 		if n.Type == images.TypeHardlink || vouched[i] {
 			continue
 		}
-		x, err := readXattrs(filepath.Join(root, n.Path))
+		dir, name := images.Parent(n.Path), n.Path[strings.LastIndexByte(n.Path, '/')+1:]
+		if n.Path == "." {
+			dir, name = ".", "."
+		}
+		if pfd < 0 || dir != pdir {
+			if pfd >= 0 {
+				unix.Close(pfd)
+			}
+			if pfd, err = tree.dir(dir); err != nil {
+				return nil, fmt.Errorf("scanning %s: %w", tree.abs(dir), err)
+			}
+			pdir = dir
+		}
+		x, err := readXattrsAt(pfd, name, tree.abs(n.Path))
 		if err != nil {
 			return nil, err
 		}
@@ -219,7 +260,7 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 		}
 	}
 	if !opts.NoHash {
-		if err := hashFiles(ctx, root, nodes, toHash); err != nil {
+		if err := hashFiles(ctx, tree, nodes, toHash); err != nil {
 			return nil, err
 		}
 		if opts.Cache != nil {
@@ -231,7 +272,7 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 	return nodes, nil
 }
 
-func hashFiles(ctx context.Context, root string, nodes []Node, idx []int) error {
+func hashFiles(ctx context.Context, tree *dirTree, nodes []Node, idx []int) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -244,7 +285,7 @@ func hashFiles(ctx context.Context, root string, nodes []Node, idx []int) error 
 			defer wg.Done()
 			buf := make([]byte, 256<<10)
 			for i := range next {
-				d, err := hashFile(filepath.Join(root, nodes[i].Path), buf)
+				d, err := hashFile(tree, nodes[i].Path, buf)
 				if err != nil {
 					mu.Lock()
 					if first == nil {
@@ -271,15 +312,17 @@ func hashFiles(ctx context.Context, root string, nodes []Node, idx []int) error 
 	return ctx.Err()
 }
 
-func hashFile(name string, buf []byte) (images.Digest, error) {
-	f, err := os.OpenFile(name, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+// hashFile reads rel beneath tree: only a regular file, opened without
+// blocking (a FIFO swapped in is an error for that path, not a hang).
+func hashFile(tree *dirTree, rel string, buf []byte) (images.Digest, error) {
+	f, err := tree.openRegular(rel)
 	if err != nil {
-		return images.Digest{}, fmt.Errorf("hashing %s: %w", name, err)
+		return images.Digest{}, fmt.Errorf("hashing: %w", err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.CopyBuffer(h, f, buf); err != nil {
-		return images.Digest{}, fmt.Errorf("hashing %s: %w", name, err)
+		return images.Digest{}, fmt.Errorf("hashing %s: %w", tree.abs(rel), err)
 	}
 	var d images.Digest
 	h.Sum(d[:0])
@@ -325,26 +368,6 @@ func statNodeAt(dirfd int, name, rel, abs string) (Node, error) {
 	return nodeFromStat(&st, rel, link)
 }
 
-// statNode lstats abs and fills in everything but content hash and xattrs.
-func statNode(rel, abs string) (Node, error) {
-	var st unix.Stat_t
-	if err := unix.Lstat(abs, &st); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return Node{}, fs.ErrNotExist
-		}
-		return Node{}, fmt.Errorf("lstat %s: %w", abs, err)
-	}
-	var link string
-	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		l, err := os.Readlink(abs)
-		if err != nil {
-			return Node{}, fmt.Errorf("readlink %s: %w", abs, err)
-		}
-		link = l
-	}
-	return nodeFromStat(&st, rel, link)
-}
-
 func nodeFromStat(st *unix.Stat_t, rel, link string) (Node, error) {
 	n := Node{
 		Entry: images.Entry{
@@ -380,57 +403,6 @@ func nodeFromStat(st *unix.Stat_t, rel, link string) (Node, error) {
 		return Node{}, fmt.Errorf("lstat %s: unknown file type %o", rel, st.Mode&unix.S_IFMT)
 	}
 	return n, nil
-}
-
-// readXattrs lists and reads the extended attributes of a path without
-// following a symlink.
-func readXattrs(abs string) (map[string]string, error) {
-	buf := make([]byte, 1024)
-	var n int
-	var err error
-	for {
-		n, err = unix.Llistxattr(abs, buf)
-		if errors.Is(err, unix.ERANGE) {
-			buf = make([]byte, len(buf)*4)
-			continue
-		}
-		break
-	}
-	if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.ENOENT) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("listing xattrs of %s: %w", abs, err)
-	}
-	if n == 0 {
-		return nil, nil
-	}
-	x := map[string]string{}
-	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
-		if name == "" {
-			continue
-		}
-		val := make([]byte, 256)
-		for {
-			m, err := unix.Lgetxattr(abs, name, val)
-			if errors.Is(err, unix.ERANGE) {
-				val = make([]byte, len(val)*4)
-				continue
-			}
-			if errors.Is(err, unix.ENODATA) {
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("reading xattr %s of %s: %w", name, abs, err)
-			}
-			x[name] = string(val[:m])
-			break
-		}
-	}
-	if len(x) == 0 {
-		return nil, nil
-	}
-	return x, nil
 }
 
 // StatCache remembers, per path, the content hash and xattrs of a file

@@ -55,6 +55,9 @@ type Syncer struct {
 	rel       string
 	parsed    map[images.Digest]*images.Manifest
 	progress  Progress
+	// The root and the state directory, open while a sync runs: host
+	// files are read through them (hostFile).
+	rootTree, stateTree *dirTree
 }
 
 // Progress is a sync's position, readable while it runs.
@@ -186,7 +189,29 @@ func (s *Syncer) init() error {
 			return fmt.Errorf("state directory: %w", err)
 		}
 	}
+	// The journal, stage and backups are reached by path: no other user
+	// may be able to swap anything on the way to them.
+	return checkPrivateDir(s.StateDir)
+}
+
+// openTrees opens the root and the state directory for a sync.
+func (s *Syncer) openTrees() error {
+	var err error
+	if s.rootTree, err = openTree(s.Root); err != nil {
+		return err
+	}
+	if s.stateTree, err = openTree(s.StateDir); err != nil {
+		s.rootTree.Close()
+		s.rootTree = nil
+		return err
+	}
 	return nil
+}
+
+func (s *Syncer) closeTrees() {
+	s.rootTree.Close()
+	s.stateTree.Close()
+	s.rootTree, s.stateTree = nil, nil
 }
 
 // Recover finishes a commit a crash interrupted. It is called before
@@ -209,7 +234,18 @@ func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
 	if s.Log != nil {
 		s.Log.Warn("finishing an interrupted commit", "from", j.From, "to", j.To, "ops", len(j.Ops))
 	}
-	if err := s.finishCommit(ctx, &j); err != nil {
+	if err := s.init(); err != nil {
+		return true, fmt.Errorf("recovery: %w", err)
+	}
+	if st, err := s.LoadState(); err == nil && j.From != j.To && st.Image == j.To && st.Generation == j.Generation {
+		// The commit finished (its state is recorded); only its
+		// after-phase triggers may not have run.
+	} else if err := s.finishCommit(ctx, &j); err != nil {
+		var ce *CommitError
+		if errors.As(err, &ce) && ce.Undone {
+			res := Result{Image: j.To.String(), From: j.From.String(), Error: "recovery: " + err.Error()}
+			writeJSON(s.path("last-result.json"), res)
+		}
 		return true, fmt.Errorf("recovery: %w", err)
 	}
 	// The after-phase triggers of the interrupted sync have not run: run
@@ -237,13 +273,25 @@ func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
 // finishCommit runs the journal and records the new state.
 func (s *Syncer) finishCommit(ctx context.Context, j *Journal) error {
 	if err := runJournal(ctx, s.Root, j); err != nil {
+		var ce *CommitError
+		if errors.As(err, &ce) && ce.Undone {
+			// Back at the old image: the journal has done its work, and
+			// what this commit staged and set aside goes.
+			if rerr := s.removeJournal(); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			os.RemoveAll(j.Backup)
+			os.RemoveAll(j.Stage)
+		}
 		return err
 	}
 	crashPoint("ops-done")
 	backups := map[string]string{}
 	for _, op := range j.Ops {
-		if !op.OldSHA.IsZero() && op.Backup != "" && exists(filepath.Join(j.Backup, op.Backup)) {
-			backups[op.OldSHA.String()] = op.Backup
+		if !op.OldSHA.IsZero() && op.Backup != "" {
+			if _, err := os.Lstat(filepath.Join(j.Backup, op.Backup)); err == nil {
+				backups[op.OldSHA.String()] = op.Backup
+			}
 		}
 	}
 	old, _ := s.LoadState()
@@ -335,6 +383,10 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	if _, err := s.recoverLocked(ctx); err != nil {
 		return err
 	}
+	if err := s.openTrees(); err != nil {
+		return err
+	}
+	defer s.closeTrees()
 	st, err := s.LoadState()
 	if err != nil {
 		return err
@@ -374,6 +426,13 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	}
 	popts := s.planOptions(mounts)
 	plan := MakePlan(host, want, popts)
+	if len(plan.Refused) > 0 {
+		why := plan.Refused
+		if len(why) > 5 {
+			why = append(why[:5:5], fmt.Sprintf("and %d more", len(plan.Refused)-5))
+		}
+		return fmt.Errorf("image %s refused for this host: %s", d, strings.Join(why, "; "))
+	}
 	if st.Image == d {
 		res.Drift = slices.Clone(plan.Changed)
 	} else if !st.Image.IsZero() {
@@ -551,6 +610,16 @@ func (s *Syncer) scan(ctx context.Context) ([]Node, []string, error) {
 	return nodes, mounts, nil
 }
 
+// statNode stats rel beneath the root, in its parent's descriptor.
+func (s *Syncer) statNode(rel string) (Node, error) {
+	pfd, name, err := s.rootTree.parent(rel)
+	if err != nil {
+		return Node{}, err
+	}
+	defer unix.Close(pfd)
+	return statNodeAt(pfd, name, rel, s.rootTree.abs(rel))
+}
+
 func (s *Syncer) saveCache(plan *Plan) {
 	// The commit wrote files whose content it knows: record their new
 	// inode facts so the next sync reads none of them again.
@@ -561,7 +630,7 @@ func (s *Syncer) saveCache(plan *Plan) {
 		if op.Entry == nil || op.Entry.Type != images.TypeFile || (op.Kind != OpPut && op.Kind != OpAttrs) {
 			continue
 		}
-		n, err := statNode(op.Path, filepath.Join(s.Root, op.Path))
+		n, err := s.statNode(op.Path)
 		if err != nil || n.Type != images.TypeFile || n.Size != op.Entry.Size {
 			continue
 		}
@@ -572,8 +641,11 @@ func (s *Syncer) saveCache(plan *Plan) {
 	s.cache.Save(s.path("statcache"))
 }
 
+// maxTriggerFile bounds a trigger rules file of the image (read whole).
+const maxTriggerFile = 1 << 20
+
 // imageTriggers reads the rules the image ships in etc/ingot/triggers.d.
-func (s *Syncer) imageTriggers(ctx context.Context, m *images.Manifest, local map[images.Digest]string, src Source) ([]triggers.Rule, error) {
+func (s *Syncer) imageTriggers(ctx context.Context, m *images.Manifest, local map[images.Digest]hostFile, src Source) ([]triggers.Rule, error) {
 	var rules []triggers.Rule
 	prefix := triggers.ImageDir + "/"
 	for i := range m.Entries {
@@ -582,10 +654,14 @@ func (s *Syncer) imageTriggers(ctx context.Context, m *images.Manifest, local ma
 		if !strings.HasPrefix(p, prefix) || strings.Contains(p[len(prefix):], "/") || !strings.HasSuffix(p, ".yaml") || e == nil || e.Type != images.TypeFile {
 			continue
 		}
-		b, err := s.content(ctx, e.SHA256, e.Size, []*Op{{Path: p}}, local, nil, src)
-		if err != nil {
+		if e.Size > maxTriggerFile {
+			return nil, fmt.Errorf("reading trigger rules %s: %d bytes, the most is %d", p, e.Size, maxTriggerFile)
+		}
+		buf := &memSink{max: maxTriggerFile}
+		if err := s.fill(ctx, buf, e.SHA256, e.Size, []*Op{{Path: p}}, local, nil, nil, src); err != nil {
 			return nil, fmt.Errorf("reading trigger rules %s: %w", p, err)
 		}
+		b := buf.buf.Bytes()
 		rs, err := triggers.ParseBytes(p, b)
 		if err != nil {
 			return nil, err

@@ -1,0 +1,128 @@
+package pusher
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ingotfleet/ingot/images"
+)
+
+// CommitError is a commit that stopped at an op that failed. A failure
+// that will not go away (a name the filesystem refuses, an attribute it
+// rejects) must not leave the host between images: the ops done so far
+// are undone from the journal, newest first, and the host is back at the
+// image it had (Undone). Undo is set when undoing failed too.
+type CommitError struct {
+	Err    error
+	Undone bool
+	Undo   error
+}
+
+func (e *CommitError) Error() string {
+	if e.Undone {
+		return e.Err.Error() + " (the commit was undone: the host is at its previous image)"
+	}
+	return fmt.Sprintf("%v; undoing the commit failed too: %v", e.Err, e.Undo)
+}
+
+func (e *CommitError) Unwrap() error { return e.Err }
+
+// undo reverts ops last..0. Each step can run again, and does nothing
+// for an op that never ran, so undo after a crash (recovery replays the
+// journal, which fails at the same op and undoes again) ends the same.
+func (c *committer) undo(last int) error {
+	var errs []error
+	for k := last; k >= 0; k-- {
+		if err := c.undoOp(&c.j.Ops[k]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *committer) undoOp(op *Op) error {
+	pfd, name, err := c.root.parent(op.Path)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) && op.Kind != OpRemove {
+			return nil // nothing was made there
+		}
+		return fmt.Errorf("undo %s %s: %w", op.Kind, op.Path, err)
+	}
+	defer unix.Close(pfd)
+	fail := func(err error) error { return fmt.Errorf("undo %s %s: %w", op.Kind, op.Path, err) }
+	switch op.Kind {
+	case OpAttrs:
+		if op.Old != nil && existsAt(pfd, name) {
+			if err := setAttrsAt(pfd, name, op.Old, nil, op.Path); err != nil {
+				return fail(err)
+			}
+		}
+	case OpPut:
+		// A staged file that is gone was put in place: it goes back to
+		// the stage (where a new attempt finds it).
+		if !existsAt(c.stage.fd, op.Stage) && existsAt(pfd, name) {
+			if err := unix.Renameat(pfd, name, c.stage.fd, op.Stage); err != nil {
+				return fail(err)
+			}
+		}
+		return c.restore(op, pfd, name)
+	case OpLink:
+		if op.Backup == "" || existsAt(c.backup.fd, op.Backup) {
+			if st, err := lstatAt(pfd, name); err == nil && c.isLinkOf(op, st) {
+				if err := unix.Unlinkat(pfd, name, 0); err != nil {
+					return fail(err)
+				}
+			}
+		}
+		return c.restore(op, pfd, name)
+	case OpMkdir:
+		if st, err := lstatAt(pfd, name); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			if err := unix.Unlinkat(pfd, name, unix.AT_REMOVEDIR); err != nil {
+				return fail(err)
+			}
+		}
+		return c.restore(op, pfd, name)
+	case OpRemove:
+		if op.Old != nil && op.Old.Type == images.TypeDir {
+			if existsAt(pfd, name) {
+				return nil
+			}
+			if err := unix.Mkdirat(pfd, name, 0o700); err != nil {
+				return fail(err)
+			}
+			if err := setAttrsAt(pfd, name, op.Old, nil, op.Path); err != nil {
+				return fail(err)
+			}
+			return nil
+		}
+		return c.restore(op, pfd, name)
+	}
+	return nil
+}
+
+// isLinkOf reports whether st is the inode op's hardlink target has.
+func (c *committer) isLinkOf(op *Op, st unix.Stat_t) bool {
+	sfd, sname, err := c.root.parent(op.Entry.Link)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(sfd)
+	s1, err := lstatAt(sfd, sname)
+	return err == nil && s1.Ino == st.Ino && s1.Dev == st.Dev
+}
+
+// restore moves what the op set aside back to its path.
+func (c *committer) restore(op *Op, pfd int, name string) error {
+	if op.Backup == "" || !existsAt(c.backup.fd, op.Backup) {
+		return nil
+	}
+	if existsAt(pfd, name) {
+		return fmt.Errorf("undo %s %s: something is in the way of the old version", op.Kind, op.Path)
+	}
+	if err := unix.Renameat(c.backup.fd, op.Backup, pfd, name); err != nil {
+		return fmt.Errorf("undo %s %s: %w", op.Kind, op.Path, err)
+	}
+	return nil
+}
