@@ -285,7 +285,17 @@ func (a *Agent) metrics(w http.ResponseWriter, _ *http.Request) {
 // listening address.
 func (a *Agent) Serve(ctx context.Context, ready func(addr string)) error {
 	if _, err := a.Syncer.Recover(ctx); err != nil {
-		return err
+		// The agent serves anyway: the error is in its log and status
+		// (last result), and a controller can still sync or roll back.
+		if a.Log != nil {
+			a.Log.Error("recovering an interrupted commit failed", "err", err)
+		}
+		a.mu.Lock()
+		a.last = &Result{Error: err.Error()}
+		if st, serr := a.Syncer.LoadState(); serr == nil {
+			a.last.Image = st.Image.String()
+		}
+		a.mu.Unlock()
 	}
 	if a.tls == nil {
 		return errors.New("the agent's API needs tls.ca, tls.cert and tls.key")

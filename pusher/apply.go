@@ -122,7 +122,7 @@ func (w *stagedFile) Reset() error {
 }
 
 func (w *stagedFile) Sum() (d images.Digest) { w.h.Sum(d[:0]); return d }
-func (w *stagedFile) Len() int64              { return w.n }
+func (w *stagedFile) Len() int64             { return w.n }
 
 // memSink holds a small file's content in memory (trigger rules), up to max bytes.
 type memSink struct {
@@ -136,9 +136,9 @@ func (m *memSink) Write(p []byte) (int, error) {
 	}
 	return m.buf.Write(p)
 }
-func (m *memSink) Reset() error              { m.buf.Reset(); return nil }
-func (m *memSink) Sum() images.Digest        { return images.Sum(m.buf.Bytes()) }
-func (m *memSink) Len() int64                { return int64(m.buf.Len()) }
+func (m *memSink) Reset() error       { m.buf.Reset(); return nil }
+func (m *memSink) Sum() images.Digest { return images.Sum(m.buf.Bytes()) }
+func (m *memSink) Len() int64         { return int64(m.buf.Len()) }
 
 // stageFile writes the staged file name with e's content and attributes:
 // fill writes the content, which is then checked against e's hash and size.
@@ -235,10 +235,11 @@ func (s *stager) stageNode(name string, e *images.Entry) error {
 // owner, mode 0600, no xattrs.
 var fresh = &images.Entry{UID: os.Geteuid(), GID: os.Getegid(), Mode: 0o600}
 
-// RaceHook, when set (tests only), is called before the commit touches a
-// path, with the op's kind and path: a test that plays a local user makes
-// its swap there, at the worst moment.
-var RaceHook func(kind OpKind, path string)
+// RaceHook, when set (tests only), is called just before the agent
+// touches a host path: step is an op's kind in a commit, or "hash" when
+// the scan reads a file. A test playing a local user makes its swap
+// there, at the worst moment.
+var RaceHook func(step, path string)
 
 // committer runs a journal's ops against a root. Every op resolves its
 // path beneath the root's descriptor without following symlinks, and
@@ -311,7 +312,7 @@ func (c *committer) moveAside(dirfd int, name, backup, what string) error {
 
 func (c *committer) run(op *Op) error {
 	if RaceHook != nil {
-		RaceHook(op.Kind, op.Path)
+		RaceHook(string(op.Kind), op.Path)
 	}
 	pfd, name, err := c.root.parent(op.Path)
 	if err != nil {
@@ -454,4 +455,3 @@ func syncfs(name string) error {
 	defer f.Close()
 	return unix.Syncfs(int(f.Fd()))
 }
-

@@ -79,7 +79,15 @@ func (t *dirTree) open(rel string, flags int, mode uint32) (int, error) {
 
 // dir opens the directory rel beneath the tree.
 func (t *dirTree) dir(rel string) (int, error) {
-	return t.open(rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	fd, err := t.open(rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if errors.Is(err, unix.ENOTDIR) {
+		err = fmt.Errorf("%s: %w", t.abs(rel), err)
+		var st unix.Stat_t
+		if unix.Fstatat(t.fd, rel, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			err = fmt.Errorf("%w: %s is a symlink", images.ErrUnsafePath, rel)
+		}
+	}
+	return fd, err
 }
 
 // parent opens the directory holding rel and returns it with rel's last

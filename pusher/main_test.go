@@ -16,7 +16,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(attackEnv) != "" {
+		// This process is a local user attacking the agent (attack_test.go).
+		os.Exit(attackMain())
+	}
 	code := m.Run()
+	if attackerBin != "" {
+		os.RemoveAll(filepath.Dir(attackerBin))
+	}
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}

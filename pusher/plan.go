@@ -2,8 +2,8 @@ package pusher
 
 import (
 	"crypto/sha256"
-	"fmt"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"slices"
 

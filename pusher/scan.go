@@ -315,6 +315,9 @@ func hashFiles(ctx context.Context, tree *dirTree, nodes []Node, idx []int) erro
 // hashFile reads rel beneath tree: only a regular file, opened without
 // blocking (a FIFO swapped in is an error for that path, not a hang).
 func hashFile(tree *dirTree, rel string, buf []byte) (images.Digest, error) {
+	if RaceHook != nil {
+		RaceHook("hash", rel)
+	}
 	f, err := tree.openRegular(rel)
 	if err != nil {
 		return images.Digest{}, fmt.Errorf("hashing: %w", err)

@@ -39,6 +39,17 @@ func (c *committer) undo(last int) error {
 			errs = append(errs, err)
 		}
 	}
+	// Directories whose entries the commit (and the undo) changed get
+	// their old attributes (mtime) back, children first, as the commit
+	// would have set the new ones.
+	for k := range c.j.Ops {
+		op := &c.j.Ops[k]
+		if k > last && op.Kind == OpAttrs && op.Old != nil && op.Old.Type == images.TypeDir {
+			if err := c.undoOp(op); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -48,6 +59,13 @@ func (c *committer) undoOp(op *Op) error {
 		if errors.Is(err, unix.ENOENT) && op.Kind != OpRemove {
 			return nil // nothing was made there
 		}
+		if errors.Is(err, images.ErrUnsafePath) || errors.Is(err, unix.ENOTDIR) {
+			// A local user replaced a directory on the way with a
+			// symlink: what the commit put there went with the
+			// directory, which is that user's to keep; nothing is
+			// done through the link.
+			return nil
+		}
 		return fmt.Errorf("undo %s %s: %w", op.Kind, op.Path, err)
 	}
 	defer unix.Close(pfd)
@@ -55,7 +73,9 @@ func (c *committer) undoOp(op *Op) error {
 	switch op.Kind {
 	case OpAttrs:
 		if op.Old != nil && existsAt(pfd, name) {
-			if err := setAttrsAt(pfd, name, op.Old, nil, op.Path); err != nil {
+			// A node of another type is not the one the commit changed
+			// (a user swapped it): it is left alone.
+			if err := setAttrsAt(pfd, name, op.Old, nil, op.Path); err != nil && !errors.Is(err, images.ErrUnsafePath) {
 				return fail(err)
 			}
 		}

@@ -1,0 +1,438 @@
+package pusher
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/testenv"
+)
+
+// The tests of this file are attacks on the agent by a local user
+// (uid 1000) of a host, written as the attack: the user's process (this
+// test binary, run again with attackEnv set, as uid 1000) makes its move
+// at the worst moment, which RaceHook makes exact.
+
+const attackEnv = "INGOT_TEST_ATTACK"
+
+// attackMain runs one move of the attacker: "exchange PATH TARGET"
+// atomically swaps PATH with a symlink to TARGET (RENAME_EXCHANGE);
+// "fifo PATH" replaces PATH with a FIFO.
+func attackMain() int {
+	args := strings.Split(os.Getenv(attackEnv), "\x1f")
+	var err error
+	switch args[0] {
+	case "exchange":
+		evil := args[1] + ".evil"
+		if err = os.Symlink(args[2], evil); err == nil {
+			err = unix.Renameat2(unix.AT_FDCWD, evil, unix.AT_FDCWD, args[1], unix.RENAME_EXCHANGE)
+		}
+	case "fifo":
+		if err = os.Remove(args[1]); err == nil {
+			err = unix.Mkfifo(args[1], 0o644)
+		}
+	default:
+		err = fmt.Errorf("unknown move %q", args[0])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "attacker:", err)
+		return 1
+	}
+	return 0
+}
+
+var (
+	attackerOnce sync.Once
+	attackerBin  string
+	attackerErr  error
+)
+
+// attackerBinary is a copy of this test binary that uid 1000 may run
+// (go test's build directory is private); TestMain removes it.
+func attackerBinary(t testing.TB) string {
+	attackerOnce.Do(func() {
+		var dir string
+		if dir, attackerErr = os.MkdirTemp("", "ingot-attacker-"); attackerErr != nil {
+			return
+		}
+		os.Chmod(dir, 0o755)
+		var b []byte
+		if b, attackerErr = os.ReadFile(os.Args[0]); attackerErr != nil {
+			return
+		}
+		attackerBin = filepath.Join(dir, "attacker")
+		attackerErr = os.WriteFile(attackerBin, b, 0o755)
+	})
+	if attackerErr != nil {
+		t.Fatalf("copying the test binary for the attacker: %v", attackerErr)
+	}
+	return attackerBin
+}
+
+// attack runs one move as uid 1000 and waits for it.
+func attack(t testing.TB, move string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(attackerBinary(t), "-test.run=^$")
+	cmd.Env = append(os.Environ(), attackEnv+"="+strings.Join(append([]string{move}, args...), "\x1f"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 1000, Gid: 1000}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the attacker's %s failed: %v\n%s", move, err, out)
+	}
+}
+
+// attackDir is a directory that uid 1000 can traverse (t.TempDir's are
+// private), owned by root: roots and "outside" files of the attacks.
+func attackDir(t testing.TB) string {
+	t.Helper()
+	testenv.RequireRoot(t)
+	d, err := os.MkdirTemp("", "ingot-attack-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(d, 0o755)
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// onRace installs RaceHook for one test: move runs once, at the first
+// step and path that match.
+func onRace(t testing.TB, step, path string, move func()) {
+	done := false
+	RaceHook = func(s, p string) {
+		if !done && s == step && p == path {
+			done = true
+			move()
+		}
+	}
+	t.Cleanup(func() { RaceHook = nil })
+}
+
+// userTree is A for the swap attacks: a directory of uid 1000 that anyone
+// may write (as images ship /var/tmp or a spool), with one inside it.
+func userTree() tree {
+	return tree{
+		"pub":     "dir|mode=0777 uid=1000",
+		"pub/d":   "dir|mode=0777 uid=1000",
+		"pub/d/f": "file:v1|uid=1000",
+		"usr":     "dir",
+		"usr/x":   "file:x1",
+		"var":     "dir",
+		"var/lib": "dir",
+	}
+}
+
+func syncOK(t testing.TB, s *Syncer, d images.Digest, src Source) {
+	t.Helper()
+	if res := s.Sync(context.Background(), d, src, SyncOptions{}); !res.OK {
+		t.Fatalf("sync %s: %s", d, res.Error)
+	}
+}
+
+// Attack 1: the commit sets a directory's mode; the user swaps that
+// directory for a symlink to a root-only file just before.
+func TestAttackChmodThroughSymlink(t *testing.T) {
+	base := attackDir(t)
+	f := newFixture(t)
+	da, _, _ := f.publishTree(t, userTree())
+	tb := userTree()
+	tb["pub/d/f"] = "file:v2|uid=1000" // changes pub/d's mtime: an attrs op on pub/d
+	db, _, _ := f.publishTree(t, tb)
+	secret := filepath.Join(base, "shadow")
+	os.WriteFile(secret, []byte("root only"), 0o600)
+	root := filepath.Join(base, "root")
+	os.Mkdir(root, 0o755)
+	s := f.syncer(t, root)
+	src := f.source(t)
+	syncOK(t, s, da, src)
+
+	onRace(t, "attrs", "pub/d", func() { attack(t, "exchange", filepath.Join(root, "pub/d"), secret) })
+	res := s.Sync(context.Background(), db, src, SyncOptions{})
+	if res.OK {
+		t.Errorf("the sync reported ok after its directory was swapped for a symlink")
+	}
+	t.Logf("sync error: %s", res.Error)
+	var st unix.Stat_t
+	unix.Stat(secret, &st)
+	if st.Mode&0o7777 != 0o600 || st.Uid != 0 {
+		t.Fatalf("the root-only file outside is now mode %04o uid %d (was 0600 uid 0)", st.Mode&0o7777, st.Uid)
+	}
+	if b, _ := os.ReadFile(secret); string(b) != "root only" {
+		t.Fatalf("the file outside changed: %q", b)
+	}
+}
+
+// Attack 2: a parent directory is swapped (RENAME_EXCHANGE) for a symlink
+// to a directory outside the root once the commit has put files in it.
+func TestAttackWritesOutsideRoot(t *testing.T) {
+	base := attackDir(t)
+	f := newFixture(t)
+	da, _, _ := f.publishTree(t, userTree())
+	tb := userTree()
+	for i := 0; i < 40; i++ {
+		tb[fmt.Sprintf("pub/d/new%02d", i)] = fmt.Sprintf("file:new %d|mode=4755", i)
+	}
+	db, _, _ := f.publishTree(t, tb)
+	outside := filepath.Join(base, "outside")
+	os.Mkdir(outside, 0o755)
+	root := filepath.Join(base, "root")
+	os.Mkdir(root, 0o755)
+	s := f.syncer(t, root)
+	src := f.source(t)
+	syncOK(t, s, da, src)
+
+	onRace(t, "put", "pub/d/new10", func() { attack(t, "exchange", filepath.Join(root, "pub/d"), outside) })
+	res := s.Sync(context.Background(), db, src, SyncOptions{})
+	if res.OK {
+		t.Errorf("the sync reported ok after a parent was swapped for a symlink")
+	}
+	t.Logf("sync error: %s", res.Error)
+	ents, _ := os.ReadDir(outside)
+	if len(ents) > 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("the commit wrote %d files outside the root: %v", len(ents), names)
+	}
+	// The host is back at A where the commit could reach (the swapped
+	// directory is the user's).
+	st, _ := s.LoadState()
+	if st.Image != da {
+		t.Errorf("state is at %s, want A %s", st.Image, da)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "usr/x")); string(b) != "x1" {
+		t.Errorf("usr/x = %q", b)
+	}
+}
+
+// Attack 3: the new image turns a directory holding local paths (the
+// host's ssh keys) into a symlink.
+func TestAttackLocalDirReplaced(t *testing.T) {
+	base := attackDir(t)
+	f := newFixture(t)
+	ta := tree{"etc": "dir", "etc/ssh": "dir", "etc/ssh/sshd_config": "file:Port 22\n", "var": "dir", "var/lib": "dir"}
+	da, _, srcA := f.publishTree(t, ta)
+	tb := tree{"etc": "dir", "etc/ssh": "link:/etc/ssh-elsewhere", "var": "dir", "var/lib": "dir"}
+	db, _, _ := f.publishTree(t, tb)
+	root := filepath.Join(base, "root")
+	os.Mkdir(root, 0o755)
+	s := f.syncer(t, root)
+	src := f.source(t)
+	syncOK(t, s, da, src)
+	key := filepath.Join(root, "etc/ssh/ssh_host_ed25519_key")
+	os.WriteFile(key, []byte("host key"), 0o600)
+
+	res := s.Sync(context.Background(), db, src, SyncOptions{})
+	if res.OK || !strings.Contains(res.Error, "etc/ssh") {
+		t.Fatalf("an image replacing etc/ssh (which holds the host keys) was not refused: %+v", res)
+	}
+	t.Logf("sync error: %s", res.Error)
+	// Another sync (whose clean-up dropped old backups) changes nothing.
+	syncOK(t, s, da, src)
+	if b, err := os.ReadFile(key); string(b) != "host key" {
+		t.Fatalf("the host key is gone: %q %v", b, err)
+	}
+	if d := rsyncDiff(t, srcA, root, rsyncExcludes...); d != "" {
+		t.Fatalf("root is not at A:\n%s", d)
+	}
+}
+
+// Attack 6: the image hardlinks a binary to a path that is local on the
+// host (tmp/x, where a user has a file of theirs).
+func TestAttackHardlinkToLocal(t *testing.T) {
+	base := attackDir(t)
+	f := newFixture(t)
+	ta := tree{"tmp": "dir|mode=1777", "usr": "dir", "usr/bin": "dir", "var": "dir", "var/lib": "dir"}
+	da, _, _ := f.publishTree(t, ta)
+	tb := tree{"tmp": "dir|mode=1777", "tmp/x": "file:image's", "usr": "dir", "usr/bin": "dir", "usr/bin/y": "hard:tmp/x", "var": "dir", "var/lib": "dir"}
+	db, _, _ := f.publishTree(t, tb)
+	root := filepath.Join(base, "root")
+	os.Mkdir(root, 0o755)
+	s := f.syncer(t, root)
+	src := f.source(t)
+	syncOK(t, s, da, src)
+	userFile := filepath.Join(root, "tmp/x")
+	os.WriteFile(userFile, []byte("#!/bin/sh\nid\n"), 0o4755)
+	os.Chown(userFile, 1000, 1000)
+
+	res := s.Sync(context.Background(), db, src, SyncOptions{})
+	if res.OK || !strings.Contains(res.Error, "tmp/x") {
+		t.Fatalf("an image hardlinking to the local path tmp/x was not refused: %+v", res)
+	}
+	t.Logf("sync error: %s", res.Error)
+	var s1, s2 unix.Stat_t
+	if unix.Lstat(filepath.Join(root, "usr/bin/y"), &s2) == nil {
+		unix.Lstat(userFile, &s1)
+		t.Fatalf("usr/bin/y exists (inode %d; the user's tmp/x is %d)", s2.Ino, s1.Ino)
+	}
+}
+
+// Attack 8: the user replaces a file the scan is about to read with a
+// FIFO. The sync must end with an error naming it, not block.
+func TestAttackFIFO(t *testing.T) {
+	base := attackDir(t)
+	f := newFixture(t)
+	da, _, _ := f.publishTree(t, userTree())
+	tb := userTree()
+	tb["usr/x"] = "file:x2"
+	db, _, _ := f.publishTree(t, tb)
+	root := filepath.Join(base, "root")
+	os.Mkdir(root, 0o755)
+	s := f.syncer(t, root)
+	src := f.source(t)
+	syncOK(t, s, da, src)
+	// Changed by its owner, so the next scan reads it again.
+	os.WriteFile(filepath.Join(root, "pub/d/f"), []byte("edited"), 0o644)
+
+	onRace(t, "hash", "pub/d/f", func() { attack(t, "fifo", filepath.Join(root, "pub/d/f")) })
+	// The deadline only keeps a regression from hanging the suite.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res := s.Sync(ctx, db, src, SyncOptions{})
+	if res.OK || !strings.Contains(res.Error, "pub/d/f") || !strings.Contains(res.Error, "FIFO") {
+		t.Fatalf("a FIFO swapped in during the scan: want an error naming pub/d/f as a FIFO, got %+v", res)
+	}
+	t.Logf("sync error: %s", res.Error)
+	if ctx.Err() != nil {
+		t.Fatalf("the sync only ended at the test's deadline: %s", res.Error)
+	}
+}
+
+// wedgeTar is a crafted image: the wedge test's A with usr/bin/tool
+// changed, usr/bin/zz with zzXattrs, and what extra adds.
+func wedgeTar(t testing.TB, zzXattrs map[string]string, extra func(tw *tar.Writer)) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	mt := time.Unix(1700000000, 0)
+	for _, h := range []*tar.Header{
+		{Name: "usr/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mt},
+		{Name: "usr/bin/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mt},
+		{Name: "var/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mt},
+		{Name: "var/lib/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mt},
+	} {
+		tw.WriteHeader(h)
+	}
+	put := func(h *tar.Header, body string) {
+		h.Typeflag, h.Size, h.ModTime = tar.TypeReg, int64(len(body)), mt
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	put(&tar.Header{Name: "usr/bin/tool", Mode: 0o755}, "v2")
+	extra(tw)
+	put(&tar.Header{Name: "usr/bin/zz", Mode: 0o644, PAXRecords: zzXattrs}, "same")
+	tw.Close()
+	return buf.Bytes()
+}
+
+// Attack 7: a commit that fails for good half-way. The host ends at the
+// old image, reporting the error; an agent killed in the middle of such a
+// commit starts, undoes it, and serves.
+func TestAttackWedge(t *testing.T) {
+	base := attackDir(t)
+	bin := ingotBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	f := newFixture(t)
+	ta := tree{"usr": "dir", "usr/bin": "dir", "usr/bin/tool": "file:v1|mode=0755", "usr/bin/zz": "file:same", "var": "dir", "var/lib": "dir"}
+	da, _, srcA := f.publishTree(t, ta)
+	importTar := func(b []byte) images.Digest {
+		d, err := f.st.Import(ctx, bytes.NewReader(b), store.ImportOptions{})
+		if err != nil {
+			t.Fatalf("importing the crafted image: %v", err)
+		}
+		f.sign(t, d, f.key)
+		return d
+	}
+	// W1: a file whose name (5,000 bytes) a tar holds but no Linux
+	// filesystem takes: the commit fails there, after it has replaced
+	// usr/bin/tool.
+	w1 := importTar(wedgeTar(t, nil, func(tw *tar.Writer) {
+		tw.WriteHeader(&tar.Header{Name: "usr/bin/" + strings.Repeat("n", 5000), Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: time.Unix(1700000000, 0)})
+		tw.Write([]byte("x"))
+	}))
+	// W2: an attribute the kernel refuses (a malformed file capability)
+	// on a file whose content stays: the commit's attrs step fails, after
+	// usr/bin/tool was replaced.
+	w2 := importTar(wedgeTar(t, map[string]string{"SCHILY.xattr.security.capability": "\x01\x02"}, func(*tar.Writer) {}))
+	fleet, err := StartLocalFleet(ctx, LocalFleetOptions{N: 1, Dir: base, Binary: bin, Stores: []string{f.store},
+		TrustedKeys: []string{f.writeTrusted(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Stop()
+	a := fleet.Agents[0]
+	if r, err := fleet.Push(ctx, PushOptions{Image: da}); err != nil || r[0].Result == nil || !r[0].Result.OK {
+		t.Fatalf("push A: %v %+v", err, r)
+	}
+	atA := func(when string) {
+		t.Helper()
+		if d := rsyncDiff(t, srcA, a.Root, rsyncExcludes...); d != "" {
+			t.Fatalf("%s: root is not at A:\n%s", when, d)
+		}
+		st, err := fleet.Client.Status(ctx, fleet.Hosts[0].Addr)
+		if err != nil {
+			t.Fatalf("%s: the agent does not serve: %v", when, err)
+		}
+		if st.Image != da.String() {
+			t.Fatalf("%s: the agent reports image %s, want A %s", when, st.Image, da)
+		}
+	}
+	for _, w := range []images.Digest{w1, w2} {
+		r, err := fleet.Push(ctx, PushOptions{Image: w})
+		if len(r) != 1 || r[0].Result == nil || r[0].Result.OK {
+			t.Fatalf("push of %s: want a failed sync, got %+v %v", w, r, err)
+		}
+		t.Logf("push %s: %.300s", w, strings.ReplaceAll(r[0].Result.Error, strings.Repeat("n", 100), "n…"))
+		atA("after the failed push")
+	}
+
+	// Killed in the middle of the commit that fails: the journal is on
+	// disk; the agent restarts, undoes and serves.
+	fleet.Kill(a)
+	a.done = nil // Kill waited for it; Stop must not
+	steps := filepath.Join(base, "steps")
+	run := func(env ...string) (string, error) {
+		cmd := exec.Command(bin, "agent", "--config", a.ConfigFile, "--sync", w2.String())
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("INGOT_AGENT_STEPS=" + steps); err == nil {
+		t.Fatalf("sync to W2 succeeded:\n%s", out)
+	}
+	b, _ := os.ReadFile(steps)
+	var n int
+	fmt.Sscan(string(b), &n)
+	// The failed sync's last step removes the journal of the undone
+	// commit; the one before is the commit's put of usr/bin/tool. Killed
+	// there, the host is between A and W2, the journal on disk.
+	out, err := run(fmt.Sprintf("INGOT_AGENT_CRASH_AT=%d", n-1))
+	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the agent was not killed at step %d: %v\n%s", n-1, err, out)
+	}
+	if _, err := os.Stat(filepath.Join(a.Root, "var/lib/ingot-agent/journal.json")); err != nil {
+		t.Fatalf("no journal after the kill at step %d of %d: %v", n-1, n, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(a.Root, "usr/bin/tool")); string(b) != "v2" {
+		t.Fatalf("killed before the commit replaced usr/bin/tool (%q)", b)
+	}
+	if err := fleet.Restart(ctx, 0); err != nil {
+		t.Fatalf("the agent did not start again: %v", err)
+	}
+	atA("after the restart")
+}
