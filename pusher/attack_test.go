@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
+	"gopkg.in/yaml.v3"
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
@@ -435,4 +437,91 @@ func TestAttackWedge(t *testing.T) {
 		t.Fatalf("the agent did not start again: %v", err)
 	}
 	atA("after the restart")
+}
+
+// hugeFileSize is the attack-5 file: 4 GiB of zeros, which a tar of a
+// few hundred KB carries.
+const hugeFileSize = 4 << 30
+
+// maxAgentRSS is the bound on the agent's peak resident memory while it
+// syncs hugeFileSize: file contents stream, so memory does not grow with
+// a file's size.
+const maxAgentRSS = 300 << 20
+
+// hugeFileSHA is the sha256 of hugeFileSize zero bytes.
+const hugeFileSHA = "8479e43911dc45e89f934fe48d01297e16f51d17aa561d4d1c216b1ae0fcddca"
+
+// hugeImage crafts, in f's store, a signed image holding usr/zeros, a
+// file of hugeFileSize zeros: its chunk list (MaxChunk chunks of zeros),
+// the one chunk, the manifest and index. Importing such a file (what an
+// attacker's 135 KB .tar.zst makes the importer do) takes minutes of
+// chunking; the agent's side is the same either way.
+func hugeImage(t testing.TB, f *fixture) images.Digest {
+	t.Helper()
+	ctx := context.Background()
+	b, err := store.OpenLocal(f.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := zstd.NewWriter(nil)
+	defer enc.Close()
+	zero := images.Sum(make([]byte, store.MaxChunk))
+	if err := b.Put(ctx, store.DigestHandle(store.KindObject, zero), enc.EncodeAll(make([]byte, store.MaxChunk), nil), true); err != nil {
+		t.Fatal(err)
+	}
+	sha, err := images.ParseDigest(hugeFileSHA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := fmt.Sprintf("%s %d\n", zero, store.MaxChunk)
+	list := strings.Repeat(line, hugeFileSize/store.MaxChunk)
+	if err := b.Put(ctx, store.DigestHandle(store.KindList, sha), enc.EncodeAll([]byte(list), nil), true); err != nil {
+		t.Fatal(err)
+	}
+	dir := func(p string) images.Entry {
+		return images.Entry{Path: p, Type: images.TypeDir, Mode: 0o755, Mtime: 1700000000}
+	}
+	m, err := images.NewManifest([]images.Entry{dir("."), dir("usr"), dir("var"), dir("var/lib"),
+		{Path: "usr/zeros", Type: images.TypeFile, Mode: 0o644, Mtime: 1700000000, Size: hugeFileSize, SHA256: sha}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.st.PutManifest(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sign(t, d, f.key)
+	return d
+}
+
+// Attack 5: an image holding a 4 GiB file. A real agent process syncs it;
+// its peak RSS (the kernel's maxrss of the process) stays under maxAgentRSS.
+func TestAttackHugeFile(t *testing.T) {
+	base := attackDir(t)
+	bin := ingotBinary(t)
+	f := newFixture(t)
+	d := hugeImage(t, f)
+
+	root := filepath.Join(base, "root")
+	os.Mkdir(root, 0o755)
+	c := Config{Root: root, Stores: []string{f.store}, TrustedKeys: []string{f.writeTrusted(t)}}
+	b, _ := yaml.Marshal(c)
+	conf := filepath.Join(base, "agent.yaml")
+	os.WriteFile(conf, b, 0o644)
+	cmd := exec.Command(bin, "agent", "--config", conf, "--sync", d.String())
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sync of the %d GiB file: %v\n%s", hugeFileSize>>30, err, out)
+	}
+	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB
+	t.Logf("synced in %v; the agent's peak RSS was %d MiB (bound %d MiB)", time.Since(start).Round(time.Millisecond), rss>>20, maxAgentRSS>>20)
+	if rss > maxAgentRSS {
+		t.Errorf("the agent's peak RSS was %d MiB syncing a %d GiB file; the bound is %d MiB", rss>>20, hugeFileSize>>30, maxAgentRSS>>20)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(root, "usr/zeros"), &st); err != nil || st.Size != hugeFileSize {
+		t.Fatalf("usr/zeros on the host: size %d, %v", st.Size, err)
+	}
+	t.Logf("usr/zeros takes %d KiB on disk (sparse)", st.Blocks/2)
 }
