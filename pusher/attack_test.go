@@ -266,8 +266,14 @@ func TestAttackHardlinkToLocal(t *testing.T) {
 	s := f.syncer(t, root)
 	src := f.source(t)
 	syncOK(t, s, da, src)
+	// The host's own /tmp (a local path: the image's is not synced), and
+	// a user's file in it.
+	os.Mkdir(filepath.Join(root, "tmp"), 0o755)
+	os.Chmod(filepath.Join(root, "tmp"), 0o1777)
 	userFile := filepath.Join(root, "tmp/x")
-	os.WriteFile(userFile, []byte("#!/bin/sh\nid\n"), 0o4755)
+	if err := os.WriteFile(userFile, []byte("#!/bin/sh\nid\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	os.Chown(userFile, 1000, 1000)
 
 	res := s.Sync(context.Background(), db, src, SyncOptions{})
