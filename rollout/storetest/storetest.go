@@ -234,7 +234,7 @@ var cases = []struct {
 					return
 				}
 				if !bytes.Equal(m["pair/a"], m["pair/b"]) {
-					errc <- fmt.Errorf("List saw pair/a=%q pair/b=%q: a commit was seen half done", m["pair/a"], m["pair/b"])
+					errc <- fmt.Errorf("a reader saw pair/a=%q pair/b=%q: a commit was seen half done", m["pair/a"], m["pair/b"])
 					return
 				}
 				select {
