@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -157,6 +159,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	defer cancel()
 	if _, err := cli.Get(sctx, prefix+"/", clientv3.WithCountOnly()); err != nil {
 		cli.Close()
+		if tlsCfg != nil { // gRPC hides why a handshake failed: find out
+			if terr := probeTLS(cfg.Endpoints[0], tlsCfg, cfg.DialTimeout); terr != nil {
+				err = fmt.Errorf("%w (TLS to %s: %v)", err, cfg.Endpoints[0], terr)
+			}
+		}
 		return nil, fmt.Errorf("etcdstore: etcd at %s does not answer: %w", strings.Join(cfg.Endpoints, ","), err)
 	}
 	return &Store{
@@ -197,6 +204,35 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{pair}
 	}
 	return tc, nil
+}
+
+// probeTLS connects to endpoint with tc and says what went wrong in the
+// handshake, including a refusal of the client certificate, which TLS 1.3
+// reports only at the first read.
+func probeTLS(endpoint string, tc *tls.Config, timeout time.Duration) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	c := tc.Clone()
+	c.ServerName = u.Hostname()
+	c.NextProtos = []string{"h2"}
+	d := &net.Dialer{Timeout: timeout}
+	conn, err := tls.DialWithDialer(d, "tcp", u.Host, c)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(timeout / 2))
+	var b [1]byte
+	if _, err := conn.Read(b[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
+	}
+	return nil
 }
 
 // Get returns the value under key, nil when there is none. An empty value

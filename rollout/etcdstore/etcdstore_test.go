@@ -370,3 +370,40 @@ func TestCommitTooManyKeys(t *testing.T) {
 		t.Fatalf("a refused commit left %d keys", len(m))
 	}
 }
+
+// TestTLS: a controller with the CA, certificate and key (the
+// --etcd-cacert/--etcd-cert/--etcd-key files) leads and writes on an etcd
+// that requires client certificates; without a client certificate, or
+// without the CA, it cannot connect and the error says what TLS refused.
+func TestTLS(t *testing.T) {
+	srv := etcdtest.Start(t, etcdtest.WithTLS())
+	files := srv.TLS()
+	prefix := newPrefix()
+	base := Config{Endpoints: []string{srv.Endpoint()}, Prefix: prefix, TTL: testTTL, DialTimeout: 2 * time.Second}
+
+	cfg := base
+	cfg.CACert, cfg.Cert, cfg.Key = files.CACert, files.Cert, files.Key
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Open with the client certificate: %v", err)
+	}
+	defer s.Close()
+	lead(t, s)
+	commit(t, s, "state", "over-tls")
+	wantValue(t, s, "state", "over-tls")
+
+	for name, c := range map[string]Config{
+		"no client certificate": {CACert: files.CACert},
+		"unknown CA":            {Cert: files.Cert, Key: files.Key},
+	} {
+		c.Endpoints, c.Prefix, c.TTL, c.DialTimeout = base.Endpoints, base.Prefix, base.TTL, 700*time.Millisecond
+		if s, err := Open(context.Background(), c); err == nil {
+			s.Close()
+			t.Errorf("%s: Open succeeded against etcd with --client-cert-auth", name)
+		} else if !strings.Contains(err.Error(), "does not answer") || !strings.Contains(err.Error(), "(TLS to ") {
+			t.Errorf("%s: %v", name, err)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+}

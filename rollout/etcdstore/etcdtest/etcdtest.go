@@ -29,27 +29,46 @@ type Server struct {
 	dir      string
 	client   string // host:port for clients
 	peer     string // host:port for the (single) peer
+	metrics  string // host:port for /health, plain HTTP even with TLS
+	tls      *TLSFiles
 	log      *syncBuffer
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	waitDone chan struct{}
 }
 
+// Option changes how Start runs etcd.
+type Option func(*Server)
+
+// WithTLS serves clients over TLS only, with a certificate from a new test
+// CA, and requires client certificates signed by that CA
+// (--client-cert-auth). Server.TLS gives the files a client needs.
+func WithTLS() Option {
+	return func(s *Server) { s.tls = &TLSFiles{} }
+}
+
 // Start runs a single-node etcd and waits until it answers. It fails t,
 // naming the package to install, when etcd is not on this machine.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	bin := "/usr/bin/etcd"
 	if _, err := os.Stat(bin); err != nil {
 		bin = testenv.RequireTool(t, "etcd", "etcd-server")
 	}
 	s := &Server{
-		t:      t,
-		bin:    bin,
-		dir:    t.TempDir(),
-		client: freeAddr(t),
-		peer:   freeAddr(t),
-		log:    &syncBuffer{},
+		t:       t,
+		bin:     bin,
+		dir:     t.TempDir(),
+		client:  freeAddr(t),
+		peer:    freeAddr(t),
+		log:     &syncBuffer{},
+		metrics: freeAddr(t),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.tls != nil {
+		*s.tls = writeTLSFiles(t, s.dir)
 	}
 	s.start()
 	t.Cleanup(s.Kill)
@@ -57,7 +76,18 @@ func Start(t testing.TB) *Server {
 }
 
 // Endpoint is the URL clients connect to.
-func (s *Server) Endpoint() string { return "http://" + s.client }
+func (s *Server) Endpoint() string { return s.scheme() + "://" + s.client }
+
+func (s *Server) scheme() string {
+	if s.tls != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// TLS returns the CA, client certificate and client key files of a server
+// started WithTLS, nil otherwise.
+func (s *Server) TLS() *TLSFiles { return s.tls }
 
 // Addr is the host:port clients connect to (for a Proxy).
 func (s *Server) Addr() string { return s.client }
@@ -67,18 +97,27 @@ func (s *Server) Log() string { return s.log.String() }
 
 func (s *Server) start() {
 	s.t.Helper()
-	cmd := exec.Command(s.bin,
+	args := []string{
 		"--name", "test",
 		"--data-dir", filepath.Join(s.dir, "data"),
-		"--listen-client-urls", "http://"+s.client,
-		"--advertise-client-urls", "http://"+s.client,
-		"--listen-peer-urls", "http://"+s.peer,
-		"--initial-advertise-peer-urls", "http://"+s.peer,
-		"--initial-cluster", "test=http://"+s.peer,
+		"--listen-client-urls", s.Endpoint(),
+		"--advertise-client-urls", s.Endpoint(),
+		"--listen-peer-urls", "http://" + s.peer,
+		"--initial-advertise-peer-urls", "http://" + s.peer,
+		"--initial-cluster", "test=http://" + s.peer,
 		"--initial-cluster-state", "new",
+		"--listen-metrics-urls", "http://" + s.metrics,
 		"--log-level", "warn",
 		"--logger", "zap",
-	)
+	}
+	if s.tls != nil {
+		args = append(args,
+			"--cert-file", s.tls.serverCert,
+			"--key-file", s.tls.serverKey,
+			"--trusted-ca-file", s.tls.CACert,
+			"--client-cert-auth")
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout = s.log
 	cmd.Stderr = s.log
 	// etcd 3.4 refuses to start on architectures other than amd64 without
@@ -106,7 +145,7 @@ func (s *Server) waitHealthy(exited <-chan struct{}) {
 			s.t.Fatalf("etcd exited before it was ready:\n%s", s.log.String())
 		default:
 		}
-		resp, err := hc.Get(s.Endpoint() + "/health")
+		resp, err := hc.Get("http://" + s.metrics + "/health")
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
