@@ -146,9 +146,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		TLS:         tlsCfg,
 		Context:     context.WithoutCancel(ctx),
 		Logger:      zap.NewNop(),
-		// Keep-alive pings notice a dead connection between requests.
-		DialKeepAliveTime:    cfg.TTL / 2,
-		DialKeepAliveTimeout: cfg.TTL / 2,
+		// gRPC pings notice a dead connection under an idle watch. gRPC
+		// pings no more often than every 10 s, and etcd refuses pings
+		// more often than every 5 s (--grpc-keepalive-min-time).
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: cfg.TTL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcdstore: connecting to %s: %w", strings.Join(cfg.Endpoints, ","), err)
