@@ -100,6 +100,19 @@ func (t *term) isLost() bool {
 	}
 }
 
+// bound returns a context that ends with ctx or when t is lost.
+func (t *term) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	cctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-t.lost:
+			cancel()
+		case <-cctx.Done():
+		}
+	}()
+	return cctx, cancel
+}
+
 // lose marks t lost and stops its keep-alive loop.
 func (s *Store) lose(t *term) {
 	t.lostOnce.Do(func() {
@@ -316,15 +329,8 @@ func (s *Store) Commit(ctx context.Context, puts map[string][]byte) error {
 		}
 	}
 	// A request still waiting when the lease runs out is abandoned.
-	cctx, cancel := context.WithCancel(ctx)
+	cctx, cancel := t.bound(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-t.lost:
-			cancel()
-		case <-cctx.Done():
-		}
-	}()
 	resp, err := s.cli.Txn(cctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev)).
 		Then(ops...).
@@ -395,15 +401,8 @@ func (s *Store) campaign(ctx context.Context, t *term) error {
 	}()
 
 	// A campaign abandoned because the lease ran out returns too.
-	cctx, cancel := context.WithCancel(ctx)
+	cctx, cancel := t.bound(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-t.lost:
-			cancel()
-		case <-cctx.Done():
-		}
-	}()
 
 	resp, err := s.cli.Txn(cctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
