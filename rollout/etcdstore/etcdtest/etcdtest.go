@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -70,7 +71,15 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if s.tls != nil {
 		*s.tls = writeTLSFiles(t, s.dir)
 	}
-	s.start()
+	// A free port may be taken by another process before etcd binds it:
+	// then try new ports.
+	for try := 1; !s.start(try < 3); try++ {
+		s.client, s.peer, s.metrics = freeAddr(t), freeAddr(t), freeAddr(t)
+		s.dir = t.TempDir()
+		if s.tls != nil {
+			*s.tls = writeTLSFiles(t, s.dir)
+		}
+	}
 	t.Cleanup(s.Kill)
 	return s
 }
@@ -95,7 +104,9 @@ func (s *Server) Addr() string { return s.client }
 // Log is what etcd printed so far, for failure messages.
 func (s *Server) Log() string { return s.log.String() }
 
-func (s *Server) start() {
+// start runs etcd and waits until it is ready. When etcd exits first
+// because a port was in use and mayRetry, it returns false.
+func (s *Server) start(mayRetry bool) bool {
 	s.t.Helper()
 	args := []string{
 		"--name", "test",
@@ -131,17 +142,24 @@ func (s *Server) start() {
 	s.mu.Lock()
 	s.cmd, s.waitDone = cmd, done
 	s.mu.Unlock()
-	s.waitHealthy(done)
+	return s.waitHealthy(done, mayRetry)
 }
 
 // waitHealthy polls etcd's /health until it reports true; it fails the
 // test if etcd exits first.
-func (s *Server) waitHealthy(exited <-chan struct{}) {
+func (s *Server) waitHealthy(exited <-chan struct{}, mayRetry bool) bool {
 	s.t.Helper()
 	hc := &http.Client{Timeout: 2 * time.Second}
 	for {
 		select {
 		case <-exited:
+			if mayRetry && strings.Contains(s.log.String(), "address already in use") {
+				s.mu.Lock()
+				s.cmd = nil
+				s.mu.Unlock()
+				s.log.Reset()
+				return false
+			}
 			s.t.Fatalf("etcd exited before it was ready:\n%s", s.log.String())
 		default:
 		}
@@ -150,7 +168,7 @@ func (s *Server) waitHealthy(exited <-chan struct{}) {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(`"true"`)) {
-				return
+				return true
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -177,7 +195,7 @@ func (s *Server) Kill() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Kill()
-	s.start()
+	s.start(false)
 }
 
 // Pause stops etcd with SIGSTOP: its sockets stay open but nothing is
@@ -217,6 +235,12 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return b.b.Write(p)
+}
+
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b.Reset()
 }
 
 func (b *syncBuffer) String() string {
