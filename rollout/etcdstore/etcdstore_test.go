@@ -407,3 +407,35 @@ func TestTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestListPages: List reads more keys than one page of etcd replies and
+// returns every one, and only those under the prefix.
+func TestListPages(t *testing.T) {
+	srv := etcdtest.Start(t)
+	a := open(t, srv.Endpoint(), newPrefix(), "a")
+	lead(t, a)
+	const n = listPage + 150
+	puts := map[string][]byte{}
+	for i := range n {
+		puts[fmt.Sprintf("host/h%05d", i)] = []byte(fmt.Sprint(i))
+		if len(puts) == DefaultMaxTxnOps || i == n-1 {
+			if err := a.Commit(context.Background(), puts); err != nil {
+				t.Fatal(err)
+			}
+			puts = map[string][]byte{}
+		}
+	}
+	commit(t, a, "hosts-total", fmt.Sprint(n)) // sorts after host/, outside the prefix
+	got, err := a.List(context.Background(), "host/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("List returned %d keys, want %d", len(got), n)
+	}
+	for i := range n {
+		if v := got[fmt.Sprintf("host/h%05d", i)]; string(v) != fmt.Sprint(i) {
+			t.Fatalf("host/h%05d = %q", i, v)
+		}
+	}
+}
