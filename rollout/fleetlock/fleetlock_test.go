@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -269,13 +270,13 @@ func TestSlotsFailures(t *testing.T) {
 	if r := post(t, srv, PathPreReboot, body("web-1", "default"), true); r.status != 503 || r.err.Kind != "not_leader" {
 		t.Fatalf("lock with a deposed controller: %d %s", r.status, r.raw)
 	}
-	resp, err := http.Get(srv.URL + PathHolders)
-	if err != nil {
-		t.Fatal(err)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+PathHolders, nil)
+	if r := do(t, req); r.status != 503 || r.err.Kind != "not_leader" {
+		t.Fatalf("holders with a deposed controller: %d %s", r.status, r.raw)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 503 {
-		t.Fatalf("holders with a deposed controller: %s", resp.Status)
+	slots.failAll = errors.New("bbolt: database closed")
+	if r := do(t, req); r.status != 500 || r.err.Kind != "failed_list" || !strings.Contains(r.err.Value, "database closed") {
+		t.Fatalf("holders with a broken store: %d %s", r.status, r.raw)
 	}
 	slots.failAll = context.DeadlineExceeded
 	if r := post(t, srv, PathSteadyState, body("web-1", "default"), true); r.status != 503 || r.err.Kind != "unavailable" {

@@ -123,8 +123,11 @@ func classify(err error, lock bool) (int, string) {
 func (h *Handler) holders(w http.ResponseWriter, r *http.Request) {
 	hs, err := h.slots.Holders(r.Context())
 	if err != nil {
-		status, _ := classify(err, false)
-		writeError(w, status, "failed_list", err.Error())
+		status, kind := classify(err, false)
+		if kind == "failed_unlock" {
+			kind = "failed_list"
+		}
+		writeError(w, status, kind, err.Error())
 		return
 	}
 	if set := r.URL.Query().Get("set"); set != "" {
