@@ -138,18 +138,11 @@ func setup(cfg *config, sock *os.File) error {
 		if err := untrustedDev(dev, "/dev"); err != nil {
 			return err
 		}
-	} else if err := mount("tmpfs", dev, "tmpfs", syscall.MS_NOSUID, "mode=755,size=65536k"); err != nil {
-		return err
-	}
-	for _, d := range devices {
-		if sock != nil {
-			break
+	} else {
+		if err := mount("tmpfs", dev, "tmpfs", syscall.MS_NOSUID, "mode=755,size=65536k"); err != nil {
+			return err
 		}
-		p := filepath.Join(dev, d.name)
-		if err := syscall.Mknod(p, syscall.S_IFCHR|0o666, int(d.major<<8|d.minor)); err != nil {
-			return fmt.Errorf("mknod %s: %w", p, err)
-		}
-		if err := os.Chmod(p, 0o666); err != nil {
+		if err := makeDevices(dev); err != nil {
 			return err
 		}
 	}
@@ -208,6 +201,20 @@ func setup(cfg *config, sock *os.File) error {
 	}
 	if sock != nil {
 		return dropPrivileges()
+	}
+	return nil
+}
+
+// makeDevices makes the device nodes of a privileged sandbox's /dev.
+func makeDevices(dev string) error {
+	for _, d := range devices {
+		p := filepath.Join(dev, d.name)
+		if err := syscall.Mknod(p, syscall.S_IFCHR|0o666, int(d.major<<8|d.minor)); err != nil {
+			return fmt.Errorf("mknod %s: %w", p, err)
+		}
+		if err := os.Chmod(p, 0o666); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -138,6 +138,6 @@ func HostileVerdicts(out string) (blocked []string, succeeded []string) {
 // HostileAttempts are the attempts the hostile command makes (besides
 // ptrace-outside, made only when given a pid).
 var HostileAttempts = []string{
-	"mknod-disk", "open-disk", "mount-disk", "open-by-handle", "mount-tmpfs", "remount-root",
+	"mknod-disk", "open-disk", "mount-disk", "open-by-handle", "mount-tmpfs", "new-namespaces", "remount-root",
 	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "ptrace-init",
 }

@@ -16,9 +16,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -29,7 +31,11 @@ func main() {
 	disk := flag.String("disk", "", "major:minor of the host's disk")
 	canary := flag.String("canary", "", "path of the canary file, relative to the root of the disk's filesystem")
 	hostPid := flag.Int("pid", 0, "a process outside the sandbox, by its host pid")
+	exit := flag.Bool("exit", false, "exit at once (the child of the namespace attempt)")
 	flag.Parse()
+	if *exit {
+		return
+	}
 	var major, minor uint32
 	if _, err := fmt.Sscanf(*disk, "%d:%d", &major, &minor); err != nil {
 		fmt.Fprintf(os.Stderr, "hostile: -disk %q: %v\n", *disk, err)
@@ -122,6 +128,21 @@ func main() {
 			unix.Unmount(mnt, unix.MNT_DETACH)
 		}
 		return "mounted a tmpfs", err
+	})
+	report("new-namespaces", func() (string, error) {
+		// A user namespace of its own would give back every capability
+		// (over that namespace), and with it mount.
+		self, err := os.Executable()
+		if err != nil {
+			return "", err
+		}
+		cmd := exec.Command(self, "-exit")
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+		}
+		return "started a process in new user and mount namespaces", cmd.Run()
 	})
 	report("remount-root", func() (string, error) {
 		return "remounted the root", unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND, "")
