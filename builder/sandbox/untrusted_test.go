@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/sandbox"
 	"github.com/ingotfleet/ingot/builder/sandbox/sandboxtest"
 	"github.com/ingotfleet/ingot/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // TestUntrustedContainsHostileCommand runs, as root of an untrusted
@@ -32,8 +34,14 @@ func TestUntrustedContainsHostileCommand(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "usr/bin/hostile"), data, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A node of the disk already in the image, as a package could ship.
+	var major, minor uint32
+	fmt.Sscanf(canary.Disk, "%d:%d", &major, &minor)
+	if err := unix.Mknod(filepath.Join(root, "root/disk"), unix.S_IFBLK|0o666, int(unix.Mkdev(major, minor))); err != nil {
+		t.Fatal(err)
+	}
 	out, err := run(t, root, sandbox.Options{Untrusted: true},
-		"hostile", "-disk", canary.Disk, "-canary", canary.RelPath, "-pid", strconv.Itoa(os.Getpid()))
+		"hostile", "-disk", canary.Disk, "-canary", canary.RelPath, "-pid", strconv.Itoa(os.Getpid()), "-node", "/root/disk")
 	t.Logf("hostile command:\n%s", out)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -42,10 +50,14 @@ func TestUntrustedContainsHostileCommand(t *testing.T) {
 	for _, s := range succeeded {
 		t.Errorf("escaped the sandbox: %s", s)
 	}
-	for _, a := range append(slices.Clone(sandboxtest.HostileAttempts), "ptrace-outside") {
+	for _, a := range append(slices.Clone(sandboxtest.HostileAttempts), "ptrace-outside", "open-planted-node") {
 		if !slices.Contains(blocked, a) {
 			t.Errorf("attempt %s was not reported blocked", a)
 		}
+	}
+	// The root is mounted nodev.
+	if !strings.Contains(out, "hostile: open-planted-node: blocked: open /root/disk: permission denied\n") {
+		t.Errorf("opening the disk's node planted in the root was not refused with EACCES (nodev)")
 	}
 	// The filter answers EPERM before the kernel looks at the call (a
 	// kernel built without kexec or modules would say ENOSYS).

@@ -2,6 +2,7 @@ package sandboxtest
 
 import (
 	"bufio"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -50,12 +51,7 @@ type Canary struct {
 func PlantCanary(t testing.TB) *Canary {
 	t.Helper()
 	secret := make([]byte, 16)
-	f, err := os.Open("/dev/urandom")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Read(secret)
-	f.Close()
+	rand.Read(secret)
 	for _, dir := range []string{t.TempDir(), "/var/tmp", "/root"} {
 		var st syscall.Stat_t
 		if err := syscall.Stat(dir, &st); err != nil {

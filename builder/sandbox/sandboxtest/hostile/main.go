@@ -31,6 +31,7 @@ func main() {
 	disk := flag.String("disk", "", "major:minor of the host's disk")
 	canary := flag.String("canary", "", "path of the canary file, relative to the root of the disk's filesystem")
 	hostPid := flag.Int("pid", 0, "a process outside the sandbox, by its host pid")
+	planted := flag.String("node", "", "a node of the host's disk already in the root, to open")
 	exit := flag.Bool("exit", false, "exit at once (the child of the namespace attempt)")
 	flag.Parse()
 	if *exit {
@@ -67,6 +68,18 @@ func main() {
 		}
 		return fmt.Sprintf("read %d bytes of the host's disk", n), nil
 	})
+	if *planted != "" {
+		report("open-planted-node", func() (string, error) {
+			f, err := os.Open(*planted)
+			if err != nil {
+				return "", err
+			}
+			defer f.Close()
+			buf := make([]byte, 4096)
+			n, err := f.Read(buf)
+			return fmt.Sprintf("read %d bytes of the host's disk through %s", n, *planted), err
+		})
+	}
 	mnt := "/tmp/ingot-hostile-mnt"
 	os.MkdirAll(mnt, 0o700)
 	report("mount-disk", func() (string, error) {
