@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,11 +19,9 @@ import (
 // command that runs the tests.
 func HostileBinary(t testing.TB) string {
 	t.Helper()
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goCmd); err != nil {
-		if goCmd, err = exec.LookPath("go"); err != nil {
-			t.Fatalf("building the hostile command needs the go command (not in GOROOT nor on PATH): %v", err)
-		}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("building the hostile command needs the go command on PATH: %v", err)
 	}
 	out := filepath.Join(t.TempDir(), "hostile")
 	cmd := exec.Command(goCmd, "build", "-o", out, "github.com/ingotfleet/ingot/builder/sandbox/sandboxtest/hostile")
