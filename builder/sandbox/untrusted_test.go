@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -98,5 +99,19 @@ func TestUntrustedOwnership(t *testing.T) {
 		if st.Uid != want[0] || st.Gid != want[1] {
 			t.Errorf("%s is owned by %d:%d on disk, want %d:%d", p, st.Uid, st.Gid, want[0], want[1])
 		}
+	}
+}
+
+// TestUntrustedRefusesBinds: bind mounts of host paths are not offered in
+// an untrusted sandbox; Run says so before it starts anything.
+func TestUntrustedRefusesBinds(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := sandboxtest.MiniRoot(t, "sh")
+	_, err := run(t, root, sandbox.Options{Untrusted: true, Binds: []sandbox.Bind{{Source: t.TempDir(), Target: "/mnt"}}}, "true")
+	if !errors.Is(err, sandbox.ErrSetup) || !strings.Contains(err.Error(), "not supported in an untrusted sandbox") {
+		t.Fatalf("err = %v, want a setup error refusing binds", err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "mnt")); err == nil {
+		t.Errorf("the refused bind left its mount point behind")
 	}
 }
