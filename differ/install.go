@@ -18,8 +18,10 @@ import (
 
 // This file installs a package into a throwaway root for Review. The
 // installation itself, which runs the maintainer scripts, happens in the
-// builder's sandbox (builder/sandbox: no network, pivot_root, fixed
-// environment, a policy-rc.d that keeps daemons from starting). Fetching
+// builder's sandbox in its untrusted mode (builder/sandbox: no network,
+// pivot_root, fixed environment, a policy-rc.d that keeps daemons from
+// starting, and since the package is not trusted yet a user namespace, an
+// idmapped nodev root, reduced capabilities and a seccomp filter). Fetching
 // the dependencies needs the network, which that sandbox never has, so it
 // runs apt --download-only in a chroot of its own (unshare + chroot), with
 // apt's lists and caches kept out of the image.
@@ -105,10 +107,14 @@ func installDeb(ctx context.Context, root, deb string, recommends bool, log io.W
 		}
 		return fmt.Errorf("resolving and downloading the dependencies of %s: %w\n%s", filepath.Base(deb), err, tail(dl.String(), 20))
 	}
+	// No --no-download: with it apt (2.6) fails on a package that is in
+	// no repository ("Internal Error, Pathname to install is not
+	// absolute"), which is what a package under review usually is. The
+	// sandbox has no network, so nothing can be fetched anyway.
 	var in bytes.Buffer
 	w := io.MultiWriter(&in, log)
-	err = sandbox.Run(ctx, root, []string{"/bin/sh", "-ec", "apt-get " + installOpts + " -q -y --no-download install /" + reviewWork + "/package.deb"},
-		sandbox.Options{Stdout: w, Stderr: w, SourceDateEpoch: sourceDateEpoch})
+	err = sandbox.Run(ctx, root, []string{"/bin/sh", "-ec", "apt-get " + installOpts + " -q -y install /" + reviewWork + "/package.deb"},
+		sandbox.Options{Stdout: w, Stderr: w, SourceDateEpoch: sourceDateEpoch, Untrusted: true})
 	if err != nil {
 		return fmt.Errorf("installing %s: %w\n%s", filepath.Base(deb), err, tail(in.String(), 20))
 	}

@@ -17,6 +17,16 @@
 // back). Any binary that imports this package, test binaries included,
 // can therefore call Run. It needs root.
 //
+// With Options.Untrusted the command is also kept from the host: it is
+// root of a user namespace whose ids map to an unprivileged host range
+// (HostIDBase), the root is an idmapped, nodev mount (so files keep their
+// on-disk owners), /dev holds only null, zero, full, random, urandom and
+// tty bound from the host, capabilities are cut to what dpkg uses, and a
+// seccomp filter refuses mounting, new namespaces, kernel-code loading,
+// ptrace and open_by_handle_at (untrusted.go, seccomp.go). ingot review
+// runs the package under review this way; ingot build runs the project's
+// own specs in the privileged sandbox.
+//
 // Run changes nothing in the root except what the command does: mount
 // points it had to create and the policy-rc.d it placed are removed
 // afterwards, and every mount lives in the sandbox's own mount namespace,

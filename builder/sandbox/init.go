@@ -43,7 +43,16 @@ var devLinks = [][2]string{
 }
 
 func initMain(cfg *config, status *os.File) int {
-	if err := setup(cfg); err != nil {
+	var err error
+	if cfg.Untrusted {
+		syscall.CloseOnExec(4)
+		sock := os.NewFile(4, "mount")
+		err = setup(cfg, sock)
+		sock.Close()
+	} else {
+		err = setup(cfg, nil)
+	}
+	if err != nil {
 		fmt.Fprintf(status, "%v", err)
 		return 125
 	}
@@ -85,7 +94,11 @@ func initMain(cfg *config, status *os.File) int {
 	}
 }
 
-func setup(cfg *config) error {
+// setup builds the sandbox around root and pivots into it. An untrusted
+// sandbox (sock set) gets its root as an idmapped mount over sock, /dev
+// nodes bound from the host instead of made, and drops its privileges
+// last.
+func setup(cfg *config, sock *os.File) error {
 	root := cfg.Root
 	mount := func(src, target, fstype string, flags uintptr, data string) error {
 		if err := syscall.Mount(src, target, fstype, flags, data); err != nil {
@@ -97,7 +110,15 @@ func setup(cfg *config) error {
 	if err := mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
 		return err
 	}
-	if err := mount(root, root, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+	if sock != nil {
+		// The root's own path is out of reach (a user namespace cannot
+		// search directories that only the host's root may enter): the
+		// idmapped tree goes on the stage directory instead.
+		root = StageDir
+		if err := attachRoot(sock, root); err != nil {
+			return err
+		}
+	} else if err := mount(root, root, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
 		return err
 	}
 	for _, d := range []string{"proc", "dev"} {
@@ -110,15 +131,18 @@ func setup(cfg *config) error {
 		return err
 	}
 	dev := filepath.Join(root, "dev")
-	if err := mount("tmpfs", dev, "tmpfs", syscall.MS_NOSUID, "mode=755,size=65536k"); err != nil {
-		return err
-	}
-	for _, d := range devices {
-		p := filepath.Join(dev, d.name)
-		if err := syscall.Mknod(p, syscall.S_IFCHR|0o666, int(d.major<<8|d.minor)); err != nil {
-			return fmt.Errorf("mknod %s: %w", p, err)
+	if sock != nil {
+		if err := mount("tmpfs", dev, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, "mode=755,size=65536k"); err != nil {
+			return err
 		}
-		if err := os.Chmod(p, 0o666); err != nil {
+		if err := untrustedDev(dev, "/dev"); err != nil {
+			return err
+		}
+	} else {
+		if err := mount("tmpfs", dev, "tmpfs", syscall.MS_NOSUID, "mode=755,size=65536k"); err != nil {
+			return err
+		}
+		if err := makeDevices(dev); err != nil {
 			return err
 		}
 	}
@@ -174,6 +198,23 @@ func setup(cfg *config) error {
 	}
 	if err := syscall.Chdir("/"); err != nil {
 		return err
+	}
+	if sock != nil {
+		return dropPrivileges()
+	}
+	return nil
+}
+
+// makeDevices makes the device nodes of a privileged sandbox's /dev.
+func makeDevices(dev string) error {
+	for _, d := range devices {
+		p := filepath.Join(dev, d.name)
+		if err := syscall.Mknod(p, syscall.S_IFCHR|0o666, int(d.major<<8|d.minor)); err != nil {
+			return fmt.Errorf("mknod %s: %w", p, err)
+		}
+		if err := os.Chmod(p, 0o666); err != nil {
+			return err
+		}
 	}
 	return nil
 }

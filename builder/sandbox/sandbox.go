@@ -52,6 +52,12 @@ type Options struct {
 	Binds []Bind
 	// NoPolicyRCD leaves /usr/sbin/policy-rc.d alone.
 	NoPolicyRCD bool
+	// Untrusted runs the command as root of a user namespace, with the
+	// root as an idmapped nodev mount, device nodes bound from the host,
+	// a reduced capability set and a seccomp filter (see untrusted.go).
+	// For packages under review. Needs a filesystem that supports
+	// idmapped mounts under root.
+	Untrusted bool
 }
 
 // ExitError is returned when the command ran and did not exit with status 0.
@@ -97,6 +103,9 @@ type config struct {
 	Hostname string
 	Dir      string
 	Binds    []Bind
+	// Untrusted: the init receives the idmapped root on descriptor 4
+	// and drops its privileges before it starts the command.
+	Untrusted bool
 }
 
 const initEnv = "_INGOT_SANDBOX_INIT"
@@ -119,7 +128,7 @@ func Run(ctx context.Context, root string, cmd []string, opts Options) (err erro
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 		return fmt.Errorf("%w: root %s is not a directory", ErrSetup, root)
 	}
-	cfg := config{Root: root, Cmd: cmd, Hostname: opts.Hostname, Dir: opts.Dir, Binds: opts.Binds}
+	cfg := config{Root: root, Cmd: cmd, Hostname: opts.Hostname, Dir: opts.Dir, Binds: opts.Binds, Untrusted: opts.Untrusted}
 	if cfg.Hostname == "" {
 		cfg.Hostname = Hostname
 	}
@@ -143,6 +152,9 @@ func Run(ctx context.Context, root string, cmd []string, opts Options) (err erro
 			return err
 		}
 		created = append(created, c...)
+	}
+	if opts.Untrusted && len(opts.Binds) > 0 {
+		return fmt.Errorf("%w: bind mounts are not supported in an untrusted sandbox", ErrSetup)
 	}
 	for _, b := range opts.Binds {
 		fi, err := os.Stat(b.Source)
@@ -177,6 +189,26 @@ func Run(ctx context.Context, root string, cmd []string, opts Options) (err erro
 		return fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	defer statusR.Close()
+	// An untrusted sandbox's init gets its root mount over a socket once
+	// its user namespace exists.
+	var mountSock, initSock *os.File
+	if opts.Untrusted {
+		if _, err := filterProgram(); err != nil {
+			statusW.Close()
+			return fmt.Errorf("%w: %v", ErrSetup, err)
+		}
+		if err := ensureStageDir(); err != nil {
+			statusW.Close()
+			return fmt.Errorf("%w: %v", ErrSetup, err)
+		}
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			statusW.Close()
+			return fmt.Errorf("%w: %v", ErrSetup, err)
+		}
+		mountSock, initSock = os.NewFile(uintptr(fds[0]), "mount"), os.NewFile(uintptr(fds[1]), "mount-init")
+		defer mountSock.Close()
+	}
 	c := exec.CommandContext(ctx, "/proc/self/exe")
 	c.Args = []string{"ingot-sandbox-init"}
 	c.Env = []string{initEnv + "=" + string(blob)}
@@ -188,11 +220,36 @@ func Run(ctx context.Context, root string, cmd []string, opts Options) (err erro
 			syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
 		Pdeathsig: syscall.SIGKILL,
 	}
-	if err := c.Start(); err != nil {
-		statusW.Close()
+	if opts.Untrusted {
+		c.ExtraFiles = append(c.ExtraFiles, initSock)
+		c.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+		c.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: HostIDBase, Size: IDCount}}
+		c.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: HostIDBase, Size: IDCount}}
+		c.SysProcAttr.GidMappingsEnableSetgroups = true
+		// Become root of the new namespace (the host's root has no id
+		// in it), so that the exec'd init has its capabilities.
+		c.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+	}
+	err = c.Start()
+	statusW.Close()
+	if initSock != nil {
+		initSock.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("%w: starting init: %v", ErrSetup, err)
 	}
-	statusW.Close()
+	if opts.Untrusted {
+		fd, err := idmappedRoot(root, c.Process.Pid)
+		if err == nil {
+			err = sendFD(mountSock, fd)
+			syscall.Close(fd)
+		}
+		if err != nil {
+			c.Process.Kill()
+			c.Wait()
+			return fmt.Errorf("%w: %v", ErrSetup, err)
+		}
+	}
 	var status bytes.Buffer
 	readDone := make(chan struct{})
 	go func() { io.Copy(&status, statusR); close(readDone) }()

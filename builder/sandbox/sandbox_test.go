@@ -102,25 +102,36 @@ func TestRunExitStatus(t *testing.T) {
 		{cmd: []string{"/usr/bin/missing"}, setupErr: true},
 	}
 	for _, tt := range tests {
-		t.Run(strings.Join(tt.cmd, " "), func(t *testing.T) {
-			_, err := run(t, root, sandbox.Options{}, tt.cmd...)
-			var ee *sandbox.ExitError
-			switch {
-			case tt.setupErr:
-				if !errors.Is(err, sandbox.ErrSetup) {
-					t.Fatalf("err = %v, want ErrSetup", err)
+		for _, m := range modes {
+			t.Run(m.name+"/"+strings.Join(tt.cmd, " "), func(t *testing.T) {
+				_, err := run(t, root, m.opts, tt.cmd...)
+				var ee *sandbox.ExitError
+				switch {
+				case tt.setupErr:
+					if !errors.Is(err, sandbox.ErrSetup) {
+						t.Fatalf("err = %v, want ErrSetup", err)
+					}
+				case tt.code == 0:
+					if err != nil {
+						t.Fatalf("err = %v", err)
+					}
+				case !errors.As(err, &ee):
+					t.Fatalf("err = %v, want *ExitError", err)
+				case ee.Code != tt.code:
+					t.Fatalf("code = %d, want %d", ee.Code, tt.code)
 				}
-			case tt.code == 0:
-				if err != nil {
-					t.Fatalf("err = %v", err)
-				}
-			case !errors.As(err, &ee):
-				t.Fatalf("err = %v, want *ExitError", err)
-			case ee.Code != tt.code:
-				t.Fatalf("code = %d, want %d", ee.Code, tt.code)
-			}
-		})
+			})
+		}
 	}
+}
+
+// modes are the two kinds of sandbox, for tests that hold for both.
+var modes = []struct {
+	name string
+	opts sandbox.Options
+}{
+	{"privileged", sandbox.Options{}},
+	{"untrusted", sandbox.Options{Untrusted: true}},
 }
 
 // TestNoNetwork: a script that connects to a listening port on the host
@@ -150,25 +161,27 @@ func TestNoNetwork(t *testing.T) {
 		t.Fatalf("control run on the host: %v %q", err, out)
 	}
 	root := sandboxtest.MiniRoot(t, "bash", "head", "cat")
-	for _, addr := range []string{fmt.Sprintf("127.0.0.1/%d", port), "1.1.1.1/80", "8.8.8.8/53"} {
-		_, err := run(t, root, sandbox.Options{}, "bash", "-c", "exec 3<>/dev/tcp/"+addr)
-		var ee *sandbox.ExitError
-		if !errors.As(err, &ee) {
-			t.Errorf("connect to %s inside the sandbox: err = %v, want a failing exit", addr, err)
+	for _, m := range modes {
+		for _, addr := range []string{fmt.Sprintf("127.0.0.1/%d", port), "1.1.1.1/80", "8.8.8.8/53"} {
+			_, err := run(t, root, m.opts, "bash", "-c", "exec 3<>/dev/tcp/"+addr)
+			var ee *sandbox.ExitError
+			if !errors.As(err, &ee) {
+				t.Errorf("%s: connect to %s inside the sandbox: err = %v, want a failing exit", m.name, addr, err)
+			}
 		}
-	}
-	out, err := run(t, root, sandbox.Options{}, "cat", "/proc/net/dev")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ifaces []string
-	for _, l := range strings.Split(out, "\n")[2:] {
-		if name, _, ok := strings.Cut(strings.TrimSpace(l), ":"); ok {
-			ifaces = append(ifaces, name)
+		out, err := run(t, root, m.opts, "cat", "/proc/net/dev")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if strings.Join(ifaces, ",") != "lo" {
-		t.Errorf("interfaces in the sandbox = %v, want only lo", ifaces)
+		var ifaces []string
+		for _, l := range strings.Split(out, "\n")[2:] {
+			if name, _, ok := strings.Cut(strings.TrimSpace(l), ":"); ok {
+				ifaces = append(ifaces, name)
+			}
+		}
+		if strings.Join(ifaces, ",") != "lo" {
+			t.Errorf("%s: interfaces in the sandbox = %v, want only lo", m.name, ifaces)
+		}
 	}
 }
 

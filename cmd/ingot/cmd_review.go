@@ -37,7 +37,9 @@ files); the dependencies it pulled in; its conffiles; its maintainer
 scripts' text; and its changelog since the version in the base image.
 
 Dependencies come from the base image's own apt sources (downloaded first,
-with network; the installation itself runs with no network at all); if
+with network; the installation itself runs with no network at all, as root
+of a user namespace with a reduced capability set and a seccomp filter,
+since the package is not trusted yet: see docs/sandbox.md); if
 some cannot be had, the review fails naming them. Needs root.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
