@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/triggers"
@@ -27,7 +26,7 @@ func (f *fixture) writeTrusted(t testing.TB) string {
 
 func TestLocalFleetInProcess(t *testing.T) {
 	testenv.RequireRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	f := newFixture(t)
 	da, _, srcA := f.publishTree(t, treeA)
@@ -86,7 +85,7 @@ func TestLocalFleetInProcess(t *testing.T) {
 }
 
 func TestAgentRefusesClients(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	f := newFixture(t)
 	fleet, err := StartLocalFleet(ctx, LocalFleetOptions{N: 1, Dir: t.TempDir(), TrustedKeys: []string{f.writeTrusted(t)}})

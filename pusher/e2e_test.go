@@ -81,7 +81,7 @@ func TestEndToEnd20Agents(t *testing.T) {
 	}
 	pair := loadDebianPair(t)
 	bin := ingotBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	srv := httptest.NewServer(http.FileServer(http.Dir(pair.store)))
 	defer srv.Close()
