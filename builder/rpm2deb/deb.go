@@ -262,7 +262,7 @@ func formatDescription(summary, desc, fallback string) (string, string) {
 	var b strings.Builder
 	b.WriteString(syn)
 	for _, l := range lines {
-		l = strings.TrimRight(strings.ReplaceAll(sanitizeLine(l), "\t", "    "), " ")
+		l = strings.TrimRight(sanitizeLine(strings.ReplaceAll(l, "\t", "    ")), " ")
 		if l == "" || l == "." {
 			b.WriteString("\n .")
 			continue

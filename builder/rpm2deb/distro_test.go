@@ -52,7 +52,8 @@ func TestConvertDistributionRPMs(t *testing.T) {
 			t.Errorf("%s: converting twice gave different bytes", in)
 		}
 		t.Run(filepath.Base(in), func(t *testing.T) {
-			compareChangelogs(t, in, rep.Output, rep.Package)
+			compareChangelogs(t, in, rep)
+			checkPolicyChanges(t, in, rep)
 		})
 	}
 
@@ -170,7 +171,7 @@ func parseRPMChangelog(out string) []rpmEntry {
 // `rpm -q --changelog -p`: as many entries, in the same order, each with
 // the RPM's day, author, address and every word of its text; versions
 // strictly decreasing.
-func compareChangelogs(t *testing.T, rpmPath, deb, pkg string) {
+func compareChangelogs(t *testing.T, rpmPath string, rep *Report) {
 	t.Helper()
 	want := parseRPMChangelog(run(t, "rpm", "-q", "--changelog", "--nosignature", "-p", rpmPath))
 	// rpm prints entries without a blank line between them only when a
@@ -179,9 +180,8 @@ func compareChangelogs(t *testing.T, rpmPath, deb, pkg string) {
 	if len(want) != len(times) {
 		t.Fatalf("parsed %d entries from rpm --changelog, the header has %d", len(want), len(times))
 	}
-	dir := t.TempDir()
-	cl := filepath.Join(dir, "changelog")
-	cmd := exec.Command("sh", "-c", `dpkg-deb --fsys-tarfile "$1" | tar -xO "./usr/share/doc/$2/changelog.Debian.gz" | gzip -dc > "$3"`, "sh", deb, pkg, cl)
+	cl := filepath.Join(t.TempDir(), "changelog")
+	cmd := exec.Command("sh", "-c", `dpkg-deb --fsys-tarfile "$1" | tar -xO "./usr/share/doc/$2/changelog.Debian.gz" | gzip -dc > "$3"`, "sh", rep.Output, rep.Package, cl)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("extracting the changelog: %v\n%s", err, out)
 	}
@@ -193,8 +193,8 @@ func compareChangelogs(t *testing.T, rpmPath, deb, pkg string) {
 		}
 		return
 	}
-	if len(got) != len(want) {
-		t.Fatalf("the .deb's changelog has %d entries, rpm --changelog %d", len(got), len(want))
+	if len(got) != len(want) || len(rep.Changelog) != len(want) {
+		t.Fatalf("the .deb's changelog has %d entries, the report %d, rpm --changelog %d", len(got), len(rep.Changelog), len(want))
 	}
 	for i, w := range want {
 		g := got[i]
@@ -208,11 +208,14 @@ func compareChangelogs(t *testing.T, rpmPath, deb, pkg string) {
 		if g.date.UTC().Format("2006-01-02") != day.Format("2006-01-02") {
 			t.Errorf("entry %d: date %s, rpm says %s", i+1, g.date, w.day)
 		}
-		if w.email != "" && g.maintainer != w.author+" <"+w.email+">" {
+		switch n := rep.Changelog[i]; {
+		case n.Author != "":
+			// Changed to be valid for Debian: the report says so.
+			if g.maintainer != n.Author || n.AuthorNote == "" {
+				t.Errorf("entry %d: maintainer %q, report says %q (%s)", i+1, g.maintainer, n.Author, n.AuthorNote)
+			}
+		case g.maintainer != w.author+" <"+w.email+">":
 			t.Errorf("entry %d: maintainer %q, rpm says %q <%s>", i+1, g.maintainer, w.author, w.email)
-		}
-		if w.email == "" && !strings.HasPrefix(g.maintainer, w.author+" <") {
-			t.Errorf("entry %d: maintainer %q, rpm says %q", i+1, g.maintainer, w.author)
 		}
 		if strings.Join(g.words, " ") != strings.Join(w.words, " ") {
 			t.Errorf("entry %d: text\n%q\nrpm says\n%q", i+1, strings.Join(g.words, " "), strings.Join(w.words, " "))
@@ -268,4 +271,56 @@ func parseDebChangelog(out string) []debChangelogEntry {
 		es = append(es, e)
 	}
 	return es
+}
+
+// checkPolicyChanges: every regular file under /etc is a conffile, and
+// the report says which were %config in the RPM and which were added;
+// no Python bytecode is left, and the report names each file dropped.
+func checkPolicyChanges(t *testing.T, rpmPath string, rep *Report) {
+	t.Helper()
+	contents := parseContents(t, run(t, "dpkg-deb", "--contents", rep.Output))
+	conffiles := map[string]bool{}
+	cmd := exec.Command("sh", "-c", `dpkg-deb --ctrl-tarfile "$1" | tar -xO ./conffiles 2>/dev/null || true`, "sh", rep.Output)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Fields(string(out)) {
+		conffiles[l] = true
+	}
+	config := map[string]bool{}
+	for _, l := range strings.Fields(run(t, "rpm", "-qp", "--nosignature", "--configfiles", rpmPath)) {
+		config[l] = true
+	}
+	items := map[string]ReportItem{}
+	for _, it := range rep.Items {
+		items[it.What+" "+it.From] = it
+	}
+	for p, e := range contents {
+		if strings.HasPrefix(p, "/etc/") && (e.perms[0] == '-' || e.perms[0] == 'h') && !conffiles[p] {
+			t.Errorf("%s is a file under /etc but not a conffile", p)
+		}
+		if strings.HasSuffix(p, ".pyc") || strings.HasSuffix(p, ".pyo") || strings.Contains(p+"/", "/__pycache__/") {
+			t.Errorf("%s: Python bytecode left in the .deb", p)
+		}
+	}
+	for p := range conffiles {
+		if e, ok := contents[p]; !ok || !strings.HasPrefix(p, "/etc/") || e.perms[0] != '-' {
+			t.Errorf("conffile %s is not a regular file under /etc in the .deb", p)
+		}
+		if config[p] {
+			if it, ok := items["%config "+p]; !ok || it.To != "conffile" {
+				t.Errorf("conffile %s, %%config in the RPM: report says %+v", p, it)
+			}
+		} else if it, ok := items["conffile "+p]; !ok || !strings.HasPrefix(it.Note, "added") {
+			t.Errorf("conffile %s, not %%config in the RPM: report says %+v", p, it)
+		}
+	}
+	for _, p := range strings.Fields(run(t, "rpm", "-qlp", "--nosignature", rpmPath)) {
+		if strings.HasSuffix(p, ".pyc") || strings.HasSuffix(p, ".pyo") {
+			if it := items["bytecode "+p]; it.Action != Dropped {
+				t.Errorf("%s: the report does not say it was dropped", p)
+			}
+		}
+	}
 }
