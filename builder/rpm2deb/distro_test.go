@@ -52,6 +52,12 @@ func TestConvertDistributionRPMs(t *testing.T) {
 			t.Errorf("%s: converting twice gave different bytes", in)
 		}
 		t.Run(filepath.Base(in), func(t *testing.T) {
+			// These versions have nothing dpkg reads differently: the
+			// epoch and release come through as rpm prints them.
+			evr := run(t, "rpm", "-qp", "--nosignature", "--qf", `%|EPOCH?{%{EPOCH}:}|%{VERSION}-%{RELEASE}`, in)
+			if v := strings.TrimSpace(run(t, "dpkg-deb", "--field", rep.Output, "Version")); v != evr {
+				t.Errorf("Version %s, rpm says %s", v, evr)
+			}
 			compareChangelogs(t, in, rep)
 			checkPolicyChanges(t, in, rep)
 		})
