@@ -57,6 +57,10 @@ type ChangelogNote struct {
 	// Shifted is how many seconds the entry's time was moved back to
 	// keep the dates strictly decreasing (rpm has one date per day).
 	Shifted int64 `json:"shifted,omitempty"`
+	// Author is the "Name <address>" written for the entry when it is
+	// not the RPM's, and AuthorNote says why (DebContact's reasons).
+	Author     string `json:"author,omitempty"`
+	AuthorNote string `json:"author_note,omitempty"`
 }
 
 // WriteChangelog turns RPM changelog entries (newest first) into a Debian
@@ -83,18 +87,26 @@ func WriteChangelog(entries []ChangelogEntry, o ChangelogOptions) (string, []Cha
 		}
 		aboveTime = when
 		author, email, ver := parseChangelogName(e.Name)
+		var contactNotes []string
 		if email == "" {
 			fa, fe, _ := parseChangelogName(o.Maintainer)
 			if author == "" {
 				author = fa
 			}
 			email = fe
+			if email != "" {
+				contactNotes = append(contactNotes, "no address: the Maintainer's")
+			}
 		}
 		if author == "" {
 			author = "Unknown"
 		}
 		if email == "" {
-			email = "unknown@rpm2deb.invalid"
+			email = unknownAddress
+		}
+		contact, cnote := DebContact(author + " <" + email + ">")
+		if cnote != "" {
+			contactNotes = append(contactNotes, cnote)
 		}
 		header := fmt.Sprintf("* %s %s", time.Unix(e.Time, 0).UTC().Format("Mon Jan 02 2006"), e.Name)
 		dv, note := "", ""
@@ -121,15 +133,18 @@ func WriteChangelog(entries []ChangelogEntry, o ChangelogOptions) (string, []Cha
 				dv = above + "~"
 			}
 		}
-		notes = append(notes, ChangelogNote{Entry: i, Header: header, Version: dv, Note: note, Shifted: shifted})
+		cn := ChangelogNote{Entry: i, Header: header, Version: dv, Note: note, Shifted: shifted}
+		if len(contactNotes) > 0 {
+			cn.Author, cn.AuthorNote = contact, strings.Join(contactNotes, "; ")
+		}
+		notes = append(notes, cn)
 		above = dv
 		fmt.Fprintf(&b, "%s (%s) unstable; urgency=medium\n\n", o.Package, dv)
 		if note != "" {
 			fmt.Fprintf(&b, "  * RPM changelog line: %s\n", sanitizeLine(strings.TrimPrefix(header, "* ")))
 		}
 		writeChangelogText(&b, e.Text)
-		fmt.Fprintf(&b, "\n -- %s <%s>  %s\n", sanitizeLine(author), sanitizeLine(email),
-			time.Unix(when, 0).UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+		fmt.Fprintf(&b, "\n -- %s  %s\n", contact, time.Unix(when, 0).UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
 		if i != len(entries)-1 {
 			b.WriteString("\n")
 		}

@@ -34,14 +34,12 @@ func (c *converter) control() (string, error) {
 			deps.add(d)
 		}
 	}
-	maint := c.maintainer()
-	src := "Packager"
-	if c.opts.Maintainer != "" {
-		src = "--maintainer"
-	} else if p.str(tagPackager) == "" {
-		src = "Vendor"
+	maint, src, raw, note := c.maintainer()
+	if note != "" {
+		c.rep.add(Approximated, "Maintainer", src+": "+raw, maint, note)
+	} else {
+		c.rep.add(Mapped, "Maintainer", src+": "+raw, maint, "")
 	}
-	c.rep.add(Mapped, "Maintainer", src, maint, "")
 	section, ok := DebSection(p.str(tagGroup))
 	if p.str(tagGroup) != "" {
 		if ok {
@@ -82,8 +80,13 @@ func (c *converter) control() (string, error) {
 	if strings.TrimSpace(summary) == "" {
 		summary = p.PkgName()
 	}
-	controlField(&b, "Description", formatDescription(summary, p.str(tagDescription)))
-	c.rep.add(Mapped, "Summary", "Summary, Description", "Description", "")
+	desc, note := formatDescription(summary, p.str(tagDescription), "Converted by ingot rpm2deb from the RPM "+p.NEVRA()+".")
+	controlField(&b, "Description", desc)
+	if note != "" {
+		c.rep.add(Approximated, "Summary", "Summary, Description", "Description", note)
+	} else {
+		c.rep.add(Mapped, "Summary", "Summary, Description", "Description", "")
+	}
 	return b.String(), nil
 }
 

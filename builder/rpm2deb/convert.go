@@ -363,6 +363,10 @@ func (c *converter) buildFiles(clean []string, seen []bool, offs []int64, md5s [
 	}
 	sort.Slice(order, func(a, b int) bool { return images.ComparePaths(clean[order[a]], clean[order[b]]) < 0 })
 	firstOfSet := map[int]string{}
+	paths := make(map[string]bool, len(clean))
+	for _, p := range clean {
+		paths[p] = true
+	}
 	for _, i := range order {
 		f := hf[i]
 		cp := clean[i]
@@ -373,6 +377,12 @@ func (c *converter) buildFiles(clean []string, seen []bool, offs []int64, md5s [
 		t, _ := fileType(f.Mode)
 		if !seen[i] {
 			return fmt.Errorf("%s: %w: %q is in the header but not in the payload", c.name, ErrBadRPM, f.Path)
+		}
+		if why := pythonBytecode(cp, t, paths); why != "" {
+			// Before a hardlink set's first member is chosen: the next
+			// member kept carries the content.
+			c.rep.add(Dropped, "bytecode", f.Path, "", why)
+			continue
 		}
 		df := &debFile{
 			Path:  cp,
@@ -427,6 +437,10 @@ func (c *converter) buildFiles(clean []string, seen []bool, offs []int64, md5s [
 			c.caps[f.Path] = f.Caps
 			c.rep.add(Approximated, "capability", f.Path+" "+f.Caps, "postinst setcap", "dpkg does not unpack extended attributes; postinst applies them (Depends: libcap2-bin)")
 		}
+		if f.Flags&fileConfig == 0 && strings.HasPrefix(cp, "etc/") && t == images.TypeFile {
+			c.conf = append(c.conf, "/"+cp)
+			c.rep.add(Approximated, "conffile", f.Path, "conffile", "added: not %config in the RPM, but Debian makes every file in /etc a conffile; dpkg keeps local changes where rpm would overwrite them")
+		}
 		if f.Flags&fileConfig != 0 {
 			switch {
 			case t != images.TypeFile && t != images.TypeHardlink:
@@ -452,6 +466,27 @@ func (c *converter) buildFiles(clean []string, seen []bool, offs []int64, md5s [
 		}
 	}
 	return nil
+}
+
+// pythonBytecode says why the file at p (clean, as are the package's
+// paths) is left out as Python bytecode, or "": a .pyc or .pyo file, or
+// a __pycache__ directory or anything in one.
+// Debian packages ship the .py sources only (lintian
+// package-installs-python-bytecode); Python compiles them again when it
+// imports them.
+func pythonBytecode(p string, t images.Type, paths map[string]bool) string {
+	base := path.Base(p)
+	if base == "__pycache__" || strings.Contains(p, "/__pycache__/") || strings.HasPrefix(p, "__pycache__/") {
+		return "__pycache__ is Python's bytecode cache; Debian packages ship sources only"
+	}
+	if t == images.TypeDir || (!strings.HasSuffix(base, ".pyc") && !strings.HasSuffix(base, ".pyo")) {
+		return ""
+	}
+	src := p[:len(p)-1]
+	if paths[src] {
+		return "Python bytecode of /" + src + "; Debian packages ship sources only, Python compiles them again"
+	}
+	return "Python bytecode with no /" + src + " in the package: Debian packages ship sources only, so this module is lost"
 }
 
 // add puts a file in the data archive, with any parent directories the
@@ -493,27 +528,20 @@ func (c *converter) docs() error {
 	if err != nil {
 		return err
 	}
+	maint, _, _, _ := c.maintainer()
 	if len(entries) == 0 {
-		entries = []ChangelogEntry{{Time: c.clamp, Name: c.maintainer(), Text: "- Converted from " + path.Base(c.name) + ", which has no changelog."}}
+		entries = []ChangelogEntry{{Time: c.clamp, Name: maint, Text: "- Converted from " + path.Base(c.name) + ", which has no changelog."}}
 		c.rep.add(Approximated, "changelog", "(none)", "one entry", "the RPM has no changelog; Debian packages need one")
 	}
 	ep, hasEp := c.p.Epoch()
-	text, notes := WriteChangelog(entries, ChangelogOptions{Package: c.pkg, Version: c.ver, Epoch: ep, HasEpoch: hasEp, Maintainer: c.maintainer()})
+	text, notes := WriteChangelog(entries, ChangelogOptions{Package: c.pkg, Version: c.ver, Epoch: ep, HasEpoch: hasEp, Maintainer: maint})
 	c.rep.Changelog = notes
 	var gz bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
 	zw.Write([]byte(text))
 	zw.Close()
 	docdir := "usr/share/doc/" + c.pkg
-	c.rep.add(Mapped, "License", orDefault(c.p.str(tagLicense), "(none)"), "/"+docdir+"/copyright", "")
-	copyright := fmt.Sprintf("%s was converted from the RPM %s by ingot rpm2deb.\n\nLicense (from the RPM header): %s\n",
-		c.pkg, c.p.NEVRA(), sanitizeLine(orDefault(c.p.str(tagLicense), "unknown")))
-	if v := c.p.str(tagVendor); v != "" {
-		copyright += "Vendor: " + sanitizeLine(v) + "\n"
-	}
-	if u := c.p.str(tagURL); u != "" {
-		copyright += "Upstream: " + sanitizeLine(u) + "\n"
-	}
+	copyright := c.copyright()
 	for _, d := range []struct {
 		name string
 		data []byte
@@ -529,6 +557,41 @@ func (c *converter) docs() error {
 	return nil
 }
 
+// copyright writes /usr/share/doc/<pkg>/copyright: the RPM's License,
+// Vendor, Packager and URL, and for each licence the License tag names
+// that Debian ships, a pointer to its text in /usr/share/common-licenses.
+func (c *converter) copyright() string {
+	license := sanitizeLine(c.p.str(tagLicense))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s was converted from the RPM %s by ingot rpm2deb.\n\nLicense (from the RPM header): %s\n",
+		c.pkg, c.p.NEVRA(), orDefault(license, "unknown"))
+	for _, f := range []struct{ name, val string }{{"Vendor", c.p.str(tagVendor)}, {"Packager", c.p.str(tagPackager)}, {"Upstream", c.p.str(tagURL)}} {
+		if v := strings.TrimSpace(sanitizeLine(f.val)); v != "" {
+			fmt.Fprintf(&b, "%s: %s\n", f.name, v)
+		}
+	}
+	var other []string
+	first := true
+	for _, t := range ParseLicense(license) {
+		if t.Common == "" {
+			other = append(other, t.Name)
+			continue
+		}
+		if first {
+			b.WriteString("\nOn Debian systems the full text of these licenses is in /usr/share/common-licenses:\n")
+			first = false
+		}
+		fmt.Fprintf(&b, " %s: /usr/share/common-licenses/%s\n", t.Name, t.Common)
+		c.rep.add(Mapped, "License", t.Name, "/usr/share/common-licenses/"+t.Common, "pointer in copyright")
+	}
+	note := ""
+	if len(other) > 0 {
+		note = "no text in /usr/share/common-licenses for: " + strings.Join(other, ", ")
+	}
+	c.rep.add(Mapped, "License", orDefault(license, "(none)"), "/usr/share/doc/"+c.pkg+"/copyright", note)
+	return b.String()
+}
+
 func md5hex(b []byte) string {
 	s := md5.Sum(b)
 	return hex.EncodeToString(s[:])
@@ -541,19 +604,20 @@ func orDefault(s, d string) string {
 	return s
 }
 
-func (c *converter) maintainer() string {
-	if c.opts.Maintainer != "" {
-		return c.opts.Maintainer
-	}
-	for _, s := range []string{c.p.str(tagPackager), c.p.str(tagVendor)} {
-		if s = strings.TrimSpace(sanitizeLine(s)); s != "" {
-			if !strings.Contains(s, "<") {
-				s += " <unknown@rpm2deb.invalid>"
-			}
-			return s
+// maintainer returns the Maintainer field: --maintainer, else Packager,
+// else Vendor, made a valid "Name <address>" by DebContact; which of them
+// it came from, as it was, and what DebContact changed.
+func (c *converter) maintainer() (contact, src, raw, note string) {
+	for _, f := range []struct{ src, val string }{
+		{"--maintainer", c.opts.Maintainer},
+		{"Packager", c.p.str(tagPackager)},
+		{"Vendor", c.p.str(tagVendor)},
+	} {
+		if contact, note := DebContact(f.val); contact != "" {
+			return contact, f.src, f.val, note
 		}
 	}
-	return "Unknown <unknown@rpm2deb.invalid>"
+	return "Unknown <" + unknownAddress + ">", "(none)", "", "no Packager or Vendor"
 }
 
 // write assembles the .deb in a temporary file in OutDir and renames it

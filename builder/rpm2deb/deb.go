@@ -229,25 +229,63 @@ func controlField(b *strings.Builder, name, value string) {
 
 // formatDescription makes a Description field value: the synopsis, then
 // the long description with each line indented by one space and empty
-// lines written " .".
-func formatDescription(summary, desc string) string {
+// lines written " .". A first line that only repeats the synopsis (equal
+// once lowercased and stripped of all but letters and digits, as lintian
+// compares them) is left out, and so are the empty lines after it; when
+// nothing is left, the long description is fallback. It returns which of
+// these it did ("" for neither).
+func formatDescription(summary, desc, fallback string) (string, string) {
 	syn := strings.TrimSpace(sanitizeLine(summary))
+	lines := strings.Split(strings.ReplaceAll(desc, "\r\n", "\n"), "\n")
+	trimBlank := func() {
+		for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
+			lines = lines[:len(lines)-1]
+		}
+		for len(lines) > 0 && (strings.TrimSpace(lines[0]) == "" || strings.TrimSpace(lines[0]) == ".") {
+			lines = lines[1:]
+		}
+	}
+	trimBlank()
+	var note string
+	if len(lines) > 0 && sameText(lines[0], syn) {
+		lines = lines[1:]
+		trimBlank()
+		note = "the description's first line repeats the Summary: left out"
+	}
+	if len(lines) == 0 {
+		lines = []string{fallback}
+		if note == "" {
+			note = "no description"
+		}
+		note += "; the long description says where the package came from"
+	}
 	var b strings.Builder
 	b.WriteString(syn)
-	lines := strings.Split(strings.ReplaceAll(desc, "\r\n", "\n"), "\n")
-	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
-		lines = lines[:len(lines)-1]
-	}
-	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
-		lines = lines[1:]
-	}
 	for _, l := range lines {
-		l = strings.TrimRight(strings.ReplaceAll(sanitizeLine(l), "\t", "    "), " ")
+		l = strings.TrimRight(sanitizeLine(strings.ReplaceAll(l, "\t", "    ")), " ")
 		if l == "" || l == "." {
 			b.WriteString("\n .")
 			continue
 		}
 		b.WriteString("\n " + l)
 	}
-	return b.String()
+	return b.String(), note
+}
+
+// sameText compares two lines as lintian's
+// description-synopsis-is-duplicated does: lowercased, letters and
+// digits only.
+func sameText(a, b string) bool {
+	key := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			switch {
+			case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+				return r
+			case r >= 'A' && r <= 'Z':
+				return r + 'a' - 'A'
+			}
+			return -1
+		}, s)
+	}
+	return key(a) == key(b)
 }

@@ -120,3 +120,34 @@ func FuzzChangelog(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDebContact: whatever an RPM's Packager, Vendor or changelog author
+// holds, DebContact gives one "Name <user@host>" that it leaves alone
+// when given it again, and ParseLicense only names common-licenses files.
+func FuzzDebContact(f *testing.F) {
+	for _, s := range []string{"CentOS BuildSystem <http://bugs.centos.org>", "Red Hat, Inc.", "a@b.c", "root", "<>", "GPLv2+ and (LGPL or BSD)"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, _ := DebContact(s)
+		if c == "" {
+			if strings.TrimSpace(sanitizeLine(s)) != "" {
+				t.Fatalf("DebContact(%q) = \"\"", s)
+			}
+		} else {
+			name, rest, ok := strings.Cut(c, " <")
+			addr, _ := strings.CutSuffix(rest, ">")
+			if !ok || name == "" || cleanPhrase(name) != name || !validAddress(addr) || strings.EqualFold(name, "root") {
+				t.Fatalf("DebContact(%q) = %q", s, c)
+			}
+			if again, note := DebContact(c); again != c || note != "" {
+				t.Fatalf("DebContact(%q) = %q, then %q (%s)", s, c, again, note)
+			}
+		}
+		for _, l := range ParseLicense(s) {
+			if l.Common != "" && known(l.Common) == "" {
+				t.Fatalf("ParseLicense(%q) names %q", s, l.Common)
+			}
+		}
+	})
+}

@@ -88,6 +88,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		if c.Note != "" {
 			fmt.Fprintf(&b, "  changelog    entry %d: version %s (%s)\n", c.Entry+1, c.Version, c.Note)
 		}
+		if c.Author != "" {
+			fmt.Fprintf(&b, "  changelog    entry %d: author %s (%s)\n", c.Entry+1, c.Author, c.AuthorNote)
+		}
 		if c.Shifted != 0 {
 			fmt.Fprintf(&b, "  changelog    entry %d: time moved back %ds (not older than the entry above)\n", c.Entry+1, c.Shifted)
 		}

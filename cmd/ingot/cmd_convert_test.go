@@ -138,3 +138,54 @@ func TestConvertCommandErrors(t *testing.T) {
 		t.Errorf("convert: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// TestConvertPolicyReport: what the converter changes for Debian policy
+// in a distribution's RPM (conffiles added under /etc, bytecode dropped,
+// the Maintainer and the repeated synopsis fixed, the licence pointer)
+// is in the --json report and in the text one.
+func TestConvertPolicyReport(t *testing.T) {
+	distro := filepath.Join("..", "..", "builder", "rpm2deb", "testdata", "distro")
+	c5 := filepath.Join(distro, "centos-release-5-0.0.el5.centos.2.x86_64.rpm")
+	c6 := filepath.Join(distro, "centos-release-6-0.el6.centos.5.x86_64.rpm")
+	c3 := filepath.Join(distro, "centos-release-3.1-1.i386.rpm")
+	code, stdout, stderr := runApp(t, nil, "convert", "rpm2deb", "--json", "-o", t.TempDir(), c5, c6, c3)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var reps []rpm2deb.Report
+	if err := json.Unmarshal([]byte(stdout), &reps); err != nil || len(reps) != 3 {
+		t.Fatalf("--json: %v, %d reports\n%s", err, len(reps), stdout)
+	}
+	has := func(r rpm2deb.Report, action, what, from, to string) bool {
+		for _, it := range r.Items {
+			if it.Action == action && it.What == what && it.From == from && (to == "" || it.To == to) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, w := range []struct {
+		rep                    int
+		action, what, from, to string
+	}{
+		{0, rpm2deb.Approximated, "conffile", "/etc/redhat-release", "conffile"},
+		{0, rpm2deb.Mapped, "%config", "/etc/issue", "conffile"},
+		{0, rpm2deb.Dropped, "bytecode", "/usr/share/firstboot/modules/eula.pyc", ""},
+		{0, rpm2deb.Dropped, "bytecode", "/usr/share/firstboot/modules/eula.pyo", ""},
+		{0, rpm2deb.Mapped, "License", "GPL", "/usr/share/common-licenses/GPL"},
+		{0, rpm2deb.Approximated, "Maintainer", "Vendor: CentOS", "CentOS <unknown@rpm2deb.invalid>"},
+		{1, rpm2deb.Approximated, "Maintainer", "Packager: CentOS BuildSystem <http://bugs.centos.org>", "CentOS BuildSystem <unknown@rpm2deb.invalid>"},
+		{1, rpm2deb.Mapped, "License", "GPLv2", "/usr/share/common-licenses/GPL-2"},
+		{2, rpm2deb.Approximated, "Summary", "Summary, Description", "Description"},
+	} {
+		if !has(reps[w.rep], w.action, w.what, w.from, w.to) {
+			t.Errorf("%s: no item %s %s %s → %s", reps[w.rep].Input, w.action, w.what, w.from, w.to)
+		}
+	}
+	code, stdout, _ = runApp(t, nil, "convert", "rpm2deb", "-o", t.TempDir(), c5)
+	for _, want := range []string{"approximated conffile     /etc/redhat-release → conffile  (added:", "dropped      bytecode     /usr/share/firstboot/modules/eula.pyc"} {
+		if code != exitOK || !strings.Contains(stdout, want) {
+			t.Errorf("text report lacks %q:\n%s", want, stdout)
+		}
+	}
+}
