@@ -5,9 +5,11 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -31,7 +33,10 @@ var emptySHA256 = Sum(nil)
 // root "./"), numeric ids plus names, mtime only (no atime or ctime), every
 // header in PAX format as archive/tar lays it out. A hardlink is a link
 // entry pointing at the first path of its group and carries that file's
-// attributes, as GNU tar writes it. Xattrs are SCHILY.xattr.* records.
+// attributes, as GNU tar writes it. Xattrs are SCHILY.xattr.* records,
+// except those whose name holds '=' or a byte outside printable ASCII,
+// which no SCHILY key can carry: they are LIBARCHIVE.xattr.* records (name
+// %-encoded, value base64), as bsdtar writes them.
 // Sockets cannot be archived and are left out, as GNU tar does.
 //
 // open is called once per non-empty regular file; the content it gives must
@@ -116,10 +121,44 @@ func tarHeader(m *Manifest, e *Entry) *tar.Header {
 	if len(a.Xattrs) > 0 {
 		h.PAXRecords = make(map[string]string, len(a.Xattrs))
 		for k, v := range a.Xattrs {
-			h.PAXRecords["SCHILY.xattr."+k] = v
+			if xattrNameNeedsEncoding(k) {
+				h.PAXRecords["LIBARCHIVE.xattr."+percentEncode(k)] = base64.StdEncoding.EncodeToString([]byte(v))
+			} else {
+				h.PAXRecords["SCHILY.xattr."+k] = v
+			}
 		}
 	}
 	return h
+}
+
+// xattrNameNeedsEncoding reports whether xattr name k cannot go as it is
+// into a PAX record key: the key ends at the first '=', and readers expect
+// printable UTF-8 there.
+func xattrNameNeedsEncoding(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c == '=' || c <= ' ' || c >= 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// percentEncode writes k as libarchive names LIBARCHIVE.xattr. records:
+// '%', '=' and every byte outside printable ASCII as %XX.
+func percentEncode(k string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c == '%' || c == '=' || c <= ' ' || c >= 0x7f {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // writeContent copies e's content from open into tw, checking it against
