@@ -199,8 +199,9 @@ func notSymlinkTimes(m *images.Manifest, out string) []string {
 	for sc.Scan() {
 		line := sc.Text()
 		if p, ok := strings.CutSuffix(line, " changed"); ok && !strings.HasPrefix(line, "\t") {
-			e := m.Lookup(p)
-			isLink = e != nil && e.Type == images.TypeSymlink
+			u, err := images.Unescape(p)
+			e := m.Lookup(u)
+			isLink = err == nil && e != nil && e.Type == images.TypeSymlink
 			if !isLink {
 				bad = append(bad, line)
 			}
