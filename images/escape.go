@@ -81,4 +81,3 @@ func Unescape(s string) (string, error) {
 	}
 	return b.String(), nil
 }
-

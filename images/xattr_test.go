@@ -70,7 +70,9 @@ func TestAttackXattrNameWithEquals(t *testing.T) {
 
 	// Exported, the names go as LIBARCHIVE.xattr records and read back.
 	var out bytes.Buffer
-	open := func(context.Context, *Entry) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("elf")), nil }
+	open := func(context.Context, *Entry) (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader("elf")), nil
+	}
 	if err := WriteTar(ctx, &out, p, open); err != nil {
 		t.Fatal(err)
 	}
