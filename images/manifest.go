@@ -416,7 +416,10 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 		return nil, &EntryError{Line: 1, Err: fmt.Errorf("missing header %q", ManifestHeader)}
 	}
 	if version == 1 {
+		// A hardlink may now sort before the file it named: the first
+		// path of each group carries the file, as ReadTar does it.
 		m.Sort()
+		leadHardlinks(m.Entries)
 	}
 	if err := m.Validate(); err != nil {
 		var ee *EntryError

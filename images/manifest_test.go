@@ -156,7 +156,8 @@ func TestComparePaths(t *testing.T) {
 func TestManifestV1Reads(t *testing.T) {
 	const d = " type=dir mode=0755 uid=0 gid=0 time=0"
 	v1 := "#ingot manifest v1\n\n# a comment\n." + d + "\n./a" + d + "\n./a-b" + d +
-		" xattr.user.x=AA==\n./a/c" + d + "\n./a\\056b  type=dir mode=755 uid=0 gid=0 time=0.000000000\n"
+		" xattr.user.x=AA==\n./a-b/f type=file mode=0644 uid=0 gid=0 size=0 sha256digest=" + Sum(nil).String() +
+		" time=0\n./a/c" + d + "\n./a/c/h type=hardlink link=./a-b/f\n./a\\056b  type=dir mode=755 uid=0 gid=0 time=0.000000000\n"
 	m, err := ParseManifest(strings.NewReader(v1))
 	if err != nil {
 		t.Fatal(err)
@@ -165,8 +166,12 @@ func TestManifestV1Reads(t *testing.T) {
 	for _, e := range m.Entries {
 		got = append(got, e.Path)
 	}
-	if want := []string{".", "a", "a/c", "a-b", "a.b"}; !slices.Equal(got, want) {
+	if want := []string{".", "a", "a/c", "a/c/h", "a-b", "a-b/f", "a.b"}; !slices.Equal(got, want) {
 		t.Fatalf("entries %q, want %q", got, want)
+	}
+	// The hardlink now comes first: it carries the file.
+	if h, f := m.Lookup("a/c/h"), m.Lookup("a-b/f"); h.Type != TypeFile || f.Type != TypeHardlink || f.Link != "a/c/h" {
+		t.Errorf("hardlink group not led by its first path: %+v %+v", h, f)
 	}
 	text := m.Bytes()
 	if !bytes.HasPrefix(text, []byte(ManifestHeader+"\n")) || ManifestHeader == "#ingot manifest v1" {
