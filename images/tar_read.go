@@ -425,13 +425,15 @@ func (rd *tarReader) content(e *Entry, size int64, r io.Reader) error {
 }
 
 // tarXattrs collects the xattrs of PAX records: SCHILY.xattr.NAME (raw
-// value, as GNU tar, star and bsdtar write) and LIBARCHIVE.xattr.NAME
-// (URL-escaped name, base64 value, as bsdtar also writes). SCHILY wins when
-// both give a name.
+// value, as GNU tar, star and bsdtar write; %3D and %25 in NAME decoded to
+// '=' and '%', as GNU tar encodes and decodes them) and
+// LIBARCHIVE.xattr.NAME (URL-escaped name, base64 value, as bsdtar also
+// writes). SCHILY wins when both give a name.
 func tarXattrs(recs map[string]string) (map[string]string, error) {
 	var x map[string]string
 	for k, v := range recs {
-		if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+		if enc, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+			name := gnuDecodeXattrName(enc)
 			if name == "" {
 				return nil, errors.New("PAX record SCHILY.xattr. without a name")
 			}
