@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -235,5 +236,33 @@ func TestValidateTooLong(t *testing.T) {
 				t.Fatalf("ParseManifest: %v, want ErrTooLong", err)
 			}
 		})
+	}
+}
+
+// BenchmarkParseManifest reads a manifest of 20,000 entries (the size of a
+// Debian root) written by Manifest.Write.
+func BenchmarkParseManifest(b *testing.B) {
+	entries := []Entry{{Path: ".", Type: TypeDir, Mode: 0o755}}
+	for d := range 200 {
+		dir := "usr/share/pkg-" + strconv.Itoa(d)
+		if d == 0 {
+			entries = append(entries, Entry{Path: "usr", Type: TypeDir, Mode: 0o755}, Entry{Path: "usr/share", Type: TypeDir, Mode: 0o755})
+		}
+		entries = append(entries, Entry{Path: dir, Type: TypeDir, Mode: 0o755, Mtime: 1700000000})
+		for f := range 99 {
+			entries = append(entries, Entry{Path: dir + "/file-" + strconv.Itoa(f) + ".txt", Type: TypeFile, Mode: 0o644,
+				Uname: "root", Gname: "root", Size: int64(f), SHA256: Sum([]byte{byte(f)}), Mtime: 1700000000})
+		}
+	}
+	m, err := NewManifest(entries)
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := m.Bytes()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		if _, err := ParseManifest(bytes.NewReader(text)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
