@@ -113,7 +113,8 @@ func (e *EntryError) Unwrap() error { return e.Err }
 // Validate checks everything a consumer relies on: valid paths, sorted and
 // unique; the root first and a directory; every parent present and a
 // directory (so no path runs through a symlink); hardlinks to earlier
-// regular files; attributes that fit each type.
+// regular files; attributes that fit each type; names, paths, link targets
+// and xattrs within the kernel's limits (ErrTooLong).
 func (m *Manifest) Validate() error {
 	if len(m.Entries) == 0 || m.Entries[0].Path != "." {
 		return &EntryError{Err: errors.New("no root entry \".\"")}
