@@ -76,8 +76,8 @@ const (
 // with "..", paths under a symlink or any other non-directory of the
 // archive, hardlinks to paths not earlier in the archive or to anything but
 // a regular file, names, paths, link targets and xattrs longer than
-// Linux takes (ErrTooLong, see MaxNameLen), entry types other than file, directory, symlink,
-// hardlink, char and block device and fifo, sparse files (whose few bytes
+// Linux takes (ErrTooLong, see MaxNameLen), entry types other than file,
+// directory, symlink, hardlink, char and block device and fifo, sparse files (whose few bytes
 // of map can announce terabytes), a path given twice (except a
 // directory, whose later entry wins, as with tar -x), and truncated or
 // corrupt archives, including a plain tar without its end-of-archive
