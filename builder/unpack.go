@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -392,7 +393,7 @@ func (u *unpacker) applyDirAttrs() error {
 	for p := range u.dirs {
 		paths = append(paths, p)
 	}
-	sort.Strings(paths)
+	slices.SortFunc(paths, images.ComparePaths)
 	for _, p := range paths {
 		a := u.dirs[p]
 		dfd, base, err := w.parent(p)

@@ -144,8 +144,16 @@ func Parent(p string) string {
 	return "."
 }
 
-// ComparePaths orders paths as a manifest does: the root first, then by
-// bytes. Every directory thus comes before what it holds.
+// ComparePaths is the one order of paths in ingot: the root first, then
+// depth first, each directory followed by everything under it, names
+// sorted by bytes within a directory. It is the order of manifests (and
+// so of the image digest), of exported tars, of walks and comparisons,
+// and the order `tar --sort=name` and mmdebstrap write: GNU tar sets a
+// directory's mtime when it meets the first entry outside it, so every
+// child must come before any sibling that follows the directory.
+//
+// Comparing component by component is comparing the bytes with '/'
+// below every other byte: "a" < "a/b" < "a-b" < "a.b".
 func ComparePaths(a, b string) int {
 	switch {
 	case a == b:
@@ -155,5 +163,27 @@ func ComparePaths(a, b string) int {
 	case b == ".":
 		return 1
 	}
-	return strings.Compare(a, b)
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
+		}
+		switch {
+		case ca == '/':
+			return -1
+		case cb == '/':
+			return 1
+		case ca < cb:
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case len(a) < len(b):
+		return -1
+	case len(a) > len(b):
+		return 1
+	}
+	return 0
 }

@@ -7,11 +7,12 @@ import (
 
 // needsEscape reports whether byte c is written as a \ooo octal escape in a
 // manifest: anything but printable ASCII, the escape character itself, '#'
-// (mtree comments) and the glob characters that mtree would otherwise treat
-// as a pattern.
+// (mtree comments), '=' (which ends a keyword: an xattr name holding one
+// would otherwise read back as a shorter name with another value) and the
+// glob characters that mtree would otherwise treat as a pattern.
 func needsEscape(c byte) bool {
 	switch c {
-	case '\\', '#', '*', '?', '[':
+	case '\\', '#', '*', '?', '[', '=':
 		return true
 	}
 	return c <= ' ' || c >= 0x7f

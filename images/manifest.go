@@ -15,8 +15,13 @@ import (
 )
 
 // ManifestHeader is the first line of every manifest in ingot's own format.
-// mtree reads it as a comment.
-const ManifestHeader = "#ingot manifest v1"
+// mtree reads it as a comment. docs/images.md keeps the changelog of the
+// versions.
+const ManifestHeader = "#ingot manifest v2"
+
+// manifestHeaderV1 is the header of the first version, which ParseManifest
+// still reads: entries sorted by whole-path bytes and '=' not escaped.
+const manifestHeaderV1 = "#ingot manifest v1"
 
 // maxLine bounds one manifest line (a path plus large xattrs).
 const maxLine = 1 << 20
@@ -108,7 +113,8 @@ func (e *EntryError) Unwrap() error { return e.Err }
 // Validate checks everything a consumer relies on: valid paths, sorted and
 // unique; the root first and a directory; every parent present and a
 // directory (so no path runs through a symlink); hardlinks to earlier
-// regular files; attributes that fit each type.
+// regular files; attributes that fit each type; names, paths, link targets
+// and xattrs within the kernel's limits (ErrTooLong).
 func (m *Manifest) Validate() error {
 	if len(m.Entries) == 0 || m.Entries[0].Path != "." {
 		return &EntryError{Err: errors.New("no root entry \".\"")}
@@ -152,14 +158,49 @@ func (m *Manifest) Validate() error {
 	return nil
 }
 
+// Limits of the Linux kernel (NAME_MAX, PATH_MAX less the NUL,
+// XATTR_NAME_MAX, XATTR_SIZE_MAX) that every entry must keep: a longer
+// name is legal in a tar but fails when written to a filesystem, half-way
+// through a sync.
+const (
+	MaxNameLen       = 255
+	MaxPathLen       = 4095
+	MaxLinkLen       = 4095
+	MaxXattrNameLen  = 255
+	MaxXattrValueLen = 64 << 10
+)
+
+// ErrTooLong is wrapped by every error about a name, path, link target or
+// xattr longer than the kernel takes.
+var ErrTooLong = errors.New("images: longer than Linux allows")
+
+// checkPathLen applies the kernel's limits to path p (a clean Entry path).
+func checkPathLen(what, p string) error {
+	if len(p) > MaxPathLen {
+		return fmt.Errorf("%w: %s of %d bytes (at most %d)", ErrTooLong, what, len(p), MaxPathLen)
+	}
+	for name := range strings.SplitSeq(p, "/") {
+		if len(name) > MaxNameLen {
+			return fmt.Errorf("%w: %s has a name of %d bytes (at most %d)", ErrTooLong, what, len(name), MaxNameLen)
+		}
+	}
+	return nil
+}
+
 // check validates the attributes of one entry on its own.
 func (e *Entry) check() error {
+	if err := checkPathLen("path", e.Path); err != nil {
+		return err
+	}
 	if e.Type == 0 || int(e.Type) >= len(typeNames) {
 		return fmt.Errorf("invalid type %d", e.Type)
 	}
 	if e.Type == TypeHardlink {
 		if !ValidPath(e.Link) || e.Link == "." {
 			return fmt.Errorf("%w: hardlink target %q", ErrUnsafePath, e.Link)
+		}
+		if err := checkPathLen("hardlink target", e.Link); err != nil {
+			return err
 		}
 		if e.Mode != 0 || e.UID != 0 || e.GID != 0 || e.Uname != "" || e.Gname != "" || e.Size != 0 ||
 			!e.SHA256.IsZero() || e.DevMajor != 0 || e.DevMinor != 0 || len(e.Xattrs) != 0 || e.Mtime != 0 {
@@ -183,15 +224,24 @@ func (e *Entry) check() error {
 		if e.Link == "" || strings.IndexByte(e.Link, 0) >= 0 {
 			return fmt.Errorf("symlink target %q is empty or has a NUL byte", e.Link)
 		}
+		if len(e.Link) > MaxLinkLen {
+			return fmt.Errorf("%w: symlink target of %d bytes (at most %d)", ErrTooLong, len(e.Link), MaxLinkLen)
+		}
 	} else if e.Link != "" {
 		return fmt.Errorf("a %s has no link target", e.Type)
 	}
 	if !e.IsDevice() && (e.DevMajor != 0 || e.DevMinor != 0) {
 		return fmt.Errorf("a %s has no device numbers", e.Type)
 	}
-	for k := range e.Xattrs {
+	for k, v := range e.Xattrs {
 		if k == "" || strings.IndexByte(k, 0) >= 0 {
 			return fmt.Errorf("xattr name %q is empty or has a NUL byte", k)
+		}
+		if len(k) > MaxXattrNameLen {
+			return fmt.Errorf("%w: xattr name of %d bytes (at most %d)", ErrTooLong, len(k), MaxXattrNameLen)
+		}
+		if len(v) > MaxXattrValueLen {
+			return fmt.Errorf("%w: xattr %s has a value of %d bytes (at most %d)", ErrTooLong, Escape(k), len(v), MaxXattrValueLen)
 		}
 	}
 	return nil
@@ -309,26 +359,45 @@ func appendMode(b []byte, m uint32) []byte {
 }
 
 // ParseManifest reads a manifest in ingot's format and validates it. Every
-// error names the line. Text that parses but is not canonical (other
-// spacing, other escapes, keywords in another order) is accepted; compare
-// m.Bytes() with the input to insist on the canonical form.
+// error names the line.
+//
+// A v2 manifest (ManifestHeader) must be exactly what Manifest.Write
+// prints: every line canonical (keywords in order, escapes and numbers as
+// written, xattrs sorted and unique), no blank or comment lines. What ingot
+// could not have written is refused rather than guessed at. A v1 manifest
+// is read as before (any spacing, any escape, other keyword order) and its
+// entries re-sorted into the v2 order; its Bytes are then the v2 text,
+// with another digest.
 func ParseManifest(r io.Reader) (*Manifest, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), maxLine)
 	m := &Manifest{}
 	n := 0
-	sawHeader := false
+	version := 0
+	var canon []byte
 	for sc.Scan() {
 		n++
 		text := sc.Text()
-		if n == 1 && text == ManifestHeader {
-			sawHeader = true
-			continue
+		if n == 1 {
+			switch text {
+			case ManifestHeader:
+				version = 2
+				continue
+			case manifestHeaderV1:
+				version = 1
+				continue
+			}
+			return nil, &EntryError{Line: 1, Err: fmt.Errorf("missing header %q", ManifestHeader)}
 		}
-		if strings.TrimSpace(text) == "" || strings.HasPrefix(text, "#") {
+		if version == 1 && (strings.TrimSpace(text) == "" || strings.HasPrefix(text, "#")) {
 			continue
 		}
 		e, err := parseLine(text)
+		if err == nil && version == 2 {
+			if canon = e.appendLine(canon[:0], FormatIngot); string(canon) != text {
+				err = fmt.Errorf("not in canonical form: ingot writes this entry as %q", canon)
+			}
+		}
 		if err != nil {
 			path, _, _ := strings.Cut(text, " ")
 			if len(path) > 200 {
@@ -344,12 +413,18 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 		}
 		return nil, fmt.Errorf("reading manifest: %w", err)
 	}
-	if !sawHeader {
+	if version == 0 {
 		return nil, &EntryError{Line: 1, Err: fmt.Errorf("missing header %q", ManifestHeader)}
+	}
+	if version == 1 {
+		// A hardlink may now sort before the file it named: the first
+		// path of each group carries the file, as ReadTar does it.
+		m.Sort()
+		leadHardlinks(m.Entries)
 	}
 	if err := m.Validate(); err != nil {
 		var ee *EntryError
-		if errors.As(err, &ee) && ee.Line == 0 && ee.Path != "" {
+		if errors.As(err, &ee) && ee.Line == 0 && ee.Path != "" && version == 2 {
 			// Point at the line; entries follow the header one per line.
 			ee.Line = m.lineOf(ee.Path)
 		}
@@ -392,6 +467,9 @@ func parsePathField(s string) (string, error) {
 func parseLine(text string) (Entry, error) {
 	var e Entry
 	fields := strings.Fields(text)
+	if len(fields) == 0 {
+		return e, errors.New("blank line")
+	}
 	p, err := parsePathField(fields[0])
 	if err != nil {
 		return e, err

@@ -92,6 +92,7 @@ func manifestSeeds(t testing.TB) map[string][]byte {
 		"hardlink-fw": []byte(h + ". type=dir mode=0755 uid=0 gid=0 time=0\n./a type=hardlink link=./b\n./b type=file mode=0644 uid=0 gid=0 size=0 sha256digest=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 time=0\n"),
 		"escape-root": []byte(h + ". type=dir mode=0755 uid=0 gid=0 time=0\n./../etc type=dir mode=0755 uid=0 gid=0 time=0\n"),
 		"under-link":  []byte(h + ". type=dir mode=0755 uid=0 gid=0 time=0\n./a type=link mode=0777 uid=0 gid=0 link=/ time=0\n./a/b type=dir mode=0755 uid=0 gid=0 time=0\n"),
+		"v1":          []byte("#ingot manifest v1\n. type=dir mode=0755 uid=0 gid=0 time=0\n./a-b type=dir mode=0755 uid=0 gid=0 time=0 xattr.user.a=b=AA==\n./a/c type=fifo mode=0644 uid=0 gid=0 time=0\n"),
 		"xattr":       []byte(h + ". type=dir mode=0755 uid=0 gid=0 time=-1.000000000 xattr.user.x=AAEC xattr.security.capability=AQAAAgAgAAA=\n"),
 	}
 }

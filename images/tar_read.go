@@ -75,8 +75,9 @@ const (
 // It refuses, with a *TarError naming the entry: absolute paths and paths
 // with "..", paths under a symlink or any other non-directory of the
 // archive, hardlinks to paths not earlier in the archive or to anything but
-// a regular file, entry types other than file, directory, symlink,
-// hardlink, char and block device and fifo, sparse files (whose few bytes
+// a regular file, names, paths, link targets and xattrs longer than
+// Linux takes (ErrTooLong, see MaxNameLen), entry types other than file,
+// directory, symlink, hardlink, char and block device and fifo, sparse files (whose few bytes
 // of map can announce terabytes), a path given twice (except a
 // directory, whose later entry wins, as with tar -x), and truncated or
 // corrupt archives, including a plain tar without its end-of-archive
@@ -425,13 +426,15 @@ func (rd *tarReader) content(e *Entry, size int64, r io.Reader) error {
 }
 
 // tarXattrs collects the xattrs of PAX records: SCHILY.xattr.NAME (raw
-// value, as GNU tar, star and bsdtar write) and LIBARCHIVE.xattr.NAME
-// (URL-escaped name, base64 value, as bsdtar also writes). SCHILY wins when
-// both give a name.
+// value, as GNU tar, star and bsdtar write; %3D and %25 in NAME decoded to
+// '=' and '%', as GNU tar encodes and decodes them) and
+// LIBARCHIVE.xattr.NAME (URL-escaped name, base64 value, as bsdtar also
+// writes). SCHILY wins when both give a name.
 func tarXattrs(recs map[string]string) (map[string]string, error) {
 	var x map[string]string
 	for k, v := range recs {
-		if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+		if enc, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+			name := gnuDecodeXattrName(enc)
 			if name == "" {
 				return nil, errors.New("PAX record SCHILY.xattr. without a name")
 			}

@@ -5,9 +5,11 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -31,7 +33,11 @@ var emptySHA256 = Sum(nil)
 // root "./"), numeric ids plus names, mtime only (no atime or ctime), every
 // header in PAX format as archive/tar lays it out. A hardlink is a link
 // entry pointing at the first path of its group and carries that file's
-// attributes, as GNU tar writes it. Xattrs are SCHILY.xattr.* records.
+// attributes, as GNU tar writes it. Xattrs are SCHILY.xattr.* records
+// with the name encoded as GNU tar does ('%' and '=' as %25 and %3D); a
+// name holding '%', '=' or a byte outside printable ASCII also gets a
+// LIBARCHIVE.xattr.* record (name %-encoded, value base64), as bsdtar
+// writes it.
 // Sockets cannot be archived and are left out, as GNU tar does.
 //
 // open is called once per non-empty regular file; the content it gives must
@@ -116,10 +122,64 @@ func tarHeader(m *Manifest, e *Entry) *tar.Header {
 	if len(a.Xattrs) > 0 {
 		h.PAXRecords = make(map[string]string, len(a.Xattrs))
 		for k, v := range a.Xattrs {
-			h.PAXRecords["SCHILY.xattr."+k] = v
+			h.PAXRecords["SCHILY.xattr."+gnuEncodeXattrName(k)] = v
+			if xattrNameNeedsEncoding(k) {
+				h.PAXRecords["LIBARCHIVE.xattr."+percentEncode(k)] = base64.StdEncoding.EncodeToString([]byte(v))
+			}
 		}
 	}
 	return h
+}
+
+// gnuEncodeXattrName is how GNU tar puts an xattr name in a SCHILY.xattr
+// key: '%' as %25 and '=' (which would end the key) as %3D, every other
+// byte as it is. GNU tar decodes the same two escapes when it reads.
+func gnuEncodeXattrName(k string) string {
+	if !strings.ContainsAny(k, "%=") {
+		return k
+	}
+	return strings.NewReplacer("%", "%25", "=", "%3D").Replace(k)
+}
+
+// gnuDecodeXattrName is the inverse of gnuEncodeXattrName, as GNU tar
+// reads SCHILY.xattr keys: %3D and %25 decoded, any other '%' kept.
+func gnuDecodeXattrName(k string) string {
+	if !strings.Contains(k, "%") {
+		return k
+	}
+	return strings.NewReplacer("%3D", "=", "%25", "%").Replace(k)
+}
+
+// xattrNameNeedsEncoding reports whether xattr name k also gets a
+// LIBARCHIVE.xattr record: libarchive reads SCHILY.xattr keys without
+// decoding them, so a name holding '%' or '=' reaches it only that way;
+// a name with bytes outside printable ASCII gets one too, as bsdtar
+// writes it.
+func xattrNameNeedsEncoding(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c == '%' || c == '=' || c <= ' ' || c >= 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// percentEncode writes k as libarchive names LIBARCHIVE.xattr records:
+// '%', '=' and every byte outside printable ASCII as %XX.
+func percentEncode(k string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c == '%' || c == '=' || c <= ' ' || c >= 0x7f {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // writeContent copies e's content from open into tw, checking it against

@@ -242,7 +242,7 @@ func MakePlan(host []Node, want *images.Manifest, opts PlanOptions) *Plan {
 	for _, op := range attrs {
 		delete(dirty, op.Path)
 	}
-	for _, p := range slices.Sorted(maps.Keys(dirty)) {
+	for _, p := range slices.SortedFunc(maps.Keys(dirty), images.ComparePaths) {
 		if e := want.Lookup(p); e != nil && e.Type == images.TypeDir && (p == "." || !skip(p)) {
 			ec := e.Clone()
 			op := Op{Kind: OpAttrs, Path: p, Entry: &ec}
