@@ -245,7 +245,7 @@ func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64
 			}
 			weight := int64(len(old)) + size
 			deltas.acquire(weight)
-			b, err := src.Delta(ctx, op.DeltaFrom, sha, old)
+			b, err := src.Delta(ctx, op.DeltaFrom, sha, old, size)
 			if err == nil {
 				_, err = w.Write(b)
 			}

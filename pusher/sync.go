@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
 )
@@ -416,6 +417,9 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	want, err := s.parseManifest(d, mb)
 	if err != nil {
 		return err
+	}
+	if l, ok := src.(interface{ limitIndex(images.Digest, int64) }); ok {
+		l.limitIndex(d, store.IndexLimit(want))
 	}
 
 	// 2. Plan against the host.

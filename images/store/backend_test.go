@@ -137,7 +137,7 @@ func mustRaw(t *testing.T, s string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := st.Backend().Get(context.Background(), store.DigestHandle(store.KindObject, sha))
+	raw, err := st.Backend().Get(context.Background(), store.DigestHandle(store.KindObject, sha), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
