@@ -139,7 +139,7 @@ func (s *Store) get(ctx context.Context, h Handle, max int64) ([]byte, error) {
 			size = int64(fh.FrameContentSize)
 		}
 		data, err = s.decSmall.DecodeAll(raw, make([]byte, 0, size))
-		if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
 			err = errDecodedTooLarge
 		}
 	} else {
