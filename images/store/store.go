@@ -459,9 +459,19 @@ func (s *Store) Ref(ctx context.Context, ref string) (images.Digest, error) {
 		}
 		return images.Digest{}, err
 	}
+	d, err := ParseRefFile(data)
+	if err != nil {
+		return images.Digest{}, fmt.Errorf("reference %s from %s: %w", ref, s.b.Location(), err)
+	}
+	return d, nil
+}
+
+// ParseRefFile parses the content of a ref file: an image digest (64
+// lowercase hex digits) and a newline, nothing else.
+func ParseRefFile(data []byte) (images.Digest, error) {
 	d, err := images.ParseDigest(strings.TrimSuffix(string(data), "\n"))
-	if err != nil || len(data) != 65 {
-		return images.Digest{}, fmt.Errorf("reference %s from %s: content %.80q is not a digest and a newline: %w", ref, s.b.Location(), data, ErrCorrupt)
+	if err != nil || len(data) != 65 || string(data) != d.String()+"\n" {
+		return images.Digest{}, fmt.Errorf("content %.80q is not a digest and a newline: %w", data, ErrCorrupt)
 	}
 	return d, nil
 }
