@@ -74,23 +74,30 @@ func tooLarge(h Handle, loc string, what string, max int64) error {
 	return fmt.Errorf("%s from %s: %s more than the %d bytes a file of %s may hold: %w", h, loc, what, max, h.Kind, ErrTooLarge)
 }
 
-// decodeBounded decompresses raw, refusing more than limit bytes of output
-// before they are allocated: a frame that declares a larger size is
-// refused from its header, one that does not is stopped once its output
-// passes limit (one block beyond at most). The decoder is given at least
-// decodeFloor, the encoder's window: the library caps the window at the
-// output limit, and a small object may be written with the full window.
+// decodeBounded decompresses raw into at most limit bytes, allocated
+// once: a frame that declares a larger content size is refused from its
+// header, and the decoder writes no further than the capacity it is
+// given (the declared size). A frame without a content size gets at most
+// noSizeMax: ingot's encoder leaves the size out only below 1 KiB. So
+// the memory a read takes is the compressed body and the output, each
+// bounded by the limit, whatever the bytes. The decoder's window is
+// allowed at least decodeFloor, the encoder's window: the library caps
+// the window at the output limit, and a large object is written with an
+// 8 MiB window.
 func decodeBounded(raw []byte, limit int64) ([]byte, error) {
 	var fh zstd.Header
-	size := 0
-	if fh.Decode(raw) == nil && fh.HasFCS {
+	if err := fh.Decode(raw); err != nil {
+		return nil, err
+	}
+	size := min(limit, noSizeMax)
+	if fh.HasFCS {
 		if fh.FrameContentSize > uint64(limit) {
 			return nil, errDecodedTooLarge
 		}
-		size = int(fh.FrameContentSize)
+		size = int64(fh.FrameContentSize)
 	}
 	room := uint64(max(limit, decodeFloor))
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecodeAllCapLimit(true),
 		zstd.WithDecoderMaxMemory(room), zstd.WithDecoderMaxWindow(room))
 	if err != nil {
 		return nil, err
@@ -106,6 +113,9 @@ func decodeBounded(raw []byte, limit int64) ([]byte, error) {
 // decodeFloor is the least output a decoder is allowed (8 MiB, the
 // encoder's window at every level ingot uses).
 const decodeFloor = 8 << 20
+
+// noSizeMax is the most a frame that declares no content size may hold.
+const noSizeMax = 64 << 10
 
 // errDecodedTooLarge is decodeBounded's refusal; get names it.
 var errDecodedTooLarge = errors.New("decompresses to")
