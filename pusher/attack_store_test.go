@@ -28,8 +28,8 @@ import (
 // Attack 4: a hostile store, holding no signing key. It mirrors a validly
 // signed image (manifest and signature as published) and answers the
 // rest with bombs: a zstd frame of about 33 KB that inflates to 1 GiB,
-// served as the image index, as chunk lists or as chunks, or chunk
-// bodies that never end, fetched in parallel. A real agent process syncs
+// served as the manifest, the image index, chunk lists or chunks, or
+// chunk bodies that never end, fetched in parallel. A real agent process syncs
 // from it; its peak RSS stays under maxAgentRSS and the sync (or, for the
 // index, the log) names the refused object and its limit.
 
@@ -135,6 +135,13 @@ func TestAttackStoreBombs(t *testing.T) {
 			serveBomb(w)
 			return true
 		}, "a file of images may hold", false},
+		{"manifest", func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path != "/objects/"+d.String()[:2]+"/"+d.String() {
+				return false
+			}
+			serveBomb(w)
+			return true
+		}, "a file of objects may hold", true},
 		{"chunk lists", func(w http.ResponseWriter, r *http.Request) bool {
 			switch {
 			case r.URL.Path == index:

@@ -16,8 +16,10 @@ import (
 // decoder's output cap). So the memory a reader needs is bounded by the
 // number of reads it runs at once times these limits.
 const (
-	// MaxManifest bounds a manifest's bytes (about a million entries).
-	MaxManifest = 256 << 20
+	// MaxManifest bounds a manifest's bytes: about 700,000 entries of
+	// 180 bytes (a Debian server image has 25,000). Reading one holds its
+	// body and its bytes, so a store that lies costs at most twice this.
+	MaxManifest = 128 << 20
 	// MaxSignatureFile bounds a signature file (one line per signer).
 	MaxSignatureFile = 64 << 10
 	// maxRefFile bounds a ref file ("<64 hex digits>\n").

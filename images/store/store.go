@@ -388,6 +388,9 @@ func (s *Store) putManifest(ctx context.Context, m *images.Manifest, lists Index
 		}
 	}
 	data := m.Bytes()
+	if len(data) > MaxManifest {
+		return images.Digest{}, fmt.Errorf("manifest of %d bytes: more than the %d a store's readers take: %w", len(data), MaxManifest, ErrTooLarge)
+	}
 	d := images.Sum(data)
 	if err := s.put(ctx, DigestHandle(KindObject, d), data, true); err != nil {
 		return d, err
