@@ -159,7 +159,7 @@ func (s *Store) checkImage(ctx context.Context, d images.Digest, deep bool) []Pr
 	if err != nil {
 		return append(out, Problem{where, err})
 	}
-	ix, err := s.Index(ctx, d)
+	ix, err := s.IndexOf(ctx, d, IndexLimit(m))
 	if err != nil {
 		return append(out, Problem{where, err})
 	}
