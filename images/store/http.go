@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -160,13 +159,11 @@ func (b *HTTP) once(ctx context.Context, method, u string, max int64) ([]byte, e
 	if resp.ContentLength > max {
 		return nil, bodyTooLarge(fmt.Sprintf("Content-Length says %d bytes,", resp.ContentLength))
 	}
-	want := int64(512)
+	hint := int64(4096)
 	if resp.ContentLength >= 0 {
-		want = resp.ContentLength + 1
+		hint = resp.ContentLength + 1 // the +1 sees a body longer than said
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, min(want, max+1)))
-	_, err = buf.ReadFrom(io.LimitReader(resp.Body, max+1))
-	data := buf.Bytes()
+	data, err := readBounded(resp.Body, hint, max+1)
 	if int64(len(data)) > max {
 		return nil, bodyTooLarge("the body is")
 	}
@@ -181,6 +178,29 @@ func (b *HTTP) once(ctx context.Context, method, u string, max int64) ([]byte, e
 		return nil, errRetry{fmt.Errorf("body is %d bytes, Content-Length said %d", len(data), resp.ContentLength)}
 	}
 	return data, nil
+}
+
+// readBounded reads r to its end or to n bytes, whichever comes first,
+// into a buffer that starts at hint bytes and doubles, never past n: the
+// memory it takes is at most n (and half again while it grows).
+func readBounded(r io.Reader, hint, n int64) ([]byte, error) {
+	buf := make([]byte, 0, max(min(hint, n), 1))
+	for int64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			bigger := make([]byte, len(buf), min(2*int64(cap(buf)), n))
+			copy(bigger, buf)
+			buf = bigger
+		}
+		k, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // Get fetches h, reading at most max bytes of its body.
