@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
 )
@@ -136,6 +137,10 @@ type SyncRequest struct {
 	DryRun bool     `json:"dry_run,omitempty"`
 	// BWLimit overrides the download limit for this sync ("10M").
 	BWLimit string `json:"bwlimit,omitempty"`
+	// Ref is the name:tag the controller resolved to Image (SyncOptions.Ref).
+	Ref string `json:"ref,omitempty"`
+	// AllowRollback accepts an image older than the host's (SyncOptions).
+	AllowRollback bool `json:"allow_rollback,omitempty"`
 }
 
 // start runs fn in the background unless a sync is running; it returns
@@ -173,6 +178,11 @@ func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("image: %w", err)
 	}
+	if req.Ref != "" {
+		if _, _, err := store.ParseRef(req.Ref); err != nil {
+			return 0, err
+		}
+	}
 	rate, err := ParseRate(req.BWLimit)
 	if err != nil {
 		return 0, err
@@ -198,7 +208,7 @@ func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
 		if src != a.source {
 			defer src.Close()
 		}
-		return a.Syncer.Sync(ctx, d, src, SyncOptions{DryRun: req.DryRun})
+		return a.Syncer.Sync(ctx, d, src, SyncOptions{DryRun: req.DryRun, Ref: req.Ref, AllowRollback: req.AllowRollback})
 	})
 }
 

@@ -100,7 +100,7 @@ func loadDebianPair(t testing.TB) *debianPair {
 		for _, d := range []images.Digest{p.a, p.b} {
 			sig, _ := w.Signature(ctx, d)
 			if _, err := signing.Verify(d, sig, []signing.PublicKey{k.Public()}); err != nil {
-				if err := w.PutSignature(ctx, d, []byte(signing.Sign(k, d))); err != nil {
+				if err := w.PutSignature(ctx, d, []byte(signing.Sign(k, d, signing.Statement{Ref: "test:" + d.String()[:16], Generation: 1}))); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -27,8 +27,8 @@ type hostFile struct {
 // source streams. Larger files come as chunks.
 const MaxDeltaFile = 32 << 20
 
-// deltaBudget bounds the bytes of old and new versions that the deltas
-// being applied at one time hold, over every parallel fetch.
+// deltaBudget bounds the bytes the deltas being applied at one time hold
+// (old version, delta body and new version), over every parallel fetch.
 const deltaBudget = 3 * MaxDeltaFile
 
 // budget is a weighted semaphore of bytes.
@@ -243,9 +243,11 @@ func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64
 			if err != nil || images.Sum(old) != op.DeltaFrom {
 				continue
 			}
-			weight := int64(len(old)) + size
+			// The old version, the delta's body (at most about the
+			// new version's size) and the new version.
+			weight := int64(len(old)) + 2*size
 			deltas.acquire(weight)
-			b, err := src.Delta(ctx, op.DeltaFrom, sha, old)
+			b, err := src.Delta(ctx, op.DeltaFrom, sha, old, size)
 			if err == nil {
 				_, err = w.Write(b)
 			}

@@ -162,10 +162,17 @@ func httpSource(t testing.TB, urls ...string) *StoreSource {
 	return src
 }
 
-// sign replaces image d's signature file with one by key.
+// sign replaces image d's signature file with one by key, under a name
+// of its own (so no other image is older or newer than it).
 func (f *fixture) sign(t testing.TB, d images.Digest, key signing.PrivateKey) {
 	t.Helper()
-	if err := f.st.PutSignature(context.Background(), d, []byte(signing.Sign(key, d))); err != nil {
+	f.signAs(t, d, key, signing.Statement{Ref: "test:" + d.String()[:16], Generation: 1})
+}
+
+// signAs replaces image d's signature file with one by key stating st.
+func (f *fixture) signAs(t testing.TB, d images.Digest, key signing.PrivateKey, st signing.Statement) {
+	t.Helper()
+	if err := f.st.PutSignature(context.Background(), d, []byte(signing.Sign(key, d, st))); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -183,9 +183,14 @@ type HostReport struct {
 
 // PushOptions shape a push.
 type PushOptions struct {
-	Image       images.Digest
-	Rollback    bool // roll back instead of syncing to Image
-	Concurrency int  // hosts at once (default 10)
+	Image images.Digest
+	// Ref is the name:tag Image was resolved from, if any: agents check
+	// the image is signed under it and not older than what they run.
+	Ref string
+	// AllowRollback lets agents go to an image older than theirs.
+	AllowRollback bool
+	Rollback      bool // roll back instead of syncing to Image
+	Concurrency   int  // hosts at once (default 10)
 	// Canary hosts go first, alone; if any fails, no other host starts.
 	Canary int
 	// MaxFailures: once more hosts than this have failed, no new host
@@ -235,7 +240,8 @@ func Push(ctx context.Context, c *Client, hosts []Host, opts PushOptions) []Host
 		if opts.Rollback {
 			id, err = c.Rollback(ctx, h.Addr)
 		} else {
-			id, err = c.Sync(ctx, h.Addr, SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun})
+			id, err = c.Sync(ctx, h.Addr, SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun,
+				Ref: opts.Ref, AllowRollback: opts.AllowRollback})
 		}
 		var res *Result
 		if err == nil {

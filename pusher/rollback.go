@@ -51,7 +51,7 @@ func (l localSource) Object(_ context.Context, sha images.Digest, _ int64) ([]by
 	return nil, fmt.Errorf("%w: rollback needs %s, which the host no longer holds", ErrNotFound, sha)
 }
 
-func (l localSource) Delta(context.Context, images.Digest, images.Digest, []byte) ([]byte, error) {
+func (l localSource) Delta(context.Context, images.Digest, images.Digest, []byte, int64) ([]byte, error) {
 	return nil, ErrNotFound
 }
 

@@ -37,9 +37,10 @@ type Source interface {
 	Signature(ctx context.Context, d images.Digest) ([]byte, error)
 	// Object returns a file's content; size is the expected length.
 	Object(ctx context.Context, sha images.Digest, size int64) ([]byte, error)
-	// Delta returns content "to" rebuilt from old (whose sha256 is from)
-	// and a precomputed delta; ErrNotFound when the store has none.
-	Delta(ctx context.Context, from, to images.Digest, old []byte) ([]byte, error)
+	// Delta returns content "to" (of size bytes) rebuilt from old (whose
+	// sha256 is from) and a precomputed delta; ErrNotFound when the store
+	// has none.
+	Delta(ctx context.Context, from, to images.Digest, old []byte, size int64) ([]byte, error)
 }
 
 // ChunkSource is a Source that also serves a file's content chunk by
@@ -79,9 +80,10 @@ type StoreSource struct {
 	requests atomic.Int64
 	failures atomic.Int64
 
-	mu      sync.Mutex
-	image   images.Digest // the last image whose manifest was asked for
-	indexes map[images.Digest]*imageIndex
+	mu       sync.Mutex
+	image    images.Digest // the last image whose manifest was asked for
+	indexMax int64         // the most bytes its index can take (limitIndex)
+	indexes  map[images.Digest]*imageIndex
 }
 
 type imageIndex struct {
@@ -180,9 +182,9 @@ type countingBackend struct {
 	src *StoreSource
 }
 
-func (c countingBackend) Get(ctx context.Context, h store.Handle) ([]byte, error) {
+func (c countingBackend) Get(ctx context.Context, h store.Handle, max int64) ([]byte, error) {
 	c.src.requests.Add(1)
-	b, err := c.Backend.Get(ctx, h)
+	b, err := c.Backend.Get(ctx, h, max)
 	c.src.received.Add(int64(len(b)))
 	return b, err
 }
@@ -265,7 +267,9 @@ func (s *StoreSource) Manifest(ctx context.Context, d images.Digest) ([]byte, er
 	})
 	if err == nil {
 		s.mu.Lock()
-		s.image = d
+		if s.image != d {
+			s.image, s.indexMax = d, 0
+		}
 		if ii := s.indexes[d]; ii != nil && ii.failed {
 			delete(s.indexes, d)
 		}
@@ -285,21 +289,32 @@ func (s *StoreSource) Signature(ctx context.Context, d images.Digest) ([]byte, e
 }
 
 // Delta implements Source.
-func (s *StoreSource) Delta(ctx context.Context, from, to images.Digest, old []byte) ([]byte, error) {
+func (s *StoreSource) Delta(ctx context.Context, from, to images.Digest, old []byte, size int64) ([]byte, error) {
 	var b []byte
 	err := s.try(ctx, "delta "+from.String()[:12]+"→"+to.String()[:12], true, func(st *store.Store) (err error) {
-		b, err = st.Delta(ctx, from, to, old)
+		b, err = st.Delta(ctx, from, to, old, size)
 		return err
 	})
 	return b, err
 }
 
+// limitIndex tells the source the most bytes the index of image d can
+// take (store.IndexLimit of its manifest): the sync calls it once it has
+// parsed the manifest (fetched or kept from an earlier sync), and the
+// index is not fetched before.
+func (s *StoreSource) limitIndex(d images.Digest, max int64) {
+	s.mu.Lock()
+	s.image, s.indexMax = d, max
+	s.mu.Unlock()
+}
+
 // index returns the chunk index of the image whose manifest was fetched
-// last (nil if there is none or it cannot be read).
+// last (nil if there is none, its size is not known, or it cannot be
+// read).
 func (s *StoreSource) index(ctx context.Context) store.Index {
 	s.mu.Lock()
-	d := s.image
-	if d.IsZero() {
+	d, max := s.image, s.indexMax
+	if d.IsZero() || max <= 0 {
 		s.mu.Unlock()
 		return nil
 	}
@@ -313,7 +328,7 @@ func (s *StoreSource) index(ctx context.Context) store.Index {
 	s.mu.Unlock()
 	ii.once.Do(func() {
 		ii.err = s.try(ctx, "index of image "+d.String(), false, func(st *store.Store) (err error) {
-			ii.ix, err = st.Index(ctx, d)
+			ii.ix, err = st.IndexOf(ctx, d, max)
 			return err
 		})
 		if ii.err != nil && s.log != nil {
@@ -339,7 +354,7 @@ func (s *StoreSource) Chunks(ctx context.Context, sha images.Digest, size int64)
 	}
 	var cs []store.Chunk
 	err := s.try(ctx, "chunks of "+sha.String(), false, func(st *store.Store) (err error) {
-		cs, err = st.FileChunks(ctx, sha)
+		cs, err = st.FileChunksOf(ctx, sha, size)
 		return err
 	})
 	return cs, err

@@ -58,6 +58,7 @@ func TestStoreSourceLocations(t *testing.T) {
 			if _, err := src.Signature(ctx, d); err != nil {
 				t.Fatalf("Signature: %v", err)
 			}
+			src.limitIndex(d, store.IndexLimit(m))
 			chunks, err := src.Chunks(ctx, sha, size)
 			if err != nil || len(chunks) < 2 {
 				t.Fatalf("Chunks = %d, %v; want the big file's chunks from the index", len(chunks), err)
@@ -66,7 +67,7 @@ func TestStoreSourceLocations(t *testing.T) {
 			if err != nil || !bytes.Equal(got, content) {
 				t.Fatalf("Object: %d bytes, %v", len(got), err)
 			}
-			_, err = src.Delta(ctx, sha, images.Sum([]byte("x")), content)
+			_, err = src.Delta(ctx, sha, images.Sum([]byte("x")), content, 1)
 			if !errors.Is(err, ErrNotFound) {
 				t.Fatalf("Delta not stored: %v, want ErrNotFound", err)
 			}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
 )
@@ -342,8 +343,16 @@ type SyncOptions struct {
 	// host already verified).
 	AllowUnsigned bool
 	// DryRun plans and reports without changing anything.
-	DryRun   bool
-	rollback bool
+	DryRun bool
+	// Ref is the name:tag the controller resolved to the image: a trusted
+	// signature must cover the image under it, and the image must not be
+	// older than the one the host synced under it (ErrOlder). Empty: the
+	// image is judged by every name it is signed under.
+	Ref string
+	// AllowRollback accepts an older image: an explicit rollback asked
+	// for by the controller.
+	AllowRollback bool
+	rollback      bool
 }
 
 // ErrBusy is returned when a sync is already running.
@@ -404,18 +413,33 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 			return fmt.Errorf("fetching manifest: %w", err)
 		}
 	}
+	var statements []signing.Statement
 	if !opts.AllowUnsigned {
 		sig, err := src.Signature(ctx, d)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("fetching signature: %w", err)
 		}
-		if _, err := signing.Verify(d, sig, s.Trusted); err != nil {
+		signed, err := signing.Verify(d, sig, s.Trusted)
+		if err != nil {
+			return err
+		}
+		if statements, err = governing(d, signed, opts.Ref); err != nil {
+			return err
+		}
+		gens, err := s.LoadGenerations()
+		if err != nil {
+			return err
+		}
+		if err := checkFresh(gens, d, st.Image, statements, opts.AllowRollback); err != nil {
 			return err
 		}
 	}
 	want, err := s.parseManifest(d, mb)
 	if err != nil {
 		return err
+	}
+	if l, ok := src.(interface{ limitIndex(images.Digest, int64) }); ok {
+		l.limitIndex(d, store.IndexLimit(want))
 	}
 
 	// 2. Plan against the host.
@@ -457,7 +481,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		if s.cache.dirty {
 			s.cache.Save(s.path("statcache"))
 		}
-		return nil
+		return s.recordFresh(d, statements, opts.AllowRollback)
 	}
 	if !saved {
 		if err := writeFileAtomic(s.path("manifests", d.String()), 0o600, func(w io.Writer) error { _, err := w.Write(mb); return err }); err != nil {
@@ -519,6 +543,9 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		return err
 	}
 	s.saveCache(plan)
+	if err := s.recordFresh(d, statements, opts.AllowRollback); err != nil {
+		return fmt.Errorf("recording the image's generation: %w", err)
+	}
 
 	// 5. After-phase triggers.
 	if len(after) > 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/pusher"
 )
 
@@ -18,9 +19,11 @@ func init() { register(newAgentCommand) }
 
 func newAgentCommand(a *App) *cobra.Command {
 	var (
-		config  string
-		once    string
-		recover bool
+		config        string
+		once          string
+		recover       bool
+		ref           string
+		allowRollback bool
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --config FILE",
@@ -29,8 +32,10 @@ func newAgentCommand(a *App) *cobra.Command {
 TLS (certificates from 'ingot ca'). On start it finishes any commit a crash
 interrupted. See examples/agent.yaml and docs/pusher.md.
 
---sync IMAGE runs one sync from the configured stores and exits (no API);
---recover only finishes an interrupted commit.`,
+--sync IMAGE runs one sync from the configured stores and exits (no API),
+judged under --ref NAME:TAG if given (else under every name the image is
+signed for); --allow-rollback lets it go to an older image. --recover only
+finishes an interrupted commit.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := pusher.LoadConfig(config)
@@ -69,7 +74,12 @@ interrupted. See examples/agent.yaml and docs/pusher.md.
 					return err
 				}
 				defer src.Close()
-				return printResult(a, ag.Syncer.Sync(ctx, d, src, pusher.SyncOptions{}))
+				if ref != "" {
+					if _, _, err := store.ParseRef(ref); err != nil {
+						return usageError{fmt.Errorf("--ref: %w", err)}
+					}
+				}
+				return printResult(a, ag.Syncer.Sync(ctx, d, src, pusher.SyncOptions{Ref: ref, AllowRollback: allowRollback}))
 			}
 			return ag.Serve(ctx, func(addr string) {
 				a.Log.Info("agent listening", "addr", addr, "root", c.Root, "name", c.Name)
@@ -79,6 +89,8 @@ interrupted. See examples/agent.yaml and docs/pusher.md.
 	cmd.Flags().StringVar(&config, "config", "/etc/ingot/agent.yaml", "agent config file")
 	cmd.Flags().StringVar(&once, "sync", "", "sync once to this image digest and exit")
 	cmd.Flags().BoolVar(&recover, "recover", false, "finish an interrupted commit and exit")
+	cmd.Flags().StringVar(&ref, "ref", "", "with --sync: the NAME:TAG the image is published as (its signature must name it)")
+	cmd.Flags().BoolVar(&allowRollback, "allow-rollback", false, "with --sync: accept an image older than the one this host runs")
 	return cmd
 }
 

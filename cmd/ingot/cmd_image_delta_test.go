@@ -71,7 +71,7 @@ func TestImageDeltaCommands(t *testing.T) {
 	run(exitOK, "image", "sign", "x:b", "--key", filepath.Join(dir, "k2.key"))
 	d, _ := images.ParseDigest(b)
 	sig, err := s.Signature(ctx, d)
-	if err != nil || strings.Count(string(sig), "ingot-signature-v1") != 2 {
+	if err != nil || strings.Count(string(sig), "ingot-signature-v2 ") != 2 || !strings.Contains(string(sig), " x:b ") {
 		t.Errorf("signature file after two signers: %q, %v", sig, err)
 	}
 	run(exitError, "image", "delta", "x:a", "x:nope")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -50,8 +51,23 @@ func newKeyCommand(a *App) *cobra.Command {
 	return cmd
 }
 
-// signImage adds a signature by the key in keyFile to image ref.
-func signImage(ctx context.Context, a *App, ref, keyFile string) error {
+// signImage adds a signature by the key in keyFile to image ref,
+// stating that it is published as st.Ref (ref itself when empty and ref
+// is a NAME:TAG), generation st.Generation (the time now in nanoseconds
+// when 0).
+func signImage(ctx context.Context, a *App, ref, keyFile string, st signing.Statement) error {
+	if st.Ref == "" {
+		if _, _, err := store.ParseRef(ref); err != nil {
+			return usageError{fmt.Errorf("signing %s: give --as NAME:TAG, the name the image is published as (a signature names it)", ref)}
+		}
+		st.Ref = ref
+	}
+	if st.Generation == 0 {
+		st.Generation = uint64(time.Now().UnixNano())
+	}
+	if err := st.Check(); err != nil {
+		return usageError{fmt.Errorf("signing %s: %w", ref, err)}
+	}
 	k, err := signing.LoadPrivateKey(keyFile)
 	if err != nil {
 		return err
@@ -72,9 +88,9 @@ func signImage(ctx context.Context, a *App, ref, keyFile string) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if err := s.PutSignature(ctx, d, signing.AddSignature(old, signing.Sign(k, d))); err != nil {
+	if err := s.PutSignature(ctx, d, signing.AddSignature(old, signing.Sign(k, d, st))); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(a.Stdout, "signed %s with key %s\n", d, k.Public().ID())
+	_, err = fmt.Fprintf(a.Stdout, "signed %s as %s generation %d with key %s\n", d, st.Ref, st.Generation, k.Public().ID())
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/pusher"
 )
 
@@ -64,10 +65,11 @@ func (f *fleetFlags) load() (*pusher.Client, []pusher.Host, error) {
 
 func newPushCommand(a *App) *cobra.Command {
 	var (
-		ff      fleetFlags
-		bwlimit string
-		stores  []string
-		dryRun  bool
+		ff            fleetFlags
+		bwlimit       string
+		stores        []string
+		dryRun        bool
+		allowRollback bool
 	)
 	cmd := &cobra.Command{
 		Use:   "push REF --hosts FILE",
@@ -75,7 +77,11 @@ func newPushCommand(a *App) *cobra.Command {
 		Long: `push asks every agent in the hosts file to sync to image REF (a digest, a
 unique prefix of one, or NAME:TAG in the store), at most --concurrency at a
 time, canaries first. It stops starting new hosts once failures pass the
-threshold, prints a summary table (or --json) and exits 1 if any host failed.`,
+threshold, prints a summary table (or --json) and exits 1 if any host failed.
+
+An agent refuses an image older (by its signed generation) than the one it
+synced under the same NAME:TAG: a store that answers an old ref cannot move
+the fleet back. --allow-rollback is the operator's explicit rollback.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := pusher.ParseRate(bwlimit); err != nil {
@@ -90,7 +96,10 @@ threshold, prints a summary table (or --json) and exits 1 if any host failed.`,
 				return err
 			}
 			opts := pusher.PushOptions{Image: d, Concurrency: ff.concurrency, Canary: ff.canary,
-				MaxFailures: ff.maxFailures, Stores: stores, BWLimit: bwlimit, DryRun: dryRun}
+				MaxFailures: ff.maxFailures, Stores: stores, BWLimit: bwlimit, DryRun: dryRun, AllowRollback: allowRollback}
+			if _, _, err := store.ParseRef(args[0]); err == nil {
+				opts.Ref = args[0]
+			}
 			return runFleet(cmd.Context(), a, c, hosts, opts, ff.json)
 		},
 	}
@@ -98,6 +107,7 @@ threshold, prints a summary table (or --json) and exits 1 if any host failed.`,
 	cmd.Flags().StringVar(&bwlimit, "bwlimit", "", "download limit per host for this push (bytes/s: 500k, 10M)")
 	cmd.Flags().StringSliceVar(&stores, "store-url", nil, "store URLs the agents fetch from (default: each agent's configured stores)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "plan only: report what would change and the drift")
+	cmd.Flags().BoolVar(&allowRollback, "allow-rollback", false, "let agents go to an image older than the one they run (an explicit rollback)")
 	return cmd
 }
 

@@ -33,12 +33,9 @@ var demoFleet struct {
 	stores string
 }
 
-func demoSign(ctx context.Context, d *demo, ref string) error {
-	dg, err := d.store.Resolve(ctx, ref)
-	if err != nil {
-		return err
-	}
-	return d.store.PutSignature(ctx, dg, []byte(signing.Sign(demoFleet.key, dg)))
+// demoSign signs image dg as name:tag ref, generation gen.
+func demoSign(ctx context.Context, d *demo, dg images.Digest, ref string, gen uint64) error {
+	return d.store.PutSignature(ctx, dg, []byte(signing.Sign(demoFleet.key, dg, signing.Statement{Ref: ref, Generation: gen})))
 }
 
 func demoPush(ctx context.Context, d *demo) error {
@@ -52,7 +49,7 @@ func demoPush(ctx context.Context, d *demo) error {
 	if err := os.WriteFile(pub, []byte(k.Public().String()+"\n"), 0o644); err != nil {
 		return err
 	}
-	if err := demoSign(ctx, d, d.digest.String()); err != nil {
+	if err := demoSign(ctx, d, d.digest, "demo:latest", 1); err != nil {
 		return err
 	}
 	// The store, as static files over HTTP (what ingot serve, nginx or a CDN does).
@@ -118,7 +115,7 @@ func demoPushAgain(ctx context.Context, d *demo) error {
 	if err := d.store.SetRef(ctx, "demo:2", d2); err != nil {
 		return err
 	}
-	if err := demoSign(ctx, d, d2.String()); err != nil {
+	if err := demoSign(ctx, d, d2, "demo:2", 2); err != nil {
 		return err
 	}
 	st, err := d.store.ComputeDeltas(ctx, d.digest, d2)

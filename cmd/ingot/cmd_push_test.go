@@ -112,6 +112,22 @@ func TestPushCommands(t *testing.T) {
 			t.Errorf("%s after rollback: motd %q", a.Name, b)
 		}
 	}
+	// Both images published as demo:prod, B the later: a push of A is
+	// refused as older (the hosts run A now, after the rollback: B first),
+	// unless --allow-rollback says so.
+	run(exitOK, "image", "sign", "demo:a", "--as", "demo:prod", "--generation", "1", "--key", filepath.Join(dir, "release.key"))
+	run(exitOK, "image", "sign", "demo:b", "--as", "demo:prod", "--generation", "2", "--key", filepath.Join(dir, "release.key"))
+	run(exitUsage, "image", "sign", digests["a"], "--key", filepath.Join(dir, "release.key")) // a digest needs --as
+	run(exitOK, append([]string{"push", digests["b"]}, tls...)...)
+	if out := run(exitNegative, append([]string{"push", digests["a"]}, tls...)...); !strings.Contains(out, "older") || !strings.Contains(out, "demo:prod generation 1") {
+		t.Errorf("push of the older image:\n%s", out)
+	}
+	run(exitOK, append([]string{"push", digests["a"], "--allow-rollback"}, tls...)...)
+	for _, a := range fleet.Agents {
+		if b, _ := os.ReadFile(filepath.Join(a.Root, "etc/motd")); string(b) != "hello A\n" {
+			t.Errorf("%s after push --allow-rollback: motd %q", a.Name, b)
+		}
+	}
 	run(exitUsage, "push", "demo:a")                                                   // no --hosts
 	run(exitUsage, append([]string{"push", "demo:a", "--bwlimit", "fast"}, tls...)...) // bad rate
 }

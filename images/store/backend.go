@@ -127,8 +127,10 @@ type Backend interface {
 	// Location names the backend in errors and logs ("/var/lib/ingot/store",
 	// "http://cache:8080/").
 	Location() string
-	// Get returns the stored bytes; an error wrapping ErrNotFound if absent.
-	Get(ctx context.Context, h Handle) ([]byte, error)
+	// Get returns the stored bytes; an error wrapping ErrNotFound if
+	// absent, ErrTooLarge if they are more than max (checked while
+	// reading: no more than max+1 bytes are ever held).
+	Get(ctx context.Context, h Handle, max int64) ([]byte, error)
 	// Has reports whether h is stored.
 	Has(ctx context.Context, h Handle) (bool, error)
 	// Put stores data under h, atomically: readers see all of it or

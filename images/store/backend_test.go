@@ -137,7 +137,7 @@ func mustRaw(t *testing.T, s string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := st.Backend().Get(context.Background(), store.DigestHandle(store.KindObject, sha))
+	raw, err := st.Backend().Get(context.Background(), store.DigestHandle(store.KindObject, sha), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,4 +299,50 @@ func checkServesOnlyLayout(t *testing.T, base, dir string, w *store.Store, metho
 	if string(body) != d.String()+"\n" || resp.Header.Get("Cache-Control") != "no-cache" {
 		t.Errorf("GET ref = %q (Cache-Control %q)", body, resp.Header.Get("Cache-Control"))
 	}
+}
+
+// A hostile HTTP server: a body that never ends, and a Content-Length
+// past the limit. The backend reads no more than one byte past the limit
+// of the kind, and says which file and which limit.
+func TestHTTPBodyLimit(t *testing.T) {
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/images/") {
+			w.Header().Set("Content-Length", "1073741824")
+			w.WriteHeader(http.StatusOK)
+			n, _ := w.Write(make([]byte, 4096))
+			sent.Add(int64(n))
+			return
+		}
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := w.Write(buf)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	b, err := store.NewHTTP([]string{srv.URL}, store.WithRetries(0, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	obj := store.DigestHandle(store.KindObject, images.Sum([]byte("x")))
+	got, err := b.Get(ctx, obj, 300<<10)
+	if !errors.Is(err, store.ErrTooLarge) || !strings.Contains(err.Error(), obj.Path()) || !strings.Contains(err.Error(), "307200") {
+		t.Fatalf("endless body: %d bytes, %v; want ErrTooLarge naming %s and the limit", len(got), err, obj.Path())
+	}
+	ix := store.DigestHandle(store.KindImage, images.Sum([]byte("x")))
+	if _, err := b.Get(ctx, ix, 1<<20); !errors.Is(err, store.ErrTooLarge) || !strings.Contains(err.Error(), "Content-Length") {
+		t.Fatalf("Content-Length past the limit: %v; want ErrTooLarge from the header", err)
+	}
+	// Through a Store the limit is the kind's: a chunk of 256 KiB at most.
+	s := store.New(b)
+	defer s.Close()
+	if _, err := s.GetChunk(ctx, images.Sum([]byte("x"))); !errors.Is(err, store.ErrTooLarge) {
+		t.Fatalf("GetChunk of an endless body: %v, want ErrTooLarge", err)
+	}
+	t.Logf("the server got %d KiB out before the client hung up", sent.Load()>>10)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -60,19 +61,33 @@ func EncodeDelta(old, new []byte, level zstd.EncoderLevel) ([]byte, error) {
 	return enc.EncodeAll(new, make([]byte, 0, len(new)/4+64)), nil
 }
 
-// ApplyDelta rebuilds content to from old (which must hash to from) and
-// the delta bytes; name labels errors. The result is verified against to.
-func ApplyDelta(name string, delta, old []byte, from, to images.Digest) ([]byte, error) {
+// ApplyDelta rebuilds content to, of size bytes, from old (which must
+// hash to from) and the delta bytes; name labels errors. The output is
+// bounded by size while it is decoded (a delta that would grow past it
+// is refused with ErrTooLarge) and verified against to.
+func ApplyDelta(name string, delta, old []byte, from, to images.Digest, size int64) ([]byte, error) {
 	if images.Sum(old) != from {
 		return nil, fmt.Errorf("delta %s: the old content given does not hash to %s", name, from)
 	}
+	if size < 0 || size > MaxDeltaFile {
+		return nil, fmt.Errorf("delta %s: content of %d bytes, deltas are made for at most %d: %w", name, size, MaxDeltaFile, ErrTooLarge)
+	}
+	// EncodeDelta's window is less than twice old and new together;
+	// twice that is margin. The output stops at size (the capacity).
+	window := uint64(zstd.MinWindowSize)
+	for window < 4*uint64(int64(len(old))+size) {
+		window *= 2
+	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderDictRaw(0, old),
-		zstd.WithDecoderMaxMemory(MaxDeltaFile), zstd.WithDecoderMaxWindow(1<<31))
+		zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(window), zstd.WithDecoderMaxWindow(window))
 	if err != nil {
 		return nil, err
 	}
 	defer dec.Close()
-	out, err := dec.DecodeAll(delta, nil)
+	out, err := dec.DecodeAll(delta, make([]byte, 0, size))
+	if errors.Is(err, zstd.ErrDecoderSizeExceeded) || int64(len(out)) > size {
+		return nil, fmt.Errorf("delta %s: decodes to more than the %d bytes of its content: %w", name, size, ErrTooLarge)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("delta %s: decoding: %v: %w", name, err, ErrCorrupt)
 	}
@@ -82,16 +97,17 @@ func ApplyDelta(name string, delta, old []byte, from, to images.Digest) ([]byte,
 	return out, nil
 }
 
-// Delta returns content to, rebuilt from old (the content hashing to
-// from) and the stored delta; an error wrapping ErrNotFound when the store
-// has no such delta, ErrCorrupt when it does not rebuild to.
-func (s *Store) Delta(ctx context.Context, from, to images.Digest, old []byte) ([]byte, error) {
+// Delta returns content to (of size bytes), rebuilt from old (the content
+// hashing to from) and the stored delta; an error wrapping ErrNotFound
+// when the store has no such delta, ErrCorrupt when it does not rebuild
+// to, ErrTooLarge when the delta is longer than to can need.
+func (s *Store) Delta(ctx context.Context, from, to images.Digest, old []byte, size int64) ([]byte, error) {
 	h := DeltaHandle(from, to)
-	raw, err := s.b.Get(ctx, h)
+	raw, err := s.b.Get(ctx, h, compressedLimit(size))
 	if err != nil {
 		return nil, err
 	}
-	return ApplyDelta(h.Path()+" from "+s.b.Location(), raw, old, from, to)
+	return ApplyDelta(h.Path()+" from "+s.b.Location(), raw, old, from, to, size)
 }
 
 // HasDelta reports whether the delta from → to is stored.
@@ -202,11 +218,11 @@ func (s *Store) ComputeDeltas(ctx context.Context, a, b images.Digest) (DeltaSta
 // from then fetches for this file (the delta or the missing chunks).
 func (s *Store) computeDelta(ctx context.Context, from, to *images.Entry) (DeltaStats, error) {
 	var st DeltaStats
-	oldChunks, err := s.FileChunks(ctx, from.SHA256)
+	oldChunks, err := s.FileChunksOf(ctx, from.SHA256, from.Size)
 	if err != nil {
 		return st, err
 	}
-	newChunks, err := s.FileChunks(ctx, to.SHA256)
+	newChunks, err := s.FileChunksOf(ctx, to.SHA256, to.Size)
 	if err != nil {
 		return st, err
 	}
@@ -215,7 +231,7 @@ func (s *Store) computeDelta(ctx context.Context, from, to *images.Entry) (Delta
 		have[c.ID] = true
 	}
 	for _, c := range newChunks {
-		raw, err := s.b.Get(ctx, DigestHandle(KindObject, c.ID))
+		raw, err := s.b.Get(ctx, DigestHandle(KindObject, c.ID), compressedLimit(MaxChunk))
 		if err != nil {
 			return st, err
 		}
@@ -228,7 +244,7 @@ func (s *Store) computeDelta(ctx context.Context, from, to *images.Entry) (Delta
 	if ok, err := s.HasDelta(ctx, from.SHA256, to.SHA256); err != nil {
 		return st, err
 	} else if ok {
-		raw, err := s.b.Get(ctx, DeltaHandle(from.SHA256, to.SHA256))
+		raw, err := s.b.Get(ctx, DeltaHandle(from.SHA256, to.SHA256), compressedLimit(to.Size))
 		if err != nil {
 			return st, err
 		}
@@ -283,6 +299,6 @@ func (s *Store) verifyDelta(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("its old content: %w", err)
 	}
-	_, err = s.Delta(ctx, from, to, old)
+	_, err = s.Delta(ctx, from, to, old, MaxDeltaFile)
 	return err
 }

@@ -28,10 +28,10 @@ func FuzzApplyDelta(f *testing.F) {
 	from := images.Sum(old)
 	f.Fuzz(func(t *testing.T, delta, want []byte) {
 		to := images.Sum(want)
-		got, err := ApplyDelta("fuzz", delta, old, from, to)
+		got, err := ApplyDelta("fuzz", delta, old, from, to, int64(len(want)))
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("error does not wrap ErrCorrupt: %v", err)
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("error does not wrap ErrCorrupt or ErrTooLarge: %v", err)
 			}
 			return
 		}

@@ -16,5 +16,7 @@
 //
 // A Backend holds the bytes (a local directory, or any static HTTP server
 // serving one); Store adds chunking, compression and verification on top.
+// A store is not trusted by its readers: every read is bounded by its
+// kind (limits.go) while it is read and while it is decompressed.
 // The on-disk layout is described in docs/store.md.
 package store

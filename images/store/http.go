@@ -22,7 +22,6 @@ type HTTP struct {
 	client  *http.Client
 	retries int
 	backoff time.Duration
-	maxBody int64
 	good    atomic.Int32 // the mirror that answered last: tried first
 }
 
@@ -44,7 +43,7 @@ func NewHTTP(urls []string, opts ...HTTPOption) (*HTTP, error) {
 	if len(urls) == 0 {
 		return nil, errors.New("http store: no URL")
 	}
-	b := &HTTP{retries: 4, backoff: 200 * time.Millisecond, maxBody: maxManifestSize}
+	b := &HTTP{retries: 4, backoff: 200 * time.Millisecond}
 	for _, u := range urls {
 		p, err := url.Parse(u)
 		if err != nil {
@@ -85,8 +84,8 @@ func (e errRetry) Error() string { return e.err.Error() }
 func (e errRetry) Unwrap() error { return e.err }
 
 // do runs one request (GET or HEAD) against each mirror with retries and
-// returns the body (nil for HEAD).
-func (b *HTTP) do(ctx context.Context, method string, h Handle) ([]byte, error) {
+// returns the body (nil for HEAD), of at most max bytes.
+func (b *HTTP) do(ctx context.Context, method string, h Handle, max int64) ([]byte, error) {
 	if err := h.Valid(); err != nil {
 		return nil, err
 	}
@@ -98,7 +97,11 @@ func (b *HTTP) do(ctx context.Context, method string, h Handle) ([]byte, error) 
 		u := base.ResolveReference(&url.URL{Path: h.Path()})
 		wait := b.backoff
 		for try := 0; ; try++ {
-			data, err := b.once(ctx, method, u.String())
+			data, err := b.once(ctx, method, u.String(), max)
+			var big bodyTooLarge
+			if errors.As(err, &big) {
+				err = tooLarge(h, base.String(), string(big), max)
+			}
 			if err == nil || errors.Is(err, ErrNotFound) {
 				b.good.Store(int32(i))
 				if err != nil {
@@ -125,7 +128,7 @@ func (b *HTTP) do(ctx context.Context, method string, h Handle) ([]byte, error) 
 	return nil, last
 }
 
-func (b *HTTP) once(ctx context.Context, method, u string) ([]byte, error) {
+func (b *HTTP) once(ctx context.Context, method, u string, max int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, err
@@ -151,10 +154,19 @@ func (b *HTTP) once(ctx context.Context, method, u string) ([]byte, error) {
 	if method == http.MethodHead {
 		return nil, nil
 	}
-	if resp.ContentLength > b.maxBody {
-		return nil, fmt.Errorf("%d bytes, more than the %d any object may take", resp.ContentLength, b.maxBody)
+	// The body is read up to one byte past the limit, whatever the
+	// server claims: a hostile server may send no length, or lie.
+	if resp.ContentLength > max {
+		return nil, bodyTooLarge(fmt.Sprintf("Content-Length says %d bytes,", resp.ContentLength))
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, b.maxBody+1))
+	hint := int64(4096)
+	if resp.ContentLength >= 0 {
+		hint = resp.ContentLength + 1 // the +1 sees a body longer than said
+	}
+	data, err := readBounded(resp.Body, hint, max+1)
+	if int64(len(data)) > max {
+		return nil, bodyTooLarge("the body is")
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -162,23 +174,49 @@ func (b *HTTP) once(ctx context.Context, method, u string) ([]byte, error) {
 		// Truncated body, reset connection: worth another try.
 		return nil, errRetry{fmt.Errorf("reading body: %w", err)}
 	}
-	if int64(len(data)) > b.maxBody {
-		return nil, fmt.Errorf("more than the %d bytes any object may take", b.maxBody)
-	}
 	if resp.ContentLength >= 0 && int64(len(data)) != resp.ContentLength {
 		return nil, errRetry{fmt.Errorf("body is %d bytes, Content-Length said %d", len(data), resp.ContentLength)}
 	}
 	return data, nil
 }
 
-// Get fetches h.
-func (b *HTTP) Get(ctx context.Context, h Handle) ([]byte, error) {
-	return b.do(ctx, http.MethodGet, h)
+// readBounded reads r to its end or to n bytes, whichever comes first,
+// into a buffer that starts at hint bytes and doubles, never past n: the
+// memory it takes is at most n (and half again while it grows).
+func readBounded(r io.Reader, hint, n int64) ([]byte, error) {
+	buf := make([]byte, 0, max(min(hint, n), 1))
+	for int64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			bigger := make([]byte, len(buf), min(2*int64(cap(buf)), n))
+			copy(bigger, buf)
+			buf = bigger
+		}
+		k, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
+
+// Get fetches h, reading at most max bytes of its body.
+func (b *HTTP) Get(ctx context.Context, h Handle, max int64) ([]byte, error) {
+	return b.do(ctx, http.MethodGet, h, max)
+}
+
+// bodyTooLarge is once's refusal of a body over the limit; do turns it
+// into an error naming the handle and wrapping ErrTooLarge.
+type bodyTooLarge string
+
+func (e bodyTooLarge) Error() string { return string(e) + " over the limit" }
 
 // Has asks with HEAD whether h exists.
 func (b *HTTP) Has(ctx context.Context, h Handle) (bool, error) {
-	_, err := b.do(ctx, http.MethodHead, h)
+	_, err := b.do(ctx, http.MethodHead, h, 0)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}

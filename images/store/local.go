@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -78,20 +79,47 @@ func (b *Local) path(h Handle) (string, error) {
 	return filepath.Join(b.dir, filepath.FromSlash(h.Path())), nil
 }
 
-// Get reads the file of h.
-func (b *Local) Get(ctx context.Context, h Handle) ([]byte, error) {
+// Get reads the file of h, at most max bytes.
+func (b *Local) Get(ctx context.Context, h Handle, max int64) ([]byte, error) {
 	p, err := b.path(h)
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(p)
+	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s in %s: %w", h, b.dir, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", p, err)
 	}
-	return data, nil
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading %s: not a regular file: %w", p, ErrCorrupt)
+	}
+	if fi.Size() > max {
+		return nil, tooLarge(h, b.dir, fmt.Sprintf("%d bytes,", fi.Size()), max)
+	}
+	data := make([]byte, 0, fi.Size()+1)
+	for {
+		n, err := f.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if int64(len(data)) > max {
+			return nil, tooLarge(h, b.dir, "grew to", max)
+		}
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+	}
 }
 
 // Has reports whether the file of h exists.

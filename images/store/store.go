@@ -19,13 +19,6 @@ import (
 	"github.com/ingotfleet/ingot/images"
 )
 
-// Limits on what a decompressed object may grow to, so a hostile store
-// cannot exhaust memory with a zstd bomb.
-const (
-	maxManifestSize = 1 << 30
-	maxIndexSize    = 256 << 20
-)
-
 // emptySHA is the content hash of an empty file, which needs no object.
 var emptySHA = images.Sum(nil)
 
@@ -38,7 +31,6 @@ type Store struct {
 
 	encOnce  sync.Once
 	enc      *zstd.Encoder
-	dec      *zstd.Decoder // manifests, lists, indexes
 	decSmall *zstd.Decoder // chunks: output capped at MaxChunk
 	bufs     sync.Pool     // *[]byte of MaxChunk capacity: chunks queued for writing
 	encBufs  sync.Pool     // *[]byte: compressed objects being written
@@ -73,11 +65,8 @@ func New(b Backend, opts ...Option) *Store {
 		o(s)
 	}
 	var err error
-	s.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(s.workers), zstd.WithDecoderMaxMemory(maxManifestSize))
-	if err != nil {
-		panic(err) // only for invalid options
-	}
-	s.decSmall, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(s.workers), zstd.WithDecodeAllCapLimit(true))
+	s.decSmall, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(s.workers), zstd.WithDecodeAllCapLimit(true),
+		zstd.WithDecoderMaxWindow(MaxChunk))
 	if err != nil {
 		panic(err)
 	}
@@ -110,7 +99,6 @@ func (s *Store) Backend() Backend { return s.b }
 
 // Close releases the compressors.
 func (s *Store) Close() error {
-	s.dec.Close()
 	s.decSmall.Close()
 	if s.enc != nil {
 		s.enc.Close()
@@ -130,9 +118,11 @@ func (s *Store) encoder() *zstd.Encoder {
 	return s.enc
 }
 
-// get reads the file of h and decompresses it, at most max bytes.
-func (s *Store) get(ctx context.Context, h Handle, max int) ([]byte, error) {
-	raw, err := s.b.Get(ctx, h)
+// get reads the file of h and decompresses it, at most max bytes: the
+// compressed body is bounded while it is read, the output while it is
+// decompressed.
+func (s *Store) get(ctx context.Context, h Handle, max int64) ([]byte, error) {
+	raw, err := s.b.Get(ctx, h, compressedLimit(max))
 	if err != nil {
 		return nil, err
 	}
@@ -144,25 +134,28 @@ func (s *Store) get(ctx context.Context, h Handle, max int) ([]byte, error) {
 		var fh zstd.Header
 		if fh.Decode(raw) == nil && fh.HasFCS {
 			if fh.FrameContentSize > uint64(max) {
-				return nil, fmt.Errorf("%s from %s: claims %d bytes, more than the %d it may hold: %w", h, s.b.Location(), fh.FrameContentSize, max, ErrCorrupt)
+				return nil, tooLarge(h, s.b.Location(), fmt.Sprintf("claims %d bytes,", fh.FrameContentSize), max)
 			}
-			size = int(fh.FrameContentSize)
+			size = int64(fh.FrameContentSize)
 		}
 		data, err = s.decSmall.DecodeAll(raw, make([]byte, 0, size))
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
+			err = errDecodedTooLarge
+		}
 	} else {
-		data, err = s.dec.DecodeAll(raw, nil)
+		data, err = decodeBounded(raw, max)
+	}
+	if errors.Is(err, errDecodedTooLarge) || int64(len(data)) > max {
+		return nil, tooLarge(h, s.b.Location(), "decompresses to", max)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s from %s: decompressing: %v: %w", h, s.b.Location(), err, ErrCorrupt)
-	}
-	if len(data) > max {
-		return nil, fmt.Errorf("%s from %s: %d bytes, more than the %d it may hold: %w", h, s.b.Location(), len(data), max, ErrCorrupt)
 	}
 	return data, nil
 }
 
 // getObject returns the object d, verified: its bytes hash to d.
-func (s *Store) getObject(ctx context.Context, d images.Digest, max int) ([]byte, error) {
+func (s *Store) getObject(ctx context.Context, d images.Digest, max int64) ([]byte, error) {
 	h := DigestHandle(KindObject, d)
 	data, err := s.get(ctx, h, max)
 	if err != nil {
@@ -208,12 +201,24 @@ func (s *Store) HasContent(ctx context.Context, sha images.Digest) (bool, error)
 // FileChunks returns the chunks of the file whose content hashes to sha.
 // The list itself cannot be checked against sha until the chunks are put
 // together: whoever assembles the file checks its hash (OpenFile does).
+// Not knowing the file's size, it reads a list of at most 256 MiB; a
+// reader that knows it calls FileChunksOf.
 func (s *Store) FileChunks(ctx context.Context, sha images.Digest) ([]Chunk, error) {
+	return s.fileChunks(ctx, sha, maxListSize)
+}
+
+// FileChunksOf is FileChunks for content of size bytes: the list read is
+// bounded by what that size can need (ListLimit).
+func (s *Store) FileChunksOf(ctx context.Context, sha images.Digest, size int64) ([]Chunk, error) {
+	return s.fileChunks(ctx, sha, ListLimit(size))
+}
+
+func (s *Store) fileChunks(ctx context.Context, sha images.Digest, max int64) ([]Chunk, error) {
 	if sha == emptySHA {
 		return nil, nil
 	}
 	h := DigestHandle(KindList, sha)
-	data, err := s.get(ctx, h, maxIndexSize)
+	data, err := s.get(ctx, h, max)
 	if err == nil {
 		return ParseChunkList(h.Path()+" from "+s.b.Location(), data)
 	}
@@ -303,7 +308,7 @@ func (s *Store) PutFile(ctx context.Context, r io.Reader) (images.Digest, int64,
 
 // Manifest returns the manifest of image d, verified against d.
 func (s *Store) Manifest(ctx context.Context, d images.Digest) (*images.Manifest, error) {
-	data, err := s.getObject(ctx, d, maxManifestSize)
+	data, err := s.getObject(ctx, d, MaxManifest)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("image %s: not in store %s: %w", d, s.b.Location(), ErrNotFound)
@@ -317,10 +322,17 @@ func (s *Store) Manifest(ctx context.Context, d images.Digest) (*images.Manifest
 	return m, nil
 }
 
-// Index returns the index of image d.
+// Index returns the index of image d, of at most 256 MiB; a reader that
+// has the image's manifest calls IndexOf.
 func (s *Store) Index(ctx context.Context, d images.Digest) (Index, error) {
+	return s.IndexOf(ctx, d, maxListSize)
+}
+
+// IndexOf returns the index of image d, refusing one of more than max
+// bytes (IndexLimit of the image's manifest).
+func (s *Store) IndexOf(ctx context.Context, d images.Digest, max int64) (Index, error) {
 	h := DigestHandle(KindImage, d)
-	data, err := s.get(ctx, h, maxIndexSize)
+	data, err := s.get(ctx, h, max)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("image %s: not in store %s: %w", d, s.b.Location(), ErrNotFound)
@@ -367,7 +379,7 @@ func (s *Store) putManifest(ctx context.Context, m *images.Manifest, lists Index
 				continue
 			}
 		}
-		c, err := s.FileChunks(ctx, e.SHA256)
+		c, err := s.FileChunksOf(ctx, e.SHA256, e.Size)
 		if err != nil {
 			return images.Digest{}, fmt.Errorf("image entry %s: %w", images.Escape(e.Path), err)
 		}
@@ -376,6 +388,9 @@ func (s *Store) putManifest(ctx context.Context, m *images.Manifest, lists Index
 		}
 	}
 	data := m.Bytes()
+	if len(data) > MaxManifest {
+		return images.Digest{}, fmt.Errorf("manifest of %d bytes: more than the %d a store's readers take: %w", len(data), MaxManifest, ErrTooLarge)
+	}
 	d := images.Sum(data)
 	if err := s.put(ctx, DigestHandle(KindObject, d), data, true); err != nil {
 		return d, err
@@ -440,16 +455,26 @@ func (s *Store) Ref(ctx context.Context, ref string) (images.Digest, error) {
 	if err != nil {
 		return images.Digest{}, err
 	}
-	data, err := s.b.Get(ctx, h)
+	data, err := s.b.Get(ctx, h, maxRefFile)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return images.Digest{}, fmt.Errorf("reference %s: not in store %s: %w", ref, s.b.Location(), ErrNotFound)
 		}
 		return images.Digest{}, err
 	}
+	d, err := ParseRefFile(data)
+	if err != nil {
+		return images.Digest{}, fmt.Errorf("reference %s from %s: %w", ref, s.b.Location(), err)
+	}
+	return d, nil
+}
+
+// ParseRefFile parses the content of a ref file: an image digest (64
+// lowercase hex digits) and a newline, nothing else.
+func ParseRefFile(data []byte) (images.Digest, error) {
 	d, err := images.ParseDigest(strings.TrimSuffix(string(data), "\n"))
-	if err != nil || len(data) != 65 {
-		return images.Digest{}, fmt.Errorf("reference %s from %s: content %.80q is not a digest and a newline: %w", ref, s.b.Location(), data, ErrCorrupt)
+	if err != nil || len(data) != 65 || string(data) != d.String()+"\n" {
+		return images.Digest{}, fmt.Errorf("content %.80q is not a digest and a newline: %w", data, ErrCorrupt)
 	}
 	return d, nil
 }

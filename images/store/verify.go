@@ -49,7 +49,7 @@ func (s *Store) Verify(ctx context.Context, progress ProgressFunc) ([]Problem, e
 	}
 	err := s.parallel(ctx, "objects", names[KindObject], progress, func(n string) {
 		d, _ := images.ParseDigest(n)
-		if _, err := s.getObject(ctx, d, maxManifestSize); err != nil {
+		if _, err := s.getObject(ctx, d, MaxManifest); err != nil {
 			probs.add(DigestHandle(KindObject, d).Path(), err)
 		}
 	})
@@ -159,7 +159,7 @@ func (s *Store) checkImage(ctx context.Context, d images.Digest, deep bool) []Pr
 	if err != nil {
 		return append(out, Problem{where, err})
 	}
-	ix, err := s.Index(ctx, d)
+	ix, err := s.IndexOf(ctx, d, IndexLimit(m))
 	if err != nil {
 		return append(out, Problem{where, err})
 	}

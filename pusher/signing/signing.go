@@ -1,13 +1,19 @@
 // Package signing signs image manifests with ed25519 and checks those
 // signatures against a set of trusted keys.
 //
-// What is signed is an image's digest (the sha256 of its canonical
-// manifest), framed so a signature can never be mistaken for one over
-// anything else. A PublicKey file is one line "ingot-ed25519-public
-// BASE64 [comment]"; a PrivateKey file is "ingot-ed25519-private BASE64
-// [comment]" (the 32-byte seed). A signature file holds one line per
-// signer: "ingot-signature-v1 KEYID BASE64", KEYID being the first 8
-// bytes of the sha256 of the public key, in hex.
+// What is signed is a Statement about an image: its digest (the sha256
+// of its canonical manifest), the name:tag it is published as, and a
+// generation that grows with every image published under that name (by
+// default the signing time), framed so a signature can never be mistaken
+// for one over anything else. The generation is what lets an agent
+// refuse an older image a hostile store offers in place of a newer one.
+// A PublicKey file is one line "ingot-ed25519-public BASE64 [comment]"; a
+// PrivateKey file is "ingot-ed25519-private BASE64 [comment]" (the
+// 32-byte seed). A signature file holds one line per signer and name:
+// "ingot-signature-v2 KEYID NAME:TAG GENERATION BASE64", KEYID being the
+// first 8 bytes of the sha256 of the public key, in hex. Lines of the
+// first format ("ingot-signature-v1 KEYID BASE64", the digest alone) are
+// refused: they say nothing of the image's age.
 package signing
 
 import (
@@ -21,20 +27,54 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 )
 
 const (
 	publicTag    = "ingot-ed25519-public"
 	privateTag   = "ingot-ed25519-private"
-	signatureTag = "ingot-signature-v1"
+	signatureTag = "ingot-signature-v2"
+	// oldSignatureTag is the first format, digest only: refused.
+	oldSignatureTag = "ingot-signature-v1"
 )
 
 // ErrUntrusted is wrapped when no signature of an image verifies with a
 // trusted key.
 var ErrUntrusted = errors.New("signing: image not signed by a trusted key")
+
+// ErrOldFormat is wrapped when an image's only signatures are of the
+// first format, which covers no name and no generation.
+var ErrOldFormat = errors.New("signing: signature of the v1 format (no name, no generation)")
+
+// Statement is what a signature says of an image besides its digest: the
+// name:tag it is published as and its generation under that name (which
+// only grows; by default the signing time in nanoseconds since 1970).
+type Statement struct {
+	Ref        string `json:"ref"`
+	Generation uint64 `json:"generation"`
+}
+
+// Check validates a statement: a ref store.ParseRef takes and a
+// generation above zero.
+func (st Statement) Check() error {
+	if _, _, err := store.ParseRef(st.Ref); err != nil {
+		return err
+	}
+	if st.Generation == 0 {
+		return errors.New("generation 0: a generation is a number from 1 up")
+	}
+	return nil
+}
+
+// Signed is a statement whose signature verified, and the key that made it.
+type Signed struct {
+	Statement
+	Key PublicKey
+}
 
 // PublicKey is an ed25519 public key with a comment (its owner, say).
 type PublicKey struct {
@@ -175,24 +215,33 @@ func ParsePublicKeys(b []byte) ([]PublicKey, error) {
 	return keys, sc.Err()
 }
 
-func message(d images.Digest) []byte {
-	return []byte("ingot image signature v1\nsha256:" + d.String() + "\n")
+func message(d images.Digest, st Statement) []byte {
+	return []byte("ingot image signature v2\nsha256:" + d.String() + "\nref:" + st.Ref +
+		"\ngeneration:" + strconv.FormatUint(st.Generation, 10) + "\n")
 }
 
-// Sign returns the signature line of key over image d.
-func Sign(key PrivateKey, d images.Digest) string {
-	sig := ed25519.Sign(key.Key, message(d))
-	return signatureTag + " " + key.Public().ID() + " " + base64.StdEncoding.EncodeToString(sig) + "\n"
+// Sign returns the signature line of key over image d published as st.
+// It panics on a statement that does not Check (a caller's bug).
+func Sign(key PrivateKey, d images.Digest, st Statement) string {
+	if err := st.Check(); err != nil {
+		panic("signing: " + err.Error())
+	}
+	sig := ed25519.Sign(key.Key, message(d, st))
+	return signatureTag + " " + key.Public().ID() + " " + st.Ref + " " + strconv.FormatUint(st.Generation, 10) + " " +
+		base64.StdEncoding.EncodeToString(sig) + "\n"
 }
 
 // AddSignature merges a new signature line into an existing signature
-// file (replacing an older line by the same key).
+// file, replacing an older line by the same key for the same name:tag,
+// and any line of the first format by that key.
 func AddSignature(existing []byte, line string) []byte {
-	id := strings.Fields(line)[1]
+	nf := strings.Fields(line)
 	var out bytes.Buffer
 	for _, l := range strings.Split(string(existing), "\n") {
 		f := strings.Fields(l)
-		if len(f) == 0 || (len(f) >= 2 && f[0] == signatureTag && f[1] == id) {
+		if len(f) == 0 ||
+			(len(f) >= 3 && f[0] == signatureTag && f[1] == nf[1] && f[2] == nf[2]) ||
+			(len(f) >= 2 && f[0] == oldSignatureTag && f[1] == nf[1]) {
 			continue
 		}
 		out.WriteString(l + "\n")
@@ -201,36 +250,60 @@ func AddSignature(existing []byte, line string) []byte {
 	return out.Bytes()
 }
 
-// Verify checks that sigs (a signature file) holds a valid signature over
-// image d by one of the trusted keys, and returns that key. Lines by other
-// keys are ignored; a malformed file is an error.
-func Verify(d images.Digest, sigs []byte, trusted []PublicKey) (PublicKey, error) {
+// parseGeneration reads a generation as Sign writes it: decimal, no sign,
+// no leading zero, above zero.
+func parseGeneration(s string) (uint64, bool) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil && n > 0 && strconv.FormatUint(n, 10) == s
+}
+
+// Verify checks the signature file sigs of image d against the trusted
+// keys and returns every statement a trusted key signed (at least one, or
+// an error wrapping ErrUntrusted, or ErrOldFormat when the only lines
+// are of the first format). Lines by other keys are ignored; a malformed
+// line is an error.
+func Verify(d images.Digest, sigs []byte, trusted []PublicKey) ([]Signed, error) {
 	if len(trusted) == 0 {
-		return PublicKey{}, fmt.Errorf("%w: no trusted keys configured", ErrUntrusted)
+		return nil, fmt.Errorf("%w: no trusted keys configured", ErrUntrusted)
 	}
-	msg := message(d)
-	seen := 0
+	var out []Signed
+	seen, old := 0, 0
 	for n, l := range strings.Split(string(sigs), "\n") {
 		f := strings.Fields(l)
 		if len(f) == 0 {
 			continue
 		}
-		if len(f) != 3 || f[0] != signatureTag {
-			return PublicKey{}, fmt.Errorf("signature of %s, line %d: not a signature line", d, n+1)
+		if len(f) == 3 && f[0] == oldSignatureTag {
+			old++
+			continue
 		}
-		sig, err := base64.StdEncoding.DecodeString(f[2])
+		if len(f) != 5 || f[0] != signatureTag {
+			return nil, fmt.Errorf("signature of %s, line %d: not a signature line", d, n+1)
+		}
+		gen, ok := parseGeneration(f[3])
+		st := Statement{Ref: f[2], Generation: gen}
+		if !ok || st.Check() != nil {
+			return nil, fmt.Errorf("signature of %s, line %d: bad name:tag or generation", d, n+1)
+		}
+		sig, err := base64.StdEncoding.DecodeString(f[4])
 		if err != nil || len(sig) != ed25519.SignatureSize {
-			return PublicKey{}, fmt.Errorf("signature of %s, line %d: bad signature encoding", d, n+1)
+			return nil, fmt.Errorf("signature of %s, line %d: bad signature encoding", d, n+1)
 		}
 		seen++
 		for _, k := range trusted {
-			if k.ID() == f[1] && ed25519.Verify(k.Key, msg, sig) {
-				return k, nil
+			if k.ID() == f[1] && ed25519.Verify(k.Key, message(d, st), sig) {
+				out = append(out, Signed{Statement: st, Key: k})
+				break
 			}
 		}
 	}
-	if seen == 0 {
-		return PublicKey{}, fmt.Errorf("%w: image %s is unsigned", ErrUntrusted, d)
+	switch {
+	case len(out) > 0:
+		return out, nil
+	case seen == 0 && old > 0:
+		return nil, fmt.Errorf("%w: %w: image %s has only signatures of the first format, which name no generation; sign it again with this ingot (ingot image sign)", ErrUntrusted, ErrOldFormat, d)
+	case seen == 0:
+		return nil, fmt.Errorf("%w: image %s is unsigned", ErrUntrusted, d)
 	}
-	return PublicKey{}, fmt.Errorf("%w: none of the %d signatures of image %s verifies with a trusted key", ErrUntrusted, seen, d)
+	return nil, fmt.Errorf("%w: none of the %d signatures of image %s verifies with a trusted key", ErrUntrusted, seen, d)
 }

@@ -105,17 +105,17 @@ func testDeltas(t *testing.T, seed, b store.Backend) {
 	}
 
 	from, to := images.Sum(oldLib), images.Sum(newLib)
-	got, err := r.Delta(ctx, from, to, oldLib)
+	got, err := r.Delta(ctx, from, to, oldLib, int64(len(newLib)))
 	if err != nil || !bytes.Equal(got, newLib) {
 		t.Fatalf("Delta: %d bytes, %v; want the new content", len(got), err)
 	}
 	if ok, err := r.HasDelta(ctx, from, to); !ok || err != nil {
 		t.Errorf("HasDelta = %v, %v", ok, err)
 	}
-	if _, err := r.Delta(ctx, from, to, newLib); err == nil {
+	if _, err := r.Delta(ctx, from, to, newLib, int64(len(newLib))); err == nil {
 		t.Errorf("Delta with the wrong old content succeeded")
 	}
-	if _, err := r.Delta(ctx, images.Sum([]byte("v1")), images.Sum([]byte("v2")), []byte("v1")); !errors.Is(err, store.ErrNotFound) {
+	if _, err := r.Delta(ctx, images.Sum([]byte("v1")), images.Sum([]byte("v2")), []byte("v1"), 2); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Delta not stored: err = %v, want ErrNotFound", err)
 	}
 	// A delta that does not rebuild its name is refused, never returned.
@@ -128,13 +128,17 @@ func testDeltas(t *testing.T, seed, b store.Backend) {
 	if err := seed.Put(ctx, store.DeltaHandle(from, fake), forged, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Delta(ctx, from, fake, oldLib); !errors.Is(err, store.ErrCorrupt) {
+	if _, err := r.Delta(ctx, from, fake, oldLib, int64(len(other))); !errors.Is(err, store.ErrCorrupt) {
 		t.Errorf("forged delta: err = %v, want ErrCorrupt", err)
+	}
+	// A delta that decodes to more than its content's size is stopped.
+	if _, err := r.Delta(ctx, from, fake, oldLib, int64(len(other))-1); !errors.Is(err, store.ErrTooLarge) {
+		t.Errorf("delta longer than its content: err = %v, want ErrTooLarge", err)
 	}
 	if err := seed.Put(ctx, store.DeltaHandle(from, images.Sum([]byte("garbage"))), []byte("not zstd"), true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Delta(ctx, from, images.Sum([]byte("garbage")), oldLib); !errors.Is(err, store.ErrCorrupt) {
+	if _, err := r.Delta(ctx, from, images.Sum([]byte("garbage")), oldLib, 100); !errors.Is(err, store.ErrCorrupt) {
 		t.Errorf("garbage delta: err = %v, want ErrCorrupt", err)
 	}
 }

@@ -69,12 +69,19 @@ func testGetPutHas(t *testing.T, seed, b store.Backend) {
 		if err := seed.Put(ctx, h, data, true); err != nil {
 			t.Fatalf("Put %s: %v", h, err)
 		}
-		got, err := b.Get(ctx, h)
+		got, err := b.Get(ctx, h, 1<<20)
 		if err != nil {
 			t.Fatalf("Get %s: %v", h, err)
 		}
 		if !bytes.Equal(got, data) {
 			t.Errorf("Get %s = %q, want %q", h, got, data)
+		}
+		// A file longer than the reader's limit is refused, naming it.
+		if got, err := b.Get(ctx, h, int64(len(data)-1)); !errors.Is(err, store.ErrTooLarge) || !strings.Contains(err.Error(), h.Kind.String()) {
+			t.Errorf("Get %s with a limit of %d bytes = %d bytes, %v; want ErrTooLarge naming %s", h, len(data)-1, len(got), err, h.Kind)
+		}
+		if _, err := b.Get(ctx, h, int64(len(data))); err != nil {
+			t.Errorf("Get %s with a limit of its length: %v", h, err)
 		}
 		ok, err := b.Has(ctx, h)
 		if err != nil || !ok {
@@ -86,7 +93,7 @@ func testGetPutHas(t *testing.T, seed, b store.Backend) {
 	if err := seed.Put(ctx, ref, []byte("second"), true); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := b.Get(ctx, ref); string(got) != "second" {
+	if got, _ := b.Get(ctx, ref, 1<<20); string(got) != "second" {
 		t.Errorf("ref after second Put = %q, want %q", got, "second")
 	}
 	obj := cases[0]
@@ -117,7 +124,7 @@ func testNotFound(t *testing.T, _, b store.Backend) {
 		case store.KindDelta:
 			h.Name += "/" + h.Name
 		}
-		_, err := b.Get(ctx, h)
+		_, err := b.Get(ctx, h, 1<<20)
 		if !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Get %s: err = %v, want ErrNotFound", h, err)
 		}
@@ -140,7 +147,7 @@ func testInvalidNames(t *testing.T, seed, b store.Backend) {
 		{Kind: 0, Name: hexOf(nil)},
 	}
 	for _, h := range bad {
-		if _, err := b.Get(ctx, h); !errors.Is(err, store.ErrInvalidName) {
+		if _, err := b.Get(ctx, h, 1<<20); !errors.Is(err, store.ErrInvalidName) {
 			t.Errorf("Get %+v: err = %v, want ErrInvalidName", h, err)
 		}
 		if err := seed.Put(ctx, h, []byte("x"), false); !errors.Is(err, store.ErrInvalidName) {
@@ -386,7 +393,7 @@ func testCorruptObject(t *testing.T, seed, b store.Backend) {
 		t.Fatal(err)
 	}
 	h := store.DigestHandle(store.KindObject, sha)
-	raw, err := seed.Get(ctx, h)
+	raw, err := seed.Get(ctx, h, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +406,7 @@ func testCorruptObject(t *testing.T, seed, b store.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherRaw, err := seed.Get(ctx, store.DigestHandle(store.KindObject, otherSHA))
+	otherRaw, err := seed.Get(ctx, store.DigestHandle(store.KindObject, otherSHA), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}

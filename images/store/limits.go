@@ -1,0 +1,123 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/ingotfleet/ingot/images"
+)
+
+// Limits on what a store may hand back, per kind of object. A store is
+// not trusted (docs/security.md): every read is bounded before anything
+// is allocated in proportion to what the store claims, while the body is
+// read (Backend.Get's max) and again while it is decompressed (the
+// decoder's output cap). So the memory a reader needs is bounded by the
+// number of reads it runs at once times these limits.
+const (
+	// MaxManifest bounds a manifest's bytes: about 700,000 entries of
+	// 180 bytes (a Debian server image has 25,000). Reading one holds its
+	// body and its bytes, so a store that lies costs at most twice this.
+	MaxManifest = 128 << 20
+	// MaxSignatureFile bounds a signature file (one line per signer).
+	MaxSignatureFile = 64 << 10
+	// maxRefFile bounds a ref file ("<64 hex digits>\n").
+	maxRefFile = 128
+	// maxListSize bounds a chunk list or an index read without knowing
+	// the size of the file or image: enough for a file of about 56 GiB.
+	maxListSize = 256 << 20
+
+	// listLine is the longest line of a chunk list: a hash, a space, a
+	// size of at most 6 digits (MaxChunk) and a newline.
+	listLine = 64 + 1 + 6 + 1
+	// indexLine is the longest line of an index: a file hash and a space
+	// before a chunk list line.
+	indexLine = 64 + 1 + listLine
+)
+
+// ErrTooLarge is wrapped by errors about stored files longer than their
+// kind may be (a hostile or broken store); the message names the kind and
+// the limit.
+var ErrTooLarge = errors.New("larger than its kind may be")
+
+// maxChunks is the most chunks content of size bytes can be cut into:
+// every chunk but the last holds at least MinChunk bytes.
+func maxChunks(size int64) int64 { return size/MinChunk + 1 }
+
+// ListLimit is the most bytes the chunk list of a file of size bytes can
+// take.
+func ListLimit(size int64) int64 { return maxChunks(max(size, 0)) * listLine }
+
+// IndexLimit is the most bytes the index of image m can take: a line per
+// chunk of every distinct content of more than one chunk.
+func IndexLimit(m *images.Manifest) int64 {
+	var n int64
+	seen := map[images.Digest]bool{}
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		if e.Type != images.TypeFile || e.Size <= MinChunk || seen[e.SHA256] {
+			continue
+		}
+		seen[e.SHA256] = true
+		n += maxChunks(e.Size) * indexLine
+	}
+	return n
+}
+
+// compressedLimit is the most bytes zstd can take to hold n bytes: what
+// does not compress is stored in raw blocks of at most 128 KiB, each with
+// a 3-byte header, after a frame header of at most 18 bytes. The margin
+// is generous: it only has to be a bound.
+func compressedLimit(n int64) int64 { return n + n/256 + 4096 }
+
+// tooLarge is the error for h, read from loc, being more than max bytes.
+func tooLarge(h Handle, loc string, what string, max int64) error {
+	return fmt.Errorf("%s from %s: %s more than the %d bytes a file of %s may hold: %w", h, loc, what, max, h.Kind, ErrTooLarge)
+}
+
+// decodeBounded decompresses raw into at most limit bytes, allocated
+// once: a frame that declares a larger content size is refused from its
+// header, and the decoder writes no further than the capacity it is
+// given (the declared size). A frame without a content size gets at most
+// noSizeMax: ingot's encoder leaves the size out only below 1 KiB. So
+// the memory a read takes is the compressed body and the output, each
+// bounded by the limit, whatever the bytes. The decoder's window is
+// allowed at least decodeFloor, the encoder's window: the library caps
+// the window at the output limit, and a large object is written with an
+// 8 MiB window.
+func decodeBounded(raw []byte, limit int64) ([]byte, error) {
+	var fh zstd.Header
+	if err := fh.Decode(raw); err != nil {
+		return nil, err
+	}
+	size := min(limit, noSizeMax)
+	if fh.HasFCS {
+		if fh.FrameContentSize > uint64(limit) {
+			return nil, errDecodedTooLarge
+		}
+		size = int64(fh.FrameContentSize)
+	}
+	room := uint64(max(limit, decodeFloor))
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecodeAllCapLimit(true),
+		zstd.WithDecoderMaxMemory(room), zstd.WithDecoderMaxWindow(room))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	out, err := dec.DecodeAll(raw, make([]byte, 0, size))
+	if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) || int64(len(out)) > limit {
+		return nil, errDecodedTooLarge
+	}
+	return out, err
+}
+
+// decodeFloor is the least output a decoder is allowed (8 MiB, the
+// encoder's window at every level ingot uses).
+const decodeFloor = 8 << 20
+
+// noSizeMax is the most a frame that declares no content size may hold.
+const noSizeMax = 64 << 10
+
+// errDecodedTooLarge is decodeBounded's refusal; get names it.
+var errDecodedTooLarge = errors.New("decompresses to")
