@@ -43,7 +43,7 @@ type Policy struct {
 		Deadline time.Duration `yaml:"deadline" json:"deadline"` // default 2m
 		Gates    []Gate        `yaml:"gates" json:"gates,omitempty"`
 	} `yaml:"health" json:"health"`
-	Indicators Indicators `yaml:"indicators" json:"indicators"`
+	Indicators IndicatorSources `yaml:"indicators" json:"indicators"`
 	Windows    []Window   `yaml:"windows" json:"windows,omitempty"`
 	// Blackouts are dates (YYYY-MM-DD, UTC) on which nothing starts.
 	Blackouts []string `yaml:"blackouts" json:"blackouts,omitempty"`
@@ -72,10 +72,10 @@ type Gate struct {
 	PromQL string `yaml:"promql" json:"promql,omitempty"` // expression that must return nothing
 }
 
-// Indicators says where a host's indicators come from: firing alerts
+// IndicatorSources says where a host's indicators come from: firing alerts
 // whose label or annotation KindKey names the kind and whose label
 // HostLabel names the host.
-type Indicators struct {
+type IndicatorSources struct {
 	Prometheus   string        `yaml:"prometheus" json:"prometheus,omitempty"`
 	Alertmanager string        `yaml:"alertmanager" json:"alertmanager,omitempty"`
 	KindKey      string        `yaml:"kind_key" json:"kind_key,omitempty"`     // default ingot_indicator
