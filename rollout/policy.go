@@ -44,7 +44,7 @@ type Policy struct {
 		Gates    []Gate        `yaml:"gates" json:"gates,omitempty"`
 	} `yaml:"health" json:"health"`
 	Indicators IndicatorSources `yaml:"indicators" json:"indicators"`
-	Windows    []Window   `yaml:"windows" json:"windows,omitempty"`
+	Windows    []Window         `yaml:"windows" json:"windows,omitempty"`
 	// Blackouts are dates (YYYY-MM-DD, UTC) on which nothing starts.
 	Blackouts []string `yaml:"blackouts" json:"blackouts,omitempty"`
 
