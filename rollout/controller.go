@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -77,6 +78,8 @@ type Controller struct {
 	last     Outcome
 	leading  bool
 	waits    map[string]string
+	blocked  map[string]time.Time // host -> since when it waits blocked
+	counts   map[Action]int       // decisions and events so far
 	inflight map[string]bool
 	wg       sync.WaitGroup
 	auditMu  sync.Mutex
@@ -206,6 +209,8 @@ func (c *Controller) load(ctx context.Context) error {
 	c.mu.Lock()
 	c.st, c.held, c.leading = st, held, true
 	c.waits, c.inflight = map[string]string{}, map[string]bool{}
+	c.blocked = map[string]time.Time{}
+
 	c.mu.Unlock()
 	return nil
 }
@@ -290,13 +295,22 @@ func (c *Controller) Tick(ctx context.Context) (Outcome, error) {
 			t.host(d.Host, hs)
 			work = append(work, d.Host)
 		}
+		c.count(d.Action)
 		if d.Action == Wait {
+			if strings.HasPrefix(d.Reason, "blocked") {
+				if _, ok := c.blocked[d.Host]; !ok {
+					c.blocked[d.Host] = now
+				}
+			} else {
+				delete(c.blocked, d.Host)
+			}
 			if c.waits[d.Host] == d.Reason {
 				continue
 			}
 			c.waits[d.Host] = d.Reason
 		} else if d.Host != "" {
 			delete(c.waits, d.Host)
+			delete(c.blocked, d.Host)
 		}
 		events = append(events, Event{Time: now, Decision: *d})
 	}
@@ -343,12 +357,42 @@ func (c *Controller) heldReasons() map[string]string {
 	return m
 }
 
+func (c *Controller) count(a Action) {
+	c.auditMu.Lock()
+	defer c.auditMu.Unlock()
+	if c.counts == nil {
+		c.counts = map[Action]int{}
+	}
+	c.counts[a]++
+}
+
+// Counts returns how many decisions and events of each action the
+// controller made so far.
+func (c *Controller) Counts() map[Action]int {
+	c.auditMu.Lock()
+	defer c.auditMu.Unlock()
+	return maps.Clone(c.counts)
+}
+
 func (c *Controller) audit(evs ...Event) {
-	if c.Audit == nil || len(evs) == 0 {
+	if len(evs) == 0 {
 		return
 	}
 	c.auditMu.Lock()
 	defer c.auditMu.Unlock()
+	if c.counts == nil {
+		c.counts = map[Action]int{}
+	}
+	for _, e := range evs {
+		switch e.Action {
+		case Wait, Start, Finish, StageDone, Halt: // counted by Tick
+		default:
+			c.counts[e.Action]++
+		}
+	}
+	if c.Audit == nil {
+		return
+	}
 	var buf []byte
 	for _, e := range evs {
 		b, _ := json.Marshal(e)
@@ -593,6 +637,8 @@ type Status struct {
 	Hosts    map[string]HostState `json:"hosts"`
 	Sets     []SetUse             `json:"sets"`
 	Waiting  map[string]string    `json:"waiting,omitempty"` // host -> why
+	// BlockedSince says since when each blocked host waits.
+	BlockedSince map[string]time.Time `json:"blocked_since,omitempty"`
 }
 
 // Snapshot returns the controller's current status.
@@ -608,6 +654,7 @@ func (c *Controller) Snapshot() Status {
 	s.Stage, s.Complete = c.last.Stage, c.last.Complete
 	s.Hosts = maps.Clone(c.st.Hosts)
 	s.Waiting = maps.Clone(c.waits)
+	s.BlockedSince = maps.Clone(c.blocked)
 	used := c.usedLocked()
 	for _, set := range c.Plan.Inv.SetNames() {
 		s.Sets = append(s.Sets, SetUse{Set: set, Used: used[set], Max: c.Plan.Budget(set)})
@@ -782,3 +829,13 @@ func (c *Controller) Holders(context.Context) ([]Holder, error) {
 }
 
 var _ Slots = (*Controller)(nil)
+
+// PlanNow is Decide on the controller's state now, without acting.
+func (c *Controller) PlanNow() (Outcome, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st == nil {
+		return Outcome{}, ErrNoRollout
+	}
+	return Decide(c.Plan, c.st, c.lastInd, c.heldReasons(), c.now()), nil
+}
