@@ -1,6 +1,8 @@
 package rollout
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -131,10 +133,37 @@ func Begin(ctx context.Context, s Store, pl *Plan, image string, now time.Time) 
 	for k := range old {
 		t.puts[k] = nil
 	}
-	if err := s.Commit(ctx, t.puts); err != nil {
+	if err := commitAll(ctx, s, t.puts); err != nil {
 		return nil, fmt.Errorf("recording the rollout: %w", err)
 	}
 	return st, nil
+}
+
+// commitChunk is the most keys one Commit writes: below etcd's default
+// --max-txn-ops. Each host's record stands alone, so a transition of many
+// hosts may go in several commits; the meta record goes in the last.
+const commitChunk = 100
+
+func commitAll(ctx context.Context, s Store, puts map[string][]byte) error {
+	if len(puts) <= commitChunk {
+		return s.Commit(ctx, puts)
+	}
+	keys := slices.Sorted(maps.Keys(puts))
+	if i := slices.Index(keys, keyMeta); i >= 0 {
+		keys = append(slices.Delete(keys, i, i+1), keyMeta)
+	}
+	for len(keys) > 0 {
+		n := min(commitChunk, len(keys))
+		chunk := map[string][]byte{}
+		for _, k := range keys[:n] {
+			chunk[k] = puts[k]
+		}
+		if err := s.Commit(ctx, chunk); err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
 }
 
 func complete(pl *Plan, st *State) bool {
@@ -314,10 +343,8 @@ func (c *Controller) Tick(ctx context.Context) (Outcome, error) {
 		}
 		events = append(events, Event{Time: now, Decision: *d})
 	}
-	if len(t.puts) > 0 {
-		if err := c.Store.Commit(ctx, t.puts); err != nil {
-			return out, fmt.Errorf("committing decisions: %w", err)
-		}
+	if err := commitAll(ctx, c.Store, t.puts); err != nil {
+		return out, fmt.Errorf("committing decisions: %w", err)
 	}
 	c.st = next
 	c.last = out
@@ -838,4 +865,36 @@ func (c *Controller) PlanNow() (Outcome, error) {
 		return Outcome{}, ErrNoRollout
 	}
 	return Decide(c.Plan, c.st, c.lastInd, c.heldReasons(), c.now()), nil
+}
+
+// API paths besides FleetLock's.
+const (
+	PathStatus  = "/v1/rollout"
+	PathCommand = "/v1/command"
+	PathPlan    = "/v1/plan"
+	PathMetrics = "/metrics"
+)
+
+// CommandRequest is the body of POST /v1/command.
+type CommandRequest struct {
+	Command string `json:"command"` // pause, resume, abort, skip, retry
+	Host    string `json:"host,omitempty"`
+}
+
+// ParseAudit parses an audit log (JSON lines).
+func ParseAudit(b []byte) ([]Event, error) {
+	var evs []Event
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var e Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return nil, fmt.Errorf("audit line %d: %w", n, err)
+		}
+		evs = append(evs, e)
+	}
+	return evs, sc.Err()
 }

@@ -17,29 +17,15 @@ import (
 	"github.com/ingotfleet/ingot/rollout/fleetlock"
 )
 
-// API paths besides FleetLock's.
-const (
-	PathStatus  = "/v1/rollout"
-	PathCommand = "/v1/command"
-	PathPlan    = "/v1/plan"
-	PathMetrics = "/metrics"
-)
-
-// CommandRequest is the body of POST /v1/command.
-type CommandRequest struct {
-	Command string `json:"command"` // pause, resume, abort, skip, retry
-	Host    string `json:"host,omitempty"`
-}
-
 // New serves the controller: its status, operators' commands, the
 // plan (what it would do now), Prometheus metrics, and the FleetLock
 // endpoints over its slots. Mount it behind mutual TLS.
 func New(c *rollout.Controller, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+PathStatus, func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+rollout.PathStatus, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, c.Snapshot())
 	})
-	mux.HandleFunc("GET "+PathPlan, func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+rollout.PathPlan, func(w http.ResponseWriter, _ *http.Request) {
 		out, err := c.PlanNow()
 		if err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
@@ -47,8 +33,8 @@ func New(c *rollout.Controller, log *slog.Logger) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
-	mux.HandleFunc("POST "+PathCommand, func(w http.ResponseWriter, r *http.Request) {
-		var req CommandRequest
+	mux.HandleFunc("POST "+rollout.PathCommand, func(w http.ResponseWriter, r *http.Request) {
+		var req rollout.CommandRequest
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad request: " + err.Error()})
 			return
@@ -67,7 +53,7 @@ func New(c *rollout.Controller, log *slog.Logger) http.Handler {
 	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{c: c})
-	mux.Handle("GET "+PathMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET "+rollout.PathMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	fl := fleetlock.New(c, log)
 	for _, p := range []string{fleetlock.PathPreReboot, fleetlock.PathSteadyState, fleetlock.PathHolders} {
 		mux.Handle(p, fl)

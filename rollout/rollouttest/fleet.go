@@ -4,10 +4,8 @@
 package rollouttest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -156,19 +154,4 @@ func (l *Log) Events() ([]rollout.Event, error) {
 }
 
 // ParseEvents parses an audit log (JSON lines).
-func ParseEvents(b []byte) ([]rollout.Event, error) {
-	var evs []rollout.Event
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var e rollout.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, fmt.Errorf("audit line %d: %w", n, err)
-		}
-		evs = append(evs, e)
-	}
-	return evs, sc.Err()
-}
+func ParseEvents(b []byte) ([]rollout.Event, error) { return rollout.ParseAudit(b) }
