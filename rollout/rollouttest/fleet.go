@@ -6,8 +6,13 @@ package rollouttest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -155,3 +160,66 @@ func (l *Log) Events() ([]rollout.Event, error) {
 
 // ParseEvents parses an audit log (JSON lines).
 func ParseEvents(b []byte) ([]rollout.Event, error) { return rollout.ParseAudit(b) }
+
+// ServeHTTP serves the fleet to controllers in other processes:
+// GET /HOST/status, POST /HOST/sync?image=I, POST /HOST/rollback.
+func (f *Fleet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host, op, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	h := rollout.Host{Name: host}
+	var v any
+	var err error
+	switch op {
+	case "status":
+		v, err = f.Status(r.Context(), h)
+	case "sync":
+		v, err = f.Sync(r.Context(), h, r.URL.Query().Get("image"))
+	case "rollback":
+		v, err = f.Rollback(r.Context(), h)
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	json.NewEncoder(w).Encode(v)
+}
+
+// HTTPAgents is a rollout.Agents over a Fleet served at URL.
+type HTTPAgents struct{ URL string }
+
+func (c HTTPAgents) call(ctx context.Context, method, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s", method, path, strings.TrimSpace(string(b)))
+	}
+	return json.Unmarshal(b, out)
+}
+
+// Status implements rollout.Agents.
+func (c HTTPAgents) Status(ctx context.Context, h rollout.Host) (rollout.AgentStatus, error) {
+	var s rollout.AgentStatus
+	return s, c.call(ctx, http.MethodGet, "/"+h.Name+"/status", &s)
+}
+
+// Sync implements rollout.Agents.
+func (c HTTPAgents) Sync(ctx context.Context, h rollout.Host, image string) (int64, error) {
+	var id int64
+	return id, c.call(ctx, http.MethodPost, "/"+h.Name+"/sync?image="+url.QueryEscape(image), &id)
+}
+
+// Rollback implements rollout.Agents.
+func (c HTTPAgents) Rollback(ctx context.Context, h rollout.Host) (int64, error) {
+	var id int64
+	return id, c.call(ctx, http.MethodPost, "/"+h.Name+"/rollback", &id)
+}
