@@ -223,3 +223,10 @@ func (c HTTPAgents) Rollback(ctx context.Context, h rollout.Host) (int64, error)
 	var id int64
 	return id, c.call(ctx, http.MethodPost, "/"+h.Name+"/rollback", &id)
 }
+
+// String returns the log so far.
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
