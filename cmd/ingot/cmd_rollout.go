@@ -100,6 +100,7 @@ func (f *apiFlags) call(ctx context.Context, method, path string, body, out any)
 func newRolloutStart(a *App) *cobra.Command {
 	var (
 		invFile, polFile, stateDir, etcdURL, etcdPrefix string
+		etcdCA, etcdCert, etcdKey                       string
 		listen, apiCert, apiKey, auditFile              string
 		agentCA, agentCert, agentKey                    string
 		stores                                          []string
@@ -149,7 +150,8 @@ Exit status: 0 when the rollout completed, 1 when it was aborted.`,
 			var store rollout.Store
 			var elector rollout.Elector
 			if etcdURL != "" {
-				es, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: strings.Split(etcdURL, ","), Prefix: etcdPrefix})
+				es, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: strings.Split(etcdURL, ","), Prefix: etcdPrefix,
+					CACert: etcdCA, Cert: etcdCert, Key: etcdKey})
 				if err != nil {
 					return err
 				}
@@ -223,6 +225,9 @@ Exit status: 0 when the rollout completed, 1 when it was aborted.`,
 	f.StringVar(&stateDir, "state", "rollout-state", "directory of the state file (without --etcd) and the audit log")
 	f.StringVar(&etcdURL, "etcd", "", "etcd client URLs (comma-separated): keep the state there and act only while leader")
 	f.StringVar(&etcdPrefix, "etcd-prefix", "/ingot/rollout", "key prefix of this rollout in etcd")
+	f.StringVar(&etcdCA, "etcd-cacert", "", "PEM file of the CA that signed etcd's server certificate")
+	f.StringVar(&etcdCert, "etcd-cert", "", "client certificate for etcd (with --client-cert-auth)")
+	f.StringVar(&etcdKey, "etcd-key", "", "its key")
 	f.StringVar(&auditFile, "audit", "", "audit log (default STATE/audit.jsonl)")
 	f.StringVar(&listen, "listen", "", "serve the API (mutual TLS) on this address, e.g. 127.0.0.1:7444")
 	f.StringVar(&apiCert, "api-cert", "ca/rollout-api.pem", "the API's serving certificate")
