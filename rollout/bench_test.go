@@ -111,13 +111,9 @@ health: {deadline: 100ms}
 		time.Sleep(100 * time.Millisecond)
 	}
 	rolled, cpuRolling := time.Since(start), cpuTime()-cpu0
-	var victim string
-	for _, h := range pl.Inv.Hosts {
-		if s := ctl.Snapshot().Hosts[h.Name]; s.Phase == rollout.Pending && pl.Stage(h.Name) == ctl.Snapshot().Stage {
-			victim = h.Name
-			break
-		}
-	}
+	// The last host of the last stage has not started yet: it will fail.
+	last := pl.Stages[len(pl.Stages)-1]
+	victim := last[len(last)-1]
 	fleet.Do(victim, func(a *rollouttest.Agent) { a.BadHealth = true })
 	var failAt, haltAt time.Time
 	for haltAt.IsZero() {
