@@ -1,13 +1,14 @@
 package main
 
-// The rollout step of `ingot demo`: six agents in two colos and three
-// sets, the second image rolled out canary colo first, one host held
-// back by a Blocked alert until it clears, a live display and a summary
-// from the audit log.
+// The rollout step of `ingot demo`: a third image rolled out over the push
+// steps' three agents in two colos and two sets, canary colo first, one
+// host held back by a Blocked alert until it clears, a live display and a
+// summary from the audit log.
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,43 +18,50 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/boltstore"
 )
 
 func init() {
-	registerDemoStep(demoStep{700, "roll image 2 out over six agents in two colos: canary colo first, budgets per set, a blocked host", demoRollout, nil})
+	registerDemoStep(demoStep{700, "roll image 3 out over the agents in two colos: canary colo first, a budget per set, a blocked host", demoRollout, nil})
 }
 
 func demoRollout(ctx context.Context, d *demo) error {
-	img, err := d.store.Resolve(ctx, "demo:2")
-	if err != nil {
-		return fmt.Errorf("image demo:2 (made by the push steps): %w", err)
+	defer demoStop()
+	if demoFleet.fleet == nil {
+		return errors.New("no fleet: the push steps did not run")
 	}
-	// The store over HTTP again, and six fresh agents with empty roots.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fleet := demoFleet.fleet
+	// Image 3: one more small change, so that the syncs are quick.
+	edits := map[string]string{
+		"usr/bin/hello":  "#!/bin/sh\necho hello from the third golden image\n",
+		"etc/os-release": "NAME=\"ingot demo\"\nID=demo\nVERSION_ID=3\n",
+	}
+	for p, c := range edits {
+		if err := os.WriteFile(filepath.Join(d.root, p), []byte(c), 0o755); err != nil {
+			return err
+		}
+	}
+	img, _, err := d.store.ImportDir(ctx, d.root, images.WalkOptions{})
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(filepath.Join(d.dir, "store"))), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	fleet, err := pusher.StartLocalFleet(ctx, pusher.LocalFleetOptions{N: 6, Dir: filepath.Join(d.dir, "rollout-fleet"), Prefix: "node",
-		Stores: []string{"http://" + ln.Addr().String()}, TrustedKeys: []string{filepath.Join(d.dir, "release.pub")}})
-	if err != nil {
+	if err := d.store.SetRef(ctx, "demo:3", img); err != nil {
 		return err
 	}
-	defer fleet.Stop()
-	// A stand-in for Prometheus: node-05 has a firing alert marking it
-	// Blocked (say, someone is logged in) until the others are done.
+	if err := demoSign(ctx, d, img.String()); err != nil {
+		return err
+	}
+	// A stand-in for Prometheus: demo-03 has a firing alert marking it
+	// Blocked (say, someone is logged in over SSH) until it clears.
 	var blocked atomic.Bool
 	blocked.Store(true)
 	prom := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		alerts := []any{}
 		if blocked.Load() {
 			alerts = append(alerts, map[string]any{"state": "firing",
-				"labels":      map[string]string{"alertname": "SSHSessionOpen", "host": "node-05"},
+				"labels":      map[string]string{"alertname": "SSHSessionOpen", "host": "demo-03"},
 				"annotations": map[string]string{"ingot_indicator": "Blocked"}})
 		}
 		json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": map[string]any{"alerts": alerts}})
@@ -68,9 +76,9 @@ func demoRollout(ctx context.Context, d *demo) error {
 	var inv strings.Builder
 	inv.WriteString("hosts:\n")
 	for i, h := range fleet.Hosts {
-		colo, set := "ams", []string{"web", "web", "cache", "web", "web", "cache"}[i]
-		if i >= 3 {
-			colo = "fra"
+		colo, set := "fra", []string{"web", "web", "cache"}[i]
+		if i == 0 {
+			colo = "ams"
 		}
 		fmt.Fprintf(&inv, "  - {name: %s, addr: %q, colo: %s, sets: [%s]}\n", h.Name, h.Addr, colo, set)
 	}
@@ -78,7 +86,7 @@ func demoRollout(ctx context.Context, d *demo) error {
 	polFile := filepath.Join(d.dir, "policy.yaml")
 	pol := fmt.Sprintf(`interval: 200ms
 canary: {colos: [ams], bake: 1s}
-waves: [{size: 1 per set, bake: 500ms}, {size: 100%%}]
+waves: [{size: 100%%}]
 max_unavailable: 1
 cooldown: 300ms
 failures: {limit: 1, rollback: true}
@@ -96,7 +104,7 @@ indicators: {prometheus: "http://%s"}
 		return err
 	}
 	plan := rollout.NewPlan(in, po)
-	d.say("inventory %s: 6 hosts, colos ams (canary) and fra, sets web and cache (1 host of each down at a time)", invFile)
+	d.say("image 3 is %s; inventory %s: colos ams (canary) and fra, sets web and cache (1 host of each down at a time)", img, invFile)
 	for i, s := range plan.Stages {
 		d.say("  stage %d: %s (bake %v)", i, strings.Join(s, " "), plan.Bake[i])
 	}
@@ -120,18 +128,18 @@ indicators: {prometheus: "http://%s"}
 	ctl := &rollout.Controller{Plan: plan, Store: st, Agents: &rollout.PusherAgents{Client: fleet.Client},
 		Indicators: (&rollout.AlertSource{Sources: po.Indicators}).Read, Audit: af, OnTick: func(out rollout.Outcome, s *rollout.State) {
 			disp.tick(out, s)
-			// The alert clears after node-05 waited, blocked, for ten
+			// The alert clears after demo-03 waited, blocked, for ten
 			// evaluations.
 			for _, dc := range out.Decisions {
-				if dc.Host == "node-05" && dc.Action == rollout.Wait && strings.HasPrefix(dc.Reason, "blocked") {
+				if dc.Host == "demo-03" && dc.Action == rollout.Wait && strings.HasPrefix(dc.Reason, "blocked") {
 					if heldBack++; heldBack == 1 {
-						fmt.Fprintf(d.a.Stdout, "          node-05 waits: %s\n", dc.Reason)
+						fmt.Fprintf(d.a.Stdout, "          demo-03 waits: %s\n", dc.Reason)
 					}
 				}
 			}
 			if heldBack >= 10 && blocked.Load() {
 				blocked.Store(false)
-				fmt.Fprintln(d.a.Stdout, "          (the alert on node-05 clears)")
+				fmt.Fprintln(d.a.Stdout, "          (the alert on demo-03 clears)")
 			}
 		}}
 	if err := ctl.Run(ctx); err != nil {
@@ -146,7 +154,7 @@ indicators: {prometheus: "http://%s"}
 			return fmt.Errorf("%s is at %s after the rollout, not %s", a.Name, s.Image, img)
 		}
 	}
-	d.say("every agent reports image 2")
+	d.say("every agent reports image 3")
 	return printAuditSummary(d.a.Stdout, auditFile)
 }
 
