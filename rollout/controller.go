@@ -291,6 +291,7 @@ func (c *Controller) Tick(ctx context.Context) (Outcome, error) {
 	next := cloneState(st)
 	var events []Event
 	var work []string
+	statuses := c.startStatuses(ctx, out.Decisions)
 	for i := range out.Decisions {
 		d := &out.Decisions[i]
 		switch d.Action {
@@ -309,8 +310,7 @@ func (c *Controller) Tick(ctx context.Context) (Outcome, error) {
 			next.Halted = d.Reason
 			t.meta(next)
 		case Start:
-			h, _ := c.Plan.Inv.Host(d.Host)
-			as, err := c.Agents.Status(ctx, h)
+			as, err := statuses[i].as, statuses[i].err
 			if err != nil {
 				d.Action, d.Reason = Wait, "blocked: agent unreachable: "+err.Error()
 				break
@@ -366,6 +366,37 @@ func (c *Controller) Tick(ctx context.Context) (Outcome, error) {
 		c.OnTick(out, next)
 	}
 	return out, nil
+}
+
+type statusResult struct {
+	as  AgentStatus
+	err error
+}
+
+// startStatuses asks the agents of the hosts due to start for their
+// status, at most 32 at once and each within the indicator timeout, so
+// that unreachable agents do not hold an evaluation up for long.
+func (c *Controller) startStatuses(ctx context.Context, ds []Decision) []statusResult {
+	res := make([]statusResult, len(ds))
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		if d.Action != Start {
+			continue
+		}
+		h, _ := c.Plan.Inv.Host(d.Host)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			sctx, cancel := context.WithTimeout(ctx, c.Plan.Pol.Indicators.Timeout)
+			defer cancel()
+			res[i].as, res[i].err = c.Agents.Status(sctx, h)
+		}()
+	}
+	wg.Wait()
+	return res
 }
 
 func cloneState(st *State) *State {

@@ -100,19 +100,44 @@ cooldown: 30ms
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	kills := 0
-	for ; kills < 100; kills++ {
-		cmd, done := run()
-		select {
-		case <-time.After(time.Duration(rng.IntN(80)) * time.Millisecond):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("controller failed after %d kills: %v", kills, err)
-			}
-			t.Logf("the rollout completed after %d kills", kills)
-			kills = 1000
+	auditSize := func() int64 {
+		fi, err := os.Stat(filepath.Join(dir, "audit.jsonl"))
+		if err != nil {
+			return 0
 		}
+		return fi.Size()
+	}
+	// Each life of the controller is killed at a random instant up to
+	// 30 ms after it first wrote to its audit log (so that every life,
+	// however slow the machine, gets somewhere).
+	for ; kills < 100; kills++ {
+		size := auditSize()
+		cmd, done := run()
+		var err error
+		exited := false
+	wait:
+		for auditSize() == size {
+			select {
+			case err = <-done:
+				exited = true
+				break wait
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+		if !exited {
+			select {
+			case <-time.After(time.Duration(rng.IntN(30)) * time.Millisecond):
+				cmd.Process.Signal(syscall.SIGKILL)
+				<-done
+				continue
+			case err = <-done:
+			}
+		}
+		if err != nil {
+			t.Fatalf("controller failed after %d kills: %v", kills, err)
+		}
+		t.Logf("the rollout completed after %d kills", kills)
+		kills = 1000
 	}
 	if kills < 1000 {
 		n := 0
