@@ -638,6 +638,7 @@ func (c *Controller) check(ctx context.Context, h Host) error {
 }
 
 func (c *Controller) fail(ctx context.Context, h Host, cause error) {
+	halted := ""
 	err := c.transition(ctx, h.Name, func(st *State, hs *HostState) bool {
 		hs.Phase, hs.Since, hs.Error = Failed, c.now(), cause.Error()
 		st.Failures++
@@ -649,8 +650,18 @@ func (c *Controller) fail(ctx context.Context, h Host, cause error) {
 				st.Frozen[s] = h.Name
 			}
 		}
+		// Past the limit the rollout halts in the same commit, not at
+		// the next evaluation.
+		if st.Halted == "" && st.Failures > c.Plan.Pol.Failures.Limit {
+			st.Halted = fmt.Sprintf("%d hosts failed, more than the limit of %d", st.Failures, c.Plan.Pol.Failures.Limit)
+			halted = st.Halted
+		}
 		return true
 	}, Event{Time: c.now(), Decision: Decision{Action: Fail, Reason: cause.Error()}})
+	if err == nil && halted != "" {
+		c.count(Halt)
+		c.audit(Event{Time: c.now(), Decision: Decision{Action: Halt, Host: h.Name, Stage: c.Plan.Stage(h.Name), Reason: halted}})
+	}
 	if err != nil || !c.Plan.Pol.Failures.Rollback {
 		return
 	}
