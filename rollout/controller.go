@@ -459,27 +459,43 @@ func (c *Controller) audit(evs ...Event) {
 	c.Audit.Write(buf)
 }
 
-// transition commits a host's new state (and the meta record when
-// meta) and then writes ev to the audit log.
+// transition commits a host's new state (and the meta record when f
+// says so) and then applies it and writes ev to the audit log. A
+// transition of the host alone commits without holding the controller's
+// lock, so the many hosts at work commit together (the store batches
+// concurrent commits) and evaluations do not queue behind them; the host
+// is owned by its worker meanwhile.
 func (c *Controller) transition(ctx context.Context, name string, f func(st *State, hs *HostState) (meta bool), ev Event) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !c.leading {
+		c.mu.Unlock()
 		return ErrNotLeader
 	}
-	next := cloneState(c.st)
-	hs := next.Hosts[name]
-	meta := f(next, &hs)
-	next.Hosts[name] = hs
+	next := *c.st
+	next.Frozen = maps.Clone(c.st.Frozen)
+	next.StageDone = maps.Clone(c.st.StageDone)
+	hs := c.st.Hosts[name]
+	meta := f(&next, &hs)
 	t := newTxn()
 	t.host(name, hs)
 	if meta {
-		t.meta(next)
+		t.meta(&next)
+	} else {
+		c.mu.Unlock()
 	}
-	if err := c.Store.Commit(ctx, t.puts); err != nil {
+	err := c.Store.Commit(ctx, t.puts)
+	if !meta {
+		c.mu.Lock()
+	}
+	defer c.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	c.st = next
+	if meta {
+		next.Hosts = c.st.Hosts
+		c.st = &next
+	}
+	c.st.Hosts[name] = hs
 	ev.Host, ev.Stage, ev.Step = name, c.Plan.Stage(name), hs.Step
 	ev.Budget = c.Plan.use(c.usedLocked(), name)
 	c.audit(ev)

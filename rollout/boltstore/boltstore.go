@@ -80,7 +80,10 @@ func (s *Store) Commit(ctx context.Context, puts map[string][]byte) error {
 	if len(puts) == 0 {
 		return nil
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	// Batch joins commits made at the same time into one transaction and
+	// one fsync; each returns once its puts are on disk. The function may
+	// run more than once, which puts and deletes bear.
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucket)
 		for k, v := range puts {
 			var err error
