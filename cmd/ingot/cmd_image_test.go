@@ -488,7 +488,8 @@ func TestDemoBuild(t *testing.T) {
 	code, out, errOut := runIn(t, filepath.Join(t.TempDir(), "unused"), nil, "demo")
 	// The second push changes programs and os-release: both triggers fire.
 	for _, want := range []string{"locked ", "built image ", "same digest", "matches the image", "3 of 3 hosts ok",
-		"triggers fired: greet (programs changed: 4), os-release", "all 5 steps passed"} {
+		"triggers fired: greet (programs changed: 4), os-release",
+		"demo-03 waits: blocked: prometheus alert SSHSessionOpen", "every agent reports image 3", "all 6 steps passed"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("demo output lacks %q: exit %d\n%s\n%s", want, code, out, errOut)
 		}

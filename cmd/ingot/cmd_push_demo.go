@@ -90,7 +90,7 @@ func demoPushTo(ctx context.Context, d *demo, ref string) error {
 }
 
 func demoPushAgain(ctx context.Context, d *demo) error {
-	defer demoStop()
+	// The fleet stays up for the rollout step, which stops it.
 	if demoFleet.fleet == nil {
 		return errors.New("no fleet: the push step did not run")
 	}

@@ -1,0 +1,542 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/rollout"
+	"github.com/ingotfleet/ingot/rollout/api"
+	"github.com/ingotfleet/ingot/rollout/boltstore"
+	"github.com/ingotfleet/ingot/rollout/etcdstore"
+)
+
+func init() { register(newRolloutCommand) }
+
+// errHalted: the rollout stopped short (halted or aborted); exit code 1.
+var errHalted = fmt.Errorf("rollout did not complete: %w", errNegative)
+
+func newRolloutCommand(a *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rollout",
+		Short: "Take an image to a fleet: canary colo, waves, per-set budgets, indicators, automatic halt",
+		Long: `rollout runs a controller that takes an image to every host of an
+inventory: the canary colos first, each stage followed by a bake time, then
+waves; never more hosts of a set unavailable than its budget; hosts that
+alerts mark Blocked or Unavailable wait; a failing host freezes its set and
+past the failure limit the rollout halts. The other subcommands talk to a
+running controller's API (mutual TLS, a controller certificate).`,
+	}
+	cmd.AddCommand(newRolloutStart(a), newRolloutStatus(a), newRolloutPlan(a))
+	for _, c := range []struct{ name, short string }{
+		{"pause", "Stop starting hosts (those at work finish)"},
+		{"resume", "Start hosts again after a pause"},
+		{"abort", "Stop the rollout for good; the controller exits once hosts at work finish"},
+	} {
+		cmd.AddCommand(newRolloutCommandCmd(a, c.name, c.short, false))
+	}
+	cmd.AddCommand(newRolloutCommandCmd(a, "skip", "Leave HOST out of the rollout (unfreezes a set it froze)", true))
+	cmd.AddCommand(newRolloutCommandCmd(a, "retry", "Try a failed or skipped HOST again (unfreezes its set; clears a halt once under the limit)", true))
+	return cmd
+}
+
+// apiFlags are how a command reaches a controller's API.
+type apiFlags struct{ addr, ca, cert, key string }
+
+func (f *apiFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.addr, "api", "127.0.0.1:7444", "the controller's API address")
+	cmd.Flags().StringVar(&f.ca, "ca", "ca/ca.pem", "the fleet CA certificate")
+	cmd.Flags().StringVar(&f.cert, "cert", "ca/controller.pem", "a controller certificate")
+	cmd.Flags().StringVar(&f.key, "key", "ca/controller-key.pem", "its key")
+}
+
+func (f *apiFlags) call(ctx context.Context, method, path string, body, out any) error {
+	conf, err := pusher.ClientTLS(f.ca, f.cert, f.key)
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: conf}, Timeout: 30 * time.Second}
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+f.addr+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("reaching the controller: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		json.Unmarshal(b, &e)
+		if e.Error == "" {
+			e.Error = resp.Status
+		}
+		return fmt.Errorf("controller: %s", e.Error)
+	}
+	return json.Unmarshal(b, out)
+}
+
+func newRolloutStart(a *App) *cobra.Command {
+	var (
+		invFile, polFile, stateDir, etcdURL, etcdPrefix string
+		etcdCA, etcdCert, etcdKey                       string
+		listen, apiCert, apiKey, auditFile              string
+		agentCA, agentCert, agentKey                    string
+		stores                                          []string
+		asJSON                                          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "start IMAGE --inventory FILE --policy FILE",
+		Short: "Run the controller that rolls IMAGE out, until the rollout completes",
+		Long: `start records a rollout of IMAGE (a digest, a unique prefix of one, or
+NAME:TAG in the store) and runs its controller in the foreground until every
+host is done or skipped. Each transition is committed to the state store
+before it is acted on, so a controller killed at any point and started again
+with the same arguments resumes where it stopped and never syncs a host
+twice for one step.
+
+State lives in a bbolt file under --state, or with --etcd in etcd, where
+several controllers elect a leader and only the leader acts. Every decision
+goes to the audit log (JSON lines). The API (--listen) serves status, the
+plan, pause/resume/abort/skip/retry, /metrics and FleetLock, over mutual TLS:
+it needs a serving certificate (ingot ca issue NAME --role agent --host H)
+and accepts controller certificates.
+
+Exit status: 0 when the rollout completed, 1 when it was aborted.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if invFile == "" || polFile == "" {
+				return usageError{errors.New("--inventory and --policy are required")}
+			}
+			inv, err := rollout.LoadInventory(invFile)
+			if err != nil {
+				return err
+			}
+			pol, err := rollout.LoadPolicy(polFile, inv)
+			if err != nil {
+				return err
+			}
+			d, err := resolvePushImage(ctx, a, args[0])
+			if err != nil {
+				return err
+			}
+			image := d.String()
+			pl := rollout.NewPlan(inv, pol)
+			if err := os.MkdirAll(stateDir, 0o755); err != nil {
+				return err
+			}
+			var store rollout.Store
+			var elector rollout.Elector
+			if etcdURL != "" {
+				es, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: strings.Split(etcdURL, ","), Prefix: etcdPrefix,
+					CACert: etcdCA, Cert: etcdCert, Key: etcdKey})
+				if err != nil {
+					return err
+				}
+				store, elector = es, es
+			} else {
+				bs, err := boltstore.Open(filepath.Join(stateDir, "state.db"))
+				if err != nil {
+					return err
+				}
+				store = bs
+			}
+			defer store.Close()
+			if elector != nil {
+				fmt.Fprintln(a.Stderr, "campaigning for leadership...")
+				if err := elector.Campaign(ctx); err != nil {
+					return err
+				}
+			}
+			if _, err := rollout.Begin(ctx, store, pl, image, time.Now()); err != nil {
+				return err
+			}
+			if auditFile == "" {
+				auditFile = filepath.Join(stateDir, "audit.jsonl")
+			}
+			af, err := os.OpenFile(auditFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				return err
+			}
+			defer af.Close()
+			conf, err := pusher.ClientTLS(agentCA, agentCert, agentKey)
+			if err != nil {
+				return err
+			}
+			agents := &rollout.PusherAgents{Client: pusher.NewClient(conf), Stores: stores}
+			health := rollout.Gates(pol, nil)
+			src := &rollout.AlertSource{Sources: pol.Indicators}
+			disp := &rolloutDisplay{w: a.Stderr, pl: pl, json: asJSON}
+			ctl := &rollout.Controller{Plan: pl, Store: store, Elector: elector, Agents: agents, Health: health,
+				Indicators: src.Read, Audit: af, Log: a.Log, OnTick: disp.tick}
+			if listen != "" {
+				conf, err := pusher.ServerTLS(agentCA, apiCert, apiKey)
+				if err != nil {
+					return fmt.Errorf("API TLS: %w", err)
+				}
+				l, err := tls.Listen("tcp", listen, conf)
+				if err != nil {
+					return err
+				}
+				srv := &http.Server{Handler: api.New(ctl, a.Log), ReadHeaderTimeout: 10 * time.Second}
+				go srv.Serve(l)
+				defer srv.Close()
+				fmt.Fprintf(a.Stderr, "API on https://%s\n", l.Addr())
+			}
+			if err := ctl.Run(ctx); err != nil {
+				return err
+			}
+			s := ctl.Snapshot()
+			af.Sync()
+			if err := printAuditSummary(a.Stdout, auditFile); err != nil {
+				return err
+			}
+			if !s.Complete {
+				return errHalted
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&invFile, "inventory", "", "inventory file (YAML; or a hosts file)")
+	f.StringVar(&polFile, "policy", "", "policy file (YAML)")
+	f.StringVar(&stateDir, "state", "rollout-state", "directory of the state file (without --etcd) and the audit log")
+	f.StringVar(&etcdURL, "etcd", "", "etcd client URLs (comma-separated): keep the state there and act only while leader")
+	f.StringVar(&etcdPrefix, "etcd-prefix", "/ingot/rollout", "key prefix of this rollout in etcd")
+	f.StringVar(&etcdCA, "etcd-cacert", "", "PEM file of the CA that signed etcd's server certificate")
+	f.StringVar(&etcdCert, "etcd-cert", "", "client certificate for etcd (with --client-cert-auth)")
+	f.StringVar(&etcdKey, "etcd-key", "", "its key")
+	f.StringVar(&auditFile, "audit", "", "audit log (default STATE/audit.jsonl)")
+	f.StringVar(&listen, "listen", "", "serve the API (mutual TLS) on this address, e.g. 127.0.0.1:7444")
+	f.StringVar(&apiCert, "api-cert", "ca/rollout-api.pem", "the API's serving certificate")
+	f.StringVar(&apiKey, "api-key", "ca/rollout-api-key.pem", "its key")
+	f.StringVar(&agentCA, "ca", "ca/ca.pem", "the fleet CA certificate")
+	f.StringVar(&agentCert, "cert", "ca/controller.pem", "this controller's certificate, to drive agents")
+	f.StringVar(&agentKey, "key", "ca/controller-key.pem", "its key")
+	f.StringSliceVar(&stores, "store-url", nil, "store URLs the agents fetch from (default: each agent's)")
+	f.BoolVar(&asJSON, "json", false, "print each evaluation as a JSON line instead of the live display")
+	return cmd
+}
+
+// rolloutDisplay prints a line per evaluation when something changed:
+// the stage, and hosts by phase per colo.
+type rolloutDisplay struct {
+	w    io.Writer
+	pl   *rollout.Plan
+	json bool
+	last string
+}
+
+func (d *rolloutDisplay) tick(out rollout.Outcome, st *rollout.State) {
+	line := statusLine(d.pl, out.Stage, st)
+	if line == d.last {
+		return
+	}
+	d.last = line
+	if d.json {
+		b, _ := json.Marshal(map[string]any{"time": time.Now().UTC(), "stage": out.Stage, "status": line})
+		fmt.Fprintln(d.w, string(b))
+		return
+	}
+	fmt.Fprintf(d.w, "%s  %s\n", time.Now().Format("15:04:05"), line)
+}
+
+// statusLine is "stage S/N | COLO done/all (at work, failed) ... | halted".
+func statusLine(pl *rollout.Plan, stage int, st *rollout.State) string {
+	type count struct{ all, done, work, failed int }
+	per := map[string]*count{}
+	for _, h := range pl.Inv.Hosts {
+		c := per[h.Colo]
+		if c == nil {
+			c = &count{}
+			per[h.Colo] = c
+		}
+		c.all++
+		switch st.Hosts[h.Name].Phase {
+		case rollout.Done, rollout.Skipped:
+			c.done++
+		case rollout.Syncing, rollout.Checking, rollout.Cooling:
+			c.work++
+		case rollout.Failed:
+			c.failed++
+		}
+	}
+	parts := []string{fmt.Sprintf("stage %d/%d", min(stage+1, len(pl.Stages)), len(pl.Stages))}
+	for _, colo := range pl.Inv.Colos() {
+		c := per[colo]
+		s := fmt.Sprintf("%s %d/%d", colo, c.done, c.all)
+		if c.work > 0 {
+			s += fmt.Sprintf(" (%d at work)", c.work)
+		}
+		if c.failed > 0 {
+			s += fmt.Sprintf(" (%d failed)", c.failed)
+		}
+		parts = append(parts, s)
+	}
+	switch {
+	case st.Aborted:
+		parts = append(parts, "ABORTED")
+	case st.Halted != "":
+		parts = append(parts, "HALTED: "+st.Halted)
+	case st.Paused:
+		parts = append(parts, "paused")
+	}
+	if len(st.Frozen) > 0 {
+		parts = append(parts, fmt.Sprintf("%d sets frozen", len(st.Frozen)))
+	}
+	return strings.Join(parts, " | ")
+}
+
+// printAuditSummary reads the audit log back: what was done, what waited
+// and why, what failed.
+func printAuditSummary(w io.Writer, file string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	evs, err := rollout.ParseAudit(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	byAction := map[rollout.Action]int{}
+	waited := map[string]string{}
+	var fails []string
+	for _, e := range evs {
+		byAction[e.Action]++
+		switch e.Action {
+		case rollout.Wait:
+			if strings.HasPrefix(e.Reason, "blocked: ") || strings.HasPrefix(e.Reason, "unavailable: ") {
+				waited[e.Host] = e.Reason
+			}
+		case rollout.Fail:
+			fails = append(fails, e.Host+": "+e.Reason)
+		}
+	}
+	fmt.Fprintf(w, "audit log %s: %d events\n", file, len(evs))
+	var acts []string
+	for a := range byAction {
+		acts = append(acts, string(a))
+	}
+	sort.Strings(acts)
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	for _, a := range acts {
+		fmt.Fprintf(tw, "  %s\t%d\n", a, byAction[rollout.Action(a)])
+	}
+	tw.Flush()
+	hosts := slices.Sorted(func(yield func(string) bool) {
+		for h := range waited {
+			if !yield(h) {
+				return
+			}
+		}
+	})
+	for _, h := range hosts {
+		fmt.Fprintf(w, "  held back: %s (%s)\n", h, waited[h])
+	}
+	for _, f := range fails {
+		fmt.Fprintf(w, "  failed: %s\n", f)
+	}
+	return nil
+}
+
+func newRolloutStatus(a *App) *cobra.Command {
+	var (
+		af     apiFlags
+		watch  bool
+		asJSON bool
+		every  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show a running rollout: hosts per phase, budgets per set, who waits and why",
+		Long: `status asks the controller for the rollout's state. Exit status: 0 while
+the rollout runs or once it completed, 1 when it is halted or aborted.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for {
+				var s rollout.Status
+				if err := af.call(cmd.Context(), http.MethodGet, rollout.PathStatus, nil, &s); err != nil {
+					return err
+				}
+				if asJSON {
+					enc := json.NewEncoder(a.Stdout)
+					enc.SetIndent("", "  ")
+					enc.Encode(s)
+				} else {
+					printStatus(a.Stdout, s)
+				}
+				if !watch || s.Complete || s.Aborted {
+					if s.Halted != "" || s.Aborted {
+						return errHalted
+					}
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(every):
+				}
+			}
+		},
+	}
+	af.add(cmd)
+	cmd.Flags().BoolVar(&watch, "watch", false, "print again every --every until the rollout ends")
+	cmd.Flags().DurationVar(&every, "every", 2*time.Second, "interval for --watch")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+func printStatus(w io.Writer, s rollout.Status) {
+	phases := map[rollout.Phase]int{}
+	for _, h := range s.Hosts {
+		phases[h.Phase]++
+	}
+	state := "running"
+	switch {
+	case s.Complete:
+		state = "complete"
+	case s.Aborted:
+		state = "aborted"
+	case s.Halted != "":
+		state = "halted: " + s.Halted
+	case s.Paused:
+		state = "paused"
+	}
+	fmt.Fprintf(w, "image %s  stage %d/%d  %s  failures %d\n", s.Image, min(s.Stage+1, s.Stages), s.Stages, state, s.Failures)
+	var ps []string
+	for p, n := range phases {
+		ps = append(ps, fmt.Sprintf("%s %d", p, n))
+	}
+	sort.Strings(ps)
+	fmt.Fprintf(w, "hosts: %s\n", strings.Join(ps, ", "))
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "SET\tBUDGET\tFROZEN BY")
+	for _, u := range s.Sets {
+		fmt.Fprintf(tw, "%s\t%d/%d\t%s\n", u.Set, u.Used, u.Max, s.Frozen[u.Set])
+	}
+	tw.Flush()
+	var waiting []string
+	for h, r := range s.Waiting {
+		waiting = append(waiting, h+": "+r)
+	}
+	sort.Strings(waiting)
+	for _, l := range waiting {
+		fmt.Fprintf(w, "waiting %s\n", l)
+	}
+}
+
+func newRolloutPlan(a *App) *cobra.Command {
+	var (
+		af               apiFlags
+		invFile, polFile string
+		asJSON           bool
+	)
+	cmd := &cobra.Command{
+		Use:   "plan [--inventory FILE --policy FILE | --api ADDR]",
+		Short: "Show what the rollout would do now and why, without doing it",
+		Long: `plan shows the stages hosts fall into and the decisions the controller
+would take now: which hosts start, which wait and why, with the budget of
+their sets. With --inventory and --policy it plans a fresh rollout,
+reading the policy's indicator sources; otherwise it asks the running
+controller at --api.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out rollout.Outcome
+			var pl *rollout.Plan
+			if invFile != "" || polFile != "" {
+				if invFile == "" || polFile == "" {
+					return usageError{errors.New("give both --inventory and --policy")}
+				}
+				inv, err := rollout.LoadInventory(invFile)
+				if err != nil {
+					return err
+				}
+				pol, err := rollout.LoadPolicy(polFile, inv)
+				if err != nil {
+					return err
+				}
+				pl = rollout.NewPlan(inv, pol)
+				src := &rollout.AlertSource{Sources: pol.Indicators}
+				out = rollout.Decide(pl, &rollout.State{Hosts: map[string]rollout.HostState{}}, src.Read(cmd.Context()), nil, time.Now())
+			} else if err := af.call(cmd.Context(), http.MethodGet, rollout.PathPlan, nil, &out); err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			if pl != nil {
+				for i, s := range pl.Stages {
+					fmt.Fprintf(a.Stdout, "stage %d: %d hosts, bake %v\n", i, len(s), pl.Bake[i])
+				}
+			}
+			tw := tabwriter.NewWriter(a.Stdout, 2, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "ACTION\tHOST\tSTAGE\tREASON\tBUDGET")
+			for _, d := range out.Decisions {
+				var b []string
+				for _, u := range d.Budget {
+					b = append(b, fmt.Sprintf("%s %d/%d", u.Set, u.Used, u.Max))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", d.Action, d.Host, d.Stage, d.Reason, strings.Join(b, ", "))
+			}
+			return tw.Flush()
+		},
+	}
+	af.add(cmd)
+	cmd.Flags().StringVar(&invFile, "inventory", "", "inventory file: plan a fresh rollout")
+	cmd.Flags().StringVar(&polFile, "policy", "", "policy file")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the decisions as JSON")
+	return cmd
+}
+
+func newRolloutCommandCmd(a *App, name, short string, withHost bool) *cobra.Command {
+	var af apiFlags
+	use := name
+	n := 0
+	if withHost {
+		use, n = name+" HOST", 1
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long:  short + ".\nThe controller commits the command before it answers.",
+		Args:  exactArgs(n),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := rollout.CommandRequest{Command: name}
+			if withHost {
+				req.Host = args[0]
+			}
+			var s rollout.Status
+			if err := af.call(cmd.Context(), http.MethodPost, rollout.PathCommand, req, &s); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.Stdout, "%s: done\n", strings.TrimSpace(name+" "+req.Host))
+			return nil
+		},
+	}
+	af.add(cmd)
+	return cmd
+}
