@@ -44,6 +44,8 @@ type Syncer struct {
 	// WriteLimit bounds the bytes per second written while staging.
 	WriteLimit *Limiter
 	Log        *slog.Logger
+	// Slot, when set, says the root is a slot that is not booted.
+	Slot *SlotSync
 
 	mu    sync.Mutex // one sync at a time
 	cache *StatCache
@@ -212,6 +214,7 @@ func (s *Syncer) closeTrees() {
 	s.rootTree.Close()
 	s.stateTree.Close()
 	s.rootTree, s.stateTree = nil, nil
+	s.closeSeed()
 }
 
 // Recover finishes a commit a crash interrupted. It is called before
@@ -256,7 +259,7 @@ func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
 	}
 	after := triggers.Select(triggers.Merge(imageRules, s.Triggers), triggers.PhaseAfter, j.Changed)
 	if len(after) > 0 {
-		tr, err := triggers.Run(ctx, after, triggers.Env{Root: s.Root, Image: j.To.String(), Dir: s.path()})
+		tr, err := triggers.Run(ctx, after, triggers.Env{Root: s.Root, Image: j.To.String(), Dir: s.path(), Chroot: s.chrootTriggers()})
 		res := Result{Image: j.To.String(), From: j.From.String(), OK: err == nil, Triggers: tr, Changed: len(j.Changed)}
 		if err != nil {
 			res.Error = "after recovery: " + err.Error()
@@ -487,7 +490,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	}
 
 	// Before-phase triggers may veto the commit.
-	tenv := triggers.Env{Root: s.Root, Image: d.String(), Dir: s.path()}
+	tenv := triggers.Env{Root: s.Root, Image: d.String(), Dir: s.path(), Chroot: s.chrootTriggers()}
 	if before := triggers.Select(rules, triggers.PhaseBefore, plan.Changed); len(before) > 0 {
 		s.setPhase("triggers-before")
 		tr, err := triggers.Run(ctx, before, tenv)
