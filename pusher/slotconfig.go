@@ -41,7 +41,7 @@ type SlotsConfig struct {
 	// rollback or a failed trial (e.g. [systemctl, reboot]); unset, the
 	// agent only sets the bootloader and an operator reboots.
 	Reboot []string `yaml:"reboot"`
-	Health      struct {
+	Health struct {
 		// Deadline bounds a trial boot: if the checks have not passed
 		// this long after the agent started, the trial fails (default 5m).
 		Deadline time.Duration `yaml:"deadline"`
