@@ -29,6 +29,8 @@ type Agent struct {
 	tls    *tls.Config
 	source *StoreSource // nil when the config names no store
 	down   *Limiter
+	// Slots, when set, does the slot syncs and serves /v1/slots/.
+	Slots SlotManager
 
 	mu       sync.Mutex
 	running  bool
@@ -136,6 +138,10 @@ type SyncRequest struct {
 	DryRun bool     `json:"dry_run,omitempty"`
 	// BWLimit overrides the download limit for this sync ("10M").
 	BWLimit string `json:"bwlimit,omitempty"`
+	// Slot "inactive" writes the slot that is not booted instead of the
+	// root; Switch then switches to it (docs/slots.md).
+	Slot   string `json:"slot,omitempty"`
+	Switch bool   `json:"switch,omitempty"`
 }
 
 // start runs fn in the background unless a sync is running; it returns
@@ -177,6 +183,9 @@ func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := a.checkSlotRequest(req); err != nil {
+		return 0, err
+	}
 	src := a.source
 	if len(req.Stores) > 0 || rate > 0 {
 		stores := req.Stores
@@ -197,6 +206,9 @@ func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
 	return a.start(ctx, func(ctx context.Context) Result {
 		if src != a.source {
 			defer src.Close()
+		}
+		if req.Slot != "" {
+			return a.Slots.SyncSlot(ctx, d, src, req.Switch)
 		}
 		return a.Syncer.Sync(ctx, d, src, SyncOptions{DryRun: req.DryRun})
 	})
@@ -230,6 +242,7 @@ func (a *Agent) Handler(ctx context.Context) http.Handler {
 		a.reply(w, id, err)
 	})
 	mux.HandleFunc("GET /metrics", a.metrics)
+	a.slotRoutes(mux)
 	return mux
 }
 

@@ -122,6 +122,12 @@ type Result struct {
 	Triggers      []triggers.Result `json:"triggers,omitempty"`
 	Seconds       float64           `json:"seconds"`
 	Rollback      bool              `json:"rollback,omitempty"`
+	// A slot sync's slot, its carry-over report (slots.Report), the
+	// snapshot taken before it, and whether it switched.
+	Slot     string `json:"slot,omitempty"`
+	Carry    any    `json:"carry,omitempty"`
+	Snapshot string `json:"snapshot,omitempty"`
+	Switched bool   `json:"switched,omitempty"`
 }
 
 func (s *Syncer) path(parts ...string) string {

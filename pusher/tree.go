@@ -184,3 +184,15 @@ func (t *Tree) Remove(rel string) error {
 
 // Sync flushes the tree's filesystem.
 func (t *Tree) Sync() error { return unix.Syncfs(t.t.fd) }
+
+// SetMtime sets rel's modification (and access) time, not following a
+// symlink.
+func (t *Tree) SetMtime(rel string, sec int64) error {
+	pfd, name, err := t.t.parent(rel)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pfd)
+	ts := []unix.Timespec{{Sec: sec}, {Sec: sec}}
+	return unix.UtimesNanoAt(pfd, name, ts, unix.AT_SYMLINK_NOFOLLOW)
+}

@@ -21,6 +21,7 @@ func newAgentCommand(a *App) *cobra.Command {
 		config  string
 		once    string
 		recover bool
+		slot    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --config FILE",
@@ -30,16 +31,24 @@ TLS (certificates from 'ingot ca'). On start it finishes any commit a crash
 interrupted. See examples/agent.yaml and docs/pusher.md.
 
 --sync IMAGE runs one sync from the configured stores and exits (no API);
---recover only finishes an interrupted commit.`,
+--recover only finishes an interrupted commit.
+
+With a slots section in the config, the agent also syncs the inactive root
+slot (POST /v1/sync with "slot": "inactive"), and at start settles a switch:
+on a slot on trial it runs the health checks and commits, or records the
+failed attempt (docs/slots.md).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := pusher.LoadConfig(config)
 			if err != nil {
 				return err
 			}
-			ag, err := pusher.NewAgent(c, a.Log)
+			ag, mgr, err := newSlotAgent(c, a)
 			if err != nil {
 				return err
+			}
+			if slot && mgr == nil {
+				return usageError{fmt.Errorf("--slot: %w", pusher.ErrNoSlots)}
 			}
 			installCrashHook(a)
 			if err := ag.Lower(); err != nil {
@@ -69,7 +78,13 @@ interrupted. See examples/agent.yaml and docs/pusher.md.
 					return err
 				}
 				defer src.Close()
+				if slot {
+					return printResult(a, mgr.SyncSlot(ctx, d, src, false))
+				}
 				return printResult(a, ag.Syncer.Sync(ctx, d, src, pusher.SyncOptions{}))
+			}
+			if mgr != nil {
+				go settleTrial(ctx, a, mgr)
 			}
 			return ag.Serve(ctx, func(addr string) {
 				a.Log.Info("agent listening", "addr", addr, "root", c.Root, "name", c.Name)
@@ -79,6 +94,7 @@ interrupted. See examples/agent.yaml and docs/pusher.md.
 	cmd.Flags().StringVar(&config, "config", "/etc/ingot/agent.yaml", "agent config file")
 	cmd.Flags().StringVar(&once, "sync", "", "sync once to this image digest and exit")
 	cmd.Flags().BoolVar(&recover, "recover", false, "finish an interrupted commit and exit")
+	cmd.Flags().BoolVar(&slot, "slot", false, "with --sync: write the inactive root slot instead of the root")
 	return cmd
 }
 

@@ -68,6 +68,7 @@ func newPushCommand(a *App) *cobra.Command {
 		bwlimit string
 		stores  []string
 		dryRun  bool
+		slot    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "push REF --hosts FILE",
@@ -91,6 +92,9 @@ threshold, prints a summary table (or --json) and exits 1 if any host failed.`,
 			}
 			opts := pusher.PushOptions{Image: d, Concurrency: ff.concurrency, Canary: ff.canary,
 				MaxFailures: ff.maxFailures, Stores: stores, BWLimit: bwlimit, DryRun: dryRun}
+			if slot {
+				opts.Slot = pusher.SlotInactive
+			}
 			return runFleet(cmd.Context(), a, c, hosts, opts, ff.json)
 		},
 	}
@@ -98,6 +102,7 @@ threshold, prints a summary table (or --json) and exits 1 if any host failed.`,
 	cmd.Flags().StringVar(&bwlimit, "bwlimit", "", "download limit per host for this push (bytes/s: 500k, 10M)")
 	cmd.Flags().StringSliceVar(&stores, "store-url", nil, "store URLs the agents fetch from (default: each agent's configured stores)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "plan only: report what would change and the drift")
+	cmd.Flags().BoolVar(&slot, "slot", false, "sync each host's inactive root slot, then switch to it (hosts with slots; docs/slots.md)")
 	return cmd
 }
 

@@ -54,7 +54,8 @@ type Carry struct {
 	// BaseContent returns the base image's bytes of a file (for merge-lines).
 	BaseContent func(ctx context.Context, sha images.Digest, size int64) ([]byte, error)
 
-	globs triggers.GlobSet
+	globs   triggers.GlobSet
+	touched []string // directories written into
 }
 
 // Run merges /etc and copies the carried paths, returning what it did.
@@ -172,6 +173,7 @@ func (c *Carry) Run(ctx context.Context) (*Report, error) {
 				return rep, err
 			}
 		case WriteMerged:
+			c.touched = append(c.touched, images.Parent(p))
 			if err := c.Slot.WriteFile(p, bytes.NewReader(d.Merged), n.Entry.Mode, n.Entry.UID, n.Entry.GID); err != nil {
 				return rep, err
 			}
@@ -181,6 +183,7 @@ func (c *Carry) Run(ctx context.Context) (*Report, error) {
 		if err := c.Slot.Remove(removes[i]); err != nil {
 			return rep, err
 		}
+		c.touched = append(c.touched, images.Parent(removes[i]))
 	}
 	// The local paths, verbatim.
 	for _, root := range c.carryRoots() {
@@ -200,6 +203,17 @@ func (c *Carry) Run(ctx context.Context) (*Report, error) {
 		})
 		if err != nil {
 			return rep, fmt.Errorf("carrying local paths: %w", err)
+		}
+	}
+	// Writing into the image's directories moved their times: put the
+	// image's back, so only the paths listed differ from the image.
+	if c.New != nil {
+		for _, p := range c.touched {
+			if e := c.New.Lookup(p); e != nil && e.Type == images.TypeDir {
+				if err := c.Slot.SetMtime(p, e.Mtime); err != nil {
+					return rep, err
+				}
+			}
 		}
 	}
 	if err := c.Slot.Sync(); err != nil {
@@ -251,6 +265,7 @@ func (c *Carry) put(p string, v *Version) error {
 	if err := c.parents(p); err != nil {
 		return err
 	}
+	c.touched = append(c.touched, images.Parent(p))
 	e := v.Entry
 	switch e.Type {
 	case images.TypeDir:

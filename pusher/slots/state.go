@@ -69,6 +69,8 @@ type Trial struct {
 	Since time.Time `json:"since"`
 	// Rollback: the switch returns to a slot that ran before.
 	Rollback bool `json:"rollback,omitempty"`
+	// Armed: the bootloader was told (a trial not armed never happened).
+	Armed bool `json:"armed,omitempty"`
 }
 
 // Attempt is a switch that did not come up healthy.
