@@ -305,7 +305,9 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	}
 	defer sl.Close()
 	c := &Carry{Booted: bt, Slot: sl, Base: base, New: newM, Carry: m.C.Carry, Skip: m.skip, Policy: m.policy,
-		BaseContent: func(ctx context.Context, sha images.Digest, size int64) ([]byte, error) { return src.Object(ctx, sha, size) }}
+		BaseContent: func(ctx context.Context, sha images.Digest, size int64) ([]byte, error) {
+			return src.Object(ctx, sha, size)
+		}}
 	rep, cerr := c.Run(ctx)
 	rep.Image = d.String()
 	if !baseD.IsZero() {
