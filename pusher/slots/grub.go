@@ -243,6 +243,12 @@ type GrubEntry struct {
 	Cmdline string
 }
 
+// GrubOneShot is the grub.cfg part that picks the entry: next_entry once
+// (cleared in grubenv before it boots), else saved_entry.
+func GrubOneShot(envFile string) string {
+	return fmt.Sprintf("load_env --file %s\nif [ \"${next_entry}\" ] ; then\n  set default=\"${next_entry}\"\n  set next_entry=\n  save_env --file %s next_entry\nelse\n  set default=\"${saved_entry}\"\nfi\n", envFile, envFile)
+}
+
 // GrubConfig is a grub.cfg that boots next_entry once (clearing it in
 // grubenv first, so a boot that fails falls back), else saved_entry.
 // envFile is the grubenv path as GRUB names it, e.g.
@@ -250,8 +256,7 @@ type GrubEntry struct {
 func GrubConfig(envFile string, timeout int, entries []GrubEntry) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "set timeout=%d\n", timeout)
-	fmt.Fprintf(&b, "load_env --file %s\n", envFile)
-	fmt.Fprintf(&b, "if [ \"${next_entry}\" ] ; then\n  set default=\"${next_entry}\"\n  set next_entry=\n  save_env --file %s next_entry\nelse\n  set default=\"${saved_entry}\"\nfi\n", envFile)
+	b.WriteString(GrubOneShot(envFile))
 	for _, e := range entries {
 		k, i := e.Kernel, e.Initrd
 		if k == "" {
