@@ -256,7 +256,16 @@ func (c *Carry) carryRoots() []string {
 		roots = append(roots, r)
 	}
 	slices.Sort(roots)
-	return slices.Compact(roots)
+	roots = slices.Compact(roots)
+	// A root beneath another is walked with it.
+	var out []string
+	for _, r := range roots {
+		if len(out) > 0 && (out[len(out)-1] == "." || strings.HasPrefix(r, out[len(out)-1]+"/")) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // put makes p in the slot as v is on the host, its parent directories
