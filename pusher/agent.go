@@ -30,6 +30,8 @@ type Agent struct {
 	tls    *tls.Config
 	source *StoreSource // nil when the config names no store
 	down   *Limiter
+	// Slots, when set, does the slot syncs and serves /v1/slots/.
+	Slots SlotManager
 
 	mu       sync.Mutex
 	running  bool
@@ -141,6 +143,10 @@ type SyncRequest struct {
 	Ref string `json:"ref,omitempty"`
 	// AllowRollback accepts an image older than the host's (SyncOptions).
 	AllowRollback bool `json:"allow_rollback,omitempty"`
+	// Slot "inactive" writes the slot that is not booted instead of the
+	// root; Switch then switches to it (docs/slots.md).
+	Slot   string `json:"slot,omitempty"`
+	Switch bool   `json:"switch,omitempty"`
 }
 
 // start runs fn in the background unless a sync is running; it returns
@@ -187,6 +193,9 @@ func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := a.checkSlotRequest(req); err != nil {
+		return 0, err
+	}
 	src := a.source
 	if len(req.Stores) > 0 || rate > 0 {
 		stores := req.Stores
@@ -208,7 +217,11 @@ func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
 		if src != a.source {
 			defer src.Close()
 		}
-		return a.Syncer.Sync(ctx, d, src, SyncOptions{DryRun: req.DryRun, Ref: req.Ref, AllowRollback: req.AllowRollback})
+		opts := SyncOptions{DryRun: req.DryRun, Ref: req.Ref, AllowRollback: req.AllowRollback}
+		if req.Slot != "" {
+			return a.Slots.SyncSlot(ctx, d, src, opts, req.Switch)
+		}
+		return a.Syncer.Sync(ctx, d, src, opts)
 	})
 }
 
@@ -240,6 +253,7 @@ func (a *Agent) Handler(ctx context.Context) http.Handler {
 		a.reply(w, id, err)
 	})
 	mux.HandleFunc("GET /metrics", a.metrics)
+	a.slotRoutes(mux)
 	return mux
 }
 

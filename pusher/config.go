@@ -52,6 +52,8 @@ type Config struct {
 	} `yaml:"limits"`
 	Retries int           `yaml:"retries"`
 	Backoff time.Duration `yaml:"backoff"`
+	// Slots, when set, gives the host two root slots (docs/slots.md).
+	Slots *SlotsConfig `yaml:"slots"`
 }
 
 // LoadConfig reads and checks a config file. Relative paths in it are
@@ -85,6 +87,9 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 	abs(&c.TLS.CA)
 	abs(&c.TLS.Cert)
 	abs(&c.TLS.Key)
+	if c.Slots != nil {
+		c.Slots.base = base
+	}
 	for i := range c.TrustedKeys {
 		abs(&c.TrustedKeys[i])
 	}
@@ -107,6 +112,11 @@ func (c *Config) Validate() error {
 	}
 	if len(c.TrustedKeys) == 0 {
 		return fmt.Errorf("trusted_keys is empty: an agent syncs only to signed images")
+	}
+	if c.Slots != nil {
+		if err := c.Slots.validate(c.Slots.base); err != nil {
+			return err
+		}
 	}
 	for i := range c.Triggers {
 		c.Triggers[i].Source = "config"

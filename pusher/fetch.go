@@ -209,6 +209,7 @@ func (s *Syncer) localIndex(host []Node, st State) map[images.Digest]hostFile {
 			local[d] = hostFile{s.stateTree, fmt.Sprintf("backup/%d/%s", st.Generation, name)}
 		}
 	}
+	s.seedIndex(local)
 	return local
 }
 

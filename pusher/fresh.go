@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -37,10 +38,18 @@ type Seen struct {
 // Generations maps name:tag to what the host synced last under it.
 type Generations map[string]Seen
 
+// GenerationsFile is where the record of generations lives.
+func (s *Syncer) GenerationsFile() string {
+	if s.Generations != "" {
+		return s.Generations
+	}
+	return s.path("generations.json")
+}
+
 // LoadGenerations reads the agent's record (empty on a new host).
 func (s *Syncer) LoadGenerations() (Generations, error) {
 	g := Generations{}
-	err := readJSON(s.path("generations.json"), &g)
+	err := readJSON(s.GenerationsFile(), &g)
 	if errors.Is(err, os.ErrNotExist) {
 		return Generations{}, nil
 	}
@@ -103,5 +112,10 @@ func (s *Syncer) recordFresh(d images.Digest, sts []signing.Statement, rollback 
 	if !changed {
 		return nil
 	}
-	return writeJSON(s.path("generations.json"), g)
+	// The record may live outside the state directory (slots keep it
+	// beside their own state), made on first use.
+	if err := os.MkdirAll(filepath.Dir(s.GenerationsFile()), 0o700); err != nil {
+		return err
+	}
+	return writeJSON(s.GenerationsFile(), g)
 }

@@ -200,6 +200,8 @@ type PushOptions struct {
 	Stores      []string
 	BWLimit     string
 	DryRun      bool
+	// Slot "inactive" syncs each host's inactive slot, then switches to it.
+	Slot string
 	// Update is called whenever a host's report changes (from many
 	// goroutines; serialised by Push).
 	Update func(HostReport)
@@ -241,7 +243,7 @@ func Push(ctx context.Context, c *Client, hosts []Host, opts PushOptions) []Host
 			id, err = c.Rollback(ctx, h.Addr)
 		} else {
 			id, err = c.Sync(ctx, h.Addr, SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun,
-				Ref: opts.Ref, AllowRollback: opts.AllowRollback})
+				Ref: opts.Ref, AllowRollback: opts.AllowRollback, Slot: opts.Slot, Switch: opts.Slot != ""})
 		}
 		var res *Result
 		if err == nil {

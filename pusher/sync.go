@@ -45,6 +45,11 @@ type Syncer struct {
 	// WriteLimit bounds the bytes per second written while staging.
 	WriteLimit *Limiter
 	Log        *slog.Logger
+	// Slot, when set, says the root is a slot that is not booted.
+	Slot *SlotSync
+	// Generations is the anti-rollback record (default
+	// StateDir/generations.json). A slot's Syncer shares the host's.
+	Generations string
 
 	mu    sync.Mutex // one sync at a time
 	cache *StatCache
@@ -121,6 +126,12 @@ type Result struct {
 	Triggers      []triggers.Result `json:"triggers,omitempty"`
 	Seconds       float64           `json:"seconds"`
 	Rollback      bool              `json:"rollback,omitempty"`
+	// A slot sync's slot, its carry-over report (slots.Report), the
+	// snapshot taken before it, and whether it switched.
+	Slot     string `json:"slot,omitempty"`
+	Carry    any    `json:"carry,omitempty"`
+	Snapshot string `json:"snapshot,omitempty"`
+	Switched bool   `json:"switched,omitempty"`
 }
 
 func (s *Syncer) path(parts ...string) string {
@@ -213,6 +224,7 @@ func (s *Syncer) closeTrees() {
 	s.rootTree.Close()
 	s.stateTree.Close()
 	s.rootTree, s.stateTree = nil, nil
+	s.closeSeed()
 }
 
 // Recover finishes a commit a crash interrupted. It is called before
@@ -257,7 +269,7 @@ func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
 	}
 	after := triggers.Select(triggers.Merge(imageRules, s.Triggers), triggers.PhaseAfter, j.Changed)
 	if len(after) > 0 {
-		tr, err := triggers.Run(ctx, after, triggers.Env{Root: s.Root, Image: j.To.String(), Dir: s.path()})
+		tr, err := triggers.Run(ctx, after, triggers.Env{Root: s.Root, Image: j.To.String(), Dir: s.path(), Chroot: s.chrootTriggers()})
 		res := Result{Image: j.To.String(), From: j.From.String(), OK: err == nil, Triggers: tr, Changed: len(j.Changed)}
 		if err != nil {
 			res.Error = "after recovery: " + err.Error()
@@ -511,7 +523,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	}
 
 	// Before-phase triggers may veto the commit.
-	tenv := triggers.Env{Root: s.Root, Image: d.String(), Dir: s.path()}
+	tenv := triggers.Env{Root: s.Root, Image: d.String(), Dir: s.path(), Chroot: s.chrootTriggers()}
 	if before := triggers.Select(rules, triggers.PhaseBefore, plan.Changed); len(before) > 0 {
 		s.setPhase("triggers-before")
 		tr, err := triggers.Run(ctx, before, tenv)

@@ -37,6 +37,11 @@ type Env struct {
 	Dir string
 	// Extra is added to the environment ("KEY=value").
 	Extra []string
+	// Chroot runs the commands chrooted into Root (a root slot that is
+	// not booted): INGOT_ROOT is then "/", the command is looked up in
+	// the root's own /usr/sbin, /usr/bin, /sbin and /bin, and Dir must be
+	// beneath Root.
+	Chroot bool
 }
 
 // Error is returned when a trigger fails or times out.
@@ -117,15 +122,28 @@ func runOne(ctx context.Context, m Match, env Env) (Result, error) {
 		root = abs
 	}
 	cmd.Dir = root
+	listName := f.Name()
+	ingotRoot := root
+	if env.Chroot {
+		rel, err := filepath.Rel(root, listName)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			return res, fmt.Errorf("trigger %s: the changed-path list %s is outside the root %s", r.Name, listName, root)
+		}
+		listName, ingotRoot = "/"+filepath.ToSlash(rel), "/"
+		cmd.Path = chrootLookPath(root, r.Command[0])
+		cmd.Err = nil
+		cmd.SysProcAttr.Chroot = root
+		cmd.Dir = "/"
+	}
 	cmd.Stdin = strings.NewReader(list)
 	out := &capped{max: MaxOutput}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(),
-		"INGOT_ROOT="+root,
+		"INGOT_ROOT="+ingotRoot,
 		"INGOT_IMAGE="+env.Image,
 		"INGOT_TRIGGER="+r.Name,
 		"INGOT_PHASE="+string(r.Phase),
-		"INGOT_CHANGED_FILE="+f.Name(),
+		"INGOT_CHANGED_FILE="+listName,
 	)
 	cmd.Env = append(cmd.Env, env.Extra...)
 	start := time.Now()
@@ -140,6 +158,25 @@ func runOne(ctx context.Context, m Match, env Env) (Result, error) {
 		return res, &Error{Name: r.Name, Output: res.Output, Err: err}
 	}
 	return res, nil
+}
+
+// chrootLookPath finds name in the chroot's own PATH directories; the
+// path returned is inside the chroot. A name that is not found is
+// returned as it is, and the command fails with its error.
+func chrootLookPath(root, name string) string {
+	if strings.Contains(name, "/") {
+		return name
+	}
+	for _, d := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
+		// This look follows symlinks from outside the chroot (an
+		// absolute link may point at the host's file); it only picks
+		// the name: the exec itself resolves it inside the chroot.
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(filepath.Join(root, p)); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return name
 }
 
 // capped keeps the last max bytes written to it.

@@ -24,6 +24,7 @@ func newAgentCommand(a *App) *cobra.Command {
 		recover       bool
 		ref           string
 		allowRollback bool
+		slot          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --config FILE",
@@ -35,16 +36,24 @@ interrupted. See examples/agent.yaml and docs/pusher.md.
 --sync IMAGE runs one sync from the configured stores and exits (no API),
 judged under --ref NAME:TAG if given (else under every name the image is
 signed for); --allow-rollback lets it go to an older image. --recover only
-finishes an interrupted commit.`,
+finishes an interrupted commit.
+
+With a slots section in the config, the agent also syncs the inactive root
+slot (POST /v1/sync with "slot": "inactive"), and at start settles a switch:
+on a slot on trial it runs the health checks and commits, or records the
+failed attempt (docs/slots.md).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := pusher.LoadConfig(config)
 			if err != nil {
 				return err
 			}
-			ag, err := pusher.NewAgent(c, a.Log)
+			ag, mgr, err := newSlotAgent(c, a)
 			if err != nil {
 				return err
+			}
+			if slot && mgr == nil {
+				return usageError{fmt.Errorf("--slot: %w", pusher.ErrNoSlots)}
 			}
 			installCrashHook(a)
 			if err := ag.Lower(); err != nil {
@@ -79,7 +88,14 @@ finishes an interrupted commit.`,
 						return usageError{fmt.Errorf("--ref: %w", err)}
 					}
 				}
-				return printResult(a, ag.Syncer.Sync(ctx, d, src, pusher.SyncOptions{Ref: ref, AllowRollback: allowRollback}))
+				opts := pusher.SyncOptions{Ref: ref, AllowRollback: allowRollback}
+				if slot {
+					return printResult(a, mgr.SyncSlot(ctx, d, src, opts, false))
+				}
+				return printResult(a, ag.Syncer.Sync(ctx, d, src, opts))
+			}
+			if mgr != nil {
+				go settleTrial(ctx, a, mgr)
 			}
 			return ag.Serve(ctx, func(addr string) {
 				a.Log.Info("agent listening", "addr", addr, "root", c.Root, "name", c.Name)
@@ -91,6 +107,7 @@ finishes an interrupted commit.`,
 	cmd.Flags().BoolVar(&recover, "recover", false, "finish an interrupted commit and exit")
 	cmd.Flags().StringVar(&ref, "ref", "", "with --sync: the NAME:TAG the image is published as (its signature must name it)")
 	cmd.Flags().BoolVar(&allowRollback, "allow-rollback", false, "with --sync: accept an image older than the one this host runs")
+	cmd.Flags().BoolVar(&slot, "slot", false, "with --sync: write the inactive root slot instead of the root")
 	return cmd
 }
 

@@ -70,6 +70,7 @@ func newPushCommand(a *App) *cobra.Command {
 		stores        []string
 		dryRun        bool
 		allowRollback bool
+		slot          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "push REF --hosts FILE",
@@ -100,6 +101,9 @@ the fleet back. --allow-rollback is the operator's explicit rollback.`,
 			if _, _, err := store.ParseRef(args[0]); err == nil {
 				opts.Ref = args[0]
 			}
+			if slot {
+				opts.Slot = pusher.SlotInactive
+			}
 			return runFleet(cmd.Context(), a, c, hosts, opts, ff.json)
 		},
 	}
@@ -108,6 +112,7 @@ the fleet back. --allow-rollback is the operator's explicit rollback.`,
 	cmd.Flags().StringSliceVar(&stores, "store-url", nil, "store URLs the agents fetch from (default: each agent's configured stores)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "plan only: report what would change and the drift")
 	cmd.Flags().BoolVar(&allowRollback, "allow-rollback", false, "let agents go to an image older than the one they run (an explicit rollback)")
+	cmd.Flags().BoolVar(&slot, "slot", false, "sync each host's inactive root slot, then switch to it (hosts with slots; docs/slots.md)")
 	return cmd
 }
 

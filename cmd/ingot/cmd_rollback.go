@@ -14,6 +14,7 @@ func newRollbackCommand(a *App) *cobra.Command {
 	var (
 		ff     fleetFlags
 		config string
+		slot   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "rollback (--hosts FILE | --config AGENT.yaml)",
@@ -29,14 +30,27 @@ the files the last commit replaced.`,
 				if err != nil {
 					return err
 				}
-				ag, err := pusher.NewAgent(c, a.Log)
+				ag, m, err := newSlotAgent(c, a)
 				if err != nil {
 					return err
+				}
+				if slot {
+					if m == nil {
+						return pusher.ErrNoSlots
+					}
+					if err := m.Rollback(cmd.Context()); err != nil {
+						return err
+					}
+					fmt.Fprintln(a.Stdout, "the next boot starts the other slot, on trial")
+					return nil
 				}
 				return printResult(a, ag.Syncer.Rollback(cmd.Context()))
 			}
 			if ff.hosts == "" {
 				return usageError{fmt.Errorf("give --hosts or --config")}
+			}
+			if slot {
+				return usageError{fmt.Errorf("--slot works with --config (on the host itself)")}
 			}
 			c, hosts, err := ff.load()
 			if err != nil {
@@ -48,5 +62,6 @@ the files the last commit replaced.`,
 	}
 	ff.add(cmd)
 	cmd.Flags().StringVar(&config, "config", "", "roll back this host: the agent's config file")
+	cmd.Flags().BoolVar(&slot, "slot", false, "with --config: boot the other root slot instead of syncing the root back")
 	return cmd
 }

@@ -1,0 +1,136 @@
+package slots
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ingotfleet/ingot/internal/atomicfile"
+)
+
+// The two slots.
+const (
+	A = "a"
+	B = "b"
+)
+
+// Other is the slot that is not s.
+func Other(s string) string {
+	if s == A {
+		return B
+	}
+	return A
+}
+
+func validSlot(s string) error {
+	if s != A && s != B {
+		return fmt.Errorf("slots: unknown slot %q (want a or b)", s)
+	}
+	return nil
+}
+
+// State is what the agent remembers about the slots (STATE_DIR/state.json).
+type State struct {
+	// Default is the committed slot: the bootloader starts it when
+	// nothing else is asked ("" until the first commit or switch).
+	Default string                `json:"default,omitempty"`
+	Slots   map[string]*SlotState `json:"slots"`
+	// Trial is the switch waiting for its first healthy boot.
+	Trial *Trial `json:"trial,omitempty"`
+	// Attempts are the switches that failed, newest last (at most 20).
+	Attempts []Attempt `json:"attempts,omitempty"`
+	// LastSwitch is the last switch that came up healthy.
+	LastSwitch *Switched `json:"last_switch,omitempty"`
+}
+
+// SlotState is one slot's contents.
+type SlotState struct {
+	// Image is the image the slot holds; "" while a sync writes it or
+	// after one failed (the slot cannot be booted into).
+	Image string `json:"image,omitempty"`
+	// Writing is the image a slot sync is writing (set before the
+	// first change, cleared when the slot is ready).
+	Writing string `json:"writing,omitempty"`
+	// Base is the image the /etc merge took as its base.
+	Base     string    `json:"base,omitempty"`
+	SyncedAt time.Time `json:"synced_at,omitzero"`
+	// Report is the carry-over report of the last slot sync.
+	Report *Report `json:"report,omitempty"`
+}
+
+// Trial is a switch to Slot (from From) not yet committed.
+type Trial struct {
+	Slot  string    `json:"slot"`
+	From  string    `json:"from"`
+	Image string    `json:"image,omitempty"`
+	Since time.Time `json:"since"`
+	// Rollback: the switch returns to a slot that ran before.
+	Rollback bool `json:"rollback,omitempty"`
+	// Armed: the bootloader was told (a trial not armed never happened).
+	Armed bool `json:"armed,omitempty"`
+}
+
+// Attempt is a switch that did not come up healthy.
+type Attempt struct {
+	Slot   string    `json:"slot"`
+	Image  string    `json:"image,omitempty"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
+// Switched records a switch that came up healthy and its downtime: from
+// the switch (just before the reboot) to the checks passing.
+type Switched struct {
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	At       time.Time `json:"at"`
+	Healthy  time.Time `json:"healthy"`
+	Downtime float64   `json:"downtime_seconds"`
+}
+
+// LoadState reads the state in dir (empty when there is none).
+func LoadState(dir string) (*State, error) {
+	st := &State{}
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		st.Slots = map[string]*SlotState{A: {}, B: {}}
+		return st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("slots state: %w", err)
+	}
+	if st.Slots == nil {
+		st.Slots = map[string]*SlotState{}
+	}
+	for _, s := range []string{A, B} {
+		if st.Slots[s] == nil {
+			st.Slots[s] = &SlotState{}
+		}
+	}
+	return st, nil
+}
+
+// Save writes the state atomically (temporary file, fsync, rename).
+func (st *State) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(st, "", " ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, "state.json"), append(b, '\n'), 0o600)
+}
+
+func (st *State) fail(a Attempt) {
+	st.Attempts = append(st.Attempts, a)
+	if len(st.Attempts) > 20 {
+		st.Attempts = st.Attempts[len(st.Attempts)-20:]
+	}
+}
