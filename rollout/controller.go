@@ -42,6 +42,10 @@ type Checker func(ctx context.Context, h Host) error
 type Event struct {
 	Time time.Time `json:"time"`
 	Decision
+	// Hosts, on a Resumed event, are the hosts the committed state holds
+	// at work (syncing, checking or cooling down) when a controller
+	// takes over.
+	Hosts []string `json:"hosts,omitempty"`
 }
 
 // Audit actions besides the decisions'.
@@ -53,6 +57,11 @@ const (
 	Command    Action = "command"    // an operator's pause, resume, abort, skip, retry
 	SlotTaken  Action = "slot_taken" // a FleetLock client took a slot
 	SlotFreed  Action = "slot_freed"
+	// Resumed is logged when a controller loads the state and takes over.
+	// The audit line of a transition is written after its commit, so a
+	// controller killed between the two loses that line; the state is
+	// the authority, and this event restates which hosts are at work.
+	Resumed Action = "resumed"
 )
 
 // Controller drives a rollout: it evaluates Decide every interval,
@@ -239,8 +248,14 @@ func (c *Controller) load(ctx context.Context) error {
 	c.st, c.held, c.leading = st, held, true
 	c.waits, c.inflight = map[string]string{}, map[string]bool{}
 	c.blocked = map[string]time.Time{}
-
+	var atWork []string
+	for _, h := range c.Plan.Inv.Hosts {
+		if st.Hosts[h.Name].Phase.active() {
+			atWork = append(atWork, h.Name)
+		}
+	}
 	c.mu.Unlock()
+	c.audit(Event{Time: c.now(), Decision: Decision{Action: Resumed, Reason: fmt.Sprintf("state loaded: %d hosts at work", len(atWork))}, Hosts: atWork})
 	return nil
 }
 

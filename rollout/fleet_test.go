@@ -127,6 +127,11 @@ func checkBudgets(t *testing.T, pl *rollout.Plan, evs []rollout.Event, unavailab
 			active[e.Host] = true
 		case rollout.Fail, rollout.Finish:
 			delete(active, e.Host)
+		case rollout.Resumed: // a restarted controller restates who is at work
+			active = map[string]bool{}
+			for _, h := range e.Hosts {
+				active[h] = true
+			}
 		}
 		used := map[string]int{}
 		for _, h := range pl.Inv.Hosts {
