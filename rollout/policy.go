@@ -95,6 +95,19 @@ type Window struct {
 	from, till int // minutes of the day
 }
 
+// LoadPlan reads an inventory and a policy file and makes their plan.
+func LoadPlan(inventoryFile, policyFile string) (*Plan, error) {
+	inv, err := LoadInventory(inventoryFile)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := LoadPolicy(policyFile, inv)
+	if err != nil {
+		return nil, err
+	}
+	return NewPlan(inv, pol), nil
+}
+
 // LoadPolicy reads a policy file and checks it against the inventory.
 func LoadPolicy(name string, inv *Inventory) (*Policy, error) {
 	b, err := os.ReadFile(name)

@@ -130,11 +130,7 @@ Exit status: 0 when the rollout completed, 1 when it was aborted.`,
 			if invFile == "" || polFile == "" {
 				return usageError{errors.New("--inventory and --policy are required")}
 			}
-			inv, err := rollout.LoadInventory(invFile)
-			if err != nil {
-				return err
-			}
-			pol, err := rollout.LoadPolicy(polFile, inv)
+			pl, err := rollout.LoadPlan(invFile, polFile)
 			if err != nil {
 				return err
 			}
@@ -143,7 +139,6 @@ Exit status: 0 when the rollout completed, 1 when it was aborted.`,
 				return err
 			}
 			image := d.String()
-			pl := rollout.NewPlan(inv, pol)
 			if err := os.MkdirAll(stateDir, 0o755); err != nil {
 				return err
 			}
@@ -186,8 +181,8 @@ Exit status: 0 when the rollout completed, 1 when it was aborted.`,
 				return err
 			}
 			agents := &rollout.PusherAgents{Client: pusher.NewClient(conf), Stores: stores}
-			health := rollout.Gates(pol, nil)
-			src := &rollout.AlertSource{Sources: pol.Indicators}
+			health := rollout.Gates(pl.Pol, nil)
+			src := &rollout.AlertSource{Sources: pl.Pol.Indicators}
 			disp := &rolloutDisplay{w: a.Stderr, pl: pl, json: asJSON}
 			ctl := &rollout.Controller{Plan: pl, Store: store, Elector: elector, Agents: agents, Health: health,
 				Indicators: src.Read, Audit: af, Log: a.Log, OnTick: disp.tick}
@@ -469,16 +464,11 @@ controller at --api.`,
 				if invFile == "" || polFile == "" {
 					return usageError{errors.New("give both --inventory and --policy")}
 				}
-				inv, err := rollout.LoadInventory(invFile)
-				if err != nil {
+				var err error
+				if pl, err = rollout.LoadPlan(invFile, polFile); err != nil {
 					return err
 				}
-				pol, err := rollout.LoadPolicy(polFile, inv)
-				if err != nil {
-					return err
-				}
-				pl = rollout.NewPlan(inv, pol)
-				src := &rollout.AlertSource{Sources: pol.Indicators}
+				src := &rollout.AlertSource{Sources: pl.Pol.Indicators}
 				out = rollout.Decide(pl, &rollout.State{Hosts: map[string]rollout.HostState{}}, src.Read(cmd.Context()), nil, time.Now())
 			} else if err := af.call(cmd.Context(), http.MethodGet, rollout.PathPlan, nil, &out); err != nil {
 				return err

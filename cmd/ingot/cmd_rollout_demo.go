@@ -95,15 +95,10 @@ indicators: {prometheus: "http://%s"}
 	if err := writeFiles(map[string]string{invFile: inv.String(), polFile: pol}); err != nil {
 		return err
 	}
-	in, err := rollout.LoadInventory(invFile)
+	plan, err := rollout.LoadPlan(invFile, polFile)
 	if err != nil {
 		return err
 	}
-	po, err := rollout.LoadPolicy(polFile, in)
-	if err != nil {
-		return err
-	}
-	plan := rollout.NewPlan(in, po)
 	d.say("image 3 is %s; inventory %s: colos ams (canary) and fra, sets web and cache (1 host of each down at a time)", img, invFile)
 	for i, s := range plan.Stages {
 		d.say("  stage %d: %s (bake %v)", i, strings.Join(s, " "), plan.Bake[i])
@@ -126,7 +121,7 @@ indicators: {prometheus: "http://%s"}
 	disp := &rolloutDisplay{w: d.a.Stdout, pl: plan}
 	heldBack := 0
 	ctl := &rollout.Controller{Plan: plan, Store: st, Agents: &rollout.PusherAgents{Client: fleet.Client},
-		Indicators: (&rollout.AlertSource{Sources: po.Indicators}).Read, Audit: af, OnTick: func(out rollout.Outcome, s *rollout.State) {
+		Indicators: (&rollout.AlertSource{Sources: plan.Pol.Indicators}).Read, Audit: af, OnTick: func(out rollout.Outcome, s *rollout.State) {
 			disp.tick(out, s)
 			// The alert clears after demo-03 waited, blocked, for ten
 			// evaluations.

@@ -356,6 +356,11 @@ func (m *Manager) policy(p string) string {
 // Switch makes the next boot, once, start the other slot, which must
 // hold a whole image; the agent there commits it when healthy.
 func (m *Manager) Switch(ctx context.Context) error {
+	return m.switchOther(ctx, false)
+}
+
+// switchOther boots the other slot once, on trial.
+func (m *Manager) switchOther(ctx context.Context, rollback bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	booted, err := m.Boot.Booted()
@@ -366,7 +371,7 @@ func (m *Manager) Switch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return m.switchLocked(ctx, st, booted, Other(booted), false)
+	return m.switchLocked(ctx, st, booted, Other(booted), rollback)
 }
 
 // noteBooted records the image the booted slot is at (its agent's
@@ -452,17 +457,7 @@ func (m *Manager) commitLocked(st *State, booted string) error {
 // slot is booted on trial like any switch, so a slot that no longer
 // boots cannot strand the host.
 func (m *Manager) Rollback(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	booted, err := m.Boot.Booted()
-	if err != nil {
-		return err
-	}
-	st, err := LoadState(m.C.StateDir)
-	if err != nil {
-		return err
-	}
-	return m.switchLocked(ctx, st, booted, Other(booted), true)
+	return m.switchOther(ctx, true)
 }
 
 // AtBoot settles a switch when the agent starts: on the slot on trial it
