@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -345,4 +346,37 @@ func TestHTTPBodyLimit(t *testing.T) {
 		t.Fatalf("GetChunk of an endless body: %v, want ErrTooLarge", err)
 	}
 	t.Logf("the server got %d KiB out before the client hung up", sent.Load()>>10)
+}
+
+// A FIFO planted where an object belongs (by whoever can write the store
+// directory) is refused at once: the reader neither blocks at open nor
+// reads it.
+func TestLocalGetRefusesFIFO(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	b, err := store.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("content")
+	h := store.DigestHandle(store.KindObject, images.Sum(data))
+	p := filepath.Join(dir, filepath.FromSlash(h.Path()))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Get(context.Background(), h, 1<<20)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("Get of a FIFO: %v, want a refusal naming it", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Get blocked on a FIFO in the store directory")
+	}
 }

@@ -85,7 +85,9 @@ func (b *Local) Get(ctx context.Context, h Handle, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	// Non-blocking: a FIFO planted in the store directory must not hang
+	// the reader at open; it is refused below as not a regular file.
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s in %s: %w", h, b.dir, ErrNotFound)
 	}
