@@ -42,6 +42,7 @@ type Agent struct {
 	counters struct {
 		syncs, failures, rollbacks atomic.Int64
 	}
+	indicators indicatorState
 }
 
 // NewAgent makes an agent from its config.
@@ -114,6 +115,9 @@ type Status struct {
 	RunID    int64            `json:"run_id"`
 	Last     *Result          `json:"last,omitempty"`
 	Progress ProgressSnapshot `json:"progress"`
+	// Indicators are what on the host says a rollout should wait
+	// (config maintenance:, and a failed last sync); see indicators.go.
+	Indicators []Indicator `json:"indicators,omitempty"`
 }
 
 // Status reports the agent's state.
@@ -237,7 +241,9 @@ func (a *Agent) StartRollback(ctx context.Context) (int64, error) {
 func (a *Agent) Handler(ctx context.Context) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSONResponse(w, http.StatusOK, a.Status())
+		s := a.Status()
+		s.Indicators = a.Indicators(r.Context())
+		writeJSONResponse(w, http.StatusOK, s)
 	})
 	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
 		var req SyncRequest

@@ -54,6 +54,8 @@ type Config struct {
 	Backoff time.Duration `yaml:"backoff"`
 	// Slots, when set, gives the host two root slots (docs/slots.md).
 	Slots *SlotsConfig `yaml:"slots"`
+	// Maintenance says what on the host blocks a rollout (indicators.go).
+	Maintenance MaintenanceConfig `yaml:"maintenance"`
 }
 
 // LoadConfig reads and checks a config file. Relative paths in it are
@@ -87,6 +89,8 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 	abs(&c.TLS.CA)
 	abs(&c.TLS.Cert)
 	abs(&c.TLS.Key)
+	abs(&c.Maintenance.BlockFile)
+	abs(&c.Maintenance.Utmp)
 	if c.Slots != nil {
 		c.Slots.base = base
 	}
@@ -112,6 +116,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.TrustedKeys) == 0 {
 		return fmt.Errorf("trusted_keys is empty: an agent syncs only to signed images")
+	}
+	if err := c.Maintenance.validate(); err != nil {
+		return err
 	}
 	if c.Slots != nil {
 		if err := c.Slots.validate(c.Slots.base); err != nil {

@@ -31,6 +31,12 @@ func (p *PusherAgents) Status(ctx context.Context, h Host) (AgentStatus, error) 
 	if s.Last != nil {
 		as.LastOK, as.LastErr = s.Last.OK, s.Last.Error
 	}
+	for _, ind := range s.Indicators {
+		if ind.Source == pusher.SourceLastSync {
+			continue // LastOK says it
+		}
+		as.Indicators = append(as.Indicators, Signal{Kind: Kind(ind.Kind), Source: "agent " + ind.Source + ": " + ind.Reason})
+	}
 	return as, nil
 }
 

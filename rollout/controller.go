@@ -24,6 +24,11 @@ type AgentStatus struct {
 	LastID  int64 // the last run finished
 	LastOK  bool
 	LastErr string
+	// Indicators are what the host itself reports (the agent's
+	// maintenance config: a flag file, logins, a command). A failed last
+	// sync is read from LastOK: the controller counts it as Unavailable
+	// unless this rollout synced the host itself.
+	Indicators []Signal
 }
 
 // Agents drives the hosts' agents.
@@ -90,6 +95,7 @@ type Controller struct {
 	leading  bool
 	waits    map[string]string
 	blocked  map[string]time.Time // host -> since when it waits blocked
+	agentInd map[string][]Signal  // pending hosts held by their agent's indicators
 	counts   map[Action]int       // decisions and events so far
 	inflight map[string]bool
 	wg       sync.WaitGroup
@@ -248,6 +254,7 @@ func (c *Controller) load(ctx context.Context) error {
 	c.st, c.held, c.leading = st, held, true
 	c.waits, c.inflight = map[string]string{}, map[string]bool{}
 	c.blocked = map[string]time.Time{}
+	c.agentInd = map[string][]Signal{}
 	var atWork []string
 	for _, h := range c.Plan.Inv.Hosts {
 		if st.Hosts[h.Name].Phase.active() {
@@ -300,6 +307,7 @@ func (c *Controller) Tick(ctx context.Context) (Outcome, error) {
 	}
 	now := c.now()
 	st := c.st
+	ind = c.withAgentIndicators(ctx, st, ind)
 	out := Decide(c.Plan, st, ind, c.heldReasons(), now)
 	c.lastInd = ind
 	t := newTxn()
@@ -327,7 +335,14 @@ func (c *Controller) Tick(ctx context.Context) (Outcome, error) {
 		case Start:
 			as, err := statuses[i].as, statuses[i].err
 			if err != nil {
-				d.Action, d.Reason = Wait, "blocked: agent unreachable: "+err.Error()
+				d.Action, d.Step, d.Reason = Wait, 0, "blocked: agent unreachable: "+err.Error()
+				break
+			}
+			if sigs := agentSignals(as, st.Hosts[d.Host]); len(sigs) > 0 {
+				// Held from the next evaluation on by the indicators
+				// (an Unavailable one uses a slot), asked again each time.
+				c.agentInd[d.Host] = sigs
+				d.Action, d.Step, d.Reason = Wait, 0, signalReason(sigs)
 				break
 			}
 			hs := HostState{Phase: Syncing, Since: now, Step: d.Step, Base: as.RunID}
@@ -389,17 +404,93 @@ type statusResult struct {
 }
 
 // startStatuses asks the agents of the hosts due to start for their
-// status, at most 32 at once and each within the indicator timeout, so
-// that unreachable agents do not hold an evaluation up for long.
+// status.
 func (c *Controller) startStatuses(ctx context.Context, ds []Decision) []statusResult {
-	res := make([]statusResult, len(ds))
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		if d.Action == Start {
+			names[i] = d.Host
+		}
+	}
+	return c.statuses(ctx, names)
+}
+
+// withAgentIndicators asks again the agents of the pending hosts their
+// indicators held back, and returns ind with theirs added. An agent that
+// does not answer keeps its host Blocked.
+func (c *Controller) withAgentIndicators(ctx context.Context, st *State, ind Indicators) Indicators {
+	var names []string
+	for n := range c.agentInd {
+		if hs, ok := st.Hosts[n]; !ok || hs.Phase == Pending {
+			names = append(names, n)
+		} else {
+			delete(c.agentInd, n)
+		}
+	}
+	if len(names) == 0 {
+		return ind
+	}
+	for i, r := range c.statuses(ctx, names) {
+		n := names[i]
+		sigs := agentSignals(r.as, st.Hosts[n])
+		if r.err != nil {
+			sigs = []Signal{{Kind: Blocked, Source: "agent unreachable: " + r.err.Error()}}
+		}
+		if len(sigs) == 0 {
+			delete(c.agentInd, n)
+		} else {
+			c.agentInd[n] = sigs
+		}
+	}
+	merged := Indicators{Hosts: maps.Clone(ind.Hosts), Down: ind.Down}
+	if merged.Hosts == nil {
+		merged.Hosts = map[string][]Signal{}
+	}
+	for n, sigs := range c.agentInd {
+		merged.Hosts[n] = slices.Concat(merged.Hosts[n], sigs)
+	}
+	return merged
+}
+
+// agentSignals are the indicators an agent's status gives its host.
+func agentSignals(as AgentStatus, hs HostState) []Signal {
+	var sigs []Signal
+	for _, s := range as.Indicators {
+		if s.Kind == Blocked || s.Kind == Unavailable {
+			sigs = append(sigs, s)
+		}
+	}
+	if !as.LastOK && !as.Syncing && hs.Step == 0 {
+		sigs = append(sigs, Signal{Kind: Unavailable, Source: "agent: last sync failed: " + as.LastErr})
+	}
+	return sigs
+}
+
+// signalReason is the wait reason the first Blocked signal, or else the
+// first Unavailable one, gives (as Decide words it).
+func signalReason(sigs []Signal) string {
+	for _, k := range []Kind{Blocked, Unavailable} {
+		for _, s := range sigs {
+			if s.Kind == k {
+				return strings.ToLower(string(k)) + ": " + s.Source
+			}
+		}
+	}
+	return ""
+}
+
+// statuses asks the agents of the named hosts (empty names skipped) for
+// their status, at most 32 at once and each within the indicator
+// timeout, so that unreachable agents do not hold an evaluation up long.
+func (c *Controller) statuses(ctx context.Context, names []string) []statusResult {
+	res := make([]statusResult, len(names))
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
-	for i, d := range ds {
-		if d.Action != Start {
+	for i, n := range names {
+		if n == "" {
 			continue
 		}
-		h, _ := c.Plan.Inv.Host(d.Host)
+		h, _ := c.Plan.Inv.Host(n)
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
