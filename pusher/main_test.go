@@ -2,17 +2,10 @@ package pusher
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
-)
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string
+	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -24,41 +17,10 @@ func TestMain(m *testing.M) {
 	if attackerBin != "" {
 		os.RemoveAll(filepath.Dir(attackerBin))
 	}
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testenv.RemoveIngotBinary()
 	os.Exit(code)
 }
 
 // ingotBinary builds the ingot command once per test run: the crash and
 // end-to-end tests run agents as real processes.
-func ingotBinary(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "ingot-bin-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "ingot")
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			binErr = err
-			return
-		}
-		out, err := exec.Command(goTool, "build", "-o", binPath, "github.com/ingotfleet/ingot/cmd/ingot").CombinedOutput()
-		if err != nil {
-			binErr = &buildError{err, string(out)}
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("building ingot: %v", binErr)
-	}
-	return binPath
-}
-
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+func ingotBinary(t testing.TB) string { return testenv.IngotBinary(t) }

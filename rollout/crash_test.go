@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/boltstore"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
@@ -27,7 +28,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testenv.RemoveIngotBinary()
+	os.Exit(code)
 }
 
 // crashChild is the controller process: state and audit log in dir,

@@ -34,3 +34,11 @@ func IngotBinary(t testing.TB) string {
 	}
 	return b.path
 }
+
+// RemoveIngotBinary removes what IngotBinary built; TestMain calls it
+// after m.Run.
+func RemoveIngotBinary() {
+	if ingotBin.path != "" {
+		os.RemoveAll(filepath.Dir(ingotBin.path))
+	}
+}

@@ -7,16 +7,15 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
@@ -175,37 +174,11 @@ func treeSum(t *testing.T, root string) string {
 	return hex.EncodeToString(s[:])
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
 // ingotBinary builds the ingot command once per test run.
-func ingotBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ingot-slots-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "ingot")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/ingotfleet/ingot/cmd/ingot").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("building ingot: %v", binErr)
-	}
-	return binPath
-}
+func ingotBinary(t *testing.T) string { return testenv.IngotBinary(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	testenv.RemoveIngotBinary()
 	os.Exit(code)
 }
