@@ -10,11 +10,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ingotfleet/ingot/triggers"
 )
 
 // MaintenanceConfig is the config's `maintenance:` section: what on the
@@ -237,10 +238,7 @@ func cstring(b []byte) string {
 func checkCommand(ctx context.Context, argv []string, kind string, timeout time.Duration) *Indicator {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second
+	cmd := triggers.GroupCommand(cctx, argv)
 	var out bytes.Buffer
 	cmd.Stdout = &limitedBuffer{b: &out, max: 4096}
 	cmd.Stderr = cmd.Stdout

@@ -4,18 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
-	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/boltstore"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
@@ -30,22 +26,9 @@ import (
 func TestAgentIndicators(t *testing.T) {
 	testenv.RequireRoot(t)
 	ctx := context.Background()
-	key, err := signing.Generate("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	storeDir := t.TempDir()
-	st, err := store.Open(storeDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	imgA := publishTree(t, st, key, map[string]string{"etc/os-release": "A\n"})
-	imgB := publishTree(t, st, key, map[string]string{"etc/os-release": "B\n", "usr/share/new": "new\n"})
-	srv := httptest.NewServer(http.FileServer(http.Dir(storeDir)))
-	defer srv.Close()
-	pub := filepath.Join(t.TempDir(), "trusted.pub")
-	os.WriteFile(pub, []byte(key.Public().String()+"\n"), 0o644)
+	ss := newSignedStore(t)
+	imgA := ss.publish(t, map[string]string{"etc/os-release": "A\n"})
+	imgB := ss.publish(t, map[string]string{"etc/os-release": "B\n", "usr/share/new": "new\n"})
 
 	dir := t.TempDir()
 	hold := filepath.Join(dir, "hold")
@@ -58,7 +41,7 @@ func TestAgentIndicators(t *testing.T) {
 	}
 	port4 := l.Addr().String() // host-04 keeps its address across a restart
 	l.Close()
-	fleet, err := pusher.StartLocalFleet(ctx, pusher.LocalFleetOptions{N: 4, Dir: t.TempDir(), Stores: []string{srv.URL}, TrustedKeys: []string{pub},
+	fleet, err := pusher.StartLocalFleet(ctx, pusher.LocalFleetOptions{N: 4, Dir: t.TempDir(), Stores: []string{ss.url}, TrustedKeys: []string{ss.pub},
 		Extra: func(i int, c *pusher.Config) {
 			switch i {
 			case 1:

@@ -27,6 +27,39 @@ import (
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
 )
 
+// signedStore is a store whose images are signed with a fresh key,
+// served over HTTP; pub is the key's public half in a file.
+type signedStore struct {
+	st       *store.Store
+	key      signing.PrivateKey
+	url, pub string
+}
+
+func newSignedStore(t *testing.T) *signedStore {
+	t.Helper()
+	key, err := signing.Generate("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(srv.Close)
+	pub := filepath.Join(t.TempDir(), "trusted.pub")
+	if err := os.WriteFile(pub, []byte(key.Public().String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &signedStore{st: st, key: key, url: srv.URL, pub: pub}
+}
+
+func (s *signedStore) publish(t *testing.T, files map[string]string) images.Digest {
+	return publishTree(t, s.st, s.key, files)
+}
+
 // publishTree writes files under a new root, imports it into st and
 // signs it.
 func publishTree(t *testing.T, st *store.Store, key signing.PrivateKey, files map[string]string) images.Digest {
@@ -57,23 +90,10 @@ func publishTree(t *testing.T, st *store.Store, key signing.PrivateKey, files ma
 func TestRealAgents(t *testing.T) {
 	testenv.RequireRoot(t)
 	ctx := context.Background()
-	key, err := signing.Generate("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	storeDir := t.TempDir()
-	st, err := store.Open(storeDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	imgA := publishTree(t, st, key, map[string]string{"etc/os-release": "A\n", "usr/bin/tool": "tool a\n"})
-	imgB := publishTree(t, st, key, map[string]string{"etc/os-release": "B\n", "usr/bin/tool": "tool b\n", "usr/share/new": "new\n"})
-	srv := httptest.NewServer(http.FileServer(http.Dir(storeDir)))
-	defer srv.Close()
-	pub := filepath.Join(t.TempDir(), "trusted.pub")
-	os.WriteFile(pub, []byte(key.Public().String()+"\n"), 0o644)
-	fleet, err := pusher.StartLocalFleet(ctx, pusher.LocalFleetOptions{N: 4, Dir: t.TempDir(), Stores: []string{srv.URL}, TrustedKeys: []string{pub}})
+	ss := newSignedStore(t)
+	imgA := ss.publish(t, map[string]string{"etc/os-release": "A\n", "usr/bin/tool": "tool a\n"})
+	imgB := ss.publish(t, map[string]string{"etc/os-release": "B\n", "usr/bin/tool": "tool b\n", "usr/share/new": "new\n"})
+	fleet, err := pusher.StartLocalFleet(ctx, pusher.LocalFleetOptions{N: 4, Dir: t.TempDir(), Stores: []string{ss.url}, TrustedKeys: []string{ss.pub}})
 	if err != nil {
 		t.Fatal(err)
 	}

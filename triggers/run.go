@@ -110,10 +110,7 @@ func runOne(ctx context.Context, m Match, env Env) (Result, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, r.Command[0], r.Command[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second
+	cmd := GroupCommand(cctx, r.Command)
 	root := env.Root
 	if root == "" {
 		root = "/"
@@ -177,6 +174,19 @@ func chrootLookPath(root, name string) string {
 		}
 	}
 	return name
+}
+
+// GroupCommand is argv in a process group of its own: when ctx ends the
+// whole group is killed (a command's children too, so none outlives its
+// timeout holding the output pipes), and Wait gives up on the pipes 2 s
+// later. Triggers, the agent's check commands and slot health checks run
+// through it.
+func GroupCommand(ctx context.Context, argv []string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	return cmd
 }
 
 // capped keeps the last max bytes written to it.

@@ -38,6 +38,24 @@ func demoSign(ctx context.Context, d *demo, dg images.Digest, ref string, gen ui
 	return d.store.PutSignature(ctx, dg, []byte(signing.Sign(demoFleet.key, dg, signing.Statement{Ref: ref, Generation: gen})))
 }
 
+// demoPublish writes edits (path → content) into the demo's tree,
+// imports it, and publishes it as ref, signed at generation gen.
+func demoPublish(ctx context.Context, d *demo, edits map[string]string, ref string, gen uint64) (images.Digest, error) {
+	for p, c := range edits {
+		if err := os.WriteFile(filepath.Join(d.root, p), []byte(c), 0o755); err != nil {
+			return images.Digest{}, err
+		}
+	}
+	img, _, err := d.store.ImportDir(ctx, d.root, images.WalkOptions{})
+	if err != nil {
+		return images.Digest{}, err
+	}
+	if err := d.store.SetRef(ctx, ref, img); err != nil {
+		return images.Digest{}, err
+	}
+	return img, demoSign(ctx, d, img, ref, gen)
+}
+
 func demoPush(ctx context.Context, d *demo) error {
 	storeDir := filepath.Join(d.dir, "store")
 	k, err := signing.Generate("ingot demo")
@@ -100,22 +118,11 @@ func demoPushAgain(ctx context.Context, d *demo) error {
 		"etc/os-release": "NAME=\"ingot demo\"\nID=demo\nVERSION_ID=2\n",
 		"usr/bin/new":    "#!/bin/sh\necho new in image 2\n",
 	}
-	for p, c := range edits {
-		if err := os.WriteFile(filepath.Join(d.root, p), []byte(c), 0o755); err != nil {
-			return err
-		}
-	}
 	if err := os.Remove(filepath.Join(d.root, "usr/bin/passwd")); err != nil {
 		return err
 	}
-	d2, _, err := d.store.ImportDir(ctx, d.root, images.WalkOptions{})
+	d2, err := demoPublish(ctx, d, edits, "demo:2", 2)
 	if err != nil {
-		return err
-	}
-	if err := d.store.SetRef(ctx, "demo:2", d2); err != nil {
-		return err
-	}
-	if err := demoSign(ctx, d, d2, "demo:2", 2); err != nil {
 		return err
 	}
 	st, err := d.store.ComputeDeltas(ctx, d.digest, d2)

@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/boltstore"
 )
@@ -38,19 +37,8 @@ func demoRollout(ctx context.Context, d *demo) error {
 		"usr/bin/hello":  "#!/bin/sh\necho hello from the third golden image\n",
 		"etc/os-release": "NAME=\"ingot demo\"\nID=demo\nVERSION_ID=3\n",
 	}
-	for p, c := range edits {
-		if err := os.WriteFile(filepath.Join(d.root, p), []byte(c), 0o755); err != nil {
-			return err
-		}
-	}
-	img, _, err := d.store.ImportDir(ctx, d.root, images.WalkOptions{})
+	img, err := demoPublish(ctx, d, edits, "demo:3", 3)
 	if err != nil {
-		return err
-	}
-	if err := d.store.SetRef(ctx, "demo:3", img); err != nil {
-		return err
-	}
-	if err := demoSign(ctx, d, img, "demo:3", 3); err != nil {
 		return err
 	}
 	// A stand-in for Prometheus: demo-03 has a firing alert marking it

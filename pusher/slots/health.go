@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"time"
 
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/triggers"
 )
 
 // Check runs one health check once.
@@ -51,7 +51,7 @@ func Check(ctx context.Context, h pusher.HealthCheck) error {
 		if name == "" {
 			name = h.Command[0]
 		}
-		out, err := exec.CommandContext(ctx, h.Command[0], h.Command[1:]...).CombinedOutput()
+		out, err := triggers.GroupCommand(ctx, h.Command).CombinedOutput()
 		if err != nil {
 			if len(out) > 500 {
 				out = out[len(out)-500:]

@@ -363,15 +363,22 @@ func (m *Manager) Switch(ctx context.Context) error {
 func (m *Manager) switchOther(ctx context.Context, rollback bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	booted, err := m.Boot.Booted()
-	if err != nil {
-		return err
-	}
-	st, err := LoadState(m.C.StateDir)
+	booted, st, err := m.bootedState()
 	if err != nil {
 		return err
 	}
 	return m.switchLocked(ctx, st, booted, Other(booted), rollback)
+}
+
+// bootedState is the booted slot and the slots' state (the caller holds
+// m.mu).
+func (m *Manager) bootedState() (string, *State, error) {
+	booted, err := m.Boot.Booted()
+	if err != nil {
+		return "", nil, err
+	}
+	st, err := LoadState(m.C.StateDir)
+	return booted, st, err
 }
 
 // noteBooted records the image the booted slot is at (its agent's
@@ -429,11 +436,7 @@ func (m *Manager) reboot() {
 func (m *Manager) Commit(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	booted, err := m.Boot.Booted()
-	if err != nil {
-		return err
-	}
-	st, err := LoadState(m.C.StateDir)
+	booted, st, err := m.bootedState()
 	if err != nil {
 		return err
 	}
@@ -469,11 +472,7 @@ func (m *Manager) AtBoot(ctx context.Context) (*Attempt, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	start := time.Now()
-	booted, err := m.Boot.Booted()
-	if err != nil {
-		return nil, err
-	}
-	st, err := LoadState(m.C.StateDir)
+	booted, st, err := m.bootedState()
 	if err != nil {
 		return nil, err
 	}
