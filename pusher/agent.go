@@ -18,6 +18,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
 )
@@ -65,7 +66,7 @@ func NewAgent(c *Config, log *slog.Logger) (*Agent, error) {
 		WriteLimit: NewLimiter(write), Log: log,
 	}
 	if c.TLS.CA != "" {
-		a.tls, err = ServerTLS(c.TLS.CA, c.TLS.Cert, c.TLS.Key)
+		a.tls, err = pki.ServerTLS(c.TLS.CA, c.TLS.Cert, c.TLS.Key)
 		if err != nil {
 			return nil, err
 		}
