@@ -11,13 +11,13 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
 )
@@ -33,16 +33,16 @@ type Agent struct {
 	// Slots, when set, does the slot syncs and serves /v1/slots/.
 	Slots SlotManager
 
-	mu       sync.Mutex
-	running  bool
-	runID    int64
-	last     *Result
-	lastID   int64
-	started  time.Time
-	counters struct {
-		syncs, failures, rollbacks atomic.Int64
-	}
+	mu         sync.Mutex
+	running    bool
+	runID      int64
+	last       *Result
+	lastID     int64
+	started    time.Time
 	indicators indicatorState
+
+	// metrics is what GET /metrics serves (metrics.go).
+	metrics *agentMetrics
 }
 
 // NewAgent makes an agent from its config.
@@ -59,13 +59,14 @@ func NewAgent(c *Config, log *slog.Logger) (*Agent, error) {
 	down, _ := ParseRate(c.Limits.Download)
 	write, _ := ParseRate(c.Limits.Write)
 	a := &Agent{Config: c, Log: log, started: time.Now()}
+	a.metrics = newAgentMetrics(a)
 	a.Syncer = &Syncer{
 		Root: c.Root, StateDir: c.StateDir, Local: local, Cross: cross,
 		Trusted: keys, Triggers: c.Triggers, Concurrency: c.Limits.Concurrency,
 		WriteLimit: NewLimiter(write), Log: log,
 	}
 	if c.TLS.CA != "" {
-		a.tls, err = ServerTLS(c.TLS.CA, c.TLS.Cert, c.TLS.Key)
+		a.tls, err = pki.ServerTLS(c.TLS.CA, c.TLS.Cert, c.TLS.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -166,10 +167,7 @@ func (a *Agent) start(ctx context.Context, fn func(ctx context.Context) Result) 
 	id := a.runID
 	go func() {
 		res := fn(ctx)
-		a.counters.syncs.Add(1)
-		if !res.OK {
-			a.counters.failures.Add(1)
-		}
+		a.metrics.finished(res)
 		if a.Log != nil {
 			a.Log.Info("sync finished", "image", res.Image, "ok", res.OK, "error", res.Error, "changed", res.Changed, "seconds", res.Seconds)
 		}
@@ -232,7 +230,7 @@ func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
 // StartRollback begins a rollback in the background.
 func (a *Agent) StartRollback(ctx context.Context) (int64, error) {
 	return a.start(ctx, func(ctx context.Context) Result {
-		a.counters.rollbacks.Add(1)
+		a.metrics.rollbacks.Inc()
 		return a.Syncer.Rollback(ctx)
 	})
 }
@@ -258,7 +256,7 @@ func (a *Agent) Handler(ctx context.Context) http.Handler {
 		id, err := a.StartRollback(ctx)
 		a.reply(w, id, err)
 	})
-	mux.HandleFunc("GET /metrics", a.metrics)
+	mux.Handle("GET /metrics", a.metrics.handler())
 	a.slotRoutes(mux)
 	return mux
 }
@@ -278,36 +276,6 @@ func writeJSONResponse(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
-}
-
-func (a *Agent) metrics(w http.ResponseWriter, _ *http.Request) {
-	s := a.Status()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	b := func(v bool) int {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	var recv, reqs, fails int64
-	if a.source != nil {
-		recv, reqs, fails = a.source.Stats()
-	}
-	fmt.Fprintf(w, "# HELP ingot_agent_healthy 1 when the last sync succeeded.\n# TYPE ingot_agent_healthy gauge\ningot_agent_healthy %d\n", b(s.Healthy))
-	fmt.Fprintf(w, "# HELP ingot_agent_syncing 1 while a sync runs.\n# TYPE ingot_agent_syncing gauge\ningot_agent_syncing %d\n", b(s.Syncing))
-	fmt.Fprintf(w, "# HELP ingot_agent_image_info The image the root is at.\n# TYPE ingot_agent_image_info gauge\ningot_agent_image_info{image=%q} 1\n", s.Image)
-	fmt.Fprintf(w, "# HELP ingot_agent_syncs_total Syncs run.\n# TYPE ingot_agent_syncs_total counter\ningot_agent_syncs_total %d\n", a.counters.syncs.Load())
-	fmt.Fprintf(w, "# HELP ingot_agent_sync_failures_total Syncs that failed.\n# TYPE ingot_agent_sync_failures_total counter\ningot_agent_sync_failures_total %d\n", a.counters.failures.Load())
-	fmt.Fprintf(w, "# HELP ingot_agent_rollbacks_total Rollbacks run.\n# TYPE ingot_agent_rollbacks_total counter\ningot_agent_rollbacks_total %d\n", a.counters.rollbacks.Load())
-	fmt.Fprintf(w, "# HELP ingot_agent_fetched_bytes_total Bytes received from stores.\n# TYPE ingot_agent_fetched_bytes_total counter\ningot_agent_fetched_bytes_total %d\n", recv)
-	fmt.Fprintf(w, "# HELP ingot_agent_fetch_requests_total HTTP requests to stores.\n# TYPE ingot_agent_fetch_requests_total counter\ningot_agent_fetch_requests_total %d\n", reqs)
-	fmt.Fprintf(w, "# HELP ingot_agent_fetch_failures_total Failed store requests (retried or fallen through).\n# TYPE ingot_agent_fetch_failures_total counter\ningot_agent_fetch_failures_total %d\n", fails)
-	drift := 0
-	if s.Last != nil {
-		drift = len(s.Last.Drift)
-		fmt.Fprintf(w, "# HELP ingot_agent_last_sync_seconds Duration of the last sync.\n# TYPE ingot_agent_last_sync_seconds gauge\ningot_agent_last_sync_seconds %g\n", s.Last.Seconds)
-	}
-	fmt.Fprintf(w, "# HELP ingot_agent_drift_paths Paths changed by hand, found by the last sync.\n# TYPE ingot_agent_drift_paths gauge\ningot_agent_drift_paths %d\n", drift)
 }
 
 // Serve recovers an interrupted commit, then serves the API on the

@@ -1,4 +1,4 @@
-package pusher
+package pusher_test
 
 import (
 	"context"
@@ -6,53 +6,47 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ingotfleet/ingot/agentclient"
+	"github.com/ingotfleet/ingot/internal/localfleet"
+	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/internal/testenv"
+	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/triggers"
 )
-
-// writeTrusted writes f's public key to a file for agent configs.
-func (f *fixture) writeTrusted(t testing.TB) string {
-	p := filepath.Join(t.TempDir(), "trusted.pub")
-	if err := os.WriteFile(p, []byte(f.key.Public().String()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 func TestLocalFleetInProcess(t *testing.T) {
 	testenv.RequireRoot(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	f := newFixture(t)
-	da, _, srcA := f.publishTree(t, treeA)
-	db, _, srcB := f.publishTree(t, treeB())
-	srv := httptest.NewServer(http.FileServer(http.Dir(f.store)))
+	f := pusher.NewFixture(t)
+	da, _, srcA := f.PublishTree(t, pusher.TreeA)
+	db, _, srcB := f.PublishTree(t, pusher.TreeB())
+	srv := httptest.NewServer(http.FileServer(http.Dir(f.StoreDir())))
 	defer srv.Close()
-	fleet, err := StartLocalFleet(ctx, LocalFleetOptions{N: 3, Dir: t.TempDir(), Stores: []string{srv.URL},
-		TrustedKeys: []string{f.writeTrusted(t)}})
+	fleet, err := localfleet.Start(ctx, localfleet.Options{N: 3, Dir: t.TempDir(), Stores: []string{srv.URL},
+		TrustedKeys: []string{f.WriteTrusted(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fleet.Stop()
-	if _, err := fleet.Push(ctx, PushOptions{Image: da, Concurrency: 2}); err != nil {
+	if _, err := fleet.Push(ctx, agentclient.PushOptions{Image: da, Concurrency: 2}); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range fleet.Agents {
-		if d := rsyncDiff(t, srcA, a.Root, rsyncExcludes...); d != "" {
+		if d := pusher.RsyncDiff(t, srcA, a.Root, pusher.RsyncExcludes...); d != "" {
 			t.Fatalf("%s not at A:\n%s", a.Name, d)
 		}
 	}
-	reports, err := fleet.Push(ctx, PushOptions{Image: db, Concurrency: 3})
+	reports, err := fleet.Push(ctx, agentclient.PushOptions{Image: db, Concurrency: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, a := range fleet.Agents {
-		if d := rsyncDiff(t, srcB, a.Root, rsyncExcludes...); d != "" {
+		if d := pusher.RsyncDiff(t, srcB, a.Root, pusher.RsyncExcludes...); d != "" {
 			t.Fatalf("%s not at B:\n%s", a.Name, d)
 		}
 		if r := reports[i].Result; r == nil || len(r.Triggers) != 2 {
@@ -74,11 +68,11 @@ func TestLocalFleetInProcess(t *testing.T) {
 		t.Errorf("metrics:\n%s", body)
 	}
 	// Rollback over the API, all hosts.
-	if _, err := fleet.Push(ctx, PushOptions{Rollback: true}); err != nil {
+	if _, err := fleet.Push(ctx, agentclient.PushOptions{Rollback: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range fleet.Agents {
-		if d := rsyncDiff(t, srcA, a.Root, rsyncExcludes...); d != "" {
+		if d := pusher.RsyncDiff(t, srcA, a.Root, pusher.RsyncExcludes...); d != "" {
 			t.Fatalf("%s not back at A:\n%s", a.Name, d)
 		}
 	}
@@ -87,8 +81,8 @@ func TestLocalFleetInProcess(t *testing.T) {
 func TestAgentRefusesClients(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	f := newFixture(t)
-	fleet, err := StartLocalFleet(ctx, LocalFleetOptions{N: 1, Dir: t.TempDir(), TrustedKeys: []string{f.writeTrusted(t)}})
+	f := pusher.NewFixture(t)
+	fleet, err := localfleet.Start(ctx, localfleet.Options{N: 1, Dir: t.TempDir(), TrustedKeys: []string{f.WriteTrusted(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,27 +91,27 @@ func TestAgentRefusesClients(t *testing.T) {
 
 	// Another CA's controller.
 	other := t.TempDir()
-	if err := InitCA(other, "rogue"); err != nil {
+	if err := pki.InitCA(other, "rogue"); err != nil {
 		t.Fatal(err)
 	}
-	IssueCert(other, other, "controller", RoleController, nil, 0)
-	rogue, err := ClientTLS(filepath.Join(fleet.CA, "ca.pem"), filepath.Join(other, "controller.pem"), filepath.Join(other, "controller-key.pem"))
+	pki.IssueCert(other, other, "controller", pki.RoleController, nil, 0)
+	rogue, err := pki.ClientTLS(filepath.Join(fleet.CA, "ca.pem"), filepath.Join(other, "controller.pem"), filepath.Join(other, "controller-key.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// An agent's certificate used as a client (server-only usage).
-	agentCert, err := ClientTLS(filepath.Join(fleet.CA, "ca.pem"), fleet.Agents[0].Config.TLS.Cert, fleet.Agents[0].Config.TLS.Key)
+	agentCert, err := pki.ClientTLS(filepath.Join(fleet.CA, "ca.pem"), fleet.Agents[0].Config.TLS.Cert, fleet.Agents[0].Config.TLS.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	noCert := &tls.Config{RootCAs: rogue.RootCAs, MinVersion: tls.VersionTLS13}
 	for name, conf := range map[string]*tls.Config{"no certificate": noCert, "other CA": rogue, "agent certificate": agentCert} {
 		t.Run(name, func(t *testing.T) {
-			c := NewClient(conf)
+			c := agentclient.NewClient(conf)
 			if _, err := c.Status(ctx, addr); err == nil {
 				t.Fatal("agent accepted the client")
 			}
-			if _, err := c.Sync(ctx, addr, SyncRequest{Image: strings.Repeat("0", 64)}); err == nil {
+			if _, err := c.Sync(ctx, addr, pusher.SyncRequest{Image: strings.Repeat("0", 64)}); err == nil {
 				t.Fatal("agent accepted a sync from the client")
 			}
 		})

@@ -47,7 +47,7 @@ func crashTrees() (tree, tree) {
 func TestCrashAtEveryStep(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "rsync", "rsync")
-	bin := ingotBinary(t)
+	bin := ingotCrashBinary(t)
 	ctx := context.Background()
 	f := newFixture(t)
 	ta, tb := crashTrees()
@@ -162,5 +162,30 @@ func TestCrashAtEveryStep(t *testing.T) {
 	t.Logf("after 200 crashes: %d roots at A, %d at B", atA, atB)
 	if atA == 0 || atB == 0 {
 		t.Errorf("crash points did not cover both sides of the commit (A %d, B %d)", atA, atB)
+	}
+}
+
+// The shipped binary has no crash hook: the variables the crash tests
+// set do not reach it (cmd/ingot/crashhook.go is built only with -tags
+// ingotcrash).
+func TestCrashHookNotShipped(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := ingotBinary(t)
+	f := newFixture(t)
+	da, _, _ := f.publishTree(t, treeA)
+	work := t.TempDir()
+	root := filepath.Join(work, "root")
+	os.MkdirAll(root, 0o755)
+	b, _ := yaml.Marshal(Config{Root: root, Stores: []string{f.store}, TrustedKeys: []string{f.writeTrusted(t)}})
+	conf := filepath.Join(work, "agent.yaml")
+	os.WriteFile(conf, b, 0o644)
+	steps := filepath.Join(work, "steps")
+	cmd := exec.Command(bin, "agent", "--config", conf, "--sync", da.String())
+	cmd.Env = append(os.Environ(), "INGOT_AGENT_CRASH_AT=1", "INGOT_AGENT_STEPS="+steps)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the shipped agent did not finish its sync with INGOT_AGENT_CRASH_AT=1: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(steps); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the shipped agent wrote INGOT_AGENT_STEPS's file (%v)", err)
 	}
 }

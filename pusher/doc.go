@@ -15,6 +15,9 @@
 //     first one, replayed after a crash, so a root ends fully at the old
 //     image or fully at the new one.
 //   - Agent: the daemon on each host: Sync, Rollback, Status, an API over
-//     mutual TLS and Prometheus metrics.
-//   - Push: drives many agents at once.
+//     mutual TLS (internal/pki) and Prometheus metrics. SyncRequest,
+//     Status and Result are the API's request and answers; agentclient,
+//     which drives agents, uses them and this package never imports it.
+//   - CrashHook: the crash tests' hook at every step of staging and
+//     commit; only a build with -tags ingotcrash sets it (cmd/ingot).
 package pusher

@@ -1,4 +1,4 @@
-package pusher
+package pusher_test
 
 import (
 	"context"
@@ -15,8 +15,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/localfleet"
 	"github.com/ingotfleet/ingot/internal/testenv"
+	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/triggers"
 )
 
@@ -46,16 +49,16 @@ func e2eRules(t testing.TB) []triggers.Rule {
 
 // expectedTriggers lists the rules that must fire for a sync from one
 // manifest (nil: an empty root) to another.
-func expectedTriggers(rules []triggers.Rule, from, to *images.Manifest, s *Syncer) []string {
-	var host []Node
+func expectedTriggers(rules []triggers.Rule, from, to *images.Manifest, s *pusher.Syncer) []string {
+	var host []pusher.Node
 	if from != nil {
 		for _, e := range from.Entries {
-			host = append(host, Node{Entry: e})
+			host = append(host, pusher.Node{Entry: e})
 		}
 	} else {
-		host = []Node{{Entry: images.Entry{Path: ".", Type: images.TypeDir}}}
+		host = []pusher.Node{{Entry: images.Entry{Path: ".", Type: images.TypeDir}}}
 	}
-	changed := MakePlan(host, to, PlanOptions{Local: s.IsLocal, Keep: s.holdsState}).Changed
+	changed := pusher.MakePlan(host, to, pusher.PlanOptions{Local: s.IsLocal, Keep: s.HoldsState}).Changed
 	var names []string
 	for _, m := range triggers.Select(rules, triggers.PhaseAfter, changed) {
 		names = append(names, m.Rule.Name)
@@ -79,21 +82,21 @@ func TestEndToEnd20Agents(t *testing.T) {
 	if testenv.Short() {
 		t.Fatal("the end-to-end test is left out only by -run; -short does not skip it")
 	}
-	pair := loadDebianPair(t)
-	bin := ingotBinary(t)
+	pair := pusher.LoadDebianPair(t)
+	bin := pusher.IngotBinary(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	srv := httptest.NewServer(http.FileServer(http.Dir(pair.store)))
+	srv := httptest.NewServer(http.FileServer(http.Dir(pair.StoreDir())))
 	defer srv.Close()
 	rules := e2eRules(t)
 	// The roots live on a tmpfs: 20 × 250 MB written and removed in
 	// seconds, not minutes, on a busy disk (the agents' own work is the same).
-	work := tmpfsDir(t, "7g")
+	work := pusher.TmpfsDir(t, "7g")
 	const n = 20
-	fleet, err := StartLocalFleet(ctx, LocalFleetOptions{
-		N: n, Dir: work, Binary: bin, Stores: []string{srv.URL}, TrustedKeys: []string{pair.keyFile},
+	fleet, err := localfleet.Start(ctx, localfleet.Options{
+		N: n, Dir: work, Binary: bin, Stores: []string{srv.URL}, TrustedKeys: []string{pair.KeyFile()},
 		Triggers: rules,
-		Extra: func(i int, c *Config) {
+		Extra: func(i int, c *pusher.Config) {
 			c.ExtraLocalPaths = []string{"opt/data/**"}
 			c.Limits.Concurrency = 4
 		},
@@ -143,14 +146,14 @@ func TestEndToEnd20Agents(t *testing.T) {
 			}
 		}
 	}
-	excludes := append(slices.Clone(rsyncExcludes), "/opt/data", "/mnt/data")
+	excludes := append(slices.Clone(pusher.RsyncExcludes), "/opt/data", "/mnt/data")
 	verify := func(stage, src string) {
 		t.Helper()
 		for i, a := range fleet.Agents {
 			// Size, mtime, owner, mode, xattrs, hardlinks on every host;
 			// every byte (rsync -c) on two of them.
 			if i < 2 {
-				if d := rsyncDiff(t, src, a.Root, excludes...); d != "" {
+				if d := pusher.RsyncDiff(t, src, a.Root, excludes...); d != "" {
 					t.Fatalf("%s: %s differs from the image:\n%s", stage, a.Name, d)
 				}
 				continue
@@ -160,17 +163,17 @@ func TestEndToEnd20Agents(t *testing.T) {
 			}
 		}
 	}
-	ma := pair.manifest(t, pair.a)
-	mb := pair.manifest(t, pair.b)
-	probe := &Syncer{Root: "/r", StateDir: "/r/var/lib/ingot-agent"}
-	probe.Local, _ = triggers.CompileGlobs(append(slices.Clone(DefaultLocal), "opt/data/**"))
+	ma := pair.Manifest(t, pair.A())
+	mb := pair.Manifest(t, pair.B())
+	probe := &pusher.Syncer{Root: "/r", StateDir: "/r/var/lib/ingot-agent"}
+	probe.Local, _ = triggers.CompileGlobs(append(slices.Clone(pusher.DefaultLocal), "opt/data/**"))
 
 	start := time.Now()
-	if _, err := fleet.Push(ctx, PushOptions{Image: pair.a, Concurrency: 5}); err != nil {
+	if _, err := fleet.Push(ctx, agentclient.PushOptions{Image: pair.A(), Concurrency: 5}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("push A onto %d empty roots: %s", n, time.Since(start).Round(time.Millisecond))
-	verify("after A", pair.dirA)
+	verify("after A", pair.DirA())
 	checkLocals("after A")
 	wantA := expectedTriggers(rules, nil, ma, probe)
 	for _, a := range fleet.Agents {
@@ -180,7 +183,7 @@ func TestEndToEnd20Agents(t *testing.T) {
 	}
 
 	start = time.Now()
-	reports, err := fleet.Push(ctx, PushOptions{Image: pair.b, Concurrency: 5})
+	reports, err := fleet.Push(ctx, agentclient.PushOptions{Image: pair.B(), Concurrency: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,13 +194,13 @@ func TestEndToEnd20Agents(t *testing.T) {
 	}
 	t.Logf("push B onto %d hosts at A: %s, %.1f MB fetched per host, %d files from deltas per host",
 		n, time.Since(start).Round(time.Millisecond), float64(fetched)/n/1e6, deltas/n)
-	verify("after B", pair.dirB)
+	verify("after B", pair.DirB())
 	// And as an operator would check it: `ingot image verify B --root`,
 	// leaving out the host's local paths and other filesystems (the test
 	// images are imported with numeric owners only).
 	for _, a := range fleet.Agents {
-		args := []string{"--store", pair.store, "image", "verify", pair.b.String(), "--root", a.Root, "--one-file-system", "--numeric-owner"}
-		for _, g := range append(slices.Clone(DefaultLocal), "opt/data/**", "mnt/data") {
+		args := []string{"--store", pair.StoreDir(), "image", "verify", pair.B().String(), "--root", a.Root, "--one-file-system", "--numeric-owner"}
+		for _, g := range append(slices.Clone(pusher.DefaultLocal), "opt/data/**", "mnt/data") {
 			args = append(args, "--exclude", g)
 		}
 		if out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput(); err != nil {
@@ -226,5 +229,5 @@ func rsyncQuickDiff(t testing.TB, src, dst string, excludes ...string) string {
 	for _, e := range excludes {
 		args = append(args, "--exclude", e)
 	}
-	return runRsyncDiff(t, append(args, src+"/", dst+"/"))
+	return pusher.RunRsyncDiff(t, append(args, src+"/", dst+"/"))
 }

@@ -140,6 +140,15 @@ func newFixture(t testing.TB) *fixture {
 	return &fixture{store: dir, key: key, st: st}
 }
 
+// writeTrusted writes f's public key to a file for agent configs.
+func (f *fixture) writeTrusted(t testing.TB) string {
+	p := filepath.Join(t.TempDir(), "trusted.pub")
+	if err := os.WriteFile(p, []byte(f.key.Public().String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // source reads the fixture's store directory.
 func (f *fixture) source(t testing.TB) *StoreSource {
 	t.Helper()

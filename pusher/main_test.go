@@ -24,3 +24,7 @@ func TestMain(m *testing.M) {
 // ingotBinary builds the ingot command once per test run: the crash and
 // end-to-end tests run agents as real processes.
 func ingotBinary(t testing.TB) string { return testenv.IngotBinary(t) }
+
+// ingotCrashBinary is ingotBinary with the crash tests' hook
+// (testenv.IngotCrashBinary).
+func ingotCrashBinary(t testing.TB) string { return testenv.IngotCrashBinary(t) }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ingotfleet/ingot/agentclient"
+	"github.com/ingotfleet/ingot/internal/localfleet"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/rollout"
@@ -41,7 +43,7 @@ func TestAgentIndicators(t *testing.T) {
 	}
 	port4 := l.Addr().String() // host-04 keeps its address across a restart
 	l.Close()
-	fleet, err := pusher.StartLocalFleet(ctx, pusher.LocalFleetOptions{N: 4, Dir: t.TempDir(), Stores: []string{ss.url}, TrustedKeys: []string{ss.pub},
+	fleet, err := localfleet.Start(ctx, localfleet.Options{N: 4, Dir: t.TempDir(), Stores: []string{ss.url}, TrustedKeys: []string{ss.pub},
 		Extra: func(i int, c *pusher.Config) {
 			switch i {
 			case 1:
@@ -58,7 +60,7 @@ func TestAgentIndicators(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fleet.Stop()
-	if _, err := fleet.Push(ctx, pusher.PushOptions{Image: imgA, Concurrency: 4}); err != nil {
+	if _, err := fleet.Push(ctx, agentclient.PushOptions{Image: imgA, Concurrency: 4}); err != nil {
 		t.Fatal(err)
 	}
 	fleet.Kill(fleet.Agents[3])

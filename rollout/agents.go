@@ -11,13 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/pusher"
 )
 
 // PusherAgents drives real agents through the pusher's client (mutual
 // TLS, the agent API).
 type PusherAgents struct {
-	Client *pusher.Client
+	Client *agentclient.Client
 	Stores []string // store URLs the agents fetch from (empty: theirs)
 }
 

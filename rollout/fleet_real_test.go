@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ingotfleet/ingot/agentclient"
+	"github.com/ingotfleet/ingot/internal/localfleet"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/internal/testenv/debianpair"
 	"github.com/ingotfleet/ingot/pusher"
@@ -86,7 +88,7 @@ func TestFleetSimulationRealAgents(t *testing.T) {
 		t.Fatalf("mounting a tmpfs: %v", err)
 	}
 	defer func() { unix.Unmount(work, unix.MNT_DETACH); os.Remove(work) }()
-	fleet, err := pusher.StartLocalFleet(ctx, pusher.LocalFleetOptions{N: nReal, Dir: work, Binary: bin,
+	fleet, err := localfleet.Start(ctx, localfleet.Options{N: nReal, Dir: work, Binary: bin,
 		Stores: []string{srv.URL}, TrustedKeys: []string{pair.KeyFile},
 		Extra: func(i int, c *pusher.Config) { c.Limits.Concurrency = 4 }})
 	if err != nil {
@@ -94,7 +96,7 @@ func TestFleetSimulationRealAgents(t *testing.T) {
 	}
 	defer fleet.Stop()
 	start := time.Now()
-	if _, err := fleet.Push(ctx, pusher.PushOptions{Image: pair.A, Concurrency: 5}); err != nil {
+	if _, err := fleet.Push(ctx, agentclient.PushOptions{Image: pair.A, Concurrency: 5}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("20 real agents at A in %v", time.Since(start).Round(time.Second))

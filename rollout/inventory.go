@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/agentclient"
 )
 
 // Host is one machine in the inventory.
@@ -46,7 +46,7 @@ func LoadInventory(name string) (*Inventory, error) {
 // ParseInventory parses inventory contents; name names the file in errors.
 func ParseInventory(name string, b []byte) (*Inventory, error) {
 	if !bytes.Contains(b, []byte("hosts:")) {
-		hs, err := pusher.ParseHosts(name, bytes.NewReader(b))
+		hs, err := agentclient.ParseHosts(name, bytes.NewReader(b))
 		if err != nil {
 			return nil, err
 		}

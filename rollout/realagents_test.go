@@ -16,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/localfleet"
+	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/internal/testenv"
-	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/api"
@@ -93,12 +95,12 @@ func TestRealAgents(t *testing.T) {
 	ss := newSignedStore(t)
 	imgA := ss.publish(t, map[string]string{"etc/os-release": "A\n", "usr/bin/tool": "tool a\n"})
 	imgB := ss.publish(t, map[string]string{"etc/os-release": "B\n", "usr/bin/tool": "tool b\n", "usr/share/new": "new\n"})
-	fleet, err := pusher.StartLocalFleet(ctx, pusher.LocalFleetOptions{N: 4, Dir: t.TempDir(), Stores: []string{ss.url}, TrustedKeys: []string{ss.pub}})
+	fleet, err := localfleet.Start(ctx, localfleet.Options{N: 4, Dir: t.TempDir(), Stores: []string{ss.url}, TrustedKeys: []string{ss.pub}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fleet.Stop()
-	if _, err := fleet.Push(ctx, pusher.PushOptions{Image: imgA, Concurrency: 4}); err != nil {
+	if _, err := fleet.Push(ctx, agentclient.PushOptions{Image: imgA, Concurrency: 4}); err != nil {
 		t.Fatal(err)
 	}
 	// host-04's health gate fails until the test says otherwise.
@@ -153,11 +155,11 @@ health:
 		Health: rollout.Gates(po, nil), Audit: audit}
 	// The API, served with a certificate from the fleet CA, for
 	// controller certificates only.
-	cert, keyFile, err := pusher.IssueCert(fleet.CA, t.TempDir(), "rollout-api", pusher.RoleAgent, []string{"127.0.0.1"}, 0)
+	cert, keyFile, err := pki.IssueCert(fleet.CA, t.TempDir(), "rollout-api", pki.RoleAgent, []string{"127.0.0.1"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := pusher.ServerTLS(filepath.Join(fleet.CA, "ca.pem"), cert, keyFile)
+	conf, err := pki.ServerTLS(filepath.Join(fleet.CA, "ca.pem"), cert, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

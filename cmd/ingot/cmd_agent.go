@@ -3,10 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"strconv"
-	"sync/atomic"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -121,27 +117,4 @@ func printResult(a *App, res pusher.Result) error {
 		return fmt.Errorf("sync: %s", res.Error)
 	}
 	return nil
-}
-
-// installCrashHook lets the crash tests kill the agent at an exact step of
-// a sync: INGOT_AGENT_CRASH_AT=N sends SIGKILL to the process at step N;
-// INGOT_AGENT_STEPS=FILE records how many steps a sync took. Both are for
-// tests only.
-func installCrashHook(a *App) {
-	at, _ := strconv.Atoi(a.Getenv("INGOT_AGENT_CRASH_AT"))
-	stepsFile := a.Getenv("INGOT_AGENT_STEPS")
-	if at <= 0 && stepsFile == "" {
-		return
-	}
-	var n atomic.Int64
-	pusher.CrashHook = func(step string) {
-		k := n.Add(1)
-		if stepsFile != "" {
-			os.WriteFile(stepsFile, []byte(strconv.FormatInt(k, 10)), 0o644)
-		}
-		if at > 0 && k == int64(at) {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {}
-		}
-	}
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/internal/pki"
 )
 
 func init() { register(newCACommand) }
@@ -26,7 +26,7 @@ func newCACommand(a *App) *cobra.Command {
 		Short: "Make a new CA in --dir",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := pusher.InitCA(dir, name); err != nil {
+			if err := pki.InitCA(dir, name); err != nil {
 				return err
 			}
 			_, err := fmt.Fprintf(a.Stdout, "CA written to %s (ca.pem; keep ca-key.pem secret)\n", dir)
@@ -45,13 +45,13 @@ func newCACommand(a *App) *cobra.Command {
 		Short: "Issue a certificate: NAME.pem and NAME-key.pem in --out",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if role != string(pusher.RoleAgent) && role != string(pusher.RoleController) {
+			if role != string(pki.RoleAgent) && role != string(pki.RoleController) {
 				return usageError{fmt.Errorf("--role must be agent or controller")}
 			}
 			if out == "" {
 				out = dir
 			}
-			c, k, err := pusher.IssueCert(dir, out, args[0], pusher.Role(role), hosts, valid)
+			c, k, err := pki.IssueCert(dir, out, args[0], pki.Role(role), hosts, valid)
 			if err != nil {
 				return err
 			}

@@ -14,8 +14,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/pusher"
 )
 
@@ -40,7 +42,7 @@ func (f *fleetFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the reports as JSON")
 }
 
-func (f *fleetFlags) load() (*pusher.Client, []pusher.Host, error) {
+func (f *fleetFlags) load() (*agentclient.Client, []agentclient.Host, error) {
 	if f.hosts == "" {
 		return nil, nil, usageError{fmt.Errorf("--hosts FILE is required")}
 	}
@@ -49,18 +51,18 @@ func (f *fleetFlags) load() (*pusher.Client, []pusher.Host, error) {
 		return nil, nil, fmt.Errorf("reading hosts: %w", err)
 	}
 	defer fh.Close()
-	hosts, err := pusher.ParseHosts(f.hosts, fh)
+	hosts, err := agentclient.ParseHosts(f.hosts, fh)
 	if err != nil {
 		return nil, nil, err
 	}
 	if len(hosts) == 0 {
 		return nil, nil, fmt.Errorf("%s lists no hosts", f.hosts)
 	}
-	conf, err := pusher.ClientTLS(f.ca, f.cert, f.key)
+	conf, err := pki.ClientTLS(f.ca, f.cert, f.key)
 	if err != nil {
 		return nil, nil, err
 	}
-	return pusher.NewClient(conf), hosts, nil
+	return agentclient.NewClient(conf), hosts, nil
 }
 
 func newPushCommand(a *App) *cobra.Command {
@@ -96,7 +98,7 @@ the fleet back. --allow-rollback is the operator's explicit rollback.`,
 			if err != nil {
 				return err
 			}
-			opts := pusher.PushOptions{Image: d, Concurrency: ff.concurrency, Canary: ff.canary,
+			opts := agentclient.PushOptions{Image: d, Concurrency: ff.concurrency, Canary: ff.canary,
 				MaxFailures: ff.maxFailures, Stores: stores, BWLimit: bwlimit, DryRun: dryRun, AllowRollback: allowRollback}
 			if _, _, err := store.ParseRef(args[0]); err == nil {
 				opts.Ref = args[0]
@@ -117,15 +119,15 @@ the fleet back. --allow-rollback is the operator's explicit rollback.`,
 }
 
 // runFleet runs a push with the live display and prints the summary.
-func runFleet(ctx context.Context, a *App, c *pusher.Client, hosts []pusher.Host, opts pusher.PushOptions, asJSON bool) error {
+func runFleet(ctx context.Context, a *App, c *agentclient.Client, hosts []agentclient.Host, opts agentclient.PushOptions, asJSON bool) error {
 	disp := newDisplay(a.Stdout, a.Stderr, len(hosts), asJSON)
 	opts.Update = disp.update
 	stop := disp.start()
-	reports := pusher.Push(ctx, c, hosts, opts)
+	reports := agentclient.Push(ctx, c, hosts, opts)
 	stop()
 	failed := 0
 	for _, r := range reports {
-		if r.State != pusher.HostOK {
+		if r.State != agentclient.HostOK {
 			failed++
 		}
 	}
@@ -147,7 +149,7 @@ func runFleet(ctx context.Context, a *App, c *pusher.Client, hosts []pusher.Host
 	return nil
 }
 
-func printSummary(w io.Writer, reports []pusher.HostReport) {
+func printSummary(w io.Writer, reports []agentclient.HostReport) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tSTATE\tSECONDS\tCHANGED\tFETCHED\tDELTAS\tDRIFT\tTRIGGERS\tERROR")
 	ok := 0
@@ -166,7 +168,7 @@ func printSummary(w io.Writer, reports []pusher.HostReport) {
 				trig = strings.Join(names, ",")
 			}
 		}
-		if r.State == pusher.HostOK {
+		if r.State == agentclient.HostOK {
 			ok++
 		}
 		msg := r.Error
@@ -197,14 +199,14 @@ type display struct {
 	out, errw io.Writer
 	tty       bool
 	mu        sync.Mutex
-	hosts     map[string]pusher.HostReport
+	hosts     map[string]agentclient.HostReport
 	order     []string
 	total     int
 	lines     int
 }
 
 func newDisplay(out, errw io.Writer, total int, asJSON bool) *display {
-	d := &display{out: out, errw: errw, hosts: map[string]pusher.HostReport{}, total: total}
+	d := &display{out: out, errw: errw, hosts: map[string]agentclient.HostReport{}, total: total}
 	if f, ok := out.(*os.File); ok {
 		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
 			d.tty = true
@@ -217,7 +219,7 @@ func newDisplay(out, errw io.Writer, total int, asJSON bool) *display {
 	return d
 }
 
-func (d *display) update(r pusher.HostReport) {
+func (d *display) update(r agentclient.HostReport) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	old, seen := d.hosts[r.Host.Name]
@@ -225,11 +227,11 @@ func (d *display) update(r pusher.HostReport) {
 		d.order = append(d.order, r.Host.Name)
 	}
 	d.hosts[r.Host.Name] = r
-	if d.tty || (seen && old.State == r.State) || r.State == pusher.HostPending {
+	if d.tty || (seen && old.State == r.State) || r.State == agentclient.HostPending {
 		return
 	}
 	line := fmt.Sprintf("%s %s", r.Host.Name, r.State)
-	if r.Result != nil && r.State == pusher.HostOK {
+	if r.Result != nil && r.State == agentclient.HostOK {
 		line += fmt.Sprintf(" %.1fs changed=%d fetched=%s", r.Seconds, r.Result.Changed, humanBytes(r.Result.Fetched))
 	}
 	if r.Error != "" {
@@ -276,14 +278,14 @@ func (d *display) draw() {
 		fmt.Fprintf(&b, "\x1b[%dA", d.lines)
 	}
 	lines := 0
-	counts := map[pusher.HostState]int{}
+	counts := map[agentclient.HostState]int{}
 	var done, total int64
 	for _, name := range d.order {
 		r := d.hosts[name]
 		counts[r.State]++
 		done += r.Progress.BytesDone
 		total += r.Progress.BytesTotal
-		if r.State != pusher.HostRunning {
+		if r.State != agentclient.HostRunning {
 			continue
 		}
 		frac := 0.0
@@ -293,10 +295,10 @@ func (d *display) draw() {
 		fmt.Fprintf(&b, "\x1b[2K%-20s %s %3.0f%% %8s %s\n", name, bar(frac, 30), frac*100, humanBytes(r.Progress.BytesDone), r.Progress.Phase)
 		lines++
 	}
-	pending := d.total - counts[pusher.HostOK] - counts[pusher.HostFailed] - counts[pusher.HostRunning] - counts[pusher.HostSkipped]
-	frac := float64(counts[pusher.HostOK]+counts[pusher.HostFailed]) / float64(max(d.total, 1))
+	pending := d.total - counts[agentclient.HostOK] - counts[agentclient.HostFailed] - counts[agentclient.HostRunning] - counts[agentclient.HostSkipped]
+	frac := float64(counts[agentclient.HostOK]+counts[agentclient.HostFailed]) / float64(max(d.total, 1))
 	fmt.Fprintf(&b, "\x1b[2Kfleet %s %d ok, %d failed, %d running, %d pending, %d skipped; %s of %s staged\n",
-		bar(frac, 30), counts[pusher.HostOK], counts[pusher.HostFailed], counts[pusher.HostRunning], pending, counts[pusher.HostSkipped], humanBytes(done), humanBytes(total))
+		bar(frac, 30), counts[agentclient.HostOK], counts[agentclient.HostFailed], counts[agentclient.HostRunning], pending, counts[agentclient.HostSkipped], humanBytes(done), humanBytes(total))
 	lines++
 	for i := lines; i < d.lines; i++ {
 		b.WriteString("\x1b[2K\n")

@@ -14,8 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/images"
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/internal/localfleet"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
 )
@@ -27,7 +28,7 @@ func init() {
 
 // demoFleet is what the push steps share (set by demoPush).
 var demoFleet struct {
-	fleet  *pusher.LocalFleet
+	fleet  *localfleet.Fleet
 	srv    *http.Server
 	key    signing.PrivateKey
 	stores string
@@ -87,7 +88,7 @@ func demoPush(ctx context.Context, d *demo) error {
 			return err
 		}
 	}
-	f, err := pusher.StartLocalFleet(ctx, pusher.LocalFleetOptions{N: 3, Dir: filepath.Join(d.dir, "fleet"), Prefix: "demo",
+	f, err := localfleet.Start(ctx, localfleet.Options{N: 3, Dir: filepath.Join(d.dir, "fleet"), Prefix: "demo",
 		Stores: []string{demoFleet.stores}, TrustedKeys: []string{pub}, Triggers: rules})
 	if err != nil {
 		return err
@@ -102,7 +103,7 @@ func demoPushTo(ctx context.Context, d *demo, ref string) error {
 	if err != nil {
 		return err
 	}
-	reports, err := demoFleet.fleet.Push(ctx, pusher.PushOptions{Image: dg, Concurrency: 3})
+	reports, err := demoFleet.fleet.Push(ctx, agentclient.PushOptions{Image: dg, Concurrency: 3})
 	printSummary(d.a.Stdout, reports)
 	return err
 }
@@ -130,7 +131,7 @@ func demoPushAgain(ctx context.Context, d *demo) error {
 		return err
 	}
 	d.say("image 2 is %s: %d changed files, %d sub-file deltas precomputed", d2, st.Files, st.Deltas)
-	reports, err := demoFleet.fleet.Push(ctx, pusher.PushOptions{Image: d2, Concurrency: 3})
+	reports, err := demoFleet.fleet.Push(ctx, agentclient.PushOptions{Image: d2, Concurrency: 3})
 	printSummary(d.a.Stdout, reports)
 	if err != nil {
 		return err

@@ -11,8 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ingotfleet/ingot/agentclient"
+	"github.com/ingotfleet/ingot/internal/localfleet"
 	"github.com/ingotfleet/ingot/internal/testenv"
-	"github.com/ingotfleet/ingot/pusher"
 )
 
 // The pusher's commands end to end, in-process: keys, CA, image import, sign,
@@ -56,7 +57,7 @@ func TestPushCommands(t *testing.T) {
 	defer cancel()
 	srv := httptest.NewServer(http.FileServer(http.Dir(store)))
 	defer srv.Close()
-	fleet, err := pusher.StartLocalFleet(ctx, pusher.LocalFleetOptions{N: 3, Dir: filepath.Join(dir, "fleet"),
+	fleet, err := localfleet.Start(ctx, localfleet.Options{N: 3, Dir: filepath.Join(dir, "fleet"),
 		Stores: []string{srv.URL}, TrustedKeys: []string{filepath.Join(dir, "release.pub")}})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ func TestPushCommands(t *testing.T) {
 	out = run(exitOK, append([]string{"push", digests["b"][:12], "--json", "--canary", "1"}, tls...)...)
 	var rep struct {
 		Image string
-		Hosts []pusher.HostReport
+		Hosts []agentclient.HostReport
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("push --json: %v\n%s", err, out)
@@ -91,7 +92,7 @@ func TestPushCommands(t *testing.T) {
 		for _, tr := range h.Result.Triggers {
 			fired = append(fired, tr.Name)
 		}
-		if h.State != pusher.HostOK || strings.Join(fired, ",") != "ldconfig,motd" {
+		if h.State != agentclient.HostOK || strings.Join(fired, ",") != "ldconfig,motd" {
 			t.Errorf("%s: %s, triggers %v", h.Host.Name, h.State, fired)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/pusher"
 )
 
@@ -56,7 +57,7 @@ the files the last commit replaced.`,
 			if err != nil {
 				return err
 			}
-			return runFleet(cmd.Context(), a, c, hosts, pusher.PushOptions{Rollback: true, Concurrency: ff.concurrency,
+			return runFleet(cmd.Context(), a, c, hosts, agentclient.PushOptions{Rollback: true, Concurrency: ff.concurrency,
 				Canary: ff.canary, MaxFailures: ff.maxFailures}, ff.json)
 		},
 	}

@@ -19,7 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/agentclient"
+	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/api"
 	"github.com/ingotfleet/ingot/rollout/boltstore"
@@ -66,7 +67,7 @@ func (f *apiFlags) add(cmd *cobra.Command) {
 }
 
 func (f *apiFlags) call(ctx context.Context, method, path string, body, out any) error {
-	conf, err := pusher.ClientTLS(f.ca, f.cert, f.key)
+	conf, err := pki.ClientTLS(f.ca, f.cert, f.key)
 	if err != nil {
 		return err
 	}
@@ -176,18 +177,18 @@ Exit status: 0 when the rollout completed, 1 when it was aborted.`,
 				return err
 			}
 			defer af.Close()
-			conf, err := pusher.ClientTLS(agentCA, agentCert, agentKey)
+			conf, err := pki.ClientTLS(agentCA, agentCert, agentKey)
 			if err != nil {
 				return err
 			}
-			agents := &rollout.PusherAgents{Client: pusher.NewClient(conf), Stores: stores}
+			agents := &rollout.PusherAgents{Client: agentclient.NewClient(conf), Stores: stores}
 			health := rollout.Gates(pl.Pol, nil)
 			src := &rollout.AlertSource{Sources: pl.Pol.Indicators}
 			disp := &rolloutDisplay{w: a.Stderr, pl: pl, json: asJSON}
 			ctl := &rollout.Controller{Plan: pl, Store: store, Elector: elector, Agents: agents, Health: health,
 				Indicators: src.Read, Audit: af, Log: a.Log, OnTick: disp.tick}
 			if listen != "" {
-				conf, err := pusher.ServerTLS(agentCA, apiCert, apiKey)
+				conf, err := pki.ServerTLS(agentCA, apiCert, apiKey)
 				if err != nil {
 					return fmt.Errorf("API TLS: %w", err)
 				}

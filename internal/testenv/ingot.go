@@ -8,18 +8,34 @@ import (
 	"testing"
 )
 
-var ingotBin struct {
+type ingotBuild struct {
 	once sync.Once
 	path string
 	err  error
 	out  []byte
 }
 
+// The shipped build, and the build with the crash tests' hook
+// (-tags ingotcrash: cmd/ingot/crashhook.go).
+var ingotBin, ingotCrashBin ingotBuild
+
 // IngotBinary builds cmd/ingot once per test binary and returns its path
 // (for tests that run agents or controllers as processes).
 func IngotBinary(t testing.TB) string {
 	t.Helper()
-	b := &ingotBin
+	return ingotBin.build(t)
+}
+
+// IngotCrashBinary is IngotBinary built with -tags ingotcrash: its agent
+// reads INGOT_AGENT_CRASH_AT and INGOT_AGENT_STEPS, which the shipped
+// binary ignores, so the crash tests can kill it at an exact step.
+func IngotCrashBinary(t testing.TB) string {
+	t.Helper()
+	return ingotCrashBin.build(t, "-tags", "ingotcrash")
+}
+
+func (b *ingotBuild) build(t testing.TB, flags ...string) string {
+	t.Helper()
 	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "ingot-bin-")
 		if err != nil {
@@ -27,7 +43,8 @@ func IngotBinary(t testing.TB) string {
 			return
 		}
 		b.path = filepath.Join(dir, "ingot")
-		b.out, b.err = exec.Command("go", "build", "-o", b.path, "github.com/ingotfleet/ingot/cmd/ingot").CombinedOutput()
+		args := append(append([]string{"build"}, flags...), "-o", b.path, "github.com/ingotfleet/ingot/cmd/ingot")
+		b.out, b.err = exec.Command("go", args...).CombinedOutput()
 	})
 	if b.err != nil {
 		t.Fatalf("building ingot: %v\n%s", b.err, b.out)
@@ -35,10 +52,12 @@ func IngotBinary(t testing.TB) string {
 	return b.path
 }
 
-// RemoveIngotBinary removes what IngotBinary built; TestMain calls it
-// after m.Run.
+// RemoveIngotBinary removes what IngotBinary and IngotCrashBinary built;
+// TestMain calls it after m.Run.
 func RemoveIngotBinary() {
-	if ingotBin.path != "" {
-		os.RemoveAll(filepath.Dir(ingotBin.path))
+	for _, b := range []*ingotBuild{&ingotBin, &ingotCrashBin} {
+		if b.path != "" {
+			os.RemoveAll(filepath.Dir(b.path))
+		}
 	}
 }

@@ -12,13 +12,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ingotfleet/ingot/agentclient"
+	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
 )
 
-// runAgent runs the ingot agent once with args and env.
+// runAgent runs the ingot agent once with args and env (built with the
+// crash hook, which reads INGOT_AGENT_CRASH_AT and INGOT_AGENT_STEPS).
 func runAgent(t *testing.T, conf string, env []string, args ...string) (string, error) {
-	cmd := exec.Command(ingotBinary(t), append([]string{"agent", "--config", conf}, args...)...)
+	cmd := exec.Command(ingotCrashBinary(t), append([]string{"agent", "--config", conf}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -116,14 +119,14 @@ func TestSlotAgentAPI(t *testing.T) {
 	f := newFixture(t)
 	dA, dB := f.publish(t, imageA()), f.publish(t, imageB())
 	ca := filepath.Join(f.dir, "ca")
-	if err := pusher.InitCA(ca, "test"); err != nil {
+	if err := pki.InitCA(ca, "test"); err != nil {
 		t.Fatal(err)
 	}
-	cert, key, err := pusher.IssueCert(ca, ca, "host", pusher.RoleAgent, []string{"127.0.0.1"}, time.Hour)
+	cert, key, err := pki.IssueCert(ca, ca, "host", pki.RoleAgent, []string{"127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ccert, ckey, err := pusher.IssueCert(ca, ca, "ctl", pusher.RoleController, nil, time.Hour)
+	ccert, ckey, err := pki.IssueCert(ca, ca, "ctl", pki.RoleController, nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,11 +136,11 @@ func TestSlotAgentAPI(t *testing.T) {
 		t.Fatalf("sync A: %v\n%s", err, out)
 	}
 	os.WriteFile(filepath.Join(f.slotA, "etc/hostname"), []byte("apihost\n"), 0o644)
-	tlsConf, err := pusher.ClientTLS(filepath.Join(ca, "ca.pem"), ccert, ckey)
+	tlsConf, err := pki.ClientTLS(filepath.Join(ca, "ca.pem"), ccert, ckey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := pusher.NewClient(tlsConf)
+	client := agentclient.NewClient(tlsConf)
 	start := func() (string, func()) {
 		os.Remove(addrFile)
 		cmd := exec.Command(ingotBinary(t), "agent", "--config", conf)

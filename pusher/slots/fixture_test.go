@@ -177,6 +177,10 @@ func treeSum(t *testing.T, root string) string {
 // ingotBinary builds the ingot command once per test run.
 func ingotBinary(t *testing.T) string { return testenv.IngotBinary(t) }
 
+// ingotCrashBinary is ingotBinary with the crash tests' hook
+// (testenv.IngotCrashBinary).
+func ingotCrashBinary(t *testing.T) string { return testenv.IngotCrashBinary(t) }
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testenv.RemoveIngotBinary()

@@ -1,4 +1,4 @@
-package pusher
+package pki
 
 import (
 	"crypto/ecdsa"
@@ -28,14 +28,14 @@ const (
 
 // CA file names inside a CA directory.
 const (
-	caCertFile = "ca.pem"
-	caKeyFile  = "ca-key.pem"
+	CACertFile = "ca.pem"
+	CAKeyFile  = "ca-key.pem"
 )
 
 // InitCA makes a new fleet CA in dir (ca.pem, ca-key.pem). It refuses to
 // overwrite an existing one.
 func InitCA(dir, name string) error {
-	if _, err := os.Stat(filepath.Join(dir, caKeyFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, CAKeyFile)); err == nil {
 		return fmt.Errorf("%s already holds a CA", dir)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -59,7 +59,7 @@ func InitCA(dir, name string) error {
 	if err != nil {
 		return err
 	}
-	return writeCertKey(filepath.Join(dir, caCertFile), filepath.Join(dir, caKeyFile), der, key)
+	return writeCertKey(filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile), der, key)
 }
 
 func serial() *big.Int {
@@ -132,11 +132,11 @@ func IssueCert(caDir, out, name string, role Role, hosts []string, valid time.Du
 }
 
 func loadCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	cb, err := os.ReadFile(filepath.Join(dir, caCertFile))
+	cb, err := os.ReadFile(filepath.Join(dir, CACertFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading CA: %w (run `ingot ca init` first)", err)
 	}
-	kb, err := os.ReadFile(filepath.Join(dir, caKeyFile))
+	kb, err := os.ReadFile(filepath.Join(dir, CAKeyFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading CA key: %w", err)
 	}
@@ -147,11 +147,11 @@ func loadCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	}
 	cert, err := x509.ParseCertificate(cp.Bytes)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, caCertFile), err)
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, CACertFile), err)
 	}
 	key, err := x509.ParseECPrivateKey(kp.Bytes)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, caKeyFile), err)
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, CAKeyFile), err)
 	}
 	return cert, key, nil
 }

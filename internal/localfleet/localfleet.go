@@ -1,4 +1,4 @@
-package pusher
+package localfleet
 
 import (
 	"context"
@@ -13,11 +13,14 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ingotfleet/ingot/agentclient"
+	"github.com/ingotfleet/ingot/internal/pki"
+	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/triggers"
 )
 
-// LocalFleetOptions describe agents to start on this machine.
-type LocalFleetOptions struct {
+// Options describe agents to start on this machine.
+type Options struct {
 	N      int    // how many agents
 	Dir    string // where their roots, configs and the CA go
 	Prefix string // host names: PREFIX-01, … (default "host")
@@ -28,51 +31,51 @@ type LocalFleetOptions struct {
 	TrustedKeys []string
 	Triggers    []triggers.Rule
 	// Extra changes each agent's config before it starts (i counts from 0).
-	Extra func(i int, c *Config)
+	Extra func(i int, c *pusher.Config)
 	Log   *slog.Logger
 	// Env is added to each agent process's environment.
 	Env []string
 }
 
-// LocalAgent is one agent of a LocalFleet.
-type LocalAgent struct {
+// Agent is one agent of a Fleet.
+type Agent struct {
 	Name, Root, ConfigFile, Addr string
-	Config                       *Config
+	Config                       *pusher.Config
 	cmd                          *exec.Cmd
 	cancel                       context.CancelFunc
 	done                         chan error
 	log                          *os.File
 }
 
-// LocalFleet is agents on loopback with temporary roots, a fleet CA and a
+// Fleet is agents on loopback with temporary roots, a fleet CA and a
 // controller certificate: what the demo and the end-to-end tests use.
-type LocalFleet struct {
+type Fleet struct {
 	Dir    string
 	CA     string // CA directory
-	Agents []*LocalAgent
-	Hosts  []Host
-	Client *Client
-	opts   LocalFleetOptions
+	Agents []*Agent
+	Hosts  []agentclient.Host
+	Client *agentclient.Client
+	opts   Options
 }
 
-// StartLocalFleet makes a CA, a certificate, a root and a config per
-// agent, and starts them on 127.0.0.1 with ports chosen by the kernel.
-func StartLocalFleet(ctx context.Context, opts LocalFleetOptions) (*LocalFleet, error) {
+// Start makes a CA, a certificate, a root and a config per agent, and
+// starts them on 127.0.0.1 with ports chosen by the kernel.
+func Start(ctx context.Context, opts Options) (*Fleet, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = "host"
 	}
-	f := &LocalFleet{Dir: opts.Dir, CA: filepath.Join(opts.Dir, "ca"), opts: opts}
-	if err := InitCA(f.CA, "ingot local fleet"); err != nil {
+	f := &Fleet{Dir: opts.Dir, CA: filepath.Join(opts.Dir, "ca"), opts: opts}
+	if err := pki.InitCA(f.CA, "ingot local fleet"); err != nil {
 		return nil, err
 	}
-	if _, _, err := IssueCert(f.CA, f.CA, "controller", RoleController, nil, 0); err != nil {
+	if _, _, err := pki.IssueCert(f.CA, f.CA, "controller", pki.RoleController, nil, 0); err != nil {
 		return nil, err
 	}
-	conf, err := ClientTLS(filepath.Join(f.CA, caCertFile), filepath.Join(f.CA, "controller.pem"), filepath.Join(f.CA, "controller-key.pem"))
+	conf, err := pki.ClientTLS(filepath.Join(f.CA, pki.CACertFile), filepath.Join(f.CA, "controller.pem"), filepath.Join(f.CA, "controller-key.pem"))
 	if err != nil {
 		return nil, err
 	}
-	f.Client = NewClient(conf)
+	f.Client = agentclient.NewClient(conf)
 	f.Client.Poll = 100 * time.Millisecond
 	for i := 0; i < opts.N; i++ {
 		a, err := f.startAgent(ctx, i)
@@ -81,25 +84,25 @@ func StartLocalFleet(ctx context.Context, opts LocalFleetOptions) (*LocalFleet, 
 			return nil, err
 		}
 		f.Agents = append(f.Agents, a)
-		f.Hosts = append(f.Hosts, Host{Name: a.Name, Addr: a.Addr})
+		f.Hosts = append(f.Hosts, agentclient.Host{Name: a.Name, Addr: a.Addr})
 	}
 	return f, nil
 }
 
-func (f *LocalFleet) startAgent(ctx context.Context, i int) (*LocalAgent, error) {
+func (f *Fleet) startAgent(ctx context.Context, i int) (*Agent, error) {
 	name := fmt.Sprintf("%s-%02d", f.opts.Prefix, i+1)
 	dir := filepath.Join(f.Dir, name)
 	root := filepath.Join(dir, "root")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
 	}
-	cert, key, err := IssueCert(f.CA, dir, "agent", RoleAgent, []string{"127.0.0.1", "localhost"}, 0)
+	cert, key, err := pki.IssueCert(f.CA, dir, "agent", pki.RoleAgent, []string{"127.0.0.1", "localhost"}, 0)
 	if err != nil {
 		return nil, err
 	}
-	c := &Config{Name: name, Listen: "127.0.0.1:0", AddrFile: filepath.Join(dir, "addr"), Root: root,
+	c := &pusher.Config{Name: name, Listen: "127.0.0.1:0", AddrFile: filepath.Join(dir, "addr"), Root: root,
 		Stores: f.opts.Stores, TrustedKeys: f.opts.TrustedKeys, Triggers: f.opts.Triggers}
-	c.TLS.CA, c.TLS.Cert, c.TLS.Key = filepath.Join(f.CA, caCertFile), cert, key
+	c.TLS.CA, c.TLS.Cert, c.TLS.Key = filepath.Join(f.CA, pki.CACertFile), cert, key
 	c.Retries = 3
 	c.Backoff = 50 * time.Millisecond
 	if f.opts.Extra != nil {
@@ -109,7 +112,7 @@ func (f *LocalFleet) startAgent(ctx context.Context, i int) (*LocalAgent, error)
 	if err != nil {
 		return nil, err
 	}
-	a := &LocalAgent{Name: name, Root: root, ConfigFile: filepath.Join(dir, "agent.yaml"), Config: c}
+	a := &Agent{Name: name, Root: root, ConfigFile: filepath.Join(dir, "agent.yaml"), Config: c}
 	if err := os.WriteFile(a.ConfigFile, b, 0o644); err != nil {
 		return nil, err
 	}
@@ -117,7 +120,7 @@ func (f *LocalFleet) startAgent(ctx context.Context, i int) (*LocalAgent, error)
 }
 
 // run starts (or restarts) an agent and waits for its address.
-func (f *LocalFleet) run(ctx context.Context, a *LocalAgent) error {
+func (f *Fleet) run(ctx context.Context, a *Agent) error {
 	addrFile := a.Config.AddrFile
 	os.Remove(addrFile)
 	a.done = make(chan error, 1)
@@ -135,11 +138,11 @@ func (f *LocalFleet) run(ctx context.Context, a *LocalAgent) error {
 		}
 		go func() { a.done <- a.cmd.Wait() }()
 	} else {
-		c, err := LoadConfig(a.ConfigFile)
+		c, err := pusher.LoadConfig(a.ConfigFile)
 		if err != nil {
 			return err
 		}
-		ag, err := NewAgent(c, f.opts.Log)
+		ag, err := pusher.NewAgent(c, f.opts.Log)
 		if err != nil {
 			return err
 		}
@@ -165,7 +168,7 @@ func (f *LocalFleet) run(ctx context.Context, a *LocalAgent) error {
 }
 
 // Kill stops one agent hard (SIGKILL for a process).
-func (f *LocalFleet) Kill(a *LocalAgent) {
+func (f *Fleet) Kill(a *Agent) {
 	if a.cmd != nil && a.cmd.Process != nil {
 		a.cmd.Process.Kill()
 	}
@@ -174,14 +177,16 @@ func (f *LocalFleet) Kill(a *LocalAgent) {
 	}
 	if a.done != nil {
 		<-a.done
+		a.done = nil // Stop must not wait for it again
 	}
 	if a.log != nil {
 		a.log.Close()
+		a.log = nil
 	}
 }
 
 // Restart starts a stopped agent again (on a new port).
-func (f *LocalFleet) Restart(ctx context.Context, i int) error {
+func (f *Fleet) Restart(ctx context.Context, i int) error {
 	a := f.Agents[i]
 	if err := f.run(ctx, a); err != nil {
 		return err
@@ -191,7 +196,7 @@ func (f *LocalFleet) Restart(ctx context.Context, i int) error {
 }
 
 // Stop stops every agent.
-func (f *LocalFleet) Stop() {
+func (f *Fleet) Stop() {
 	for _, a := range f.Agents {
 		if a.cmd != nil && a.cmd.Process != nil {
 			a.cmd.Process.Signal(os.Interrupt)
@@ -219,11 +224,11 @@ func (f *LocalFleet) Stop() {
 }
 
 // Push pushes an image to every agent of the fleet.
-func (f *LocalFleet) Push(ctx context.Context, opts PushOptions) ([]HostReport, error) {
-	reports := Push(ctx, f.Client, f.Hosts, opts)
+func (f *Fleet) Push(ctx context.Context, opts agentclient.PushOptions) ([]agentclient.HostReport, error) {
+	reports := agentclient.Push(ctx, f.Client, f.Hosts, opts)
 	var errs []error
 	for _, r := range reports {
-		if r.State != HostOK {
+		if r.State != agentclient.HostOK {
 			errs = append(errs, fmt.Errorf("%s: %s: %s", r.Host.Name, r.State, r.Error))
 		}
 	}

@@ -1,4 +1,4 @@
-package pusher
+package agentclient
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/pusher"
 )
 
 // Host is an agent to drive.
@@ -105,13 +106,13 @@ func (c *Client) call(ctx context.Context, method, addr, path string, body, out 
 }
 
 // Status asks an agent for its status.
-func (c *Client) Status(ctx context.Context, addr string) (Status, error) {
-	var s Status
+func (c *Client) Status(ctx context.Context, addr string) (pusher.Status, error) {
+	var s pusher.Status
 	return s, c.call(ctx, http.MethodGet, addr, "/v1/status", nil, &s)
 }
 
 // Sync asks an agent to start a sync; it returns the run id.
-func (c *Client) Sync(ctx context.Context, addr string, req SyncRequest) (int64, error) {
+func (c *Client) Sync(ctx context.Context, addr string, req pusher.SyncRequest) (int64, error) {
 	var r struct{ ID int64 }
 	return r.ID, c.call(ctx, http.MethodPost, addr, "/v1/sync", req, &r)
 }
@@ -124,7 +125,7 @@ func (c *Client) Rollback(ctx context.Context, addr string) (int64, error) {
 
 // Wait polls an agent until run id is done and returns its result.
 // progress, when set, sees every status polled.
-func (c *Client) Wait(ctx context.Context, addr string, id int64, progress func(Status)) (*Result, error) {
+func (c *Client) Wait(ctx context.Context, addr string, id int64, progress func(pusher.Status)) (*pusher.Result, error) {
 	poll := c.Poll
 	if poll <= 0 {
 		poll = 200 * time.Millisecond
@@ -173,12 +174,12 @@ const (
 
 // HostReport is one host's part of a push.
 type HostReport struct {
-	Host     Host             `json:"host"`
-	State    HostState        `json:"state"`
-	Error    string           `json:"error,omitempty"`
-	Result   *Result          `json:"result,omitempty"`
-	Progress ProgressSnapshot `json:"-"`
-	Seconds  float64          `json:"seconds"`
+	Host     Host                    `json:"host"`
+	State    HostState               `json:"state"`
+	Error    string                  `json:"error,omitempty"`
+	Result   *pusher.Result          `json:"result,omitempty"`
+	Progress pusher.ProgressSnapshot `json:"-"`
+	Seconds  float64                 `json:"seconds"`
 }
 
 // PushOptions shape a push.
@@ -242,12 +243,12 @@ func Push(ctx context.Context, c *Client, hosts []Host, opts PushOptions) []Host
 		if opts.Rollback {
 			id, err = c.Rollback(ctx, h.Addr)
 		} else {
-			id, err = c.Sync(ctx, h.Addr, SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun,
+			id, err = c.Sync(ctx, h.Addr, pusher.SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun,
 				Ref: opts.Ref, AllowRollback: opts.AllowRollback, Slot: opts.Slot, Switch: opts.Slot != ""})
 		}
-		var res *Result
+		var res *pusher.Result
 		if err == nil {
-			res, err = c.Wait(ctx, h.Addr, id, func(s Status) {
+			res, err = c.Wait(ctx, h.Addr, id, func(s pusher.Status) {
 				update(i, func(r *HostReport) { r.Progress = s.Progress })
 			})
 		}
@@ -315,4 +316,4 @@ func Push(ctx context.Context, c *Client, hosts []Host, opts PushOptions) []Host
 }
 
 // ErrHostsFailed is returned by callers when a push had failures.
-var ErrHostsFailed = errors.New("pusher: hosts failed")
+var ErrHostsFailed = errors.New("agentclient: hosts failed")
