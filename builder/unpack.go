@@ -22,6 +22,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/deb"
 	"github.com/ingotfleet/ingot/builder/dpkgdb"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // debFile is one package to unpack: a verified .deb on disk.
@@ -289,17 +290,22 @@ func (u *unpacker) unpackOne(ctx context.Context, i int, only map[string]bool) e
 	return nil
 }
 
-// replaces reports whether package a declares Replaces on package b.
-func replaces(a, b *deb.Control) bool {
-	for _, alt := range strings.Split(a.Get("Replaces"), ",") {
-		name, _, _ := strings.Cut(strings.TrimSpace(alt), " ")
-		name, _, _ = strings.Cut(name, "(")
-		name, _, _ = strings.Cut(name, ":")
-		if strings.TrimSpace(name) == b.Package() {
-			return true
+// replaces reports whether package a declares Replaces on package b at
+// b's version ("Replaces: b (<< 2)" does not replace b 2).
+func replaces(a, b *deb.Control) (bool, error) {
+	rels, err := relations(a, "Replaces")
+	if err != nil {
+		return false, err
+	}
+	v := debversion.Split(b.Get("Version"))
+	for _, r := range rels {
+		for _, p := range r {
+			if p.Name == b.Package() && p.SatisfiedBy(v) {
+				return true, nil
+			}
 		}
 	}
-	return false
+	return false, nil
 }
 
 // resolveConflicts settles paths shipped by several packages. As with
@@ -326,7 +332,14 @@ func (u *unpacker) resolveConflicts(ctx context.Context) error {
 			cand := pkgs[k]
 			ok := true
 			for _, o := range pkgs {
-				if o != cand && !replaces(u.results[cand].Control, u.results[o].Control) {
+				if o == cand {
+					continue
+				}
+				r, err := replaces(u.results[cand].Control, u.results[o].Control)
+				if err != nil {
+					return err
+				}
+				if !r {
 					ok = false
 					break
 				}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // ReportVersion is the version of the report formats (text header, JSON
@@ -619,9 +620,9 @@ func packageChanges(a, b *dpkgDB) []PackageChange {
 			out = append(out, PackageChange{Name: n, Change: "added", New: pb.Version})
 		case pb == nil:
 			out = append(out, PackageChange{Name: n, Change: "removed", Old: pa.Version})
-		case CompareVersions(pa.Version, pb.Version) < 0:
+		case debversion.CompareStrict(pa.Version, pb.Version) < 0:
 			out = append(out, PackageChange{Name: n, Change: "upgraded", Old: pa.Version, New: pb.Version})
-		case CompareVersions(pa.Version, pb.Version) > 0:
+		case debversion.CompareStrict(pa.Version, pb.Version) > 0:
 			out = append(out, PackageChange{Name: n, Change: "downgraded", Old: pa.Version, New: pb.Version})
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/ingotfleet/ingot/builder/spec"
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
 
 // Item is a file to download into a Cache: where from, and the size and
@@ -164,7 +165,10 @@ func (c *Cache) fetchOne(ctx context.Context, it Item, report func(Event)) error
 }
 
 // download fetches one item into partial/, resuming what an earlier try
-// left, verifies it, and renames it into place.
+// left, verifies it, and renames it into place. This is atomicfile's
+// write (sync, rename, sync the directory) with two things atomicfile.File
+// does not do: the partial file is kept and resumed across attempts, and
+// it is locked so two processes fetch it once.
 func (c *Cache) download(ctx context.Context, it Item, report func(Event)) error {
 	partDir := filepath.Join(c.Dir, "partial")
 	if err := os.MkdirAll(partDir, 0o755); err != nil {
@@ -254,9 +258,8 @@ func (c *Cache) download(ctx context.Context, it Item, report func(Event)) error
 	if err := os.Rename(part, dst); err != nil {
 		return fmt.Errorf("download cache: %w", err)
 	}
-	if d, err := os.Open(filepath.Dir(dst)); err == nil {
-		d.Sync()
-		d.Close()
+	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
+		return fmt.Errorf("download cache: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("download cache: %w", err)

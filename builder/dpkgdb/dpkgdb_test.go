@@ -2,6 +2,7 @@ package dpkgdb
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +98,44 @@ func TestLoadRefusesBadStatus(t *testing.T) {
 	os.WriteFile(filepath.Join(root, Dir, "status"), []byte("Package: a\nVersion: 1\n\nbroken line\n"), 0o644)
 	if _, err := Load(root); err == nil || !strings.Contains(err.Error(), "status:4") {
 		t.Fatalf("err = %v, want one naming status:4", err)
+	}
+}
+
+// TestOpenOwners reads a database through a ReadFileFunc (as the differ
+// and rpm2deb do over an image): only packages whose files are on disk
+// own paths, a list is found under either of dpkg's names, and every owner
+// appears once.
+func TestOpenOwners(t *testing.T) {
+	files := map[string]string{
+		StatusPath: "Package: a\nStatus: install ok installed\nArchitecture: amd64\n\n" +
+			"Package: b\nStatus: install ok half-configured\nArchitecture: amd64\nMulti-Arch: same\n\n" +
+			"Package: b\nStatus: install ok installed\nArchitecture: i386\nMulti-Arch: same\n\n" +
+			"Package: gone\nStatus: deinstall ok config-files\nArchitecture: all\n",
+		Dir + "/info/a:amd64.list":   "/.\n/usr\n/usr/bin/a\n",
+		Dir + "/info/b:amd64.list":   "/.\n/usr\n/usr/lib/b.so\n",
+		Dir + "/info/b:i386.list":    "/.\n/usr\n/usr/lib/b.so\n",
+		Dir + "/info/gone.list":      "/.\n/etc/gone.conf\n",
+		Dir + "/info/unrelated.list": "/.\n/usr/bin/x\n",
+	}
+	db, err := Open(func(name string) ([]byte, error) {
+		if s, ok := files[name]; ok {
+			return []byte(s), nil
+		}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}
+	}, "img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners, err := db.Owners()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"/.": "a b", "/usr": "a b", "/usr/bin/a": "a", "/usr/lib/b.so": "b", "/etc/gone.conf": "", "/usr/bin/x": ""} {
+		if got := strings.Join(owners[p], " "); got != want {
+			t.Errorf("owners of %s = %q, want %q", p, got, want)
+		}
+	}
+	if _, err := ParseStatus([]byte("Package: a\nStatus: installed\n"), "s"); err == nil || !strings.Contains(err.Error(), "s:1: package a: malformed Status") {
+		t.Errorf("ParseStatus with a one-word Status: err = %v", err)
 	}
 }

@@ -44,10 +44,7 @@ func (p *Package) Name() string { return p.Control.Package() }
 // InfoName is the base name of the package's info files: "pkg", or
 // "pkg:arch" for Multi-Arch: same packages.
 func (p *Package) InfoName() string {
-	if strings.EqualFold(strings.TrimSpace(p.Control.Get("Multi-Arch")), "same") {
-		return p.Name() + ":" + p.Control.Get("Architecture")
-	}
-	return p.Name()
+	return InfoName(p.Name(), p.Control.Get("Architecture"), p.Control.Get("Multi-Arch"))
 }
 
 // statusFieldOrder is the order dpkg writes the status fields in; other
@@ -91,7 +88,7 @@ func (p *Package) statusParagraph() *deb.Paragraph {
 			out.Set(n, src.Get(n))
 		}
 	}
-	for _, n := range src.Names {
+	for _, n := range src.Names() {
 		if !seen[strings.ToLower(n)] {
 			out.Set(n, src.Get(n))
 		}
