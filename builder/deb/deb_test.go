@@ -38,14 +38,18 @@ type entry struct {
 	body string
 }
 
-func readAll(t *testing.T, path string) (*deb.Control, []entry, error) {
+func readAll(t *testing.T, path string, opts ...deb.ReaderOptions) (*deb.Control, []entry, error) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r, err := deb.NewReader(f, path)
+	var o deb.ReaderOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	r, err := deb.NewReaderOptions(f, path, o)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,11 +99,9 @@ func TestReader(t *testing.T) {
 				name += map[bool]string{false: "-go", true: "-external"}[external]
 			}
 			t.Run(name, func(t *testing.T) {
-				deb.UseExternalXZ = external
-				defer func() { deb.UseExternalXZ = true }()
 				p := debtest.Build(t, t.TempDir(), samplePackage(comp))
 				_ = dir
-				c, entries, err := readAll(t, p)
+				c, entries, err := readAll(t, p, deb.ReaderOptions{GoXZ: !external})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -10,6 +10,11 @@
 // Packages, Release, apt .sources): a Paragraph holds its Fields in order,
 // each with its line, its value as written (Get) and decoded (Text).
 //
+// WriteControlTar, NewCompressor and WriteDeb write packages as dpkg-deb
+// does, the same bytes for the same input (rpm2deb uses them).
+// Decompression goes through internal/compress with an explicit memory
+// limit; ReaderOptions choose the Go xz reader over the host's xz(1).
+//
 // Every error names the package (the name given to NewReader) and the
 // member or line at fault; sizes are bounded so a hostile package cannot
 // make the reader allocate without limit.

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ingotfleet/ingot/builder/deb"
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
@@ -623,7 +624,7 @@ func (c *converter) maintainer() (contact, src, raw, note string) {
 // write assembles the .deb in a temporary file in OutDir and renames it
 // into place.
 func (c *converter) write(ctx context.Context, members []controlMember) (string, error) {
-	ctl, err := compressed(c.opts.Compression, func(w io.Writer) error { return writeControlTar(w, members, c.clamp) })
+	ctl, err := compressed(c.opts.Compression, func(w io.Writer) error { return deb.WriteControlTar(w, members, c.clamp) })
 	if err != nil {
 		return "", fmt.Errorf("control.tar: %w", err)
 	}
@@ -666,13 +667,7 @@ func (c *converter) write(ctx context.Context, members []controlMember) (string,
 		return "", err
 	}
 	defer out.Abort()
-	ext := c.opts.Compression.ext()
-	err = writeAr(out, []arMember{
-		{"debian-binary", 4, strings.NewReader("2.0\n")},
-		{"control.tar" + ext, int64(len(ctl)), bytes.NewReader(ctl)},
-		{"data.tar" + ext, dataSize, dataTmp},
-	}, c.clamp)
-	if err != nil {
+	if err := deb.WriteDeb(out, c.opts.Compression.deb(), ctl, dataTmp, dataSize, c.clamp); err != nil {
 		return "", fmt.Errorf("writing %s: %w", final, err)
 	}
 	if err := out.Commit(); err != nil {

@@ -1,0 +1,105 @@
+package deb_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ingotfleet/ingot/builder/deb"
+	"github.com/ingotfleet/ingot/internal/testenv"
+)
+
+// TestWriterRoundTrip writes a package with the writer in both
+// compressions, reads it back with the Reader and has dpkg-deb check it;
+// writing twice gives the same bytes.
+func TestWriterRoundTrip(t *testing.T) {
+	dpkgDeb := testenv.RequireTool(t, "dpkg-deb", "dpkg")
+	for _, c := range []deb.Compression{deb.CompressXZ, deb.CompressGzip} {
+		t.Run(string(c), func(t *testing.T) {
+			build := func() []byte {
+				var ctl, data bytes.Buffer
+				zw, err := deb.NewCompressor(&ctl, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				members := []deb.ControlMember{
+					{Name: "postinst", Mode: 0o755, Data: []byte("#!/bin/sh\n")},
+					{Name: "control", Mode: 0o644, Data: []byte("Package: w\nVersion: 1.0-1\nArchitecture: all\nMaintainer: A <a@example.org>\nDescription: test\n")},
+				}
+				if err := deb.WriteControlTar(zw, members, 1700000000); err != nil {
+					t.Fatal(err)
+				}
+				if err := zw.Close(); err != nil {
+					t.Fatal(err)
+				}
+				zw, err = deb.NewCompressor(&data, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tw := tar.NewWriter(zw)
+				tw.WriteHeader(&tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755})
+				tw.WriteHeader(&tar.Header{Name: "./hello", Typeflag: tar.TypeReg, Mode: 0o644, Size: 3})
+				tw.Write([]byte("hi\n"))
+				if err := tw.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if err := zw.Close(); err != nil {
+					t.Fatal(err)
+				}
+				var out bytes.Buffer
+				if err := deb.WriteDeb(&out, c, ctl.Bytes(), bytes.NewReader(data.Bytes()), int64(data.Len()), 1700000000); err != nil {
+					t.Fatal(err)
+				}
+				return out.Bytes()
+			}
+			b := build()
+			if !bytes.Equal(b, build()) {
+				t.Fatal("two writes of the same package differ")
+			}
+			r, err := deb.NewReader(bytes.NewReader(b), "w.deb")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctl, err := r.Control()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ctl.Package() != "w" || string(ctl.Files["postinst"].Data) != "#!/bin/sh\n" || ctl.Files["postinst"].Mode != 0o755 {
+				t.Errorf("control read back: %+v", ctl.Fields)
+			}
+			dr, err := r.Data()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for {
+				h, err := dr.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				names = append(names, h.Name)
+			}
+			if err := dr.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(names, " ") != "./ ./hello" {
+				t.Errorf("data entries %v", names)
+			}
+			p := filepath.Join(t.TempDir(), "w.deb")
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(dpkgDeb, "--info", p).CombinedOutput(); err != nil || !strings.Contains(string(out), "Package: w") {
+				t.Errorf("dpkg-deb --info: %v\n%s", err, out)
+			}
+		})
+	}
+}
