@@ -13,6 +13,9 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
+
+	"github.com/sourcegraph/conc/pool"
 
 	"github.com/ingotfleet/ingot/builder/deb"
 	"github.com/ingotfleet/ingot/builder/dpkgdb"
@@ -243,21 +246,19 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 // verifyAll checks every package file's size and sha256 against the lock.
 func verifyAll(ctx context.Context, pkgs []Package, workers int, progress func(Event)) error {
 	errs := make([]error, len(pkgs))
-	sem := make(chan struct{}, workers)
-	done := make(chan int)
-	go func() {
-		for i := range pkgs {
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; done <- i }()
-				errs[i] = verifyFile(ctx, &pkgs[i])
-			}()
-		}
-	}()
-	for n := 1; n <= len(pkgs); n++ {
-		i := <-done
-		progress(Event{Phase: "verify", Done: n, Total: len(pkgs), Item: pkgs[i].ID()})
+	var mu sync.Mutex
+	n := 0
+	p := pool.New().WithMaxGoroutines(max(workers, 1))
+	for i := range pkgs {
+		p.Go(func() {
+			errs[i] = verifyFile(ctx, &pkgs[i])
+			mu.Lock()
+			defer mu.Unlock()
+			n++
+			progress(Event{Phase: "verify", Done: n, Total: len(pkgs), Item: pkgs[i].ID()})
+		})
 	}
+	p.Wait()
 	return errors.Join(errs...)
 }
 

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sourcegraph/conc/pool"
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/builder/deb"
@@ -78,30 +79,9 @@ func unpackAll(ctx context.Context, root string, debs []debFile, workers int, re
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	jobs := make(chan int)
 	errs := make([]error, len(debs))
-	var wg sync.WaitGroup
 	var doneMu sync.Mutex
 	done := 0
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				if err := u.unpackOne(ctx, i, nil); err != nil {
-					errs[i] = err
-					cancel()
-					continue
-				}
-				if progress != nil {
-					doneMu.Lock()
-					done++
-					progress(done, len(debs), debs[i].Name)
-					doneMu.Unlock()
-				}
-			}
-		}()
-	}
 	// Biggest first keeps both workers busy to the end.
 	order := make([]int, len(debs))
 	sizes := make([]int64, len(debs))
@@ -117,16 +97,28 @@ func unpackAll(ctx context.Context, root string, debs []debFile, workers int, re
 			order[i], order[j] = order[j], order[i]
 		}
 	}
-feed:
+	// The pool takes packages in order as workers free up; a panic in
+	// one is raised here.
+	p := pool.New().WithMaxGoroutines(workers)
 	for _, i := range order {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
+		if ctx.Err() != nil {
+			break
 		}
+		p.Go(func() {
+			if err := u.unpackOne(ctx, i, nil); err != nil {
+				errs[i] = err
+				cancel()
+				return
+			}
+			if progress != nil {
+				doneMu.Lock()
+				done++
+				progress(done, len(debs), debs[i].Name)
+				doneMu.Unlock()
+			}
+		})
 	}
-	close(jobs)
-	wg.Wait()
+	p.Wait()
 	for _, e := range errs {
 		if e != nil {
 			return nil, e

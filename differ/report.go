@@ -10,8 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/sourcegraph/conc"
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/debversion"
@@ -518,13 +519,9 @@ const maxChangelogSize = 16 << 20
 
 // both runs f and g at once and returns the first error.
 func both(f, g func() error) error {
-	var wg sync.WaitGroup
+	var wg conc.WaitGroup // a panic in g is raised by Wait
 	var errG error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		errG = g()
-	}()
+	wg.Go(func() { errG = g() })
 	errF := f()
 	wg.Wait()
 	if errF != nil {

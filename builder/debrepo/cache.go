@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/sourcegraph/conc/pool"
+
 	"github.com/ingotfleet/ingot/builder/spec"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
@@ -92,33 +94,31 @@ func (c *Cache) Fetch(ctx context.Context, items []Item, progress func(Event)) (
 	if par <= 0 {
 		par = 8
 	}
-	sem := make(chan struct{}, par)
-	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	p := pool.New().WithMaxGoroutines(par) // a panic in a fetch is raised here
 	for i, it := range items {
 		paths[i] = c.Path(it.SHA256)
 		if c.Has(it.SHA256, it.Size) {
 			report(Event{Item: it, Cached: true, Done: true})
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		p.Go(func() {
+			if err := ctx.Err(); err != nil {
+				errs[i] = err
 				return
 			}
-			defer func() { <-sem }()
 			if err := c.fetchOne(ctx, it, report); err != nil {
 				errs[i] = err
 				cancel()
 			}
-		}()
+		})
 	}
-	wg.Wait()
+	p.Wait()
 	var out []error
 	for _, e := range errs {
 		if e != nil && !errors.Is(e, context.Canceled) {
