@@ -136,7 +136,7 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			r.Cleanup()
+			_ = r.Cleanup() // after a failed build; its error is the one returned
 		}
 	}()
 	if err := os.Mkdir(r.Dir, 0o755); err != nil {

@@ -113,7 +113,7 @@ func (w *writer) putFile(rel string, data []byte, mode uint32) error {
 		return fmt.Errorf("creating /%s: %w", rel, err)
 	}
 	f := os.NewFile(uintptr(fd), rel)
-	defer f.Close()
+	defer func() { _ = f.Close() }() // closed and checked below; this is for the error paths
 	if _, err := f.Write(data); err != nil {
 		return fmt.Errorf("writing /%s: %w", rel, err)
 	}
@@ -434,7 +434,9 @@ func aptPartialDirs(root string) error {
 	for sc.Scan() {
 		f := strings.Split(sc.Text(), ":")
 		if len(f) > 3 && f[0] == "_apt" {
-			fmt.Sscan(f[2], &uid)
+			if _, err := fmt.Sscan(f[2], &uid); err != nil {
+				return fmt.Errorf("etc/passwd: _apt has uid %q: %w", f[2], err)
+			}
 		}
 	}
 	if uid < 0 {

@@ -511,7 +511,7 @@ func (w *writer) write(target string, hdr *tar.Header, content io.Reader, sum ha
 			return fail("creating", err)
 		}
 		f := os.NewFile(uintptr(fd), target)
-		defer f.Close()
+		defer func() { _ = f.Close() }() // closed and checked below; this is for the error paths
 		if w.buf == nil {
 			w.buf = make([]byte, 256<<10)
 		}

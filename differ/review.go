@@ -245,7 +245,7 @@ func Review(ctx context.Context, base, deb string, opts ReviewOptions, log io.Wr
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // scratch copies of the base
 	beforeDir, afterDir := filepath.Join(tmp, "before"), filepath.Join(tmp, "after")
 	// Install first: a package that cannot be installed fails before the
 	// second copy is made.

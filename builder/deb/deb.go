@@ -261,7 +261,7 @@ func (r *DataReader) Read(p []byte) (int, error) {
 // and releases the decompressor.
 func (r *DataReader) Close() error {
 	_, err := io.Copy(io.Discard, r.z)
-	r.z.Close()
+	_ = r.z.Close() // a decompressor: its stream's errors came from the Copy
 	if err != nil {
 		return r.d.errf("%s: %v", r.member, noEOF(err))
 	}

@@ -179,7 +179,7 @@ func (c *Cache) download(ctx context.Context, it Item, report func(Event)) error
 	if err != nil {
 		return fmt.Errorf("download cache: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // closed and checked below; this is for the error paths
 	// Another process may be downloading the same file: wait for it, and
 	// take its result if it finished.
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
@@ -237,11 +237,11 @@ func (c *Cache) download(ctx context.Context, it Item, report func(Event)) error
 		}
 	}
 	if have != it.Size {
-		os.Remove(part)
+		_ = os.Remove(part) // bad bytes: the next try starts over either way
 		return fmt.Errorf("%s: %w: size %d, want %d", it.URL, ErrHashMismatch, have, it.Size)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != it.SHA256 {
-		os.Remove(part)
+		_ = os.Remove(part) // bad bytes: the next try starts over either way
 		return fmt.Errorf("%s: %w: sha256 %s, want %s", it.URL, ErrHashMismatch, got, it.SHA256)
 	}
 	if err := f.Sync(); err != nil {

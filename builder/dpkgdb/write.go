@@ -127,7 +127,7 @@ func Write(ctx context.Context, root string, arch string, pkgs []*Package) error
 			return fmt.Errorf("dpkg database: package %s given twice", info)
 		}
 		seen[info] = true
-		p.statusParagraph().WriteTo(&status)
+		_, _ = p.statusParagraph().WriteTo(&status) // a bytes.Buffer does not fail
 		status.WriteByte('\n')
 		write := func(what string, data []byte, mode os.FileMode) error {
 			f := filepath.Join(admin, "info", info+"."+what)

@@ -109,9 +109,9 @@ func (c *converter) convert(ctx context.Context, p *RPM) (*Report, error) {
 		return nil, err
 	}
 	c.spool = spool
-	defer func() {
-		spool.Close()
-		os.Remove(spool.Name())
+	defer func() { // a scratch file: nothing to keep, nothing to report
+		_ = spool.Close()
+		_ = os.Remove(spool.Name())
 	}()
 	if err := c.readPayload(ctx); err != nil {
 		return nil, err
@@ -538,9 +538,9 @@ func (c *converter) docs() error {
 	text, notes := WriteChangelog(entries, ChangelogOptions{Package: c.pkg, Version: c.ver, Epoch: ep, HasEpoch: hasEp, Maintainer: maint})
 	c.rep.Changelog = notes
 	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	zw.Write([]byte(text))
-	zw.Close()
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression) // a valid level
+	_, _ = zw.Write([]byte(text))                           // into a bytes.Buffer: cannot fail
+	_ = zw.Close()
 	docdir := "usr/share/doc/" + c.pkg
 	copyright := c.copyright()
 	for _, d := range []struct {
@@ -637,8 +637,8 @@ func (c *converter) write(ctx context.Context, members []controlMember) (string,
 		return "", err
 	}
 	defer func() {
-		dataTmp.Close()
-		os.Remove(dataTmp.Name())
+		_ = dataTmp.Close() // scratch, read back already
+		_ = os.Remove(dataTmp.Name())
 	}()
 	zw, err := newCompressor(dataTmp, c.opts.Compression)
 	if err != nil {

@@ -58,9 +58,9 @@ func (f *File) Commit() error {
 		}
 		return nil
 	}
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(f.Name())
+	fail := func(err error) error { // the write failed: drop the temporary file
+		_ = f.Close()
+		_ = os.Remove(f.Name())
 		return fmt.Errorf("writing %s: %w", f.target, err)
 	}
 	if err := f.Chmod(f.perm); err != nil {
@@ -73,7 +73,7 @@ func (f *File) Commit() error {
 		return fail(err)
 	}
 	if err := os.Rename(f.Name(), f.target); err != nil {
-		os.Remove(f.Name())
+		_ = os.Remove(f.Name())
 		return fmt.Errorf("writing %s: %w", f.target, err)
 	}
 	if err := SyncDir(filepath.Dir(f.target)); err != nil {
@@ -111,9 +111,9 @@ func WriteNew(path string, data []byte, perm os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
+	defer func() { _ = os.Remove(tmp.Name()) }() // gone already after a link
 	fail := func(err error) error {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Chmod(perm); err != nil {
@@ -147,9 +147,9 @@ func (f *File) Abort() {
 		return
 	}
 	f.done = true
-	f.Close()
+	_ = f.Close() // what was written is thrown away
 	if f.temp {
-		os.Remove(f.Name())
+		_ = os.Remove(f.Name())
 	}
 }
 
