@@ -3,7 +3,6 @@ package deb_test
 import (
 	"archive/tar"
 	"bytes"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,41 +60,19 @@ func TestWriterRoundTrip(t *testing.T) {
 			if !bytes.Equal(b, build()) {
 				t.Fatal("two writes of the same package differ")
 			}
-			r, err := deb.NewReader(bytes.NewReader(b), "w.deb")
-			if err != nil {
+			p := filepath.Join(t.TempDir(), "w.deb")
+			if err := os.WriteFile(p, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			ctl, err := r.Control()
+			ctl, entries, err := readAll(t, p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if ctl.Package() != "w" || string(ctl.Files["postinst"].Data) != "#!/bin/sh\n" || ctl.Files["postinst"].Mode != 0o755 {
 				t.Errorf("control read back: %+v", ctl.Fields)
 			}
-			dr, err := r.Data()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var names []string
-			for {
-				h, err := dr.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				names = append(names, h.Name)
-			}
-			if err := dr.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if strings.Join(names, " ") != "./ ./hello" {
-				t.Errorf("data entries %v", names)
-			}
-			p := filepath.Join(t.TempDir(), "w.deb")
-			if err := os.WriteFile(p, b, 0o644); err != nil {
-				t.Fatal(err)
+			if len(entries) != 2 || entries[0].name != "./" || entries[1].name != "./hello" || entries[1].body != "hi\n" {
+				t.Errorf("data entries %+v", entries)
 			}
 			if out, err := exec.Command(dpkgDeb, "--info", p).CombinedOutput(); err != nil || !strings.Contains(string(out), "Package: w") {
 				t.Errorf("dpkg-deb --info: %v\n%s", err, out)

@@ -29,8 +29,9 @@ func Split(s string) version.Version {
 
 // Compare orders two Debian version strings as dpkg does: -1, 0 or 1.
 // It does not validate them (see Split).
-func Compare(a, b string) int {
-	c := version.Compare(Split(a), Split(b))
+func Compare(a, b string) int { return sign(version.Compare(Split(a), Split(b))) }
+
+func sign(c int) int {
 	switch {
 	case c < 0:
 		return -1
@@ -87,12 +88,5 @@ func CompareStrict(a, b string) int {
 	case errb != nil:
 		return 1
 	}
-	c := version.Compare(va, vb)
-	switch {
-	case c < 0:
-		return -1
-	case c > 0:
-		return 1
-	}
-	return 0
+	return sign(version.Compare(va, vb))
 }
