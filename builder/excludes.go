@@ -1,8 +1,6 @@
 package builder
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -93,56 +91,5 @@ func applyExcludes(ctx context.Context, root string, excludeGlobList, keepGlobLi
 	if len(removed) == 0 {
 		return 0, nil
 	}
-	return len(removed), fixDpkgLists(root, removed)
-}
-
-// fixDpkgLists drops removed paths from every info/*.list and *.md5sums.
-func fixDpkgLists(root string, removed map[string]bool) error {
-	info := filepath.Join(root, dpkgdb.Dir, "info")
-	ents, err := os.ReadDir(info)
-	if err != nil {
-		return fmt.Errorf("fixing dpkg file lists: %w", err)
-	}
-	for _, e := range ents {
-		name := e.Name()
-		var keepLine func(string) bool
-		switch {
-		case strings.HasSuffix(name, ".list"):
-			keepLine = func(l string) bool { return !removed[l] }
-		case strings.HasSuffix(name, ".md5sums"):
-			keepLine = func(l string) bool {
-				_, p, ok := strings.Cut(l, "  ")
-				return !ok || !removed["/"+p]
-			}
-		default:
-			continue
-		}
-		p := filepath.Join(info, name)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		var out bytes.Buffer
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-		for sc.Scan() {
-			if keepLine(sc.Text()) {
-				out.WriteString(sc.Text())
-				out.WriteByte('\n')
-			}
-		}
-		if err := sc.Err(); err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		if !bytes.Equal(out.Bytes(), data) {
-			fi, err := os.Stat(p)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(p, out.Bytes(), fi.Mode().Perm()); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return len(removed), dpkgdb.RemovePaths(root, removed)
 }

@@ -139,3 +139,36 @@ func TestOpenOwners(t *testing.T) {
 		t.Errorf("ParseStatus with a one-word Status: err = %v", err)
 	}
 }
+
+// TestRemovePaths: removed paths leave the file lists and md5sums, other
+// lines and other files stay byte for byte, modes are kept.
+func TestRemovePaths(t *testing.T) {
+	root := t.TempDir()
+	info := filepath.Join(root, Dir, "info")
+	if err := os.MkdirAll(info, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"a.list":     "/.\n/usr\n/usr/share/doc/a\n/usr/share/doc/a/copyright\n/usr/bin/a\n",
+		"a.md5sums":  "00  usr/share/doc/a/copyright\n11  usr/bin/a\n",
+		"a.postinst": "/usr/share/doc/a/copyright\n",
+	}
+	for n, c := range files {
+		if err := os.WriteFile(filepath.Join(info, n), []byte(c), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RemovePaths(root, map[string]bool{"/usr/share/doc/a": true, "/usr/share/doc/a/copyright": true}); err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[string]string{"a.list": "/.\n/usr\n/usr/bin/a\n", "a.md5sums": "11  usr/bin/a\n", "a.postinst": files["a.postinst"]} {
+		p := filepath.Join(info, n)
+		got, err := os.ReadFile(p)
+		if err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", n, got, err, want)
+		}
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o640 {
+			t.Errorf("%s mode: %v %v", n, fi.Mode(), err)
+		}
+	}
+}

@@ -154,14 +154,75 @@ func (db *DB) List(p *Installed) ([]string, error) {
 		return nil, fmt.Errorf("reading file list of %s: %w", p.Name, err)
 	}
 	var out []string
+	err = eachLine(data, func(l string) {
+		if l != "" {
+			out = append(out, l)
+		}
+	})
+	return out, err
+}
+
+// eachLine calls fn for every line of an info file (a file list,
+// md5sums), without its "\n".
+func eachLine(data []byte, fn func(string)) error {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
-		if l := sc.Text(); l != "" {
-			out = append(out, l)
+		fn(sc.Text())
+	}
+	return sc.Err()
+}
+
+// RemovePaths takes removed paths ("/usr/share/doc/x") out of every file
+// list and md5sums of root's database, so that dpkg -S and dpkg --verify
+// agree with a root from which they were deleted. A file is rewritten
+// only when it changes, keeping its mode.
+func RemovePaths(root string, removed map[string]bool) error {
+	info := filepath.Join(root, Dir, "info")
+	ents, err := os.ReadDir(info)
+	if err != nil {
+		return fmt.Errorf("fixing dpkg file lists: %w", err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		var keepLine func(string) bool
+		switch {
+		case strings.HasSuffix(name, ".list"):
+			keepLine = func(l string) bool { return !removed[l] }
+		case strings.HasSuffix(name, ".md5sums"):
+			keepLine = func(l string) bool {
+				_, p, ok := strings.Cut(l, "  ")
+				return !ok || !removed["/"+p]
+			}
+		default:
+			continue
+		}
+		p := filepath.Join(info, name)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var out bytes.Buffer
+		err = eachLine(data, func(l string) {
+			if keepLine(l) {
+				out.WriteString(l)
+				out.WriteByte('\n')
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if !bytes.Equal(out.Bytes(), data) {
+			fi, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(p, out.Bytes(), fi.Mode().Perm()); err != nil {
+				return err
+			}
 		}
 	}
-	return out, sc.Err()
+	return nil
 }
 
 // Owners maps every listed path ("/usr/bin/ls", "/.") to the packages
