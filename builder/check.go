@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/ingotfleet/ingot/images"
@@ -37,8 +38,9 @@ const checkChildEnv = "_INGOT_BUILD_CHECK_CHILD"
 
 // checkJob is what the second build of Check is given.
 type checkJob struct {
-	Input   *Input
-	WorkDir string
+	Input    *Input
+	WorkDir  string
+	Progress bool // send progress events as JSON lines on descriptor 3
 }
 
 // The second build of Check runs in a child process (this binary again),
@@ -65,7 +67,13 @@ func checkChild(blob string, out, scripts io.Writer) error {
 	}
 	syscall.Umask(0o077) // this process only; TZ and GOMAXPROCS come from its environment
 	ctx := context.Background()
-	r, err := BuildRoot(ctx, job.Input, Options{WorkDir: job.WorkDir, ReverseUnpack: true, Workers: 1, ScriptOutput: scripts})
+	opts := Options{WorkDir: job.WorkDir, ReverseUnpack: true, Workers: 1, ScriptOutput: scripts}
+	if job.Progress {
+		syscall.CloseOnExec(3) // for this process only, not the programs the build runs
+		enc := json.NewEncoder(os.NewFile(3, "progress"))
+		opts.Progress = func(e Event) { _ = enc.Encode(e) } // progress is best effort
+	}
+	r, err := BuildRoot(ctx, job.Input, opts)
 	if err != nil {
 		return err
 	}
@@ -108,7 +116,7 @@ func Check(ctx context.Context, in *Input, opts Options) (*CheckResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("first build: %w", err)
 	}
-	mb, err := checkSecond(ctx, in, filepath.Join(dirB, "a", "deeper", "build", "directory"), opts.ScriptOutput)
+	mb, err := checkSecond(ctx, in, filepath.Join(dirB, "a", "deeper", "build", "directory"), opts)
 	if err != nil {
 		return nil, fmt.Errorf("second build: %w", err)
 	}
@@ -117,12 +125,14 @@ func Check(ctx context.Context, in *Input, opts Options) (*CheckResult, error) {
 
 // checkSecond runs the second build in a child process of this binary
 // with TZ=Pacific/Chatham and GOMAXPROCS=1 in its environment (the child
-// sets its own umask) and reads back the image's manifest.
-func checkSecond(ctx context.Context, in *Input, workDir string, scripts io.Writer) (*images.Manifest, error) {
+// sets its own umask) and reads back the image's manifest. The child's
+// progress events and script output go to opts' Progress and
+// ScriptOutput.
+func checkSecond(ctx context.Context, in *Input, workDir string, opts Options) (*images.Manifest, error) {
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return nil, err
 	}
-	blob, err := json.Marshal(checkJob{Input: in, WorkDir: workDir})
+	blob, err := json.Marshal(checkJob{Input: in, WorkDir: workDir, Progress: opts.Progress != nil})
 	if err != nil {
 		return nil, err
 	}
@@ -136,10 +146,41 @@ func checkSecond(ctx context.Context, in *Input, workDir string, scripts io.Writ
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	if scripts != nil {
-		cmd.Stderr = io.MultiWriter(&stderr, scripts)
+	if opts.ScriptOutput != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, opts.ScriptOutput)
 	}
-	if err := cmd.Run(); err != nil {
+	var events sync.WaitGroup
+	if opts.Progress != nil {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		cmd.ExtraFiles = []*os.File{pw}
+		events.Add(1)
+		go func() {
+			defer events.Done()
+			defer func() { _ = pr.Close() }()
+			dec := json.NewDecoder(pr)
+			for {
+				var e Event
+				if dec.Decode(&e) != nil {
+					return
+				}
+				opts.Progress(e)
+			}
+		}()
+	}
+	err = cmd.Start()
+	if len(cmd.ExtraFiles) > 0 {
+		// The child holds its own copy: it is the only writer now, and
+		// the reader ends when it exits (or never started).
+		_ = cmd.ExtraFiles[0].Close()
+	}
+	if err == nil {
+		err = cmd.Wait()
+	}
+	events.Wait()
+	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			return nil, fmt.Errorf("%s", strings.TrimSpace(tail(stderr.String(), 40)))
