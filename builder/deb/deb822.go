@@ -15,7 +15,9 @@ import (
 // does not give: the line of every field (errors name file:line), the
 // value exactly as written (the status file the builder writes must carry
 // a control file's continuation lines byte for byte, or image digests
-// change), and a bound on line length for hostile input.
+// change), and a bound on line length for hostile input. (Its control
+// package also needs a module, pault.ag/go/topsort, that nothing else
+// here uses.) BenchmarkParsePackages in builder/debrepo measures it.
 
 // MaxLine bounds one line of deb822 text. Debian's longest lines (a
 // Provides list, a Description) stay far below.
