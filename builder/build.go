@@ -13,6 +13,9 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
+
+	"github.com/sourcegraph/conc/pool"
 
 	"github.com/ingotfleet/ingot/builder/deb"
 	"github.com/ingotfleet/ingot/builder/dpkgdb"
@@ -133,7 +136,7 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			r.Cleanup()
+			_ = r.Cleanup() // after a failed build; its error is the one returned
 		}
 	}()
 	if err := os.Mkdir(r.Dir, 0o755); err != nil {
@@ -162,7 +165,10 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 	for i, p := range pkgs {
 		ctls[i] = p.Control
 	}
-	essential := essentialSet(ctls)
+	essential, err := essentialSet(ctls)
+	if err != nil {
+		return nil, err
+	}
 	// mmdebstrap extracts the Essential set before dpkg installs it, so
 	// their conffiles are in place while any maintainer script runs (the
 	// passwd postinst reads /etc/login.defs of login, for one): do the same.
@@ -185,7 +191,10 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 	}
 	sbox := sandbox.Options{SourceDateEpoch: in.SourceDateEpoch, Stdout: out, Stderr: out}
 	progress(Event{Phase: "configure", Total: len(pkgs)})
-	script := configureScript(pkgs)
+	script, err := configureScript(pkgs)
+	if err != nil {
+		return nil, err
+	}
 	if err := sandbox.Run(ctx, r.Dir, []string{"/bin/sh", "-c", script}, sbox); err != nil {
 		var ee *sandbox.ExitError
 		if errors.As(err, &ee) {
@@ -237,21 +246,19 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 // verifyAll checks every package file's size and sha256 against the lock.
 func verifyAll(ctx context.Context, pkgs []Package, workers int, progress func(Event)) error {
 	errs := make([]error, len(pkgs))
-	sem := make(chan struct{}, workers)
-	done := make(chan int)
-	go func() {
-		for i := range pkgs {
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; done <- i }()
-				errs[i] = verifyFile(ctx, &pkgs[i])
-			}()
-		}
-	}()
-	for n := 1; n <= len(pkgs); n++ {
-		i := <-done
-		progress(Event{Phase: "verify", Done: n, Total: len(pkgs), Item: pkgs[i].ID()})
+	var mu sync.Mutex
+	n := 0
+	p := pool.New().WithMaxGoroutines(max(workers, 1))
+	for i := range pkgs {
+		p.Go(func() {
+			errs[i] = verifyFile(ctx, &pkgs[i])
+			mu.Lock()
+			defer mu.Unlock()
+			n++
+			progress(Event{Phase: "verify", Done: n, Total: len(pkgs), Item: pkgs[i].ID()})
+		})
 	}
+	p.Wait()
 	return errors.Join(errs...)
 }
 
@@ -282,7 +289,7 @@ func verifyFile(ctx context.Context, p *Package) error {
 // with "install" in dependency order, run as dpkg runs it (from
 // /var/lib/dpkg/tmp.ci holding the package's control files, with the
 // environment dpkg gives maintainer scripts), then dpkg --configure -a.
-func configureScript(pkgs []*dpkgdb.Package) string {
+func configureScript(pkgs []*dpkgdb.Package) (string, error) {
 	var b strings.Builder
 	b.WriteString("set -e\ncd /\nci=/var/lib/dpkg/tmp.ci\nexport DPKG_ADMINDIR=/var/lib/dpkg DPKG_ROOT= DPKG_MAINTSCRIPT_NAME=preinst\n")
 	b.WriteString("DPKG_RUNNING_VERSION=$(dpkg-query --showformat='${Version}' --show dpkg 2>/dev/null || true)\nexport DPKG_RUNNING_VERSION\n")
@@ -290,7 +297,11 @@ func configureScript(pkgs []*dpkgdb.Package) string {
 	for i, p := range pkgs {
 		ctls[i] = p.Control
 	}
-	for _, i := range dependencyOrder(ctls) {
+	order, err := dependencyOrder(ctls)
+	if err != nil {
+		return "", err
+	}
+	for _, i := range order {
 		p := pkgs[i]
 		if _, ok := p.Control.Files["preinst"]; !ok {
 			continue
@@ -303,7 +314,7 @@ func configureScript(pkgs []*dpkgdb.Package) string {
 	fmt.Fprintf(&b, "rm -rf %s\n", stageDir)
 	b.WriteString("unset DPKG_MAINTSCRIPT_NAME DPKG_RUNNING_VERSION DPKG_ADMINDIR DPKG_ROOT\n")
 	b.WriteString("dpkg --configure -a\n")
-	return b.String()
+	return b.String(), nil
 }
 
 func shellQuote(s string) string {

@@ -1,8 +1,6 @@
 package builder
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -13,49 +11,61 @@ import (
 
 	"github.com/ingotfleet/ingot/builder/dpkgdb"
 	"github.com/ingotfleet/ingot/builder/normalize"
+	"github.com/ingotfleet/ingot/internal/glob"
 )
 
-// globMatch reports whether the absolute path p matches glob g: g matches
-// p itself (path.Match), or g ends in "/*" and matches an ancestor of p
-// (so "/usr/share/doc/*" takes whole subtrees).
-func globMatch(g, p string) bool {
-	if ok, _ := path.Match(g, p); ok {
-		return true
+// excludeGlob compiles an Exclude or Keep entry (internal/glob's
+// dialect, which the spec checks): as the spec format says, a glob ending
+// in "/*" also takes whole subtrees, so "/usr/share/doc/*" is the glob
+// "usr/share/doc/*/**".
+func excludeGlob(g string) (glob.Glob, error) {
+	if strings.HasSuffix(g, "/*") {
+		g += "/**"
 	}
-	if !strings.HasSuffix(g, "/*") {
-		return false
-	}
-	for a := path.Dir(p); a != "/" && a != "."; a = path.Dir(a) {
-		if ok, _ := path.Match(g, a); ok {
-			return true
-		}
-	}
-	return false
+	return glob.Compile(g)
 }
 
-func anyMatch(globs []string, p string) bool {
-	for _, g := range globs {
-		if globMatch(g, p) {
-			return true
+func excludeGlobs(gs []string) (glob.Set, error) {
+	out := make(glob.Set, 0, len(gs))
+	for _, g := range gs {
+		c, err := excludeGlob(g)
+		if err != nil {
+			return nil, fmt.Errorf("applying excludes: %w", err)
 		}
+		out = append(out, c)
 	}
-	return false
+	return out, nil
+}
+
+// globMatch reports whether the absolute path p matches the Exclude or
+// Keep entry g (false for a glob that does not compile).
+func globMatch(g, p string) bool {
+	c, err := excludeGlob(g)
+	return err == nil && c.Match(p)
 }
 
 // applyExcludes removes every path an Exclude glob matches unless a Keep
 // glob matches it or something below it, then takes the removed paths out
 // of the dpkg file lists and md5sums (so dpkg -S and dpkg --verify agree
 // with the image). It returns how many paths it removed.
-func applyExcludes(ctx context.Context, root string, exclude, keep []string) (int, error) {
+func applyExcludes(ctx context.Context, root string, excludeGlobList, keepGlobList []string) (int, error) {
+	exclude, err := excludeGlobs(excludeGlobList)
+	if err != nil {
+		return 0, err
+	}
+	keep, err := excludeGlobs(keepGlobList)
+	if err != nil {
+		return 0, err
+	}
 	var walked []string // absolute image paths, pre-order
 	excluded := map[string]bool{}
 	keepDir := map[string]bool{} // directories holding a kept path
-	err := normalize.WalkImage(ctx, root, func(abs, _ string, _ fs.DirEntry) error {
+	err = normalize.WalkImage(ctx, root, func(abs, _ string, _ fs.DirEntry) error {
 		walked = append(walked, abs)
-		if !anyMatch(exclude, abs) {
+		if !exclude.Match(abs) {
 			return nil
 		}
-		if anyMatch(keep, abs) {
+		if keep.Match(abs) {
 			for a := path.Dir(abs); a != "/"; a = path.Dir(a) {
 				keepDir[a] = true
 			}
@@ -81,56 +91,5 @@ func applyExcludes(ctx context.Context, root string, exclude, keep []string) (in
 	if len(removed) == 0 {
 		return 0, nil
 	}
-	return len(removed), fixDpkgLists(root, removed)
-}
-
-// fixDpkgLists drops removed paths from every info/*.list and *.md5sums.
-func fixDpkgLists(root string, removed map[string]bool) error {
-	info := filepath.Join(root, dpkgdb.Dir, "info")
-	ents, err := os.ReadDir(info)
-	if err != nil {
-		return fmt.Errorf("fixing dpkg file lists: %w", err)
-	}
-	for _, e := range ents {
-		name := e.Name()
-		var keepLine func(string) bool
-		switch {
-		case strings.HasSuffix(name, ".list"):
-			keepLine = func(l string) bool { return !removed[l] }
-		case strings.HasSuffix(name, ".md5sums"):
-			keepLine = func(l string) bool {
-				_, p, ok := strings.Cut(l, "  ")
-				return !ok || !removed["/"+p]
-			}
-		default:
-			continue
-		}
-		p := filepath.Join(info, name)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		var out bytes.Buffer
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-		for sc.Scan() {
-			if keepLine(sc.Text()) {
-				out.WriteString(sc.Text())
-				out.WriteByte('\n')
-			}
-		}
-		if err := sc.Err(); err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		if !bytes.Equal(out.Bytes(), data) {
-			fi, err := os.Stat(p)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(p, out.Bytes(), fi.Mode().Perm()); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return len(removed), dpkgdb.RemovePaths(root, removed)
 }

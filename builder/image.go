@@ -124,11 +124,13 @@ func importTree(ctx context.Context, m *images.Manifest, root string, st *store.
 }
 
 // PackageList is "name version architecture" for every installed
-// package, sorted by name and architecture.
+// package (dpkgdb's one meaning: its files are on disk), sorted by name
+// and architecture. In a built image every package is fully installed
+// (checkInstalled), so the two meanings agree.
 func PackageList(db *dpkgdb.DB) []byte {
 	lines := make([]string, 0, len(db.Packages))
 	for _, p := range db.Packages {
-		if p.Status == "install ok installed" {
+		if p.HasFiles() {
 			lines = append(lines, p.Name+" "+p.Version+" "+p.Architecture)
 		}
 	}

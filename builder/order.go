@@ -1,8 +1,8 @@
 package builder
 
 import (
+	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/ingotfleet/ingot/builder/deb"
 )
@@ -13,21 +13,31 @@ import (
 // names count through Provides). Ties go by name, so the order is the
 // same on every run. A dependency cycle is broken by taking the package
 // with the smallest name among those left, as dpkg does with a warning.
-func dependencyOrder(ctls []*deb.Control) []int {
+// A malformed relationship field is an error naming the package.
+func dependencyOrder(ctls []*deb.Control) ([]int, error) {
 	byName := map[string]int{}
 	provides := map[string][]int{}
 	for i, c := range ctls {
 		byName[c.Package()] = i
-		for _, p := range splitRelations(c.Get("Provides")) {
-			provides[p[0]] = append(provides[p[0]], i)
+		rels, err := relations(c, "Provides")
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rels {
+			provides[r[0].Name] = append(provides[r[0].Name], i)
 		}
 	}
 	deps := make([]map[int]bool, len(ctls))
 	for i, c := range ctls {
 		deps[i] = map[int]bool{}
 		for _, field := range []string{"Pre-Depends", "Depends"} {
-			for _, alts := range splitRelations(c.Get(field)) {
-				for _, name := range alts {
+			rels, err := relations(c, field)
+			if err != nil {
+				return nil, err
+			}
+			for _, alts := range rels {
+				for _, alt := range alts {
+					name := alt.Name
 					if j, ok := byName[name]; ok {
 						if j != i {
 							deps[i][j] = true
@@ -76,7 +86,7 @@ func dependencyOrder(ctls []*deb.Control) []int {
 		done[i] = true
 		out = append(out, i)
 	}
-	return out
+	return out, nil
 }
 
 // onCycle reports whether i can reach itself through dependencies that
@@ -103,25 +113,11 @@ func onCycle(i int, deps []map[int]bool, done []bool) bool {
 	return false
 }
 
-// splitRelations parses a relationship field ("a (>= 1) | b:any, c")
-// into alternatives of bare package names.
-func splitRelations(field string) [][]string {
-	var out [][]string
-	for _, group := range strings.Split(field, ",") {
-		var alts []string
-		for _, alt := range strings.Split(group, "|") {
-			alt = strings.TrimSpace(alt)
-			if i := strings.IndexAny(alt, " (["); i >= 0 {
-				alt = alt[:i]
-			}
-			alt, _, _ = strings.Cut(alt, ":")
-			if alt != "" {
-				alts = append(alts, alt)
-			}
-		}
-		if len(alts) > 0 {
-			out = append(out, alts)
-		}
+// relations parses a relationship field of a package's control.
+func relations(c *deb.Control, field string) ([]deb.Relation, error) {
+	rels, err := deb.ParseRelations(deb.Decode(c.Get(field)))
+	if err != nil {
+		return nil, fmt.Errorf("package %s: %s: %w", c.Package(), field, err)
 	}
-	return out
+	return rels, nil
 }

@@ -113,7 +113,7 @@ func (w *writer) putFile(rel string, data []byte, mode uint32) error {
 		return fmt.Errorf("creating /%s: %w", rel, err)
 	}
 	f := os.NewFile(uintptr(fd), rel)
-	defer f.Close()
+	defer func() { _ = f.Close() }() // closed and checked below; this is for the error paths
 	if _, err := f.Write(data); err != nil {
 		return fmt.Errorf("writing /%s: %w", rel, err)
 	}
@@ -267,14 +267,18 @@ func writeBaseFiles(root string, in *Input, pkgs []*dpkgdb.Package, essential ma
 // essentialSet is the index set of packages mmdebstrap installs in its
 // first, "essential" phase: every Essential: yes package and, through
 // Pre-Depends and Depends, everything it needs.
-func essentialSet(ctls []*deb.Control) map[int]bool {
+func essentialSet(ctls []*deb.Control) (map[int]bool, error) {
 	byName := map[string]int{}
 	provides := map[string]int{}
 	for i, c := range ctls {
 		byName[c.Package()] = i
-		for _, p := range splitRelations(c.Get("Provides")) {
-			if _, ok := provides[p[0]]; !ok {
-				provides[p[0]] = i
+		rels, err := relations(c, "Provides")
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rels {
+			if _, ok := provides[r[0].Name]; !ok {
+				provides[r[0].Name] = i
 			}
 		}
 	}
@@ -290,8 +294,13 @@ func essentialSet(ctls []*deb.Control) map[int]bool {
 		i := queue[0]
 		queue = queue[1:]
 		for _, field := range []string{"Pre-Depends", "Depends"} {
-			for _, alts := range splitRelations(ctls[i].Get(field)) {
-				for _, name := range alts {
+			rels, err := relations(ctls[i], field)
+			if err != nil {
+				return nil, err
+			}
+			for _, alts := range rels {
+				for _, alt := range alts {
+					name := alt.Name
 					j, ok := byName[name]
 					if !ok {
 						j, ok = provides[name]
@@ -307,7 +316,7 @@ func essentialSet(ctls []*deb.Control) map[int]bool {
 			}
 		}
 	}
-	return set
+	return set, nil
 }
 
 // preplaceConffiles copies the unpacked PATH.dpkg-new of every conffile
@@ -425,7 +434,9 @@ func aptPartialDirs(root string) error {
 	for sc.Scan() {
 		f := strings.Split(sc.Text(), ":")
 		if len(f) > 3 && f[0] == "_apt" {
-			fmt.Sscan(f[2], &uid)
+			if _, err := fmt.Sscan(f[2], &uid); err != nil {
+				return fmt.Errorf("etc/passwd: _apt has uid %q: %w", f[2], err)
+			}
 		}
 	}
 	if uid < 0 {

@@ -129,7 +129,7 @@ func SBOM(db *dpkgdb.DB, in *Input, meta Meta, image images.Digest) ([]byte, err
 		return pkgs[i].Architecture < pkgs[j].Architecture
 	})
 	for _, p := range pkgs {
-		if p.Status != "install ok installed" {
+		if !p.HasFiles() { // what the image ships; see PackageList
 			continue
 		}
 		id := spdxID("Package", "deb", p.Name, p.Architecture)

@@ -17,11 +17,13 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sourcegraph/conc/pool"
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/builder/deb"
 	"github.com/ingotfleet/ingot/builder/dpkgdb"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // debFile is one package to unpack: a verified .deb on disk.
@@ -77,30 +79,9 @@ func unpackAll(ctx context.Context, root string, debs []debFile, workers int, re
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	jobs := make(chan int)
 	errs := make([]error, len(debs))
-	var wg sync.WaitGroup
 	var doneMu sync.Mutex
 	done := 0
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				if err := u.unpackOne(ctx, i, nil); err != nil {
-					errs[i] = err
-					cancel()
-					continue
-				}
-				if progress != nil {
-					doneMu.Lock()
-					done++
-					progress(done, len(debs), debs[i].Name)
-					doneMu.Unlock()
-				}
-			}
-		}()
-	}
 	// Biggest first keeps both workers busy to the end.
 	order := make([]int, len(debs))
 	sizes := make([]int64, len(debs))
@@ -116,16 +97,28 @@ func unpackAll(ctx context.Context, root string, debs []debFile, workers int, re
 			order[i], order[j] = order[j], order[i]
 		}
 	}
-feed:
+	// The pool takes packages in order as workers free up; a panic in
+	// one is raised here.
+	p := pool.New().WithMaxGoroutines(workers)
 	for _, i := range order {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
+		if ctx.Err() != nil {
+			break
 		}
+		p.Go(func() {
+			if err := u.unpackOne(ctx, i, nil); err != nil {
+				errs[i] = err
+				cancel()
+				return
+			}
+			if progress != nil {
+				doneMu.Lock()
+				done++
+				progress(done, len(debs), debs[i].Name)
+				doneMu.Unlock()
+			}
+		})
 	}
-	close(jobs)
-	wg.Wait()
+	p.Wait()
 	for _, e := range errs {
 		if e != nil {
 			return nil, e
@@ -289,17 +282,22 @@ func (u *unpacker) unpackOne(ctx context.Context, i int, only map[string]bool) e
 	return nil
 }
 
-// replaces reports whether package a declares Replaces on package b.
-func replaces(a, b *deb.Control) bool {
-	for _, alt := range strings.Split(a.Get("Replaces"), ",") {
-		name, _, _ := strings.Cut(strings.TrimSpace(alt), " ")
-		name, _, _ = strings.Cut(name, "(")
-		name, _, _ = strings.Cut(name, ":")
-		if strings.TrimSpace(name) == b.Package() {
-			return true
+// replaces reports whether package a declares Replaces on package b at
+// b's version ("Replaces: b (<< 2)" does not replace b 2).
+func replaces(a, b *deb.Control) (bool, error) {
+	rels, err := relations(a, "Replaces")
+	if err != nil {
+		return false, err
+	}
+	v := debversion.Split(b.Get("Version"))
+	for _, r := range rels {
+		for _, p := range r {
+			if p.Name == b.Package() && p.SatisfiedBy(v) {
+				return true, nil
+			}
 		}
 	}
-	return false
+	return false, nil
 }
 
 // resolveConflicts settles paths shipped by several packages. As with
@@ -326,7 +324,14 @@ func (u *unpacker) resolveConflicts(ctx context.Context) error {
 			cand := pkgs[k]
 			ok := true
 			for _, o := range pkgs {
-				if o != cand && !replaces(u.results[cand].Control, u.results[o].Control) {
+				if o == cand {
+					continue
+				}
+				r, err := replaces(u.results[cand].Control, u.results[o].Control)
+				if err != nil {
+					return err
+				}
+				if !r {
 					ok = false
 					break
 				}
@@ -506,7 +511,7 @@ func (w *writer) write(target string, hdr *tar.Header, content io.Reader, sum ha
 			return fail("creating", err)
 		}
 		f := os.NewFile(uintptr(fd), target)
-		defer f.Close()
+		defer func() { _ = f.Close() }() // closed and checked below; this is for the error paths
 		if w.buf == nil {
 			w.buf = make([]byte, 256<<10)
 		}

@@ -146,13 +146,45 @@ func TestDependencyOrder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			for _, i := range dependencyOrder(tt.pkgs) {
+			order, err := dependencyOrder(tt.pkgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, i := range order {
 				got = append(got, tt.pkgs[i].Package())
 			}
 			if strings.Join(got, " ") != tt.want {
 				t.Errorf("order = %v, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestReplacesVersion: Replaces takes a file over only from the versions
+// it names ("b (<< 2)" does not replace b 2). The builder once dropped the
+// version and let any Replaces on the name win.
+func TestReplacesVersion(t *testing.T) {
+	ctl := func(text string) *deb.Control {
+		ps, err := deb.ParseParagraphs(strings.NewReader(text), "control")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &deb.Control{Paragraph: ps[0]}
+	}
+	b := ctl("Package: b\nVersion: 2\n")
+	for _, tc := range []struct {
+		replaces string
+		want     bool
+	}{
+		{"b", true}, {"b (<< 2)", false}, {"b (<< 2.1)", true}, {"x, b:any (>= 2)", true}, {"b (= 1)", false}, {"c", false},
+	} {
+		got, err := replaces(ctl("Package: a\nVersion: 1\nReplaces: "+tc.replaces+"\n"), b)
+		if err != nil || got != tc.want {
+			t.Errorf("Replaces: %s on b 2 = %v, %v; want %v", tc.replaces, got, err, tc.want)
+		}
+	}
+	if _, err := replaces(ctl("Package: a\nReplaces: b (<= \n"), b); err == nil || !strings.Contains(err.Error(), "package a: Replaces") {
+		t.Errorf("malformed Replaces: err = %v, want one naming the package and field", err)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // ChangelogEntry is one entry of a Debian changelog (deb-changelog(5)).
@@ -67,7 +69,7 @@ func ParseChangelog(name string, data []byte) ([]ChangelogEntry, error) {
 				}
 				return entries, nil
 			}
-			if _, err := ParseVersion(m[2]); err != nil {
+			if _, err := debversion.Parse(m[2]); err != nil {
 				return nil, bad("%v", err)
 			}
 			cur = &ChangelogEntry{Package: m[1], Version: m[2], Distributions: strings.TrimSpace(m[3]), Metadata: m[4]}
@@ -144,7 +146,7 @@ func EntriesBetween(entries []ChangelogEntry, old, new string) []ChangelogEntry 
 	}
 	var out []ChangelogEntry
 	for _, e := range entries[start:] {
-		if CompareVersions(e.Version, old) <= 0 {
+		if debversion.CompareStrict(e.Version, old) <= 0 {
 			break
 		}
 		out = append(out, e)

@@ -1,21 +1,23 @@
 package differ
 
 import (
-	"bufio"
-	"bytes"
+	"errors"
 	"fmt"
-	"maps"
+	"io/fs"
 	"path"
-	"slices"
 	"strings"
 
+	"github.com/ingotfleet/ingot/builder/deb"
+	"github.com/ingotfleet/ingot/builder/dpkgdb"
+
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // Where an image keeps its dpkg database.
 const (
-	dpkgStatus  = "var/lib/dpkg/status"
-	dpkgInfoDir = "var/lib/dpkg/info"
+	dpkgStatus  = dpkgdb.StatusPath
+	dpkgInfoDir = dpkgdb.Dir + "/info"
 )
 
 // isDpkgMeta reports whether p is a file of the dpkg database the differ
@@ -34,38 +36,48 @@ type Package struct {
 	Conffiles    []string `json:"conffiles,omitempty"`
 }
 
-// ParseStatus reads a dpkg status file (name is for errors). Packages
-// that are not installed ("not-installed", "config-files") are left out.
+// ParseStatus reads a dpkg status file (name is for errors) with
+// builder/dpkgdb, the project's one reader of it. Packages whose files are
+// not on disk ("not-installed", "config-files": see
+// dpkgdb.Installed.HasFiles) are left out. A package installed for several
+// architectures (Multi-Arch: same) is keyed "name:arch", any other by name.
 func ParseStatus(name string, data []byte) (map[string]*Package, error) {
+	list, err := dpkgdb.ParseStatus(data, name)
+	if err != nil {
+		return nil, lineError(err)
+	}
+	return packagesOf(name, list)
+}
+
+// lineError words a syntax error of the dpkg database as the differ's
+// other errors are ("file line N: …").
+func lineError(err error) error {
+	var pe *deb.ParseError
+	var nf *deb.NotFieldError
+	if errors.As(err, &pe) && errors.As(err, &nf) {
+		return fmt.Errorf("%s line %d: want \"Field: value\", got %q", pe.File, pe.Line, nf.Text)
+	}
+	if errors.As(err, &pe) && pe.Line > 0 {
+		return fmt.Errorf("%s line %d: %w", pe.File, pe.Line, pe.Err)
+	}
+	return err
+}
+
+// packagesOf turns the status entries into the report's packages.
+func packagesOf(name string, list []*dpkgdb.Installed) (map[string]*Package, error) {
 	pkgs := map[string]*Package{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, maxChangelogLine)
-	n, start := 0, 0
-	fields := map[string]string{}
-	var last string
-	flush := func() error {
-		defer clear(fields)
-		if len(fields) == 0 {
-			return nil
+	for _, in := range list {
+		if !in.HasFiles() {
+			continue
 		}
-		p := &Package{Name: fields["Package"], Architecture: fields["Architecture"], Version: fields["Version"], Status: fields["Status"]}
-		if p.Name == "" {
-			return fmt.Errorf("%s line %d: paragraph without a Package field", name, start)
+		p := &Package{Name: in.Name, Architecture: in.Architecture, Version: in.Version, Status: in.Status}
+		if _, err := debversion.Parse(p.Version); err != nil {
+			return nil, fmt.Errorf("%s line %d: package %s: %w", name, in.Fields.Line, p.Name, err)
 		}
-		st := strings.Fields(p.Status)
-		if len(st) != 3 {
-			return fmt.Errorf("%s line %d: package %s: malformed Status %q", name, start, p.Name, p.Status)
-		}
-		if st[2] == "not-installed" || st[2] == "config-files" {
-			return nil
-		}
-		if _, err := ParseVersion(p.Version); err != nil {
-			return fmt.Errorf("%s line %d: package %s: %w", name, start, p.Name, err)
-		}
-		if src, _, _ := strings.Cut(fields["Source"], " "); src != "" && src != p.Name {
+		if src, _, _ := strings.Cut(in.Fields.Text("Source"), " "); src != "" && src != p.Name {
 			p.Source = src
 		}
-		for _, l := range strings.Split(fields["Conffiles"], "\n") {
+		for _, l := range strings.Split(in.Fields.Text("Conffiles"), "\n") {
 			if f := strings.Fields(l); len(f) >= 2 {
 				p.Conffiles = append(p.Conffiles, f[0])
 			}
@@ -78,49 +90,8 @@ func ParseStatus(name string, data []byte) (map[string]*Package, error) {
 			key = p.Name + ":" + p.Architecture
 		}
 		pkgs[key] = p
-		return nil
-	}
-	for sc.Scan() {
-		n++
-		line := sc.Text()
-		switch {
-		case strings.TrimSpace(line) == "":
-			if err := flush(); err != nil {
-				return nil, err
-			}
-			last = ""
-		case line[0] == ' ' || line[0] == '\t':
-			if last == "" {
-				return nil, fmt.Errorf("%s line %d: continuation line outside a field", name, n)
-			}
-			fields[last] += "\n" + strings.TrimSpace(line)
-		default:
-			k, v, ok := strings.Cut(line, ":")
-			if !ok || k == "" {
-				return nil, fmt.Errorf("%s line %d: want \"Field: value\", got %q", name, n, clip(line))
-			}
-			if len(fields) == 0 {
-				start = n
-			}
-			last = k
-			fields[k] = strings.TrimSpace(v)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s line %d: %w", name, n+1, err)
-	}
-	if err := flush(); err != nil {
-		return nil, err
 	}
 	return pkgs, nil
-}
-
-// listPackage is the package a file list in var/lib/dpkg/info belongs to:
-// "libc6:amd64.list" → "libc6".
-func listPackage(p string) string {
-	base := strings.TrimSuffix(path.Base(p), ".list")
-	name, _, _ := strings.Cut(base, ":")
-	return name
 }
 
 // dpkgDB is what the differ knows of one image's dpkg database.
@@ -136,49 +107,35 @@ type dpkgDB struct {
 // image). An image without a status file has an empty database.
 func readDpkgDB(m *images.Manifest, files map[string][]byte, need map[string]bool) (*dpkgDB, error) {
 	db := &dpkgDB{packages: map[string]*Package{}, owners: map[string][]string{}}
-	status, ok := files[dpkgStatus]
-	if !ok {
+	read := func(name string) ([]byte, error) {
+		if b, ok := files[name]; ok {
+			return b, nil
+		}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}
+	}
+	if _, ok := files[dpkgStatus]; !ok {
 		return db, nil
 	}
-	var err error
-	if db.packages, err = ParseStatus("/"+dpkgStatus, status); err != nil {
+	d, err := dpkgdb.Open(read, "/")
+	if err != nil {
+		return nil, lineError(err)
+	}
+	if db.packages, err = packagesOf("/"+dpkgStatus, d.Packages); err != nil {
 		return nil, err
 	}
-	installed := map[string]bool{}
-	for _, p := range db.packages {
-		installed[p.Name] = true
-	}
 	r := newResolver(m)
-	for _, lp := range slices.Sorted(maps.Keys(files)) {
-		if lp == dpkgStatus {
-			continue
+	db.owners, err = d.OwnersFunc(func(l string) (string, bool, error) {
+		if l == "/." {
+			return "", false, nil
 		}
-		pkg := listPackage(lp)
-		if !installed[pkg] {
-			continue
+		p, err := images.CleanPath(l)
+		if err != nil {
+			return "", false, err
 		}
-		for _, l := range strings.Split(string(files[lp]), "\n") {
-			if l == "" || l == "/." {
-				continue
-			}
-			p, err := images.CleanPath(l)
-			if err != nil {
-				return nil, fmt.Errorf("/%s: %w", lp, err)
-			}
-			p = r.resolveParents(p)
-			if need != nil && !need[p] {
-				continue
-			}
-			if o := db.owners[p]; len(o) == 0 || o[len(o)-1] != pkg {
-				db.owners[p] = append(o, pkg)
-			}
-		}
-	}
-	for p, o := range db.owners {
-		slices.Sort(o)
-		db.owners[p] = slices.Compact(o)
-	}
-	return db, nil
+		p = r.resolveParents(p)
+		return p, need == nil || need[p], nil
+	})
+	return db, err
 }
 
 // resolver maps paths onto a manifest through the symlinks in it, as the

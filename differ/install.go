@@ -79,7 +79,7 @@ func installDeb(ctx context.Context, root, deb string, recommends bool, log io.W
 	if err := os.MkdirAll(filepath.Join(work, "lists/partial"), 0o755); err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }() // scratch; the snapshots leave it out
 	for _, d := range []string{"archives/partial", "log"} {
 		if err := os.MkdirAll(filepath.Join(work, d), 0o755); err != nil {
 			return err
@@ -100,7 +100,10 @@ func installDeb(ctx context.Context, root, deb string, recommends bool, log io.W
 	var dl bytes.Buffer
 	err = downloadRun(ctx, root, "apt-get "+aptOpts+" -q update && apt-get "+installOpts+
 		" -q -y --download-only install /"+reviewWork+"/package.deb", io.MultiWriter(&dl, log))
-	restore()
+	if rerr := restore(); rerr != nil {
+		// The image must not keep the host's resolver configuration.
+		return fmt.Errorf("putting back the base's etc/resolv.conf: %w", rerr)
+	}
 	if err != nil {
 		if missing := unmetDependencies(dl.String()); len(missing) > 0 {
 			return fmt.Errorf("dependencies of %s not available from the base image's repositories: %s", filepath.Base(deb), strings.Join(missing, "; "))
@@ -142,7 +145,7 @@ func tail(s string, n int) string {
 
 // tempFile puts a copy of the host file src at rel in root for a while;
 // the returned function puts back what was there (or nothing).
-func tempFile(root, rel, src string) (func(), error) {
+func tempFile(root, rel, src string) (func() error, error) {
 	data, err := os.ReadFile(src)
 	if err != nil {
 		return nil, err
@@ -150,7 +153,7 @@ func tempFile(root, rel, src string) (func(), error) {
 	return tempContent(root, rel, data, 0o644)
 }
 
-func tempContent(root, rel string, data []byte, mode os.FileMode) (func(), error) {
+func tempContent(root, rel string, data []byte, mode os.FileMode) (func() error, error) {
 	name := filepath.Join(root, rel)
 	saved := name + ".ingot-review-saved"
 	fi, err := os.Lstat(name)
@@ -170,10 +173,13 @@ func tempContent(root, rel string, data []byte, mode os.FileMode) (func(), error
 	if err := os.WriteFile(name, data, mode); err != nil {
 		return nil, err
 	}
-	return func() {
-		os.Remove(name)
-		if saved != "" {
-			os.Rename(saved, name)
+	return func() error {
+		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
 		}
+		if saved != "" {
+			return os.Rename(saved, name)
+		}
+		return nil
 	}, nil
 }

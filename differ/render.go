@@ -121,7 +121,8 @@ func attrText(a AttrChange) string {
 
 func (r *Report) writeText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	p := func(format string, a ...any) { fmt.Fprintf(bw, format, a...) }
+	// bw keeps the first write error; Flush at the end returns it.
+	p := func(format string, a ...any) { _, _ = fmt.Fprintf(bw, format, a...) }
 	p("# ingot diff report v%d\n", r.Version)
 	p("# a: %s\n# b: %s\n", r.A, r.B)
 	for _, l := range r.SummaryLines() {
@@ -203,7 +204,8 @@ func verb(n int, v string) string {
 // writeChangeText prints one changed path: a line per attribute, each
 // starting with the kind and the path, so grep finds all of a path.
 func writeChangeText(bw *bufio.Writer, c *Change) {
-	p := func(format string, a ...any) { fmt.Fprintf(bw, format, a...) }
+	// bw keeps the first write error; Flush at the end returns it.
+	p := func(format string, a ...any) { _, _ = fmt.Fprintf(bw, format, a...) }
 	head := fmt.Sprintf("%-7s %s", c.Kind, c.Path)
 	switch c.Kind {
 	case Added:

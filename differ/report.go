@@ -10,10 +10,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/sourcegraph/conc"
+
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // ReportVersion is the version of the report formats (text header, JSON
@@ -517,13 +519,9 @@ const maxChangelogSize = 16 << 20
 
 // both runs f and g at once and returns the first error.
 func both(f, g func() error) error {
-	var wg sync.WaitGroup
+	var wg conc.WaitGroup // a panic in g is raised by Wait
 	var errG error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		errG = g()
-	}()
+	wg.Go(func() { errG = g() })
 	errF := f()
 	wg.Wait()
 	if errF != nil {
@@ -619,9 +617,9 @@ func packageChanges(a, b *dpkgDB) []PackageChange {
 			out = append(out, PackageChange{Name: n, Change: "added", New: pb.Version})
 		case pb == nil:
 			out = append(out, PackageChange{Name: n, Change: "removed", Old: pa.Version})
-		case CompareVersions(pa.Version, pb.Version) < 0:
+		case debversion.CompareStrict(pa.Version, pb.Version) < 0:
 			out = append(out, PackageChange{Name: n, Change: "upgraded", Old: pa.Version, New: pb.Version})
-		case CompareVersions(pa.Version, pb.Version) > 0:
+		case debversion.CompareStrict(pa.Version, pb.Version) > 0:
 			out = append(out, PackageChange{Name: n, Change: "downgraded", Old: pa.Version, New: pb.Version})
 		}
 	}

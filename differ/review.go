@@ -1,7 +1,6 @@
 package differ
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +10,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ingotfleet/ingot/builder/deb"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
 // DebInfo is what the review reads from a package file's control archive.
@@ -35,51 +36,32 @@ type Script struct {
 var maintainerScripts = []string{"preinst", "config", "postinst", "triggers", "prerm", "postrm"}
 
 // ReadDeb reads a package's control fields, conffiles and maintainer
-// scripts with dpkg-deb.
-func ReadDeb(ctx context.Context, deb string) (*DebInfo, error) {
-	dir, err := os.MkdirTemp("", "ingot-review-control")
-	if err != nil {
+// scripts with builder/deb, the project's one .deb reader.
+func ReadDeb(ctx context.Context, file string) (*DebInfo, error) {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	if out, err := exec.CommandContext(ctx, "dpkg-deb", "--control", deb, dir).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("reading package %s: %v: %s", deb, err, strings.TrimSpace(string(out)))
-	}
-	control, err := os.ReadFile(filepath.Join(dir, "control"))
+	f, err := os.Open(file)
 	if err != nil {
-		return nil, fmt.Errorf("package %s: %w", deb, err)
+		return nil, fmt.Errorf("reading package %s: %w", file, err)
 	}
-	fields := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(string(control)))
-	var last string
-	for sc.Scan() {
-		l := sc.Text()
-		if l != "" && (l[0] == ' ' || l[0] == '\t') {
-			fields[last] += "\n" + l
-			continue
-		}
-		if k, v, ok := strings.Cut(l, ":"); ok {
-			last = k
-			fields[k] = strings.TrimSpace(v)
-		}
+	defer f.Close()
+	r, err := deb.NewReader(f, file)
+	if err != nil {
+		return nil, fmt.Errorf("reading package %s: %w", file, err)
 	}
-	info := &DebInfo{Name: fields["Package"], Version: fields["Version"], Architecture: fields["Architecture"], Depends: fields["Depends"]}
-	if info.Name == "" {
-		return nil, fmt.Errorf("package %s: control file has no Package field", deb)
+	c, err := r.Control()
+	if err != nil {
+		return nil, fmt.Errorf("reading package %s: %w", file, err)
 	}
-	if _, err := ParseVersion(info.Version); err != nil {
-		return nil, fmt.Errorf("package %s: %w", deb, err)
-	}
-	if c, err := os.ReadFile(filepath.Join(dir, "conffiles")); err == nil {
-		for _, l := range strings.Split(string(c), "\n") {
-			if f := strings.Fields(l); len(f) > 0 {
-				info.Conffiles = append(info.Conffiles, f[len(f)-1])
-			}
-		}
+	info := &DebInfo{Name: c.Package(), Version: c.Get("Version"), Architecture: c.Get("Architecture"), Depends: c.Get("Depends"),
+		Conffiles: c.Conffiles()}
+	if _, err := debversion.Parse(info.Version); err != nil {
+		return nil, fmt.Errorf("package %s: %w", file, err)
 	}
 	for _, s := range maintainerScripts {
-		if t, err := os.ReadFile(filepath.Join(dir, s)); err == nil {
-			info.Scripts = append(info.Scripts, Script{Name: s, Text: string(t)})
+		if cf, ok := c.Files[s]; ok {
+			info.Scripts = append(info.Scripts, Script{Name: s, Text: string(cf.Data)})
 		}
 	}
 	return info, nil
@@ -263,7 +245,7 @@ func Review(ctx context.Context, base, deb string, opts ReviewOptions, log io.Wr
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // scratch copies of the base
 	beforeDir, afterDir := filepath.Join(tmp, "before"), filepath.Join(tmp, "after")
 	// Install first: a package that cannot be installed fails before the
 	// second copy is made.

@@ -39,7 +39,8 @@ func countKinds(cs []Change) string {
 
 func (rv *ReviewReport) writeText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	p := func(format string, a ...any) { fmt.Fprintf(bw, format, a...) }
+	// bw keeps the first write error; Flush at the end returns it.
+	p := func(format string, a ...any) { _, _ = fmt.Fprintf(bw, format, a...) }
 	pkg := rv.Package
 	p("# ingot review report v%d\n", rv.Version)
 	p("# base: %s\n", rv.Base)

@@ -19,15 +19,3 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
-
-func FuzzGlob(f *testing.F) {
-	f.Add("usr/**/*.so*", "usr/lib/libc.so.6")
-	f.Add("a/**/b/**/c", "a/x/b/y/c")
-	f.Fuzz(func(t *testing.T, pat, p string) {
-		g, err := CompileGlob(pat)
-		if err != nil {
-			return
-		}
-		g.Match(p)
-	})
-}

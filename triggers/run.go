@@ -97,12 +97,14 @@ func runOne(ctx context.Context, m Match, env Env) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("trigger %s: writing changed paths: %w", r.Name, err)
 	}
-	defer os.Remove(f.Name())
+	defer func() { _ = os.Remove(f.Name()) }() // a scratch list of paths
 	if _, err := f.WriteString(list); err != nil {
-		f.Close()
+		_ = f.Close()
 		return res, fmt.Errorf("trigger %s: writing changed paths: %w", r.Name, err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		return res, fmt.Errorf("trigger %s: writing changed paths: %w", r.Name, err)
+	}
 
 	timeout := r.Timeout
 	if timeout <= 0 {

@@ -38,14 +38,18 @@ type entry struct {
 	body string
 }
 
-func readAll(t *testing.T, path string) (*deb.Control, []entry, error) {
+func readAll(t *testing.T, path string, opts ...deb.ReaderOptions) (*deb.Control, []entry, error) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r, err := deb.NewReader(f, path)
+	var o deb.ReaderOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	r, err := deb.NewReaderOptions(f, path, o)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,16 +99,14 @@ func TestReader(t *testing.T) {
 				name += map[bool]string{false: "-go", true: "-external"}[external]
 			}
 			t.Run(name, func(t *testing.T) {
-				deb.UseExternalXZ = external
-				defer func() { deb.UseExternalXZ = true }()
 				p := debtest.Build(t, t.TempDir(), samplePackage(comp))
 				_ = dir
-				c, entries, err := readAll(t, p)
+				c, entries, err := readAll(t, p, deb.ReaderOptions{GoXZ: !external})
 				if err != nil {
 					t.Fatal(err)
 				}
 				if c.Package() != "sample" || c.Get("version") != "1:2.0-1" || c.Get("Multi-Arch") != "same" {
-					t.Errorf("control = %v", c.Values)
+					t.Errorf("control = %v", c.Fields)
 				}
 				if got := c.Conffiles(); len(got) != 1 || got[0] != "/etc/sample.conf" {
 					t.Errorf("Conffiles = %v", got)
@@ -190,7 +192,7 @@ func TestParseParagraphs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(ps) != 2 || ps[0].Get("description") != "short\n long line\n .\n more" || ps[0].Get("Conffiles") != "\n /etc/a 0123" || ps[1].Get("Status") != "install ok installed" {
-		t.Fatalf("parsed %+v %+v", ps[0].Values, ps[1].Values)
+		t.Fatalf("parsed %+v %+v", ps[0].Fields, ps[1].Fields)
 	}
 	var b bytes.Buffer
 	ps[0].WriteTo(&b)
@@ -201,5 +203,42 @@ func TestParseParagraphs(t *testing.T) {
 		if _, err := deb.ParseParagraphs(strings.NewReader(bad), "f"); err == nil || !strings.HasPrefix(err.Error(), "f:") {
 			t.Errorf("ParseParagraphs(%q) err = %v, want an error naming f:line", bad, err)
 		}
+	}
+}
+
+// TestParagraphTextAndLines: one paragraph read both ways, as written
+// (what the status file the builder writes carries) and decoded (what
+// Packages, Release and .sources readers use), with every field's line.
+func TestParagraphTextAndLines(t *testing.T) {
+	in := "# comment\nPackage: a\nSHA256:\n e3b0 1 main/x \n 0000 2 main/y\nDescription: short \n line one\n .\n line three\n"
+	var ps []*deb.Paragraph
+	err := deb.ReadParagraphs(strings.NewReader(in), "f", true, func(p *deb.Paragraph) error {
+		ps = append(ps, p)
+		return nil
+	})
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("ReadParagraphs: %d paragraphs, %v", len(ps), err)
+	}
+	p := ps[0]
+	for _, tc := range []struct{ name, raw, text string }{
+		{"SHA256", "\n e3b0 1 main/x \n 0000 2 main/y", "e3b0 1 main/x\n0000 2 main/y"},
+		{"description", "short \n line one\n .\n line three", "short\nline one\n\nline three"},
+		{"Missing", "", ""},
+	} {
+		if got := p.Get(tc.name); got != tc.raw {
+			t.Errorf("Get(%s) = %q, want %q", tc.name, got, tc.raw)
+		}
+		if got := p.Text(tc.name); got != tc.text {
+			t.Errorf("Text(%s) = %q, want %q", tc.name, got, tc.text)
+		}
+	}
+	if p.Line != 2 || p.FieldLine("sha256") != 3 || p.FieldLine("Description") != 6 || p.FieldLine("Missing") != 2 {
+		t.Errorf("lines: paragraph %d, fields %+v", p.Line, p.Fields)
+	}
+	// Without comments a '#' line is read as a field and refused.
+	err = deb.ReadParagraphs(strings.NewReader(in), "g", false, func(*deb.Paragraph) error { return nil })
+	var pe *deb.ParseError
+	if !errors.As(err, &pe) || pe.File != "g" || pe.Line != 1 {
+		t.Errorf("without comments: err = %v, want a ParseError at g:1", err)
 	}
 }

@@ -14,8 +14,7 @@ import (
 // dpkg-deb output in every compression).
 func FuzzReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		deb.UseExternalXZ = false
-		r, err := deb.NewReader(bytes.NewReader(b), "fuzz.deb")
+		r, err := deb.NewReaderOptions(bytes.NewReader(b), "fuzz.deb", deb.ReaderOptions{GoXZ: true})
 		if err != nil {
 			return
 		}

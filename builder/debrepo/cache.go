@@ -12,7 +12,10 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/sourcegraph/conc/pool"
+
 	"github.com/ingotfleet/ingot/builder/spec"
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
 
 // Item is a file to download into a Cache: where from, and the size and
@@ -91,33 +94,31 @@ func (c *Cache) Fetch(ctx context.Context, items []Item, progress func(Event)) (
 	if par <= 0 {
 		par = 8
 	}
-	sem := make(chan struct{}, par)
-	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	p := pool.New().WithMaxGoroutines(par) // a panic in a fetch is raised here
 	for i, it := range items {
 		paths[i] = c.Path(it.SHA256)
 		if c.Has(it.SHA256, it.Size) {
 			report(Event{Item: it, Cached: true, Done: true})
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		p.Go(func() {
+			if err := ctx.Err(); err != nil {
+				errs[i] = err
 				return
 			}
-			defer func() { <-sem }()
 			if err := c.fetchOne(ctx, it, report); err != nil {
 				errs[i] = err
 				cancel()
 			}
-		}()
+		})
 	}
-	wg.Wait()
+	p.Wait()
 	var out []error
 	for _, e := range errs {
 		if e != nil && !errors.Is(e, context.Canceled) {
@@ -164,7 +165,10 @@ func (c *Cache) fetchOne(ctx context.Context, it Item, report func(Event)) error
 }
 
 // download fetches one item into partial/, resuming what an earlier try
-// left, verifies it, and renames it into place.
+// left, verifies it, and renames it into place. This is atomicfile's
+// write (sync, rename, sync the directory) with two things atomicfile.File
+// does not do: the partial file is kept and resumed across attempts, and
+// it is locked so two processes fetch it once.
 func (c *Cache) download(ctx context.Context, it Item, report func(Event)) error {
 	partDir := filepath.Join(c.Dir, "partial")
 	if err := os.MkdirAll(partDir, 0o755); err != nil {
@@ -175,7 +179,7 @@ func (c *Cache) download(ctx context.Context, it Item, report func(Event)) error
 	if err != nil {
 		return fmt.Errorf("download cache: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // closed and checked below; this is for the error paths
 	// Another process may be downloading the same file: wait for it, and
 	// take its result if it finished.
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
@@ -233,11 +237,11 @@ func (c *Cache) download(ctx context.Context, it Item, report func(Event)) error
 		}
 	}
 	if have != it.Size {
-		os.Remove(part)
+		_ = os.Remove(part) // bad bytes: the next try starts over either way
 		return fmt.Errorf("%s: %w: size %d, want %d", it.URL, ErrHashMismatch, have, it.Size)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != it.SHA256 {
-		os.Remove(part)
+		_ = os.Remove(part) // bad bytes: the next try starts over either way
 		return fmt.Errorf("%s: %w: sha256 %s, want %s", it.URL, ErrHashMismatch, got, it.SHA256)
 	}
 	if err := f.Sync(); err != nil {
@@ -254,9 +258,8 @@ func (c *Cache) download(ctx context.Context, it Item, report func(Event)) error
 	if err := os.Rename(part, dst); err != nil {
 		return fmt.Errorf("download cache: %w", err)
 	}
-	if d, err := os.Open(filepath.Dir(dst)); err == nil {
-		d.Sync()
-		d.Close()
+	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
+		return fmt.Errorf("download cache: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("download cache: %w", err)

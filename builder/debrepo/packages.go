@@ -3,6 +3,7 @@ package debrepo
 import (
 	"encoding/hex"
 	"fmt"
+	"github.com/ingotfleet/ingot/builder/deb"
 	"io"
 	"strconv"
 	"strings"
@@ -38,7 +39,7 @@ type Package struct {
 // paragraph lacking Package, Version, Architecture, Filename, Size or
 // SHA256, or with a malformed one, is an error naming file and line.
 func ParsePackages(r io.Reader, file string, fn func(*Package) error) error {
-	return ReadParagraphs(r, file, false, func(p *Paragraph) error {
+	return deb.ReadParagraphs(r, file, false, func(p *deb.Paragraph) error {
 		pkg, err := packageFrom(p)
 		if err != nil {
 			return &ParseError{File: file, Line: p.Line, Err: err}
@@ -47,11 +48,11 @@ func ParsePackages(r io.Reader, file string, fn func(*Package) error) error {
 	})
 }
 
-func packageFrom(p *Paragraph) (*Package, error) {
+func packageFrom(p *deb.Paragraph) (*Package, error) {
 	pkg := &Package{}
 	var size string
 	for i := range p.Fields {
-		f := &p.Fields[i]
+		f := deb.Field{Name: p.Fields[i].Name, Value: deb.Decode(p.Fields[i].Value)}
 		switch strings.ToLower(f.Name) {
 		case "package":
 			pkg.Name = f.Value

@@ -39,7 +39,7 @@ type Release struct {
 // ParseRelease parses a Release file's text (the signed body of
 // InRelease); file names it in errors.
 func ParseRelease(data []byte, file string) (*Release, error) {
-	ps, err := ParseParagraphs(data, file, false)
+	ps, err := parseParagraphs(data, file, false)
 	if err != nil {
 		return nil, err
 	}
@@ -47,34 +47,26 @@ func ParseRelease(data []byte, file string) (*Release, error) {
 		return nil, &ParseError{File: file, Err: fmt.Errorf("want one paragraph, found %d", len(ps))}
 	}
 	p := ps[0]
-	fieldLine := func(field string) int {
-		for _, f := range p.Fields {
-			if strings.EqualFold(f.Name, field) {
-				return f.Line
-			}
-		}
-		return p.Line
-	}
 	errAt := func(field, format string, args ...any) error {
-		return &ParseError{File: file, Line: fieldLine(field), Err: fmt.Errorf(field+": "+format, args...)}
+		return &ParseError{File: file, Line: p.FieldLine(field), Err: fmt.Errorf(field+": "+format, args...)}
 	}
 	// hashErr places an error on a line of the SHA256 field (the field's
 	// value starts on the line after its name).
 	hashErr := func(i int, format string, args ...any) error {
-		return &ParseError{File: file, Line: fieldLine("SHA256") + i, Err: fmt.Errorf("SHA256: "+format, args...)}
+		return &ParseError{File: file, Line: p.FieldLine("SHA256") + i, Err: fmt.Errorf("SHA256: "+format, args...)}
 	}
 	r := &Release{
-		Origin:            p.Get("Origin"),
-		Label:             p.Get("Label"),
-		Suite:             p.Get("Suite"),
-		Codename:          p.Get("Codename"),
-		Version:           p.Get("Version"),
-		RawDate:           p.Get("Date"),
-		Architectures:     strings.Fields(p.Get("Architectures")),
-		Components:        strings.Fields(p.Get("Components")),
-		AcquireByHash:     strings.EqualFold(p.Get("Acquire-By-Hash"), "yes"),
-		NoArchAllPackages: strings.EqualFold(p.Get("No-Support-for-Architecture-all"), "Packages"),
-		NotAutomatic:      strings.EqualFold(p.Get("NotAutomatic"), "yes"),
+		Origin:            p.Text("Origin"),
+		Label:             p.Text("Label"),
+		Suite:             p.Text("Suite"),
+		Codename:          p.Text("Codename"),
+		Version:           p.Text("Version"),
+		RawDate:           p.Text("Date"),
+		Architectures:     strings.Fields(p.Text("Architectures")),
+		Components:        strings.Fields(p.Text("Components")),
+		AcquireByHash:     strings.EqualFold(p.Text("Acquire-By-Hash"), "yes"),
+		NoArchAllPackages: strings.EqualFold(p.Text("No-Support-for-Architecture-all"), "Packages"),
+		NotAutomatic:      strings.EqualFold(p.Text("NotAutomatic"), "yes"),
 		Files:             map[string]FileHash{},
 	}
 	if r.RawDate == "" {
@@ -83,7 +75,7 @@ func ParseRelease(data []byte, file string) (*Release, error) {
 	if r.Date, err = spec.ParseReleaseDate(r.RawDate); err != nil {
 		return nil, errAt("Date", "%v", err)
 	}
-	if vu := p.Get("Valid-Until"); vu != "" {
+	if vu := p.Text("Valid-Until"); vu != "" {
 		if r.ValidUntil, err = spec.ParseReleaseDate(vu); err != nil {
 			return nil, errAt("Valid-Until", "%v", err)
 		}
@@ -91,7 +83,7 @@ func ParseRelease(data []byte, file string) (*Release, error) {
 	if !p.Has("SHA256") {
 		return nil, errAt("SHA256", "missing: the Release file lists no sha256 hashes")
 	}
-	for i, line := range strings.Split(p.Get("SHA256"), "\n") {
+	for i, line := range strings.Split(p.Text("SHA256"), "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}

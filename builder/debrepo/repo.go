@@ -12,9 +12,9 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/sourcegraph/conc"
 	"github.com/ulikunitz/xz"
 
 	"github.com/ingotfleet/ingot/builder/spec"
@@ -79,11 +79,9 @@ func (c *Client) FetchIndex(ctx context.Context, repos []Repo, archs []string) (
 		err   error
 	}
 	results := make([]result, len(jobs))
-	var wg sync.WaitGroup
+	var wg conc.WaitGroup // one fetch per suite; a panic is raised by Wait
 	for i, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			s, pkgs, err := c.FetchSuite(ctx, j.repo, j.suite, archs)
 			var se *syncError
 			for try := 0; try < 3 && errors.As(err, &se); try++ {
@@ -96,7 +94,7 @@ func (c *Client) FetchIndex(ctx context.Context, repos []Repo, archs []string) (
 				s, pkgs, err = c.FetchSuite(ctx, j.repo, j.suite, archs)
 			}
 			results[i] = result{s, pkgs, err}
-		}()
+		})
 	}
 	wg.Wait()
 	idx := &Index{}

@@ -133,7 +133,7 @@ func ParseSourcesList(data []byte, file string) ([]AptSource, error) {
 
 // ParseSourcesDeb822 parses a .sources file (sources.list(5), deb822 style).
 func ParseSourcesDeb822(data []byte, file string) ([]AptSource, error) {
-	ps, err := ParseParagraphs(data, file, true)
+	ps, err := parseParagraphs(data, file, true)
 	if err != nil {
 		return nil, err
 	}
@@ -142,19 +142,19 @@ func ParseSourcesDeb822(data []byte, file string) ([]AptSource, error) {
 		errAt := func(format string, args ...any) error {
 			return &ParseError{File: file, Line: p.Line, Err: fmt.Errorf(format, args...)}
 		}
-		if strings.EqualFold(p.Get("Enabled"), "no") {
+		if strings.EqualFold(p.Text("Enabled"), "no") {
 			continue
 		}
-		types := strings.Fields(p.Get("Types"))
+		types := strings.Fields(p.Text("Types"))
 		if len(types) == 0 {
 			return nil, errAt("no Types")
 		}
 		if !slices.Contains(types, "deb") {
 			continue
 		}
-		uris := strings.Fields(p.Get("URIs"))
-		suites := strings.Fields(p.Get("Suites"))
-		comps := strings.Fields(p.Get("Components"))
+		uris := strings.Fields(p.Text("URIs"))
+		suites := strings.Fields(p.Text("Suites"))
+		comps := strings.Fields(p.Text("Components"))
 		if len(uris) == 0 || len(suites) == 0 {
 			return nil, errAt("want URIs and Suites")
 		}
@@ -168,7 +168,7 @@ func ParseSourcesDeb822(data []byte, file string) ([]AptSource, error) {
 		}
 		var signedBy []string
 		var inline []byte
-		if sb := p.Get("Signed-By"); sb != "" {
+		if sb := p.Text("Signed-By"); sb != "" {
 			if strings.Contains(sb, "-----BEGIN PGP PUBLIC KEY BLOCK-----") {
 				inline = []byte(sb + "\n")
 			} else {

@@ -2,6 +2,7 @@ package dpkgdb
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +98,77 @@ func TestLoadRefusesBadStatus(t *testing.T) {
 	os.WriteFile(filepath.Join(root, Dir, "status"), []byte("Package: a\nVersion: 1\n\nbroken line\n"), 0o644)
 	if _, err := Load(root); err == nil || !strings.Contains(err.Error(), "status:4") {
 		t.Fatalf("err = %v, want one naming status:4", err)
+	}
+}
+
+// TestOpenOwners reads a database through a ReadFileFunc (as the differ
+// and rpm2deb do over an image): only packages whose files are on disk
+// own paths, a list is found under either of dpkg's names, and every owner
+// appears once.
+func TestOpenOwners(t *testing.T) {
+	files := map[string]string{
+		StatusPath: "Package: a\nStatus: install ok installed\nArchitecture: amd64\n\n" +
+			"Package: b\nStatus: install ok half-configured\nArchitecture: amd64\nMulti-Arch: same\n\n" +
+			"Package: b\nStatus: install ok installed\nArchitecture: i386\nMulti-Arch: same\n\n" +
+			"Package: gone\nStatus: deinstall ok config-files\nArchitecture: all\n",
+		Dir + "/info/a:amd64.list":   "/.\n/usr\n/usr/bin/a\n",
+		Dir + "/info/b:amd64.list":   "/.\n/usr\n/usr/lib/b.so\n",
+		Dir + "/info/b:i386.list":    "/.\n/usr\n/usr/lib/b.so\n",
+		Dir + "/info/gone.list":      "/.\n/etc/gone.conf\n",
+		Dir + "/info/unrelated.list": "/.\n/usr/bin/x\n",
+	}
+	db, err := Open(func(name string) ([]byte, error) {
+		if s, ok := files[name]; ok {
+			return []byte(s), nil
+		}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}
+	}, "img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners, err := db.Owners()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"/.": "a b", "/usr": "a b", "/usr/bin/a": "a", "/usr/lib/b.so": "b", "/etc/gone.conf": "", "/usr/bin/x": ""} {
+		if got := strings.Join(owners[p], " "); got != want {
+			t.Errorf("owners of %s = %q, want %q", p, got, want)
+		}
+	}
+	if _, err := ParseStatus([]byte("Package: a\nStatus: installed\n"), "s"); err == nil || !strings.Contains(err.Error(), "s:1: package a: malformed Status") {
+		t.Errorf("ParseStatus with a one-word Status: err = %v", err)
+	}
+}
+
+// TestRemovePaths: removed paths leave the file lists and md5sums, other
+// lines and other files stay byte for byte, modes are kept.
+func TestRemovePaths(t *testing.T) {
+	root := t.TempDir()
+	info := filepath.Join(root, Dir, "info")
+	if err := os.MkdirAll(info, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"a.list":     "/.\n/usr\n/usr/share/doc/a\n/usr/share/doc/a/copyright\n/usr/bin/a\n",
+		"a.md5sums":  "00  usr/share/doc/a/copyright\n11  usr/bin/a\n",
+		"a.postinst": "/usr/share/doc/a/copyright\n",
+	}
+	for n, c := range files {
+		if err := os.WriteFile(filepath.Join(info, n), []byte(c), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RemovePaths(root, map[string]bool{"/usr/share/doc/a": true, "/usr/share/doc/a/copyright": true}); err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[string]string{"a.list": "/.\n/usr\n/usr/bin/a\n", "a.md5sums": "11  usr/bin/a\n", "a.postinst": files["a.postinst"]} {
+		p := filepath.Join(info, n)
+		got, err := os.ReadFile(p)
+		if err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", n, got, err, want)
+		}
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o640 {
+			t.Errorf("%s mode: %v %v", n, fi.Mode(), err)
+		}
 	}
 }

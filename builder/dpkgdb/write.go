@@ -44,10 +44,7 @@ func (p *Package) Name() string { return p.Control.Package() }
 // InfoName is the base name of the package's info files: "pkg", or
 // "pkg:arch" for Multi-Arch: same packages.
 func (p *Package) InfoName() string {
-	if strings.EqualFold(strings.TrimSpace(p.Control.Get("Multi-Arch")), "same") {
-		return p.Name() + ":" + p.Control.Get("Architecture")
-	}
-	return p.Name()
+	return InfoName(p.Name(), p.Control.Get("Architecture"), p.Control.Get("Multi-Arch"))
 }
 
 // statusFieldOrder is the order dpkg writes the status fields in; other
@@ -91,7 +88,7 @@ func (p *Package) statusParagraph() *deb.Paragraph {
 			out.Set(n, src.Get(n))
 		}
 	}
-	for _, n := range src.Names {
+	for _, n := range src.Names() {
 		if !seen[strings.ToLower(n)] {
 			out.Set(n, src.Get(n))
 		}
@@ -130,7 +127,7 @@ func Write(ctx context.Context, root string, arch string, pkgs []*Package) error
 			return fmt.Errorf("dpkg database: package %s given twice", info)
 		}
 		seen[info] = true
-		p.statusParagraph().WriteTo(&status)
+		_, _ = p.statusParagraph().WriteTo(&status) // a bytes.Buffer does not fail
 		status.WriteByte('\n')
 		write := func(what string, data []byte, mode os.FileMode) error {
 			f := filepath.Join(admin, "info", info+"."+what)

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ingotfleet/ingot/internal/glob"
 )
 
 // Action is what happens to a path on the noise list.
@@ -36,7 +37,7 @@ const (
 
 // NoiseRule is one entry of the noise list.
 type NoiseRule struct {
-	Pattern string // absolute path glob (path.Match), matched against every path
+	Pattern string // absolute path glob (internal/glob), matched against every path
 	Action  Action
 	Reason  string
 }
@@ -112,12 +113,20 @@ func WalkImage(ctx context.Context, root string, fn func(abs, p string, d fs.Dir
 // absolute image paths; a rule listed earlier wins. It never follows a
 // symlink out of the root.
 func ApplyNoise(ctx context.Context, root string, rules []NoiseRule, sourceDateEpoch int64) ([]NoiseApplied, error) {
+	globs := make([]glob.Glob, len(rules))
+	for i, r := range rules {
+		g, err := glob.Compile(r.Pattern)
+		if err != nil {
+			return nil, fmt.Errorf("noise rule %d: %w", i, err)
+		}
+		globs[i] = g
+	}
 	var done []NoiseApplied
 	var del []string // relative paths to remove, in walk order
 	var empty []string
 	err := WalkImage(ctx, root, func(abs, p string, d fs.DirEntry) error {
-		for _, r := range rules {
-			if ok, _ := path.Match(r.Pattern, abs); !ok {
+		for i, r := range rules {
+			if !globs[i].Match(abs) {
 				continue
 			}
 			if r.Action == Keep {

@@ -172,7 +172,7 @@ func rewriteInPlace(p string, fix func(b []byte) ([]byte, bool, error)) (bool, e
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // closed and checked below; this is for the error paths
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return false, err

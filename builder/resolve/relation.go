@@ -1,146 +1,16 @@
 package resolve
 
-import (
-	"fmt"
-	"strings"
+import "github.com/ingotfleet/ingot/builder/deb"
 
-	"pault.ag/go/debian/version"
+// Relations are parsed by builder/deb, the project's one parser of them;
+// these names stay for the resolver's callers.
+type (
+	// Possibility is one alternative of a relation.
+	Possibility = deb.Possibility
+	// Relation is a list of alternatives, any one of which satisfies it.
+	Relation = deb.Relation
 )
 
-// Possibility is one alternative of a relation: name[:qualifier] [(op version)].
-type Possibility struct {
-	Name      string
-	Qualifier string // "", "any", "native" or an architecture
-	Op        string // "", "<<", "<=", "=", ">=", ">>"
-	Version   string
-	ver       version.Version
-}
-
-// Relation is a list of alternatives, any one of which satisfies it.
-type Relation []Possibility
-
-func (p Possibility) String() string {
-	s := p.Name
-	if p.Qualifier != "" {
-		s += ":" + p.Qualifier
-	}
-	if p.Op != "" {
-		s += " (" + p.Op + " " + p.Version + ")"
-	}
-	return s
-}
-
-func (r Relation) String() string {
-	parts := make([]string, len(r))
-	for i, p := range r {
-		parts[i] = p.String()
-	}
-	return strings.Join(parts, " | ")
-}
-
-// ParseRelations parses a binary package's relationship field (Depends,
-// Pre-Depends, Conflicts, Breaks, Provides). Architecture restrictions
-// ([amd64]) and build profiles (<!nocheck>) belong to source packages
-// and are refused here.
-func ParseRelations(field string) ([]Relation, error) {
-	var out []Relation
-	if strings.TrimSpace(field) == "" {
-		return nil, nil
-	}
-	for _, item := range strings.Split(field, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			return nil, fmt.Errorf("empty item in %q", field)
-		}
-		var rel Relation
-		for _, alt := range strings.Split(item, "|") {
-			p, err := parsePossibility(strings.TrimSpace(alt))
-			if err != nil {
-				return nil, err
-			}
-			rel = append(rel, p)
-		}
-		out = append(out, rel)
-	}
-	return out, nil
-}
-
-var ops = []string{"<<", "<=", ">=", ">>", "=", "<", ">"}
-
-func parsePossibility(s string) (Possibility, error) {
-	var p Possibility
-	name, rest, _ := strings.Cut(s, "(")
-	name = strings.TrimSpace(name)
-	if rest != "" || strings.Contains(s, "(") {
-		inner, tail, ok := strings.Cut(rest, ")")
-		if !ok || strings.TrimSpace(tail) != "" {
-			return p, fmt.Errorf("%q: want name (op version)", s)
-		}
-		inner = strings.TrimSpace(inner)
-		for _, op := range ops {
-			if strings.HasPrefix(inner, op) {
-				p.Op = op
-				p.Version = strings.TrimSpace(inner[len(op):])
-				break
-			}
-		}
-		switch p.Op {
-		case "":
-			return p, fmt.Errorf("%q: no version operator", s)
-		case "<": // obsolete spellings, as dpkg reads them
-			p.Op = "<="
-		case ">":
-			p.Op = ">="
-		}
-		v, err := version.Parse(p.Version)
-		if err != nil || p.Version == "" || strings.ContainsAny(p.Version, " \t") {
-			return p, fmt.Errorf("%q: bad version %q", s, p.Version)
-		}
-		p.ver = v
-	}
-	if strings.ContainsAny(name, " \t[]<>") {
-		return p, fmt.Errorf("%q: unexpected text after the package name", s)
-	}
-	p.Name, p.Qualifier, _ = strings.Cut(name, ":")
-	if !validName(p.Name) {
-		return p, fmt.Errorf("%q: %q is not a package name", s, p.Name)
-	}
-	if strings.Contains(name, ":") && p.Qualifier == "" {
-		return p, fmt.Errorf("%q: empty architecture qualifier", s)
-	}
-	return p, nil
-}
-
-func validName(n string) bool {
-	if len(n) < 1 {
-		return false
-	}
-	for i := 0; i < len(n); i++ {
-		c := n[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.' || c >= 'A' && c <= 'Z' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// satisfiedBy reports whether version v meets p's constraint.
-func (p Possibility) satisfiedBy(v version.Version) bool {
-	if p.Op == "" {
-		return true
-	}
-	c := version.Compare(v, p.ver)
-	switch p.Op {
-	case "<<":
-		return c < 0
-	case "<=":
-		return c <= 0
-	case "=":
-		return c == 0
-	case ">=":
-		return c >= 0
-	case ">>":
-		return c > 0
-	}
-	return false
-}
+// ParseRelations parses a binary package's relationship field; see
+// deb.ParseRelations.
+func ParseRelations(field string) ([]Relation, error) { return deb.ParseRelations(field) }

@@ -341,7 +341,7 @@ func (u *universe) archOK(c *cand, p Possibility, fromArch string) bool {
 func (r *resolver) satisfied(rel Relation, from *cand) bool {
 	for _, p := range rel {
 		for _, c := range r.u.byName[p.Name] {
-			if s, ok := r.sel[c.slot]; ok && s == c && r.u.archOK(c, p, from.arch) && p.satisfiedBy(c.ver) {
+			if s, ok := r.sel[c.slot]; ok && s == c && r.u.archOK(c, p, from.arch) && p.SatisfiedBy(c.ver) {
 				return true
 			}
 		}
@@ -360,7 +360,7 @@ func provides(prov, want Possibility) bool {
 	if want.Op == "" {
 		return true
 	}
-	return prov.Op == "=" && want.satisfiedBy(prov.ver)
+	return prov.Op == "=" && want.SatisfiedBy(prov.ParsedVersion())
 }
 
 var priorityRank = map[string]int{"required": 0, "important": 1, "standard": 2, "optional": 3, "extra": 4}
@@ -381,7 +381,7 @@ func (r *resolver) satisfy(rel Relation, from *cand) error {
 	for _, p := range rel {
 		var blocked *cand
 		for _, c := range r.u.byName[p.Name] {
-			if !r.u.archOK(c, p, from.arch) || !p.satisfiedBy(c.ver) {
+			if !r.u.archOK(c, p, from.arch) || !p.SatisfiedBy(c.ver) {
 				continue
 			}
 			if have, ok := r.sel[c.slot]; ok && have != c {
@@ -440,7 +440,7 @@ func (r *resolver) checkConflicts() error {
 		for _, rel := range c.confl {
 			for _, p := range rel {
 				for _, o := range r.u.byName[p.Name] {
-					if o == c || r.sel[o.slot] != o || !r.u.archOK(o, p, c.arch) || !p.satisfiedBy(o.ver) {
+					if o == c || r.sel[o.slot] != o || !r.u.archOK(o, p, c.arch) || !p.SatisfiedBy(o.ver) {
 						continue
 					}
 					return fmt.Errorf("%w: %s %s conflicts with %s, but %s %s is selected (needed by %s)",

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ingotfleet/ingot/builder/deb"
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
@@ -108,9 +109,9 @@ func (c *converter) convert(ctx context.Context, p *RPM) (*Report, error) {
 		return nil, err
 	}
 	c.spool = spool
-	defer func() {
-		spool.Close()
-		os.Remove(spool.Name())
+	defer func() { // a scratch file: nothing to keep, nothing to report
+		_ = spool.Close()
+		_ = os.Remove(spool.Name())
 	}()
 	if err := c.readPayload(ctx); err != nil {
 		return nil, err
@@ -537,9 +538,9 @@ func (c *converter) docs() error {
 	text, notes := WriteChangelog(entries, ChangelogOptions{Package: c.pkg, Version: c.ver, Epoch: ep, HasEpoch: hasEp, Maintainer: maint})
 	c.rep.Changelog = notes
 	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	zw.Write([]byte(text))
-	zw.Close()
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression) // a valid level
+	_, _ = zw.Write([]byte(text))                           // into a bytes.Buffer: cannot fail
+	_ = zw.Close()
 	docdir := "usr/share/doc/" + c.pkg
 	copyright := c.copyright()
 	for _, d := range []struct {
@@ -623,7 +624,7 @@ func (c *converter) maintainer() (contact, src, raw, note string) {
 // write assembles the .deb in a temporary file in OutDir and renames it
 // into place.
 func (c *converter) write(ctx context.Context, members []controlMember) (string, error) {
-	ctl, err := compressed(c.opts.Compression, func(w io.Writer) error { return writeControlTar(w, members, c.clamp) })
+	ctl, err := compressed(c.opts.Compression, func(w io.Writer) error { return deb.WriteControlTar(w, members, c.clamp) })
 	if err != nil {
 		return "", fmt.Errorf("control.tar: %w", err)
 	}
@@ -636,8 +637,8 @@ func (c *converter) write(ctx context.Context, members []controlMember) (string,
 		return "", err
 	}
 	defer func() {
-		dataTmp.Close()
-		os.Remove(dataTmp.Name())
+		_ = dataTmp.Close() // scratch, read back already
+		_ = os.Remove(dataTmp.Name())
 	}()
 	zw, err := newCompressor(dataTmp, c.opts.Compression)
 	if err != nil {
@@ -666,13 +667,7 @@ func (c *converter) write(ctx context.Context, members []controlMember) (string,
 		return "", err
 	}
 	defer out.Abort()
-	ext := c.opts.Compression.ext()
-	err = writeAr(out, []arMember{
-		{"debian-binary", 4, strings.NewReader("2.0\n")},
-		{"control.tar" + ext, int64(len(ctl)), bytes.NewReader(ctl)},
-		{"data.tar" + ext, dataSize, dataTmp},
-	}, c.clamp)
-	if err != nil {
+	if err := deb.WriteDeb(out, c.opts.Compression.deb(), ctl, dataTmp, dataSize, c.clamp); err != nil {
 		return "", fmt.Errorf("writing %s: %w", final, err)
 	}
 	if err := out.Commit(); err != nil {

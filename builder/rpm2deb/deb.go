@@ -3,16 +3,13 @@ package rpm2deb
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
-	"sort"
-	"strconv"
 	"strings"
 
+	"github.com/ingotfleet/ingot/builder/deb"
 	"github.com/ingotfleet/ingot/images"
-	"github.com/ulikunitz/xz"
 )
 
 // Compression of the .deb's control and data members.
@@ -34,25 +31,19 @@ func ParseCompression(s string) (Compression, error) {
 	return 0, fmt.Errorf("unknown compression %q (want xz or gzip)", s)
 }
 
-func (c Compression) ext() string {
+func (c Compression) ext() string { return string(c.deb()) }
+
+// deb is the member suffix builder/deb writes for c.
+func (c Compression) deb() deb.Compression {
 	if c == CompressGzip {
-		return ".gz"
+		return deb.CompressGzip
 	}
-	return ".xz"
+	return deb.CompressXZ
 }
 
-// newCompressor has fixed settings so that the same input always gives
-// the same bytes: gzip level 9 with no name and no mtime; xz with an
-// 8 MiB dictionary, CRC64 and one stream written by one goroutine.
+// newCompressor is builder/deb's deterministic compressor.
 func newCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
-	if c == CompressGzip {
-		return gzip.NewWriterLevel(w, gzip.BestCompression)
-	}
-	cfg := xz.WriterConfig{DictCap: 8 << 20, CheckSum: xz.CRC64}
-	if err := cfg.Verify(); err != nil {
-		return nil, err
-	}
-	return cfg.NewWriter(w)
+	return deb.NewCompressor(w, c.deb())
 }
 
 // debFile is one member of the data archive.
@@ -136,34 +127,7 @@ func writeDataTar(ctx context.Context, w io.Writer, files []*debFile, spool io.R
 }
 
 // controlMember is one file of control.tar.
-type controlMember struct {
-	Name string
-	Mode int64
-	Data []byte
-}
-
-func writeControlTar(w io.Writer, members []controlMember, mtime int64) error {
-	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
-	tw := tar.NewWriter(w)
-	hdr := func(h *tar.Header) *tar.Header {
-		h.Uname, h.Gname = "root", "root"
-		h.ModTime = unixTime(mtime)
-		h.Format = tar.FormatGNU
-		return h
-	}
-	if err := tw.WriteHeader(hdr(&tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755})); err != nil {
-		return err
-	}
-	for _, m := range members {
-		if err := tw.WriteHeader(hdr(&tar.Header{Name: "./" + m.Name, Typeflag: tar.TypeReg, Mode: m.Mode, Size: int64(len(m.Data))})); err != nil {
-			return err
-		}
-		if _, err := tw.Write(m.Data); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
-}
+type controlMember = deb.ControlMember
 
 // compressed runs fn into a compressor over a buffer.
 func compressed(c Compression, fn func(io.Writer) error) ([]byte, error) {
@@ -179,43 +143,6 @@ func compressed(c Compression, fn func(io.Writer) error) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// arMember is one member of the .deb's ar archive.
-type arMember struct {
-	Name string
-	Size int64
-	Data io.Reader
-}
-
-// writeAr writes a System V ar archive as dpkg-deb does: every member
-// owned by 0/0, mode 100644, with the given mtime.
-func writeAr(w io.Writer, members []arMember, mtime int64) error {
-	if _, err := io.WriteString(w, "!<arch>\n"); err != nil {
-		return err
-	}
-	for _, m := range members {
-		if len(m.Name) > 16 {
-			return fmt.Errorf("ar member name %q too long", m.Name)
-		}
-		h := fmt.Sprintf("%-16s%-12s%-6s%-6s%-8s%-10s`\n", m.Name, strconv.FormatInt(mtime, 10), "0", "0", "100644", strconv.FormatInt(m.Size, 10))
-		if _, err := io.WriteString(w, h); err != nil {
-			return err
-		}
-		n, err := io.Copy(w, m.Data)
-		if err != nil {
-			return err
-		}
-		if n != m.Size {
-			return fmt.Errorf("ar member %s: wrote %d bytes, expected %d", m.Name, n, m.Size)
-		}
-		if m.Size%2 == 1 {
-			if _, err := io.WriteString(w, "\n"); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // controlField formats one field of a control file, folding a multi-line

@@ -1,7 +1,6 @@
 package rpm2deb
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ingotfleet/ingot/builder/debrepo"
+	"github.com/ingotfleet/ingot/builder/dpkgdb"
 	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
@@ -68,14 +67,30 @@ func (r *DpkgResolver) load() error {
 }
 
 func (r *DpkgResolver) doLoad() error {
-	r.owners = map[string][]string{}
 	r.shlibs = map[string]string{}
 	r.symbols = map[string]*symbolsLib{}
 	r.arch = map[string]string{}
 	r.ess = map[string]bool{}
-	installed, err := r.readStatus()
+	db, err := dpkgdb.Open(r.fsys.ReadFile, r.name)
 	if err != nil {
-		return err
+		return fmt.Errorf("target %s: reading the dpkg status: %w", r.name, err)
+	}
+	installed := map[string]bool{}
+	for _, p := range db.Packages {
+		if p.HasFiles() {
+			installed[p.Name] = true
+			r.arch[p.Name] = p.Architecture
+			r.ess[p.Name] = p.Fields.Get("Essential") == "yes"
+		}
+	}
+	r.owners, err = db.OwnersFunc(func(l string) (string, bool, error) {
+		if l == "/." {
+			return "", false, nil
+		}
+		return r.canonical(l), true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("target %s: %w", r.name, err)
 	}
 	ents, err := r.fsys.ReadDir(dpkgInfo)
 	if err != nil {
@@ -91,30 +106,16 @@ func (r *DpkgResolver) doLoad() error {
 		if i := strings.IndexByte(pkg, ':'); i >= 0 {
 			pkg = pkg[:i]
 		}
-		if !installed[pkg] {
-			continue
-		}
-		switch kind {
-		case "list", "shlibs", "symbols":
-		default:
+		if !installed[pkg] || (kind != "shlibs" && kind != "symbols") {
 			continue
 		}
 		data, err := r.fsys.ReadFile(path.Join(dpkgInfo, n))
 		if err != nil {
 			return fmt.Errorf("target %s: %w", r.name, err)
 		}
-		switch kind {
-		case "list":
-			for _, line := range strings.Split(string(data), "\n") {
-				if line == "" || line == "/." {
-					continue
-				}
-				c := r.canonical(line)
-				r.owners[c] = appendUniq(r.owners[c], pkg)
-			}
-		case "shlibs":
+		if kind == "shlibs" {
 			r.parseShlibs(string(data))
-		case "symbols":
+		} else {
 			r.parseSymbols(string(data))
 		}
 	}
@@ -128,28 +129,6 @@ func appendUniq(list []string, s string) []string {
 		}
 	}
 	return append(list, s)
-}
-
-// readStatus returns the packages dpkg lists as installed.
-func (r *DpkgResolver) readStatus() (map[string]bool, error) {
-	data, err := r.fsys.ReadFile("var/lib/dpkg/status")
-	if err != nil {
-		return nil, fmt.Errorf("target %s: reading the dpkg status: %w", r.name, err)
-	}
-	out := map[string]bool{}
-	err = debrepo.ReadParagraphs(bytes.NewReader(data), "var/lib/dpkg/status", false, func(p *debrepo.Paragraph) error {
-		pkg := p.Get("Package")
-		if pkg != "" && strings.HasSuffix(p.Get("Status"), " installed") {
-			out[pkg] = true
-			r.arch[pkg] = p.Get("Architecture")
-			r.ess[pkg] = p.Get("Essential") == "yes"
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("target %s: reading the dpkg status: %w", r.name, err)
-	}
-	return out, nil
 }
 
 // parseShlibs reads "[type:] library soversion dependencies" lines.

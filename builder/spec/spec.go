@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ingotfleet/ingot/internal/glob"
 )
 
 // Variants of the base package set.
@@ -61,8 +63,8 @@ type Spec struct {
 	// "important" or "standard".
 	Variant  string   `yaml:"variant"`
 	Packages []string `yaml:"packages"` // name, name:arch, or name=version to pin
-	// Exclude lists path globs (path.Match syntax, absolute, such as
-	// /usr/share/doc/*) removed from the image; a glob ending in /*
+	// Exclude lists path globs (internal/glob's dialect, absolute, such
+	// as /usr/share/doc/*) removed from the image; a glob ending in /*
 	// removes the whole subtree. Keep re-includes paths an Exclude
 	// matched (such as /usr/share/doc/*/copyright).
 	Exclude []string `yaml:"exclude"`
@@ -342,8 +344,8 @@ func checkGlob(g string) error {
 	if path.Clean(g) != g && path.Clean(g)+"/" != g {
 		return fmt.Errorf("%q: not a clean path (no //, . or .. parts)", g)
 	}
-	if _, err := path.Match(g, ""); err != nil {
-		return fmt.Errorf("%q: %w", g, err)
+	if _, err := glob.Compile(g); err != nil {
+		return err
 	}
 	return nil
 }

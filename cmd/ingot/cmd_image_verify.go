@@ -10,7 +10,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
-	"github.com/ingotfleet/ingot/triggers"
+	"github.com/ingotfleet/ingot/internal/glob"
 )
 
 func init() { registerImage(newImageVerifyCommand) }
@@ -132,7 +132,7 @@ func runImageVerify(cmd *cobra.Command, a *App, o imageVerifyOptions, ref string
 	if err != nil {
 		return err
 	}
-	excluded, err := triggers.CompileGlobs(o.exclude)
+	excluded, err := glob.CompileSet(o.exclude)
 	if err != nil {
 		return usageError{fmt.Errorf("--exclude: %w", err)}
 	}

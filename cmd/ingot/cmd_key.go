@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
 
@@ -36,10 +38,14 @@ func newKeyCommand(a *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := os.WriteFile(priv, []byte(k.String()+"\n"), 0o600); err != nil {
+			// Exclusive: a key made meanwhile by another run is not replaced.
+			if err := atomicfile.WriteNew(priv, []byte(k.String()+"\n"), 0o600); err != nil {
+				if errors.Is(err, fs.ErrExist) {
+					return fmt.Errorf("%s exists; not overwriting a key", priv)
+				}
 				return err
 			}
-			if err := os.WriteFile(pub, []byte(k.Public().String()+"\n"), 0o644); err != nil {
+			if err := atomicfile.WriteFile(pub, []byte(k.Public().String()+"\n"), 0o644); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(a.Stdout, "%s\n%s (key id %s)\n", priv, pub, k.Public().ID())

@@ -5,6 +5,10 @@
 // A target that exists and is not a regular file (/dev/null, a pipe, a
 // terminal) is written in place instead: renaming over it would replace
 // a device node with a plain file.
+//
+// WriteNew is the variant for files that must never replace another
+// (secret keys, a CA's key and certificate): it fails when the target
+// exists. SyncDir syncs a directory and returns every error.
 package atomicfile
 
 import (
@@ -54,9 +58,9 @@ func (f *File) Commit() error {
 		}
 		return nil
 	}
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(f.Name())
+	fail := func(err error) error { // the write failed: drop the temporary file
+		_ = f.Close()
+		_ = os.Remove(f.Name())
 		return fmt.Errorf("writing %s: %w", f.target, err)
 	}
 	if err := f.Chmod(f.perm); err != nil {
@@ -69,15 +73,69 @@ func (f *File) Commit() error {
 		return fail(err)
 	}
 	if err := os.Rename(f.Name(), f.target); err != nil {
-		os.Remove(f.Name())
+		_ = os.Remove(f.Name())
 		return fmt.Errorf("writing %s: %w", f.target, err)
 	}
-	if d, err := os.Open(filepath.Dir(f.target)); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("writing %s: syncing its directory: %w", f.target, err)
-		}
+	if err := SyncDir(filepath.Dir(f.target)); err != nil {
+		return fmt.Errorf("writing %s: %w", f.target, err)
+	}
+	return nil
+}
+
+// SyncDir makes the entries of dir (a rename, a link, a removal) durable.
+// Every error is returned: a rename that may not survive a crash is not
+// done.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing directory: %w", err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// WriteNew creates path with data and mode perm (0o600 for a secret key)
+// only if nothing is there: never over an existing file, not even one
+// made meanwhile by another process (the bytes are written and synced
+// beside the target, then hard-linked to it, which fails if it exists).
+// A reader or a crash sees no file or the whole file. The error for an
+// existing path wraps fs.ErrExist.
+func WriteNew(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }() // gone already after a link
+	fail := func(err error) error {
+		_ = tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Remove(tmp.Name()); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := SyncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
 }
@@ -89,9 +147,9 @@ func (f *File) Abort() {
 		return
 	}
 	f.done = true
-	f.Close()
+	_ = f.Close() // what was written is thrown away
 	if f.temp {
-		os.Remove(f.Name())
+		_ = os.Remove(f.Name())
 	}
 }
 

@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,5 +103,33 @@ func TestWritesThroughFifo(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(regular); string(data) != "a" {
 		t.Errorf("regular file holds %q", data)
+	}
+}
+
+// TestWriteNew: a key is created whole with its mode, never over an
+// existing file (the old one keeps its bytes), and leaves no temporary
+// file behind either way.
+func TestWriteNew(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "k.key")
+	if err := WriteNew(p, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != 7 {
+		t.Fatalf("after WriteNew: %v %v", fi, err)
+	}
+	err = WriteNew(p, []byte("other\n"), 0o600)
+	if !errors.Is(err, fs.ErrExist) {
+		t.Errorf("WriteNew over an existing file: err = %v, want one wrapping fs.ErrExist", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "secret\n" {
+		t.Errorf("the existing key changed: %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("directory holds %d entries, want only the key", len(ents))
+	}
+	if err := SyncDir(filepath.Join(dir, "missing")); err == nil {
+		t.Error("SyncDir of a missing directory succeeded")
 	}
 }

@@ -2,7 +2,7 @@
 // server's egress limit (ingot serve --bwlimit) and the agent's download
 // and disk-write limits.
 //
-// A Limiter holds Rate bytes per second with a burst of a fraction of a
+// A Limiter (golang.org/x/time/rate underneath) holds Rate bytes per second with a burst of a fraction of a
 // second; WaitN takes n tokens and sleeps while the bucket is in debt, so
 // a caller may take more than the burst at once. A nil *Limiter lets
 // everything through. Reader and Writer charge every read or write to a

@@ -6,19 +6,19 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// Limiter is a token bucket of bytes, safe for concurrent use. A nil
-// *Limiter never waits.
+// Limiter is a token bucket of bytes, safe for concurrent use: a
+// golang.org/x/time/rate.Limiter that lets a caller take more than the
+// burst at once (the bucket goes into debt, paid by the caller's sleep). A
+// nil *Limiter never waits.
 type Limiter struct {
-	mu     sync.Mutex
-	rate   float64 // bytes per second
-	burst  float64
-	tokens float64
-	last   time.Time
-	now    func() time.Time
+	lim   *rate.Limiter
+	burst int
+	now   func() time.Time
 }
 
 // minBurst keeps tiny rates from waking a sleeper for every few bytes.
@@ -30,11 +30,8 @@ func New(bytesPerSecond int64) *Limiter {
 	if bytesPerSecond <= 0 {
 		return nil
 	}
-	burst := float64(bytesPerSecond) / 10
-	if burst < minBurst {
-		burst = minBurst
-	}
-	return &Limiter{rate: float64(bytesPerSecond), burst: burst, tokens: burst, last: time.Now(), now: time.Now}
+	burst := max(int(bytesPerSecond/10), minBurst)
+	return &Limiter{lim: rate.NewLimiter(rate.Limit(bytesPerSecond), burst), burst: burst, now: time.Now}
 }
 
 // Rate is the limit in bytes per second (0 for a nil Limiter).
@@ -42,7 +39,7 @@ func (l *Limiter) Rate() int64 {
 	if l == nil {
 		return 0
 	}
-	return int64(l.rate)
+	return int64(l.lim.Limit())
 }
 
 // Burst is the largest piece worth taking at once.
@@ -50,24 +47,21 @@ func (l *Limiter) Burst() int {
 	if l == nil {
 		return 1 << 30
 	}
-	return int(l.burst)
+	return l.burst
 }
 
-// reserve takes n tokens and says how long to wait for the debt.
+// reserve takes n tokens and says how long to wait for the debt. The
+// library refuses more than a burst in one reservation; n is taken in
+// bursts, each going further into debt, and the wait is the last one's.
 func (l *Limiter) reserve(n int) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	now := l.now()
-	l.tokens += now.Sub(l.last).Seconds() * l.rate
-	l.last = now
-	if l.tokens > l.burst {
-		l.tokens = l.burst
+	var d time.Duration
+	for n > 0 {
+		k := min(n, l.burst)
+		d = l.lim.ReserveN(now, k).DelayFrom(now)
+		n -= k
 	}
-	l.tokens -= float64(n)
-	if l.tokens >= 0 {
-		return 0
-	}
-	return time.Duration(-l.tokens / l.rate * float64(time.Second))
+	return d
 }
 
 // WaitN takes n bytes' worth of tokens, sleeping until the bucket is out

@@ -44,7 +44,6 @@ func TestParse(t *testing.T) {
 func fakeClock(l *Limiter) *time.Time {
 	now := time.Unix(1000, 0)
 	l.now = func() time.Time { return now }
-	l.last = now
 	return &now
 }
 
