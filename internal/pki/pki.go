@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
 
 // Role is what a certificate lets its holder be.
@@ -59,7 +61,7 @@ func InitCA(dir, name string) error {
 	if err != nil {
 		return err
 	}
-	return writeCertKey(filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile), der, key)
+	return writeCertKey(filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile), der, key, true)
 }
 
 func serial() *big.Int {
@@ -67,15 +69,23 @@ func serial() *big.Int {
 	return n
 }
 
-func writeCertKey(certFile, keyFile string, der []byte, key *ecdsa.PrivateKey) error {
+// writeCertKey writes a key (0600) and its certificate atomically: a
+// reader or a crash sees the old file or the new one, never a torn key.
+// exclusive (a new CA) refuses a key file that exists, even one made
+// meanwhile by another process.
+func writeCertKey(certFile, keyFile string, der []byte, key *ecdsa.PrivateKey, exclusive bool) error {
 	kb, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+	writeKey := atomicfile.WriteFile
+	if exclusive {
+		writeKey = atomicfile.WriteNew
+	}
+	if err := writeKey(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
 		return err
 	}
-	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return atomicfile.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
 // IssueCert signs a certificate for name with the CA in caDir, writing
@@ -128,7 +138,7 @@ func IssueCert(caDir, out, name string, role Role, hosts []string, valid time.Du
 		return "", "", err
 	}
 	certFile, keyFile = filepath.Join(out, name+".pem"), filepath.Join(out, name+"-key.pem")
-	return certFile, keyFile, writeCertKey(certFile, keyFile, der, key)
+	return certFile, keyFile, writeCertKey(certFile, keyFile, der, key, false)
 }
 
 func loadCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
