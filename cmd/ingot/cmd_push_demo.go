@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -159,4 +158,3 @@ func demoStop() {
 	demoFleet.fleet, demoFleet.srv = nil, nil
 }
 
-var _ = fmt.Sprint
