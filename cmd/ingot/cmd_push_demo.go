@@ -157,4 +157,3 @@ func demoStop() {
 	}
 	demoFleet.fleet, demoFleet.srv = nil, nil
 }
-
