@@ -59,9 +59,10 @@ var Command = []string{"dpkg-buildpackage", "-b", "--no-sign"}
 // Options tune how a build runs.
 type Options struct {
 	WorkDir string // where build roots are made (default os.TempDir())
-	// RootCache, when set, keeps the build root of each lock (by its
-	// sha256) and copies it for every build of that lock instead of
-	// making it again.
+	// RootCache, when set, keeps the build root of each package set
+	// (by a digest of the locked packages and the lock's time) and
+	// copies it for every build with that set instead of making it
+	// again.
 	RootCache string
 	Log       *slog.Logger
 	// Output receives the build log (default: discarded; its tail is
@@ -108,7 +109,7 @@ func Build(ctx context.Context, src *Source, l *spec.Lock, lockData []byte, path
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, err
 	}
-	root, cleanup, err := makeRoot(ctx, l, lockData, paths, arch, opts)
+	root, cleanup, err := makeRoot(ctx, l, paths, arch, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +246,7 @@ func triedNetwork(log string) bool {
 }
 
 // makeRoot makes (or copies from the root cache) the build root of l.
-func makeRoot(ctx context.Context, l *spec.Lock, lockData []byte, paths []string, arch string, opts Options) (string, func(), error) {
+func makeRoot(ctx context.Context, l *spec.Lock, paths []string, arch string, opts Options) (string, func(), error) {
 	in := &builder.Input{Architecture: arch, SourceDateEpoch: l.SourceDateEpoch}
 	for i, p := range l.Packages {
 		in.Packages = append(in.Packages, builder.Package{Name: p.Name, Version: p.Version, Architecture: p.Architecture,
@@ -259,8 +260,14 @@ func makeRoot(ctx context.Context, l *spec.Lock, lockData []byte, paths []string
 		}
 		return r.Dir, func() { r.Cleanup() }, nil
 	}
-	sum := sha256.Sum256(lockData)
-	cached := filepath.Join(opts.RootCache, hex.EncodeToString(sum[:16]))
+	// Keyed by what the root is made of, so that builds whose locks
+	// resolve to the same packages share it.
+	h := sha256.New()
+	fmt.Fprintf(h, "%s %d\n", arch, l.SourceDateEpoch)
+	for _, p := range l.Packages {
+		fmt.Fprintf(h, "%s %s %s %s\n", p.Name, p.Version, p.Architecture, p.SHA256)
+	}
+	cached := filepath.Join(opts.RootCache, hex.EncodeToString(h.Sum(nil))[:32])
 	if err := os.MkdirAll(opts.RootCache, 0o755); err != nil {
 		return "", nil, err
 	}

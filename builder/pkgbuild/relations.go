@@ -122,15 +122,18 @@ func reduceAlt(s, arch string, profiles []string) (string, bool, error) {
 // (arch is none of them); mixing the two is an error, as in dpkg.
 func archListHolds(terms []string, arch string) (bool, error) {
 	neg := strings.HasPrefix(terms[0], "!")
+	match := false
 	for _, t := range terms {
 		if strings.HasPrefix(t, "!") != neg {
 			return false, fmt.Errorf("architecture list [%s] mixes negated and plain entries", strings.Join(terms, " "))
 		}
-		if ArchMatches(arch, strings.TrimPrefix(t, "!")) {
-			return !neg, nil
+		a := strings.TrimPrefix(t, "!")
+		if a == "" || strings.ContainsAny(a, "!<>[]()|,") {
+			return false, fmt.Errorf("bad architecture %q", t)
 		}
+		match = match || ArchMatches(arch, a)
 	}
-	return neg, nil
+	return match != neg, nil
 }
 
 // ArchMatches reports whether a Debian architecture of the Linux kernel

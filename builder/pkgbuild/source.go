@@ -93,7 +93,7 @@ type FileSum struct {
 // files lie beside the .dsc). file names it in errors.
 func ParseDsc(data []byte, file string) (*Source, []FileSum, error) {
 	if t := bytes.TrimLeft(data, " \t\r\n"); bytes.HasPrefix(t, []byte("-----BEGIN PGP SIGNED MESSAGE-----")) {
-		block, _ := clearsign.Decode(t)
+		block := decodeClearsigned(t)
 		if block == nil {
 			return nil, nil, fmt.Errorf("%s: malformed clear-signed message", file)
 		}
@@ -293,4 +293,17 @@ func truncate(s string) string {
 		return s[:80] + "…"
 	}
 	return s
+}
+
+// decodeClearsigned is clearsign.Decode, which panics on some malformed
+// messages (such as a header directly followed by the signature line):
+// those are reported as malformed (nil) instead.
+func decodeClearsigned(data []byte) (b *clearsign.Block) {
+	defer func() {
+		if recover() != nil {
+			b = nil
+		}
+	}()
+	b, _ = clearsign.Decode(data)
+	return b
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ingotfleet/ingot/builder"
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/builder/pkgbuild"
 	"github.com/ingotfleet/ingot/builder/spec"
@@ -230,12 +229,48 @@ func pkgLock(ctx context.Context, a *App, o PkgBuildOptions, s *spec.Spec, src *
 	return l, buf.Bytes(), nil
 }
 
-var _ = builder.Event{}
-
 func runPkgCheck(ctx context.Context, a *App, src *pkgbuild.Source, l *spec.Lock, lockData []byte, paths []string, arch string, o PkgBuildOptions, opts pkgbuild.Options, prog *progress) error {
-	return errors.New("not yet")
+	outB, err := os.MkdirTemp(o.WorkDir, "ingot-pkg-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(outB)
+	d, err := pkgbuild.Check(ctx, src, l, lockData, paths, arch, o.Output, outB, opts)
+	if err != nil {
+		return err
+	}
+	prog.finish()
+	varied := fmt.Sprintf("build path %s, hostname %s, TZ=%s, LC_ALL=%s, umask %s, %d CPU, uname 2.6, DEB_BUILD_OPTIONS=%q",
+		pkgbuild.Varied.BuildDir, pkgbuild.Varied.Hostname, pkgbuild.Varied.TZ, pkgbuild.Varied.Locale, pkgbuild.Varied.Umask,
+		pkgbuild.Varied.CPUs, pkgbuild.Varied.DebBuildOptions)
+	if d == nil {
+		fmt.Fprintf(a.Stdout, "OK %s %s: two builds, byte-identical .deb files\n(second build varied: %s)\n", src.Name, src.Version, varied)
+		return nil
+	}
+	fmt.Fprintf(a.Stdout, "DIFFERS: %s\n(second build varied: %s)\n", d, varied)
+	return fmt.Errorf("builds of %s %s differ: %w", src.Name, src.Version, errNegative)
 }
 
+// errUnchanged is returned when --previous finds the new package equal to
+// the old one but for timestamps and version (exit code 4).
+var errUnchanged = errors.New("unchanged")
+
 func comparePrevious(a *App, old string, res *pkgbuild.Result) error {
-	return errors.New("not yet")
+	oldName, _, _ := strings.Cut(filepath.Base(old), "_")
+	for _, d := range res.Debs {
+		if name, _, _ := strings.Cut(d.Name, "_"); name != oldName {
+			continue
+		}
+		same, why, err := pkgbuild.SameContent(old, d.Path)
+		if err != nil {
+			return err
+		}
+		if !same {
+			fmt.Fprintf(a.Stdout, "CHANGED %s against %s: %s\n", d.Name, old, why)
+			return nil
+		}
+		fmt.Fprintf(a.Stdout, "UNCHANGED %s: same content as %s but for timestamps and version\n", d.Name, old)
+		return fmt.Errorf("%s equals %s but for timestamps and version: %w", d.Name, old, errUnchanged)
+	}
+	return fmt.Errorf("--previous %s: the build made no package %s", old, oldName)
 }
