@@ -52,8 +52,8 @@ type debEntry struct {
 	data  []byte // content, when at most keepBytes
 }
 
-// readDeb lists a .deb's control fields, control files and data entries,
-// in that order.
+// readDeb lists a .deb's data entries, control files and control
+// fields, in that order.
 func readDeb(p string) ([]debEntry, error) {
 	f, err := os.Open(p)
 	if err != nil {
@@ -68,21 +68,12 @@ func readDeb(p string) ([]debEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []debEntry
-	for _, n := range c.Names {
-		v := c.Get(n)
-		out = append(out, debEntry{path: "control/" + n, sha: v, data: []byte(v)})
-	}
-	for _, n := range slices.Sorted(mapKeys(c.Files)) {
-		cf := c.Files[n]
-		h := sha256.Sum256(cf.Data)
-		out = append(out, debEntry{path: "control.tar/" + n, meta: fmt.Sprintf("mode %o", cf.Mode), mode: cf.Mode, sha: hex.EncodeToString(h[:]), data: cf.Data})
-	}
 	d, err := r.Data()
 	if err != nil {
 		return nil, err
 	}
 	defer d.Close()
+	var out []debEntry
 	for {
 		h, err := d.Next()
 		if err == io.EOF {
@@ -106,6 +97,17 @@ func readDeb(p string) ([]debEntry, error) {
 			e.sha, e.data = hex.EncodeToString(hs.Sum(nil)), keep.Bytes()
 		}
 		out = append(out, e)
+	}
+	// The control fields and files come after the data: a difference
+	// there (md5sums, Installed-Size) usually follows from one in the data.
+	for _, n := range c.Names {
+		v := c.Get(n)
+		out = append(out, debEntry{path: "control/" + n, sha: v, data: []byte(v)})
+	}
+	for _, n := range slices.Sorted(mapKeys(c.Files)) {
+		cf := c.Files[n]
+		h := sha256.Sum256(cf.Data)
+		out = append(out, debEntry{path: "control.tar/" + n, meta: fmt.Sprintf("mode %o", cf.Mode), mode: cf.Mode, sha: hex.EncodeToString(h[:]), data: cf.Data})
 	}
 	return out, nil
 }
@@ -252,8 +254,8 @@ func versionless(es []debEntry) []debEntry {
 	var out []debEntry
 	for _, e := range es {
 		switch {
-		case e.path == "control/Version":
-			continue
+		case e.path == "control/Version", e.path == "control.tar/control":
+			continue // the fields are compared one by one
 		case e.path == "control/Source":
 			n, _, _ := strings.Cut(string(e.data), " ")
 			e.sha = n
