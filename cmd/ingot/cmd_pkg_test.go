@@ -92,7 +92,7 @@ Architecture: all
 Description: probe of the build environment
  Records what the build saw.
 `, name),
-		"debian/changelog": name + " (1.0) unstable; urgency=medium\n\n  * Test.\n\n -- ingot tests <tests@ingot.invalid>  Mon, 01 Jan 2024 00:00:00 +0000\n",
+		"debian/changelog":     name + " (1.0) unstable; urgency=medium\n\n  * Test.\n\n -- ingot tests <tests@ingot.invalid>  Mon, 01 Jan 2024 00:00:00 +0000\n",
 		"debian/source/format": "3.0 (native)\n",
 		"debian/copyright":     "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n",
 	}
