@@ -83,7 +83,7 @@ func readDeb(p string) ([]debEntry, error) {
 			return nil, err
 		}
 		e := debEntry{path: "data.tar/" + strings.TrimPrefix(h.Name, "./"), mode: h.Mode, mtime: h.ModTime.Unix(),
-			meta: fmt.Sprintf("type %c mode %o owner %d:%d (%s:%s) link %q size %d", h.Typeflag, h.Mode, h.Uid, h.Gid, h.Uname, h.Gname, h.Linkname, h.Size)}
+			meta: fmt.Sprintf("type %c mode %o owner %d:%d (%s:%s) link %q", h.Typeflag, h.Mode, h.Uid, h.Gid, h.Uname, h.Gname, h.Linkname)}
 		if h.Typeflag == tar.TypeReg {
 			hs := sha256.New()
 			var keep bytes.Buffer

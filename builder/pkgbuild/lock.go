@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ingotfleet/ingot/builder"
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/builder/resolve"
 	"github.com/ingotfleet/ingot/builder/spec"
@@ -95,9 +96,13 @@ func Lock(ctx context.Context, idx *debrepo.Index, s *spec.Spec, src *Source, br
 		Depends: br.Depends, Conflicts: br.Conflicts,
 		Filename: "ingot-build-deps.deb", SHA256: strings.Repeat("0", 64),
 	}
-	in := &debrepo.Index{Suites: idx.Suites, Packages: append(append([]*debrepo.Package(nil), idx.Packages...), dummy)}
+	local, err := builder.LocalPackages(s)
+	if err != nil {
+		return nil, err
+	}
+	in := &debrepo.Index{Suites: idx.Suites, Packages: append(append(append([]*debrepo.Package(nil), idx.Packages...), local...), dummy)}
 	req := resolve.Request{Architectures: s.Architectures, Variant: s.Variant,
-		Packages: append(append([]string(nil), s.Packages...), BuildEssential, dummy.Name)}
+		Packages: append(append(append([]string(nil), s.Packages...), builder.LocalRequests(local)...), BuildEssential, dummy.Name)}
 	pkgs, err := resolve.Resolve(ctx, in, req)
 	if err != nil {
 		return nil, fmt.Errorf("build dependencies of %s %s: %w", src.Name, src.Version, err)
@@ -108,5 +113,7 @@ func Lock(ctx context.Context, idx *debrepo.Index, s *spec.Spec, src *Source, br
 			out = append(out, p)
 		}
 	}
-	return resolve.NewLock(idx, out, br.Digest(s, src)), nil
+	l := resolve.NewLock(idx, out, br.Digest(s, src))
+	builder.MarkLocal(l, s, local)
+	return l, nil
 }

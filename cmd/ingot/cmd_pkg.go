@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ingotfleet/ingot/builder"
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/builder/pkgbuild"
 	"github.com/ingotfleet/ingot/builder/spec"
@@ -162,7 +163,7 @@ func runPkgBuild(ctx context.Context, a *App, o PkgBuildOptions, source string) 
 	if err != nil {
 		return err
 	}
-	paths, err := cache.Fetch(ctx, debrepo.ItemsFromLock(l), nil)
+	paths, err := builder.FetchLock(ctx, s, l, cache, nil)
 	if err != nil {
 		return err
 	}
