@@ -25,6 +25,9 @@ import (
 // archive signed it. The files are linked (or copied) into dir, and the
 // .dsc's path is returned.
 func FetchSource(ctx context.Context, idx *debrepo.Index, cache *debrepo.Cache, name, version, dir string) (string, error) {
+	if !srcNameRE.MatchString(name) || (version != "" && !srcVerRE.MatchString(version)) {
+		return "", fmt.Errorf("%q=%q is not a source package name and version", truncate(name), truncate(version))
+	}
 	type found struct {
 		suite     debrepo.Suite
 		directory string

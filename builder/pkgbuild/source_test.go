@@ -1,6 +1,7 @@
 package pkgbuild
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ingotfleet/ingot/builder/debrepo"
 )
 
 const dscText = `-----BEGIN PGP SIGNED MESSAGE-----
@@ -132,4 +135,13 @@ func FuzzParseChangelogHead(f *testing.F) {
 			t.Fatalf("accepted %q %q", n, v)
 		}
 	})
+}
+
+func TestFetchSourceRefusesBadNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, nv := range [][2]string{{"../etc", ""}, {"hello", "1/../../x"}, {"", ""}} {
+		if _, err := FetchSource(context.Background(), &debrepo.Index{}, nil, nv[0], nv[1], dir); err == nil || !strings.Contains(err.Error(), "is not a source package name") {
+			t.Errorf("FetchSource(%q, %q): err = %v", nv[0], nv[1], err)
+		}
+	}
 }
