@@ -21,7 +21,8 @@ if ! command -v sbuild >/dev/null || ! command -v /usr/bin/time >/dev/null; then
   apt-get install -y --no-install-recommends sbuild schroot debootstrap time >/dev/null
 fi
 W=$(mktemp -d /var/tmp/ingot-bench.XXXXXX)
-CACHE=${CACHE:-/var/cache/ingot-bench-pkgbuild}
+CACHE=${CACHE:-/var/cache/ingot-bench-pkgbuild}   # download cache
+ROOTS=${ROOTS:-$CACHE/roots}                          # build-root cache
 trap 'rm -rf "$W"' EXIT
 go build -o "$W/ingot" ./cmd/ingot
 INGOT="$W/ingot"
@@ -35,21 +36,22 @@ if [ ! -d "$CHROOT" ]; then
 fi
 
 secs() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$1"; }
+cpu() { awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {printf "%.1f", u+s}' "$1"; }
 same() { # DIR1 DIR2: yes when every .deb of DIR1 is byte-identical in DIR2
   local f
   for f in "$1"/*.deb; do cmp -s "$f" "$2/$(basename "$f")" || { echo no; return; }; done
   echo yes
 }
 
-printf '%-10s %-7s %9s %13s\n' source tool wall_s reproducible
+printf '%-10s %-7s %9s %9s %13s\n' source tool wall_s cpu_s reproducible
 for src in $SOURCES; do
   d="$W/$src"; mkdir -p "$d"
   # ingot: a first build fills the caches; the two measured builds are warm.
-  "$INGOT" pkg build --from-repo "$src" --base "$W/base.yaml" --cache "$CACHE" --root-cache "$CACHE/roots" \
+  "$INGOT" pkg build --from-repo "$src" --base "$W/base.yaml" --cache "$CACHE" --root-cache "$ROOTS" \
     --lock "$d/$src.build-lock" -o "$d/warmup" --progress none 2>"$d/ingot.warmup.err" || { tail -20 "$d/ingot.warmup.err" >&2; exit 1; }
   for i in 1 2; do
     /usr/bin/time -v -o "$d/ingot$i.time" "$INGOT" pkg build --from-repo "$src" --base "$W/base.yaml" --cache "$CACHE" \
-      --root-cache "$CACHE/roots" --lock "$d/$src.build-lock" -o "$d/ingot$i" --progress none >/dev/null 2>"$d/ingot$i.err"
+      --root-cache "$ROOTS" --lock "$d/$src.build-lock" -o "$d/ingot$i" --progress none >/dev/null 2>"$d/ingot$i.err"
   done
   # sbuild: the same .dsc ingot fetched (checked against the Sources index).
   dsc=$(ls "$CACHE/sources/$src/"*.dsc | head -1)
@@ -60,7 +62,7 @@ for src in $SOURCES; do
       --no-apt-distupgrade "$dsc" >"$d/sbuild$i.log" 2>&1) || { tail -20 "$d/sbuild$i.log" >&2; exit 1; }
   done
   wi=$(secs "$d/ingot2.time"); ws=$(secs "$d/sbuild2.time")
-  printf '%-10s %-7s %9s %13s\n' "$src" ingot "$wi" "$(same "$d/ingot1" "$d/ingot2")"
-  printf '%-10s %-7s %9s %13s\n' "$src" sbuild "$ws" "$(same "$d/sbuild1" "$d/sbuild2")"
+  printf '%-10s %-7s %9s %9s %13s\n' "$src" ingot "$wi" "$(cpu "$d/ingot2.time")" "$(same "$d/ingot1" "$d/ingot2")"
+  printf '%-10s %-7s %9s %9s %13s\n' "$src" sbuild "$ws" "$(cpu "$d/sbuild2.time")" "$(same "$d/sbuild1" "$d/sbuild2")"
   awk -v a="$wi" -v b="$ws" -v s="$src" 'BEGIN { printf "%-10s ratio ingot/sbuild %.2f\n", s, a/b }'
 done
