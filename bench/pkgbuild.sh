@@ -48,7 +48,7 @@ for src in $SOURCES; do
   d="$W/$src"; mkdir -p "$d"
   # ingot: a first build fills the caches; the two measured builds are warm.
   "$INGOT" pkg build --from-repo "$src" --base "$W/base.yaml" --cache "$CACHE" --root-cache "$ROOTS" \
-    --lock "$d/$src.build-lock" -o "$d/warmup" --progress none 2>"$d/ingot.warmup.err" || { tail -20 "$d/ingot.warmup.err" >&2; exit 1; }
+    --lock "$d/$src.build-lock" -o "$d/warmup" --progress none >/dev/null 2>"$d/ingot.warmup.err" || { tail -20 "$d/ingot.warmup.err" >&2; exit 1; }
   for i in 1 2; do
     /usr/bin/time -v -o "$d/ingot$i.time" "$INGOT" pkg build --from-repo "$src" --base "$W/base.yaml" --cache "$CACHE" \
       --root-cache "$ROOTS" --lock "$d/$src.build-lock" -o "$d/ingot$i" --progress none >/dev/null 2>"$d/ingot$i.err"
