@@ -344,11 +344,12 @@ func TestPkgBuildNoNetwork(t *testing.T) {
 }
 
 // TestPkgBuildDebianSources runs --check on real Debian source packages
-// of other kinds: a C library with a shared-library, a -dev and a udeb
-// package (libmd), and a Python package (python-hashids; the mirror the
-// tests reach lacks some source files, python-toml's among them). Both
-// builds, the second under varied conditions, must give byte-identical
-// packages.
+// of other kinds: C libraries with shared-library, -dev and udeb
+// packages (libmd; zlib, with its 32-bit multilib packages), and a
+// Python package (python-hashids; the mirror the tests reach lacks some
+// source files, python-toml's and the bookworm-security zlib's among
+// them). Both builds, the second under varied conditions, must give
+// byte-identical packages.
 func TestPkgBuildDebianSources(t *testing.T) {
 	e := newPkgEnv(t)
 	testenv.RequireTool(t, "dpkg-deb", "dpkg")
@@ -359,6 +360,12 @@ func TestPkgBuildDebianSources(t *testing.T) {
 		{"libmd=1.0.4-2", map[string]string{
 			"libmd0_1.0.4-2_amd64.deb":    "usr/lib/x86_64-linux-gnu/libmd.so.0",
 			"libmd-dev_1.0.4-2_amd64.deb": "usr/include/md5.h",
+		}},
+		{"zlib=1:1.2.13.dfsg-1", map[string]string{
+			"zlib1g_1.2.13.dfsg-1_amd64.deb":       "lib/x86_64-linux-gnu/libz.so.1.2.13",
+			"zlib1g-dev_1.2.13.dfsg-1_amd64.deb":   "usr/include/zlib.h",
+			"lib32z1_1.2.13.dfsg-1_amd64.deb":      "usr/lib32/libz.so.1*",
+			"zlib1g-udeb_1.2.13.dfsg-1_amd64.udeb": "usr/lib/libz.so.1*",
 		}},
 		{"python-hashids=1.3.1-5", map[string]string{
 			"python3-hashids_1.3.1-5_all.deb": "usr/lib/python3/dist-packages/hashids*.py",
