@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/ingotfleet/ingot/builder/deb"
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/builder/spec"
 )
@@ -42,7 +45,7 @@ func Prepare(ctx context.Context, specPath, lockPath string, cache *debrepo.Cach
 	if l.SpecSHA256 != s.ResolveDigest() {
 		return nil, fmt.Errorf("%s was not made from %s as it is now (packages, repositories or variant changed): run `ingot lock %s`", lockPath, specPath, specPath)
 	}
-	paths, err := cache.Fetch(ctx, debrepo.ItemsFromLock(l), progress)
+	paths, err := FetchLock(ctx, s, l, cache, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +55,110 @@ func Prepare(ctx context.Context, specPath, lockPath string, cache *debrepo.Cach
 	}
 	ls := sha256.Sum256(lockData)
 	return &Prepared{Spec: s, Lock: l, Input: in, SpecSHA256: s.Digest(), LockSHA256: hex.EncodeToString(ls[:])}, nil
+}
+
+// FetchLock makes sure every package of l is at hand and returns the
+// paths of their .deb files in the order of l.Packages: the repository
+// packages downloaded into the cache, the spec's local .deb files where
+// they are (their hashes are checked against the lock when they are
+// used).
+func FetchLock(ctx context.Context, s *spec.Spec, l *spec.Lock, cache *debrepo.Cache, progress func(debrepo.Event)) ([]string, error) {
+	remote := *l
+	remote.Packages = nil
+	var at []int
+	paths := make([]string, len(l.Packages))
+	for i, p := range l.Packages {
+		if p.Local != "" {
+			paths[i] = s.Path(p.Local)
+			continue
+		}
+		remote.Packages = append(remote.Packages, p)
+		at = append(at, i)
+	}
+	got, err := cache.Fetch(ctx, debrepo.ItemsFromLock(&remote), progress)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		paths[i] = got[j]
+	}
+	return paths, nil
+}
+
+// LocalPackages reads the control of every .deb the spec names (Debs)
+// as index entries for the resolver, with Repository -1 (so that one
+// wins over a repository package of the same version); MarkLocal turns
+// them into local lock entries after resolution.
+func LocalPackages(s *spec.Spec) ([]*debrepo.Package, error) {
+	var out []*debrepo.Package
+	for _, d := range s.Debs {
+		p, err := localPackage(s.Path(d))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func localPackage(path string) (*debrepo.Package, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := deb.NewReader(f, path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.Control()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return nil, err
+	}
+	one := func(k string) string { return strings.Join(strings.Fields(c.Get(k)), " ") }
+	p := &debrepo.Package{
+		Name: c.Package(), Version: c.Get("Version"), Architecture: c.Get("Architecture"),
+		MultiArch: strings.ToLower(c.Get("Multi-Arch")), Essential: strings.EqualFold(c.Get("Essential"), "yes"),
+		Priority: c.Get("Priority"), Source: c.Get("Source"),
+		PreDepends: one("Pre-Depends"), Depends: one("Depends"), Provides: one("Provides"),
+		Conflicts: one("Conflicts"), Breaks: one("Breaks"),
+		Filename: filepath.Base(path), Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Repository: -1,
+	}
+	if p.Name == "" || p.Version == "" || p.Architecture == "" {
+		return nil, fmt.Errorf("%s: control lacks Package, Version or Architecture", path)
+	}
+	return p, nil
+}
+
+// LocalRequests are the resolver requests (name=version) for local
+// packages.
+func LocalRequests(local []*debrepo.Package) []string {
+	var out []string
+	for _, p := range local {
+		out = append(out, p.Name+"="+p.Version)
+	}
+	return out
+}
+
+// MarkLocal rewrites the lock entries of the spec's local packages
+// (local[i] made from s.Debs[i]) as local ones.
+func MarkLocal(l *spec.Lock, s *spec.Spec, local []*debrepo.Package) {
+	for i, lp := range local {
+		for j := range l.Packages {
+			p := &l.Packages[j]
+			if p.Repository == -1 && p.Name == lp.Name && p.Version == lp.Version && p.SHA256 == lp.SHA256 {
+				p.Local, p.Filename = s.Debs[i], ""
+			}
+		}
+	}
 }
 
 // InputFromLock makes the build input of a spec and its lock, with
@@ -94,7 +201,7 @@ func InputFromLock(s *spec.Spec, l *spec.Lock, paths []string) (*Input, error) {
 		in.Packages = append(in.Packages, Package{
 			Name: p.Name, Version: p.Version, Architecture: p.Architecture,
 			Path: paths[i], Size: p.Size, SHA256: p.SHA256,
-			Requested: requested[p.Name],
+			Requested: requested[p.Name] || p.Local != "",
 		})
 	}
 	var b strings.Builder
@@ -109,7 +216,9 @@ func InputFromLock(s *spec.Spec, l *spec.Lock, paths []string) (*Input, error) {
 func DownloadURLs(l *spec.Lock) func(p *Package) string {
 	urls := map[string]string{}
 	for _, p := range l.Packages {
-		urls[p.Name+"_"+p.Version+"_"+p.Architecture] = l.URL(p)
+		if p.Local == "" {
+			urls[p.Name+"_"+p.Version+"_"+p.Architecture] = l.URL(p)
+		}
 	}
 	return func(p *Package) string { return urls[p.ID()] }
 }

@@ -7,7 +7,8 @@
 // fd), a fixed hostname, umask 022 and a fixed environment:
 // SOURCE_DATE_EPOCH, LC_ALL=C.UTF-8, TZ=UTC, PATH, HOME=/root,
 // DEBIAN_FRONTEND=noninteractive. The network namespace is new and left
-// empty (not even loopback is up), so nothing inside can reach a network.
+// empty (not even loopback is up unless Options.Loopback asks for it), so
+// nothing inside can reach a network.
 // A policy-rc.d that exits 101 stops invoke-rc.d from starting daemons.
 //
 // The sandbox's init is the calling binary itself: Run re-executes

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The sandbox's init: when the marker is in the environment this process
@@ -185,6 +187,11 @@ func setup(cfg *config, sock *os.File) error {
 	if err := syscall.Setdomainname([]byte("(none)")); err != nil {
 		return fmt.Errorf("setdomainname: %w", err)
 	}
+	if cfg.Loopback {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
 	// pivot_root with the old root stacked under the new one, then
 	// detached: afterwards nothing of the host's tree is reachable.
 	if err := syscall.Chdir(root); err != nil {
@@ -263,4 +270,25 @@ func lookPath(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s: command not found in the image (PATH=%s)", name, Path)
+}
+
+// loopbackUp sets IFF_UP on "lo" of the sandbox's network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback: reading flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback: bringing lo up: %w", err)
+	}
+	return nil
 }

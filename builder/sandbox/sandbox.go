@@ -52,6 +52,10 @@ type Options struct {
 	Binds []Bind
 	// NoPolicyRCD leaves /usr/sbin/policy-rc.d alone.
 	NoPolicyRCD bool
+	// Loopback brings up the loopback interface of the sandbox's own,
+	// otherwise empty network namespace (127.0.0.1 and ::1 work; nothing
+	// else is reachable). Package builds and their test suites need it.
+	Loopback bool
 	// Untrusted runs the command as root of a user namespace, with the
 	// root as an idmapped nodev mount, device nodes bound from the host,
 	// a reduced capability set and a seccomp filter (see untrusted.go).
@@ -106,6 +110,7 @@ type config struct {
 	// Untrusted: the init receives the idmapped root on descriptor 4
 	// and drops its privileges before it starts the command.
 	Untrusted bool
+	Loopback  bool
 }
 
 const initEnv = "_INGOT_SANDBOX_INIT"
@@ -128,7 +133,7 @@ func Run(ctx context.Context, root string, cmd []string, opts Options) (err erro
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 		return fmt.Errorf("%w: root %s is not a directory", ErrSetup, root)
 	}
-	cfg := config{Root: root, Cmd: cmd, Hostname: opts.Hostname, Dir: opts.Dir, Binds: opts.Binds, Untrusted: opts.Untrusted}
+	cfg := config{Root: root, Cmd: cmd, Hostname: opts.Hostname, Dir: opts.Dir, Binds: opts.Binds, Untrusted: opts.Untrusted, Loopback: opts.Loopback}
 	if cfg.Hostname == "" {
 		cfg.Hostname = Hostname
 	}

@@ -251,3 +251,34 @@ func TestRefusesSymlinkedMountPoints(t *testing.T) {
 		t.Errorf("something was written through the symlink: %v", ents)
 	}
 }
+
+// TestLoopback: with Options.Loopback, 127.0.0.1 inside the sandbox is
+// an up interface of its own (a closed port refuses the connection);
+// without it the network is unreachable. Either way the outside is.
+func TestLoopback(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "bash", "bash")
+	root := sandboxtest.MiniRoot(t, "bash")
+	for _, m := range modes {
+		for _, lo := range []bool{false, true} {
+			opts := m.opts
+			opts.Loopback = lo
+			var errb bytes.Buffer
+			o := opts
+			o.Stderr = &errb
+			if err := sandbox.Run(context.Background(), root, []string{"bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9"}, o); err == nil {
+				t.Fatalf("%s loopback=%v: connect to a closed port succeeded", m.name, lo)
+			}
+			want := "Network is unreachable"
+			if lo {
+				want = "Connection refused"
+			}
+			if !strings.Contains(errb.String(), want) {
+				t.Errorf("%s loopback=%v: connect to 127.0.0.1:9: %q, want %q", m.name, lo, errb.String(), want)
+			}
+			if err := sandbox.Run(context.Background(), root, []string{"bash", "-c", "exec 3<>/dev/tcp/1.1.1.1/80"}, opts); err == nil {
+				t.Errorf("%s loopback=%v: reached 1.1.1.1", m.name, lo)
+			}
+		}
+	}
+}

@@ -41,6 +41,9 @@ type LockedPackage struct {
 	SHA256       string `yaml:"sha256"`
 	Essential    bool   `yaml:"essential,omitempty"`
 	Priority     string `yaml:"priority,omitempty"`
+	// Local is the path of a .deb the spec names (Spec.Debs, as
+	// written there); such a package has Repository -1 and no Filename.
+	Local string `yaml:"local,omitempty"`
 }
 
 // Lock pins a resolved Spec.
@@ -128,10 +131,14 @@ func (l *Lock) Validate() error {
 		if !archRE.MatchString(p.Architecture) {
 			return fieldErr(fmt.Sprintf("%q is not an architecture", p.Architecture), at("architecture")...)
 		}
-		if p.Repository < 0 || p.Repository >= len(l.Repositories) {
+		switch {
+		case p.Local != "":
+			if p.Repository != -1 || p.Filename != "" || !strings.HasSuffix(p.Local, ".deb") || strings.ContainsRune(p.Local, 0) {
+				return fieldErr(fmt.Sprintf("local package %q: want repository -1, no filename and a .deb path", p.Local), at("local")...)
+			}
+		case p.Repository < 0 || p.Repository >= len(l.Repositories):
 			return fieldErr(fmt.Sprintf("repository %d does not exist (the lock has %d)", p.Repository, len(l.Repositories)), at("repository")...)
-		}
-		if !SafeFilename(p.Filename) {
+		case !SafeFilename(p.Filename):
 			return fieldErr(fmt.Sprintf("%q is not a safe relative path", p.Filename), at("filename")...)
 		}
 		if p.Size < 0 {
@@ -177,8 +184,12 @@ func comparePackages(a, b LockedPackage) int {
 // Sort orders the packages as Write and Validate expect.
 func (l *Lock) Sort() { slices.SortFunc(l.Packages, comparePackages) }
 
-// URL is where the package's .deb is downloaded from.
+// URL is where the package's .deb is downloaded from ("" for a local
+// package).
 func (l *Lock) URL(p LockedPackage) string {
+	if p.Local != "" {
+		return ""
+	}
 	return strings.TrimSuffix(l.Repositories[p.Repository].URL, "/") + "/" + p.Filename
 }
 
@@ -227,6 +238,9 @@ func (l *Lock) Write(w io.Writer) error {
 		}
 		if p.Priority != "" {
 			add(m, "priority", str(p.Priority))
+		}
+		if p.Local != "" {
+			add(m, "local", str(p.Local))
 		}
 		pkgs.Content = append(pkgs.Content, m)
 	}

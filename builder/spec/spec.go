@@ -63,6 +63,10 @@ type Spec struct {
 	// "important" or "standard".
 	Variant  string   `yaml:"variant"`
 	Packages []string `yaml:"packages"` // name, name:arch, or name=version to pin
+	// Debs are local .deb files (such as ones `ingot pkg build` made),
+	// relative to the spec's directory, installed with the packages;
+	// their dependencies are resolved from the repositories.
+	Debs []string `yaml:"debs"`
 	// Exclude lists path globs (internal/glob's dialect, absolute, such
 	// as /usr/share/doc/*) removed from the image; a glob ending in /*
 	// removes the whole subtree. Keep re-includes paths an Exclude
@@ -109,6 +113,17 @@ func Load(path string) (*Spec, error) {
 		return nil, fmt.Errorf("spec %s: %w", path, err)
 	}
 	s.Dir = abs
+	for i, d := range s.Debs {
+		fi, err := os.Stat(s.Path(d))
+		if err == nil && !fi.Mode().IsRegular() {
+			err = errors.New("not a regular file")
+		}
+		if err != nil {
+			var root yaml.Node
+			yaml.Unmarshal(data, &root) // parsed once already: cannot fail
+			return nil, fmt.Errorf("%s:%d: debs.%d: %s: %w", path, errLine(&root, fieldErr("", "debs", fmt.Sprint(i))), i, d, err)
+		}
+	}
 	if s.Overlay != "" {
 		fi, err := os.Stat(s.Path(s.Overlay))
 		if err != nil {
@@ -310,6 +325,16 @@ func (s *Spec) Validate() error {
 		}
 		pkgs[name] = true
 	}
+	debs := map[string]bool{}
+	for i, d := range s.Debs {
+		if !strings.HasSuffix(d, ".deb") || strings.ContainsRune(d, 0) {
+			return fieldErr(fmt.Sprintf("%q is not the path of a .deb file", d), "debs", fmt.Sprint(i))
+		}
+		if debs[d] {
+			return fieldErr(fmt.Sprintf("%q listed twice", d), "debs", fmt.Sprint(i))
+		}
+		debs[d] = true
+	}
 	for _, list := range []struct {
 		key   string
 		globs []string
@@ -375,7 +400,8 @@ func (s *Spec) ResolveDigest() string {
 		Repositories  []Repository `json:"repositories"`
 		Variant       string       `json:"variant"`
 		Packages      []string     `json:"packages"`
-	}{s.Architectures, s.Repositories, s.Variant, s.Packages}
+		Debs          []string     `json:"debs,omitempty"`
+	}{s.Architectures, s.Repositories, s.Variant, s.Packages, s.Debs}
 	if in.Repositories == nil {
 		in.Repositories = []Repository{}
 	}

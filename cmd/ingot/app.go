@@ -19,6 +19,7 @@ const (
 	exitNegative = 1 // the command ran and the answer is "no": differences found, verification failed, hosts failed
 	exitError    = 2 // trouble: bad input, I/O or network error, refused signature
 	exitUsage    = 3 // wrong flags or arguments
+	exitSame     = 4 // pkg build --previous: the new package equals the old but for timestamps and version
 	exitSignal   = 130
 )
 
@@ -27,6 +28,7 @@ const exitCodeHelp = `Exit codes:
   1    the command ran and found differences, failed verification or had hosts fail
   2    error: bad input, I/O or network trouble, refused signature
   3    usage error: unknown flag, wrong arguments
+  4    pkg build --previous: the new package equals the old one but for timestamps and version
   130  interrupted
 `
 
@@ -76,7 +78,7 @@ func (a *App) Execute(ctx context.Context) int {
 		err = usageError{err}
 	}
 	code := exitCode(ctx, err)
-	if err != nil && !errors.Is(err, errNegative) {
+	if err != nil && !errors.Is(err, errNegative) && !errors.Is(err, errUnchanged) {
 		fmt.Fprintf(a.Stderr, "ingot: %v\n", err)
 		if code == exitUsage {
 			fmt.Fprintln(a.Stderr, "Run 'ingot --help' for usage.")
@@ -94,6 +96,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitSignal
 	case errors.Is(err, errNegative):
 		return exitNegative
+	case errors.Is(err, errUnchanged):
+		return exitSame
 	case errors.As(err, &ue):
 		return exitUsage
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ingotfleet/ingot/builder"
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/builder/resolve"
 	"github.com/ingotfleet/ingot/builder/spec"
@@ -100,11 +101,18 @@ func runLock(ctx context.Context, a *App, o LockOptions, specPath string) error 
 	for _, su := range idx.Suites {
 		a.Log.Info("verified", "suite", su.URL+" "+su.Suite, "signer", su.Signer.Name, "key", su.Signer.KeyID, "date", su.Release.RawDate)
 	}
-	pkgs, err := resolve.Resolve(ctx, idx, resolve.Request{Architectures: s.Architectures, Variant: s.Variant, Packages: s.Packages})
+	local, err := builder.LocalPackages(s)
+	if err != nil {
+		return fmt.Errorf("%s: %w", specPath, err)
+	}
+	idx.Packages = append(idx.Packages, local...)
+	pkgs, err := resolve.Resolve(ctx, idx, resolve.Request{Architectures: s.Architectures, Variant: s.Variant,
+		Packages: append(slices.Clone(s.Packages), builder.LocalRequests(local)...)})
 	if err != nil {
 		return fmt.Errorf("%s: %w", specPath, err)
 	}
 	l := resolve.NewLock(idx, pkgs, s.ResolveDigest())
+	builder.MarkLocal(l, s, local)
 	var buf bytes.Buffer
 	if err := l.Write(&buf); err != nil {
 		return err
