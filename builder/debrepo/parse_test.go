@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 )
 
 const sampleRelease = `Origin: Debian
@@ -192,6 +193,20 @@ func FuzzSplitPackets(f *testing.F) {
 		}
 		if joined := bytes.Join(ps, nil); !bytes.Equal(joined, data) {
 			t.Fatalf("packets do not add up to the input")
+		}
+	})
+}
+
+// FuzzVerifyInRelease: whatever a mirror serves as InRelease, verifying it
+// against an empty keyring returns an error and never panics (go-crypto's
+// clearsign.Decode panics on some malformed messages).
+func FuzzVerifyInRelease(f *testing.F) {
+	f.Add([]byte("-----BEGIN PGP SIGNED MESSAGE-----\n\n-----BEGIN PGP SIGNATURE-----"))
+	f.Add([]byte("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nOrigin: Debian\n-----BEGIN PGP SIGNATURE-----\n\niQ==\n-----END PGP SIGNATURE-----\n"))
+	f.Add([]byte("Origin: Debian\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, _, err := VerifyInRelease(data, &Keyring{}, time.Unix(1700000000, 0), "InRelease"); err == nil {
+			t.Fatal("verified against an empty keyring")
 		}
 	})
 }

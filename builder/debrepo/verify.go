@@ -109,7 +109,7 @@ func VerifyInRelease(data []byte, k *Keyring, now time.Time, file string) ([]byt
 	if !bytes.HasPrefix(trimmed, []byte("-----BEGIN PGP SIGNED MESSAGE-----")) {
 		return nil, Signer{}, fmt.Errorf("%s: %w", file, ErrUnsigned)
 	}
-	block, rest := clearsign.Decode(trimmed)
+	block, rest := DecodeClearsigned(trimmed)
 	if block == nil {
 		return nil, Signer{}, fmt.Errorf("%s: %w (malformed clear-signed message)", file, ErrUnsigned)
 	}
@@ -247,4 +247,17 @@ func signerOf(sig *packet.Signature, ent *openpgp.Entity) Signer {
 		}
 	}
 	return s
+}
+
+// DecodeClearsigned is clearsign.Decode, which panics on some malformed
+// messages (such as the header line directly followed by the signature
+// line, go-crypto v1.4.1): those are reported as malformed (a nil block)
+// instead, so a hostile mirror or .dsc cannot crash ingot.
+func DecodeClearsigned(data []byte) (b *clearsign.Block, rest []byte) {
+	defer func() {
+		if recover() != nil {
+			b, rest = nil, nil
+		}
+	}()
+	return clearsign.Decode(data)
 }

@@ -13,9 +13,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
-
 	"github.com/ingotfleet/ingot/builder/deb"
+	"github.com/ingotfleet/ingot/builder/debrepo"
 )
 
 // Source is a Debian source package to build: a .dsc with its files, or
@@ -93,7 +92,7 @@ type FileSum struct {
 // files lie beside the .dsc). file names it in errors.
 func ParseDsc(data []byte, file string) (*Source, []FileSum, error) {
 	if t := bytes.TrimLeft(data, " \t\r\n"); bytes.HasPrefix(t, []byte("-----BEGIN PGP SIGNED MESSAGE-----")) {
-		block := decodeClearsigned(t)
+		block, _ := debrepo.DecodeClearsigned(t)
 		if block == nil {
 			return nil, nil, fmt.Errorf("%s: malformed clear-signed message", file)
 		}
@@ -293,19 +292,6 @@ func truncate(s string) string {
 		return s[:80] + "…"
 	}
 	return s
-}
-
-// decodeClearsigned is clearsign.Decode, which panics on some malformed
-// messages (such as a header directly followed by the signature line):
-// those are reported as malformed (nil) instead.
-func decodeClearsigned(data []byte) (b *clearsign.Block) {
-	defer func() {
-		if recover() != nil {
-			b = nil
-		}
-	}()
-	b, _ = clearsign.Decode(data)
-	return b
 }
 
 // parseParagraphs reads every deb822 paragraph of data; comments ("#"
