@@ -3,6 +3,7 @@ package pusher
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,7 @@ type Syncer struct {
 
 	mu    sync.Mutex // one sync at a time
 	cache *StatCache
+	quick *quickRecord // the quick-check record, once read or written
 	// localMemo remembers IsLocal per path (the globs do not change).
 	localMu   sync.Mutex
 	localMemo map[string]bool
@@ -390,7 +392,14 @@ func (s *Syncer) Sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	}
 	s.progress.Phase.Store("done")
 	if !opts.DryRun {
-		writeJSON(s.path("last-result.json"), res)
+		// A sync that changed nothing reports without fsync: a crash
+		// that loses the report loses no news (the host is as it was).
+		durable := !res.OK || res.Changed > 0 || res.Removed > 0
+		writeFileRename(s.path("last-result.json"), 0o600, func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", " ")
+			return enc.Encode(res)
+		}, durable)
 	}
 	return res
 }
@@ -417,14 +426,8 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		res.From = ""
 	}
 
-	// 1. Manifest and signature.
+	// 1. Signature and manifest.
 	s.setPhase("manifest")
-	mb, saved := s.savedManifestBytes(d)
-	if !saved {
-		if mb, err = src.Manifest(ctx, d); err != nil {
-			return fmt.Errorf("fetching manifest: %w", err)
-		}
-	}
 	var statements []signing.Statement
 	if !opts.AllowUnsigned {
 		sig, err := src.Signature(ctx, d)
@@ -446,6 +449,23 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 			return err
 		}
 	}
+	if st.Image == d {
+		// The quick check: nothing changed since a full scan found the
+		// host at d (quick.go).
+		s.setPhase("scan")
+		if s.quickUnchanged(ctx, d) {
+			if opts.DryRun {
+				return nil
+			}
+			return s.recordFresh(d, statements, opts.AllowRollback)
+		}
+	}
+	mb, saved := s.savedManifestBytes(d)
+	if !saved {
+		if mb, err = src.Manifest(ctx, d); err != nil {
+			return fmt.Errorf("fetching manifest: %w", err)
+		}
+	}
 	want, err := s.parseManifest(d, mb)
 	if err != nil {
 		return err
@@ -456,7 +476,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 
 	// 2. Plan against the host.
 	s.setPhase("scan")
-	host, mounts, err := s.scan(ctx)
+	host, mounts, td, err := s.scanDigest(ctx)
 	if err != nil {
 		return err
 	}
@@ -493,6 +513,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		if s.cache.dirty {
 			s.cache.Save(s.path("statcache"))
 		}
+		s.saveQuick(d, td)
 		return s.recordFresh(d, statements, opts.AllowRollback)
 	}
 	if !saved {
@@ -542,6 +563,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		j.Backup = s.path("backup", fmt.Sprint(st.Generation), "repair")
 	}
 	os.RemoveAll(j.Backup)
+	s.dropQuick()
 	if err := syncfs(s.Root); err != nil {
 		return fmt.Errorf("syncing staged files: %w", err)
 	}
@@ -618,35 +640,51 @@ func (s *Syncer) savedManifest(d images.Digest) (*images.Manifest, error) {
 	return images.ParseManifest(bytes.NewReader(b))
 }
 
-// scan looks at the host: every path but local ones, staying on the
-// root's filesystem. It returns the mount points it did not enter.
-func (s *Syncer) scan(ctx context.Context) ([]Node, []string, error) {
-	cache := s.cache
-	if cache == nil {
-		cache = LoadStatCache(s.path("statcache"))
-	}
-	var mounts []string
+// scanOptions are the options of a sync's scan: every path but local
+// ones, staying on the root's filesystem. Mount points not entered are
+// added to mounts (when not nil).
+func (s *Syncer) scanOptions(mounts *[]string) ScanOptions {
 	var mu sync.Mutex
-	nodes, err := Scan(ctx, s.Root, ScanOptions{
+	return ScanOptions{
 		Skip:          s.IsLocal,
 		OneFileSystem: true,
 		Cross: func(p string) bool {
 			if s.Cross.Match(p) {
 				return true
 			}
-			mu.Lock()
-			mounts = append(mounts, p)
-			mu.Unlock()
+			if mounts != nil {
+				mu.Lock()
+				*mounts = append(*mounts, p)
+				mu.Unlock()
+			}
 			return false
 		},
-		Cache: cache,
-	})
+	}
+}
+
+// scan looks at the host. It returns the mount points it did not enter.
+func (s *Syncer) scan(ctx context.Context) ([]Node, []string, error) {
+	nodes, mounts, _, err := s.scanDigest(ctx)
+	return nodes, mounts, err
+}
+
+// scanDigest is scan that also returns the digest of what it saw (for
+// the quick check).
+func (s *Syncer) scanDigest(ctx context.Context) ([]Node, []string, TreeDigest, error) {
+	cache := s.cache
+	if cache == nil {
+		cache = LoadStatCache(s.path("statcache"))
+	}
+	var mounts []string
+	opts := s.scanOptions(&mounts)
+	opts.Cache = cache
+	nodes, td, err := scanDigest(ctx, s.Root, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, TreeDigest{}, err
 	}
 	s.cache = cache
 	slices.Sort(mounts)
-	return nodes, mounts, nil
+	return nodes, mounts, td, nil
 }
 
 // statNode stats rel beneath the root, in its parent's descriptor.
