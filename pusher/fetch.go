@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 )
 
 // statser is a Source that counts what it received.
@@ -245,8 +246,9 @@ func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64
 				continue
 			}
 			// The old version, the delta's body (at most about the
-			// new version's size) and the new version.
-			weight := int64(len(old)) + 2*size
+			// new version's size) and the new version; for a delta of
+			// gzip files, both decompressed too.
+			weight := int64(len(old)) + 2*size + 2*store.GzDeltaMaxRaw
 			deltas.acquire(weight)
 			b, err := src.Delta(ctx, op.DeltaFrom, sha, old, size)
 			if err == nil {

@@ -390,7 +390,7 @@ func (s *Syncer) Sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	} else {
 		res.OK = true
 	}
-	s.progress.Phase.Store("done")
+	s.setPhase("done")
 	if !opts.DryRun {
 		// A sync that changed nothing reports without fsync: a crash
 		// that loses the report loses no news (the host is as it was).
@@ -404,7 +404,16 @@ func (s *Syncer) Sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	return res
 }
 
-func (s *Syncer) setPhase(p string) { s.progress.Phase.Store(p) }
+var phaseT time.Time
+
+func (s *Syncer) setPhase(p string) {
+	if os.Getenv("INGOT_PHASES") != "" {
+		prev, _ := s.progress.Phase.Load().(string)
+		fmt.Fprintf(os.Stderr, "PHASE %s %.3f\n", prev, time.Since(phaseT).Seconds())
+		phaseT = time.Now()
+	}
+	s.progress.Phase.Store(p)
+}
 
 func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts SyncOptions, res *Result) error {
 	if err := s.init(); err != nil {

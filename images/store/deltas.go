@@ -1,11 +1,18 @@
 package store
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -72,6 +79,21 @@ func ApplyDelta(name string, delta, old []byte, from, to images.Digest, size int
 	if size < 0 || size > MaxDeltaFile {
 		return nil, fmt.Errorf("delta %s: content of %d bytes, deltas are made for at most %d: %w", name, size, MaxDeltaFile, ErrTooLarge)
 	}
+	if bytes.HasPrefix(delta, []byte(gzDeltaMagic)) {
+		return applyGzDelta(name, delta, old, to, size)
+	}
+	out, err := decodeDelta(name, delta, old, size)
+	if err != nil {
+		return nil, err
+	}
+	if got := images.Sum(out); got != to {
+		return nil, fmt.Errorf("delta %s: result hashes to %s: %w", name, got, ErrCorrupt)
+	}
+	return out, nil
+}
+
+// decodeDelta decodes a zstd delta against old into at most size bytes.
+func decodeDelta(name string, delta, old []byte, size int64) ([]byte, error) {
 	// EncodeDelta's window is less than twice old and new together;
 	// twice that is margin. The output stops at size (the capacity).
 	window := uint64(zstd.MinWindowSize)
@@ -91,8 +113,148 @@ func ApplyDelta(name string, delta, old []byte, from, to images.Digest, size int
 	if err != nil {
 		return nil, fmt.Errorf("delta %s: decoding: %v: %w", name, err, ErrCorrupt)
 	}
+	return out, nil
+}
+
+// Deltas of gzip files. A compressed file that changes a little changes
+// all over once compressed (a package's changelog.Debian.gz, its man
+// pages), so a delta of the compressed bytes costs about the whole file.
+// When both versions are gzip streams and gzip -n at some level turns the
+// new version's decompressed content back into exactly its bytes, the
+// delta is made on the decompressed contents instead: gzDeltaMagic, the
+// level (one byte), the decompressed size of the new version (8 bytes,
+// little endian), then the zstd delta of the decompressed new version
+// with the decompressed old one as dictionary. Applying it runs gzip
+// at that level over the decoded content; the result must hash to the
+// wanted content like every delta's (a gzip that compresses otherwise
+// only costs the fallback to chunks).
+
+// gzDeltaMagic starts a delta made on decompressed gzip content.
+const gzDeltaMagic = "ingot-gzdelta1\n"
+
+// GzDeltaMaxRaw bounds the decompressed size of either version of a file
+// with a gzip delta: applying one holds both, decompressed, besides what
+// every delta holds (old, delta, new).
+const GzDeltaMaxRaw = 4 << 20
+
+// gzipLevels are the levels tried, most common first (dh_compress uses
+// -9n).
+var gzipLevels = []byte{9, 6}
+
+// isGzip reports whether b starts like a gzip stream without a file
+// name, comment or extra field (what gzip -n writes).
+func isGzip(b []byte) bool {
+	return len(b) >= 18 && b[0] == 0x1f && b[1] == 0x8b && b[2] == 8 && b[3] == 0
+}
+
+// gunzipBounded decompresses one gzip member of b, at most max bytes.
+func gunzipBounded(b []byte, max int64) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	zr.Multistream(false)
+	out, err := io.ReadAll(io.LimitReader(zr, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(out)) > max {
+		return nil, fmt.Errorf("decompresses to more than %d bytes: %w", max, ErrTooLarge)
+	}
+	return out, nil
+}
+
+// gzipAt compresses raw with gzip -n at level, at most max bytes out.
+func gzipAt(raw []byte, level byte, max int64) ([]byte, error) {
+	cmd := exec.Command("gzip", "-n", "-"+strconv.Itoa(int(level)), "-c")
+	cmd.Stdin = bytes.NewReader(raw)
+	out := &capped{max: max}
+	cmd.Stdout = out
+	if err := cmd.Run(); err != nil && !out.over {
+		return nil, fmt.Errorf("gzip -%d: %w", level, err)
+	}
+	if out.over {
+		return nil, fmt.Errorf("gzip -%d: more than %d bytes: %w", level, max, ErrCorrupt)
+	}
+	return out.buf.Bytes(), nil
+}
+
+// capped is a buffer that takes at most max bytes, then fails.
+type capped struct {
+	buf  bytes.Buffer
+	max  int64
+	over bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if int64(c.buf.Len()+len(p)) > c.max {
+		c.over = true
+		return 0, errors.New("output too large")
+	}
+	return c.buf.Write(p)
+}
+
+// encodeGzDelta returns the gzip delta from old to new, or nil when the
+// two are not both gzip streams that gzip -n reproduces.
+func encodeGzDelta(old, new []byte) []byte {
+	if !isGzip(old) || !isGzip(new) {
+		return nil
+	}
+	ro, err := gunzipBounded(old, GzDeltaMaxRaw)
+	if err != nil {
+		return nil
+	}
+	rn, err := gunzipBounded(new, GzDeltaMaxRaw)
+	if err != nil {
+		return nil
+	}
+	for _, l := range gzipLevels {
+		again, err := gzipAt(rn, l, int64(len(new)))
+		if err != nil || !bytes.Equal(again, new) {
+			continue
+		}
+		z, err := encodeSmallest(ro, rn)
+		if err != nil {
+			return nil
+		}
+		d := append([]byte(gzDeltaMagic), l)
+		d = binary.LittleEndian.AppendUint64(d, uint64(len(rn)))
+		return append(d, z...)
+	}
+	return nil
+}
+
+// applyGzDelta rebuilds content to (size bytes) from a gzip delta.
+func applyGzDelta(name string, delta, old []byte, to images.Digest, size int64) ([]byte, error) {
+	h := len(gzDeltaMagic)
+	if len(delta) < h+9 {
+		return nil, fmt.Errorf("delta %s: a gzip delta's header is cut short: %w", name, ErrCorrupt)
+	}
+	level := delta[h]
+	raw := binary.LittleEndian.Uint64(delta[h+1:])
+	if level < 1 || level > 9 {
+		return nil, fmt.Errorf("delta %s: gzip level %d: %w", name, level, ErrCorrupt)
+	}
+	if raw > GzDeltaMaxRaw {
+		return nil, fmt.Errorf("delta %s: decompressed content of %d bytes, gzip deltas are made for at most %d: %w", name, raw, GzDeltaMaxRaw, ErrTooLarge)
+	}
+	ro, err := gunzipBounded(old, GzDeltaMaxRaw)
+	if err != nil {
+		return nil, fmt.Errorf("delta %s: the old content is not a gzip stream this delta can use: %v: %w", name, err, ErrCorrupt)
+	}
+	rn, err := decodeDelta(name, delta[h+9:], ro, int64(raw))
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(rn)) != raw {
+		return nil, fmt.Errorf("delta %s: decodes to %d bytes, its header says %d: %w", name, len(rn), raw, ErrCorrupt)
+	}
+	out, err := gzipAt(rn, level, size)
+	if err != nil {
+		return nil, fmt.Errorf("delta %s: %w", name, err)
+	}
 	if got := images.Sum(out); got != to {
-		return nil, fmt.Errorf("delta %s: result hashes to %s: %w", name, got, ErrCorrupt)
+		return nil, fmt.Errorf("delta %s: recompressed, the result hashes to %s: %w", name, got, ErrCorrupt)
 	}
 	return out, nil
 }
@@ -115,9 +277,62 @@ func (s *Store) HasDelta(ctx context.Context, from, to images.Digest) (bool, err
 	return s.b.Has(ctx, DeltaHandle(from, to))
 }
 
+// bestDelta returns the smallest delta from old to new it can make:
+// the plain one (encodeSmallest) or the one of gzip files.
+func bestDelta(old, new []byte) ([]byte, error) {
+	z, err := encodeSmallest(old, new)
+	if err != nil {
+		return nil, err
+	}
+	if g := encodeGzDelta(old, new); g != nil && len(g) < len(z) {
+		return g, nil
+	}
+	return z, nil
+}
+
+// encodeSmallest is EncodeDelta, or, when the zstd program is installed
+// where deltas are computed, zstd -19 --patch-from when that is smaller
+// (its matcher at high levels finds about 15 % more than this package's
+// best level in a changed binary: python3.11's update, 1,116,174 bytes
+// against 944,826) and decodes here to new. Decoding never needs the
+// program: its output is a zstd frame with old as raw dictionary.
+func encodeSmallest(old, new []byte) ([]byte, error) {
+	z, err := EncodeDelta(old, new, DeltaLevel)
+	if err != nil {
+		return nil, err
+	}
+	if c := zstdPatchFrom(old, new); c != nil && len(c) < len(z) {
+		if got, err := decodeDelta("zstd --patch-from", c, old, int64(len(new))); err == nil && bytes.Equal(got, new) {
+			return c, nil
+		}
+	}
+	return z, nil
+}
+
+// zstdPatchFrom runs zstd --patch-from; nil when it is not installed or fails.
+func zstdPatchFrom(old, new []byte) []byte {
+	if _, err := exec.LookPath("zstd"); err != nil {
+		return nil
+	}
+	dir, err := os.MkdirTemp("", "ingot-delta")
+	if err != nil {
+		return nil
+	}
+	defer os.RemoveAll(dir)
+	of, nf := filepath.Join(dir, "old"), filepath.Join(dir, "new")
+	if os.WriteFile(of, old, 0o600) != nil || os.WriteFile(nf, new, 0o600) != nil {
+		return nil
+	}
+	out, err := exec.Command("zstd", "-19", "--long=27", "-q", "-c", "--no-check", "--patch-from="+of, nf).Output()
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
 // PutDelta stores the delta from old to new and returns its size.
 func (s *Store) PutDelta(ctx context.Context, old, new []byte) (int64, error) {
-	z, err := EncodeDelta(old, new, DeltaLevel)
+	z, err := bestDelta(old, new)
 	if err != nil {
 		return 0, err
 	}
@@ -259,7 +474,7 @@ func (s *Store) computeDelta(ctx context.Context, from, to *images.Entry) (Delta
 	if err != nil {
 		return st, err
 	}
-	z, err := EncodeDelta(old, nw, DeltaLevel)
+	z, err := bestDelta(old, nw)
 	if err != nil {
 		return st, err
 	}
