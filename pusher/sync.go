@@ -404,16 +404,7 @@ func (s *Syncer) Sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	return res
 }
 
-var phaseT time.Time
-
-func (s *Syncer) setPhase(p string) {
-	if os.Getenv("INGOT_PHASES") != "" {
-		prev, _ := s.progress.Phase.Load().(string)
-		fmt.Fprintf(os.Stderr, "PHASE %s %.3f\n", prev, time.Since(phaseT).Seconds())
-		phaseT = time.Now()
-	}
-	s.progress.Phase.Store(p)
-}
+func (s *Syncer) setPhase(p string) { s.progress.Phase.Store(p) }
 
 func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts SyncOptions, res *Result) error {
 	if err := s.init(); err != nil {
