@@ -535,7 +535,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	if err := os.MkdirAll(stageDir, 0o700); err != nil {
 		return err
 	}
-	if err := s.stage(ctx, plan, host, st, stageDir, src, res); err != nil {
+	if err := s.stage(ctx, plan, host, st, d, stageDir, src, res); err != nil {
 		if errors.Is(err, unix.ENOSPC) {
 			// Give the space back: the host stays as it was.
 			os.RemoveAll(stageDir)
@@ -735,7 +735,7 @@ func (s *Syncer) imageTriggers(ctx context.Context, m *images.Manifest, local ma
 			return nil, fmt.Errorf("reading trigger rules %s: %d bytes, the most is %d", p, e.Size, maxTriggerFile)
 		}
 		buf := &memSink{max: maxTriggerFile}
-		if err := s.fill(ctx, buf, e.SHA256, e.Size, []*Op{{Path: p}}, local, nil, nil, src); err != nil {
+		if err := s.fill(ctx, buf, e.SHA256, e.Size, []*Op{{Path: p}}, local, nil, nil, nil, src); err != nil {
 			return nil, fmt.Errorf("reading trigger rules %s: %w", p, err)
 		}
 		b := buf.buf.Bytes()

@@ -159,3 +159,40 @@ func TestGzipDelta(t *testing.T) {
 		t.Fatal("a gzip delta for a file gzip -n does not write")
 	}
 }
+
+// Delta packs arrive over the network: garbage fails cleanly, what is
+// accepted stays within the limits, and a pack made here reads back.
+func FuzzParseDeltaPack(f *testing.F) {
+	k1 := DeltaKey{images.Sum([]byte("a")), images.Sum([]byte("b"))}
+	k2 := DeltaKey{images.Sum([]byte("c")), images.Sum([]byte("d"))}
+	packs := encodeDeltaPacks(map[DeltaKey][]byte{k1: []byte("small delta"), k2: bytes.Repeat([]byte("x"), PackedDeltaMax+1)})
+	if len(packs) != 1 {
+		f.Fatalf("%d packs, want 1", len(packs))
+	}
+	p, err := parseDeltaPack(packs[0])
+	if err != nil || string(p.Bodies[k1]) != "small delta" || len(p.Alone) != 1 || p.Alone[0] != k2 || p.More {
+		f.Fatalf("pack read back: %+v %v", p, err)
+	}
+	f.Add(packs[0])
+	f.Add(packs[0][:len(packs[0])-3])
+	f.Add([]byte(deltaPackMagic + "\xff\xff\xff\xff\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := parseDeltaPack(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error does not wrap ErrCorrupt: %v", err)
+			}
+			return
+		}
+		total := 0
+		for _, body := range p.Bodies {
+			if len(body) > PackedDeltaMax {
+				t.Fatalf("a packed delta of %d bytes", len(body))
+			}
+			total += len(body)
+		}
+		if total > len(b) || len(p.Bodies)+len(p.Alone) > maxPackEntries {
+			t.Fatalf("pack of %d bytes gave %d bytes of bodies, %d entries", len(b), total, len(p.Bodies)+len(p.Alone))
+		}
+	})
+}
