@@ -14,9 +14,10 @@ import (
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
-// TestDeltaPacks: a host at A going to B reads the pair's small deltas
-// in one request (the delta pack) and asks for no delta that does not
-// exist; the root ends at B.
+// TestDeltaPacks: a host at A going to B rebuilds B's manifest from a
+// delta against A's (kept from its last sync), reads the pair's small
+// deltas in one request (the delta pack) and asks for no delta that does
+// not exist; the root ends at B.
 func TestDeltaPacks(t *testing.T) {
 	testenv.RequireRoot(t)
 	ctx := context.Background()
@@ -41,9 +42,14 @@ func TestDeltaPacks(t *testing.T) {
 		t.Fatalf("ComputeDeltas: %+v %v", st, err)
 	}
 	var mu sync.Mutex
-	var deltaReqs, notFound int
+	var deltaReqs, notFound, manifests int
 	fs := http.FileServer(http.Dir(f.store))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if strings.HasPrefix(r.URL.Path, "/objects/") && strings.HasSuffix(r.URL.Path, db.String()) {
+			manifests++
+		}
+		mu.Unlock()
 		if strings.HasPrefix(r.URL.Path, "/deltas/") {
 			mu.Lock()
 			deltaReqs++
@@ -73,9 +79,10 @@ func TestDeltaPacks(t *testing.T) {
 	if res.Deltas < 40 {
 		t.Errorf("%d files from deltas, want every changed one (40)", res.Deltas)
 	}
-	// The pack and (all deltas being small) nothing else; no 404.
-	if deltaReqs != 1 || notFound != 0 {
-		t.Errorf("%d requests for deltas, %d of them for deltas that do not exist; want 1 (the pack), 0", deltaReqs, notFound)
+	// The manifest's delta, the pack and (all deltas being small)
+	// nothing else; no 404; B's manifest not fetched whole.
+	if deltaReqs != 2 || notFound != 0 || manifests != 0 {
+		t.Errorf("%d requests for deltas, %d of them for deltas that do not exist, %d for B's whole manifest; want 2 (the manifest's delta and the pack), 0, 0", deltaReqs, notFound, manifests)
 	}
 	if d := rsyncDiff(t, srcB, root, rsyncExcludes...); d != "" {
 		t.Fatalf("root differs from B:\n%s", d)

@@ -462,6 +462,9 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	}
 	mb, saved := s.savedManifestBytes(d)
 	if !saved {
+		mb = s.manifestFromDelta(ctx, st.Image, d, src)
+	}
+	if mb == nil {
 		if mb, err = src.Manifest(ctx, d); err != nil {
 			return fmt.Errorf("fetching manifest: %w", err)
 		}
@@ -568,7 +571,9 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		return fmt.Errorf("syncing staged files: %w", err)
 	}
 	crashPoint("before-journal")
-	if err := writeJSON(s.path("journal.json"), j); err != nil {
+	// Compact: a journal holds an op per changed path (7,700 for the
+	// Debian update), and only recovery reads it.
+	if err := writeFileAtomic(s.path("journal.json"), 0o600, func(w io.Writer) error { return json.NewEncoder(w).Encode(j) }); err != nil {
 		return fmt.Errorf("writing journal: %w", err)
 	}
 	crashPoint("journal")
@@ -602,6 +607,28 @@ func (s *Syncer) savedManifestBytes(d images.Digest) ([]byte, bool) {
 		return nil, false
 	}
 	return b, true
+}
+
+// manifestFromDelta rebuilds the manifest of d from the store's delta
+// against the manifest of the host's image, kept from its last sync
+// (checked against d: ApplyDelta hashes the result); nil when there is
+// none.
+func (s *Syncer) manifestFromDelta(ctx context.Context, cur, d images.Digest, src Source) []byte {
+	if cur.IsZero() || cur == d {
+		return nil
+	}
+	old, ok := s.savedManifestBytes(cur)
+	if !ok {
+		return nil
+	}
+	mb, err := src.Delta(ctx, cur, d, old, store.ManifestDeltaLimit(len(old)))
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) && s.Log != nil {
+			s.Log.Warn("manifest delta failed; fetching the whole manifest", "err", err)
+		}
+		return nil
+	}
+	return mb
 }
 
 // parseManifest parses and validates mb (the manifest of d), remembering

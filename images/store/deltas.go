@@ -435,7 +435,39 @@ func (s *Store) ComputeDeltas(ctx context.Context, a, b images.Digest) (DeltaSta
 	if err := ctx.Err(); err != nil {
 		return st, err
 	}
+	if err := s.putManifestDelta(ctx, a, b); err != nil {
+		return st, err
+	}
 	return st, s.putDeltaPacks(ctx, a, b, bodies)
+}
+
+// ManifestDeltaLimit is the largest manifest a host rebuilds from a
+// delta against a manifest of old bytes: a larger one (an image that grew
+// more than that) is fetched whole.
+func ManifestDeltaLimit(old int) int64 { return min(MaxManifest, 2*int64(old)+1<<20) }
+
+// putManifestDelta stores the delta from image a's manifest to b's (a
+// content delta: a manifest's digest is the hash of its bytes), so that a
+// host that keeps a's manifest fetches a few lines' worth instead of the
+// whole of b's: for the Debian update, most of its 11,700 lines are the
+// same in both.
+func (s *Store) putManifestDelta(ctx context.Context, a, b images.Digest) error {
+	old, err := s.ManifestBytes(ctx, a)
+	if err != nil {
+		return err
+	}
+	nw, err := s.ManifestBytes(ctx, b)
+	if err != nil {
+		return err
+	}
+	if int64(len(nw)) > ManifestDeltaLimit(len(old)) {
+		return nil
+	}
+	z, err := EncodeDelta(old, nw, DeltaLevel)
+	if err != nil {
+		return err
+	}
+	return s.b.Put(ctx, DeltaHandle(a, b), z, true)
 }
 
 // putDeltaPacks stores the packs of the pair's deltas.
