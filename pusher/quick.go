@@ -151,6 +151,20 @@ func (s *Syncer) quickUnchanged(ctx context.Context, d images.Digest) bool {
 	return true
 }
 
+// quickMatches reports whether td, the digest of a full scan, is the
+// record a full scan that found the host at image cur left: the host is
+// exactly at cur.
+func (s *Syncer) quickMatches(cur images.Digest, td TreeDigest) bool {
+	rec := s.quick
+	if rec == nil {
+		rec = &quickRecord{}
+		if readJSON(s.path("quick.json"), rec) != nil {
+			return false
+		}
+	}
+	return td.Sure && rec.Key == s.quickKey(cur) && td.Digest == rec.Tree && td.Start >= rec.Start
+}
+
 // saveQuick records that the scan that gave td found the host at d.
 func (s *Syncer) saveQuick(d images.Digest, td TreeDigest) {
 	if !td.Sure {

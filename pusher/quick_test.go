@@ -124,6 +124,22 @@ func TestQuickNoChange(t *testing.T) {
 		fast(c.name)
 	}
 
+	// A sync to another image reports drift from the record's image
+	// (the record does not hide it), and none when there is none.
+	db, _, _ := f.publishTree(t, treeB())
+	mb, err := f.st.ManifestBytes(ctx, da)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(s.StateDir, "manifests", da.String()), mb, 0o600) // fast() removed it
+	os.WriteFile(at("usr/share/same"), []byte("edited by hand"), 0o644)
+	if res := s.Sync(ctx, db, src, SyncOptions{}); !res.OK || !slices.Contains(res.Drift, "usr/share/same") {
+		t.Fatalf("sync to B after an edit: drift %v, want usr/share/same (%s)", res.Drift, res.Error)
+	}
+	if res := s.Sync(ctx, da, src, SyncOptions{}); !res.OK || len(res.Drift) != 0 {
+		t.Fatalf("sync back to A: drift %v, want none (%s)", res.Drift, res.Error)
+	}
+
 	// A record from another configuration is not used.
 	s3 := f.syncer(t, root)
 	g, err := triggers.CompileGlob("opt/**")
@@ -131,6 +147,7 @@ func TestQuickNoChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	s3.Local = append(s3.Local, g)
+	os.Remove(filepath.Join(s.StateDir, "manifests", da.String()))
 	if res := s3.Sync(ctx, da, noManifest{src}, SyncOptions{}); res.OK {
 		t.Fatal("a record made under other local paths answered the quick check")
 	}

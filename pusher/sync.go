@@ -494,7 +494,9 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	}
 	if st.Image == d {
 		res.Drift = slices.Clone(plan.Changed)
-	} else if !st.Image.IsZero() {
+	} else if !st.Image.IsZero() && !s.quickMatches(st.Image, td) {
+		// (A host exactly as a full scan found it at its image has no
+		// drift: the saved manifest is not read and compared.)
 		if cur, err := s.savedManifest(st.Image); err == nil {
 			res.Drift = Drift(host, cur, popts)
 		}
