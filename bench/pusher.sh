@@ -9,18 +9,24 @@
 # time. Origins: ingot's store served by nginx (static files), rsync's tree by
 # an rsync daemon. Same local-path excludes for both.
 #
-# Reports wall time, bytes sent by the origin, bytes written on the hosts,
-# origin CPU, and the time of a no-change sync.
+# ROUNDS rounds, alternating which tool goes first, each on fresh hosts at A.
+# Reports, per round and as min-max over rounds: wall time, CPU (the
+# clients' user+sys, and the origin's), bytes sent by the origin per host,
+# bytes written on the hosts; then a no-change sync of one host, one-shot
+# (ingot: the first after the push does the full scan and records the
+# quick check; the ones after answer from it) against rsync -a's no-change
+# run. The ratios are those of issue 13's table.
 #
-# Usage: sudo bash bench/pusher.sh      (HOSTS=50 CONC=10 WORK=/var/tmp/ingot-bench-pusher)
+# Usage: sudo bash bench/pusher.sh      (HOSTS=4 CONC=4 ROUNDS=3 WORK=/var/tmp/ingot-bench-pusher)
 set -euo pipefail
-HOSTS=${HOSTS:-50}
-CONC=${CONC:-10}
+HOSTS=${HOSTS:-4}
+CONC=${CONC:-4}
+ROUNDS=${ROUNDS:-3}
 WORK=${WORK:-/var/tmp/ingot-bench-pusher}
 PAIR=${PAIR_DIR:-/var/cache/ingot-test/pusher}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 
-for t in rsync nginx mmdebstrap zstd; do command -v $t >/dev/null || { echo "needs $t (make deps)"; exit 2; }; done
+for t in rsync nginx mmdebstrap zstd gzip /usr/bin/time bc; do command -v $t >/dev/null || { echo "needs $t (make deps)"; exit 2; }; done
 [ "$(id -u)" = 0 ] || { echo "run as root (ownership, devices)"; exit 2; }
 
 mkdir -p "$PAIR"
@@ -86,77 +92,108 @@ rsync --daemon --no-detach --config="$WORK/rsyncd.conf" & RSYNCD_PID=$!
 trap 'kill $NGINX_PID $RSYNCD_PID 2>/dev/null || true' EXIT
 sleep 1
 
-echo "== hosts: $HOSTS at A for each tool (setup, not timed)"
-# rsync never writes a file in place (temp file, then rename), so its hosts
-# share file inodes with one private copy of A (cp -al); ingot's hosts are
-# full copies, since a sync changes owner, mode and mtime in place.
-cp -a "$PAIR/a" "$WORK/a-for-rsync"
-for i in $(seq 1 "$HOSTS"); do
-  h=$WORK/ingot/h$i; mkdir -p "$h"; cp -a "$PAIR/a" "$h/root"
-  cat > "$h/agent.yaml" <<CFG
+# setup_hosts: fresh hosts at A for each tool (not timed). rsync never
+# writes a file in place (temp file, then rename), so its hosts share file
+# inodes with one private copy of A (cp -al); ingot's hosts are full copies,
+# since a sync changes owner, mode and mtime in place.
+setup_hosts() {
+  rm -rf "$WORK/ingot" "$WORK/rsync" "$WORK/rsyncz" "$WORK/a-for-rsync"
+  cp -a "$PAIR/a" "$WORK/a-for-rsync"
+  for i in $(seq 1 "$HOSTS"); do
+    h=$WORK/ingot/h$i; mkdir -p "$h"; cp -a "$PAIR/a" "$h/root"
+    cat > "$h/agent.yaml" <<CFG
 name: h$i
 root: $h/root
 stores: ["http://127.0.0.1:$NPORT"]
 trusted_keys: [$WORK/release.pub]
 CFG
-  # The host was installed from A: the agent records that (and its stat cache) once.
-  "$INGOT" --store "$STORE" --log-level error agent --config "$h/agent.yaml" --sync "$A" > /dev/null
-  for t in rsync rsyncz; do mkdir -p "$WORK/$t/h$i"; cp -al "$WORK/a-for-rsync" "$WORK/$t/h$i/root"; done
-done
-sync
+    # The host was installed from A: the agent records that (and its stat cache) once.
+    "$INGOT" --store "$STORE" --log-level error agent --config "$h/agent.yaml" --sync "$A" > /dev/null
+    for t in rsync rsyncz; do mkdir -p "$WORK/$t/h$i"; cp -al "$WORK/a-for-rsync" "$WORK/$t/h$i/root"; done
+  done
+  sync
+}
 
-WORKERS=$(pgrep -P $NGINX_PID | tr '\n' ' ')
-: > "$WORK/nginx/access.log"
-c0=$(cpu_of $WORKERS)
-t0=$(now)
-seq 1 "$HOSTS" | xargs -P "$CONC" -I{} sh -c "'$INGOT' --log-level error agent --config '$WORK/ingot/h{}/agent.yaml' --sync $B > '$WORK/ingot/h{}/result.json'"
-t1=$(now)
-c1=$(cpu_of $WORKERS)
-ING_TIME=$(echo "$t1 - $t0" | bc); ING_CPU=$(echo "$c1 - $c0" | bc)
-ING_SENT=$(awk '{s+=$1} END {printf "%.0f", s}' "$WORK/nginx/access.log")
-ING_WRITTEN=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"written_bytes"/ {s+=$2} END {printf "%.0f", s}')
-ING_DELTAS=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"deltas"/ {s+=$2} END {printf "%.0f", s}')
-ING_REUSED=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"reused_bytes"/ {s+=$2} END {printf "%.0f", s}')
+# timed OUTVAR CMD...: runs CMD, sets OUTVAR_WALL and OUTVAR_CPU (user+sys
+# of CMD and everything it waited for).
+timed() {
+  local v=$1; shift
+  /usr/bin/time -f "%e %U %S" -o "$WORK/time.out" "$@"
+  read -r w u s < "$WORK/time.out"
+  eval "${v}_WALL=$w; ${v}_CPU=$(echo "$u + $s" | bc)"
+}
+
+run_ingot() {
+  local WORKERS c0 c1
+  WORKERS=$(pgrep -P $NGINX_PID | tr '\n' ' ')
+  : > "$WORK/nginx/access.log"
+  c0=$(cpu_of $WORKERS)
+  timed ING sh -c "seq 1 $HOSTS | xargs -P $CONC -I{} sh -c \"'$INGOT' --log-level error agent --config '$WORK/ingot/h{}/agent.yaml' --sync $B > '$WORK/ingot/h{}/result.json'\""
+  c1=$(cpu_of $WORKERS)
+  ING_OCPU=$(echo "$c1 - $c0" | bc)
+  ING_SENT=$(awk '{s+=$1} END {printf "%.0f", s}' "$WORK/nginx/access.log")
+  ING_REQS=$(wc -l < "$WORK/nginx/access.log")
+  ING_WRITTEN=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"written_bytes"/ {s+=$2} END {printf "%.0f", s}')
+  ING_DELTAS=$(cat "$WORK"/ingot/h*/result.json | awk -F'[:,]' '/"deltas"/ {s+=$2} END {printf "%.0f", s}')
+  grep -q '"ok": true' "$WORK/ingot/h1/result.json" || { echo "ingot sync failed:"; cat "$WORK/ingot/h1/result.json"; exit 1; }
+}
 
 run_rsync() { # name flags...
   local name=$1; shift
-  local c0 c1 t0 t1
-  c0=$(cpu_of $RSYNCD_PID); t0=$(now)
-  seq 1 "$HOSTS" | xargs -P "$CONC" -I{} sh -c "rsync $* --delete -H -X --numeric-ids --stats ${RSYNC_EX[*]@Q} rsync://127.0.0.1:$RPORT/b/ '$WORK/$name/h{}/root/' > '$WORK/$name/h{}/stats'"
-  t1=$(now); sleep 0.5; c1=$(cpu_of $RSYNCD_PID)
-  eval "${name}_TIME=$(echo "$t1 - $t0" | bc)"
-  eval "${name}_CPU=$(echo "$c1 - $c0" | bc)"
+  local c0 c1
+  c0=$(cpu_of $RSYNCD_PID)
+  timed "$name" sh -c "seq 1 $HOSTS | xargs -P $CONC -I{} sh -c \"rsync $* --delete -H -X --numeric-ids --stats ${RSYNC_EX[*]@Q} rsync://127.0.0.1:$RPORT/b/ '$WORK/$name/h{}/root/' > '$WORK/$name/h{}/stats'\""
+  sleep 0.5; c1=$(cpu_of $RSYNCD_PID)
+  eval "${name}_OCPU=$(echo "$c1 - $c0" | bc)"
   eval "${name}_SENT=$(cat "$WORK/$name"/h*/stats | awk '/^Total bytes received/ {gsub(",","",$4); s+=$4} END {printf "%.0f", s}')"
   eval "${name}_WRITTEN=$(cat "$WORK/$name"/h*/stats | awk '/^Total transferred file size/ {gsub(",","",$5); s+=$5} END {printf "%.0f", s}')"
 }
-run_rsync rsync -a
-run_rsync rsyncz -az
 
-# A no-change sync of the B image (~11,700 paths) on one host.
-t0=$(now); "$INGOT" --log-level error agent --config "$WORK/ingot/h1/agent.yaml" --sync "$B" > "$WORK/nochange.json"; t1=$(now)
-NOCHANGE=$(echo "$t1 - $t0" | bc)
-NOCHANGE_SYNC=$(awk -F'[:,]' '/"seconds"/ {print $2}' "$WORK/nochange.json")
-
-# Every host at B? (ingot hosts against the B tree, quick check of three)
-for i in 1 2 "$HOSTS"; do
-  d=$(rsync -n -a -c -H -X --delete -i --numeric-ids "${RSYNC_EX[@]}" "$PAIR/b/" "$WORK/ingot/h$i/root/" | grep -v '^\.d\.\.t\.\.\.\.\.\. \./$' | grep -v 'cannot delete non-empty directory' | grep -v '^\*deleting *var/lib/$' || true)
-  [ -z "$d" ] || { echo "ingot host h$i is not at B:"; echo "$d" | head; exit 1; }
+mb() { echo "scale=2; $1 / 1000000" | bc; }
+per() { echo "scale=0; $1 / $HOSTS" | bc; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+RES=$WORK/rounds.tsv
+: > "$RES"
+for r in $(seq 1 "$ROUNDS"); do
+  echo "== round $r: $HOSTS hosts at A for each tool (setup, not timed)"
+  setup_hosts
+  if [ $((r % 2)) = 1 ]; then
+    run_ingot; run_rsync rsync -a; run_rsync rsyncz -az
+  else
+    run_rsync rsyncz -az; run_rsync rsync -a; run_ingot
+  fi
+  # No-change syncs of one host, one-shot: ingot's first after the push
+  # (full scan, records the quick check), then three more; rsync -a's run
+  # on a host already at B.
+  timed NC0 "$INGOT" --log-level error agent --config "$WORK/ingot/h1/agent.yaml" --sync "$B" > /dev/null
+  NCQ=""; NCQC=""
+  for k in 1 2 3; do
+    timed NC "$INGOT" --log-level error agent --config "$WORK/ingot/h1/agent.yaml" --sync "$B" > "$WORK/nochange.json"
+    grep -q '"changed": 0' "$WORK/nochange.json" || { echo "no-change sync changed something"; cat "$WORK/nochange.json"; exit 1; }
+    NCQ="$NCQ $NC_WALL"; NCQC="$NCQC $NC_CPU"
+  done
+  timed RNC rsync -a --delete -H -X --numeric-ids "${RSYNC_EX[@]}" rsync://127.0.0.1:$RPORT/b/ "$WORK/rsync/h1/root/"
+  # Every host at B? (ingot hosts against the B tree, two of them)
+  for i in 1 "$HOSTS"; do
+    d=$(rsync -n -a -c -H -X --delete -i --numeric-ids "${RSYNC_EX[@]}" "$PAIR/b/" "$WORK/ingot/h$i/root/" | grep -v '^\.d\.\.t\.\.\.\.\.\. \./$' | grep -v 'cannot delete non-empty directory' | grep -v '^\*deleting *var/lib/$' || true)
+    [ -z "$d" ] || { echo "ingot host h$i is not at B:"; echo "$d" | head; exit 1; }
+  done
+  NCQMIN=$(echo $NCQ | tr ' ' '\n' | sort -n | head -1); NCQCMIN=$(echo $NCQC | tr ' ' '\n' | sort -n | head -1)
+  printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$r" \
+    "$ING_WALL" "$ING_CPU" "$(per $ING_SENT)" "$rsync_WALL" "$rsync_CPU" "$(per $rsync_SENT)" "$rsyncz_WALL" "$rsyncz_CPU" "$(per $rsyncz_SENT)" \
+    "$NC0_WALL" "$NCQMIN" "$NCQCMIN" "$RNC_WALL" "$RNC_CPU" "$ING_OCPU" "$rsyncz_OCPU" "$ING_REQS" >> "$RES"
+  echo "round $r: ingot ${ING_WALL}s (cpu ${ING_CPU}s, $(mb $(per $ING_SENT)) MB/host, $((ING_DELTAS / HOSTS)) deltas/host, $ING_REQS requests); rsync -a ${rsync_WALL}s (cpu ${rsync_CPU}s, $(mb $(per $rsync_SENT)) MB/host); rsync -az ${rsyncz_WALL}s (cpu ${rsyncz_CPU}s, $(mb $(per $rsyncz_SENT)) MB/host); no-change: ingot first ${NC0_WALL}s, then${NCQ}s (cpu${NCQC}s); rsync -a ${RNC_WALL}s (cpu ${RNC_CPU}s)"
 done
 
-mb() { echo "scale=1; $1 / 1000000" | bc; }
-per() { echo "scale=0; $1 / $HOSTS" | bc; }
-ratio() { echo "scale=3; $1 / $2" | bc; }
+# range COL: min-max of a column of the rounds; rng COL1 COL2: of COL1/COL2.
+range() { awk -F'\t' -v c="$1" 'NR==1{lo=hi=$c} {if($c<lo)lo=$c; if($c>hi)hi=$c} END{printf "%s–%s", lo, hi}' "$RES"; }
+rng() { awk -F'\t' -v a="$1" -v b="$2" 'NR==1{lo=hi=$a/$b} {r=$a/$b; if(r<lo)lo=r; if(r>hi)hi=r} END{printf "%.2f–%.2f", lo, hi}' "$RES"; }
+rngmb() { awk -F'\t' -v c="$1" 'NR==1{lo=hi=$c} {if($c<lo)lo=$c; if($c>hi)hi=$c} END{printf "%.2f–%.2f MB", lo/1e6, hi/1e6}' "$RES"; }
 echo
-echo "== A → B on $HOSTS hosts, $CONC at a time (precomputing the deltas once: ${DELTA_TIME}s)"
-printf "%-16s %10s %16s %16s %18s %12s\n" tool wall_s origin_MB/host written_MB/host origin_sent_MB origin_cpu_s
-printf "%-16s %10.1f %16s %16s %18s %12s\n" ingot "$ING_TIME" "$(mb $(per $ING_SENT))" "$(mb $(per $ING_WRITTEN))" "$(mb $ING_SENT)" "$ING_CPU"
-printf "%-16s %10.1f %16s %16s %18s %12s\n" "rsync -a" "$rsync_TIME" "$(mb $(per $rsync_SENT))" "$(mb $(per $rsync_WRITTEN))" "$(mb $rsync_SENT)" "$rsync_CPU"
-printf "%-16s %10.1f %16s %16s %18s %12s\n" "rsync -az" "$rsyncz_TIME" "$(mb $(per $rsyncz_SENT))" "$(mb $(per $rsyncz_WRITTEN))" "$(mb $rsyncz_SENT)" "$rsyncz_CPU"
-echo
-echo "ingot wall time / rsync -a:        $(ratio "$ING_TIME" "$rsync_TIME")   (target <= 0.25)"
-echo "ingot wall time / rsync -az:       $(ratio "$ING_TIME" "$rsyncz_TIME")"
-echo "ingot bytes on wire / rsync -az:   $(ratio "$ING_SENT" "$rsyncz_SENT")   (target <= 0.8)"
-echo "ingot origin CPU / rsync -az CPU:  $(ratio "$ING_CPU" "$rsyncz_CPU")"
-echo "files rebuilt from deltas per host: $((ING_DELTAS / HOSTS))"
-echo "chunk bytes read from the host's old files per host: $(mb $(per $ING_REUSED)) MB"
-echo "no-change sync of B on one host:   ${NOCHANGE}s for the whole process, ${NOCHANGE_SYNC}s in the sync (target < 0.1 s)"
+echo "== A → B on $HOSTS hosts, $CONC at a time, $ROUNDS rounds (deltas precomputed once: ${DELTA_TIME}s)"
+echo "| work | ingot | peer | ratio (per round) | target |"
+echo "|---|---|---|---|---|"
+echo "| push wall | $(range 2) s, CPU $(range 3) s | rsync -a daemon: $(range 5) s, CPU $(range 6) s | $(rng 2 5) wall, $(rng 3 6) CPU | ≤ 0.5 wall |"
+echo "| bytes from the origin per host | $(rngmb 4) | rsync -az: $(rngmb 10); rsync -a: $(rngmb 7) | $(rng 4 10) of -az | ≤ 0.25 |"
+echo "| no-change sync of one host, one-shot | quick: $(range 12) s (CPU $(range 13) s); the first after a push (full): $(range 11) s | rsync -a: $(range 14) s, CPU $(range 15) s | $(rng 12 14) (first: $(rng 11 14)) | ≤ 0.1 s |"
+echo "origin CPU: ingot (nginx) $(range 16) s, rsync -az (daemon) $(range 17) s; requests to nginx per push: $(range 18)"

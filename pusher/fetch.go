@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store"
 )
 
 // statser is a Source that counts what it received.
@@ -63,7 +64,7 @@ func (b *budget) release(n int64) {
 
 // stage fetches and stages every put of the plan. Files already staged by
 // an interrupted run are kept, so a restarted sync resumes.
-func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, stageDir string, src Source, res *Result) error {
+func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, to images.Digest, stageDir string, src Source, res *Result) error {
 	s.setPhase("fetch")
 	stageTree, err := openTree(stageDir)
 	if err != nil {
@@ -108,6 +109,10 @@ func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, s
 	if ss, ok := src.(statser); ok {
 		before, _, _ = ss.Stats()
 	}
+	var packs *deltaPacks
+	if dp, ok := src.(deltaPacker); ok && !st.Image.IsZero() && st.Image != to && len(order) > 0 {
+		packs = dp.deltaPacks(ctx, st.Image, to)
+	}
 
 	conc := s.Concurrency
 	if conc <= 0 {
@@ -149,7 +154,7 @@ func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, s
 				// The first path's file streams from its source; the
 				// others (same content) are copies of it.
 				err := stg.stageFile(ctx, todo[0].Stage, todo[0].Entry, func(w sink) error {
-					return s.fill(ctx, w, g.sha, g.size, todo, local, chunks, deltas, src)
+					return s.fill(ctx, w, g.sha, g.size, todo, local, chunks, deltas, packs, src)
 				})
 				for i, op := range todo {
 					if err == nil && i > 0 {
@@ -220,7 +225,7 @@ func (s *Syncer) localIndex(host []Node, st State) map[images.Digest]hostFile {
 // replaces read locally and only the others fetched (a Source that is not
 // a ChunkSource gives the whole object). A source whose bytes do not hash
 // to sha is dropped for the next one.
-func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64, ops []*Op, local map[images.Digest]hostFile, chunks *localChunks, deltas *budget, src Source) error {
+func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64, ops []*Op, local map[images.Digest]hostFile, chunks *localChunks, deltas *budget, packs *deltaPacks, src Source) error {
 	done := func() bool { return w.Len() == size && w.Sum() == sha }
 	if hf, ok := local[sha]; ok && hf.t != nil {
 		if f, err := hf.t.openRegular(hf.rel); err == nil {
@@ -237,7 +242,8 @@ func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64
 	}
 	if size <= MaxDeltaFile && deltas != nil {
 		for _, op := range ops {
-			if op.DeltaFrom.IsZero() {
+			key := store.DeltaKey{From: op.DeltaFrom, To: sha}
+			if op.DeltaFrom.IsZero() || (packs != nil && !packs.exists[key]) {
 				continue
 			}
 			old, err := readRegular(s.rootTree, op.Path, MaxDeltaFile)
@@ -245,10 +251,16 @@ func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64
 				continue
 			}
 			// The old version, the delta's body (at most about the
-			// new version's size) and the new version.
-			weight := int64(len(old)) + 2*size
+			// new version's size) and the new version; for a delta of
+			// gzip files, both decompressed too.
+			weight := int64(len(old)) + 2*size + 2*store.GzDeltaMaxRaw
 			deltas.acquire(weight)
-			b, err := src.Delta(ctx, op.DeltaFrom, sha, old, size)
+			var b []byte
+			if body, ok := packs.body(key); ok {
+				b, err = store.ApplyDelta("packed delta for "+op.Path, body, old, op.DeltaFrom, sha, size)
+			} else {
+				b, err = src.Delta(ctx, op.DeltaFrom, sha, old, size)
+			}
 			if err == nil {
 				_, err = w.Write(b)
 			}
@@ -306,4 +318,57 @@ func readRegular(t *dirTree, rel string, max int64) ([]byte, error) {
 		err = fmt.Errorf("%s: larger than %d bytes", t.abs(rel), max)
 	}
 	return b, err
+}
+
+// deltaPacks are the packed deltas of a sync's image pair (store delta
+// packs): their bodies, and every delta of the pair, packed or stored
+// alone, so that no delta that does not exist is asked for.
+type deltaPacks struct {
+	bodies map[store.DeltaKey][]byte
+	exists map[store.DeltaKey]bool
+}
+
+func (p *deltaPacks) body(k store.DeltaKey) ([]byte, bool) {
+	if p == nil {
+		return nil, false
+	}
+	b, ok := p.bodies[k]
+	return b, ok
+}
+
+// deltaPacker is a Source that serves delta packs.
+type deltaPacker interface {
+	deltaPacks(ctx context.Context, a, b images.Digest) *deltaPacks
+}
+
+// deltaPacks reads the delta packs from image a to b; nil when the store
+// has none or one of them cannot be read (then every delta is asked for
+// alone, as without packs). What it holds is bounded by
+// store.MaxDeltaPacks packs of bounded size.
+func (s *StoreSource) deltaPacks(ctx context.Context, a, b images.Digest) *deltaPacks {
+	p := &deltaPacks{bodies: map[store.DeltaKey][]byte{}, exists: map[store.DeltaKey]bool{}}
+	for k := 0; k < store.MaxDeltaPacks; k++ {
+		var dp *store.DeltaPack
+		err := s.try(ctx, fmt.Sprintf("delta pack %d", k), true, func(st *store.Store) (err error) {
+			dp, err = st.DeltaPack(ctx, a, b, k)
+			return err
+		})
+		if err != nil {
+			if !errors.Is(err, ErrNotFound) && s.log != nil {
+				s.log.Warn("delta packs not used", "err", err)
+			}
+			return nil
+		}
+		for key, body := range dp.Bodies {
+			p.bodies[key] = body
+			p.exists[key] = true
+		}
+		for _, key := range dp.Alone {
+			p.exists[key] = true
+		}
+		if !dp.More {
+			return p
+		}
+	}
+	return nil
 }

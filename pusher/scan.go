@@ -54,28 +54,61 @@ type ScanOptions struct {
 // one TypeFile (the first path in manifest order) and TypeHardlink
 // entries. UID and GID are numeric; names are left empty.
 func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
-	var st unix.Stat_t
-	if err := unix.Lstat(root, &st); err != nil {
-		return nil, fmt.Errorf("scanning %s: %w", root, err)
+	nodes, _, err := scanDigest(ctx, root, opts)
+	return nodes, err
+}
+
+// scanDigest is Scan that also returns the digest of what it saw
+// (treeDigest): the inode facts of every path, taken by the same lstat
+// calls the nodes come from.
+func scanDigest(ctx context.Context, root string, opts ScanOptions) ([]Node, TreeDigest, error) {
+	w, err := walkTree(ctx, root, opts, false)
+	if err != nil {
+		return nil, TreeDigest{}, err
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return nil, fmt.Errorf("scanning %s: not a directory", root)
-	}
-	rootDev := st.Dev
+	nodes, err := finishScan(ctx, w, opts)
+	return nodes, w.digest(), err
+}
+
+// walked is what walkTree found.
+type walked struct {
+	tree     *dirTree
+	nodes    []Node
+	holding  map[string]bool          // directories with an entry left out
+	dirs     map[string]images.Digest // per directory: the digest of its entries
+	rootStat [statTupleLen]byte
+	// unsure: the digest cannot vouch for the tree (a path changed
+	// while it was read, or its ctime is not older than the walk).
+	unsure bool
+	start  int64 // CLOCK_REALTIME_COARSE when the walk began, in ns
+}
+
+// walkTree reads every directory of root in parallel, each with paths
+// relative to its own descriptor (no path walk per lstat). With
+// statsOnly it builds no nodes: only the digest (a quick check).
+func walkTree(ctx context.Context, root string, opts ScanOptions, statsOnly bool) (*walked, error) {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_REALTIME_COARSE, &ts)
+	w := &walked{holding: map[string]bool{}, dirs: map[string]images.Digest{}, start: ts.Nano()}
 	tree, err := openTree(root)
 	if err != nil {
 		return nil, fmt.Errorf("scanning: %w", err)
 	}
-	defer tree.Close()
-	rootFd, err := unix.Dup(tree.fd)
-	if err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(tree.fd, &st); err != nil {
+		tree.Close()
 		return nil, fmt.Errorf("scanning %s: %w", root, err)
 	}
-	// Directories are read in parallel, each with paths relative to its
-	// own descriptor (no path walk per lstat).
+	w.tree = tree
+	rootDev := st.Dev
+	statTuple(w.rootStat[:], &st)
+	rootFd, err := unix.Dup(tree.fd)
+	if err != nil {
+		tree.Close()
+		return nil, fmt.Errorf("scanning %s: %w", root, err)
+	}
 	var (
 		mu       sync.Mutex
-		nodes    []Node
 		firstErr error
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, 4)
@@ -87,7 +120,6 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 		}
 		mu.Unlock()
 	}
-	holding := map[string]bool{} // directories with an entry left out
 	var walk func(fd int, rel, abs string)
 	walk = func(fd int, rel, abs string) {
 		defer unix.Close(fd)
@@ -100,50 +132,89 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 			fail(fmt.Errorf("scanning %s: %w", abs, err))
 			return
 		}
-		local := make([]Node, 0, len(names))
-		var subdirs []int
+		var local []Node
+		if !statsOnly {
+			local = make([]Node, 0, len(names))
+		}
+		type sub struct{ name, rel string }
+		var subdirs []sub
+		dh := sha256.New()
+		var tuple [statTupleLen]byte
+		holds, unsure := false, false
 		for _, name := range names {
 			p := name
 			if rel != "." {
 				p = rel + "/" + name
 			}
 			if opts.Skip != nil && opts.Skip(p) {
-				mu.Lock()
-				holding[rel] = true
-				mu.Unlock()
+				holds = true
 				continue
 			}
-			n, err := statNodeAt(fd, name, p, abs+"/"+name)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // gone since readdir
-			}
-			if err != nil {
-				fail(err)
+			var st unix.Stat_t
+			if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				if errors.Is(err, unix.ENOENT) {
+					unsure = true
+					continue // gone since readdir
+				}
+				fail(fmt.Errorf("lstat %s: %w", abs+"/"+name, err))
 				return
 			}
-			if opts.OneFileSystem && n.Dev != rootDev && (opts.Cross == nil || !opts.Cross(p)) {
+			if st.Ctim.Nano() >= w.start {
+				unsure = true
+			}
+			statTuple(tuple[:], &st)
+			dh.Write([]byte(name))
+			if opts.OneFileSystem && st.Dev != rootDev && (opts.Cross == nil || !opts.Cross(p)) {
+				// A mount point: its own facts are what is digested.
+				dh.Write([]byte{0, 'm'})
+				dh.Write(tuple[:])
+				holds = true
+				continue
+			}
+			dh.Write([]byte{0, 'e'})
+			dh.Write(tuple[:])
+			isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+			if !statsOnly {
+				var link string
+				if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+					if link, err = readlinkAt(fd, name, abs+"/"+name); err != nil {
+						fail(err)
+						return
+					}
+				}
+				n, err := nodeFromStat(&st, p, link)
+				if err != nil {
+					fail(err)
+					return
+				}
+				local = append(local, n)
+			}
+			if isDir {
+				subdirs = append(subdirs, sub{name, p})
+			}
+		}
+		var d images.Digest
+		dh.Sum(d[:0])
+		mu.Lock()
+		w.nodes = append(w.nodes, local...)
+		w.dirs[rel] = d
+		if holds {
+			w.holding[rel] = true
+		}
+		if unsure {
+			w.unsure = true
+		}
+		mu.Unlock()
+		for _, sd := range subdirs {
+			cfd, err := unix.Openat(fd, sd.name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if errors.Is(err, unix.ENOENT) {
 				mu.Lock()
-				holding[rel] = true
+				w.unsure = true
 				mu.Unlock()
 				continue
 			}
-			local = append(local, n)
-			if n.Type == images.TypeDir {
-				subdirs = append(subdirs, len(local)-1)
-			}
-		}
-		mu.Lock()
-		nodes = append(nodes, local...)
-		mu.Unlock()
-		for _, k := range subdirs {
-			n := local[k]
-			name := n.Path[strings.LastIndexByte(n.Path, '/')+1:]
-			cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-			if errors.Is(err, unix.ENOENT) {
-				continue
-			}
 			if err != nil {
-				fail(fmt.Errorf("scanning %s: %w", abs+"/"+name, err))
+				fail(fmt.Errorf("scanning %s: %w", abs+"/"+sd.name, err))
 				return
 			}
 			select {
@@ -153,23 +224,37 @@ func Scan(ctx context.Context, root string, opts ScanOptions) ([]Node, error) {
 					defer wg.Done()
 					walk(cfd, p, a)
 					<-sem
-				}(cfd, n.Path, abs+"/"+name)
+				}(cfd, sd.rel, abs+"/"+sd.name)
 			default:
-				walk(cfd, n.Path, abs+"/"+name)
+				walk(cfd, sd.rel, abs+"/"+sd.name)
 			}
 		}
 	}
-	rn, err := statNodeAt(tree.fd, ".", ".", root)
-	if err != nil {
-		unix.Close(rootFd)
-		return nil, err
+	if !statsOnly {
+		rn, err := nodeFromStat(&st, ".", "")
+		if err != nil {
+			unix.Close(rootFd)
+			tree.Close()
+			return nil, err
+		}
+		w.nodes = append(w.nodes, rn)
 	}
-	nodes = append(nodes, rn)
 	walk(rootFd, ".", root)
 	wg.Wait()
 	if firstErr != nil {
+		tree.Close()
 		return nil, firstErr
 	}
+	return w, nil
+}
+
+// finishScan sorts the nodes, finds hardlinks and fills in content
+// hashes and xattrs (from the cache where it vouches for them).
+func finishScan(ctx context.Context, w *walked, opts ScanOptions) ([]Node, error) {
+	tree := w.tree
+	defer tree.Close()
+	nodes, holding := w.nodes, w.holding
+	var err error
 	slices.SortFunc(nodes, func(a, b Node) int { return images.ComparePaths(a.Path, b.Path) })
 	for i := range nodes {
 		if holding[nodes[i].Path] {
@@ -332,16 +417,31 @@ func hashFile(tree *dirTree, rel string, buf []byte) (images.Digest, error) {
 	return d, nil
 }
 
+// direntBufs are getdents buffers, reused across directories.
+var direntBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// readDirNamesFd lists directory fd (from its current offset), sorted,
+// without "." and "..": getdents on the descriptor itself.
 func readDirNamesFd(fd int) ([]string, error) {
-	dup, err := unix.Dup(fd)
-	if err != nil {
-		return nil, err
+	bp := direntBufs.Get().(*[]byte)
+	defer direntBufs.Put(bp)
+	buf := *bp
+	var names []string
+	for {
+		n, err := unix.ReadDirent(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
-	f := os.NewFile(uintptr(dup), "dir")
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
 	slices.Sort(names)
-	return names, err
+	return names, nil
 }
 
 // statNodeAt is statNode relative to a directory descriptor.
@@ -355,20 +455,27 @@ func statNodeAt(dirfd int, name, rel, abs string) (Node, error) {
 	}
 	var link string
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		buf := make([]byte, 256)
-		for {
-			n, err := unix.Readlinkat(dirfd, name, buf)
-			if err != nil {
-				return Node{}, fmt.Errorf("readlink %s: %w", abs, err)
-			}
-			if n < len(buf) {
-				link = string(buf[:n])
-				break
-			}
-			buf = make([]byte, len(buf)*4)
+		var err error
+		if link, err = readlinkAt(dirfd, name, abs); err != nil {
+			return Node{}, err
 		}
 	}
 	return nodeFromStat(&st, rel, link)
+}
+
+// readlinkAt reads the target of symlink name in dirfd.
+func readlinkAt(dirfd int, name, abs string) (string, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", fmt.Errorf("readlink %s: %w", abs, err)
+		}
+		if n < len(buf) {
+			return string(buf[:n]), nil
+		}
+		buf = make([]byte, len(buf)*4)
+	}
 }
 
 func nodeFromStat(st *unix.Stat_t, rel, link string) (Node, error) {
@@ -471,6 +578,14 @@ func (c *StatCache) Save(name string) error {
 
 // writeFileAtomic writes name through a temporary file, fsync and rename.
 func writeFileAtomic(name string, perm os.FileMode, fill func(io.Writer) error) error {
+	return writeFileRename(name, perm, fill, true)
+}
+
+// writeFileRename writes name through a temporary file and rename; with
+// durable, the file and its directory are synced too. Without, a crash
+// may leave the old content (or, on filesystems that do not order data
+// before renames, an empty file): only for reports a crash may lose.
+func writeFileRename(name string, perm os.FileMode, fill func(io.Writer) error, durable bool) error {
 	dir := filepath.Dir(name)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp*")
 	if err != nil {
@@ -485,15 +600,20 @@ func writeFileAtomic(name string, perm os.FileMode, fill func(io.Writer) error) 
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", name, err)
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := os.Rename(f.Name(), name); err != nil {
 		return err
+	}
+	if !durable {
+		return nil
 	}
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()

@@ -3,6 +3,7 @@ package pusher
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,7 @@ type Syncer struct {
 
 	mu    sync.Mutex // one sync at a time
 	cache *StatCache
+	quick *quickRecord // the quick-check record, once read or written
 	// localMemo remembers IsLocal per path (the globs do not change).
 	localMu   sync.Mutex
 	localMemo map[string]bool
@@ -388,9 +390,16 @@ func (s *Syncer) Sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	} else {
 		res.OK = true
 	}
-	s.progress.Phase.Store("done")
+	s.setPhase("done")
 	if !opts.DryRun {
-		writeJSON(s.path("last-result.json"), res)
+		// A sync that changed nothing reports without fsync: a crash
+		// that loses the report loses no news (the host is as it was).
+		durable := !res.OK || res.Changed > 0 || res.Removed > 0
+		writeFileRename(s.path("last-result.json"), 0o600, func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", " ")
+			return enc.Encode(res)
+		}, durable)
 	}
 	return res
 }
@@ -417,14 +426,8 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		res.From = ""
 	}
 
-	// 1. Manifest and signature.
+	// 1. Signature and manifest.
 	s.setPhase("manifest")
-	mb, saved := s.savedManifestBytes(d)
-	if !saved {
-		if mb, err = src.Manifest(ctx, d); err != nil {
-			return fmt.Errorf("fetching manifest: %w", err)
-		}
-	}
 	var statements []signing.Statement
 	if !opts.AllowUnsigned {
 		sig, err := src.Signature(ctx, d)
@@ -446,6 +449,26 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 			return err
 		}
 	}
+	if st.Image == d {
+		// The quick check: nothing changed since a full scan found the
+		// host at d (quick.go).
+		s.setPhase("scan")
+		if s.quickUnchanged(ctx, d) {
+			if opts.DryRun {
+				return nil
+			}
+			return s.recordFresh(d, statements, opts.AllowRollback)
+		}
+	}
+	mb, saved := s.savedManifestBytes(d)
+	if !saved {
+		mb = s.manifestFromDelta(ctx, st.Image, d, src)
+	}
+	if mb == nil {
+		if mb, err = src.Manifest(ctx, d); err != nil {
+			return fmt.Errorf("fetching manifest: %w", err)
+		}
+	}
 	want, err := s.parseManifest(d, mb)
 	if err != nil {
 		return err
@@ -456,7 +479,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 
 	// 2. Plan against the host.
 	s.setPhase("scan")
-	host, mounts, err := s.scan(ctx)
+	host, mounts, td, err := s.scanDigest(ctx)
 	if err != nil {
 		return err
 	}
@@ -471,7 +494,9 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	}
 	if st.Image == d {
 		res.Drift = slices.Clone(plan.Changed)
-	} else if !st.Image.IsZero() {
+	} else if !st.Image.IsZero() && !s.quickMatches(st.Image, td) {
+		// (A host exactly as a full scan found it at its image has no
+		// drift: the saved manifest is not read and compared.)
 		if cur, err := s.savedManifest(st.Image); err == nil {
 			res.Drift = Drift(host, cur, popts)
 		}
@@ -493,6 +518,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		if s.cache.dirty {
 			s.cache.Save(s.path("statcache"))
 		}
+		s.saveQuick(d, td)
 		return s.recordFresh(d, statements, opts.AllowRollback)
 	}
 	if !saved {
@@ -514,7 +540,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	if err := os.MkdirAll(stageDir, 0o700); err != nil {
 		return err
 	}
-	if err := s.stage(ctx, plan, host, st, stageDir, src, res); err != nil {
+	if err := s.stage(ctx, plan, host, st, d, stageDir, src, res); err != nil {
 		if errors.Is(err, unix.ENOSPC) {
 			// Give the space back: the host stays as it was.
 			os.RemoveAll(stageDir)
@@ -542,11 +568,14 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		j.Backup = s.path("backup", fmt.Sprint(st.Generation), "repair")
 	}
 	os.RemoveAll(j.Backup)
+	s.dropQuick()
 	if err := syncfs(s.Root); err != nil {
 		return fmt.Errorf("syncing staged files: %w", err)
 	}
 	crashPoint("before-journal")
-	if err := writeJSON(s.path("journal.json"), j); err != nil {
+	// Compact: a journal holds an op per changed path (7,700 for the
+	// Debian update), and only recovery reads it.
+	if err := writeFileAtomic(s.path("journal.json"), 0o600, func(w io.Writer) error { return json.NewEncoder(w).Encode(j) }); err != nil {
 		return fmt.Errorf("writing journal: %w", err)
 	}
 	crashPoint("journal")
@@ -580,6 +609,28 @@ func (s *Syncer) savedManifestBytes(d images.Digest) ([]byte, bool) {
 		return nil, false
 	}
 	return b, true
+}
+
+// manifestFromDelta rebuilds the manifest of d from the store's delta
+// against the manifest of the host's image, kept from its last sync
+// (checked against d: ApplyDelta hashes the result); nil when there is
+// none.
+func (s *Syncer) manifestFromDelta(ctx context.Context, cur, d images.Digest, src Source) []byte {
+	if cur.IsZero() || cur == d {
+		return nil
+	}
+	old, ok := s.savedManifestBytes(cur)
+	if !ok {
+		return nil
+	}
+	mb, err := src.Delta(ctx, cur, d, old, store.ManifestDeltaLimit(len(old)))
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) && s.Log != nil {
+			s.Log.Warn("manifest delta failed; fetching the whole manifest", "err", err)
+		}
+		return nil
+	}
+	return mb
 }
 
 // parseManifest parses and validates mb (the manifest of d), remembering
@@ -618,35 +669,51 @@ func (s *Syncer) savedManifest(d images.Digest) (*images.Manifest, error) {
 	return images.ParseManifest(bytes.NewReader(b))
 }
 
-// scan looks at the host: every path but local ones, staying on the
-// root's filesystem. It returns the mount points it did not enter.
-func (s *Syncer) scan(ctx context.Context) ([]Node, []string, error) {
-	cache := s.cache
-	if cache == nil {
-		cache = LoadStatCache(s.path("statcache"))
-	}
-	var mounts []string
+// scanOptions are the options of a sync's scan: every path but local
+// ones, staying on the root's filesystem. Mount points not entered are
+// added to mounts (when not nil).
+func (s *Syncer) scanOptions(mounts *[]string) ScanOptions {
 	var mu sync.Mutex
-	nodes, err := Scan(ctx, s.Root, ScanOptions{
+	return ScanOptions{
 		Skip:          s.IsLocal,
 		OneFileSystem: true,
 		Cross: func(p string) bool {
 			if s.Cross.Match(p) {
 				return true
 			}
-			mu.Lock()
-			mounts = append(mounts, p)
-			mu.Unlock()
+			if mounts != nil {
+				mu.Lock()
+				*mounts = append(*mounts, p)
+				mu.Unlock()
+			}
 			return false
 		},
-		Cache: cache,
-	})
+	}
+}
+
+// scan looks at the host. It returns the mount points it did not enter.
+func (s *Syncer) scan(ctx context.Context) ([]Node, []string, error) {
+	nodes, mounts, _, err := s.scanDigest(ctx)
+	return nodes, mounts, err
+}
+
+// scanDigest is scan that also returns the digest of what it saw (for
+// the quick check).
+func (s *Syncer) scanDigest(ctx context.Context) ([]Node, []string, TreeDigest, error) {
+	cache := s.cache
+	if cache == nil {
+		cache = LoadStatCache(s.path("statcache"))
+	}
+	var mounts []string
+	opts := s.scanOptions(&mounts)
+	opts.Cache = cache
+	nodes, td, err := scanDigest(ctx, s.Root, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, TreeDigest{}, err
 	}
 	s.cache = cache
 	slices.Sort(mounts)
-	return nodes, mounts, nil
+	return nodes, mounts, td, nil
 }
 
 // statNode stats rel beneath the root, in its parent's descriptor.
@@ -697,7 +764,7 @@ func (s *Syncer) imageTriggers(ctx context.Context, m *images.Manifest, local ma
 			return nil, fmt.Errorf("reading trigger rules %s: %d bytes, the most is %d", p, e.Size, maxTriggerFile)
 		}
 		buf := &memSink{max: maxTriggerFile}
-		if err := s.fill(ctx, buf, e.SHA256, e.Size, []*Op{{Path: p}}, local, nil, nil, src); err != nil {
+		if err := s.fill(ctx, buf, e.SHA256, e.Size, []*Op{{Path: p}}, local, nil, nil, nil, src); err != nil {
 			return nil, fmt.Errorf("reading trigger rules %s: %w", p, err)
 		}
 		b := buf.buf.Bytes()
