@@ -140,6 +140,16 @@ func (m memBackend) Get(_ context.Context, h Handle, max int64) ([]byte, error) 
 	}
 	return b, nil
 }
+func (m memBackend) GetRange(_ context.Context, h Handle, off, n int64) ([]byte, error) {
+	b, ok := m[h]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	if off < 0 || n <= 0 || off > int64(len(b)) || n > int64(len(b))-off {
+		return nil, ErrCorrupt
+	}
+	return b[off : off+n], nil
+}
 func (m memBackend) Has(_ context.Context, h Handle) (bool, error)   { _, ok := m[h]; return ok, nil }
 func (m memBackend) Put(context.Context, Handle, []byte, bool) error { return ErrReadOnly }
 func (m memBackend) Delete(context.Context, Handle) error            { return ErrReadOnly }
