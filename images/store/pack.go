@@ -20,14 +20,17 @@ import (
 const (
 	// packTarget is the size at which a pack is closed.
 	packTarget = 4 << 20
-	// frameTarget is the size at which a frame of small objects is
-	// closed; objects of frameAlone bytes or more get a frame each, so
-	// that reading a chunk of a large file fetches only that chunk.
-	frameTarget = 128 << 10
-	frameAlone  = 32 << 10
+	// frameTarget is the size at which a frame is closed. Objects share
+	// frames in the order they are stored, so the compressor sees 1 MiB
+	// of context: measured on the Debian minbase root, frames of 128 KiB
+	// made the store 1.19× its .tar.zst, 512 KiB 1.12×, 1 MiB 1.09×, and
+	// one frame per chunk of 32 KiB or more undid most of it (1.20×). The
+	// price is paid by a reader of one object: it fetches and
+	// decompresses its frame (at most maxFrame).
+	frameTarget = 1 << 20
 	// frameCacheSize is how many decompressed frames a Store keeps: an
 	// export reads the small files of a frame one after another.
-	frameCacheSize = 32
+	frameCacheSize = 8
 	// maxFrameObjs bounds the objects of one frame.
 	maxFrameObjs = 1024
 )

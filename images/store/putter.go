@@ -229,8 +229,7 @@ func (p *putter) queueChunk(id images.Digest, b []byte) error {
 }
 
 // queuePacked adds object b to the frame being gathered, unless a pack
-// holds it already; a full frame (or a large object, alone) goes to the
-// workers.
+// holds it already; a full frame goes to the workers.
 func (p *putter) queuePacked(id images.Digest, b []byte) error {
 	if _, ok := p.s.lookup(id); ok {
 		return nil
@@ -239,11 +238,6 @@ func (p *putter) queuePacked(id images.Digest, b []byte) error {
 	p.NewChunks++
 	p.NewBytes += int64(len(b))
 	p.mu.Unlock()
-	if len(b) >= frameAlone {
-		buf := p.s.frameBufs.Get().(*[]byte)
-		*buf = append((*buf)[:0], b...)
-		return p.submit(putJob{data: buf, objs: []frameObj{{id: id, len: uint32(len(b))}}})
-	}
 	if p.batch == nil {
 		p.batch = p.s.frameBufs.Get().(*[]byte)
 	}
