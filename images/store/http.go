@@ -178,7 +178,9 @@ func (b *HTTP) once(ctx context.Context, method, u string, max int64, rng *byteR
 		if cr := resp.Header.Get("Content-Range"); !strings.HasPrefix(cr, wantCR) {
 			return nil, fmt.Errorf("asked bytes %d-%d, server sent Content-Range %.100q: %w", rng.off, rng.off+rng.n-1, cr, ErrCorrupt)
 		}
-		if resp.ContentLength != rng.n {
+		// A body without a length (chunked) is read to at most n+1 bytes
+		// below, and must be n.
+		if resp.ContentLength >= 0 && resp.ContentLength != rng.n {
 			return nil, fmt.Errorf("asked %d bytes, server sent Content-Length %d: %w", rng.n, resp.ContentLength, ErrCorrupt)
 		}
 	}
@@ -207,6 +209,9 @@ func (b *HTTP) once(ctx context.Context, method, u string, max int64, rng *byteR
 	}
 	if resp.ContentLength >= 0 && int64(len(data)) != resp.ContentLength {
 		return nil, errRetry{fmt.Errorf("body is %d bytes, Content-Length said %d", len(data), resp.ContentLength)}
+	}
+	if rng != nil && int64(len(data)) != rng.n {
+		return nil, fmt.Errorf("asked %d bytes, the body is %d: %w", rng.n, len(data), ErrCorrupt)
 	}
 	return data, nil
 }

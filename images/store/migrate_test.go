@@ -182,3 +182,32 @@ func TestMigrate(t *testing.T) {
 		}
 	})
 }
+
+// Deltas between two imported (packed) images are computed from the
+// packs, and one decodes to the new content.
+func TestDeltasFromPacks(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, err := s.Import(ctx, bytes.NewReader(packTestTar(t)), ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := packTestTar(t)
+	i := bytes.Index(tb, []byte("usr/lib/big2"))
+	tb[i+2000] ^= 1 // a byte of usr/lib/big2
+	b, err := s.Import(ctx, bytes.NewReader(tb), ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.ComputeDeltas(ctx, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ChunkBytes <= 0 || st.WholeBytes < st.ChunkBytes {
+		t.Errorf("ComputeDeltas = %+v: want the chunk costs of the changed file", st)
+	}
+}

@@ -285,11 +285,14 @@ func (s *Store) frame(ctx context.Context, h Handle, l packLoc) ([]byte, error) 
 	size := uint64(noSizeMax)
 	if fh.HasFCS {
 		if fh.FrameContentSize > maxFrame {
-			return nil, fmt.Errorf("%s: claims %d bytes, more than the %d of a frame: %w", where, fh.FrameContentSize, maxFrame, ErrTooLarge)
+			return nil, fmt.Errorf("%s: claims %d bytes, more than the %d bytes a frame of a pack may hold: %w", where, fh.FrameContentSize, maxFrame, ErrTooLarge)
 		}
 		size = fh.FrameContentSize
 	}
 	f, err = s.decFrame.DecodeAll(raw, make([]byte, 0, size))
+	if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
+		return nil, fmt.Errorf("%s: decompresses to more than the %d bytes a frame of a pack may hold: %w", where, size, ErrTooLarge)
+	}
 	if err != nil || (fh.HasFCS && uint64(len(f)) != size) {
 		return nil, fmt.Errorf("%s: decompressing: %v (%d bytes): %w", where, err, len(f), ErrCorrupt)
 	}
@@ -430,4 +433,34 @@ func (s *Store) imagePackEntries(m *images.Manifest, ix Index) []packEntry {
 		add(e.SHA256)
 	}
 	return out
+}
+
+// storedSize is what object id costs a reader, compressed: its file, or
+// its frame (a reader of a packed object fetches the whole frame).
+func (s *Store) storedSize(ctx context.Context, id images.Digest) (int64, error) {
+	l, ok, err := s.place(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		raw, err := s.b.Get(ctx, DigestHandle(KindObject, id), compressedLimit(MaxChunk))
+		if err == nil || !errors.Is(err, ErrNotFound) {
+			return int64(len(raw)), err
+		}
+		if read, lerr := s.loadPackIndexes(ctx); lerr != nil || !read {
+			return 0, cmpErr(lerr, err)
+		}
+		if l, ok = s.lookup(id); !ok {
+			return 0, err
+		}
+	}
+	return int64(l.frameLen), nil
+}
+
+// cmpErr is a when it is not nil, else b.
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
 }
