@@ -247,7 +247,7 @@ func (s *Store) readPacked(ctx context.Context, id images.Digest, l packLoc, max
 	}
 	frame, err := s.frame(ctx, h, l)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("object %s: %w", id, err)
 	}
 	end := int64(l.objOff) + int64(l.objLen)
 	if end > int64(len(frame)) {
