@@ -346,6 +346,10 @@ type packWriter struct {
 // writes it.
 func (w *packWriter) add(ctx context.Context, frame []byte, objs []frameObj) error {
 	w.mu.Lock()
+	if w.buf == nil {
+		// Allocated once per pack at its largest: no copying as it grows.
+		w.buf = make([]byte, 0, packTarget+compressedLimit(maxFrame))
+	}
 	off := int64(len(w.buf))
 	w.buf = append(w.buf, frame...)
 	for _, o := range objs {

@@ -88,7 +88,7 @@ func (p *putter) work() {
 			data = *j.data
 		}
 		if j.objs != nil {
-			bp := p.s.encBufs.Get().(*[]byte)
+			bp := p.s.zFrameBufs.Get().(*[]byte)
 			z := p.s.encoder().EncodeAll(data, (*bp)[:0])
 			if err := p.pw.add(p.ctx, z, j.objs); err != nil {
 				p.fail(err)
@@ -99,7 +99,7 @@ func (p *putter) work() {
 			}
 			if cap(z) <= 2*maxFrame {
 				*bp = z[:0]
-				p.s.encBufs.Put(bp)
+				p.s.zFrameBufs.Put(bp)
 			}
 			p.release(j)
 			continue

@@ -29,14 +29,15 @@ type Store struct {
 	level   zstd.EncoderLevel
 	workers int
 
-	encOnce   sync.Once
-	enc       *zstd.Encoder
-	decSmall  *zstd.Decoder // chunks: output capped at MaxChunk
-	decFrame  *zstd.Decoder // pack frames: output capped at maxFrame
-	packs     packState
-	bufs      sync.Pool // *[]byte of MaxChunk capacity: chunks queued for writing
-	encBufs   sync.Pool // *[]byte: compressed objects being written
-	frameBufs sync.Pool // *[]byte of maxFrame capacity: frames being gathered
+	encOnce    sync.Once
+	enc        *zstd.Encoder
+	decSmall   *zstd.Decoder // chunks: output capped at MaxChunk
+	decFrame   *zstd.Decoder // pack frames: output capped at maxFrame
+	packs      packState
+	bufs       sync.Pool // *[]byte of MaxChunk capacity: chunks queued for writing
+	encBufs    sync.Pool // *[]byte: compressed objects being written
+	frameBufs  sync.Pool // *[]byte of maxFrame capacity: frames being gathered
+	zFrameBufs sync.Pool // *[]byte: frames being compressed
 }
 
 // Option configures a Store.
@@ -82,6 +83,7 @@ func New(b Backend, opts ...Option) *Store {
 	s.bufs.New = func() any { b := make([]byte, 0, MaxChunk); return &b }
 	s.encBufs.New = func() any { b := make([]byte, 0, MaxChunk+MaxChunk/8); return &b }
 	s.frameBufs.New = func() any { b := make([]byte, 0, maxFrame); return &b }
+	s.zFrameBufs.New = func() any { b := make([]byte, 0, compressedLimit(maxFrame)); return &b }
 	return s
 }
 
