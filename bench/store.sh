@@ -55,11 +55,6 @@ verdict() { if [ "$(echo "$1 <= $2" | bc)" = 1 ]; then echo "met"; else echo "MI
 cat "$TAR" >/dev/null # every side reads it from the page cache
 echo "input: $TAR ($(stat -c %s "$TAR") bytes, $(tar -tf "$TAR" | wc -l) paths); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-tar_x() { tar -C "$W/x" -xf "$TAR"; }
-tar_x_sync() { tar -C "$W/x" -xf "$TAR" && sync -f "$W/x"; }
-import() { "$1" --log-level warn --store "$2" image import "$TAR" --name bench:debian; }
-export_() { "$1" --log-level warn --store "$2" image export bench:debian -o "$3"; }
-
 for run in $(seq "$RUNS"); do
 	rm -rf "$W/x" "$W/store" "$W/old" "$W"/*.tar.zst
 	mkdir "$W/x"
@@ -68,10 +63,10 @@ for run in $(seq "$RUNS"); do
 	if [ $((run % 2)) = 0 ]; then steps=($(printf '%s\n' "${steps[@]}" | tac)); fi
 	for s in "${steps[@]}"; do
 		case $s in
-		tarx) rm -rf "$W/x" && mkdir "$W/x" && timed tarx tar_x ;;
-		tarxs) rm -rf "$W/x" && mkdir "$W/x" && timed tarxs tar_x_sync ;;
-		imp) timed imp import "$INGOT" "$W/store" ;;
-		oldimp) timed oldimp import "$BEFORE" "$W/old" ;;
+		tarx) rm -rf "$W/x" && mkdir "$W/x" && timed tarx tar -C "$W/x" -xf "$TAR" ;;
+		tarxs) rm -rf "$W/x" && mkdir "$W/x" && timed tarxs sh -c 'tar -C "$1" -xf "$2" && sync -f "$1"' - "$W/x" "$TAR" ;;
+		imp) timed imp "$INGOT" --log-level warn --store "$W/store" image import "$TAR" --name bench:debian ;;
+		oldimp) timed oldimp "$BEFORE" --log-level warn --store "$W/old" image import "$TAR" --name bench:debian ;;
 		esac
 	done
 	steps=(tarc exp)
@@ -80,8 +75,8 @@ for run in $(seq "$RUNS"); do
 	for s in "${steps[@]}"; do
 		case $s in
 		tarc) timed tarc tar --zstd -cf "$W/x.tar.zst" -C "$W/x" . ;;
-		exp) timed exp export_ "$INGOT" "$W/store" "$W/e.tar.zst" ;;
-		oldexp) timed oldexp export_ "$BEFORE" "$W/old" "$W/o.tar.zst" ;;
+		exp) timed exp "$INGOT" --log-level warn --store "$W/store" image export bench:debian -o "$W/e.tar.zst" ;;
+		oldexp) timed oldexp "$BEFORE" --log-level warn --store "$W/old" image export bench:debian -o "$W/o.tar.zst" ;;
 		esac
 	done
 	printf 'round %d (wall/CPU s): tar -xf %s  tar -xf+sync -f %s  import %s | tar --zstd -cf %s  export %s%s  (load %s)\n' "$run" \
