@@ -47,9 +47,17 @@ type packState struct {
 	imgLoaded map[images.Digest]bool  // image pack indexes read or absent
 	pending   map[images.Digest]int64 // images whose pack index may be needed → its read limit
 
-	frameMu sync.Mutex
-	frames  map[frameKey][]byte
-	order   []frameKey
+	frameMu  sync.Mutex
+	frames   map[frameKey][]byte
+	order    []frameKey
+	inflight map[frameKey]*frameCall // frames being read: a second reader waits for the first
+}
+
+// frameCall is a frame being read and decompressed.
+type frameCall struct {
+	done chan struct{}
+	data []byte
+	err  error
 }
 
 type frameKey struct {
@@ -64,6 +72,7 @@ func (ps *packState) init() {
 	ps.imgLoaded = map[images.Digest]bool{}
 	ps.pending = map[images.Digest]int64{}
 	ps.frames = map[frameKey][]byte{}
+	ps.inflight = map[frameKey]*frameCall{}
 }
 
 // layout is the backend's layout version: what new objects are written
@@ -268,11 +277,43 @@ func (s *Store) frame(ctx context.Context, h Handle, l packLoc) ([]byte, error) 
 	ps := &s.packs
 	k := frameKey{l.pack, l.frameOff}
 	ps.frameMu.Lock()
-	f, ok := ps.frames[k]
-	ps.frameMu.Unlock()
-	if ok {
+	if f, ok := ps.frames[k]; ok {
+		ps.frameMu.Unlock()
 		return f, nil
 	}
+	if c, ok := ps.inflight[k]; ok {
+		ps.frameMu.Unlock()
+		select {
+		case <-c.done:
+			if c.err != nil && ctx.Err() == nil && (errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded)) {
+				return s.frame(ctx, h, l) // the first reader gave up, not this one
+			}
+			return c.data, c.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	c := &frameCall{done: make(chan struct{})}
+	ps.inflight[k] = c
+	ps.frameMu.Unlock()
+	c.data, c.err = s.readFrame(ctx, h, l)
+	ps.frameMu.Lock()
+	delete(ps.inflight, k)
+	if c.err == nil {
+		if len(ps.order) >= frameCacheSize {
+			delete(ps.frames, ps.order[0])
+			ps.order = ps.order[1:]
+		}
+		ps.frames[k] = c.data
+		ps.order = append(ps.order, k)
+	}
+	ps.frameMu.Unlock()
+	close(c.done)
+	return c.data, c.err
+}
+
+// readFrame fetches the frame at l of pack h and decompresses it.
+func (s *Store) readFrame(ctx context.Context, h Handle, l packLoc) ([]byte, error) {
 	raw, err := s.b.GetRange(ctx, h, l.frameOff, int64(l.frameLen))
 	if err != nil {
 		return nil, err
@@ -291,23 +332,13 @@ func (s *Store) frame(ctx context.Context, h Handle, l packLoc) ([]byte, error) 
 		}
 		size = fh.FrameContentSize
 	}
-	f, err = s.decFrame.DecodeAll(raw, make([]byte, 0, size))
+	f, err := s.decFrame.DecodeAll(raw, make([]byte, 0, size))
 	if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
 		return nil, fmt.Errorf("%s: decompresses to more than the %d bytes a frame of a pack may hold: %w", where, size, ErrTooLarge)
 	}
 	if err != nil || (fh.HasFCS && uint64(len(f)) != size) {
 		return nil, fmt.Errorf("%s: decompressing: %v (%d bytes): %w", where, err, len(f), ErrCorrupt)
 	}
-	ps.frameMu.Lock()
-	if _, ok := ps.frames[k]; !ok {
-		if len(ps.order) >= frameCacheSize {
-			delete(ps.frames, ps.order[0])
-			ps.order = ps.order[1:]
-		}
-		ps.frames[k] = f
-		ps.order = append(ps.order, k)
-	}
-	ps.frameMu.Unlock()
 	return f, nil
 }
 
