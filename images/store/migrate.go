@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/ingotfleet/ingot/images"
@@ -31,6 +32,9 @@ type MigrateStats struct {
 func Migrate(ctx context.Context, dir string, progress ProgressFunc) (MigrateStats, error) {
 	if progress == nil {
 		progress = func(Progress) {}
+	}
+	if _, err := os.Stat(filepath.Join(dir, markerFile)); err != nil {
+		return MigrateStats{}, fmt.Errorf("migrating %s: not a store (%w)", dir, err)
 	}
 	b, err := OpenLocal(dir)
 	if err != nil {
