@@ -46,6 +46,7 @@ type packState struct {
 	loaded    map[images.Digest]bool  // pack indexes read (by pack id)
 	imgLoaded map[images.Digest]bool  // image pack indexes read or absent
 	pending   map[images.Digest]int64 // images whose pack index may be needed → its read limit
+	loadMu    sync.Mutex              // one reader of pending image pack indexes at a time: the others wait for it
 
 	frameMu  sync.Mutex
 	frames   map[frameKey][]byte
@@ -235,6 +236,11 @@ func (s *Store) loadPackIndexes(ctx context.Context) (bool, error) {
 func (s *Store) place(ctx context.Context, id images.Digest) (packLoc, bool, error) {
 	if l, ok := s.lookup(id); ok {
 		return l, true, nil
+	}
+	s.packs.loadMu.Lock()
+	defer s.packs.loadMu.Unlock()
+	if l, ok := s.lookup(id); ok {
+		return l, true, nil // another reader loaded it meanwhile
 	}
 	if read, err := s.loadPendingImages(ctx); err != nil {
 		return packLoc{}, false, err

@@ -172,14 +172,21 @@ func (s *Store) get(ctx context.Context, h Handle, max int64) ([]byte, error) {
 // (layout v1, and manifests), else from a pack the store learns of by
 // listing its pack indexes (a local store written since).
 func (s *Store) getObject(ctx context.Context, d images.Digest, max int64) ([]byte, error) {
-	if l, ok, err := s.place(ctx, d); err != nil {
-		return nil, err
-	} else if ok {
-		return s.readPacked(ctx, d, l, max)
+	// A manifest (the only object larger than a chunk) is loose: it is
+	// read before the image's pack index, which is read only for chunks.
+	if max <= MaxChunk {
+		if l, ok, err := s.place(ctx, d); err != nil {
+			return nil, err
+		} else if ok {
+			return s.readPacked(ctx, d, l, max)
+		}
 	}
 	h := DigestHandle(KindObject, d)
 	data, err := s.get(ctx, h, max)
 	if errors.Is(err, ErrNotFound) {
+		if l, ok := s.lookup(d); ok {
+			return s.readPacked(ctx, d, l, max)
+		}
 		if read, lerr := s.loadPackIndexes(ctx); lerr != nil {
 			return nil, lerr
 		} else if read {
