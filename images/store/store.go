@@ -360,6 +360,8 @@ func (s *Store) Manifest(ctx context.Context, d images.Digest) (*images.Manifest
 	if err != nil {
 		return nil, fmt.Errorf("image %s from %s: %w", d, s.b.Location(), err)
 	}
+	// Knowing the image, its pack index is read with a tighter bound.
+	s.noteImage(d, min(maxPackIndex, PackIndexLimit(m)))
 	return m, nil
 }
 

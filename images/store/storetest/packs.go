@@ -147,10 +147,16 @@ func testPacks(t *testing.T, seed, b store.Backend) {
 	for i := 100; i < len(flipped); i += 4096 {
 		flipped[i] ^= 0x40
 	}
+	m, err := w.Manifest(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oversized := append(bytes.Clone(idx), make([]byte, store.PackIndexLimit(m)+1-int64(len(idx)))...)
 	cases := []struct {
 		name      string
 		idx, pack []byte
 	}{
+		{"image pack index over its bound", oversized, nil},
 		{"frame outside the pack", entries(36, 1<<31, 8), nil},
 		{"huge frame length", entries(44, 1<<31, 4), nil},
 		{"huge object length", entries(52, 1<<31, 4), nil},
@@ -177,6 +183,9 @@ func testPacks(t *testing.T, seed, b store.Backend) {
 			got, err := export()
 			if !errors.Is(err, store.ErrCorrupt) && !errors.Is(err, store.ErrTooLarge) {
 				t.Fatalf("export with a damaged %s: %d bytes, err = %v; want ErrCorrupt or ErrTooLarge", tc.name, len(got), err)
+			}
+			if strings.Contains(tc.name, "bound") && !errors.Is(err, store.ErrTooLarge) {
+				t.Fatalf("export with an %s: err = %v, want ErrTooLarge", tc.name, err)
 			}
 		})
 	}
