@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/url"
 	"slices"
@@ -33,6 +34,12 @@ type TarOptions struct {
 	// default those files decide the names, as WalkDir does, so that a tree
 	// and a tar of it give the same manifest whichever host made the tar.
 	TarNames bool
+	// FnHashes says that fn reads every file's content to its end and sets
+	// e.SHA256 to its sha256 (a store computes it anyway): the reader then
+	// does not hash the bytes a second time. It still counts them, and a
+	// file fn does not read to its end, or leaves without a hash, is an
+	// error.
+	FnHashes bool
 }
 
 // TarError is an error about a tar stream, naming the input and, when the
@@ -104,7 +111,7 @@ func ReadTar(ctx context.Context, r io.Reader, opts TarOptions, fn FileFunc) (*M
 	defer dec.Close()
 	tail := &tailReader{r: dec}
 	tr := tar.NewReader(tail)
-	rd := &tarReader{index: map[string]int{}, where: map[string]int{}, fn: fn, comp: comp}
+	rd := &tarReader{index: map[string]int{}, where: map[string]int{}, fn: fn, comp: comp, fnHashes: opts.FnHashes && fn != nil}
 	// streamErr prefers, over a read error of the tar layer, one of the
 	// compressed stream beneath it: corruption there often shows first as
 	// a bad tar header, and gzip only checks its CRC at the end. It reads
@@ -204,6 +211,7 @@ type tarReader struct {
 	index    map[string]int // path → position in entries
 	where    map[string]int // path → tar entry number; absent for implied directories
 	fn       FileFunc
+	fnHashes bool // fn sets e.SHA256 (TarOptions.FnHashes)
 	comp     Compression
 	accounts accountCapture
 	etc      map[string]*[]byte // content of small files in etc/, by path
@@ -388,11 +396,15 @@ func (rd *tarReader) put(n int, e Entry) {
 
 // content passes a file's content to fn and hashes it.
 func (rd *tarReader) content(e *Entry, size int64, r io.Reader) error {
-	h := sha256.New()
-	var w io.Writer = h
+	var h hash.Hash
+	var w io.Writer = io.Discard
+	if !rd.fnHashes {
+		h = sha256.New()
+		w = h
+	}
 	if dst := rd.accounts.target(e.Path); dst != nil {
 		*dst = (*dst)[:0]
-		w = io.MultiWriter(h, limitedAppender{dst})
+		w = io.MultiWriter(w, limitedAppender{dst})
 	} else if Parent(e.Path) == "etc" && size <= maxEtcFile && rd.etcKept+size <= maxEtcKept {
 		// Kept in case etc/passwd or etc/group turns out to be a
 		// hardlink to it.
@@ -402,10 +414,14 @@ func (rd *tarReader) content(e *Entry, size int64, r io.Reader) error {
 		buf := make([]byte, 0, size)
 		rd.etc[e.Path] = &buf
 		rd.etcKept += size
-		w = io.MultiWriter(h, limitedAppender{&buf})
+		w = io.MultiWriter(w, limitedAppender{&buf})
 	}
-	cr := &countingReader{r: io.TeeReader(r, w)}
+	cr := &countingReader{r: r}
+	if w != io.Discard {
+		cr.r = io.TeeReader(r, w)
+	}
 	e.Size = size
+	e.SHA256 = Digest{}
 	if rd.fn != nil {
 		if err := rd.fn(e, cr); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -414,6 +430,7 @@ func (rd *tarReader) content(e *Entry, size int64, r io.Reader) error {
 			return &contentError{err}
 		}
 	}
+	read := cr.n
 	if _, err := io.Copy(io.Discard, cr); err != nil {
 		return &contentError{describeReadError(rd.comp, err)}
 	}
@@ -421,6 +438,12 @@ func (rd *tarReader) content(e *Entry, size int64, r io.Reader) error {
 		return fmt.Errorf("content: %d bytes, the header says %d", cr.n, size)
 	}
 	e.Size = cr.n
+	if rd.fnHashes {
+		if read != cr.n || e.SHA256 == (Digest{}) {
+			return fmt.Errorf("content: the reader stopped after %d of %d bytes without its hash", read, cr.n)
+		}
+		return nil
+	}
 	e.SHA256 = Digest(h.Sum(nil))
 	return nil
 }

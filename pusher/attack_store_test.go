@@ -120,6 +120,29 @@ func TestAttackStoreBombs(t *testing.T) {
 			}
 		}
 	}
+	// Layout v2 keeps chunks in packs, read by range: the hostile server
+	// answers a range request with a 206 for exactly that range, whose
+	// bytes are the bomb (padded to the length asked) or never end.
+	rangeBomb := func(w http.ResponseWriter, r *http.Request) {
+		var a, b int64
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &a, &b); err != nil {
+			serveBomb(w)
+			return
+		}
+		body := make([]byte, b-a+1)
+		copy(body, zb)
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, b+1))
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(body)
+	}
+	rangeEndless := func(w http.ResponseWriter, r *http.Request) {
+		var a, b int64
+		fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &a, &b)
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, b+1))
+		w.WriteHeader(http.StatusPartialContent)
+		endless(w)
+	}
 	index := "/images/" + d.String()
 	for _, tc := range []struct {
 		name string
@@ -154,17 +177,17 @@ func TestAttackStoreBombs(t *testing.T) {
 			return true
 		}, "a file of lists may hold", true},
 		{"chunks", func(w http.ResponseWriter, r *http.Request) bool {
-			if !strings.HasPrefix(r.URL.Path, "/objects/") || r.URL.Path == "/objects/"+d.String()[:2]+"/"+d.String() {
+			if !strings.HasPrefix(r.URL.Path, "/packs/") {
 				return false
 			}
-			serveBomb(w)
+			rangeBomb(w, r)
 			return true
-		}, "a file of objects may hold", true},
+		}, "a frame of a pack may hold", true},
 		{"endless chunks", func(w http.ResponseWriter, r *http.Request) bool {
-			if !strings.HasPrefix(r.URL.Path, "/objects/") || r.URL.Path == "/objects/"+d.String()[:2]+"/"+d.String() {
+			if !strings.HasPrefix(r.URL.Path, "/packs/") {
 				return false
 			}
-			endless(w)
+			rangeEndless(w, r)
 			return true
 		}, "the body is more than", true},
 	} {

@@ -1,6 +1,7 @@
 package pusher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -8,10 +9,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
@@ -32,18 +33,28 @@ func (f *faultyStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	content := strings.HasPrefix(p, "objects/") || strings.HasPrefix(p, "deltas/")
+	content := strings.HasPrefix(p, "objects/") || strings.HasPrefix(p, "deltas/") || strings.HasPrefix(p, "packs/")
 	k := f.n.Add(1)
 	switch {
 	case f.fault == "corrupt" && content:
 		f.hits.Add(1)
 		b = append([]byte(nil), b...)
 		b[len(b)/2] ^= 0x40
+		if strings.HasPrefix(p, "packs/") {
+			// A range of a pack is read, not all of it: damage every range.
+			for i := 0; i < len(b); i += 512 {
+				b[i] ^= 0x40
+			}
+		}
 	case f.fault == "truncate" && content:
 		f.hits.Add(1)
-		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-		w.WriteHeader(http.StatusOK)
-		w.Write(b[:len(b)/2])
+		rec := httptest.NewRecorder()
+		http.ServeContent(rec, r, "", time.Time{}, bytes.NewReader(b))
+		for key, v := range rec.Header() {
+			w.Header()[key] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes()[:rec.Body.Len()/2])
 		hijackClose(w)
 		return
 	case f.fault == "reset10" && k%10 == 3:
@@ -51,8 +62,8 @@ func (f *faultyStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hijackClose(w)
 		return
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.Write(b)
+	// Range requests (layout v2 packs) are answered as a static server does.
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
 }
 
 func hijackClose(w http.ResponseWriter) {

@@ -189,6 +189,14 @@ func (c countingBackend) Get(ctx context.Context, h store.Handle, max int64) ([]
 	return b, err
 }
 
+// GetRange counts a range read (a frame of a pack, layout v2) like a Get.
+func (c countingBackend) GetRange(ctx context.Context, h store.Handle, off, n int64) ([]byte, error) {
+	c.src.requests.Add(1)
+	b, err := c.Backend.GetRange(ctx, h, off, n)
+	c.src.received.Add(int64(len(b)))
+	return b, err
+}
+
 func (c countingBackend) Has(ctx context.Context, h store.Handle) (bool, error) {
 	c.src.requests.Add(1)
 	return c.Backend.Has(ctx, h)

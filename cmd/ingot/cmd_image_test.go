@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -76,6 +77,8 @@ func writeFile(t *testing.T, p string, b []byte) string {
 	return p
 }
 
+// countObjects counts the store's objects: loose files, and the entries
+// of its pack indexes (layout v2).
 func countObjects(t *testing.T, dir string) int {
 	t.Helper()
 	n := 0
@@ -85,6 +88,14 @@ func countObjects(t *testing.T, dir string) int {
 		}
 		return nil
 	})
+	idx, _ := filepath.Glob(filepath.Join(dir, "packindex", "*"))
+	for _, p := range idx {
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) < 24 {
+			t.Fatalf("pack index %s: %d bytes, %v", p, len(b), err)
+		}
+		n += int(binary.BigEndian.Uint32(b[20:]))
+	}
 	return n
 }
 
@@ -198,20 +209,38 @@ func TestImageCommands(t *testing.T) {
 		t.Fatalf("verify: exit %d\n%s", code, errOut)
 	}
 	hostname := images.Sum([]byte("a\n")).String()
-	obj := filepath.Join(sdir, "objects", hostname[:2], hostname)
-	rawObj, _ := os.ReadFile(obj)
 	if code, _, errOut := runIn(t, sdir, nil, "image", "verify", "--all"); code != exitOK {
 		t.Fatalf("verify --all before damage: exit %d\n%s", code, errOut)
 	}
-	writeFile(t, obj, append(rawObj[:len(rawObj)-1], rawObj[len(rawObj)-1]^1))
+	// The store is layout v2: etc/hostname is in the first frame of the
+	// first pack written (the tar's first file); damage that frame.
+	packs, _ := filepath.Glob(filepath.Join(sdir, "packs", "*"))
+	slices.SortFunc(packs, func(a, b string) int {
+		fa, _ := os.Stat(a)
+		fb, _ := os.Stat(b)
+		return fa.ModTime().Compare(fb.ModTime())
+	})
+	if len(packs) == 0 {
+		t.Fatal("no pack in the store")
+	}
+	rawPack, _ := os.ReadFile(packs[0])
+	for i := 20; i < min(len(rawPack), 4000); i += 7 {
+		rawPack[i] ^= 1
+	}
+	writeFile(t, packs[0], rawPack)
 	code, out, _ = runIn(t, sdir, nil, "image", "verify", "test:a")
 	if code != exitNegative || !strings.Contains(out, "etc/hostname") {
 		t.Errorf("verify of a damaged store: exit %d, output %q; want 1 naming etc/hostname", code, out)
 	}
 	code, out, _ = runIn(t, sdir, nil, "image", "verify", "--all", "--json")
 	var probs []struct{ What, Error string }
-	if code != exitNegative || json.Unmarshal([]byte(out), &probs) != nil || len(probs) == 0 || !strings.Contains(probs[0].What, hostname) {
-		t.Errorf("verify --all of a damaged store: exit %d, output %q; want 1 naming objects/…/%s", code, out, hostname)
+	jerr := json.Unmarshal([]byte(out), &probs)
+	named := false
+	for _, p := range probs {
+		named = named || strings.Contains(p.What, hostname)
+	}
+	if code != exitNegative || jerr != nil || !named {
+		t.Errorf("verify --all of a damaged store: exit %d, output %q; want 1 naming packs/…: object %s", code, out, hostname)
 	}
 	// export refuses to hand out damaged content, and leaves no file.
 	bad := filepath.Join(work, "bad.tar")

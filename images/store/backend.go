@@ -13,16 +13,20 @@ import (
 type Kind uint8
 
 const (
-	KindObject    Kind = iota + 1 // objects/xx/<sha256>: zstd(bytes), named by sha256(bytes)
-	KindList                      // lists/xx/<file sha256>: zstd(chunk list of a multi-chunk file)
-	KindImage                     // images/<image digest>: zstd(image index); its presence lists the image
-	KindRef                       // refs/<name>/<tag>: "<image digest>\n", mutable
-	KindSignature                 // signatures/<image digest>: the image's signature file, mutable (signers are added)
-	KindDelta                     // deltas/<from sha256>/<to sha256>: zstd of content "to" with content "from" as raw dictionary
+	KindObject     Kind = iota + 1 // objects/xx/<sha256>: zstd(bytes), named by sha256(bytes)
+	KindList                       // lists/xx/<file sha256>: zstd(chunk list of a multi-chunk file)
+	KindImage                      // images/<image digest>: zstd(image index); its presence lists the image
+	KindRef                        // refs/<name>/<tag>: "<image digest>\n", mutable
+	KindSignature                  // signatures/<image digest>: the image's signature file, mutable (signers are added)
+	KindDelta                      // deltas/<from sha256>/<to sha256>: zstd of content "to" with content "from" as raw dictionary
+	KindPack                       // packs/<sha256 of the pack>: zstd frames of objects (layout v2)
+	KindPackIndex                  // packindex/<pack sha256>: the pack index of one pack
+	KindImagePacks                 // imagepacks/<image digest>: the pack index of every object an image needs
 )
 
 var kindNames = [...]string{KindObject: "objects", KindList: "lists", KindImage: "images", KindRef: "refs",
-	KindSignature: "signatures", KindDelta: "deltas"}
+	KindSignature: "signatures", KindDelta: "deltas",
+	KindPack: "packs", KindPackIndex: "packindex", KindImagePacks: "imagepacks"}
 
 func (k Kind) String() string {
 	if k == 0 || int(k) >= len(kindNames) {
@@ -32,7 +36,7 @@ func (k Kind) String() string {
 }
 
 // Kinds lists every kind, in layout order.
-var Kinds = []Kind{KindObject, KindList, KindImage, KindRef, KindSignature, KindDelta}
+var Kinds = []Kind{KindObject, KindList, KindImage, KindRef, KindSignature, KindDelta, KindPack, KindPackIndex, KindImagePacks}
 
 // Mutable reports whether files of kind k may be replaced (refs and
 // signatures); every other kind is named by its content and never changes.
@@ -71,7 +75,7 @@ var (
 // rest, so a name never becomes a path outside the store.
 func (h Handle) Valid() error {
 	switch h.Kind {
-	case KindObject, KindList, KindImage, KindSignature:
+	case KindObject, KindList, KindImage, KindSignature, KindPack, KindPackIndex, KindImagePacks:
 		if hexName.MatchString(h.Name) {
 			return nil
 		}
@@ -131,6 +135,11 @@ type Backend interface {
 	// absent, ErrTooLarge if they are more than max (checked while
 	// reading: no more than max+1 bytes are ever held).
 	Get(ctx context.Context, h Handle, max int64) ([]byte, error)
+	// GetRange returns exactly n bytes (n > 0) of h from offset off: an
+	// error wrapping ErrNotFound if h is absent, ErrCorrupt if the range
+	// is not all inside it (or a server answers with other bytes than
+	// those asked for). Packs are read so (HTTP range requests).
+	GetRange(ctx context.Context, h Handle, off, n int64) ([]byte, error)
 	// Has reports whether h is stored.
 	Has(ctx context.Context, h Handle) (bool, error)
 	// Put stores data under h, atomically: readers see all of it or

@@ -380,3 +380,72 @@ func TestLocalGetRefusesFIFO(t *testing.T) {
 		t.Fatal("Get blocked on a FIFO in the store directory")
 	}
 }
+
+// A server that does not answer a range request with exactly the range
+// (the whole file with 200, other bytes, another length) is refused with
+// a clear error, and nothing it sent is handed out.
+func TestHTTPRangeHostile(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "store")
+	local, err := store.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("pack bytes "), 1000)
+	h := store.DigestHandle(store.KindPack, images.Sum(data))
+	if err := local.Put(ctx, h, data, true); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		wrap func(h http.Handler) http.Handler
+		want string
+	}{
+		{"200 instead of 206", func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				r.Header.Del("Range")
+				h.ServeHTTP(w, r)
+			})
+		}, "206"},
+		{"other range", func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				r.Header.Set("Range", "bytes=0-99")
+				h.ServeHTTP(w, r)
+			})
+		}, "Content-Range"},
+		{"other length", func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				for k, v := range rec.Header() {
+					w.Header()[k] = v
+				}
+				w.Header().Set("Content-Length", itoa(rec.Body.Len()+5))
+				w.WriteHeader(rec.Code)
+				w.Write(append(rec.Body.Bytes(), "extra"...))
+			})
+		}, "Content-Length"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := serveStore(t, dir, tc.wrap)
+			b, err := store.NewHTTP([]string{srv.URL}, store.WithRetries(1, time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := b.GetRange(ctx, h, 1000, 200)
+			if err == nil || got != nil {
+				t.Fatalf("GetRange = %d bytes, %v; want an error and no bytes", len(got), err)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), h.Path()) {
+				t.Errorf("error %q does not say %q nor name %s", err, tc.want, h.Path())
+			}
+		})
+	}
+	// The honest server gives the range.
+	srv := serveStore(t, dir, nil)
+	b, _ := store.NewHTTP([]string{srv.URL})
+	if got, err := b.GetRange(ctx, h, 1000, 200); err != nil || !bytes.Equal(got, data[1000:1200]) {
+		t.Errorf("GetRange from an honest server = %q, %v", got, err)
+	}
+}

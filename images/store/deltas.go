@@ -497,13 +497,13 @@ func (s *Store) computeDelta(ctx context.Context, from, to *images.Entry) (Delta
 		have[c.ID] = true
 	}
 	for _, c := range newChunks {
-		raw, err := s.b.Get(ctx, DigestHandle(KindObject, c.ID), compressedLimit(MaxChunk))
+		n, err := s.storedSize(ctx, c.ID)
 		if err != nil {
 			return st, nil, err
 		}
-		st.WholeBytes += int64(len(raw))
+		st.WholeBytes += n
 		if !have[c.ID] {
-			st.ChunkBytes += int64(len(raw))
+			st.ChunkBytes += n
 			have[c.ID] = true
 		}
 	}

@@ -13,6 +13,15 @@
 //   - image index: every chunk list of one image in one object, so a host
 //     fetches one object instead of one per file.
 //   - ref: name:tag → image digest, the only mutable files.
+//   - pack (layout v2): chunks gathered in import order into frames of
+//     about 2 MiB, each one zstd frame, appended to a file of a few MiB
+//     named by its sha256; read a frame at a time with range requests.
+//   - pack index (layout v2): object → (pack, frame, place in the
+//     frame); one per pack, and one per image for readers that cannot
+//     list the store (HTTP).
+//
+// Layout v1 (every chunk a file of its own) is still read, and written
+// until Migrate converts the store.
 //
 // A Backend holds the bytes (a local directory, or any static HTTP server
 // serving one); Store adds chunking, compression and verification on top.

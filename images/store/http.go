@@ -86,6 +86,15 @@ func (e errRetry) Unwrap() error { return e.err }
 // do runs one request (GET or HEAD) against each mirror with retries and
 // returns the body (nil for HEAD), of at most max bytes.
 func (b *HTTP) do(ctx context.Context, method string, h Handle, max int64) ([]byte, error) {
+	return b.doRange(ctx, method, h, max, nil)
+}
+
+// byteRange is a range request's first byte and length.
+type byteRange struct{ off, n int64 }
+
+// doRange is do, for the bytes of rng only when it is not nil: the answer
+// must be 206 with exactly those bytes.
+func (b *HTTP) doRange(ctx context.Context, method string, h Handle, max int64, rng *byteRange) ([]byte, error) {
 	if err := h.Valid(); err != nil {
 		return nil, err
 	}
@@ -97,7 +106,7 @@ func (b *HTTP) do(ctx context.Context, method string, h Handle, max int64) ([]by
 		u := base.ResolveReference(&url.URL{Path: h.Path()})
 		wait := b.backoff
 		for try := 0; ; try++ {
-			data, err := b.once(ctx, method, u.String(), max)
+			data, err := b.once(ctx, method, u.String(), max, rng)
 			var big bodyTooLarge
 			if errors.As(err, &big) {
 				err = tooLarge(h, base.String(), string(big), max)
@@ -128,10 +137,17 @@ func (b *HTTP) do(ctx context.Context, method string, h Handle, max int64) ([]by
 	return nil, last
 }
 
-func (b *HTTP) once(ctx context.Context, method, u string, max int64) ([]byte, error) {
+func (b *HTTP) once(ctx context.Context, method, u string, max int64, rng *byteRange) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, err
+	}
+	want := http.StatusOK
+	if rng != nil {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", rng.off, rng.off+rng.n-1))
+		// No transparent gzip: the range is of the file's own bytes.
+		req.Header.Set("Accept-Encoding", "identity")
+		want = http.StatusPartialContent
 	}
 	resp, err := b.client.Do(req)
 	if err != nil {
@@ -148,8 +164,25 @@ func (b *HTTP) once(ctx context.Context, method, u string, max int64) ([]byte, e
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		return nil, errRetry{fmt.Errorf("server said %s", resp.Status)}
-	case resp.StatusCode != http.StatusOK:
+	case rng != nil && resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		return nil, fmt.Errorf("bytes %d-%d: server said %s (the range is not inside the file): %w", rng.off, rng.off+rng.n-1, resp.Status, ErrCorrupt)
+	case rng != nil && resp.StatusCode == http.StatusOK:
+		// The whole file instead of the range: refused unread (a pack is
+		// megabytes, and a server that ignores Range cannot serve v2).
+		return nil, fmt.Errorf("server said %s to a range request (it must answer 206 Partial Content: does it honour Range?)", resp.Status)
+	case resp.StatusCode != want:
 		return nil, fmt.Errorf("server said %s", resp.Status)
+	}
+	if rng != nil {
+		wantCR := fmt.Sprintf("bytes %d-%d/", rng.off, rng.off+rng.n-1)
+		if cr := resp.Header.Get("Content-Range"); !strings.HasPrefix(cr, wantCR) {
+			return nil, fmt.Errorf("asked bytes %d-%d, server sent Content-Range %.100q: %w", rng.off, rng.off+rng.n-1, cr, ErrCorrupt)
+		}
+		// A body without a length (chunked) is read to at most n+1 bytes
+		// below, and must be n.
+		if resp.ContentLength >= 0 && resp.ContentLength != rng.n {
+			return nil, fmt.Errorf("asked %d bytes, server sent Content-Length %d: %w", rng.n, resp.ContentLength, ErrCorrupt)
+		}
 	}
 	if method == http.MethodHead {
 		return nil, nil
@@ -176,6 +209,9 @@ func (b *HTTP) once(ctx context.Context, method, u string, max int64) ([]byte, e
 	}
 	if resp.ContentLength >= 0 && int64(len(data)) != resp.ContentLength {
 		return nil, errRetry{fmt.Errorf("body is %d bytes, Content-Length said %d", len(data), resp.ContentLength)}
+	}
+	if rng != nil && int64(len(data)) != rng.n {
+		return nil, fmt.Errorf("asked %d bytes, the body is %d: %w", rng.n, len(data), ErrCorrupt)
 	}
 	return data, nil
 }
@@ -206,6 +242,14 @@ func readBounded(r io.Reader, hint, n int64) ([]byte, error) {
 // Get fetches h, reading at most max bytes of its body.
 func (b *HTTP) Get(ctx context.Context, h Handle, max int64) ([]byte, error) {
 	return b.do(ctx, http.MethodGet, h, max)
+}
+
+// GetRange fetches n bytes of h from off with a range request.
+func (b *HTTP) GetRange(ctx context.Context, h Handle, off, n int64) ([]byte, error) {
+	if off < 0 || n <= 0 {
+		return nil, fmt.Errorf("%s: range of %d bytes at %d: %w", h, n, off, ErrCorrupt)
+	}
+	return b.doRange(ctx, http.MethodGet, h, n, &byteRange{off, n})
 }
 
 // bodyTooLarge is once's refusal of a body over the limit; do turns it

@@ -33,11 +33,14 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (im
 	p := s.newPutter(ctx, false)
 	lists := Index{}
 	files := 0
-	m, err := images.ReadTar(p.ctx, r, images.TarOptions{Name: opts.Name}, func(e *images.Entry, content io.Reader) error {
+	// The putter hashes every file as it cuts it: ReadTar does not hash
+	// it again (FnHashes).
+	m, err := images.ReadTar(p.ctx, r, images.TarOptions{Name: opts.Name, FnHashes: true}, func(e *images.Entry, content io.Reader) error {
 		sha, _, chunks, err := p.putFile(content)
 		if err != nil {
 			return fmt.Errorf("storing %s: %w", images.Escape(e.Path), err)
 		}
+		e.SHA256 = sha
 		if chunks != nil {
 			lists[sha] = chunks
 		}

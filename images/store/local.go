@@ -20,13 +20,22 @@ import (
 // layout version. A directory without it is not opened as a store unless
 // it is empty, so a mistyped --store never scribbles into a random folder.
 const (
-	markerFile    = "ingot-store"
-	markerContent = "ingot store v1\n"
+	markerFile = "ingot-store"
+	markerV1   = "ingot store v1\n"
+	markerV2   = "ingot store v2\n"
+)
+
+// LayoutV1 and LayoutV2 are the store layout versions (docs/store.md):
+// v1 keeps every chunk in a file of its own, v2 packs them.
+const (
+	LayoutV1 = 1
+	LayoutV2 = 2
 )
 
 // Local is a Backend on a local directory.
 type Local struct {
-	dir string
+	dir     string
+	version atomic.Int32 // LayoutV1 or LayoutV2
 
 	mu   sync.Mutex
 	dirs map[string]bool // folders known to exist
@@ -40,8 +49,13 @@ func OpenLocal(dir string) (*Local, error) {
 	got, err := os.ReadFile(marker)
 	switch {
 	case err == nil:
-		if string(got) != markerContent {
-			return nil, fmt.Errorf("opening store %s: %s says %q, this ingot reads %q", dir, markerFile, strings.TrimSpace(string(got)), strings.TrimSpace(markerContent))
+		switch string(got) {
+		case markerV1:
+			b.version.Store(LayoutV1)
+		case markerV2:
+			b.version.Store(LayoutV2)
+		default:
+			return nil, fmt.Errorf("opening store %s: %s says %q, this ingot reads %q and %q", dir, markerFile, strings.TrimSpace(string(got)), strings.TrimSpace(markerV1), strings.TrimSpace(markerV2))
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		ents, err := os.ReadDir(dir)
@@ -66,7 +80,25 @@ func (b *Local) init() error {
 			return err
 		}
 	}
-	return writeFileAtomic(b.dir, filepath.Join(b.dir, markerFile), []byte(markerContent), true)
+	b.version.Store(LayoutV2)
+	return writeFileAtomic(b.dir, filepath.Join(b.dir, markerFile), []byte(markerV2), true)
+}
+
+// LayoutVersion is the store's layout version (LayoutV1 or LayoutV2).
+func (b *Local) LayoutVersion() int { return int(b.version.Load()) }
+
+// setLayoutVersion rewrites the marker durably: the commit point of a
+// migration.
+func (b *Local) setLayoutVersion(v int) error {
+	content := markerV1
+	if v == LayoutV2 {
+		content = markerV2
+	}
+	if err := writeFileAtomic(b.dir, filepath.Join(b.dir, markerFile), []byte(content), true); err != nil {
+		return fmt.Errorf("writing %s: %w", markerFile, err)
+	}
+	b.version.Store(int32(v))
+	return nil
 }
 
 // Location is the store directory.
@@ -122,6 +154,43 @@ func (b *Local) Get(ctx context.Context, h Handle, max int64) ([]byte, error) {
 			data = append(data, 0)[:len(data)]
 		}
 	}
+}
+
+// GetRange reads n bytes of the file of h from off.
+func (b *Local) GetRange(ctx context.Context, h Handle, off, n int64) ([]byte, error) {
+	p, err := b.path(h)
+	if err != nil {
+		return nil, err
+	}
+	if off < 0 || n <= 0 {
+		return nil, fmt.Errorf("%s in %s: range of %d bytes at %d: %w", h, b.dir, n, off, ErrCorrupt)
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s in %s: %w", h, b.dir, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading %s: not a regular file: %w", p, ErrCorrupt)
+	}
+	if off > fi.Size() || n > fi.Size()-off {
+		return nil, fmt.Errorf("%s in %s: bytes %d-%d asked, the file has %d: %w", h, b.dir, off, off+n-1, fi.Size(), ErrCorrupt)
+	}
+	data := make([]byte, n)
+	if _, err := f.ReadAt(data, off); err != nil {
+		if err == io.EOF {
+			return nil, fmt.Errorf("%s in %s: shrank while read: %w", h, b.dir, ErrCorrupt)
+		}
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	return data, nil
 }
 
 // Has reports whether the file of h exists.
@@ -313,7 +382,7 @@ func (b *Local) List(ctx context.Context, k Kind, fn func(string) error) error {
 			return err
 		}
 		switch k {
-		case KindImage, KindSignature:
+		case KindImage, KindSignature, KindPack, KindPackIndex, KindImagePacks:
 			if hexName.MatchString(d.Name()) {
 				if err := fn(d.Name()); err != nil {
 					return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 
@@ -170,9 +171,20 @@ func (s *Store) readAll(ctx context.Context, sha images.Digest, size int64) ([]b
 	if err != nil {
 		return nil, err
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	if _, err := io.Copy(buf, r); err != nil {
+	// Exactly size bytes, then the end (where the reader checks the whole
+	// content against sha): no buffer growing past the size.
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("content %s from %s: shorter than its %d bytes: %w", sha, s.b.Location(), size, ErrCorrupt)
+		}
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	var one [1]byte
+	if n, err := io.ReadFull(r, one[:]); n > 0 {
+		return nil, fmt.Errorf("content %s from %s: longer than its %d bytes: %w", sha, s.b.Location(), size, ErrCorrupt)
+	} else if err != io.EOF {
+		return nil, err
+	}
+	return buf, nil
 }

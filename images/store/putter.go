@@ -24,6 +24,13 @@ type putter struct {
 	seen map[images.Digest]bool // chunks queued or stored by this putter
 	err  error
 
+	// Layout v2: objects are gathered into frames (the caller's
+	// goroutine), compressed by the workers and appended to packs.
+	packed    bool
+	pw        *packWriter
+	batch     *[]byte
+	batchObjs []frameObj
+
 	// Stats, for progress and benchmarks.
 	NewChunks, NewBytes int64
 	wrote               bool // something was written: a Sync is due
@@ -31,13 +38,28 @@ type putter struct {
 
 type putJob struct {
 	h    Handle
-	data *[]byte // returned to the pool after writing
-	raw  []byte  // used when data is nil
+	data *[]byte    // returned to the pool after writing
+	raw  []byte     // used when data is nil
+	objs []frameObj // a frame for a pack: the objects in data
 }
 
+// newPutter returns a putter writing in the backend's layout.
 func (s *Store) newPutter(ctx context.Context, durable bool) *putter {
+	return s.newPutterLayout(ctx, durable, s.layout())
+}
+
+// newPutterLayout returns a putter writing objects in layout v.
+func (s *Store) newPutterLayout(ctx context.Context, durable bool, v int) *putter {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &putter{ctx: ctx, cancel: cancel, s: s, durable: durable, jobs: make(chan putJob, 2*s.workers), seen: map[images.Digest]bool{}}
+	if v == LayoutV2 {
+		p.packed = true
+		p.pw = &packWriter{s: s, durable: durable}
+		// What is in a pack already is not stored again.
+		if _, err := s.loadPackIndexes(ctx); err != nil {
+			p.fail(err)
+		}
+	}
 	for range s.workers {
 		p.wg.Add(1)
 		go p.work()
@@ -65,6 +87,23 @@ func (p *putter) work() {
 		if j.data != nil {
 			data = *j.data
 		}
+		if j.objs != nil {
+			bp := p.s.zFrameBufs.Get().(*[]byte)
+			z := p.s.encoder().EncodeAll(data, (*bp)[:0])
+			if err := p.pw.add(p.ctx, z, j.objs); err != nil {
+				p.fail(err)
+			} else {
+				p.mu.Lock()
+				p.wrote = true
+				p.mu.Unlock()
+			}
+			if cap(z) <= 2*maxFrame {
+				*bp = z[:0]
+				p.s.zFrameBufs.Put(bp)
+			}
+			p.release(j)
+			continue
+		}
 		if j.h.Kind == KindObject {
 			ok, err := p.s.b.Has(p.ctx, j.h)
 			if err != nil {
@@ -91,6 +130,11 @@ func (p *putter) work() {
 }
 
 func (p *putter) release(j putJob) {
+	if j.objs != nil {
+		*j.data = (*j.data)[:0]
+		p.s.frameBufs.Put(j.data)
+		return
+	}
 	if j.data != nil {
 		*j.data = (*j.data)[:0]
 		p.s.bufs.Put(j.data)
@@ -176,9 +220,42 @@ func (p *putter) queueChunk(id images.Digest, b []byte) error {
 	if dup {
 		return nil
 	}
+	if p.packed {
+		return p.queuePacked(id, b)
+	}
 	buf := p.s.bufs.Get().(*[]byte)
 	*buf = append((*buf)[:0], b...)
 	return p.submit(putJob{h: DigestHandle(KindObject, id), data: buf})
+}
+
+// queuePacked adds object b to the frame being gathered, unless a pack
+// holds it already; a full frame goes to the workers.
+func (p *putter) queuePacked(id images.Digest, b []byte) error {
+	if _, ok := p.s.lookup(id); ok {
+		return nil
+	}
+	p.mu.Lock()
+	p.NewChunks++
+	p.NewBytes += int64(len(b))
+	p.mu.Unlock()
+	if p.batch == nil {
+		p.batch = p.s.frameBufs.Get().(*[]byte)
+	}
+	p.batchObjs = append(p.batchObjs, frameObj{id: id, off: uint32(len(*p.batch)), len: uint32(len(b))})
+	*p.batch = append(*p.batch, b...)
+	if len(*p.batch) >= frameTarget || len(p.batchObjs) >= maxFrameObjs {
+		return p.submitBatch()
+	}
+	return nil
+}
+
+func (p *putter) submitBatch() error {
+	if p.batch == nil {
+		return nil
+	}
+	j := putJob{data: p.batch, objs: p.batchObjs}
+	p.batch, p.batchObjs = nil, nil
+	return p.submit(j)
 }
 
 func (p *putter) firstErr(err error) error {
@@ -192,8 +269,18 @@ func (p *putter) firstErr(err error) error {
 
 // wait lets the workers finish and returns the first error.
 func (p *putter) wait() error {
+	if err := p.submitBatch(); err != nil {
+		p.fail(err)
+	}
 	close(p.jobs)
 	p.wg.Wait()
+	if p.pw != nil && p.ctx.Err() == nil {
+		if err := p.pw.flush(p.ctx); err != nil {
+			p.fail(err)
+		} else {
+			p.wrote = true
+		}
+	}
 	p.cancel()
 	p.mu.Lock()
 	defer p.mu.Unlock()

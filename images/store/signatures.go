@@ -46,6 +46,7 @@ func (s *Store) PutSignature(ctx context.Context, d images.Digest, sig []byte) e
 // ManifestBytes returns the canonical manifest text of image d, verified
 // against d: what a signature covers and what an agent keeps.
 func (s *Store) ManifestBytes(ctx context.Context, d images.Digest) ([]byte, error) {
+	s.noteImage(d, maxPackIndex)
 	data, err := s.getObject(ctx, d, MaxManifest)
 	if err != nil && errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("image %s: not in store %s: %w", d, s.b.Location(), ErrNotFound)

@@ -29,11 +29,15 @@ type Store struct {
 	level   zstd.EncoderLevel
 	workers int
 
-	encOnce  sync.Once
-	enc      *zstd.Encoder
-	decSmall *zstd.Decoder // chunks: output capped at MaxChunk
-	bufs     sync.Pool     // *[]byte of MaxChunk capacity: chunks queued for writing
-	encBufs  sync.Pool     // *[]byte: compressed objects being written
+	encOnce    sync.Once
+	enc        *zstd.Encoder
+	decSmall   *zstd.Decoder // chunks: output capped at MaxChunk
+	decFrame   *zstd.Decoder // pack frames: output capped at maxFrame
+	packs      packState
+	bufs       sync.Pool // *[]byte of MaxChunk capacity: chunks queued for writing
+	encBufs    sync.Pool // *[]byte: compressed objects being written
+	frameBufs  sync.Pool // *[]byte of maxFrame capacity: frames being gathered
+	zFrameBufs sync.Pool // *[]byte: frames being compressed
 }
 
 // Option configures a Store.
@@ -70,8 +74,16 @@ func New(b Backend, opts ...Option) *Store {
 	if err != nil {
 		panic(err)
 	}
+	s.decFrame, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(s.workers), zstd.WithDecodeAllCapLimit(true),
+		zstd.WithDecoderMaxWindow(maxFrame))
+	if err != nil {
+		panic(err)
+	}
+	s.packs.init()
 	s.bufs.New = func() any { b := make([]byte, 0, MaxChunk); return &b }
 	s.encBufs.New = func() any { b := make([]byte, 0, MaxChunk+MaxChunk/8); return &b }
+	s.frameBufs.New = func() any { b := make([]byte, 0, maxFrame); return &b }
+	s.zFrameBufs.New = func() any { b := make([]byte, 0, compressedLimit(maxFrame)); return &b }
 	return s
 }
 
@@ -100,6 +112,7 @@ func (s *Store) Backend() Backend { return s.b }
 // Close releases the compressors.
 func (s *Store) Close() error {
 	s.decSmall.Close()
+	s.decFrame.Close()
 	if s.enc != nil {
 		s.enc.Close()
 	}
@@ -154,10 +167,34 @@ func (s *Store) get(ctx context.Context, h Handle, max int64) ([]byte, error) {
 	return data, nil
 }
 
-// getObject returns the object d, verified: its bytes hash to d.
+// getObject returns the object d, verified: its bytes hash to d. It is
+// read from its pack when the store knows one, else from its own file
+// (layout v1, and manifests), else from a pack the store learns of by
+// listing its pack indexes (a local store written since).
 func (s *Store) getObject(ctx context.Context, d images.Digest, max int64) ([]byte, error) {
+	// A manifest (the only object larger than a chunk) is loose: it is
+	// read before the image's pack index, which is read only for chunks.
+	if max <= MaxChunk {
+		if l, ok, err := s.place(ctx, d); err != nil {
+			return nil, err
+		} else if ok {
+			return s.readPacked(ctx, d, l, max)
+		}
+	}
 	h := DigestHandle(KindObject, d)
 	data, err := s.get(ctx, h, max)
+	if errors.Is(err, ErrNotFound) {
+		if l, ok := s.lookup(d); ok {
+			return s.readPacked(ctx, d, l, max)
+		}
+		if read, lerr := s.loadPackIndexes(ctx); lerr != nil {
+			return nil, lerr
+		} else if read {
+			if l, ok := s.lookup(d); ok {
+				return s.readPacked(ctx, d, l, max)
+			}
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +232,7 @@ func (s *Store) HasContent(ctx context.Context, sha images.Digest) (bool, error)
 	if err != nil || ok {
 		return ok, err
 	}
-	return s.b.Has(ctx, DigestHandle(KindObject, sha))
+	return s.hasObject(ctx, sha)
 }
 
 // FileChunks returns the chunks of the file whose content hashes to sha.
@@ -293,9 +330,12 @@ func (r *fileReader) Close() error { return nil }
 // PutFile stores the content read from r and returns its hash and size;
 // when it returns, the content is durable. (Its objects are written
 // without an fsync each and made durable by one Sync of the backend: a
-// large file is hundreds of chunks.)
+// large file is hundreds of chunks.) Its chunks are stored loose, each in
+// a file of its own, in either layout: content put alone is not in any
+// image's pack index, and a reader over HTTP finds a loose object by its
+// name alone. Imports write packs.
 func (s *Store) PutFile(ctx context.Context, r io.Reader) (images.Digest, int64, error) {
-	p := s.newPutter(ctx, false)
+	p := s.newPutterLayout(ctx, false, LayoutV1)
 	sha, size, _, err := p.putFile(r)
 	if werr := p.wait(); err == nil {
 		err = werr
@@ -308,6 +348,7 @@ func (s *Store) PutFile(ctx context.Context, r io.Reader) (images.Digest, int64,
 
 // Manifest returns the manifest of image d, verified against d.
 func (s *Store) Manifest(ctx context.Context, d images.Digest) (*images.Manifest, error) {
+	s.noteImage(d, maxPackIndex)
 	data, err := s.getObject(ctx, d, MaxManifest)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -319,6 +360,8 @@ func (s *Store) Manifest(ctx context.Context, d images.Digest) (*images.Manifest
 	if err != nil {
 		return nil, fmt.Errorf("image %s from %s: %w", d, s.b.Location(), err)
 	}
+	// Knowing the image, its pack index is read with a tighter bound.
+	s.noteImage(d, min(maxPackIndex, PackIndexLimit(m)))
 	return m, nil
 }
 
@@ -331,6 +374,7 @@ func (s *Store) Index(ctx context.Context, d images.Digest) (Index, error) {
 // IndexOf returns the index of image d, refusing one of more than max
 // bytes (IndexLimit of the image's manifest).
 func (s *Store) IndexOf(ctx context.Context, d images.Digest, max int64) (Index, error) {
+	s.noteImage(d, maxPackIndex)
 	h := DigestHandle(KindImage, d)
 	data, err := s.get(ctx, h, max)
 	if err != nil {
@@ -371,7 +415,7 @@ func (s *Store) putManifest(ctx context.Context, m *images.Manifest, lists Index
 			continue
 		}
 		if e.Size <= MaxChunk {
-			ok, err := s.b.Has(ctx, DigestHandle(KindObject, e.SHA256))
+			ok, err := s.hasObject(ctx, e.SHA256)
 			if err != nil {
 				return images.Digest{}, err
 			}
@@ -394,6 +438,12 @@ func (s *Store) putManifest(ctx context.Context, m *images.Manifest, lists Index
 	d := images.Sum(data)
 	if err := s.put(ctx, DigestHandle(KindObject, d), data, true); err != nil {
 		return d, err
+	}
+	if pe := s.imagePackEntries(m, ix); len(pe) > 0 {
+		// Before the image appears: a reader of the image finds it.
+		if err := s.b.Put(ctx, DigestHandle(KindImagePacks, d), formatPackIndex(pe), true); err != nil {
+			return d, err
+		}
 	}
 	if err := s.put(ctx, DigestHandle(KindImage, d), formatIndex(ix), true); err != nil {
 		return d, err

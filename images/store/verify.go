@@ -56,6 +56,15 @@ func (s *Store) Verify(ctx context.Context, progress ProgressFunc) ([]Problem, e
 	if err != nil {
 		return nil, err
 	}
+	err = s.parallel(ctx, "packs", names[KindPackIndex], progress, func(n string) {
+		d, _ := images.ParseDigest(n)
+		for _, p := range s.checkPack(ctx, d) {
+			probs.add(p.What, p.Err)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	err = s.parallel(ctx, "lists", names[KindList], progress, func(n string) {
 		d, _ := images.ParseDigest(n)
 		if err := s.checkContent(ctx, d, -1); err != nil {
@@ -100,6 +109,35 @@ func (s *Store) Verify(ctx context.Context, progress ProgressFunc) ([]Problem, e
 		return nil, err
 	}
 	return probs.sorted(), ctx.Err()
+}
+
+// checkPack checks the pack p against its index: every object read from
+// it and checked against its name.
+func (s *Store) checkPack(ctx context.Context, p images.Digest) []Problem {
+	h := DigestHandle(KindPackIndex, p)
+	data, err := s.b.Get(ctx, h, maxPackIndex)
+	if err != nil {
+		return []Problem{{h.Path(), err}}
+	}
+	packs, ids, locs, err := ParsePackIndex(h.Path()+" from "+s.b.Location(), data)
+	if err == nil && (len(packs) != 1 || packs[0] != p) {
+		err = fmt.Errorf("names other packs than %s: %w", p, ErrCorrupt)
+	}
+	if err != nil {
+		return []Problem{{h.Path(), err}}
+	}
+	s.addIndex(packs, ids, locs)
+	var probs []Problem
+	for i, id := range ids {
+		l := locs[i]
+		s.packs.mu.RLock()
+		l.pack = s.packs.num[p]
+		s.packs.mu.RUnlock()
+		if _, err := s.readPacked(ctx, id, l, MaxChunk); err != nil {
+			probs = append(probs, Problem{DigestHandle(KindPack, p).Path() + ": object " + id.String(), err})
+		}
+	}
+	return probs
 }
 
 // VerifyImage checks one image: its manifest and index, and the content

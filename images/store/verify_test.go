@@ -205,3 +205,41 @@ func TestExportRefusesDamage(t *testing.T) {
 		})
 	}
 }
+
+// Verify reads every object of every pack: a damaged pack is reported.
+func TestVerifyPacks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Import(ctx, bytes.NewReader(packTestTar(t)), ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if probs, err := s.Verify(ctx, nil); err != nil || len(probs) != 0 {
+		t.Fatalf("Verify of a sound store = %v, %v", probs, err)
+	}
+	var pack string
+	s.b.List(ctx, KindPack, func(n string) error { pack = n; return nil })
+	p := filepath.Join(dir, "packs", pack)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x10
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := Open(dir)
+	defer fresh.Close()
+	probs, err := fresh.Verify(ctx, nil)
+	named := false
+	for _, p := range probs {
+		named = named || strings.HasPrefix(p.What, "packs/"+pack)
+	}
+	if err != nil || !named {
+		t.Fatalf("Verify of a damaged pack = %d problems, %v; want one naming packs/%s", len(probs), err, pack)
+	}
+}

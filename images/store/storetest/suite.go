@@ -43,6 +43,8 @@ func Run(t *testing.T, setup Setup) {
 		{"CorruptList", testCorruptList},
 		{"Signatures", testSignatures},
 		{"Deltas", testDeltas},
+		{"Ranges", testRanges},
+		{"Packs", testPacks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
