@@ -599,13 +599,13 @@ const (
 	// MaxDeltaPacks bounds the packs of one pair (and so what a host
 	// holds of them: MaxDeltaPacks times deltaPackLimit).
 	MaxDeltaPacks = 4
-	// maxPackEntries bounds the entries one pack lists.
-	maxPackEntries = 16384
-	packEntryLen   = 32 + 32 + 1 + 4
+	// maxDeltaPackEntries bounds the entries one pack lists.
+	maxDeltaPackEntries = 16384
+	deltaPackEntryLen   = 32 + 32 + 1 + 4
 )
 
 // deltaPackLimit is the most bytes one pack may take.
-const deltaPackLimit = len(deltaPackMagic) + 5 + maxPackEntries*packEntryLen + DeltaPackMax
+const deltaPackLimit = len(deltaPackMagic) + 5 + maxDeltaPackEntries*deltaPackEntryLen + DeltaPackMax
 
 // deltaPackHandle names pack k of the deltas from image a to image b: a
 // delta's handle whose second part no content hash can take by chance.
@@ -623,7 +623,7 @@ type DeltaPack struct {
 	More   bool                // pack k+1 exists
 }
 
-type packEntry struct {
+type deltaPackEntry struct {
 	key  DeltaKey
 	body []byte // nil: stored alone
 }
@@ -637,21 +637,21 @@ func encodeDeltaPacks(deltas map[DeltaKey][]byte) [][]byte {
 		}
 		return bytes.Compare(x.From[:], y.From[:])
 	})
-	var packs [][]packEntry
-	var alone []packEntry
-	var cur []packEntry
+	var packs [][]deltaPackEntry
+	var alone []deltaPackEntry
+	var cur []deltaPackEntry
 	size := 0
 	for _, k := range keys {
 		b := deltas[k]
 		if len(b) > PackedDeltaMax || (len(packs) == MaxDeltaPacks-1 && size+len(b) > DeltaPackMax) {
-			alone = append(alone, packEntry{key: k})
+			alone = append(alone, deltaPackEntry{key: k})
 			continue
 		}
 		if size+len(b) > DeltaPackMax {
 			packs = append(packs, cur)
 			cur, size = nil, 0
 		}
-		cur = append(cur, packEntry{key: k, body: b})
+		cur = append(cur, deltaPackEntry{key: k, body: b})
 		size += len(b)
 	}
 	if len(cur) > 0 || len(packs) == 0 {
@@ -660,7 +660,7 @@ func encodeDeltaPacks(deltas map[DeltaKey][]byte) [][]byte {
 	packs[0] = append(packs[0], alone...)
 	var out [][]byte
 	for i, p := range packs {
-		if len(p) > maxPackEntries {
+		if len(p) > maxDeltaPackEntries {
 			return nil
 		}
 		b := []byte(deltaPackMagic)
@@ -696,20 +696,20 @@ func parseDeltaPack(b []byte) (*DeltaPack, error) {
 		return nil, bad("not a delta pack")
 	}
 	n := int(binary.LittleEndian.Uint32(b[h:]))
-	if n > maxPackEntries {
-		return nil, bad(fmt.Sprintf("%d entries, the most is %d", n, maxPackEntries))
+	if n > maxDeltaPackEntries {
+		return nil, bad(fmt.Sprintf("%d entries, the most is %d", n, maxDeltaPackEntries))
 	}
 	if b[h+4] > 1 {
 		return nil, bad("bad flag")
 	}
 	p := &DeltaPack{Bodies: map[DeltaKey][]byte{}, More: b[h+4] == 1}
 	off := h + 5
-	if len(b)-off < n*packEntryLen {
+	if len(b)-off < n*deltaPackEntryLen {
 		return nil, bad("entries cut short")
 	}
-	body := off + n*packEntryLen
+	body := off + n*deltaPackEntryLen
 	for i := 0; i < n; i++ {
-		e := b[off+i*packEntryLen:]
+		e := b[off+i*deltaPackEntryLen:]
 		var k DeltaKey
 		copy(k.From[:], e[:32])
 		copy(k.To[:], e[32:64])

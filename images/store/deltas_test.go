@@ -191,7 +191,7 @@ func FuzzParseDeltaPack(f *testing.F) {
 			}
 			total += len(body)
 		}
-		if total > len(b) || len(p.Bodies)+len(p.Alone) > maxPackEntries {
+		if total > len(b) || len(p.Bodies)+len(p.Alone) > maxDeltaPackEntries {
 			t.Fatalf("pack of %d bytes gave %d bytes of bodies, %d entries", len(b), total, len(p.Bodies)+len(p.Alone))
 		}
 	})
