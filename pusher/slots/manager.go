@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -33,6 +34,9 @@ type Manager struct {
 	Poll time.Duration
 
 	mu sync.Mutex
+	// The running slot sync, for Summary: its image, step and syncer.
+	writing, phase atomic.Value // string
+	cur            atomic.Pointer[pusher.Syncer]
 }
 
 // Prepare readies an agent config for slots before the agent is made:
@@ -248,6 +252,12 @@ func (m *Manager) SyncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	start := time.Now()
+	m.writing.Store(d.String())
+	defer func() {
+		m.writing.Store("")
+		m.phase.Store("")
+		m.cur.Store(nil)
+	}()
 	res, err := m.syncSlot(ctx, d, src, opts, switchAfter)
 	res.Image = d.String()
 	res.Seconds = time.Since(start).Seconds()
@@ -276,6 +286,7 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	if err != nil {
 		return res, fmt.Errorf("the booted slot's image: %w", err)
 	}
+	m.phase.Store("snapshot")
 	if res.Snapshot, err = m.Snapshot(ctx, "before-sync"); err != nil {
 		return res, err
 	}
@@ -292,6 +303,8 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	if err != nil {
 		return res, err
 	}
+	m.phase.Store("sync")
+	m.cur.Store(ss)
 	r := ss.Sync(ctx, d, src, opts)
 	r.Slot, r.Snapshot = res.Slot, res.Snapshot
 	res = r
@@ -313,6 +326,7 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 		return res, err
 	}
 	defer sl.Close()
+	m.phase.Store("carry")
 	c := &Carry{Booted: bt, Slot: sl, Base: base, New: newM, Carry: m.C.Carry, Skip: m.skip, Policy: m.policy,
 		BaseContent: func(ctx context.Context, sha images.Digest, size int64) ([]byte, error) {
 			return src.Object(ctx, sha, size)
@@ -335,6 +349,7 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	}
 	crash("slot-ready")
 	if switchAfter {
+		m.phase.Store("switch")
 		if err := m.switchLocked(ctx, st, booted, target, false); err != nil {
 			return res, err
 		}
@@ -401,11 +416,13 @@ func (m *Manager) switchLocked(ctx context.Context, st *State, booted, target st
 	}
 	// The trial is recorded before the bootloader is told, and armed
 	// after: a crash between the two leaves a trial the next boot drops.
-	st.Trial = &Trial{Slot: target, From: booted, Image: s.Image, Since: m.now(), Rollback: rollback}
+	st.Switches++
+	st.Trial = &Trial{N: st.Switches, Slot: target, From: booted, Image: s.Image, Since: m.now(), Rollback: rollback}
 	if err := st.Save(m.C.StateDir); err != nil {
 		return err
 	}
 	if err := m.Boot.TryNext(target); err != nil {
+		st.fail(Attempt{N: st.Trial.N, Slot: target, Image: s.Image, At: m.now(), Reason: "the bootloader refused the switch: " + err.Error()})
 		st.Trial = nil
 		st.Save(m.C.StateDir)
 		return err
@@ -450,7 +467,7 @@ func (m *Manager) commitLocked(st *State, booted string) error {
 	st.Default = booted
 	if t := st.Trial; t != nil && t.Slot == booted {
 		now := m.now()
-		st.LastSwitch = &Switched{From: t.From, To: booted, At: t.Since, Healthy: now, Downtime: now.Sub(t.Since).Seconds()}
+		st.LastSwitch = &Switched{N: t.N, From: t.From, To: booted, At: t.Since, Healthy: now, Downtime: now.Sub(t.Since).Seconds()}
 		st.Trial = nil
 	}
 	return st.Save(m.C.StateDir)
@@ -485,10 +502,15 @@ func (m *Manager) AtBoot(ctx context.Context) (*Attempt, error) {
 		}
 		return nil, st.Save(m.C.StateDir)
 	case !t.Armed:
+		// The switch was cut short before the bootloader was told: the
+		// host never left its slot; recorded so a controller waiting on
+		// this switch learns it failed.
+		a := Attempt{N: t.N, Slot: t.Slot, Image: t.Image, At: m.now(), Reason: "the switch was interrupted before the bootloader was told"}
+		st.fail(a)
 		st.Trial = nil
-		return nil, st.Save(m.C.StateDir)
+		return &a, st.Save(m.C.StateDir)
 	case booted == t.From:
-		a := Attempt{Slot: t.Slot, Image: t.Image, At: m.now(),
+		a := Attempt{N: t.N, Slot: t.Slot, Image: t.Image, At: m.now(),
 			Reason: fmt.Sprintf("the host came back on slot %s: slot %s did not come up healthy (kernel, init or the agent failed, or a reboot before the checks passed)", booted, t.Slot)}
 		st.fail(a)
 		st.Trial = nil
@@ -508,7 +530,7 @@ func (m *Manager) AtBoot(ctx context.Context) (*Attempt, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	a := Attempt{Slot: booted, Image: t.Image, At: m.now(), Reason: "health checks failed: " + herr.Error()}
+	a := Attempt{N: t.N, Slot: booted, Image: t.Image, At: m.now(), Reason: "health checks failed: " + herr.Error()}
 	st.fail(a)
 	st.Trial = nil
 	if err := st.Save(m.C.StateDir); err != nil {
@@ -516,6 +538,40 @@ func (m *Manager) AtBoot(ctx context.Context) (*Attempt, error) {
 	}
 	m.reboot()
 	return &a, nil
+}
+
+// Summary implements pusher.SlotManager: the slots' part of the agent's
+// status. It reads the state files and never waits for the slot work.
+func (m *Manager) Summary() *pusher.SlotSummary {
+	sum := &pusher.SlotSummary{}
+	if w, _ := m.writing.Load().(string); w != "" {
+		sum.Writing = w
+		sum.Phase, _ = m.phase.Load().(string)
+		if ss := m.cur.Load(); ss != nil && sum.Phase == "sync" {
+			p := ss.Progress()
+			sum.Phase += " " + p.Phase
+			sum.Progress = &p
+		} else {
+			sum.Progress = &pusher.ProgressSnapshot{}
+		}
+	}
+	s, err := m.Status()
+	if err != nil {
+		sum.Error = err.Error()
+		return sum
+	}
+	sum.Booted, sum.Default, sum.Switches = s.Booted, s.Default, s.Switches
+	if t := s.Trial; t != nil {
+		sum.Trial = &pusher.SlotOutcome{N: t.N, Slot: t.Slot, Image: t.Image}
+	}
+	if l := s.LastSwitch; l != nil {
+		sum.Committed = &pusher.SlotOutcome{N: l.N, Slot: l.To, Image: s.Slots[l.To].Image, Downtime: l.Downtime}
+	}
+	if n := len(s.Attempts); n > 0 {
+		a := s.Attempts[n-1]
+		sum.Failed = &pusher.SlotOutcome{N: a.N, Slot: a.Slot, Image: a.Image, Reason: a.Reason}
+	}
+	return sum
 }
 
 // Handler serves /v1/slots/status (GET) and /v1/slots/switch, commit,
