@@ -32,6 +32,8 @@ type Manager struct {
 	Log   *slog.Logger
 	// Poll is the health checks' interval (default 1s).
 	Poll time.Duration
+	// Run runs the kexec commands (nil: as processes; tests replace it).
+	Run func(ctx context.Context, argv []string) error
 
 	mu sync.Mutex
 	// The running slot sync, for Summary: its image, step and syncer.
@@ -350,7 +352,11 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	crash("slot-ready")
 	if switchAfter {
 		m.phase.Store("switch")
-		if err := m.switchLocked(ctx, st, booted, target, false); err != nil {
+		mode := viaBootloader
+		if m.C.Kexec {
+			mode = kexecIfSame
+		}
+		if err := m.switchLocked(ctx, st, booted, target, false, mode); err != nil {
 			return res, err
 		}
 		res.Switched = true
@@ -369,20 +375,42 @@ func (m *Manager) policy(p string) string {
 }
 
 // Switch makes the next boot, once, start the other slot, which must
-// hold a whole image; the agent there commits it when healthy.
+// hold a whole image; the agent there commits it when healthy. With the
+// config's kexec, the other slot is kexec'd into when its kernel is the
+// running one.
 func (m *Manager) Switch(ctx context.Context) error {
-	return m.switchOther(ctx, false)
+	mode := viaBootloader
+	if m.C.Kexec {
+		mode = kexecIfSame
+	}
+	return m.switchOther(ctx, false, mode)
 }
 
+// SwitchKexec switches to the other slot by kexec (kexec.go), or fails
+// when it cannot: kexec-tools missing, a directory slot, a kernel that
+// differs from the running one.
+func (m *Manager) SwitchKexec(ctx context.Context) error {
+	return m.switchOther(ctx, false, kexecOnly)
+}
+
+// How a switch starts the other slot.
+type kexecMode int
+
+const (
+	viaBootloader kexecMode = iota
+	kexecIfSame             // kexec when it can, else the bootloader
+	kexecOnly               // kexec or an error
+)
+
 // switchOther boots the other slot once, on trial.
-func (m *Manager) switchOther(ctx context.Context, rollback bool) error {
+func (m *Manager) switchOther(ctx context.Context, rollback bool, mode kexecMode) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	booted, st, err := m.bootedState()
 	if err != nil {
 		return err
 	}
-	return m.switchLocked(ctx, st, booted, Other(booted), rollback)
+	return m.switchLocked(ctx, st, booted, Other(booted), rollback, mode)
 }
 
 // bootedState is the booted slot and the slots' state (the caller holds
@@ -405,34 +433,111 @@ func (m *Manager) noteBooted(st *State, booted string) {
 	}
 }
 
-func (m *Manager) switchLocked(ctx context.Context, st *State, booted, target string, rollback bool) error {
+func (m *Manager) switchLocked(ctx context.Context, st *State, booted, target string, rollback bool, mode kexecMode) error {
 	m.noteBooted(st, booted)
 	s := st.Slots[target]
 	if s.Image == "" || s.Writing != "" {
 		return fmt.Errorf("slot %s holds no complete image: sync it first", target)
 	}
+	var kx *KexecPlan
+	if mode != viaBootloader {
+		p, unmount, err := m.planKexec(target)
+		switch {
+		case err == nil:
+			defer unmount()
+			kx = &p
+		case mode == kexecIfSame && (errors.Is(err, ErrKernelChanged) || errors.Is(err, ErrKexecUnavailable) || errors.Is(err, errKexecDirSlot)):
+			if m.Log != nil {
+				m.Log.Info("switching through the bootloader, not kexec", "reason", err)
+			}
+		default:
+			return err
+		}
+	}
 	if _, err := m.Snapshot(ctx, "before-switch"); err != nil {
 		return err
 	}
-	// The trial is recorded before the bootloader is told, and armed
-	// after: a crash between the two leaves a trial the next boot drops.
+	// The trial is recorded before the bootloader is told (or the kernel
+	// loaded), and armed after: a crash between the two leaves a trial
+	// the next boot drops.
 	st.Switches++
-	st.Trial = &Trial{N: st.Switches, Slot: target, From: booted, Image: s.Image, Since: m.now(), Rollback: rollback}
+	st.Trial = &Trial{N: st.Switches, Slot: target, From: booted, Image: s.Image, Since: m.now(), Rollback: rollback, Kexec: kx != nil}
 	if err := st.Save(m.C.StateDir); err != nil {
 		return err
 	}
-	if err := m.Boot.TryNext(target); err != nil {
-		st.fail(Attempt{N: st.Trial.N, Slot: target, Image: s.Image, At: m.now(), Reason: "the bootloader refused the switch: " + err.Error()})
+	var arm error
+	var load, execute []string
+	if kx != nil {
+		load, execute = kx.Commands(isDir("/run/systemd/system"))
+		arm = m.run(ctx, load)
+	} else {
+		arm = m.Boot.TryNext(target)
+	}
+	if arm != nil {
+		st.fail(Attempt{N: st.Trial.N, Slot: target, Image: s.Image, At: m.now(), Reason: "the switch failed: " + arm.Error()})
 		st.Trial = nil
 		st.Save(m.C.StateDir)
-		return err
+		return arm
 	}
 	st.Trial.Armed = true
 	if err := st.Save(m.C.StateDir); err != nil {
 		return err
 	}
+	if kx != nil {
+		go func() {
+			time.Sleep(time.Second)
+			if err := m.run(context.Background(), execute); err != nil && m.Log != nil {
+				m.Log.Error("kexec failed", "err", err)
+			}
+		}()
+		return nil
+	}
 	m.reboot()
 	return nil
+}
+
+var errKexecDirSlot = errors.New("slots: kexec needs device slots (a kernel boots a root device, not a directory)")
+
+// planKexec mounts the target slot and plans a kexec into it; the slot
+// stays mounted (kexec -l reads the kernel) until unmount.
+func (m *Manager) planKexec(target string) (KexecPlan, func(), error) {
+	if _, err := exec.LookPath("kexec"); err != nil {
+		return KexecPlan{}, nil, ErrKexecUnavailable
+	}
+	sc := slotConfig(m.C, target)
+	if sc.Device == "" {
+		return KexecPlan{}, nil, errKexecDirSlot
+	}
+	cl := m.C.Boot.Cmdline
+	if cl == "" {
+		cl = "/proc/cmdline"
+	}
+	cmdline, err := os.ReadFile(cl)
+	if err != nil {
+		return KexecPlan{}, nil, err
+	}
+	root, unmount, err := m.mount(target)
+	if err != nil {
+		return KexecPlan{}, nil, err
+	}
+	p, err := PlanKexec(m.Agent.Config.Root, root, "", "", string(cmdline), target, sc.Device)
+	if err != nil {
+		unmount()
+		return KexecPlan{}, nil, err
+	}
+	return p, unmount, nil
+}
+
+func (m *Manager) run(ctx context.Context, argv []string) error {
+	if m.Run != nil {
+		return m.Run(ctx, argv)
+	}
+	return run(ctx, argv)
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 // reboot runs the configured reboot command in a moment (so an API call
@@ -477,7 +582,7 @@ func (m *Manager) commitLocked(st *State, booted string) error {
 // slot is booted on trial like any switch, so a slot that no longer
 // boots cannot strand the host.
 func (m *Manager) Rollback(ctx context.Context) error {
-	return m.switchOther(ctx, true)
+	return m.switchOther(ctx, true, viaBootloader)
 }
 
 // AtBoot settles a switch when the agent starts: on the slot on trial it

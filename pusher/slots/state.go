@@ -74,8 +74,12 @@ type Trial struct {
 	Since time.Time `json:"since"`
 	// Rollback: the switch returns to a slot that ran before.
 	Rollback bool `json:"rollback,omitempty"`
-	// Armed: the bootloader was told (a trial not armed never happened).
+	// Armed: the bootloader was told, or the kernel loaded for kexec (a
+	// trial not armed never happened).
 	Armed bool `json:"armed,omitempty"`
+	// Kexec: the slot is started by kexec; the bootloader was not told,
+	// so any boot through the firmware starts the default slot.
+	Kexec bool `json:"kexec,omitempty"`
 }
 
 // Attempt is a switch that did not come up healthy.
