@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,6 +180,8 @@ func waitSettled(t *testing.T, c *pusher.Client, hosts []*slotHost, want, image 
 // hosts move one at a time. The third host's trial fails its health
 // check: the host comes back on its old slot by itself, the controller
 // marks it failed and freezes its set; healed and retried, it moves.
+// The second host's trial commits but the rollout's own health gate
+// fails: it is switched back to the slot it left.
 // Then `ingot rollback --slot --hosts` takes the whole fleet back to its
 // first slot and `ingot push --slot` forward again, each host waited for
 // until its trial boot committed.
@@ -227,15 +232,24 @@ func TestSlotRollout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	po, err := rollout.ParsePolicy("policy.yaml", []byte(`
+	// h2's rollout health gate fails (after its trial committed) until
+	// the test says otherwise.
+	var h2Healthy atomic.Bool
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/h2") && !h2Healthy.Load() {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+		}
+	}))
+	defer gate.Close()
+	po, err := rollout.ParsePolicy("policy.yaml", []byte(fmt.Sprintf(`
 mode: slot
 slot_deadline: 2m
 interval: 100ms
 canary: {colos: [c0]}
 max_unavailable: 1
-failures: {limit: 1, rollback: true}
-health: {deadline: 5s}
-`), in)
+failures: {limit: 2, rollback: true}
+health: {deadline: 2s, gates: [{http: "%s/health/{host}"}]}
+`, gate.URL)), in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,25 +263,47 @@ health: {deadline: 5s}
 		t.Fatal(err)
 	}
 	audit := &rollouttest.Log{}
-	ctl := &rollout.Controller{Plan: pl, Store: bs, Agents: &rollout.PusherAgents{Client: client}, Audit: audit, Poll: 50 * time.Millisecond}
+	ctl := &rollout.Controller{Plan: pl, Store: bs, Agents: &rollout.PusherAgents{Client: client}, Audit: audit, Poll: 50 * time.Millisecond,
+		Health: rollout.Gates(po, nil)}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- ctl.Run(rctx) }()
+	waitAudit := func(what string, h *slotHost) {
+		t.Helper()
+		for i := 0; !strings.Contains(audit.String(), what); i++ {
+			if i > 2400 {
+				t.Fatalf("no %s in the audit log:\n%s\n%s", what, audit.String(), h.log(t))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// h2's trial commits, then the rollout's gate fails: h2 is failed and
+	// switched back to the slot it left.
+	waitAudit(`"action":"rolledback","host":"h2"`, hosts[1])
+	evs := mustEvents(t, audit)
+	rb, _ := first(evs, func(e rollout.Event) bool { return e.Action == rollout.RolledBack && e.Host == "h2" })
+	if rb.Reason != "rolled back to slot a at "+imgA.String() {
+		t.Errorf("h2's rollback: %q", rb.Reason)
+	}
+	waitSettled(t, client, hosts[1:2], slots.A, imgA.String())
+	if st := ctl.Snapshot(); st.Frozen["s1"] != "h2" || (st.Hosts["h3"].Phase != "" && st.Hosts["h3"].Phase != rollout.Pending) {
+		t.Errorf("after h2's failure: frozen %v, h3 %+v", st.Frozen, st.Hosts["h3"])
+	}
+	h2Healthy.Store(true)
+	if err := ctl.Command(ctx, "retry", "h2"); err != nil {
+		t.Fatal(err)
+	}
 
 	// h3's trial fails its check: back on slot a by itself, failed, s1 frozen.
-	for i := 0; !strings.Contains(audit.String(), `"action":"rolledback","host":"h3"`); i++ {
-		if i > 2400 {
-			t.Fatalf("h3 never failed:\n%s\n%s", audit.String(), hosts[2].log(t))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	evs := mustEvents(t, audit)
+	waitAudit(`"action":"rolledback","host":"h3"`, hosts[2])
+	evs = mustEvents(t, audit)
 	fail, _ := first(evs, func(e rollout.Event) bool { return e.Action == rollout.Fail && e.Host == "h3" })
 	if !strings.Contains(fail.Reason, "the switch to slot b failed") || !strings.Contains(fail.Reason, "health checks failed") {
 		t.Errorf("h3's failure: %q", fail.Reason)
 	}
-	rb, _ := first(evs, func(e rollout.Event) bool { return e.Action == rollout.RolledBack && e.Host == "h3" })
+	rb, _ = first(evs, func(e rollout.Event) bool { return e.Action == rollout.RolledBack && e.Host == "h3" })
 	if !strings.Contains(rb.Reason, "nothing to roll back") {
 		t.Errorf("h3's rollback: %q (the host came back on its old slot by itself)", rb.Reason)
 	}
@@ -299,9 +335,11 @@ health: {deadline: 5s}
 	evs = mustEvents(t, audit)
 	checkBudgets(t, pl, evs, func(string, int) bool { return false })
 	// One host at a time: each started after the one before finished
-	// (committed its trial and passed its gates).
+	// (committed its trial and passed its gates) or failed.
 	for _, pair := range [][2]string{{"h1", "h2"}, {"h2", "h3"}} {
-		fin, _ := first(evs, func(e rollout.Event) bool { return e.Action == rollout.Finish && e.Host == pair[0] })
+		fin, _ := first(evs, func(e rollout.Event) bool {
+			return (e.Action == rollout.Finish || e.Action == rollout.Fail) && e.Host == pair[0]
+		})
 		st, _ := first(evs, func(e rollout.Event) bool { return e.Action == rollout.Start && e.Host == pair[1] })
 		if fin.Time.IsZero() || st.Time.Before(fin.Time) {
 			t.Errorf("%s started at %v, before %s finished at %v", pair[1], st.Time, pair[0], fin.Time)
