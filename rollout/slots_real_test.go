@@ -2,6 +2,7 @@ package rollout_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/slots"
@@ -50,7 +52,7 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func newSlotHost(t *testing.T, bin, name, ca string, ss *signedStore) *slotHost {
+func newSlotHost(t *testing.T, name, ca string, ss *signedStore, healthDeadline time.Duration) *slotHost {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	h := &slotHost{name: name, dir: dir, addr: freePort(t), slotA: filepath.Join(dir, "slots/a"), slotB: filepath.Join(dir, "slots/b"),
@@ -79,8 +81,8 @@ slots:
   boot: {type: file, file: %s}
   reboot: [sh, -c, 'kill $PPID']
   etc_default: keep-host
-  health: {deadline: 3s, checks: [{command: [sh, -c, '! test -e %s']}]}
-`, name, h.slotA, h.addr, ss.url, ss.pub, ca, cert, key, h.slotA, h.slotB, dir, h.boot.Path, h.unhealthy)
+  health: {deadline: %v, checks: [{command: [sh, -c, '! test -e %s']}]}
+`, name, h.slotA, h.addr, ss.url, ss.pub, ca, cert, key, h.slotA, h.slotB, dir, h.boot.Path, healthDeadline, h.unhealthy)
 	if err := os.WriteFile(h.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +156,65 @@ func slotStatus(ctx context.Context, c *pusher.Client, h *slotHost) (pusher.Stat
 	return c.Status(ctx, h.addr)
 }
 
+// slotFleet is hosts with A/B directory slots at image A, a signed store
+// with A and B, a CA and a controller's client.
+type slotFleet struct {
+	bin, ca, ccert, ckey string
+	imgA, imgB           images.Digest
+	client               *pusher.Client
+	hosts                []*slotHost
+	inv                  string // a rollout inventory: the first host alone in colo c0, all in set s1
+}
+
+func newSlotFleet(t *testing.T, names []string, healthDeadline time.Duration) *slotFleet {
+	t.Helper()
+	f := &slotFleet{bin: testenv.IngotBinary(t)}
+	ss := newSignedStore(t)
+	f.imgA = ss.publish(t, map[string]string{"etc/os-release": "A\n", "etc/app.conf": "x=1\n", "usr/bin/tool": "tool a\n"})
+	f.imgB = ss.publish(t, map[string]string{"etc/os-release": "B\n", "etc/app.conf": "x=1\n", "usr/bin/tool": "tool b\n", "usr/share/new": "new\n"})
+	f.ca = filepath.Join(t.TempDir(), "ca")
+	if err := pusher.InitCA(f.ca, "test"); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if f.ccert, f.ckey, err = pusher.IssueCert(f.ca, f.ca, "ctl", pusher.RoleController, nil, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	tlsConf, err := pusher.ClientTLS(filepath.Join(f.ca, "ca.pem"), f.ccert, f.ckey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.client = pusher.NewClient(tlsConf)
+	var inv strings.Builder
+	inv.WriteString("hosts:\n")
+	for i, name := range names {
+		h := newSlotHost(t, name, f.ca, ss, healthDeadline)
+		if out, err := exec.Command(f.bin, "agent", "--config", h.conf, "--sync", f.imgA.String()).CombinedOutput(); err != nil {
+			t.Fatalf("%s: sync A: %v\n%s", name, err, out)
+		}
+		os.WriteFile(filepath.Join(h.slotA, "etc/hostname"), []byte(name+"\n"), 0o644)
+		colo := "c1"
+		if i == 0 {
+			colo = "c0"
+		}
+		fmt.Fprintf(&inv, "  - {name: %s, addr: %q, colo: %s, sets: [s1]}\n", name, h.addr, colo)
+		f.hosts = append(f.hosts, h)
+	}
+	f.inv = inv.String()
+	return f
+}
+
+// start starts every host's agent (stopped at the test's end) and waits
+// until they answer, booted on slot a.
+func (f *slotFleet) start(t *testing.T) {
+	t.Helper()
+	for _, h := range f.hosts {
+		h.run(t, f.bin)
+		t.Cleanup(h.stop)
+	}
+	waitSettled(t, f.client, f.hosts, slots.A, f.imgA.String())
+}
+
 // waitSettled waits until every host's agent answers with no slot work
 // under way: booted on slot want, committed there, at image.
 func waitSettled(t *testing.T, c *pusher.Client, hosts []*slotHost, want, image string) {
@@ -188,47 +249,11 @@ func waitSettled(t *testing.T, c *pusher.Client, hosts []*slotHost, want, image 
 func TestSlotRollout(t *testing.T) {
 	testenv.RequireRoot(t)
 	ctx := context.Background()
-	bin := testenv.IngotBinary(t)
-	ss := newSignedStore(t)
-	imgA := ss.publish(t, map[string]string{"etc/os-release": "A\n", "etc/app.conf": "x=1\n", "usr/bin/tool": "tool a\n"})
-	imgB := ss.publish(t, map[string]string{"etc/os-release": "B\n", "etc/app.conf": "x=1\n", "usr/bin/tool": "tool b\n", "usr/share/new": "new\n"})
-	ca := filepath.Join(t.TempDir(), "ca")
-	if err := pusher.InitCA(ca, "test"); err != nil {
-		t.Fatal(err)
-	}
-	ccert, ckey, err := pusher.IssueCert(ca, ca, "ctl", pusher.RoleController, nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsConf, err := pusher.ClientTLS(filepath.Join(ca, "ca.pem"), ccert, ckey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := pusher.NewClient(tlsConf)
-	var hosts []*slotHost
-	var inv strings.Builder
-	inv.WriteString("hosts:\n")
-	for i, name := range []string{"h1", "h2", "h3"} {
-		h := newSlotHost(t, bin, name, ca, ss)
-		if out, err := exec.Command(bin, "agent", "--config", h.conf, "--sync", imgA.String()).CombinedOutput(); err != nil {
-			t.Fatalf("%s: sync A: %v\n%s", name, err, out)
-		}
-		os.WriteFile(filepath.Join(h.slotA, "etc/hostname"), []byte(name+"\n"), 0o644)
-		colo := "c1"
-		if i == 0 {
-			colo = "c0"
-		}
-		fmt.Fprintf(&inv, "  - {name: %s, addr: %q, colo: %s, sets: [s1]}\n", name, h.addr, colo)
-		hosts = append(hosts, h)
-	}
+	f := newSlotFleet(t, []string{"h1", "h2", "h3"}, 3*time.Second)
+	bin, ca, ccert, ckey, client, hosts, imgA, imgB := f.bin, f.ca, f.ccert, f.ckey, f.client, f.hosts, f.imgA, f.imgB
 	os.WriteFile(hosts[2].unhealthy, nil, 0o644)
-	for _, h := range hosts {
-		h.run(t, bin)
-		defer h.stop()
-	}
-	waitSettled(t, client, hosts, slots.A, imgA.String())
-
-	in, err := rollout.ParseInventory("inventory.yaml", []byte(inv.String()))
+	f.start(t)
+	in, err := rollout.ParseInventory("inventory.yaml", []byte(f.inv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,4 +405,92 @@ health: {deadline: 2s, gates: [{http: "%s/health/{host}"}]}
 	}
 	waitSettled(t, client, []*slotHost{hosts[0], hosts[2]}, slots.B, imgB.String())
 	waitSettled(t, client, hosts[1:2], slots.A, imgA.String())
+}
+
+// A controller stopped while its host reboots into the new slot, and a
+// new one started on the same state: it follows the same switch to its
+// commit and sends nothing again (the agent counts one switch).
+func TestSlotRolloutControllerRestart(t *testing.T) {
+	testenv.RequireRoot(t)
+	ctx := context.Background()
+	f := newSlotFleet(t, []string{"h1"}, 30*time.Second)
+	h := f.hosts[0]
+	os.WriteFile(h.unhealthy, nil, 0o644) // the trial waits on its check
+	f.start(t)
+	in, err := rollout.ParseInventory("inventory.yaml", []byte(f.inv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	po, err := rollout.ParsePolicy("policy.yaml", []byte("mode: slot\ninterval: 100ms\nslot_deadline: 2m\n"), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := rollout.NewPlan(in, po)
+	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	if _, err := rollout.Begin(ctx, bs, pl, f.imgB.String(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	audit := &rollouttest.Log{}
+	newCtl := func() *rollout.Controller {
+		return &rollout.Controller{Plan: pl, Store: bs, Agents: &rollout.PusherAgents{Client: f.client}, Audit: audit, Poll: 50 * time.Millisecond}
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- newCtl().Run(rctx) }()
+	// The host rebooted into b and runs its trial: stop the controller.
+	for i := 0; ; i++ {
+		s, err := f.client.Status(ctx, h.addr)
+		if err == nil && s.Slots != nil && s.Slots.Booted == slots.B && s.Slots.Trial != nil {
+			break
+		}
+		if i > 1200 {
+			t.Fatalf("h1 never reached its trial on b: %+v %v\n%s", s.Slots, err, h.log(t))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("first controller: %v", err)
+	}
+	os.Remove(h.unhealthy)
+	rctx, cancel = context.WithCancel(ctx)
+	defer cancel()
+	go func() { done <- newCtl().Run(rctx) }()
+	for err := error(nil); ; {
+		select {
+		case err = <-done:
+		case <-time.After(50 * time.Millisecond):
+			if strings.Contains(audit.String(), `"action":"fail"`) {
+				t.Fatalf("the host failed after the restart:\n%s\n%s", audit.String(), h.log(t))
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("second controller: %v", err)
+		}
+		break
+	}
+	waitSettled(t, f.client, f.hosts, slots.B, f.imgB.String())
+	s, _ := f.client.Status(ctx, h.addr)
+	if s.Slots.Switches != 1 || s.Slots.Committed == nil || s.Slots.Committed.N != 1 {
+		t.Fatalf("h1's slots: %+v; want one switch, committed", s.Slots)
+	}
+	if s.RunID != 0 {
+		t.Fatalf("the agent on b was sent %d runs after the restart (last: %+v)", s.RunID, s.Last)
+	}
+	evs := mustEvents(t, audit)
+	starts := 0
+	for _, e := range evs {
+		if e.Action == rollout.Start {
+			starts++
+		}
+	}
+	res, _ := first(evs, func(e rollout.Event) bool { return e.Action == rollout.Resumed && len(e.Hosts) == 1 })
+	if starts != 1 || res.Hosts == nil {
+		t.Fatalf("audit: %d starts, resumed %+v:\n%s", starts, res, audit.String())
+	}
 }

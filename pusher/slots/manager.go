@@ -284,6 +284,9 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	if st.Trial != nil && st.Trial.Slot == target {
 		return res, fmt.Errorf("slot %s is switched to and waits for its boot: reboot, or roll back first", target)
 	}
+	if t := st.Trial; t != nil && t.Armed && t.Slot == booted {
+		return res, fmt.Errorf("slot %s is on trial and slot %s is its fallback: wait until the trial commits", booted, target)
+	}
 	base, baseD, err := m.baseManifest()
 	if err != nil {
 		return res, fmt.Errorf("the booted slot's image: %w", err)

@@ -357,7 +357,8 @@ func TestSlotSyncProgressInStatus(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	dA, dB := f.publish(t, manyFiles(imageA(), 20, "a")), f.publish(t, manyFiles(imageB(), 20, "b"))
-	m := f.manager(t, f.config(t, ""))
+	conf := f.config(t, "")
+	m := f.manager(t, conf)
 	if res := m.Agent.Syncer.Sync(ctx, dA, f.source(t), pusher.SyncOptions{}); !res.OK {
 		t.Fatalf("sync A: %s", res.Error)
 	}
@@ -391,5 +392,15 @@ func TestSlotSyncProgressInStatus(t *testing.T) {
 	after := m.Agent.Status()
 	if sl := after.Slots; sl == nil || sl.Writing != "" || sl.Progress != nil || sl.Switches != 1 || sl.Trial == nil || sl.Trial.N != 1 || sl.Trial.Slot != B {
 		t.Fatalf("status after the slot sync and switch: %+v", after.Slots)
+	}
+	// Booted on b, on trial: slot a is its fallback and is not written.
+	(&FileBoot{Path: f.bootFile}).Boot()
+	mb := f.manager(t, conf)
+	sumA := treeSum(t, f.slotA)
+	if res := mb.SyncSlot(ctx, dA, f.source(t), pusher.SyncOptions{}, false); res.OK || !strings.Contains(res.Error, "fallback") {
+		t.Fatalf("a slot sync during the trial: %+v", res)
+	}
+	if treeSum(t, f.slotA) != sumA {
+		t.Fatal("the refused slot sync changed the fallback slot")
 	}
 }
