@@ -119,7 +119,7 @@ echo "slot a written by the agent in $(echo "$(now) - $t0" | bc) s"
 echo "setting=host" > root-a/etc/conflict.conf
 echo "x=host" > root-a/etc/host-only.conf
 image() { # name, source dir, delta base: import and sign
-  local d; d=$(ing image import "$2" --delta-from "$3"); ing image sign "$d" --key keys/release.key --as slot:prod; echo "$d"; }
+  local d; d=$(ing image import "$2" --delta-from "$3"); ing image sign "$d" --key keys/release.key --as slot:prod >&2; echo "$d"; }
 # Image B: A with another /etc/slot-image, its own conflict.conf, and
 # without the host's own files.
 rm -rf b-src; cp -a a-src b-src
