@@ -268,7 +268,7 @@ st=$(wait_slot a)
 echo "RESULT ingot rollback --slot --hosts: $(echo "$t2 - $t1" | bc) s; DOWNTIME B→A (agent's record): $(echo "$st" | field 'd["last_switch"]["downtime_seconds"]') s; booted: $(grep -a INGOT-UP serial.log | tail -1)"
 
 # Back to b (slot b still holds B) for the failing images, which go to a.
-api_post() { curl -fsS --max-time 5 --cacert ca/ca.pem --cert ca/ctl.pem --key ca/ctl-key.pem -X POST "https://127.0.0.1:$APORT$1"; }
+api_post() { curl -fsS --max-time 120 --cacert ca/ca.pem --cert ca/ctl.pem --key ca/ctl-key.pem -X POST "https://127.0.0.1:$APORT$1"; }
 api_post /v1/slots/switch > /dev/null
 wait_slot b > /dev/null
 
