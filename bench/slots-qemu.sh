@@ -255,7 +255,8 @@ echo "RESULT /etc conflicts in b's report: $(echo "$st" | field '"; ".join("%s: 
 
 # 2. A hard reset (power cycle): GRUB's saved_entry keeps b.
 n=$(ups b); t1=$(now)
-python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"system_reset\n")' "$WORK/mon.sock"
+# (the monitor drops a command whose connection closes at once: read its echo)
+python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.recv(4096); s.sendall(b"system_reset\n"); time.sleep(2); s.recv(4096)' "$WORK/mon.sock"
 until [ "$(ups b)" -gt "$n" ]; do kill -0 $QEMU || exit 1; sleep 1; done
 wait_slot b > /dev/null
 echo "RESULT second boot after a reset: on b again, agent answering $(echo "$(now) - $t1" | bc) s after the reset"
