@@ -201,8 +201,12 @@ type PushOptions struct {
 	Stores      []string
 	BWLimit     string
 	DryRun      bool
-	// Slot "inactive" syncs each host's inactive slot, then switches to it.
-	Slot string
+	// Slot "inactive" syncs each host's inactive slot, then switches to
+	// it (with Rollback: switches back to the other slot); the host is
+	// done when its trial boot settles, within SlotDeadline
+	// (SyncSlotAndWait, RollbackSlotAndWait).
+	Slot         string
+	SlotDeadline time.Duration
 	// Update is called whenever a host's report changes (from many
 	// goroutines; serialised by Push).
 	Update func(HostReport)
@@ -240,14 +244,22 @@ func Push(ctx context.Context, c *Client, hosts []Host, opts PushOptions) []Host
 		update(i, func(r *HostReport) { r.State = HostRunning })
 		var id int64
 		var err error
-		if opts.Rollback {
-			id, err = c.Rollback(ctx, h.Addr)
-		} else {
-			id, err = c.Sync(ctx, h.Addr, pusher.SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun,
-				Ref: opts.Ref, AllowRollback: opts.AllowRollback, Slot: opts.Slot, Switch: opts.Slot != ""})
-		}
 		var res *pusher.Result
-		if err == nil {
+		req := pusher.SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun,
+			Ref: opts.Ref, AllowRollback: opts.AllowRollback, Slot: opts.Slot, Switch: opts.Slot != ""}
+		sw := SlotWaitOptions{Deadline: opts.SlotDeadline, Poll: c.Poll,
+			Progress: func(s pusher.Status) { update(i, func(r *HostReport) { r.Progress = s.Progress }) }}
+		switch {
+		case opts.Rollback && opts.Slot != "":
+			res, err = RollbackSlotAndWait(ctx, c, h.Addr, sw)
+		case opts.Rollback:
+			id, err = c.Rollback(ctx, h.Addr)
+		case opts.Slot != "":
+			res, err = SyncSlotAndWait(ctx, c, h.Addr, req, sw)
+		default:
+			id, err = c.Sync(ctx, h.Addr, req)
+		}
+		if err == nil && res == nil {
 			res, err = c.Wait(ctx, h.Addr, id, func(s pusher.Status) {
 				update(i, func(r *HostReport) { r.Progress = s.Progress })
 			})

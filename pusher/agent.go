@@ -119,21 +119,24 @@ type Status struct {
 	// Indicators are what on the host says a rollout should wait
 	// (config maintenance:, and a failed last sync); see indicators.go.
 	Indicators []Indicator `json:"indicators,omitempty"`
+	// Slots, on an agent with root slots (agent_slots.go).
+	Slots *SlotSummary `json:"slots,omitempty"`
 }
 
 // Status reports the agent's state.
 func (a *Agent) Status() Status {
 	st, _ := a.Syncer.LoadState()
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	s := Status{Name: a.Config.Name, Syncing: a.running, LastID: a.lastID, RunID: a.runID, Last: a.last, Progress: a.Syncer.Progress()}
+	a.mu.Unlock()
 	if !st.Image.IsZero() {
 		s.Image = st.Image.String()
 	}
 	if !st.Previous.IsZero() {
 		s.Previous = st.Previous.String()
 	}
-	s.Healthy = a.last == nil || a.last.OK
+	s.Healthy = s.Last == nil || s.Last.OK
+	a.slotStatus(&s)
 	return s
 }
 

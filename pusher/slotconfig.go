@@ -41,6 +41,11 @@ type SlotsConfig struct {
 	// rollback or a failed trial (e.g. [systemctl, reboot]); unset, the
 	// agent only sets the bootloader and an operator reboots.
 	Reboot []string `yaml:"reboot"`
+	// Kexec: a switch to a slot whose kernel is the running one starts
+	// it with kexec, skipping firmware and bootloader (Debian
+	// kexec-tools; device slots); otherwise it goes through the
+	// bootloader.
+	Kexec  bool `yaml:"kexec"`
 	Health struct {
 		// Deadline bounds a trial boot: if the checks have not passed
 		// this long after the agent started, the trial fails (default 5m).

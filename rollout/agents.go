@@ -28,7 +28,7 @@ func (p *PusherAgents) Status(ctx context.Context, h Host) (AgentStatus, error) 
 	if err != nil {
 		return AgentStatus{}, err
 	}
-	as := AgentStatus{Image: s.Image, Syncing: s.Syncing, RunID: s.RunID, LastID: s.LastID, LastOK: true}
+	as := AgentStatus{Image: s.Image, Syncing: s.Syncing, RunID: s.RunID, LastID: s.LastID, LastOK: true, Slots: s.Slots}
 	if s.Last != nil {
 		as.LastOK, as.LastErr = s.Last.OK, s.Last.Error
 	}
@@ -44,6 +44,17 @@ func (p *PusherAgents) Status(ctx context.Context, h Host) (AgentStatus, error) 
 // Sync implements Agents.
 func (p *PusherAgents) Sync(ctx context.Context, h Host, image string) (int64, error) {
 	return p.Client.Sync(ctx, h.Addr, pusher.SyncRequest{Image: image, Stores: p.Stores})
+}
+
+// SyncSlot implements SlotAgents.
+func (p *PusherAgents) SyncSlot(ctx context.Context, h Host, image string) (int64, error) {
+	return p.Client.Sync(ctx, h.Addr, pusher.SyncRequest{Image: image, Stores: p.Stores, Slot: pusher.SlotInactive, Switch: true})
+}
+
+// RollbackSlot implements SlotAgents.
+func (p *PusherAgents) RollbackSlot(ctx context.Context, h Host) error {
+	var out struct{}
+	return p.Client.SlotAction(ctx, h.Addr, "rollback", &out)
 }
 
 // Rollback implements Agents.

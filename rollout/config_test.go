@@ -137,6 +137,10 @@ func TestBadInput(t *testing.T) {
 			want: "pol.yaml:3: wave 2: size \"0%\""},
 		{name: "bad duration", pol: "cooldown: soon\n",
 			want: "pol.yaml:1:"},
+		{name: "unknown mode", pol: "interval: 5s\nmode: a-b\n",
+			want: "pol.yaml:2: mode \"a-b\": want in-place or slot"},
+		{name: "negative slot deadline", pol: "mode: slot\nslot_deadline: -1m\n",
+			want: "pol.yaml:2: negative slot_deadline"},
 		{name: "bad blackout", pol: "blackouts: [\"24.12.2026\"]\n",
 			want: "pol.yaml:1: blackout \"24.12.2026\" is not a date"},
 	} {

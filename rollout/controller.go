@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ingotfleet/ingot/pusher"
 )
 
 // AgentStatus is what the controller needs of an agent's status.
@@ -29,6 +31,24 @@ type AgentStatus struct {
 	// sync is read from LastOK: the controller counts it as Unavailable
 	// unless this rollout synced the host itself.
 	Indicators []Signal
+	// Slots, for an agent with root slots: what a slot rollout follows
+	// (nil otherwise).
+	Slots *pusher.SlotSummary
+}
+
+// pusherStatus is as as the pusher's status, for SlotSyncOutcome.
+func (as AgentStatus) pusherStatus() pusher.Status {
+	return pusher.Status{Image: as.Image, Syncing: as.Syncing, RunID: as.RunID, LastID: as.LastID, Slots: as.Slots,
+		Last: &pusher.Result{OK: as.LastOK, Error: as.LastErr}}
+}
+
+// SlotAgents drives agents with root slots (policy mode: slot).
+type SlotAgents interface {
+	// SyncSlot starts a sync of the host's inactive slot to image and
+	// the switch to it; it returns the run id.
+	SyncSlot(ctx context.Context, h Host, image string) (int64, error)
+	// RollbackSlot switches the host back to its other slot, on trial.
+	RollbackSlot(ctx context.Context, h Host) error
 }
 
 // Agents drives the hosts' agents.
@@ -346,6 +366,9 @@ func (c *Controller) Tick(ctx context.Context) (Outcome, error) {
 				break
 			}
 			hs := HostState{Phase: Syncing, Since: now, Step: d.Step, Base: as.RunID}
+			if as.Slots != nil {
+				hs.SlotBase = as.Slots.Switches
+			}
 			if as.Image == st.Image && !as.Syncing {
 				hs.Phase = Checking
 				d.Reason += "; already at the image: health gates only"
@@ -658,7 +681,13 @@ func (c *Controller) work(ctx context.Context, name string) {
 	h, _ := c.Plan.Inv.Host(name)
 	hs, image := c.hostState(name)
 	if hs.Phase == Syncing {
-		err := c.sync(ctx, h, hs, image)
+		var note string
+		var err error
+		if c.Plan.Pol.Mode == ModeSlot {
+			note, err = c.syncSlot(ctx, h, hs, image)
+		} else {
+			err = c.sync(ctx, h, hs, image)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -669,7 +698,7 @@ func (c *Controller) work(ctx context.Context, name string) {
 		if c.transition(ctx, name, func(_ *State, hs *HostState) bool {
 			hs.Phase, hs.Since = Checking, c.now()
 			return false
-		}, Event{Time: c.now(), Decision: Decision{Action: Synced, Reason: "agent at " + image}}) != nil {
+		}, Event{Time: c.now(), Decision: Decision{Action: Synced, Reason: "agent at " + image + note}}) != nil {
 			return
 		}
 	}
@@ -739,6 +768,57 @@ func (c *Controller) sync(ctx context.Context, h Host, hs HostState, image strin
 	}
 }
 
+// syncSlot has the agent write its inactive slot and switch to it, and
+// waits until the trial boot settles: the host stays at work (Syncing)
+// through the sync, the reboot and the trial's checks, and fails when
+// the trial fails (the host is then back on its old slot by itself) or
+// does not settle within the slot deadline, counted from the start. A
+// request that reached the agent before a controller crash shows as a
+// run id above Base or a switch counter above SlotBase and is not sent
+// again.
+func (c *Controller) syncSlot(ctx context.Context, h Host, hs HostState, image string) (string, error) {
+	sa, ok := c.Agents.(SlotAgents)
+	if !ok {
+		return "", errors.New("these agents cannot do slot syncs")
+	}
+	deadline := hs.Since.Add(c.Plan.Pol.SlotDeadline)
+	as, err := c.status(ctx, h, deadline)
+	if err != nil {
+		return "", fmt.Errorf("agent unreachable: %w", err)
+	}
+	if as.Slots == nil {
+		return "", fmt.Errorf("%w (policy mode: slot)", pusher.ErrNoSlots)
+	}
+	run := hs.Base + 1
+	if as.RunID <= hs.Base && as.Slots.Switches <= hs.SlotBase {
+		if run, err = sa.SyncSlot(ctx, h, image); err != nil {
+			return "", fmt.Errorf("starting the slot sync: %w", err)
+		}
+	}
+	for {
+		as, err := c.Agents.Status(ctx, h)
+		if err == nil {
+			done, err := as.pusherStatus().SlotSyncOutcome(run, hs.SlotBase, image)
+			if done && err == nil {
+				cm := as.Slots.Committed
+				return fmt.Sprintf("; slot %s committed after %.1fs of downtime", cm.Slot, cm.Downtime), nil
+			}
+			if done {
+				return "", err
+			}
+		}
+		if c.now().After(deadline) {
+			if err != nil {
+				return "", fmt.Errorf("the slot switch did not settle within %v: agent unreachable: %w", c.Plan.Pol.SlotDeadline, err)
+			}
+			return "", fmt.Errorf("the slot switch did not settle within %v", c.Plan.Pol.SlotDeadline)
+		}
+		if !c.sleep(ctx, c.poll()) {
+			return "", ctx.Err()
+		}
+	}
+}
+
 // check runs the health gates until they pass or the deadline passes.
 func (c *Controller) check(ctx context.Context, h Host) error {
 	if c.Health == nil {
@@ -788,7 +868,12 @@ func (c *Controller) fail(ctx context.Context, h Host, cause error) {
 		return
 	}
 	reason := "rolled back"
-	if run, err := c.Agents.Rollback(ctx, h); err != nil {
+	if c.Plan.Pol.Mode == ModeSlot {
+		reason = c.rollbackSlot(ctx, h)
+		if ctx.Err() != nil {
+			return
+		}
+	} else if run, err := c.Agents.Rollback(ctx, h); err != nil {
 		reason = "rollback failed to start: " + err.Error()
 	} else {
 		for {
@@ -811,6 +896,52 @@ func (c *Controller) fail(ctx context.Context, h Host, cause error) {
 		}
 	}
 	c.audit(Event{Time: c.now(), Decision: Decision{Action: RolledBack, Host: h.Name, Stage: c.Plan.Stage(h.Name), Reason: reason}})
+}
+
+// rollbackSlot switches a failed slot host back to the slot it left,
+// when it runs the rollout's image from its default slot (its trial
+// committed, then the rollout's health gates failed), and waits for that
+// boot to settle. A
+// host whose sync or trial failed is on its old slot already.
+func (c *Controller) rollbackSlot(ctx context.Context, h Host) string {
+	_, image := c.hostState(h.Name)
+	sa, ok := c.Agents.(SlotAgents)
+	if !ok {
+		return "rollback: these agents cannot switch slots"
+	}
+	deadline := c.now().Add(c.Plan.Pol.SlotDeadline)
+	as, err := c.status(ctx, h, deadline)
+	switch {
+	case err != nil:
+		return "rollback: agent unreachable: " + err.Error()
+	case as.Slots == nil:
+		return "rollback: " + pusher.ErrNoSlots.Error()
+	case as.Image != image || as.Slots.Default != as.Slots.Booted || as.Slots.Trial != nil:
+		// The sync or the trial failed: the default is still the slot
+		// the host left, where it is or returns by itself.
+		return fmt.Sprintf("nothing to roll back: the host boots slot %s by default, which does not run the rollout's image", as.Slots.Default)
+	}
+	base := as.Slots.Switches
+	if err := sa.RollbackSlot(ctx, h); err != nil {
+		return "rollback failed to start: " + err.Error()
+	}
+	for {
+		as, err := c.Agents.Status(ctx, h)
+		if err == nil {
+			if done, err := as.pusherStatus().SlotSyncOutcome(0, base, ""); done {
+				if err != nil {
+					return "rollback failed: " + err.Error()
+				}
+				return fmt.Sprintf("rolled back to slot %s at %s", as.Slots.Booted, as.Image)
+			}
+		}
+		if c.now().After(deadline) {
+			return fmt.Sprintf("rollback: the switch did not settle within %v", c.Plan.Pol.SlotDeadline)
+		}
+		if !c.sleep(ctx, c.poll()) {
+			return "rollback: " + ctx.Err().Error()
+		}
+	}
 }
 
 // Status is the controller's view for `ingot rollout status`.

@@ -36,9 +36,13 @@ type HostState struct {
 	Step int `json:"step"`
 	// Base is the agent's last run id seen before the sync was sent, so a
 	// restarted controller can tell whether its request arrived.
-	Base  int64  `json:"base,omitempty"`
-	Run   int64  `json:"run,omitempty"`
-	Error string `json:"error,omitempty"`
+	Base int64 `json:"base,omitempty"`
+	// SlotBase is the agent's slot switch counter seen before a slot
+	// sync was sent (mode slot): the switch the rollout waits for is the
+	// next one.
+	SlotBase int    `json:"slot_base,omitempty"`
+	Run      int64  `json:"run,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // State is a rollout's record in the store, besides the hosts.

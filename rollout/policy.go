@@ -18,7 +18,15 @@ import (
 type Policy struct {
 	// Interval between two evaluations (default 10s).
 	Interval time.Duration `yaml:"interval" json:"interval"`
-	Canary   struct {
+	// Mode is how a host takes the image: "in-place" (the default: its
+	// agent syncs the running root) or "slot" (its agent writes the
+	// inactive root slot, switches and reboots into it; the host is at
+	// work until its trial boot commits; docs/slots.md).
+	Mode string `yaml:"mode" json:"mode,omitempty"`
+	// SlotDeadline bounds a slot host's sync, reboot and trial boot
+	// together (default 30m).
+	SlotDeadline time.Duration `yaml:"slot_deadline" json:"slot_deadline,omitempty"`
+	Canary       struct {
 		Colos []string      `yaml:"colos" json:"colos"`
 		Bake  time.Duration `yaml:"bake" json:"bake"`
 	} `yaml:"canary" json:"canary"`
@@ -51,6 +59,12 @@ type Policy struct {
 	setBudget map[string]string
 	blackout  map[string]bool
 }
+
+// The rollout modes (Policy.Mode).
+const (
+	ModeInPlace = "in-place"
+	ModeSlot    = "slot"
+)
 
 // Wave is one step after the canary stage.
 type Wave struct {
@@ -139,6 +153,19 @@ func (pol *Policy) check(d *doc, inv *Inventory) error {
 	}
 	if pol.Health.Deadline == 0 {
 		pol.Health.Deadline = 2 * time.Minute
+	}
+	switch pol.Mode {
+	case "":
+		pol.Mode = ModeInPlace
+	case ModeInPlace, ModeSlot:
+	default:
+		return d.errf(p("mode"), "mode %q: want %s or %s", pol.Mode, ModeInPlace, ModeSlot)
+	}
+	if pol.SlotDeadline < 0 {
+		return d.errf(p("slot_deadline"), "negative slot_deadline")
+	}
+	if pol.SlotDeadline == 0 {
+		pol.SlotDeadline = 30 * time.Minute
 	}
 	if pol.Indicators.KindKey == "" {
 		pol.Indicators.KindKey = "ingot_indicator"

@@ -73,6 +73,7 @@ func newPushCommand(a *App) *cobra.Command {
 		dryRun        bool
 		allowRollback bool
 		slot          bool
+		slotDeadline  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "push REF --hosts FILE",
@@ -81,6 +82,11 @@ func newPushCommand(a *App) *cobra.Command {
 unique prefix of one, or NAME:TAG in the store), at most --concurrency at a
 time, canaries first. It stops starting new hosts once failures pass the
 threshold, prints a summary table (or --json) and exits 1 if any host failed.
+
+With --slot each agent writes its inactive root slot, switches to it and
+reboots; a host counts as running (against --concurrency) until its trial
+boot commits, and as failed when the trial fails and the host comes back on
+its old slot (docs/slots.md).
 
 An agent refuses an image older (by its signed generation) than the one it
 synced under the same NAME:TAG: a store that answers an old ref cannot move
@@ -104,7 +110,7 @@ the fleet back. --allow-rollback is the operator's explicit rollback.`,
 				opts.Ref = args[0]
 			}
 			if slot {
-				opts.Slot = pusher.SlotInactive
+				opts.Slot, opts.SlotDeadline = pusher.SlotInactive, slotDeadline
 			}
 			return runFleet(cmd.Context(), a, c, hosts, opts, ff.json)
 		},
@@ -114,7 +120,8 @@ the fleet back. --allow-rollback is the operator's explicit rollback.`,
 	cmd.Flags().StringSliceVar(&stores, "store-url", nil, "store URLs the agents fetch from (default: each agent's configured stores)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "plan only: report what would change and the drift")
 	cmd.Flags().BoolVar(&allowRollback, "allow-rollback", false, "let agents go to an image older than the one they run (an explicit rollback)")
-	cmd.Flags().BoolVar(&slot, "slot", false, "sync each host's inactive root slot, then switch to it (hosts with slots; docs/slots.md)")
+	cmd.Flags().BoolVar(&slot, "slot", false, "sync each host's inactive root slot, switch to it and wait for its trial boot to commit (hosts with slots; docs/slots.md)")
+	cmd.Flags().DurationVar(&slotDeadline, "slot-deadline", 30*time.Minute, "with --slot: a host fails when its sync, reboot and trial boot take longer")
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,9 +14,10 @@ func init() { register(newRollbackCommand) }
 
 func newRollbackCommand(a *App) *cobra.Command {
 	var (
-		ff     fleetFlags
-		config string
-		slot   bool
+		ff           fleetFlags
+		config       string
+		slot         bool
+		slotDeadline time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "rollback (--hosts FILE | --config AGENT.yaml)",
@@ -23,7 +25,11 @@ func newRollbackCommand(a *App) *cobra.Command {
 		Long: `With --hosts, asks every agent to roll back (like push). With --config, rolls
 this host back directly, the agent's own way (it must not be running a
 sync). A rollback uses only what the host kept: the previous manifest and
-the files the last commit replaced.`,
+the files the last commit replaced.
+
+With --slot, hosts with root slots boot their other slot instead, on trial
+like any switch; with --hosts each host counts as running until that boot
+commits (or fails, and the host comes back on the slot it left).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if config != "" {
@@ -50,19 +56,20 @@ the files the last commit replaced.`,
 			if ff.hosts == "" {
 				return usageError{fmt.Errorf("give --hosts or --config")}
 			}
-			if slot {
-				return usageError{fmt.Errorf("--slot works with --config (on the host itself)")}
-			}
 			c, hosts, err := ff.load()
 			if err != nil {
 				return err
 			}
-			return runFleet(cmd.Context(), a, c, hosts, agentclient.PushOptions{Rollback: true, Concurrency: ff.concurrency,
-				Canary: ff.canary, MaxFailures: ff.maxFailures}, ff.json)
+			opts := agentclient.PushOptions{Rollback: true, Concurrency: ff.concurrency, Canary: ff.canary, MaxFailures: ff.maxFailures}
+			if slot {
+				opts.Slot, opts.SlotDeadline = pusher.SlotInactive, slotDeadline
+			}
+			return runFleet(cmd.Context(), a, c, hosts, opts, ff.json)
 		},
 	}
 	ff.add(cmd)
 	cmd.Flags().StringVar(&config, "config", "", "roll back this host: the agent's config file")
-	cmd.Flags().BoolVar(&slot, "slot", false, "with --config: boot the other root slot instead of syncing the root back")
+	cmd.Flags().BoolVar(&slot, "slot", false, "boot the other root slot (on trial) instead of syncing the root back")
+	cmd.Flags().DurationVar(&slotDeadline, "slot-deadline", 30*time.Minute, "with --slot --hosts: a host fails when its reboot and trial boot take longer")
 	return cmd
 }

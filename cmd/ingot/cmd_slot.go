@@ -90,9 +90,17 @@ func newSlotCommand(a *App) *cobra.Command {
 			return printStatus(m)
 		}}
 	}
+	var kexec bool
+	switchCmd := simple("switch", "Boot the other slot once, on trial (the agent there commits it when healthy)", func(m *slots.Manager, ctx context.Context) error {
+		if kexec {
+			return m.SwitchKexec(ctx)
+		}
+		return m.Switch(ctx)
+	})
+	switchCmd.Flags().BoolVar(&kexec, "kexec", false, "start the other slot with kexec, skipping firmware and bootloader (its kernel must be the running one; kexec-tools)")
 	cmd.AddCommand(
 		simple("status", "Print which slot is booted, the default, each slot's image, trials and failed attempts", nil),
-		simple("switch", "Boot the other slot once, on trial (the agent there commits it when healthy)", (*slots.Manager).Switch),
+		switchCmd,
 		simple("commit", "Make the booted slot the default", (*slots.Manager).Commit),
 		simple("rollback", "Switch back to the other slot, on trial, without the network", (*slots.Manager).Rollback),
 		&cobra.Command{Use: "snapshot", Short: "Save the host's configuration (local paths, /etc files that differ from the image) as a tar.gz",

@@ -228,3 +228,37 @@ func TestSystemdBootCountingAndOneShot(t *testing.T) {
 		t.Fatal("a command line without ingot.slot= was accepted")
 	}
 }
+
+// An existing grubenv is rewritten in place (same inode, so on FAT the
+// same clusters), as grub-editenv does; a missing one is created.
+func TestGrubEnvWrittenInPlace(t *testing.T) {
+	env := filepath.Join(t.TempDir(), "grubenv")
+	g := &GrubBoot{Env: env, SysFS: t.TempDir()}
+	if err := g.SetDefault(A); err != nil {
+		t.Fatal(err)
+	}
+	ino := func() uint64 {
+		var st unix.Stat_t
+		if err := unix.Stat(env, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	before := ino()
+	if err := g.TryNext(B); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.SetDefault(B); err != nil {
+		t.Fatal(err)
+	}
+	if ino() != before {
+		t.Fatal("grubenv was replaced, not rewritten in place")
+	}
+	e, err := g.load()
+	if err != nil || e.Vals["saved_entry"] != EntryID(B) || e.Vals["next_entry"] != "" {
+		t.Fatalf("grubenv after the commit: %+v %v", e, err)
+	}
+	if fi, _ := os.Stat(env); fi.Size() != 1024 {
+		t.Fatalf("grubenv is %d bytes", fi.Size())
+	}
+}

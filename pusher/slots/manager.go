@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,8 +32,13 @@ type Manager struct {
 	Log   *slog.Logger
 	// Poll is the health checks' interval (default 1s).
 	Poll time.Duration
+	// Run runs the kexec commands (nil: as processes; tests replace it).
+	Run func(ctx context.Context, argv []string) error
 
 	mu sync.Mutex
+	// The running slot sync, for Summary: its image, step and syncer.
+	writing, phase atomic.Value // string
+	cur            atomic.Pointer[pusher.Syncer]
 }
 
 // Prepare readies an agent config for slots before the agent is made:
@@ -248,6 +254,12 @@ func (m *Manager) SyncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	start := time.Now()
+	m.writing.Store(d.String())
+	defer func() {
+		m.writing.Store("")
+		m.phase.Store("")
+		m.cur.Store(nil)
+	}()
 	res, err := m.syncSlot(ctx, d, src, opts, switchAfter)
 	res.Image = d.String()
 	res.Seconds = time.Since(start).Seconds()
@@ -272,10 +284,14 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	if st.Trial != nil && st.Trial.Slot == target {
 		return res, fmt.Errorf("slot %s is switched to and waits for its boot: reboot, or roll back first", target)
 	}
+	if t := st.Trial; t != nil && t.Armed && t.Slot == booted {
+		return res, fmt.Errorf("slot %s is on trial and slot %s is its fallback: wait until the trial commits", booted, target)
+	}
 	base, baseD, err := m.baseManifest()
 	if err != nil {
 		return res, fmt.Errorf("the booted slot's image: %w", err)
 	}
+	m.phase.Store("snapshot")
 	if res.Snapshot, err = m.Snapshot(ctx, "before-sync"); err != nil {
 		return res, err
 	}
@@ -292,6 +308,8 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	if err != nil {
 		return res, err
 	}
+	m.phase.Store("sync")
+	m.cur.Store(ss)
 	r := ss.Sync(ctx, d, src, opts)
 	r.Slot, r.Snapshot = res.Slot, res.Snapshot
 	res = r
@@ -313,6 +331,7 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 		return res, err
 	}
 	defer sl.Close()
+	m.phase.Store("carry")
 	c := &Carry{Booted: bt, Slot: sl, Base: base, New: newM, Carry: m.C.Carry, Skip: m.skip, Policy: m.policy,
 		BaseContent: func(ctx context.Context, sha images.Digest, size int64) ([]byte, error) {
 			return src.Object(ctx, sha, size)
@@ -335,7 +354,12 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	}
 	crash("slot-ready")
 	if switchAfter {
-		if err := m.switchLocked(ctx, st, booted, target, false); err != nil {
+		m.phase.Store("switch")
+		mode := viaBootloader
+		if m.C.Kexec {
+			mode = kexecIfSame
+		}
+		if err := m.switchLocked(ctx, st, booted, target, false, mode); err != nil {
 			return res, err
 		}
 		res.Switched = true
@@ -354,20 +378,42 @@ func (m *Manager) policy(p string) string {
 }
 
 // Switch makes the next boot, once, start the other slot, which must
-// hold a whole image; the agent there commits it when healthy.
+// hold a whole image; the agent there commits it when healthy. With the
+// config's kexec, the other slot is kexec'd into when its kernel is the
+// running one.
 func (m *Manager) Switch(ctx context.Context) error {
-	return m.switchOther(ctx, false)
+	mode := viaBootloader
+	if m.C.Kexec {
+		mode = kexecIfSame
+	}
+	return m.switchOther(ctx, false, mode)
 }
 
+// SwitchKexec switches to the other slot by kexec (kexec.go), or fails
+// when it cannot: kexec-tools missing, a directory slot, a kernel that
+// differs from the running one.
+func (m *Manager) SwitchKexec(ctx context.Context) error {
+	return m.switchOther(ctx, false, kexecOnly)
+}
+
+// How a switch starts the other slot.
+type kexecMode int
+
+const (
+	viaBootloader kexecMode = iota
+	kexecIfSame             // kexec when it can, else the bootloader
+	kexecOnly               // kexec or an error
+)
+
 // switchOther boots the other slot once, on trial.
-func (m *Manager) switchOther(ctx context.Context, rollback bool) error {
+func (m *Manager) switchOther(ctx context.Context, rollback bool, mode kexecMode) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	booted, st, err := m.bootedState()
 	if err != nil {
 		return err
 	}
-	return m.switchLocked(ctx, st, booted, Other(booted), rollback)
+	return m.switchLocked(ctx, st, booted, Other(booted), rollback, mode)
 }
 
 // bootedState is the booted slot and the slots' state (the caller holds
@@ -390,32 +436,111 @@ func (m *Manager) noteBooted(st *State, booted string) {
 	}
 }
 
-func (m *Manager) switchLocked(ctx context.Context, st *State, booted, target string, rollback bool) error {
+func (m *Manager) switchLocked(ctx context.Context, st *State, booted, target string, rollback bool, mode kexecMode) error {
 	m.noteBooted(st, booted)
 	s := st.Slots[target]
 	if s.Image == "" || s.Writing != "" {
 		return fmt.Errorf("slot %s holds no complete image: sync it first", target)
 	}
+	var kx *KexecPlan
+	if mode != viaBootloader {
+		p, unmount, err := m.planKexec(target)
+		switch {
+		case err == nil:
+			defer unmount()
+			kx = &p
+		case mode == kexecIfSame && (errors.Is(err, ErrKernelChanged) || errors.Is(err, ErrKexecUnavailable) || errors.Is(err, errKexecDirSlot)):
+			if m.Log != nil {
+				m.Log.Info("switching through the bootloader, not kexec", "reason", err)
+			}
+		default:
+			return err
+		}
+	}
 	if _, err := m.Snapshot(ctx, "before-switch"); err != nil {
 		return err
 	}
-	// The trial is recorded before the bootloader is told, and armed
-	// after: a crash between the two leaves a trial the next boot drops.
-	st.Trial = &Trial{Slot: target, From: booted, Image: s.Image, Since: m.now(), Rollback: rollback}
+	// The trial is recorded before the bootloader is told (or the kernel
+	// loaded), and armed after: a crash between the two leaves a trial
+	// the next boot drops.
+	st.Switches++
+	st.Trial = &Trial{N: st.Switches, Slot: target, From: booted, Image: s.Image, Since: m.now(), Rollback: rollback, Kexec: kx != nil}
 	if err := st.Save(m.C.StateDir); err != nil {
 		return err
 	}
-	if err := m.Boot.TryNext(target); err != nil {
+	var arm error
+	var load, execute []string
+	if kx != nil {
+		load, execute = kx.Commands(isDir("/run/systemd/system"))
+		arm = m.run(ctx, load)
+	} else {
+		arm = m.Boot.TryNext(target)
+	}
+	if arm != nil {
+		st.fail(Attempt{N: st.Trial.N, Slot: target, Image: s.Image, At: m.now(), Reason: "the switch failed: " + arm.Error()})
 		st.Trial = nil
 		st.Save(m.C.StateDir)
-		return err
+		return arm
 	}
 	st.Trial.Armed = true
 	if err := st.Save(m.C.StateDir); err != nil {
 		return err
 	}
+	if kx != nil {
+		go func() {
+			time.Sleep(time.Second)
+			if err := m.run(context.Background(), execute); err != nil && m.Log != nil {
+				m.Log.Error("kexec failed", "err", err)
+			}
+		}()
+		return nil
+	}
 	m.reboot()
 	return nil
+}
+
+var errKexecDirSlot = errors.New("slots: kexec needs device slots (a kernel boots a root device, not a directory)")
+
+// planKexec mounts the target slot and plans a kexec into it; the slot
+// stays mounted (kexec -l reads the kernel) until unmount.
+func (m *Manager) planKexec(target string) (KexecPlan, func(), error) {
+	if _, err := exec.LookPath("kexec"); err != nil {
+		return KexecPlan{}, nil, ErrKexecUnavailable
+	}
+	sc := slotConfig(m.C, target)
+	if sc.Device == "" {
+		return KexecPlan{}, nil, errKexecDirSlot
+	}
+	cl := m.C.Boot.Cmdline
+	if cl == "" {
+		cl = "/proc/cmdline"
+	}
+	cmdline, err := os.ReadFile(cl)
+	if err != nil {
+		return KexecPlan{}, nil, err
+	}
+	root, unmount, err := m.mount(target)
+	if err != nil {
+		return KexecPlan{}, nil, err
+	}
+	p, err := PlanKexec(m.Agent.Config.Root, root, "", "", string(cmdline), target, sc.Device)
+	if err != nil {
+		unmount()
+		return KexecPlan{}, nil, err
+	}
+	return p, unmount, nil
+}
+
+func (m *Manager) run(ctx context.Context, argv []string) error {
+	if m.Run != nil {
+		return m.Run(ctx, argv)
+	}
+	return run(ctx, argv)
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 // reboot runs the configured reboot command in a moment (so an API call
@@ -450,7 +575,7 @@ func (m *Manager) commitLocked(st *State, booted string) error {
 	st.Default = booted
 	if t := st.Trial; t != nil && t.Slot == booted {
 		now := m.now()
-		st.LastSwitch = &Switched{From: t.From, To: booted, At: t.Since, Healthy: now, Downtime: now.Sub(t.Since).Seconds()}
+		st.LastSwitch = &Switched{N: t.N, From: t.From, To: booted, At: t.Since, Healthy: now, Downtime: now.Sub(t.Since).Seconds()}
 		st.Trial = nil
 	}
 	return st.Save(m.C.StateDir)
@@ -460,7 +585,7 @@ func (m *Manager) commitLocked(st *State, booted string) error {
 // slot is booted on trial like any switch, so a slot that no longer
 // boots cannot strand the host.
 func (m *Manager) Rollback(ctx context.Context) error {
-	return m.switchOther(ctx, true)
+	return m.switchOther(ctx, true, viaBootloader)
 }
 
 // AtBoot settles a switch when the agent starts: on the slot on trial it
@@ -485,10 +610,15 @@ func (m *Manager) AtBoot(ctx context.Context) (*Attempt, error) {
 		}
 		return nil, st.Save(m.C.StateDir)
 	case !t.Armed:
+		// The switch was cut short before the bootloader was told: the
+		// host never left its slot; recorded so a controller waiting on
+		// this switch learns it failed.
+		a := Attempt{N: t.N, Slot: t.Slot, Image: t.Image, At: m.now(), Reason: "the switch was interrupted before the bootloader was told"}
+		st.fail(a)
 		st.Trial = nil
-		return nil, st.Save(m.C.StateDir)
+		return &a, st.Save(m.C.StateDir)
 	case booted == t.From:
-		a := Attempt{Slot: t.Slot, Image: t.Image, At: m.now(),
+		a := Attempt{N: t.N, Slot: t.Slot, Image: t.Image, At: m.now(),
 			Reason: fmt.Sprintf("the host came back on slot %s: slot %s did not come up healthy (kernel, init or the agent failed, or a reboot before the checks passed)", booted, t.Slot)}
 		st.fail(a)
 		st.Trial = nil
@@ -508,7 +638,7 @@ func (m *Manager) AtBoot(ctx context.Context) (*Attempt, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	a := Attempt{Slot: booted, Image: t.Image, At: m.now(), Reason: "health checks failed: " + herr.Error()}
+	a := Attempt{N: t.N, Slot: booted, Image: t.Image, At: m.now(), Reason: "health checks failed: " + herr.Error()}
 	st.fail(a)
 	st.Trial = nil
 	if err := st.Save(m.C.StateDir); err != nil {
@@ -516,6 +646,40 @@ func (m *Manager) AtBoot(ctx context.Context) (*Attempt, error) {
 	}
 	m.reboot()
 	return &a, nil
+}
+
+// Summary implements pusher.SlotManager: the slots' part of the agent's
+// status. It reads the state files and never waits for the slot work.
+func (m *Manager) Summary() *pusher.SlotSummary {
+	sum := &pusher.SlotSummary{}
+	if w, _ := m.writing.Load().(string); w != "" {
+		sum.Writing = w
+		sum.Phase, _ = m.phase.Load().(string)
+		if ss := m.cur.Load(); ss != nil && sum.Phase == "sync" {
+			p := ss.Progress()
+			sum.Phase += " " + p.Phase
+			sum.Progress = &p
+		} else {
+			sum.Progress = &pusher.ProgressSnapshot{}
+		}
+	}
+	s, err := m.Status()
+	if err != nil {
+		sum.Error = err.Error()
+		return sum
+	}
+	sum.Booted, sum.Default, sum.Switches = s.Booted, s.Default, s.Switches
+	if t := s.Trial; t != nil {
+		sum.Trial = &pusher.SlotOutcome{N: t.N, Slot: t.Slot, Image: t.Image}
+	}
+	if l := s.LastSwitch; l != nil {
+		sum.Committed = &pusher.SlotOutcome{N: l.N, Slot: l.To, Image: s.Slots[l.To].Image, Downtime: l.Downtime}
+	}
+	if n := len(s.Attempts); n > 0 {
+		a := s.Attempts[n-1]
+		sum.Failed = &pusher.SlotOutcome{N: a.N, Slot: a.Slot, Image: a.Image, Reason: a.Reason}
+	}
+	return sum
 }
 
 // Handler serves /v1/slots/status (GET) and /v1/slots/switch, commit,

@@ -348,3 +348,59 @@ func TestSlotRefusesOlderImage(t *testing.T) {
 		t.Fatalf("explicit rollback into the slot: %s", res.Error)
 	}
 }
+
+// While a slot sync runs, the agent's status shows it: the image being
+// written, the step and the sync engine's progress (files and bytes done
+// of the total); after it, the switch it made.
+func TestSlotSyncProgressInStatus(t *testing.T) {
+	testenv.RequireRoot(t)
+	ctx := context.Background()
+	f := newFixture(t)
+	dA, dB := f.publish(t, manyFiles(imageA(), 20, "a")), f.publish(t, manyFiles(imageB(), 20, "b"))
+	conf := f.config(t, "")
+	m := f.manager(t, conf)
+	if res := m.Agent.Syncer.Sync(ctx, dA, f.source(t), pusher.SyncOptions{}); !res.OK {
+		t.Fatalf("sync A: %s", res.Error)
+	}
+	var seen []pusher.Status
+	pusher.CrashHook = func(string) { seen = append(seen, m.Agent.Status()) }
+	defer func() { pusher.CrashHook = nil }()
+	if res := m.SyncSlot(ctx, dB, f.source(t), pusher.SyncOptions{}, true); !res.OK {
+		t.Fatalf("slot sync: %s", res.Error)
+	}
+	pusher.CrashHook = nil
+	var mid *pusher.Status
+	for i := range seen {
+		s := &seen[i]
+		if s.Slots == nil || s.Slots.Writing != dB.String() {
+			t.Fatalf("status during the slot sync: %+v", s.Slots)
+		}
+		if p := s.Slots.Progress; mid == nil && p != nil && p.FilesDone > 0 && p.FilesDone < p.FilesTotal {
+			mid = s
+		}
+	}
+	if mid == nil {
+		t.Fatalf("no status in %d showed a slot sync part done", len(seen))
+	}
+	p := mid.Progress
+	if !strings.HasPrefix(p.Phase, "slot sync ") || p.BytesTotal == 0 || p.FilesTotal < 20 {
+		t.Errorf("status progress mid-sync: %+v", p)
+	}
+	if mid.Image != dA.String() {
+		t.Errorf("mid-sync the booted root's image is %s, want %s", mid.Image, dA)
+	}
+	after := m.Agent.Status()
+	if sl := after.Slots; sl == nil || sl.Writing != "" || sl.Progress != nil || sl.Switches != 1 || sl.Trial == nil || sl.Trial.N != 1 || sl.Trial.Slot != B {
+		t.Fatalf("status after the slot sync and switch: %+v", after.Slots)
+	}
+	// Booted on b, on trial: slot a is its fallback and is not written.
+	(&FileBoot{Path: f.bootFile}).Boot()
+	mb := f.manager(t, conf)
+	sumA := treeSum(t, f.slotA)
+	if res := mb.SyncSlot(ctx, dA, f.source(t), pusher.SyncOptions{}, false); res.OK || !strings.Contains(res.Error, "fallback") {
+		t.Fatalf("a slot sync during the trial: %+v", res)
+	}
+	if treeSum(t, f.slotA) != sumA {
+		t.Fatal("the refused slot sync changed the fallback slot")
+	}
+}

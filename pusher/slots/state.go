@@ -44,6 +44,10 @@ type State struct {
 	Attempts []Attempt `json:"attempts,omitempty"`
 	// LastSwitch is the last switch that came up healthy.
 	LastSwitch *Switched `json:"last_switch,omitempty"`
+	// Switches counts the switches (and rollbacks) ever made: each
+	// trial, and what came of it, carries its number, so a controller
+	// can tell its own switch from earlier ones.
+	Switches int `json:"switches,omitempty"`
 }
 
 // SlotState is one slot's contents.
@@ -63,18 +67,24 @@ type SlotState struct {
 
 // Trial is a switch to Slot (from From) not yet committed.
 type Trial struct {
+	N     int       `json:"n,omitempty"` // its number (State.Switches)
 	Slot  string    `json:"slot"`
 	From  string    `json:"from"`
 	Image string    `json:"image,omitempty"`
 	Since time.Time `json:"since"`
 	// Rollback: the switch returns to a slot that ran before.
 	Rollback bool `json:"rollback,omitempty"`
-	// Armed: the bootloader was told (a trial not armed never happened).
+	// Armed: the bootloader was told, or the kernel loaded for kexec (a
+	// trial not armed never happened).
 	Armed bool `json:"armed,omitempty"`
+	// Kexec: the slot is started by kexec; the bootloader was not told,
+	// so any boot through the firmware starts the default slot.
+	Kexec bool `json:"kexec,omitempty"`
 }
 
 // Attempt is a switch that did not come up healthy.
 type Attempt struct {
+	N      int       `json:"n,omitempty"` // the trial's number
 	Slot   string    `json:"slot"`
 	Image  string    `json:"image,omitempty"`
 	At     time.Time `json:"at"`
@@ -84,6 +94,7 @@ type Attempt struct {
 // Switched records a switch that came up healthy and its downtime: from
 // the switch (just before the reboot) to the checks passing.
 type Switched struct {
+	N        int       `json:"n,omitempty"` // the trial's number
 	From     string    `json:"from"`
 	To       string    `json:"to"`
 	At       time.Time `json:"at"`

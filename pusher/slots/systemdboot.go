@@ -87,13 +87,20 @@ func (s *SystemdBoot) rename(slot, to string) error {
 	return syncDir(s.entries())
 }
 
+// syncDir syncs a directory of the ESP and then its whole filesystem: on
+// FAT a rename or a replaced file also changes the allocation table (and
+// frees the old clusters later), which a directory's fsync alone may not
+// write (see writeEnvBlock).
 func syncDir(dir string) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	return unix.Fsync(fd)
+	if err := unix.Fsync(fd); err != nil {
+		return err
+	}
+	return unix.Syncfs(fd)
 }
 
 func (s *SystemdBoot) Booted() (string, error) { return cmdlineSlot(s.Cmdline) }
@@ -162,6 +169,9 @@ func (s *SystemdBoot) SetDefault(slot string) error {
 		out = append([]string{"default ingot-" + slot + ".conf"}, out...)
 	}
 	if err := atomicfile.WriteFile(s.loaderConf(), []byte(strings.Join(out, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(s.loaderConf())); err != nil {
 		return err
 	}
 	return s.removeVar("LoaderEntryOneShot")
