@@ -17,9 +17,9 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/pusher/signing"
-	"github.com/ingotfleet/ingot/triggers"
 )
 
 // Agent is the daemon on a host: a Syncer behind an API.
@@ -55,7 +55,7 @@ func NewAgent(c *Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	cross, _ := triggers.CompileGlobs(c.CrossMounts)
+	cross, _ := glob.CompileSet(c.CrossMounts)
 	down, _ := ParseRate(c.Limits.Download)
 	write, _ := ParseRate(c.Limits.Write)
 	a := &Agent{Config: c, Log: log, started: time.Now()}

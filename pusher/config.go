@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/triggers"
 )
 
@@ -134,7 +135,7 @@ func (c *Config) Validate() error {
 	if _, err := c.localGlobs(); err != nil {
 		return err
 	}
-	if _, err := triggers.CompileGlobs(c.CrossMounts); err != nil {
+	if _, err := glob.CompileSet(c.CrossMounts); err != nil {
 		return fmt.Errorf("cross_mounts: %w", err)
 	}
 	for _, r := range []string{c.Limits.Download, c.Limits.Write} {
@@ -145,12 +146,12 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func (c *Config) localGlobs() (triggers.GlobSet, error) {
+func (c *Config) localGlobs() (glob.Set, error) {
 	l := c.LocalPaths
 	if len(l) == 0 {
 		l = DefaultLocal
 	}
-	g, err := triggers.CompileGlobs(append(append([]string{}, l...), c.ExtraLocalPaths...))
+	g, err := glob.CompileSet(append(append([]string{}, l...), c.ExtraLocalPaths...))
 	if err != nil {
 		return nil, fmt.Errorf("local_paths: %w", err)
 	}

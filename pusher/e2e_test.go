@@ -17,6 +17,7 @@ import (
 
 	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/internal/localfleet"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
@@ -166,7 +167,7 @@ func TestEndToEnd20Agents(t *testing.T) {
 	ma := pair.Manifest(t, pair.A())
 	mb := pair.Manifest(t, pair.B())
 	probe := &pusher.Syncer{Root: "/r", StateDir: "/r/var/lib/ingot-agent"}
-	probe.Local, _ = triggers.CompileGlobs(append(slices.Clone(pusher.DefaultLocal), "opt/data/**"))
+	probe.Local, _ = glob.CompileSet(append(slices.Clone(pusher.DefaultLocal), "opt/data/**"))
 
 	start := time.Now()
 	if _, err := fleet.Push(ctx, agentclient.PushOptions{Image: pair.A(), Concurrency: 5}); err != nil {

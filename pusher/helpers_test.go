@@ -15,9 +15,9 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher/signing"
-	"github.com/ingotfleet/ingot/triggers"
 )
 
 // tree is a small root described as path → spec; specs: "dir", "file:CONTENT",
@@ -213,7 +213,7 @@ func (f *fixture) publishTree(t testing.TB, tr tree) (images.Digest, *images.Man
 }
 
 func (f *fixture) syncer(t testing.TB, root string) *Syncer {
-	local, err := triggers.CompileGlobs(DefaultLocal)
+	local, err := glob.CompileSet(DefaultLocal)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/internal/testenv"
-	"github.com/ingotfleet/ingot/triggers"
 )
 
 // noManifest is a Source that has no manifests: a sync through it can
@@ -142,7 +142,7 @@ func TestQuickNoChange(t *testing.T) {
 
 	// A record from another configuration is not used.
 	s3 := f.syncer(t, root)
-	g, err := triggers.CompileGlob("opt/**")
+	g, err := glob.Compile("opt/**")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ingotfleet/ingot/triggers"
+	"github.com/ingotfleet/ingot/internal/glob"
 )
 
 // SlotsConfig is the "slots" section of the agent's config: two root
@@ -149,7 +149,7 @@ func (c *SlotsConfig) validate(base string) error {
 	if c.Carry == nil {
 		c.Carry = DefaultCarry
 	}
-	if _, err := triggers.CompileGlobs(c.Carry); err != nil {
+	if _, err := glob.CompileSet(c.Carry); err != nil {
 		return fmt.Errorf("slots: carry: %w", err)
 	}
 	if c.EtcDefault == "" {
@@ -169,7 +169,7 @@ func (c *SlotsConfig) validate(base string) error {
 		if !okPolicy(p.Policy) {
 			return fmt.Errorf("slots: etc_policies: %s: unknown policy %q (want %s, %s, %s or %s)", p.Path, p.Policy, PolicyKeepHost, PolicyTakeImage, PolicyMerge, PolicyFail)
 		}
-		if _, err := triggers.CompileGlobs([]string{p.Path}); err != nil {
+		if _, err := glob.CompileSet([]string{p.Path}); err != nil {
 			return fmt.Errorf("slots: etc_policies: %w", err)
 		}
 	}

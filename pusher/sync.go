@@ -20,6 +20,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
 )
@@ -37,8 +38,8 @@ var DefaultLocal = []string{
 type Syncer struct {
 	Root     string // the root filesystem ("/" in production)
 	StateDir string // on the root's filesystem; a local path when inside Root
-	Local    triggers.GlobSet
-	Cross    triggers.GlobSet // mount points under Root a sync may enter
+	Local    glob.Set
+	Cross    glob.Set // mount points under Root a sync may enter
 	Trusted  []signing.PublicKey
 	Triggers []triggers.Rule // from the agent's config; the image's own come first
 	// Concurrency of fetches (default 8).

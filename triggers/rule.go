@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ingotfleet/ingot/internal/glob"
 )
 
 // Phase says when a rule runs relative to a sync's commit.
@@ -39,7 +41,7 @@ type Rule struct {
 	// Source is where the rule was read from (file name), for messages.
 	Source string `yaml:"-" json:"source,omitempty"`
 
-	globs GlobSet
+	globs glob.Set
 }
 
 // Validate checks a rule and compiles its globs. It fills in the defaults:
@@ -74,7 +76,7 @@ func (r *Rule) Validate() error {
 	if r.Timeout == 0 {
 		r.Timeout = DefaultTimeout
 	}
-	g, err := CompileGlobs(r.Paths)
+	g, err := glob.CompileSet(r.Paths)
 	if err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
@@ -85,7 +87,7 @@ func (r *Rule) Validate() error {
 // Watches reports whether the rule watches path p.
 func (r *Rule) Watches(p string) bool {
 	if r.globs == nil && len(r.Paths) > 0 {
-		r.globs, _ = CompileGlobs(r.Paths)
+		r.globs, _ = glob.CompileSet(r.Paths)
 	}
 	return r.globs.Match(p)
 }

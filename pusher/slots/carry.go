@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/pusher"
-	"github.com/ingotfleet/ingot/triggers"
 )
 
 // Report is what a carry-over did to the new slot.
@@ -54,7 +54,7 @@ type Carry struct {
 	// BaseContent returns the base image's bytes of a file (for merge-lines).
 	BaseContent func(ctx context.Context, sha images.Digest, size int64) ([]byte, error)
 
-	globs   triggers.GlobSet
+	globs   glob.Set
 	touched []string // directories written into
 }
 
@@ -64,7 +64,7 @@ type Carry struct {
 // after the resolved paths are written (the slot is not switched to).
 func (c *Carry) Run(ctx context.Context) (*Report, error) {
 	rep := &Report{}
-	globs, err := triggers.CompileGlobs(c.Carry)
+	globs, err := glob.CompileSet(c.Carry)
 	if err != nil {
 		return rep, err
 	}

@@ -19,8 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/pusher"
-	"github.com/ingotfleet/ingot/triggers"
 )
 
 // Manager does a host's slot work: slot syncs, switch, commit, rollback,
@@ -229,7 +229,7 @@ func (m *Manager) slotSyncer(root string, base *images.Manifest) (*pusher.Syncer
 	for _, k := range m.C.Keep {
 		keep = append(keep, strings.Trim(k, "/")+"/*/**")
 	}
-	kg, err := triggers.CompileGlobs(keep)
+	kg, err := glob.CompileSet(keep)
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +369,7 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 
 func (m *Manager) policy(p string) string {
 	for _, ep := range m.C.EtcPolicies {
-		g, err := triggers.CompileGlobs([]string{ep.Path})
+		g, err := glob.CompileSet([]string{ep.Path})
 		if err == nil && g.Match(p) {
 			return ep.Policy
 		}

@@ -14,8 +14,8 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
+	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/pusher"
-	"github.com/ingotfleet/ingot/triggers"
 )
 
 // TakeSnapshot writes to file a gzip-compressed tar of the host's
@@ -23,7 +23,7 @@ import (
 // that differs from base (all of /etc when base is nil). skip leaves
 // paths out. It returns the number of entries.
 func TakeSnapshot(ctx context.Context, root *pusher.Tree, base *images.Manifest, carry []string, skip func(string) bool, file string) (int, error) {
-	globs, err := triggers.CompileGlobs(carry)
+	globs, err := glob.CompileSet(carry)
 	if err != nil {
 		return 0, err
 	}
