@@ -316,6 +316,17 @@ func (s *StoreSource) limitIndex(d images.Digest, max int64) {
 	s.mu.Unlock()
 }
 
+// useImage tells the source the image the sync reads, with its manifest
+// however it arrived (fetched, kept, or rebuilt from a manifest delta):
+// the index's bound (limitIndex), and each store's pack index of the
+// image, without which a layout-v2 store finds none of its objects.
+func (s *StoreSource) useImage(d images.Digest, m *images.Manifest) {
+	s.limitIndex(d, store.IndexLimit(m))
+	for _, st := range s.stores {
+		st.WillRead(d, m)
+	}
+}
+
 // index returns the chunk index of the image whose manifest was fetched
 // last (nil if there is none, its size is not known, or it cannot be
 // read).

@@ -474,8 +474,10 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	if err != nil {
 		return err
 	}
-	if l, ok := src.(interface{ limitIndex(images.Digest, int64) }); ok {
-		l.limitIndex(d, store.IndexLimit(want))
+	if l, ok := src.(interface {
+		useImage(images.Digest, *images.Manifest)
+	}); ok {
+		l.useImage(d, want)
 	}
 
 	// 2. Plan against the host.

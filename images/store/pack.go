@@ -118,6 +118,14 @@ func (s *Store) lookup(id images.Digest) (packLoc, bool) {
 	return l, ok
 }
 
+// WillRead tells the store that objects of image d, whose manifest m the
+// reader has from elsewhere (kept from an earlier sync, or rebuilt from a
+// manifest delta), are about to be read: in layout v2 its image pack
+// index is then read (bounded by m) before the first of them.
+func (s *Store) WillRead(d images.Digest, m *images.Manifest) {
+	s.noteImage(d, min(maxPackIndex, PackIndexLimit(m)))
+}
+
 // noteImage records that objects of image d may be read soon: its image
 // pack index is read at the first object the store cannot place.
 func (s *Store) noteImage(d images.Digest, max int64) {
