@@ -111,29 +111,39 @@ func (b *Local) path(h Handle) (string, error) {
 	return filepath.Join(b.dir, filepath.FromSlash(h.Path())), nil
 }
 
+// open opens the file of h for reading, refusing anything but a regular
+// file. Non-blocking: a FIFO planted in the store directory must not hang
+// the reader at open; it is refused as not a regular file.
+func (b *Local) open(h Handle) (*os.File, fs.FileInfo, string, error) {
+	p, err := b.path(h)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, p, fmt.Errorf("%s in %s: %w", h, b.dir, ErrNotFound)
+	}
+	if err != nil {
+		return nil, nil, p, fmt.Errorf("reading %s: %w", p, err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("not a regular file: %w", ErrCorrupt)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, p, fmt.Errorf("reading %s: %w", p, err)
+	}
+	return f, fi, p, nil
+}
+
 // Get reads the file of h, at most max bytes.
 func (b *Local) Get(ctx context.Context, h Handle, max int64) ([]byte, error) {
-	p, err := b.path(h)
+	f, fi, p, err := b.open(h)
 	if err != nil {
 		return nil, err
 	}
-	// Non-blocking: a FIFO planted in the store directory must not hang
-	// the reader at open; it is refused below as not a regular file.
-	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s in %s: %w", h, b.dir, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", p, err)
-	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", p, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("reading %s: not a regular file: %w", p, ErrCorrupt)
-	}
 	if fi.Size() > max {
 		return nil, tooLarge(h, b.dir, fmt.Sprintf("%d bytes,", fi.Size()), max)
 	}
@@ -158,28 +168,14 @@ func (b *Local) Get(ctx context.Context, h Handle, max int64) ([]byte, error) {
 
 // GetRange reads n bytes of the file of h from off.
 func (b *Local) GetRange(ctx context.Context, h Handle, off, n int64) ([]byte, error) {
-	p, err := b.path(h)
-	if err != nil {
-		return nil, err
-	}
 	if off < 0 || n <= 0 {
 		return nil, fmt.Errorf("%s in %s: range of %d bytes at %d: %w", h, b.dir, n, off, ErrCorrupt)
 	}
-	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s in %s: %w", h, b.dir, ErrNotFound)
-	}
+	f, fi, p, err := b.open(h)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", p, err)
+		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", p, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("reading %s: not a regular file: %w", p, ErrCorrupt)
-	}
 	if off > fi.Size() || n > fi.Size()-off {
 		return nil, fmt.Errorf("%s in %s: bytes %d-%d asked, the file has %d: %w", h, b.dir, off, off+n-1, fi.Size(), ErrCorrupt)
 	}
