@@ -15,7 +15,6 @@ import (
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/rollout"
-	"github.com/ingotfleet/ingot/rollout/boltstore"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
 )
 
@@ -70,23 +69,7 @@ func TestAgentIndicators(t *testing.T) {
 	for _, h := range fleet.Hosts {
 		fmt.Fprintf(&inv, "  - {name: %s, addr: %q, colo: c1, sets: [s1]}\n", h.Name, h.Addr)
 	}
-	in, err := rollout.ParseInventory("inventory.yaml", []byte(inv.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	po, err := rollout.ParsePolicy("policy.yaml", []byte("interval: 100ms\nmax_unavailable: 2\ncooldown: 100ms\n"), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := rollout.NewPlan(in, po)
-	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bs.Close()
-	if _, err := rollout.Begin(ctx, bs, pl, imgB.String(), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	pl, bs := beginRollout(ctx, t, inv.String(), "interval: 100ms\nmax_unavailable: 2\ncooldown: 100ms\n", imgB.String())
 	audit := &rollouttest.Log{}
 	ctl := &rollout.Controller{Plan: pl, Store: bs, Agents: &rollout.PusherAgents{Client: fleet.Client}, Audit: audit}
 	rctx, cancel := context.WithCancel(ctx)

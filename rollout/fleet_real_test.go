@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,7 +20,6 @@ import (
 	"github.com/ingotfleet/ingot/internal/testenv/debianpair"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/rollout"
-	"github.com/ingotfleet/ingot/rollout/boltstore"
 	"github.com/ingotfleet/ingot/rollout/promtest"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
 )
@@ -123,34 +121,18 @@ func TestFleetSimulationRealAgents(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	in, err := rollout.ParseInventory("inventory.yaml", []byte(inv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	po, err := rollout.ParsePolicy("policy.yaml", []byte(`
+	pl, bs := beginRollout(ctx, t, inv, `
 interval: 50ms
 canary: {colos: [c0], bake: 300ms}
 waves: [{size: 1 per set, bake: 200ms}, {size: 25%, bake: 100ms}, {size: 100%}]
 max_unavailable: 10%
 cooldown: 100ms
 health: {deadline: 5m}
-`), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := rollout.NewPlan(in, po)
-	fakes := rollouttest.NewFleet(in.Hosts, pair.A.String(), 20*time.Millisecond)
+`, pair.B.String())
+	fakes := rollouttest.NewFleet(pl.Inv.Hosts, pair.A.String(), 20*time.Millisecond)
 	is := map[string]bool{}
 	for _, n := range realNames {
 		is[n] = true
-	}
-	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bs.Close()
-	if _, err := rollout.Begin(ctx, bs, pl, pair.B.String(), time.Now()); err != nil {
-		t.Fatal(err)
 	}
 	audit := &rollouttest.Log{}
 	ctl := &rollout.Controller{Plan: pl, Store: bs, Agents: &mixedAgents{fake: fakes, real: &rollout.PusherAgents{Client: fleet.Client}, is: is},
@@ -193,7 +175,7 @@ health: {deadline: 5m}
 	if e, _ := first(evs, func(e rollout.Event) bool { return e.Action == rollout.Start && e.Host == blocked }); e.Time.Before(cleared) {
 		t.Errorf("%s started at %v, before its alert was cleared at %v", blocked, e.Time, cleared)
 	}
-	for _, h := range in.Hosts {
+	for _, h := range pl.Inv.Hosts {
 		if is[h.Name] {
 			continue
 		}

@@ -133,26 +133,10 @@ health:
   deadline: 1s
   gates: [{http: "%s/health/{host}"}]
 `, gate.URL)
-	in, err := rollout.ParseInventory("inventory.yaml", []byte(inv.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	po, err := rollout.ParsePolicy("policy.yaml", []byte(pol), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := rollout.NewPlan(in, po)
-	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bs.Close()
-	if _, err := rollout.Begin(ctx, bs, pl, imgB.String(), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	pl, bs := beginRollout(ctx, t, inv.String(), pol, imgB.String())
 	audit := &rollouttest.Log{}
 	ctl := &rollout.Controller{Plan: pl, Store: bs, Agents: &rollout.PusherAgents{Client: fleet.Client},
-		Health: rollout.Gates(po, nil), Audit: audit}
+		Health: rollout.Gates(pl.Pol, nil), Audit: audit}
 	// The API, served with a certificate from the fleet CA, for
 	// controller certificates only.
 	cert, keyFile, err := pki.IssueCert(fleet.CA, t.TempDir(), "rollout-api", pki.RoleAgent, []string{"127.0.0.1"}, 0)
@@ -274,4 +258,29 @@ func getJSON(t *testing.T, hc *http.Client, url string, out any) {
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// beginRollout parses an inventory and a policy, opens a bolt store in a
+// temporary directory (closed when the test ends) and begins the rollout
+// of image on it.
+func beginRollout(ctx context.Context, t *testing.T, inv, pol, image string) (*rollout.Plan, *boltstore.Store) {
+	t.Helper()
+	in, err := rollout.ParseInventory("inventory.yaml", []byte(inv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	po, err := rollout.ParsePolicy("policy.yaml", []byte(pol), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := rollout.NewPlan(in, po)
+	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bs.Close() })
+	if _, err := rollout.Begin(ctx, bs, pl, image, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return pl, bs
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/slots"
 	"github.com/ingotfleet/ingot/rollout"
-	"github.com/ingotfleet/ingot/rollout/boltstore"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
 )
 
@@ -255,10 +254,6 @@ func TestSlotRollout(t *testing.T) {
 	bin, ca, ccert, ckey, client, hosts, imgA, imgB := f.bin, f.ca, f.ccert, f.ckey, f.client, f.hosts, f.imgA, f.imgB
 	os.WriteFile(hosts[2].unhealthy, nil, 0o644)
 	f.start(t)
-	in, err := rollout.ParseInventory("inventory.yaml", []byte(f.inv))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// h2's rollout health gate fails (after its trial committed) until
 	// the test says otherwise.
 	var h2Healthy atomic.Bool
@@ -268,7 +263,7 @@ func TestSlotRollout(t *testing.T) {
 		}
 	}))
 	defer gate.Close()
-	po, err := rollout.ParsePolicy("policy.yaml", []byte(fmt.Sprintf(`
+	pl, bs := beginRollout(ctx, t, f.inv, fmt.Sprintf(`
 mode: slot
 slot_deadline: 2m
 interval: 100ms
@@ -276,22 +271,10 @@ canary: {colos: [c0]}
 max_unavailable: 1
 failures: {limit: 2, rollback: true}
 health: {deadline: 2s, gates: [{http: "%s/health/{host}"}]}
-`, gate.URL)), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := rollout.NewPlan(in, po)
-	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bs.Close()
-	if _, err := rollout.Begin(ctx, bs, pl, imgB.String(), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+`, gate.URL), imgB.String())
 	audit := &rollouttest.Log{}
 	ctl := &rollout.Controller{Plan: pl, Store: bs, Agents: &rollout.PusherAgents{Client: client}, Audit: audit, Poll: 50 * time.Millisecond,
-		Health: rollout.Gates(po, nil)}
+		Health: rollout.Gates(pl.Pol, nil)}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -419,23 +402,7 @@ func TestSlotRolloutControllerRestart(t *testing.T) {
 	h := f.hosts[0]
 	os.WriteFile(h.unhealthy, nil, 0o644) // the trial waits on its check
 	f.start(t)
-	in, err := rollout.ParseInventory("inventory.yaml", []byte(f.inv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	po, err := rollout.ParsePolicy("policy.yaml", []byte("mode: slot\ninterval: 100ms\nslot_deadline: 2m\n"), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := rollout.NewPlan(in, po)
-	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bs.Close()
-	if _, err := rollout.Begin(ctx, bs, pl, f.imgB.String(), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	pl, bs := beginRollout(ctx, t, f.inv, "mode: slot\ninterval: 100ms\nslot_deadline: 2m\n", f.imgB.String())
 	audit := &rollouttest.Log{}
 	newCtl := func() *rollout.Controller {
 		return &rollout.Controller{Plan: pl, Store: bs, Agents: &rollout.PusherAgents{Client: f.client}, Audit: audit, Poll: 50 * time.Millisecond}
