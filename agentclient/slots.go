@@ -66,12 +66,6 @@ func RollbackSlotAndWait(ctx context.Context, c slotClient, addr string, o SlotW
 // agent unreachable meanwhile counts as rebooting). The result is the
 // slot sync's, as the agent reported it.
 func SyncSlotAndWait(ctx context.Context, c slotClient, addr string, req pusher.SyncRequest, o SlotWaitOptions) (*pusher.Result, error) {
-	if o.Deadline <= 0 {
-		o.Deadline = 30 * time.Minute
-	}
-	if o.Poll <= 0 {
-		o.Poll = time.Second
-	}
 	before, err := c.Status(ctx, addr)
 	if err != nil {
 		return nil, err
