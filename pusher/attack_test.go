@@ -382,7 +382,7 @@ func TestAttackHugeFile(t *testing.T) {
 
 	root := filepath.Join(base, "root")
 	os.Mkdir(root, 0o755)
-	c := Config{Root: root, Stores: []string{f.store}, TrustedKeys: []string{f.writeTrusted(t)}}
+	c := agentConfig{Root: root, Stores: []string{f.store}, TrustedKeys: []string{f.writeTrusted(t)}}
 	b, _ := yaml.Marshal(c)
 	conf := filepath.Join(base, "agent.yaml")
 	os.WriteFile(conf, b, 0o644)
