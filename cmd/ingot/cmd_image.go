@@ -47,7 +47,7 @@ which is imported first.`,
 func (a *App) openStore(opts ...store.Option) (*store.Store, error) {
 	dir := a.StoreDir()
 	if strings.HasPrefix(dir, "http://") || strings.HasPrefix(dir, "https://") {
-		b, err := store.NewHTTP([]string{dir})
+		b, err := store.HTTPMirrors([]string{dir})
 		if err != nil {
 			return nil, err
 		}

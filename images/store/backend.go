@@ -167,4 +167,8 @@ var (
 	ErrNotSupported = errors.New("not supported by this backend")
 	ErrInvalidName  = errors.New("invalid store name")
 	ErrAmbiguous    = errors.New("ambiguous reference")
+	// ErrTransient is wrapped by errors worth another try at the same
+	// location (a reset connection, a 5xx or 429, a truncated body):
+	// Retry retries them.
+	ErrTransient = errors.New("transient failure")
 )

@@ -53,7 +53,7 @@ func TestHTTPConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv := serveStore(t, dir, nil)
-		b, err := store.NewHTTP([]string{srv.URL}, store.WithRetries(2, time.Millisecond))
+		b, err := retryHTTP(srv.URL, 2, time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func TestHTTPHostileServer(t *testing.T) {
 					panic(http.ErrAbortHandler)
 				})
 			})
-			b, err := store.NewHTTP([]string{srv.URL}, store.WithRetries(2, time.Millisecond))
+			b, err := retryHTTP(srv.URL, 2, time.Millisecond)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +177,7 @@ func TestHTTPRetriesAndMirrors(t *testing.T) {
 			h.ServeHTTP(rw, r)
 		})
 	})
-	b, _ := store.NewHTTP([]string{flaky.URL}, store.WithRetries(3, time.Millisecond))
+	b, _ := retryHTTP(flaky.URL, 3, time.Millisecond)
 	if _, err := store.New(b).GetChunk(ctx, sha); err != nil {
 		t.Fatalf("GetChunk after two 503s: %v", err)
 	}
@@ -190,12 +190,14 @@ func TestHTTPRetriesAndMirrors(t *testing.T) {
 	}))
 	defer dead.Close()
 	good := serveStore(t, dir, nil)
-	b, _ = store.NewHTTP([]string{dead.URL, good.URL}, store.WithRetries(1, time.Millisecond))
+	deadB, _ := retryHTTP(dead.URL, 1, time.Millisecond)
+	goodB, _ := retryHTTP(good.URL, 1, time.Millisecond)
+	b = store.NewFailover(deadB, goodB)
 	if _, err := store.New(b).GetChunk(ctx, sha); err != nil {
 		t.Errorf("GetChunk with the first mirror down: %v", err)
 	}
 
-	b, _ = store.NewHTTP([]string{dead.URL}, store.WithRetries(1, time.Millisecond))
+	b, _ = retryHTTP(dead.URL, 1, time.Millisecond)
 	_, err = store.New(b).GetChunk(ctx, sha)
 	if err == nil || !strings.Contains(err.Error(), "502") {
 		t.Errorf("GetChunk from a dead server: err = %v, want the 502 named", err)
@@ -203,7 +205,7 @@ func TestHTTPRetriesAndMirrors(t *testing.T) {
 
 	// Cancellation stops the backoff.
 	cctx, cancel := context.WithCancel(ctx)
-	b, _ = store.NewHTTP([]string{dead.URL}, store.WithRetries(10, time.Hour))
+	b, _ = retryHTTP(dead.URL, 10, time.Hour)
 	go func() { time.Sleep(10 * time.Millisecond); cancel() }()
 	if _, err := store.New(b).GetChunk(cctx, sha); !errors.Is(err, context.Canceled) {
 		t.Errorf("GetChunk canceled during backoff: err = %v, want context.Canceled", err)
@@ -325,7 +327,7 @@ func TestHTTPBodyLimit(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	b, err := store.NewHTTP([]string{srv.URL}, store.WithRetries(0, time.Millisecond))
+	b, err := retryHTTP(srv.URL, 0, time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +431,7 @@ func TestHTTPRangeHostile(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := serveStore(t, dir, tc.wrap)
-			b, err := store.NewHTTP([]string{srv.URL}, store.WithRetries(1, time.Millisecond))
+			b, err := retryHTTP(srv.URL, 1, time.Millisecond)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -444,8 +446,56 @@ func TestHTTPRangeHostile(t *testing.T) {
 	}
 	// The honest server gives the range.
 	srv := serveStore(t, dir, nil)
-	b, _ := store.NewHTTP([]string{srv.URL})
+	b, _ := store.NewHTTP(srv.URL)
 	if got, err := b.GetRange(ctx, h, 1000, 200); err != nil || !bytes.Equal(got, data[1000:1200]) {
 		t.Errorf("GetRange from an honest server = %q, %v", got, err)
 	}
+}
+
+// retryHTTP is an HTTP backend on u retrying n times from backoff.
+func retryHTTP(u string, n int, backoff time.Duration) (store.Backend, error) {
+	b, err := store.NewHTTP(u)
+	if err != nil {
+		return nil, err
+	}
+	return store.Retry(b, n, backoff), nil
+}
+
+// The decorators pass the conformance suite around the backends they
+// wrap: a counted, retrying local directory, and a Failover whose first
+// mirror is down in front of the store's own server.
+func TestDecoratedConformance(t *testing.T) {
+	t.Run("local", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) (store.Backend, store.Backend) {
+			l, err := store.OpenLocal(filepath.Join(t.TempDir(), "store"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := store.Count(store.Retry(l, 2, time.Millisecond), &store.Counts{})
+			return b, b
+		})
+	})
+	t.Run("failover", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) (store.Backend, store.Backend) {
+			dir := filepath.Join(t.TempDir(), "store")
+			local, err := store.OpenLocal(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dead := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				http.Error(rw, "down", http.StatusBadGateway)
+			}))
+			t.Cleanup(dead.Close)
+			var c store.Counts
+			deadB, err := retryHTTP(dead.URL, 1, time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			goodB, err := retryHTTP(serveStore(t, dir, nil).URL, 1, time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return local, store.NewFailover(store.Count(deadB, &c), store.Count(goodB, &c))
+		})
+	})
 }

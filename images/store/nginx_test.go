@@ -99,21 +99,47 @@ http {
 }
 
 // The store layout served by a real nginx with the configuration of
-// docs/store.md passes the same conformance suite as ingot's own server.
+// docs/store.md passes the same conformance suite as ingot's own server,
+// read directly and through the decorators (counted and retrying, behind
+// a mirror that is down).
 func TestNginxConformance(t *testing.T) {
 	testenv.RequireRoot(t)
-	storetest.Run(t, func(t *testing.T) (store.Backend, store.Backend) {
-		dir := filepath.Join(t.TempDir(), "store")
-		local, err := store.OpenLocal(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := store.NewHTTP([]string{startNginx(t, dir)}, store.WithRetries(1, time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return local, b
-	})
+	for _, decorated := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "decorated"}[decorated], func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) (store.Backend, store.Backend) {
+				dir := filepath.Join(t.TempDir(), "store")
+				local, err := store.OpenLocal(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := store.NewHTTP(startNginx(t, dir))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !decorated {
+					return local, b
+				}
+				var c store.Counts
+				dead, err := store.NewHTTP(deadURL(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return local, store.NewFailover(store.Count(store.Retry(dead, 1, time.Millisecond), &c),
+					store.Count(store.Retry(b, 1, time.Millisecond), &c))
+			})
+		})
+	}
+}
+
+// deadURL is the URL of a port nothing listens on.
+func deadURL(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + l.Addr().String()
+	l.Close()
+	return u
 }
 
 func TestNginxServesOnlyTheLayout(t *testing.T) {
