@@ -16,6 +16,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/backend"
 	"github.com/ingotfleet/ingot/internal/rate"
 )
 
@@ -65,8 +66,8 @@ type SourceOptions struct {
 // same store, each a directory or an http(s) URL (ingot serve, nginx, a
 // CDN), read through one Store over the store's backend decorators: each
 // HTTP location retries a network error, 5xx or truncated body with
-// backoff (store.Retry), every location's reads are counted (store.Count),
-// and store.Failover moves a read on to the next location by its one
+// backoff (backend.Retry), every location's reads are counted (backend.Count),
+// and backend.Failover moves a read on to the next location by its one
 // rule (failures, bytes that do not match their hash, and — except for
 // deltas, absent for most files and optional — "not found": a stale
 // mirror must not stop a sync). Content comes chunk by chunk
@@ -76,7 +77,7 @@ type StoreSource struct {
 	st     *store.Store
 	locs   []string
 	log    *slog.Logger
-	counts store.Counts
+	counts backend.Counts
 
 	mu       sync.Mutex
 	image    images.Digest // the last image whose manifest was asked for
@@ -111,27 +112,27 @@ func OpenSource(locations []string, opts SourceOptions) (*StoreSource, error) {
 			if client == nil {
 				client = newHTTPClient(opts.TLS, opts.Limit)
 			}
-			h, err := store.NewHTTP(loc, store.WithHTTPClient(client))
+			h, err := backend.NewHTTP(loc, backend.WithHTTPClient(client))
 			if err != nil {
 				return nil, err
 			}
-			b = store.Retry(h, opts.Retries, opts.Backoff)
+			b = backend.Retry(h, opts.Retries, opts.Backoff)
 		} else if strings.Contains(loc, "://") {
 			return nil, fmt.Errorf("store location %q: want a directory or an http(s):// URL", loc)
 		} else {
 			if fi, err := os.Stat(loc); err != nil || !fi.IsDir() {
 				return nil, fmt.Errorf("store location %q: not a directory (nor an http(s):// URL)", loc)
 			}
-			l, err := store.OpenLocal(loc)
+			l, err := backend.OpenLocal(loc)
 			if err != nil {
 				return nil, err
 			}
 			b = l
 		}
-		bs = append(bs, store.Count(b, &src.counts))
+		bs = append(bs, backend.Count(b, &src.counts))
 		src.locs = append(src.locs, loc)
 	}
-	src.st = store.New(store.NewFailover(bs...), store.WithWorkers(2))
+	src.st = store.New(backend.NewFailover(bs...), store.WithWorkers(2))
 	return src, nil
 }
 

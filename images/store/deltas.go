@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
 // Sub-file deltas. When image B follows image A, most changed files differ
@@ -268,7 +269,7 @@ func applyGzDelta(name string, delta, old []byte, to images.Digest, size int64) 
 func (s *Store) Delta(ctx context.Context, from, to images.Digest, old []byte, size int64) ([]byte, error) {
 	h := DeltaHandle(from, to)
 	var out []byte
-	_, err := GetChecked(ctx, s.b, h, compressedLimit(size), func(raw []byte) (err error) {
+	_, err := backend.GetChecked(ctx, s.b, h, compressedLimit(size), func(raw []byte) (err error) {
 		out, err = ApplyDelta(h.Path()+" from "+s.b.Location(), raw, old, from, to, size)
 		return err
 	})
@@ -748,7 +749,7 @@ func (s *Store) DeltaPack(ctx context.Context, a, b images.Digest, k int) (*Delt
 	}
 	h := deltaPackHandle(a, b, k)
 	var p *DeltaPack
-	_, err := GetChecked(ctx, s.b, h, int64(deltaPackLimit), func(raw []byte) (err error) {
+	_, err := backend.GetChecked(ctx, s.b, h, int64(deltaPackLimit), func(raw []byte) (err error) {
 		if p, err = parseDeltaPack(raw); err != nil {
 			return fmt.Errorf("%s from %s: %w", h.Path(), s.b.Location(), err)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
 // Layout v2 keeps chunks in packs (docs/store.md): a pack is zstd frames
@@ -79,7 +80,7 @@ func (ps *packState) init() {
 // layout is the backend's layout version: what new objects are written
 // as. A backend that does not say (HTTP, read-only) is read either way.
 func (s *Store) layout() int {
-	return LayoutOf(s.b)
+	return backend.LayoutOf(s.b)
 }
 
 // addIndex merges a parsed pack index into what the store knows. An
@@ -151,7 +152,7 @@ func (s *Store) loadPendingImages(ctx context.Context) (bool, error) {
 		h := DigestHandle(KindImagePacks, d)
 		var packs, ids []images.Digest
 		var locs []packLoc
-		_, err := GetChecked(ctx, s.b, h, max, func(data []byte) (err error) {
+		_, err := backend.GetChecked(ctx, s.b, h, max, func(data []byte) (err error) {
 			packs, ids, locs, err = ParsePackIndex(h.Path()+" from "+s.b.Location(), data)
 			return err
 		})
@@ -368,7 +369,7 @@ func (s *Store) frame(ctx context.Context, h Handle, id images.Digest, l packLoc
 // frame must pass verify too.
 func (s *Store) readFrame(ctx context.Context, h Handle, l packLoc, verify func(frame []byte) error) ([]byte, error) {
 	var f []byte
-	_, err := GetRangeChecked(ctx, s.b, h, l.frameOff, int64(l.frameLen), func(raw []byte) (err error) {
+	_, err := backend.GetRangeChecked(ctx, s.b, h, l.frameOff, int64(l.frameLen), func(raw []byte) (err error) {
 		if f, err = s.decodeFrame(h, l, raw); err == nil {
 			err = verify(f)
 		}

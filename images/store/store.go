@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
 // emptySHA is the content hash of an empty file, which needs no object.
@@ -89,7 +90,7 @@ func New(b Backend, opts ...Option) *Store {
 
 // Open opens (creating if needed) the store in directory dir.
 func Open(dir string, opts ...Option) (*Store, error) {
-	b, err := OpenLocal(dir)
+	b, err := backend.OpenLocal(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +100,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 // OpenHTTP opens a read-only store served over HTTP at base URLs (mirrors
 // of the same store, tried in order).
 func OpenHTTP(urls ...string) (*Store, error) {
-	b, err := HTTPMirrors(urls)
+	b, err := backend.HTTPMirrors(urls)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +144,7 @@ func (s *Store) get(ctx context.Context, h Handle, max int64) ([]byte, error) {
 // backend takes from its next location.
 func (s *Store) getVerified(ctx context.Context, h Handle, max int64, verify func(data []byte) error) ([]byte, error) {
 	var data []byte
-	_, err := GetChecked(ctx, s.b, h, compressedLimit(max), func(raw []byte) (err error) {
+	_, err := backend.GetChecked(ctx, s.b, h, compressedLimit(max), func(raw []byte) (err error) {
 		data, err = s.decode(h, raw, max)
 		if err == nil && verify != nil {
 			err = verify(data)

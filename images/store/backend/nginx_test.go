@@ -1,4 +1,4 @@
-package store_test
+package backend_test
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/backend"
 	"github.com/ingotfleet/ingot/images/store/storetest"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
@@ -20,7 +21,7 @@ import (
 // test serves the store with exactly what the documentation tells users.
 func documentedNginx(t *testing.T) string {
 	t.Helper()
-	doc, err := os.ReadFile("../../docs/store.md")
+	doc, err := os.ReadFile("../../../docs/store.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,26 +107,26 @@ func TestNginxConformance(t *testing.T) {
 	testenv.RequireRoot(t)
 	for _, decorated := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "decorated"}[decorated], func(t *testing.T) {
-			storetest.Run(t, func(t *testing.T) (store.Backend, store.Backend) {
+			storetest.Run(t, func(t *testing.T) (backend.Backend, backend.Backend) {
 				dir := filepath.Join(t.TempDir(), "store")
-				local, err := store.OpenLocal(dir)
+				local, err := backend.OpenLocal(dir)
 				if err != nil {
 					t.Fatal(err)
 				}
-				b, err := store.NewHTTP(startNginx(t, dir))
+				b, err := backend.NewHTTP(startNginx(t, dir))
 				if err != nil {
 					t.Fatal(err)
 				}
 				if !decorated {
 					return local, b
 				}
-				var c store.Counts
-				dead, err := store.NewHTTP(deadURL(t))
+				var c backend.Counts
+				dead, err := backend.NewHTTP(deadURL(t))
 				if err != nil {
 					t.Fatal(err)
 				}
-				return local, store.NewFailover(store.Count(store.Retry(dead, 1, time.Millisecond), &c),
-					store.Count(store.Retry(b, 1, time.Millisecond), &c))
+				return local, backend.NewFailover(backend.Count(backend.Retry(dead, 1, time.Millisecond), &c),
+					backend.Count(backend.Retry(b, 1, time.Millisecond), &c))
 			})
 		})
 	}

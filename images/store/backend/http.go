@@ -1,4 +1,4 @@
-package store
+package backend
 
 import (
 	"context"
@@ -109,7 +109,7 @@ func (b *HTTP) do(ctx context.Context, method string, h Handle, max int64, rng *
 	case err == nil:
 		return data, nil
 	case errors.As(err, &big):
-		return nil, tooLarge(h, b.base.String(), string(big), max)
+		return nil, TooLarge(h, b.base.String(), string(big), max)
 	case errors.Is(err, ErrNotFound):
 		return nil, fmt.Errorf("%s at %s: %w", h, b.base, err)
 	case ctx.Err() != nil:
