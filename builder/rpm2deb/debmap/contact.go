@@ -1,13 +1,13 @@
-package rpm2deb
+package debmap
 
 import (
 	"regexp"
 	"strings"
 )
 
-// unknownAddress is the address given to a contact that has none Debian
+// UnknownAddress is the address given to a contact that has none Debian
 // accepts (.invalid is reserved: mail to it can never be delivered).
-const unknownAddress = "unknown@rpm2deb.invalid"
+const UnknownAddress = "unknown@rpm2deb.invalid"
 
 var (
 	// An address lintian accepts: a dot-atom local part, and a host of
@@ -41,7 +41,7 @@ func validAddress(a string) bool {
 // looking address, not root. It returns the contact and, when it had to
 // change anything but surrounding space, why; "" for an empty input.
 func DebContact(s string) (contact, note string) {
-	s = strings.Join(strings.Fields(sanitizeLine(s)), " ")
+	s = strings.Join(strings.Fields(SanitizeLine(s)), " ")
 	if s == "" {
 		return "", ""
 	}
@@ -66,17 +66,17 @@ func DebContact(s string) (contact, note string) {
 	switch {
 	case addr == "":
 		notes = append(notes, "no address")
-		addr = unknownAddress
+		addr = UnknownAddress
 	case !validAddress(addr):
 		notes = append(notes, quote(addr)+" is not a mail address")
-		addr = unknownAddress
+		addr = UnknownAddress
 	}
 	clean := cleanPhrase(name)
 	if clean != strings.TrimSpace(name) {
 		notes = append(notes, "characters a mail name cannot hold unquoted removed from "+quote(strings.TrimSpace(name)))
 	}
 	user, _, _ := strings.Cut(addr, "@")
-	if clean == "" && addr != unknownAddress {
+	if clean == "" && addr != UnknownAddress {
 		clean = cleanPhrase(user)
 		notes = append(notes, "no name: the address's user part used")
 	}
@@ -86,7 +86,7 @@ func DebContact(s string) (contact, note string) {
 			clean = ""
 		}
 		if user == "root" {
-			addr = unknownAddress
+			addr = UnknownAddress
 		}
 	}
 	if clean == "" {

@@ -1,4 +1,4 @@
-package rpm2deb
+package rpm
 
 import (
 	"errors"
@@ -23,8 +23,8 @@ const (
 // ErrBadCpio is wrapped by every error about a malformed payload archive.
 var ErrBadCpio = errors.New("rpm2deb: malformed cpio payload")
 
-// cpioHeader is one member of a cpio archive.
-type cpioHeader struct {
+// CpioHeader is one member of a cpio archive.
+type CpioHeader struct {
 	Name  string // as stored (newc); "" for stripped members
 	Index int    // stripped members: index into the RPM file list; else -1
 	Mode  uint32
@@ -33,8 +33,8 @@ type cpioHeader struct {
 	Ino   uint32
 }
 
-// cpioReader reads a cpio archive member by member, like archive/tar.
-type cpioReader struct {
+// CpioReader reads a cpio archive member by member, like archive/tar.
+type CpioReader struct {
 	r      io.Reader
 	off    int64 // bytes consumed so far, for alignment and errors
 	remain int64 // unread bytes of the current member's data
@@ -45,11 +45,11 @@ type cpioReader struct {
 	done         bool
 }
 
-func newCpioReader(r io.Reader, strippedSize func(int) (int64, error)) *cpioReader {
-	return &cpioReader{r: r, strippedSize: strippedSize}
+func NewCpioReader(r io.Reader, strippedSize func(int) (int64, error)) *CpioReader {
+	return &CpioReader{r: r, strippedSize: strippedSize}
 }
 
-func (c *cpioReader) readFull(b []byte) error {
+func (c *CpioReader) readFull(b []byte) error {
 	n, err := io.ReadFull(c.r, b)
 	c.off += int64(n)
 	if err != nil {
@@ -61,7 +61,7 @@ func (c *cpioReader) readFull(b []byte) error {
 	return nil
 }
 
-func (c *cpioReader) skip(n int64) error {
+func (c *CpioReader) skip(n int64) error {
 	if n == 0 {
 		return nil
 	}
@@ -79,7 +79,7 @@ func (c *cpioReader) skip(n int64) error {
 func align4(n int64) int64 { return (4 - n%4) % 4 }
 
 // Next advances to the next member. It returns io.EOF after the trailer.
-func (c *cpioReader) Next() (*cpioHeader, error) {
+func (c *CpioReader) Next() (*CpioHeader, error) {
 	if c.done {
 		return nil, io.EOF
 	}
@@ -113,7 +113,7 @@ func (c *cpioReader) Next() (*cpioHeader, error) {
 			return nil, fmt.Errorf("%w: stripped member at byte %d: %v", ErrBadCpio, start, err)
 		}
 		c.remain, c.pad = size, align4(size)
-		return &cpioHeader{Index: int(v), Size: size}, nil
+		return &CpioHeader{Index: int(v), Size: size}, nil
 	case cpioNewc, cpioCRC:
 	default:
 		return nil, fmt.Errorf("%w: bad magic %q at byte %d", ErrBadCpio, magic[:], start)
@@ -142,7 +142,7 @@ func (c *cpioReader) Next() (*cpioHeader, error) {
 	if name[namesize-1] != 0 {
 		return nil, fmt.Errorf("%w: member at byte %d: name not NUL-terminated", ErrBadCpio, start)
 	}
-	h := &cpioHeader{
+	h := &CpioHeader{
 		Name:  string(name[:namesize-1]),
 		Index: -1,
 		Ino:   uint32(f[0]),
@@ -162,7 +162,7 @@ func (c *cpioReader) Next() (*cpioHeader, error) {
 }
 
 // Read reads the current member's data.
-func (c *cpioReader) Read(b []byte) (int, error) {
+func (c *CpioReader) Read(b []byte) (int, error) {
 	if c.remain <= 0 {
 		return 0, io.EOF
 	}

@@ -1,4 +1,4 @@
-package rpm2deb
+package debmap
 
 import (
 	"fmt"
@@ -98,8 +98,8 @@ func DebVersion(epoch int64, hasEpoch bool, version, release string) (string, []
 	return out, notes
 }
 
-// splitEVR splits an RPM [epoch:]version[-release] string.
-func splitEVR(s string) (epoch int64, hasEpoch bool, version, release string) {
+// SplitEVR splits an RPM [epoch:]version[-release] string.
+func SplitEVR(s string) (epoch int64, hasEpoch bool, version, release string) {
 	if i := strings.IndexByte(s, ':'); i > 0 {
 		var e int64
 		if _, err := fmt.Sscanf(s[:i], "%d", &e); err == nil && e >= 0 {

@@ -1,4 +1,4 @@
-package rpm2deb
+package provides
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package rpm2deb
+package debmap
 
 import (
 	"regexp"

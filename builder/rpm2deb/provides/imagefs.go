@@ -1,4 +1,4 @@
-package rpm2deb
+package provides
 
 import (
 	"context"
@@ -85,7 +85,7 @@ func (f *ManifestFS) ReadFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read-only
 	data, err := io.ReadAll(io.LimitReader(rc, e.Size+1))
 	if err != nil {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
