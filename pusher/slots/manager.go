@@ -684,7 +684,8 @@ func (m *Manager) Summary() *agent.SlotSummary {
 }
 
 // Handler serves /v1/slots/status (GET) and /v1/slots/switch, commit,
-// rollback (POST).
+// rollback (POST); POST /v1/slots/switch?kexec=1 switches by kexec or
+// fails (SwitchKexec).
 func (m *Manager) Handler() http.Handler {
 	mux := http.NewServeMux()
 	reply := func(w http.ResponseWriter, v any, err error) {
@@ -702,7 +703,11 @@ func (m *Manager) Handler() http.Handler {
 	})
 	for name, fn := range map[string]func(context.Context) error{"switch": m.Switch, "commit": m.Commit, "rollback": m.Rollback} {
 		mux.HandleFunc("POST /v1/slots/"+name, func(w http.ResponseWriter, r *http.Request) {
-			err := fn(r.Context())
+			do := fn
+			if name == "switch" && r.URL.Query().Get("kexec") == "1" {
+				do = m.SwitchKexec
+			}
+			err := do(r.Context())
 			s, _ := m.Status()
 			reply(w, s, err)
 		})
