@@ -9,6 +9,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 // statser is a Source that counts what it received.
@@ -64,7 +65,7 @@ func (b *budget) release(n int64) {
 
 // stage fetches and stages every put of the plan. Files already staged by
 // an interrupted run are kept, so a restarted sync resumes.
-func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, to images.Digest, stageDir string, src Source, res *Result) error {
+func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, to images.Digest, stageDir string, src Source, res *api.Result) error {
 	s.setPhase("fetch")
 	stageTree, err := openTree(stageDir)
 	if err != nil {

@@ -15,8 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ingotfleet/ingot/pusher"
-	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 // AgentStatus is what the controller needs of an agent's status.
@@ -34,13 +33,13 @@ type AgentStatus struct {
 	Indicators []Signal
 	// Slots, for an agent with root slots: what a slot rollout follows
 	// (nil otherwise).
-	Slots *agent.SlotSummary
+	Slots *api.SlotSummary
 }
 
 // pusherStatus is as as the pusher's status, for SlotSyncOutcome.
-func (as AgentStatus) pusherStatus() agent.Status {
-	return agent.Status{Image: as.Image, Syncing: as.Syncing, RunID: as.RunID, LastID: as.LastID, Slots: as.Slots,
-		Last: &pusher.Result{OK: as.LastOK, Error: as.LastErr}}
+func (as AgentStatus) pusherStatus() api.Status {
+	return api.Status{Image: as.Image, Syncing: as.Syncing, RunID: as.RunID, LastID: as.LastID, Slots: as.Slots,
+		Last: &api.Result{OK: as.LastOK, Error: as.LastErr}}
 }
 
 // SlotAgents drives agents with root slots (policy mode: slot).
@@ -788,7 +787,7 @@ func (c *Controller) syncSlot(ctx context.Context, h Host, hs HostState, image s
 		return "", fmt.Errorf("agent unreachable: %w", err)
 	}
 	if as.Slots == nil {
-		return "", fmt.Errorf("%w (policy mode: slot)", agent.ErrNoSlots)
+		return "", fmt.Errorf("%w (policy mode: slot)", api.ErrNoSlots)
 	}
 	run := hs.Base + 1
 	if as.RunID <= hs.Base && as.Slots.Switches <= hs.SlotBase {
@@ -916,7 +915,7 @@ func (c *Controller) rollbackSlot(ctx context.Context, h Host) string {
 	case err != nil:
 		return "rollback: agent unreachable: " + err.Error()
 	case as.Slots == nil:
-		return "rollback: " + agent.ErrNoSlots.Error()
+		return "rollback: " + api.ErrNoSlots.Error()
 	case as.Image != image || as.Slots.Default != as.Slots.Booted || as.Slots.Trial != nil:
 		// The sync or the trial failed: the default is still the slot
 		// the host left, where it is or returns by itself.

@@ -10,6 +10,7 @@ import (
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 func init() { register(newAgentCommand) }
@@ -50,7 +51,7 @@ failed attempt (docs/slots.md).`,
 				return err
 			}
 			if slot && mgr == nil {
-				return usageError{fmt.Errorf("--slot: %w", agent.ErrNoSlots)}
+				return usageError{fmt.Errorf("--slot: %w", api.ErrNoSlots)}
 			}
 			installCrashHook(a)
 			if err := ag.Lower(); err != nil {
@@ -108,7 +109,7 @@ failed attempt (docs/slots.md).`,
 	return cmd
 }
 
-func printResult(a *App, res pusher.Result) error {
+func printResult(a *App, res api.Result) error {
 	enc := json.NewEncoder(a.Stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(res); err != nil {

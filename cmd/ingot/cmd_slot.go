@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/pusher/slots"
 )
 
@@ -56,7 +57,7 @@ func newSlotCommand(a *App) *cobra.Command {
 		}
 		_, m, err := newSlotAgent(c, a)
 		if err == nil && m == nil {
-			err = agent.ErrNoSlots
+			err = api.ErrNoSlots
 		}
 		return m, err
 	}
