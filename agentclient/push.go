@@ -174,12 +174,12 @@ const (
 
 // HostReport is one host's part of a push.
 type HostReport struct {
-	Host     Host                    `json:"host"`
-	State    HostState               `json:"state"`
-	Error    string                  `json:"error,omitempty"`
+	Host     Host                 `json:"host"`
+	State    HostState            `json:"state"`
+	Error    string               `json:"error,omitempty"`
 	Result   *api.Result          `json:"result,omitempty"`
 	Progress api.ProgressSnapshot `json:"-"`
-	Seconds  float64                 `json:"seconds"`
+	Seconds  float64              `json:"seconds"`
 }
 
 // PushOptions shape a push.
