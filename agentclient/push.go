@@ -16,6 +16,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 )
 
 // Host is an agent to drive.
@@ -96,7 +97,7 @@ func (c *Client) call(ctx context.Context, method, addr, path string, body, out 
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct{ Error string }
-		json.Unmarshal(b, &e)
+		_ = json.Unmarshal(b, &e) // a body that is not JSON leaves e.Error empty: the status stands in
 		if e.Error == "" {
 			e.Error = resp.Status
 		}
@@ -106,13 +107,13 @@ func (c *Client) call(ctx context.Context, method, addr, path string, body, out 
 }
 
 // Status asks an agent for its status.
-func (c *Client) Status(ctx context.Context, addr string) (pusher.Status, error) {
-	var s pusher.Status
+func (c *Client) Status(ctx context.Context, addr string) (agent.Status, error) {
+	var s agent.Status
 	return s, c.call(ctx, http.MethodGet, addr, "/v1/status", nil, &s)
 }
 
 // Sync asks an agent to start a sync; it returns the run id.
-func (c *Client) Sync(ctx context.Context, addr string, req pusher.SyncRequest) (int64, error) {
+func (c *Client) Sync(ctx context.Context, addr string, req agent.SyncRequest) (int64, error) {
 	var r struct{ ID int64 }
 	return r.ID, c.call(ctx, http.MethodPost, addr, "/v1/sync", req, &r)
 }
@@ -125,7 +126,7 @@ func (c *Client) Rollback(ctx context.Context, addr string) (int64, error) {
 
 // Wait polls an agent until run id is done and returns its result.
 // progress, when set, sees every status polled.
-func (c *Client) Wait(ctx context.Context, addr string, id int64, progress func(pusher.Status)) (*pusher.Result, error) {
+func (c *Client) Wait(ctx context.Context, addr string, id int64, progress func(agent.Status)) (*pusher.Result, error) {
 	poll := c.Poll
 	if poll <= 0 {
 		poll = 200 * time.Millisecond
@@ -215,9 +216,9 @@ type PushOptions struct {
 // Push drives every host to the image and returns one report per host,
 // in the order given.
 func Push(ctx context.Context, c *Client, hosts []Host, opts PushOptions) []HostReport {
-	reports := make([]HostReport, len(hosts))
+	p := &push{c: c, hosts: hosts, opts: opts, reports: make([]HostReport, len(hosts))}
 	for i, h := range hosts {
-		reports[i] = HostReport{Host: h, State: HostPending}
+		p.reports[i] = HostReport{Host: h, State: HostPending}
 	}
 	conc := opts.Concurrency
 	if conc <= 0 {
@@ -227,64 +228,6 @@ func Push(ctx context.Context, c *Client, hosts []Host, opts PushOptions) []Host
 	if maxFail <= 0 {
 		maxFail = max(1, len(hosts)/10)
 	}
-	var mu sync.Mutex
-	failures := 0
-	update := func(i int, f func(r *HostReport)) {
-		mu.Lock()
-		f(&reports[i])
-		r := reports[i]
-		if opts.Update != nil {
-			opts.Update(r)
-		}
-		mu.Unlock()
-	}
-	runHost := func(i int) {
-		h := hosts[i]
-		start := time.Now()
-		update(i, func(r *HostReport) { r.State = HostRunning })
-		var id int64
-		var err error
-		var res *pusher.Result
-		req := pusher.SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun,
-			Ref: opts.Ref, AllowRollback: opts.AllowRollback, Slot: opts.Slot, Switch: opts.Slot != ""}
-		sw := SlotWaitOptions{Deadline: opts.SlotDeadline, Poll: c.Poll,
-			Progress: func(s pusher.Status) { update(i, func(r *HostReport) { r.Progress = s.Progress }) }}
-		switch {
-		case opts.Rollback && opts.Slot != "":
-			res, err = RollbackSlotAndWait(ctx, c, h.Addr, sw)
-		case opts.Rollback:
-			id, err = c.Rollback(ctx, h.Addr)
-		case opts.Slot != "":
-			res, err = SyncSlotAndWait(ctx, c, h.Addr, req, sw)
-		default:
-			id, err = c.Sync(ctx, h.Addr, req)
-		}
-		if err == nil && res == nil {
-			res, err = c.Wait(ctx, h.Addr, id, func(s pusher.Status) {
-				update(i, func(r *HostReport) { r.Progress = s.Progress })
-			})
-		}
-		update(i, func(r *HostReport) {
-			r.Seconds = time.Since(start).Seconds()
-			r.Result = res
-			switch {
-			case err != nil:
-				r.State, r.Error = HostFailed, err.Error()
-			case !res.OK:
-				r.State, r.Error = HostFailed, res.Error
-			default:
-				r.State = HostOK
-			}
-			if r.State == HostFailed {
-				failures++
-			}
-		})
-	}
-	stopped := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return failures > maxFail || ctx.Err() != nil
-	}
 	next := 0
 	// Canaries first, alone.
 	if opts.Canary > 0 {
@@ -292,24 +235,19 @@ func Push(ctx context.Context, c *Client, hosts []Host, opts PushOptions) []Host
 		var wg sync.WaitGroup
 		for ; next < n; next++ {
 			wg.Add(1)
-			go func(i int) { defer wg.Done(); runHost(i) }(next)
+			go func(i int) { defer wg.Done(); p.runHost(ctx, i) }(next)
 		}
 		wg.Wait()
-		mu.Lock()
-		bad := failures > 0
-		mu.Unlock()
-		if bad {
-			for i := next; i < len(hosts); i++ {
-				update(i, func(r *HostReport) { r.State, r.Error = HostSkipped, "a canary failed" })
-			}
-			return reports
+		if p.failed() > 0 {
+			p.skip(next, "a canary failed")
+			return p.reports
 		}
 	}
 	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
 	for ; next < len(hosts); next++ {
 		sem <- struct{}{}
-		if stopped() {
+		if p.failed() > maxFail || ctx.Err() != nil {
 			<-sem
 			break
 		}
@@ -317,14 +255,90 @@ func Push(ctx context.Context, c *Client, hosts []Host, opts PushOptions) []Host
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			runHost(i)
+			p.runHost(ctx, i)
 		}(next)
 	}
 	wg.Wait()
-	for i := next; i < len(hosts); i++ {
-		update(i, func(r *HostReport) { r.State, r.Error = HostSkipped, "too many hosts failed" })
+	p.skip(next, "too many hosts failed")
+	return p.reports
+}
+
+// push is one Push under way: its reports change under mu.
+type push struct {
+	c     *Client
+	hosts []Host
+	opts  PushOptions
+
+	mu       sync.Mutex
+	reports  []HostReport
+	failures int
+}
+
+// update changes host i's report with f and passes it on to opts.Update.
+func (p *push) update(i int, f func(r *HostReport)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f(&p.reports[i])
+	if p.opts.Update != nil {
+		p.opts.Update(p.reports[i])
 	}
-	return reports
+}
+
+// failed is the number of hosts failed so far.
+func (p *push) failed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failures
+}
+
+// skip marks the hosts from index from on as skipped, for why.
+func (p *push) skip(from int, why string) {
+	for i := from; i < len(p.hosts); i++ {
+		p.update(i, func(r *HostReport) { r.State, r.Error = HostSkipped, why })
+	}
+}
+
+// runHost drives host i to the image (or rolls it back) and waits for
+// its result.
+func (p *push) runHost(ctx context.Context, i int) {
+	c, h, opts := p.c, p.hosts[i], p.opts
+	start := time.Now()
+	p.update(i, func(r *HostReport) { r.State = HostRunning })
+	var id int64
+	var err error
+	var res *pusher.Result
+	req := agent.SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun,
+		Ref: opts.Ref, AllowRollback: opts.AllowRollback, Slot: opts.Slot, Switch: opts.Slot != ""}
+	progress := func(s agent.Status) { p.update(i, func(r *HostReport) { r.Progress = s.Progress }) }
+	sw := SlotWaitOptions{Deadline: opts.SlotDeadline, Poll: c.Poll, Progress: progress}
+	switch {
+	case opts.Rollback && opts.Slot != "":
+		res, err = RollbackSlotAndWait(ctx, c, h.Addr, sw)
+	case opts.Rollback:
+		id, err = c.Rollback(ctx, h.Addr)
+	case opts.Slot != "":
+		res, err = SyncSlotAndWait(ctx, c, h.Addr, req, sw)
+	default:
+		id, err = c.Sync(ctx, h.Addr, req)
+	}
+	if err == nil && res == nil {
+		res, err = c.Wait(ctx, h.Addr, id, progress)
+	}
+	p.update(i, func(r *HostReport) {
+		r.Seconds = time.Since(start).Seconds()
+		r.Result = res
+		switch {
+		case err != nil:
+			r.State, r.Error = HostFailed, err.Error()
+		case !res.OK:
+			r.State, r.Error = HostFailed, res.Error
+		default:
+			r.State = HostOK
+		}
+		if r.State == HostFailed {
+			p.failures++
+		}
+	})
 }
 
 // ErrHostsFailed is returned by callers when a push had failures.

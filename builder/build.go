@@ -146,66 +146,22 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 		return nil, err
 	}
 
-	// Unpack every package in parallel, then the dpkg database.
-	debs := make([]debFile, len(in.Packages))
-	for i, p := range in.Packages {
-		debs[i] = debFile{Path: p.Path, Name: p.ID()}
-	}
-	opts.Log.Debug("unpacking", "packages", len(debs), "workers", opts.Workers, "root", r.Dir)
-	pkgs, err := unpackAll(ctx, r.Dir, debs, opts.Workers, opts.ReverseUnpack, func(done, total int, name string) {
-		progress(Event{Phase: "unpack", Done: done, Total: total, Item: name})
-	})
+	pkgs, essential, err := unpackRoot(ctx, r.Dir, in, opts, progress)
 	if err != nil {
-		return nil, err
-	}
-	if err := makeDev(r.Dir); err != nil {
-		return nil, err
-	}
-	ctls := make([]*deb.Control, len(pkgs))
-	for i, p := range pkgs {
-		ctls[i] = p.Control
-	}
-	essential, err := essentialSet(ctls)
-	if err != nil {
-		return nil, err
-	}
-	// mmdebstrap extracts the Essential set before dpkg installs it, so
-	// their conffiles are in place while any maintainer script runs (the
-	// passwd postinst reads /etc/login.defs of login, for one): do the same.
-	if err := preplaceConffiles(r.Dir, pkgs, essential); err != nil {
-		return nil, err
-	}
-	if err := dpkgdb.Write(ctx, r.Dir, in.Architecture, pkgs); err != nil {
-		return nil, err
-	}
-	if err := stageControlFiles(r.Dir, pkgs); err != nil {
 		return nil, err
 	}
 
-	// Maintainer scripts: preinst in dependency order, then dpkg
-	// --configure -a (postinst in dependency order, triggers).
+	// Maintainer scripts and customize commands run in the sandbox; their
+	// output is kept for the error of the one that fails.
 	var scriptLog strings.Builder
 	out := io.Writer(&scriptLog)
 	if opts.ScriptOutput != nil {
 		out = io.MultiWriter(&scriptLog, opts.ScriptOutput)
 	}
 	sbox := sandbox.Options{SourceDateEpoch: in.SourceDateEpoch, Stdout: out, Stderr: out}
-	progress(Event{Phase: "configure", Total: len(pkgs)})
-	script, err := configureScript(pkgs)
-	if err != nil {
+	if err := configure(ctx, r.Dir, pkgs, sbox, &scriptLog, progress); err != nil {
 		return nil, err
 	}
-	if err := sandbox.Run(ctx, r.Dir, []string{"/bin/sh", "-c", script}, sbox); err != nil {
-		var ee *sandbox.ExitError
-		if errors.As(err, &ee) {
-			err = fmt.Errorf("preinst scripts and dpkg --configure -a in the sandbox: exit status %d", ee.Code)
-		}
-		return nil, fmt.Errorf("configuring packages: %w\n%s", err, tail(scriptLog.String(), 40))
-	}
-	if err := checkInstalled(r.Dir, pkgs); err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, tail(scriptLog.String(), 40))
-	}
-	progress(Event{Phase: "configure", Done: len(pkgs), Total: len(pkgs)})
 	if err := writeBaseFiles(r.Dir, in, pkgs, essential); err != nil {
 		return nil, err
 	}
@@ -221,10 +177,85 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 			return nil, fmt.Errorf("customize command %d (%q): %w\n%s", i+1, c, err, tail(scriptLog.String(), 40))
 		}
 	}
+	if err := r.clean(ctx, in, progress); err != nil {
+		return nil, err
+	}
+	ok = true
+	return r, nil
+}
+
+// unpackRoot unpacks every package of in into dir in parallel, then
+// makes /dev, places the Essential set's conffiles and writes the dpkg
+// database: the root as dpkg --unpack would leave it. It returns the
+// packages' database entries and the Essential set (by index).
+func unpackRoot(ctx context.Context, dir string, in *Input, opts Options, progress func(Event)) ([]*dpkgdb.Package, map[int]bool, error) {
+	debs := make([]debFile, len(in.Packages))
+	for i, p := range in.Packages {
+		debs[i] = debFile{Path: p.Path, Name: p.ID()}
+	}
+	opts.Log.Debug("unpacking", "packages", len(debs), "workers", opts.Workers, "root", dir)
+	pkgs, err := unpackAll(ctx, dir, debs, opts.Workers, opts.ReverseUnpack, func(done, total int, name string) {
+		progress(Event{Phase: "unpack", Done: done, Total: total, Item: name})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := makeDev(dir); err != nil {
+		return nil, nil, err
+	}
+	ctls := make([]*deb.Control, len(pkgs))
+	for i, p := range pkgs {
+		ctls[i] = p.Control
+	}
+	essential, err := essentialSet(ctls)
+	if err != nil {
+		return nil, nil, err
+	}
+	// mmdebstrap extracts the Essential set before dpkg installs it, so
+	// their conffiles are in place while any maintainer script runs (the
+	// passwd postinst reads /etc/login.defs of login, for one): do the same.
+	if err := preplaceConffiles(dir, pkgs, essential); err != nil {
+		return nil, nil, err
+	}
+	if err := dpkgdb.Write(ctx, dir, in.Architecture, pkgs); err != nil {
+		return nil, nil, err
+	}
+	if err := stageControlFiles(dir, pkgs); err != nil {
+		return nil, nil, err
+	}
+	return pkgs, essential, nil
+}
+
+// configure runs the maintainer scripts in the sandbox: preinst in
+// dependency order, then dpkg --configure -a (postinst in dependency
+// order, triggers), and checks every package ended up installed.
+func configure(ctx context.Context, dir string, pkgs []*dpkgdb.Package, sbox sandbox.Options, scriptLog *strings.Builder, progress func(Event)) error {
+	progress(Event{Phase: "configure", Total: len(pkgs)})
+	script, err := configureScript(pkgs)
+	if err != nil {
+		return err
+	}
+	if err := sandbox.Run(ctx, dir, []string{"/bin/sh", "-c", script}, sbox); err != nil {
+		var ee *sandbox.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("preinst scripts and dpkg --configure -a in the sandbox: exit status %d", ee.Code)
+		}
+		return fmt.Errorf("configuring packages: %w\n%s", err, tail(scriptLog.String(), 40))
+	}
+	if err := checkInstalled(dir, pkgs); err != nil {
+		return fmt.Errorf("%w\n%s", err, tail(scriptLog.String(), 40))
+	}
+	progress(Event{Phase: "configure", Done: len(pkgs), Total: len(pkgs)})
+	return nil
+}
+
+// clean applies the excludes and the noise list of in to the root and
+// normalises it, recording what each did in r.
+func (r *Root) clean(ctx context.Context, in *Input, progress func(Event)) error {
 	if len(in.Exclude) > 0 {
 		n, err := applyExcludes(ctx, r.Dir, in.Exclude, in.Keep)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.Excluded = n
 	}
@@ -233,14 +264,14 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 		noise = normalize.NoiseList
 	}
 	progress(Event{Phase: "normalize"})
+	var err error
 	if r.Noise, err = normalize.ApplyNoise(ctx, r.Dir, noise, in.SourceDateEpoch); err != nil {
-		return nil, err
+		return err
 	}
 	if r.Normalized, err = normalize.Tree(ctx, r.Dir, normalize.Options{SourceDateEpoch: in.SourceDateEpoch}); err != nil {
-		return nil, err
+		return err
 	}
-	ok = true
-	return r, nil
+	return nil
 }
 
 // verifyAll checks every package file's size and sha256 against the lock.

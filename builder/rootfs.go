@@ -37,7 +37,7 @@ func newRootWriter(root, what string) (*writer, func(), error) {
 		return nil, nil, err
 	}
 	w := &writer{u: &unpacker{root: root, rootFD: fd}, name: what, parentFD: -1}
-	return w, func() { w.close(); unix.Close(fd) }, nil
+	return w, func() { w.close(); _ = unix.Close(fd) /* O_PATH: nothing to flush */ }, nil
 }
 
 // makeDev creates the device nodes and links of /dev that mmdebstrap puts

@@ -192,11 +192,9 @@ func (u *unpacker) unpackOne(ctx context.Context, i int, only map[string]bool) e
 	defer data.Close()
 	w := &writer{u: u, pkg: i, name: d.Name, parentFD: -1}
 	defer w.close()
-	var list []string
-	var md5sums bytes.Buffer
-	var h hash.Hash
+	e := &entries{w: w, only: only, conffiles: conffiles}
 	if !hasMD5 && only == nil {
-		h = md5.New()
+		e.h = md5.New()
 	}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -209,59 +207,8 @@ func (u *unpacker) unpackOne(ctx context.Context, i int, only map[string]bool) e
 		if err != nil {
 			return err
 		}
-		p, err := images.CleanPath(hdr.Name)
-		if err != nil {
-			return fmt.Errorf("%s: data.tar entry %q: %w", d.Name, hdr.Name, err)
-		}
-		if p == "." {
-			if only == nil {
-				list = append(list, "/.")
-			}
-			continue
-		}
-		if only != nil && !only[p] {
-			continue
-		}
-		if only == nil {
-			list = append(list, "/"+p)
-		}
-		a := attrs{mode: uint32(hdr.Mode) & images.ModePerm, uid: hdr.Uid, gid: hdr.Gid, pkg: i}
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := w.mkdir(p); err != nil {
-				return err
-			}
-			u.claimDir(p, a)
-			continue
-		case tar.TypeReg, tar.TypeSymlink, tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		default:
-			return fmt.Errorf("%s: data.tar entry %q: unsupported type %q", d.Name, hdr.Name, hdr.Typeflag)
-		}
-		target := p
-		if conffiles[p] && hdr.Typeflag == tar.TypeReg {
-			target = p + ".dpkg-new"
-		}
-		var sum hash.Hash
-		if h != nil && hdr.Typeflag == tar.TypeReg && !conffiles[p] {
-			h.Reset()
-			sum = h
-		}
-		if only == nil && !u.claim(p, i) {
-			// Resolved after every package is unpacked; the package's
-			// md5sums list the file all the same, as dpkg's would.
-			if sum != nil {
-				if _, err := io.Copy(sum, data); err != nil {
-					return err
-				}
-				fmt.Fprintf(&md5sums, "%s  %s\n", hex.EncodeToString(sum.Sum(nil)), p)
-			}
-			continue
-		}
-		if err := w.write(target, hdr, data, sum, only != nil); err != nil {
+		if err := e.unpack(hdr, data); err != nil {
 			return err
-		}
-		if sum != nil {
-			fmt.Fprintf(&md5sums, "%s  %s\n", hex.EncodeToString(sum.Sum(nil)), p)
 		}
 	}
 	if err := data.Close(); err != nil {
@@ -270,15 +217,86 @@ func (u *unpacker) unpackOne(ctx context.Context, i int, only map[string]bool) e
 	if only != nil {
 		return nil
 	}
-	pkg := &dpkgdb.Package{Control: ctl, Paths: list}
+	pkg := &dpkgdb.Package{Control: ctl, Paths: e.list}
 	if hasMD5 {
 		pkg.MD5sums = ctl.Files["md5sums"].Data
 	} else {
-		pkg.MD5sums = md5sums.Bytes()
+		pkg.MD5sums = e.md5sums.Bytes()
 	}
 	u.mu.Lock()
 	u.results[i] = pkg
 	u.mu.Unlock()
+	return nil
+}
+
+// entries unpacks the data.tar entries of one package through w,
+// gathering its file list and (when h is set) its md5sums.
+type entries struct {
+	w         *writer
+	only      map[string]bool // the second pass of conflict resolution: just these
+	conffiles map[string]bool
+	h         hash.Hash // for md5sums, when the package has none
+	list      []string  // the package's paths, as in dpkg's .list
+	md5sums   bytes.Buffer
+}
+
+// unpack writes the entry hdr (content from data) and records it.
+func (e *entries) unpack(hdr *tar.Header, data io.Reader) error {
+	w, only := e.w, e.only
+	p, err := images.CleanPath(hdr.Name)
+	if err != nil {
+		return fmt.Errorf("%s: data.tar entry %q: %w", w.name, hdr.Name, err)
+	}
+	if p == "." {
+		if only == nil {
+			e.list = append(e.list, "/.")
+		}
+		return nil
+	}
+	if only != nil && !only[p] {
+		return nil
+	}
+	if only == nil {
+		e.list = append(e.list, "/"+p)
+	}
+	a := attrs{mode: uint32(hdr.Mode) & images.ModePerm, uid: hdr.Uid, gid: hdr.Gid, pkg: w.pkg}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if err := w.mkdir(p); err != nil {
+			return err
+		}
+		w.u.claimDir(p, a)
+		return nil
+	case tar.TypeReg, tar.TypeSymlink, tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+	default:
+		return fmt.Errorf("%s: data.tar entry %q: unsupported type %q", w.name, hdr.Name, hdr.Typeflag)
+	}
+	target := p
+	if e.conffiles[p] && hdr.Typeflag == tar.TypeReg {
+		target = p + ".dpkg-new"
+	}
+	var sum hash.Hash
+	if e.h != nil && hdr.Typeflag == tar.TypeReg && !e.conffiles[p] {
+		e.h.Reset()
+		sum = e.h
+	}
+	if only == nil && !w.u.claim(p, w.pkg) {
+		// Resolved after every package is unpacked; the package's
+		// md5sums list the file all the same, as dpkg's would.
+		if sum != nil {
+			if _, err := io.Copy(sum, data); err != nil {
+				return err
+			}
+			fmt.Fprintf(&e.md5sums, "%s  %s\n", hex.EncodeToString(sum.Sum(nil)), p)
+		}
+		return nil
+	}
+	if err := w.write(target, hdr, data, sum, only != nil); err != nil {
+		return err
+	}
+	if sum != nil {
+		fmt.Fprintf(&e.md5sums, "%s  %s\n", hex.EncodeToString(sum.Sum(nil)), p)
+	}
 	return nil
 }
 
@@ -429,7 +447,7 @@ type writer struct {
 
 func (w *writer) close() {
 	if w.parentFD >= 0 {
-		unix.Close(w.parentFD)
+		_ = unix.Close(w.parentFD) // an O_PATH descriptor: nothing to flush
 		w.parentFD = -1
 	}
 }
@@ -499,94 +517,117 @@ func (w *writer) write(target string, hdr *tar.Header, content io.Reader, sum ha
 			return fmt.Errorf("%s: replacing /%s: %w", w.name, target, err)
 		}
 	}
-	mode := uint32(hdr.Mode) & images.ModePerm
-	mtime := []unix.Timespec{{Sec: hdr.ModTime.Unix()}, {Sec: hdr.ModTime.Unix()}}
-	fail := func(what string, err error) error {
-		return fmt.Errorf("%s: %s /%s: %w", w.name, what, target, err)
-	}
 	switch hdr.Typeflag {
 	case tar.TypeReg:
-		fd, err := unix.Openat(dfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		if err != nil {
-			return fail("creating", err)
-		}
-		f := os.NewFile(uintptr(fd), target)
-		defer func() { _ = f.Close() }() // closed and checked below; this is for the error paths
-		if w.buf == nil {
-			w.buf = make([]byte, 256<<10)
-		}
-		var dst io.Writer = f
-		if sum != nil {
-			dst = io.MultiWriter(f, sum)
-		}
-		n, err := io.CopyBuffer(dst, content, w.buf)
-		if err != nil {
-			return fail("writing", err)
-		}
-		if n != hdr.Size {
-			return fail("writing", io.ErrUnexpectedEOF)
-		}
-		// chown before chmod: chown clears setuid and setgid bits.
-		if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
-			return fail("chown", err)
-		}
-		if err := unix.Fchmod(fd, mode); err != nil {
-			return fail("chmod", err)
-		}
-		if err := setXattrs(fd, hdr); err != nil {
-			return fail("setting xattrs of", err)
-		}
-		if err := unix.UtimesNanoAt(dfd, base, mtime, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fail("setting mtime of", err)
-		}
-		return f.Close()
+		return w.writeFile(dfd, base, target, hdr, content, sum)
 	case tar.TypeSymlink:
 		if err := unix.Symlinkat(hdr.Linkname, dfd, base); err != nil {
-			return fail("creating symlink", err)
+			return w.fail("creating symlink", target, err)
 		}
 		if err := unix.Fchownat(dfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fail("chown", err)
+			return w.fail("chown", target, err)
 		}
 	case tar.TypeLink:
-		lt, err := images.CleanPath(hdr.Linkname)
-		if err != nil || lt == "." {
-			return fmt.Errorf("%s: hardlink /%s to %q: %w", w.name, target, hdr.Linkname, errRefused)
-		}
-		// The link target was written by this package, maybe as a
-		// conffile's .dpkg-new; resolve it beneath the root without symlinks.
-		how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW,
-			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
-		tfd, err := unix.Openat2(w.u.rootFD, lt, how)
-		if err != nil {
-			return fmt.Errorf("%s: hardlink /%s: target /%s: %w", w.name, target, lt, err)
-		}
-		err = unix.Linkat(tfd, "", dfd, base, unix.AT_EMPTY_PATH)
-		unix.Close(tfd)
-		if err != nil {
-			return fail("creating hardlink", err)
-		}
-		return nil
+		return w.hardlink(dfd, base, target, hdr)
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		kind := uint32(unix.S_IFIFO)
-		switch hdr.Typeflag {
-		case tar.TypeChar:
-			kind = unix.S_IFCHR
-		case tar.TypeBlock:
-			kind = unix.S_IFBLK
-		}
-		dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
-		if err := unix.Mknodat(dfd, base, kind|0o600, dev); err != nil {
-			return fail("mknod", err)
-		}
-		if err := unix.Fchownat(dfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fail("chown", err)
-		}
-		if err := unix.Fchmodat(dfd, base, mode, 0); err != nil {
-			return fail("chmod", err)
+		if err := w.mknod(dfd, base, target, hdr); err != nil {
+			return err
 		}
 	}
+	mtime := []unix.Timespec{{Sec: hdr.ModTime.Unix()}, {Sec: hdr.ModTime.Unix()}}
 	if err := unix.UtimesNanoAt(dfd, base, mtime, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fail("setting mtime of", err)
+		return w.fail("setting mtime of", target, err)
+	}
+	return nil
+}
+
+// fail is the error for doing what to target.
+func (w *writer) fail(what, target string, err error) error {
+	return fmt.Errorf("%s: %s /%s: %w", w.name, what, target, err)
+}
+
+// writeFile creates the regular file target as base in dfd with the
+// content, owner, mode, xattrs and mtime of hdr, feeding sum (if set).
+func (w *writer) writeFile(dfd int, base, target string, hdr *tar.Header, content io.Reader, sum hash.Hash) error {
+	fd, err := unix.Openat(dfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return w.fail("creating", target, err)
+	}
+	f := os.NewFile(uintptr(fd), target)
+	defer func() { _ = f.Close() }() // closed and checked below; this is for the error paths
+	if w.buf == nil {
+		w.buf = make([]byte, 256<<10)
+	}
+	var dst io.Writer = f
+	if sum != nil {
+		dst = io.MultiWriter(f, sum)
+	}
+	n, err := io.CopyBuffer(dst, content, w.buf)
+	if err != nil {
+		return w.fail("writing", target, err)
+	}
+	if n != hdr.Size {
+		return w.fail("writing", target, io.ErrUnexpectedEOF)
+	}
+	// chown before chmod: chown clears setuid and setgid bits.
+	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
+		return w.fail("chown", target, err)
+	}
+	if err := unix.Fchmod(fd, uint32(hdr.Mode)&images.ModePerm); err != nil {
+		return w.fail("chmod", target, err)
+	}
+	if err := setXattrs(fd, hdr); err != nil {
+		return w.fail("setting xattrs of", target, err)
+	}
+	mtime := []unix.Timespec{{Sec: hdr.ModTime.Unix()}, {Sec: hdr.ModTime.Unix()}}
+	if err := unix.UtimesNanoAt(dfd, base, mtime, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return w.fail("setting mtime of", target, err)
+	}
+	return f.Close()
+}
+
+// hardlink links target (base in dfd) to hdr's link target, which this
+// package wrote before it.
+func (w *writer) hardlink(dfd int, base, target string, hdr *tar.Header) error {
+	lt, err := images.CleanPath(hdr.Linkname)
+	if err != nil || lt == "." {
+		return fmt.Errorf("%s: hardlink /%s to %q: %w", w.name, target, hdr.Linkname, errRefused)
+	}
+	// The link target was written by this package, maybe as a
+	// conffile's .dpkg-new; resolve it beneath the root without symlinks.
+	how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+	tfd, err := unix.Openat2(w.u.rootFD, lt, how)
+	if err != nil {
+		return fmt.Errorf("%s: hardlink /%s: target /%s: %w", w.name, target, lt, err)
+	}
+	err = unix.Linkat(tfd, "", dfd, base, unix.AT_EMPTY_PATH)
+	_ = unix.Close(tfd) // an O_PATH descriptor: nothing to flush
+	if err != nil {
+		return w.fail("creating hardlink", target, err)
+	}
+	return nil
+}
+
+// mknod makes the device node or fifo target (base in dfd) with the
+// owner and mode of hdr.
+func (w *writer) mknod(dfd int, base, target string, hdr *tar.Header) error {
+	kind := uint32(unix.S_IFIFO)
+	switch hdr.Typeflag {
+	case tar.TypeChar:
+		kind = unix.S_IFCHR
+	case tar.TypeBlock:
+		kind = unix.S_IFBLK
+	}
+	dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
+	if err := unix.Mknodat(dfd, base, kind|0o600, dev); err != nil {
+		return w.fail("mknod", target, err)
+	}
+	if err := unix.Fchownat(dfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return w.fail("chown", target, err)
+	}
+	if err := unix.Fchmodat(dfd, base, uint32(hdr.Mode)&images.ModePerm, 0); err != nil {
+		return w.fail("chmod", target, err)
 	}
 	return nil
 }

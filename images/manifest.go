@@ -267,11 +267,12 @@ func (m *Manifest) Digest() Digest { return Sum(m.Bytes()) }
 // Write prints m in format f: one line per entry, in order.
 func (m *Manifest) Write(w io.Writer, f Format) error {
 	bw := bufio.NewWriter(w)
-	if f == FormatIngot {
-		bw.WriteString(ManifestHeader)
-		bw.WriteByte('\n')
-	} else {
-		bw.WriteString("#mtree\n")
+	header := ManifestHeader + "\n"
+	if f != FormatIngot {
+		header = "#mtree\n"
+	}
+	if _, err := bw.WriteString(header); err != nil {
+		return err
 	}
 	var line []byte
 	for i := range m.Entries {

@@ -129,42 +129,8 @@ func Write(ctx context.Context, root string, arch string, pkgs []*Package) error
 		seen[info] = true
 		_, _ = p.statusParagraph().WriteTo(&status) // a bytes.Buffer does not fail
 		status.WriteByte('\n')
-		write := func(what string, data []byte, mode os.FileMode) error {
-			f := filepath.Join(admin, "info", info+"."+what)
-			if err := os.WriteFile(f, data, mode); err != nil {
-				return fmt.Errorf("dpkg database: %w", err)
-			}
-			return os.Chmod(f, mode) // not subject to the umask
-		}
-		list := strings.Join(p.Paths, "\n")
-		if list != "" {
-			list += "\n"
-		}
-		if err := write("list", []byte(list), 0o644); err != nil {
+		if err := writeInfo(filepath.Join(admin, "info"), info, p); err != nil {
 			return err
-		}
-		names := make([]string, 0, len(p.Control.Files))
-		for n := range p.Control.Files {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			if controlFilesNotKept[n] || n == "md5sums" {
-				continue
-			}
-			f := p.Control.Files[n]
-			mode := os.FileMode(0o644)
-			if f.Mode&0o111 != 0 {
-				mode = 0o755
-			}
-			if err := write(n, f.Data, mode); err != nil {
-				return err
-			}
-		}
-		if len(p.MD5sums) > 0 {
-			if err := write("md5sums", p.MD5sums, 0o644); err != nil {
-				return err
-			}
 		}
 		if t, ok := p.Control.Files["triggers"]; ok {
 			if err := interests(p.Name(), t.Data, fileTriggers, explicit); err != nil {
@@ -175,6 +141,60 @@ func Write(ctx context.Context, root string, arch string, pkgs []*Package) error
 	if err := writeFile(statusPath, status.Bytes()); err != nil {
 		return fmt.Errorf("dpkg database: %w", err)
 	}
+	files := adminFiles(arch, fileTriggers, explicit)
+	for _, name := range sortedKeys(files) {
+		if err := writeFile(filepath.Join(admin, name), files[name]); err != nil {
+			return fmt.Errorf("dpkg database: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeInfo writes package p's files in the info directory: its file
+// list, the control files dpkg keeps, and its md5sums.
+func writeInfo(infoDir, info string, p *Package) error {
+	write := func(what string, data []byte, mode os.FileMode) error {
+		f := filepath.Join(infoDir, info+"."+what)
+		if err := os.WriteFile(f, data, mode); err != nil {
+			return fmt.Errorf("dpkg database: %w", err)
+		}
+		return os.Chmod(f, mode) // not subject to the umask
+	}
+	list := strings.Join(p.Paths, "\n")
+	if list != "" {
+		list += "\n"
+	}
+	if err := write("list", []byte(list), 0o644); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(p.Control.Files))
+	for n := range p.Control.Files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if controlFilesNotKept[n] || n == "md5sums" {
+			continue
+		}
+		f := p.Control.Files[n]
+		mode := os.FileMode(0o644)
+		if f.Mode&0o111 != 0 {
+			mode = 0o755
+		}
+		if err := write(n, f.Data, mode); err != nil {
+			return err
+		}
+	}
+	if len(p.MD5sums) > 0 {
+		return write("md5sums", p.MD5sums, 0o644)
+	}
+	return nil
+}
+
+// adminFiles are the database's other files, by path below the admin
+// directory: format, architecture, and the trigger interests (fileTriggers
+// by path, explicit by trigger name).
+func adminFiles(arch string, fileTriggers, explicit map[string][]string) map[string][]byte {
 	files := map[string][]byte{
 		"info/format":       []byte("1\n"),
 		"triggers/Unincorp": nil,
@@ -192,12 +212,7 @@ func Write(ctx context.Context, root string, arch string, pkgs []*Package) error
 	for _, name := range sortedKeys(explicit) {
 		files["triggers/"+name] = []byte(strings.Join(explicit[name], "\n") + "\n")
 	}
-	for _, name := range sortedKeys(files) {
-		if err := writeFile(filepath.Join(admin, name), files[name]); err != nil {
-			return fmt.Errorf("dpkg database: %w", err)
-		}
-	}
-	return nil
+	return files
 }
 
 // interests records the "interest" directives of a triggers file.

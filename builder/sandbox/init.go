@@ -22,10 +22,17 @@ func init() {
 	status := os.NewFile(3, "status")
 	var cfg config
 	if err := json.Unmarshal([]byte(blob), &cfg); err != nil {
-		fmt.Fprintf(status, "reading config: %v", err)
+		tell(status, "reading config: %v", err)
 		os.Exit(125)
 	}
 	os.Exit(initMain(&cfg, status))
+}
+
+// tell writes the init's failure to the status pipe for Run to report.
+// The exit code that follows marks the failure as well, so a write that
+// fails (the parent gone) loses only the message.
+func tell(status *os.File, format string, args ...any) {
+	_, _ = fmt.Fprintf(status, format, args...)
 }
 
 // device is a node of the sandbox's /dev.
@@ -50,17 +57,17 @@ func initMain(cfg *config, status *os.File) int {
 		syscall.CloseOnExec(4)
 		sock := os.NewFile(4, "mount")
 		err = setup(cfg, sock)
-		sock.Close()
+		_ = sock.Close() // the root arrived (or not: err says so); the socket is done with
 	} else {
 		err = setup(cfg, nil)
 	}
 	if err != nil {
-		fmt.Fprintf(status, "%v", err)
+		tell(status, "%v", err)
 		return 125
 	}
 	argv0, err := lookPath(cfg.Cmd[0])
 	if err != nil {
-		fmt.Fprintf(status, "%v", err)
+		tell(status, "%v", err)
 		return 127
 	}
 	syscall.Umask(0o022)
@@ -70,10 +77,12 @@ func initMain(cfg *config, status *os.File) int {
 		Files: []uintptr{0, 1, 2},
 	})
 	if err != nil {
-		fmt.Fprintf(status, "starting %s: %v", cfg.Cmd[0], err)
+		tell(status, "starting %s: %v", cfg.Cmd[0], err)
 		return 127
 	}
-	status.Close()
+	// Nothing written: closing our end only tells the parent that the
+	// command is running.
+	_ = status.Close()
 	// Reap every process that ends up with us (orphans re-parent to pid
 	// 1) until the command itself exits; the kernel kills the rest of the
 	// pid namespace when we return.
@@ -102,12 +111,6 @@ func initMain(cfg *config, status *os.File) int {
 // last.
 func setup(cfg *config, sock *os.File) error {
 	root := cfg.Root
-	mount := func(src, target, fstype string, flags uintptr, data string) error {
-		if err := syscall.Mount(src, target, fstype, flags, data); err != nil {
-			return fmt.Errorf("mounting %s on %s: %w", fstype+src, target, err)
-		}
-		return nil
-	}
 	// Nothing we mount may propagate back to the host.
 	if err := mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
 		return err
@@ -132,8 +135,45 @@ func setup(cfg *config, sock *os.File) error {
 		syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
 		return err
 	}
-	dev := filepath.Join(root, "dev")
+	if err := mountDev(filepath.Join(root, "dev"), sock != nil); err != nil {
+		return err
+	}
+	if err := mountBinds(root, cfg.Binds); err != nil {
+		return err
+	}
+	if err := syscall.Sethostname([]byte(cfg.Hostname)); err != nil {
+		return fmt.Errorf("sethostname: %w", err)
+	}
+	if err := syscall.Setdomainname([]byte("(none)")); err != nil {
+		return fmt.Errorf("setdomainname: %w", err)
+	}
+	if cfg.Loopback {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
+	if err := pivotInto(root); err != nil {
+		return err
+	}
 	if sock != nil {
+		return dropPrivileges()
+	}
+	return nil
+}
+
+// mount is syscall.Mount with an error naming what went where.
+func mount(src, target, fstype string, flags uintptr, data string) error {
+	if err := syscall.Mount(src, target, fstype, flags, data); err != nil {
+		return fmt.Errorf("mounting %s on %s: %w", fstype+src, target, err)
+	}
+	return nil
+}
+
+// mountDev puts a fresh /dev on dev: a tmpfs with the device nodes (made,
+// or for an untrusted sandbox bound from the host's /dev), their links,
+// a private devpts and /dev/shm.
+func mountDev(dev string, untrusted bool) error {
+	if untrusted {
 		if err := mount("tmpfs", dev, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, "mode=755,size=65536k"); err != nil {
 			return err
 		}
@@ -162,11 +202,14 @@ func setup(cfg *config, sock *os.File) error {
 		"newinstance,ptmxmode=0666,mode=0620"); err != nil {
 		return err
 	}
-	if err := mount("tmpfs", filepath.Join(dev, "shm"), "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV,
-		"mode=1777,size=65536k"); err != nil {
-		return err
-	}
-	for _, b := range cfg.Binds {
+	return mount("tmpfs", filepath.Join(dev, "shm"), "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV,
+		"mode=1777,size=65536k")
+}
+
+// mountBinds binds each of binds into root, read-only unless Writable,
+// refusing a target reached through a symlink.
+func mountBinds(root string, binds []Bind) error {
+	for _, b := range binds {
 		rel := strings.TrimPrefix(filepath.Clean(b.Target), "/")
 		if err := noSymlinks(root, rel); err != nil {
 			return err
@@ -181,19 +224,13 @@ func setup(cfg *config, sock *os.File) error {
 			}
 		}
 	}
-	if err := syscall.Sethostname([]byte(cfg.Hostname)); err != nil {
-		return fmt.Errorf("sethostname: %w", err)
-	}
-	if err := syscall.Setdomainname([]byte("(none)")); err != nil {
-		return fmt.Errorf("setdomainname: %w", err)
-	}
-	if cfg.Loopback {
-		if err := loopbackUp(); err != nil {
-			return err
-		}
-	}
-	// pivot_root with the old root stacked under the new one, then
-	// detached: afterwards nothing of the host's tree is reachable.
+	return nil
+}
+
+// pivotInto makes root the root: pivot_root with the old root stacked
+// under the new one, then detached, so that afterwards nothing of the
+// host's tree is reachable.
+func pivotInto(root string) error {
 	if err := syscall.Chdir(root); err != nil {
 		return fmt.Errorf("chdir %s: %w", root, err)
 	}
@@ -203,13 +240,7 @@ func setup(cfg *config, sock *os.File) error {
 	if err := syscall.Unmount(".", syscall.MNT_DETACH); err != nil {
 		return fmt.Errorf("detaching the host's root: %w", err)
 	}
-	if err := syscall.Chdir("/"); err != nil {
-		return err
-	}
-	if sock != nil {
-		return dropPrivileges()
-	}
-	return nil
+	return syscall.Chdir("/")
 }
 
 // makeDevices makes the device nodes of a privileged sandbox's /dev.

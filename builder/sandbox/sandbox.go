@@ -143,7 +143,7 @@ func Run(ctx context.Context, root string, cmd []string, opts Options) (err erro
 	cfg.Env = mergeEnv(Environment(opts.SourceDateEpoch), opts.Env)
 
 	// Mount points and policy-rc.d, created now and removed afterwards.
-	var created []string
+	created, err := prepareRoot(root, opts)
 	defer func() {
 		for i := len(created) - 1; i >= 0; i-- {
 			if rerr := os.Remove(created[i]); rerr != nil && !os.IsNotExist(rerr) && err == nil {
@@ -151,40 +151,55 @@ func Run(ctx context.Context, root string, cmd []string, opts Options) (err erro
 			}
 		}
 	}()
+	if err != nil {
+		return err
+	}
+	return runInit(ctx, root, cmd, cfg, opts)
+}
+
+// prepareRoot creates in root the mount points the init needs (/proc,
+// /dev, the binds' targets) and policy-rc.d, and returns what it created,
+// also on error, for the caller to remove.
+func prepareRoot(root string, opts Options) (created []string, err error) {
 	for _, d := range []string{"proc", "dev"} {
 		c, err := ensureMountPoint(root, d, true)
 		if err != nil {
-			return err
+			return created, err
 		}
 		created = append(created, c...)
 	}
 	if opts.Untrusted && len(opts.Binds) > 0 {
-		return fmt.Errorf("%w: bind mounts are not supported in an untrusted sandbox", ErrSetup)
+		return created, fmt.Errorf("%w: bind mounts are not supported in an untrusted sandbox", ErrSetup)
 	}
 	for _, b := range opts.Binds {
 		fi, err := os.Stat(b.Source)
 		if err != nil {
-			return fmt.Errorf("%w: bind source: %v", ErrSetup, err)
+			return created, fmt.Errorf("%w: bind source: %v", ErrSetup, err)
 		}
 		if !filepath.IsAbs(b.Target) {
-			return fmt.Errorf("%w: bind target %q is not absolute", ErrSetup, b.Target)
+			return created, fmt.Errorf("%w: bind target %q is not absolute", ErrSetup, b.Target)
 		}
 		c, err := ensureMountPoint(root, b.Target, fi.IsDir())
 		if err != nil {
-			return err
+			return created, err
 		}
 		created = append(created, c...)
 	}
 	if !opts.NoPolicyRCD {
 		p, err := placePolicyRCD(root)
 		if err != nil {
-			return err
+			return created, err
 		}
 		if p != "" {
 			created = append(created, p)
 		}
 	}
+	return created, nil
+}
 
+// runInit starts the sandbox's init (this program again, see init.go)
+// with cfg, hands an untrusted sandbox its idmapped root, and waits.
+func runInit(ctx context.Context, root string, cmd []string, cfg config, opts Options) error {
 	blob, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrSetup, err)
@@ -198,27 +213,77 @@ func Run(ctx context.Context, root string, cmd []string, opts Options) (err erro
 	// its user namespace exists.
 	var mountSock, initSock *os.File
 	if opts.Untrusted {
-		if _, err := filterProgram(); err != nil {
-			statusW.Close()
-			return fmt.Errorf("%w: %v", ErrSetup, err)
-		}
-		if err := ensureStageDir(); err != nil {
-			statusW.Close()
-			return fmt.Errorf("%w: %v", ErrSetup, err)
-		}
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+		mountSock, initSock, err = untrustedSockets()
 		if err != nil {
-			statusW.Close()
-			return fmt.Errorf("%w: %v", ErrSetup, err)
+			_ = statusW.Close() // the init never started: nothing reads the pipe
+			return err
 		}
-		mountSock, initSock = os.NewFile(uintptr(fds[0]), "mount"), os.NewFile(uintptr(fds[1]), "mount-init")
 		defer mountSock.Close()
 	}
+	c := initCommand(ctx, blob, statusW, initSock, opts)
+	err = c.Start()
+	// The init holds its own copies now (or never started); ours must go
+	// for the status read to end when the init exits. Closing an
+	// unwritten pipe end or socket has nothing to report.
+	_ = statusW.Close()
+	if initSock != nil {
+		_ = initSock.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: starting init: %v", ErrSetup, err)
+	}
+	if opts.Untrusted {
+		if err := handOverRoot(c, root, mountSock); err != nil {
+			return err
+		}
+	}
+	var status bytes.Buffer
+	readDone := make(chan struct{})
+	go func() {
+		// A failed read only shortens the init's message; its exit
+		// status below still tells success from failure.
+		_, _ = io.Copy(&status, statusR)
+		close(readDone)
+	}()
+	werr := c.Wait()
+	<-readDone
+	if ctx.Err() != nil {
+		return fmt.Errorf("sandbox: %s: %w", strings.Join(cmd, " "), ctx.Err())
+	}
+	if msg := strings.TrimSpace(status.String()); msg != "" {
+		return fmt.Errorf("%w: %s", ErrSetup, msg)
+	}
+	if werr != nil {
+		return exitError(cmd, werr)
+	}
+	return nil
+}
+
+// untrustedSockets checks an untrusted sandbox can be built (seccomp
+// filter, stage directory) and makes the socket pair over which the init
+// receives its root: ours first, the init's second.
+func untrustedSockets() (mountSock, initSock *os.File, err error) {
+	if _, err := filterProgram(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	if err := ensureStageDir(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	return os.NewFile(uintptr(fds[0]), "mount"), os.NewFile(uintptr(fds[1]), "mount-init"), nil
+}
+
+// initCommand is the command that starts the sandbox's init in new
+// namespaces: status is its descriptor 3, initSock (untrusted only) 4.
+func initCommand(ctx context.Context, blob []byte, status, initSock *os.File, opts Options) *exec.Cmd {
 	c := exec.CommandContext(ctx, "/proc/self/exe")
 	c.Args = []string{"ingot-sandbox-init"}
 	c.Env = []string{initEnv + "=" + string(blob)}
 	c.Stdin, c.Stdout, c.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
-	c.ExtraFiles = []*os.File{statusW}
+	c.ExtraFiles = []*os.File{status}
 	c.WaitDelay = 5 * time.Second
 	c.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS |
@@ -235,53 +300,43 @@ func Run(ctx context.Context, root string, cmd []string, opts Options) (err erro
 		// in it), so that the exec'd init has its capabilities.
 		c.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	err = c.Start()
-	statusW.Close()
-	if initSock != nil {
-		initSock.Close()
+	return c
+}
+
+// handOverRoot sends the started init of an untrusted sandbox its root as
+// an idmapped mount. On failure it kills the init, which waits for that
+// root.
+func handOverRoot(c *exec.Cmd, root string, mountSock *os.File) error {
+	fd, err := idmappedRoot(root, c.Process.Pid)
+	if err == nil {
+		err = sendFD(mountSock, fd)
+		_ = syscall.Close(fd) // sent or not, our copy of the mount is done with
 	}
 	if err != nil {
-		return fmt.Errorf("%w: starting init: %v", ErrSetup, err)
-	}
-	if opts.Untrusted {
-		fd, err := idmappedRoot(root, c.Process.Pid)
-		if err == nil {
-			err = sendFD(mountSock, fd)
-			syscall.Close(fd)
-		}
-		if err != nil {
-			c.Process.Kill()
-			c.Wait()
-			return fmt.Errorf("%w: %v", ErrSetup, err)
-		}
-	}
-	var status bytes.Buffer
-	readDone := make(chan struct{})
-	go func() { io.Copy(&status, statusR); close(readDone) }()
-	werr := c.Wait()
-	<-readDone
-	if ctx.Err() != nil {
-		return fmt.Errorf("sandbox: %s: %w", strings.Join(cmd, " "), ctx.Err())
-	}
-	if msg := strings.TrimSpace(status.String()); msg != "" {
-		return fmt.Errorf("%w: %s", ErrSetup, msg)
-	}
-	if werr != nil {
-		var ee *exec.ExitError
-		if errors.As(werr, &ee) {
-			ws := ee.Sys().(syscall.WaitStatus)
-			if ws.Signaled() {
-				return &ExitError{Cmd: cmd, Code: 128 + int(ws.Signal()), Signal: ws.Signal()}
-			}
-			code := ws.ExitStatus()
-			if code > 128 && code < 128+65 {
-				return &ExitError{Cmd: cmd, Code: code, Signal: syscall.Signal(code - 128)}
-			}
-			return &ExitError{Cmd: cmd, Code: code}
-		}
-		return fmt.Errorf("sandbox: %s: %w", strings.Join(cmd, " "), werr)
+		// err is the story: the killed init's exit says nothing more.
+		_ = c.Process.Kill()
+		_ = c.Wait()
+		return fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	return nil
+}
+
+// exitError turns the init's failed wait into an *ExitError carrying the
+// command's exit code (the init exits with it, 128+n for signal n).
+func exitError(cmd []string, werr error) error {
+	var ee *exec.ExitError
+	if errors.As(werr, &ee) {
+		ws := ee.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			return &ExitError{Cmd: cmd, Code: 128 + int(ws.Signal()), Signal: ws.Signal()}
+		}
+		code := ws.ExitStatus()
+		if code > 128 && code < 128+65 {
+			return &ExitError{Cmd: cmd, Code: code, Signal: syscall.Signal(code - 128)}
+		}
+		return &ExitError{Cmd: cmd, Code: code}
+	}
+	return fmt.Errorf("sandbox: %s: %w", strings.Join(cmd, " "), werr)
 }
 
 // mergeEnv applies extra KEY=VALUE pairs over base.
@@ -366,18 +421,18 @@ func placePolicyRCD(root string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: writing policy-rc.d: %v", ErrSetup, err)
 	}
-	if _, err := f.WriteString(PolicyRCD); err != nil {
-		f.Close()
-		os.Remove(p)
-		return "", fmt.Errorf("%w: writing policy-rc.d: %v", ErrSetup, err)
+	_, err = f.WriteString(PolicyRCD)
+	if err == nil {
+		err = f.Chmod(0o755)
 	}
-	if err := f.Chmod(0o755); err != nil {
-		f.Close()
-		os.Remove(p)
-		return "", fmt.Errorf("%w: writing policy-rc.d: %v", ErrSetup, err)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(p)
+	if err != nil {
+		// Best effort: the write's error is the one to report, and a
+		// half-written policy-rc.d left behind would be found by the
+		// next build's O_EXCL create as if it were the root's own.
+		_ = os.Remove(p)
 		return "", fmt.Errorf("%w: writing policy-rc.d: %v", ErrSetup, err)
 	}
 	return p, nil

@@ -120,7 +120,7 @@ func Load(path string) (*Spec, error) {
 		}
 		if err != nil {
 			var root yaml.Node
-			yaml.Unmarshal(data, &root) // parsed once already: cannot fail
+			_ = yaml.Unmarshal(data, &root) // parsed once already: cannot fail
 			return nil, fmt.Errorf("%s:%d: debs.%d: %s: %w", path, errLine(&root, fieldErr("", "debs", fmt.Sprint(i))), i, d, err)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/internal/pki"
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/triggers"
 )
 
@@ -31,7 +31,7 @@ type Options struct {
 	TrustedKeys []string
 	Triggers    []triggers.Rule
 	// Extra changes each agent's config before it starts (i counts from 0).
-	Extra func(i int, c *pusher.Config)
+	Extra func(i int, c *agent.Config)
 	Log   *slog.Logger
 	// Env is added to each agent process's environment.
 	Env []string
@@ -40,7 +40,7 @@ type Options struct {
 // Agent is one agent of a Fleet.
 type Agent struct {
 	Name, Root, ConfigFile, Addr string
-	Config                       *pusher.Config
+	Config                       *agent.Config
 	cmd                          *exec.Cmd
 	cancel                       context.CancelFunc
 	done                         chan error
@@ -100,7 +100,7 @@ func (f *Fleet) startAgent(ctx context.Context, i int) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &pusher.Config{Name: name, Listen: "127.0.0.1:0", AddrFile: filepath.Join(dir, "addr"), Root: root,
+	c := &agent.Config{Name: name, Listen: "127.0.0.1:0", AddrFile: filepath.Join(dir, "addr"), Root: root,
 		Stores: f.opts.Stores, TrustedKeys: f.opts.TrustedKeys, Triggers: f.opts.Triggers}
 	c.TLS.CA, c.TLS.Cert, c.TLS.Key = filepath.Join(f.CA, pki.CACertFile), cert, key
 	c.Retries = 3
@@ -122,7 +122,10 @@ func (f *Fleet) startAgent(ctx context.Context, i int) (*Agent, error) {
 // run starts (or restarts) an agent and waits for its address.
 func (f *Fleet) run(ctx context.Context, a *Agent) error {
 	addrFile := a.Config.AddrFile
-	os.Remove(addrFile)
+	// A stale address left in place would be taken for the new agent's.
+	if err := os.Remove(addrFile); err != nil && !os.IsNotExist(err) {
+		return err
+	}
 	a.done = make(chan error, 1)
 	if f.opts.Binary != "" {
 		lf, err := os.OpenFile(filepath.Join(filepath.Dir(a.ConfigFile), "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -138,11 +141,11 @@ func (f *Fleet) run(ctx context.Context, a *Agent) error {
 		}
 		go func() { a.done <- a.cmd.Wait() }()
 	} else {
-		c, err := pusher.LoadConfig(a.ConfigFile)
+		c, err := agent.LoadConfig(a.ConfigFile)
 		if err != nil {
 			return err
 		}
-		ag, err := pusher.NewAgent(c, f.opts.Log)
+		ag, err := agent.New(c, f.opts.Log)
 		if err != nil {
 			return err
 		}
@@ -170,7 +173,7 @@ func (f *Fleet) run(ctx context.Context, a *Agent) error {
 // Kill stops one agent hard (SIGKILL for a process).
 func (f *Fleet) Kill(a *Agent) {
 	if a.cmd != nil && a.cmd.Process != nil {
-		a.cmd.Process.Kill()
+		_ = a.cmd.Process.Kill() // fails only if the agent exited already
 	}
 	if a.cancel != nil {
 		a.cancel()
@@ -180,7 +183,7 @@ func (f *Fleet) Kill(a *Agent) {
 		a.done = nil // Stop must not wait for it again
 	}
 	if a.log != nil {
-		a.log.Close()
+		_ = a.log.Close() // the agent's own log, for reading after a failure: nothing to do about it
 		a.log = nil
 	}
 }
@@ -199,7 +202,7 @@ func (f *Fleet) Restart(ctx context.Context, i int) error {
 func (f *Fleet) Stop() {
 	for _, a := range f.Agents {
 		if a.cmd != nil && a.cmd.Process != nil {
-			a.cmd.Process.Signal(os.Interrupt)
+			_ = a.cmd.Process.Signal(os.Interrupt) // fails only if the agent exited already
 		}
 		if a.cancel != nil {
 			a.cancel()
@@ -213,12 +216,12 @@ func (f *Fleet) Stop() {
 		case <-a.done:
 		case <-time.After(10 * time.Second):
 			if a.cmd != nil && a.cmd.Process != nil {
-				a.cmd.Process.Kill()
+				_ = a.cmd.Process.Kill() // fails only if the agent exited already
 				<-a.done
 			}
 		}
 		if a.log != nil {
-			a.log.Close()
+			_ = a.log.Close() // the agent's own log, for reading after a failure: nothing to do about it
 		}
 	}
 }

@@ -57,7 +57,7 @@ func DebianRootTar(t testing.TB) string {
 			return
 		}
 		tmp := filepath.Join(dir, fmt.Sprintf("partial-%d-%s.tar", os.Getpid(), debianName()))
-		defer os.Remove(tmp)
+		defer func() { _ = os.Remove(tmp) }() // gone once renamed into place; a leftover is named per pid
 		cmd := exec.Command("mmdebstrap", "--quiet", "--mode=root", "--format=tar",
 			"--variant="+DebianVariant, DebianSuite, tmp, DebianMirror)
 		cmd.Env = append(os.Environ(), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", DebianEpoch), "LC_ALL=C.UTF-8", "TZ=UTC")
@@ -86,8 +86,10 @@ func DebianRootDir(t testing.TB) string {
 			return
 		}
 		tmp := filepath.Join(dir, fmt.Sprintf("partial-%d-%s.root", os.Getpid(), debianName()))
-		os.RemoveAll(tmp)
-		defer os.RemoveAll(tmp)
+		// A leftover of an earlier run with our pid: if it cannot go, the
+		// Mkdir below says so.
+		_ = os.RemoveAll(tmp)
+		defer func() { _ = os.RemoveAll(tmp) }() // gone once renamed into place
 		if err := os.Mkdir(tmp, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +118,7 @@ func withLock(t testing.TB, dir string, fn func()) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		t.Fatalf("test cache lock: %v", err)
 	}
-	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	defer func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN) }() // closing f releases it as well
 	fn()
 }
 

@@ -57,7 +57,7 @@ func (b *ingotBuild) build(t testing.TB, flags ...string) string {
 func RemoveIngotBinary() {
 	for _, b := range []*ingotBuild{&ingotBin, &ingotCrashBin} {
 		if b.path != "" {
-			os.RemoveAll(filepath.Dir(b.path))
+			_ = os.RemoveAll(filepath.Dir(b.path)) // best effort: a temporary directory
 		}
 	}
 }

@@ -128,8 +128,10 @@ func NewKey(t testing.TB, name string) *Key {
 	must(t, err)
 	must(t, os.Chmod(home, 0o700))
 	t.Cleanup(func() {
-		exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
-		os.RemoveAll(home)
+		// Best effort: an agent already gone or a leftover temporary
+		// directory does not make the test wrong.
+		_ = exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
+		_ = os.RemoveAll(home)
 	})
 	return genKey(t, home, name, "never")
 }
@@ -301,13 +303,15 @@ func WriteIndex(t testing.TB, dists, rel string, data []byte) {
 	must(t, os.WriteFile(p, data, 0o644))
 	var gz bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	zw.Write(data)
+	_, err := zw.Write(data)
+	must(t, err)
 	must(t, zw.Close())
 	must(t, os.WriteFile(p+".gz", gz.Bytes(), 0o644))
 	var xzb bytes.Buffer
 	xw, err := xz.NewWriter(&xzb)
 	must(t, err)
-	xw.Write(data)
+	_, err = xw.Write(data)
+	must(t, err)
 	must(t, xw.Close())
 	must(t, os.WriteFile(p+".xz", xzb.Bytes(), 0o644))
 }

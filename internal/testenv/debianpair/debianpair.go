@@ -66,12 +66,18 @@ func Load(t testing.TB) *Pair {
 		keyFile := filepath.Join(dir, "test.key")
 		k, err := signing.LoadPrivateKey(keyFile)
 		if err != nil {
-			k, _ = signing.Generate("pusher tests")
-			os.WriteFile(keyFile, []byte(k.String()+"\n"), 0o600)
+			if k, err = signing.Generate("pusher tests"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(keyFile, []byte(k.String()+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 		p.Key = k
 		p.KeyFile = filepath.Join(dir, "test.pub")
-		os.WriteFile(p.KeyFile, []byte(k.Public().String()+"\n"), 0o644)
+		if err := os.WriteFile(p.KeyFile, []byte(k.Public().String()+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		w, err := store.Open(p.Store)
 		if err != nil {
 			t.Fatal(err)
@@ -112,7 +118,9 @@ func Load(t testing.TB) *Pair {
 				t.Fatal(err)
 			}
 			t.Logf("deltas A → B: %+v", st)
-			os.WriteFile(marker, nil, 0o644)
+			if err := os.WriteFile(marker, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 	return p
@@ -129,6 +137,6 @@ func withLock(t testing.TB, name string, fn func()) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	defer func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN) }() // closing f releases it as well
 	fn()
 }

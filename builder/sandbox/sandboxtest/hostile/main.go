@@ -26,6 +26,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// main is one long list of attempts, each a report call, in the order the
+// sandbox's tests read them: split up it would only scatter the list. An
+// attacker has no use for a failed cleanup, so those errors are dropped.
 func main() {
 	runtime.LockOSThread()
 	disk := flag.String("disk", "", "major:minor of the host's disk")
@@ -50,7 +53,7 @@ func main() {
 	}
 
 	node := "/tmp/ingot-hostile-disk"
-	os.Remove(node)
+	_ = os.Remove(node)
 	report("mknod-disk", func() (string, error) {
 		err := unix.Mknod(node, unix.S_IFBLK|0o600, int(unix.Mkdev(major, minor)))
 		return "made a node of the host's disk " + *disk, err
@@ -81,7 +84,7 @@ func main() {
 		})
 	}
 	mnt := "/tmp/ingot-hostile-mnt"
-	os.MkdirAll(mnt, 0o700)
+	_ = os.MkdirAll(mnt, 0o700)
 	report("mount-disk", func() (string, error) {
 		var errs []error
 		for _, fs := range blockFilesystems() {
@@ -90,7 +93,7 @@ func main() {
 				errs = append(errs, fmt.Errorf("%s: %w", fs, err))
 				continue
 			}
-			defer unix.Unmount(mnt, unix.MNT_DETACH)
+			defer func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) }()
 			what := "mounted the host's disk as " + fs
 			if shadow, err := os.ReadFile(filepath.Join(mnt, "etc/shadow")); err == nil {
 				first, _, _ := bytes.Cut(shadow, []byte("\n"))
@@ -101,8 +104,8 @@ func main() {
 					what += fmt.Sprintf("; read the canary: %q", secret)
 				}
 				if f, err := os.OpenFile(filepath.Join(mnt, *canary), os.O_WRONLY|os.O_APPEND, 0); err == nil {
-					f.WriteString("hostile was here\n")
-					f.Close()
+					_, _ = f.WriteString("hostile was here\n")
+					_ = f.Close()
 					what += "; wrote to the canary"
 				}
 			}
@@ -129,7 +132,7 @@ func main() {
 		if s, err := unix.Openat(fd, "etc/shadow", unix.O_RDONLY, 0); err == nil {
 			buf := make([]byte, 64)
 			n, _ := unix.Read(s, buf)
-			unix.Close(s)
+			_ = unix.Close(s)
 			first, _, _ := bytes.Cut(buf[:max(n, 0)], []byte("\n"))
 			what += fmt.Sprintf("; read the host's /etc/shadow: %q", first)
 		}
@@ -138,7 +141,7 @@ func main() {
 	report("mount-tmpfs", func() (string, error) {
 		err := unix.Mount("none", mnt, "tmpfs", 0, "size=1m")
 		if err == nil {
-			unix.Unmount(mnt, unix.MNT_DETACH)
+			_ = unix.Unmount(mnt, unix.MNT_DETACH)
 		}
 		return "mounted a tmpfs", err
 	})
@@ -184,8 +187,8 @@ func main() {
 			return "", err
 		}
 		var ws unix.WaitStatus
-		unix.Wait4(1, &ws, unix.WALL, nil)
-		unix.PtraceDetach(1)
+		_, _ = unix.Wait4(1, &ws, unix.WALL, nil)
+		_ = unix.PtraceDetach(1)
 		return "attached to the sandbox's init (pid 1), which set the sandbox up", nil
 	})
 	if *hostPid != 0 {
@@ -193,12 +196,12 @@ func main() {
 			if err := unix.PtraceAttach(*hostPid); err != nil {
 				return "", err
 			}
-			unix.PtraceDetach(*hostPid)
+			_ = unix.PtraceDetach(*hostPid)
 			return fmt.Sprintf("attached to host process %d", *hostPid), nil
 		})
 	}
-	os.Remove(node)
-	os.Remove(mnt)
+	_ = os.Remove(node)
+	_ = os.Remove(mnt)
 }
 
 func report(name string, attempt func() (string, error)) {

@@ -1,4 +1,4 @@
-package store
+package backend
 
 import (
 	"context"
@@ -64,7 +64,7 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimPrefix(r.URL.Path, "/")
 	cache := "public, max-age=3600"
 	ctype := "text/plain; charset=utf-8"
-	if p != markerFile {
+	if p != MarkerFile {
 		h, err := ParsePath(p)
 		if err != nil {
 			http.NotFound(w, r)

@@ -1,4 +1,4 @@
-package pusher
+package agent
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ingotfleet/ingot/pusher"
 )
 
 // utmpRecord builds one 384-byte glibc utmp record.
@@ -209,13 +211,13 @@ func TestIndicatorLastSync(t *testing.T) {
 	if got := a.Indicators(t.Context()); len(got) != 0 {
 		t.Fatalf("no sync yet: %+v", got)
 	}
-	a.last = &Result{OK: false, Error: "fetching chunk: 503\nmore"}
+	a.last = &pusher.Result{OK: false, Error: "fetching chunk: 503\nmore"}
 	got := a.Indicators(t.Context())
 	if len(got) != 1 || got[0].Kind != IndicatorUnavailable || got[0].Source != SourceLastSync ||
 		got[0].Reason != "last sync failed: fetching chunk: 503" {
 		t.Fatalf("failed sync: %+v", got)
 	}
-	a.last = &Result{OK: true}
+	a.last = &pusher.Result{OK: true}
 	if got := a.Indicators(t.Context()); len(got) != 0 {
 		t.Fatalf("good sync: %+v", got)
 	}

@@ -1,4 +1,4 @@
-package store_test
+package backend_test
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/backend"
 	"github.com/ingotfleet/ingot/images/store/storetest"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
@@ -20,7 +21,7 @@ import (
 // test serves the store with exactly what the documentation tells users.
 func documentedNginx(t *testing.T) string {
 	t.Helper()
-	doc, err := os.ReadFile("../../docs/store.md")
+	doc, err := os.ReadFile("../../../docs/store.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,21 +100,47 @@ http {
 }
 
 // The store layout served by a real nginx with the configuration of
-// docs/store.md passes the same conformance suite as ingot's own server.
+// docs/store.md passes the same conformance suite as ingot's own server,
+// read directly and through the decorators (counted and retrying, behind
+// a mirror that is down).
 func TestNginxConformance(t *testing.T) {
 	testenv.RequireRoot(t)
-	storetest.Run(t, func(t *testing.T) (store.Backend, store.Backend) {
-		dir := filepath.Join(t.TempDir(), "store")
-		local, err := store.OpenLocal(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := store.NewHTTP([]string{startNginx(t, dir)}, store.WithRetries(1, time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return local, b
-	})
+	for _, decorated := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "decorated"}[decorated], func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) (backend.Backend, backend.Backend) {
+				dir := filepath.Join(t.TempDir(), "store")
+				local, err := backend.OpenLocal(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := backend.NewHTTP(startNginx(t, dir))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !decorated {
+					return local, b
+				}
+				var c backend.Counts
+				dead, err := backend.NewHTTP(deadURL(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return local, backend.NewFailover(backend.Count(backend.Retry(dead, 1, time.Millisecond), &c),
+					backend.Count(backend.Retry(b, 1, time.Millisecond), &c))
+			})
+		})
+	}
+}
+
+// deadURL is the URL of a port nothing listens on.
+func deadURL(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + l.Addr().String()
+	l.Close()
+	return u
 }
 
 func TestNginxServesOnlyTheLayout(t *testing.T) {

@@ -1,4 +1,4 @@
-package store
+package backend
 
 import (
 	"context"
@@ -16,13 +16,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// markerFile sits at the root of every store; its content names the
-// layout version. A directory without it is not opened as a store unless
+// MarkerFile sits at the root of every store; its content (MarkerV1,
+// MarkerV2) names the layout version. A directory without it is not opened as a store unless
 // it is empty, so a mistyped --store never scribbles into a random folder.
 const (
-	markerFile = "ingot-store"
-	markerV1   = "ingot store v1\n"
-	markerV2   = "ingot store v2\n"
+	MarkerFile = "ingot-store"
+	MarkerV1   = "ingot store v1\n"
+	MarkerV2   = "ingot store v2\n"
 )
 
 // LayoutV1 and LayoutV2 are the store layout versions (docs/store.md):
@@ -45,17 +45,17 @@ type Local struct {
 // when it does not exist or is empty.
 func OpenLocal(dir string) (*Local, error) {
 	b := &Local{dir: dir, dirs: map[string]bool{}}
-	marker := filepath.Join(dir, markerFile)
+	marker := filepath.Join(dir, MarkerFile)
 	got, err := os.ReadFile(marker)
 	switch {
 	case err == nil:
 		switch string(got) {
-		case markerV1:
+		case MarkerV1:
 			b.version.Store(LayoutV1)
-		case markerV2:
+		case MarkerV2:
 			b.version.Store(LayoutV2)
 		default:
-			return nil, fmt.Errorf("opening store %s: %s says %q, this ingot reads %q and %q", dir, markerFile, strings.TrimSpace(string(got)), strings.TrimSpace(markerV1), strings.TrimSpace(markerV2))
+			return nil, fmt.Errorf("opening store %s: %s says %q, this ingot reads %q and %q", dir, MarkerFile, strings.TrimSpace(string(got)), strings.TrimSpace(MarkerV1), strings.TrimSpace(MarkerV2))
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		ents, err := os.ReadDir(dir)
@@ -63,7 +63,7 @@ func OpenLocal(dir string) (*Local, error) {
 			return nil, fmt.Errorf("opening store %s: %w", dir, err)
 		}
 		if len(ents) > 0 {
-			return nil, fmt.Errorf("opening store %s: not empty and not an ingot store (no %s file)", dir, markerFile)
+			return nil, fmt.Errorf("opening store %s: not empty and not an ingot store (no %s file)", dir, MarkerFile)
 		}
 		if err := b.init(); err != nil {
 			return nil, fmt.Errorf("creating store %s: %w", dir, err)
@@ -81,21 +81,21 @@ func (b *Local) init() error {
 		}
 	}
 	b.version.Store(LayoutV2)
-	return writeFileAtomic(b.dir, filepath.Join(b.dir, markerFile), []byte(markerV2), true)
+	return writeFileAtomic(b.dir, filepath.Join(b.dir, MarkerFile), []byte(MarkerV2), true)
 }
 
 // LayoutVersion is the store's layout version (LayoutV1 or LayoutV2).
 func (b *Local) LayoutVersion() int { return int(b.version.Load()) }
 
-// setLayoutVersion rewrites the marker durably: the commit point of a
+// SetLayoutVersion rewrites the marker durably: the commit point of a
 // migration.
-func (b *Local) setLayoutVersion(v int) error {
-	content := markerV1
+func (b *Local) SetLayoutVersion(v int) error {
+	content := MarkerV1
 	if v == LayoutV2 {
-		content = markerV2
+		content = MarkerV2
 	}
-	if err := writeFileAtomic(b.dir, filepath.Join(b.dir, markerFile), []byte(content), true); err != nil {
-		return fmt.Errorf("writing %s: %w", markerFile, err)
+	if err := writeFileAtomic(b.dir, filepath.Join(b.dir, MarkerFile), []byte(content), true); err != nil {
+		return fmt.Errorf("writing %s: %w", MarkerFile, err)
 	}
 	b.version.Store(int32(v))
 	return nil
@@ -145,14 +145,14 @@ func (b *Local) Get(ctx context.Context, h Handle, max int64) ([]byte, error) {
 	}
 	defer f.Close()
 	if fi.Size() > max {
-		return nil, tooLarge(h, b.dir, fmt.Sprintf("%d bytes,", fi.Size()), max)
+		return nil, TooLarge(h, b.dir, fmt.Sprintf("%d bytes,", fi.Size()), max)
 	}
 	data := make([]byte, 0, fi.Size()+1)
 	for {
 		n, err := f.Read(data[len(data):cap(data)])
 		data = data[:len(data)+n]
 		if int64(len(data)) > max {
-			return nil, tooLarge(h, b.dir, "grew to", max)
+			return nil, TooLarge(h, b.dir, "grew to", max)
 		}
 		if err == io.EOF {
 			return data, nil

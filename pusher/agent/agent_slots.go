@@ -1,4 +1,4 @@
-package pusher
+package agent
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/pusher"
 )
 
 // SlotManager does the agent's slot work (package slots implements it;
@@ -14,7 +15,7 @@ import (
 type SlotManager interface {
 	// SyncSlot writes image d into the slot that is not booted, carries
 	// the host's configuration over and, with switchAfter, switches to it.
-	SyncSlot(ctx context.Context, d images.Digest, src Source, opts SyncOptions, switchAfter bool) Result
+	SyncSlot(ctx context.Context, d images.Digest, src pusher.Source, opts pusher.SyncOptions, switchAfter bool) pusher.Result
 	// Handler serves /v1/slots/ (status, switch, commit, rollback).
 	Handler() http.Handler
 	// Summary is the slots' part of GET /v1/status (read from the
@@ -40,10 +41,10 @@ type SlotSummary struct {
 	Failed    *SlotOutcome `json:"failed,omitempty"`
 	// Writing is the image a slot sync is writing now; Phase is its step
 	// (snapshot, sync, carry, switch) and Progress the sync engine's.
-	Writing  string            `json:"writing,omitempty"`
-	Phase    string            `json:"phase,omitempty"`
-	Progress *ProgressSnapshot `json:"progress,omitempty"`
-	Error    string            `json:"error,omitempty"` // the slots' state could not be read
+	Writing  string                   `json:"writing,omitempty"`
+	Phase    string                   `json:"phase,omitempty"`
+	Progress *pusher.ProgressSnapshot `json:"progress,omitempty"`
+	Error    string                   `json:"error,omitempty"` // the slots' state could not be read
 }
 
 // SlotOutcome is one switch: its number, the slot and image switched to,

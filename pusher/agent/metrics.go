@@ -1,8 +1,9 @@
-package pusher
+package agent
 
 import (
 	"net/http"
 
+	"github.com/ingotfleet/ingot/pusher"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -41,7 +42,7 @@ func newAgentMetrics(a *Agent) *agentMetrics {
 }
 
 // finished counts a run that ended with res.
-func (m *agentMetrics) finished(res Result) {
+func (m *agentMetrics) finished(res pusher.Result) {
 	m.syncs.Inc()
 	if !res.OK {
 		m.failures.Inc()

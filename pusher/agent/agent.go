@@ -1,4 +1,4 @@
-package pusher
+package agent
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,26 +16,28 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/internal/pki"
+	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
 
-// Agent is the daemon on a host: a Syncer behind an API.
+// Agent is the daemon on a host: a pusher.Syncer behind an API.
 type Agent struct {
 	Config *Config
-	Syncer *Syncer
+	Syncer *pusher.Syncer
 	Log    *slog.Logger
 	tls    *tls.Config
-	source *StoreSource // nil when the config names no store
-	down   *Limiter
+	source *pusher.StoreSource // nil when the config names no store
+	down   *pusher.Limiter
 	// Slots, when set, does the slot syncs and serves /v1/slots/.
 	Slots SlotManager
 
 	mu         sync.Mutex
 	running    bool
 	runID      int64
-	last       *Result
+	last       *pusher.Result
 	lastID     int64
 	started    time.Time
 	indicators indicatorState
@@ -45,8 +46,8 @@ type Agent struct {
 	metrics *agentMetrics
 }
 
-// NewAgent makes an agent from its config.
-func NewAgent(c *Config, log *slog.Logger) (*Agent, error) {
+// New makes an agent from its config.
+func New(c *Config, log *slog.Logger) (*Agent, error) {
 	keys, err := signing.LoadPublicKeys(c.TrustedKeys...)
 	if err != nil {
 		return nil, err
@@ -56,14 +57,14 @@ func NewAgent(c *Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	cross, _ := glob.CompileSet(c.CrossMounts)
-	down, _ := ParseRate(c.Limits.Download)
-	write, _ := ParseRate(c.Limits.Write)
+	down, _ := pusher.ParseRate(c.Limits.Download)
+	write, _ := pusher.ParseRate(c.Limits.Write)
 	a := &Agent{Config: c, Log: log, started: time.Now()}
 	a.metrics = newAgentMetrics(a)
-	a.Syncer = &Syncer{
+	a.Syncer = &pusher.Syncer{
 		Root: c.Root, StateDir: c.StateDir, Local: local, Cross: cross,
 		Trusted: keys, Triggers: c.Triggers, Concurrency: c.Limits.Concurrency,
-		WriteLimit: NewLimiter(write), Log: log,
+		WriteLimit: pusher.NewLimiter(write), Log: log,
 	}
 	if c.TLS.CA != "" {
 		a.tls, err = pki.ServerTLS(c.TLS.CA, c.TLS.Cert, c.TLS.Key)
@@ -71,21 +72,18 @@ func NewAgent(c *Config, log *slog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
-	a.down = NewLimiter(down)
+	a.down = pusher.NewLimiter(down)
 	if len(c.Stores) > 0 {
-		if a.source, err = OpenSource(c.Stores, a.sourceOptions(a.down)); err != nil {
+		if a.source, err = pusher.OpenSource(c.Stores, a.sourceOptions(a.down)); err != nil {
 			return nil, err
 		}
 	}
-	var last Result
-	if readJSON(a.Syncer.path("last-result.json"), &last) == nil {
-		a.last = &last
-	}
+	a.last = a.Syncer.LastResult()
 	return a, nil
 }
 
-func (a *Agent) sourceOptions(limit *Limiter) SourceOptions {
-	return SourceOptions{Limit: limit, Retries: a.Config.Retries, Backoff: a.Config.Backoff, Log: a.Log}
+func (a *Agent) sourceOptions(limit *pusher.Limiter) pusher.SourceOptions {
+	return pusher.SourceOptions{Limit: limit, Retries: a.Config.Retries, Backoff: a.Config.Backoff, Log: a.Log}
 }
 
 // Lower makes the agent's work yield to the host's: nice and idle I/O
@@ -107,15 +105,15 @@ func (a *Agent) Lower() error {
 
 // Status is what GET /v1/status returns.
 type Status struct {
-	Name     string           `json:"name"`
-	Image    string           `json:"image,omitempty"`
-	Previous string           `json:"previous,omitempty"`
-	Syncing  bool             `json:"syncing"`
-	Healthy  bool             `json:"healthy"`
-	LastID   int64            `json:"last_id"`
-	RunID    int64            `json:"run_id"`
-	Last     *Result          `json:"last,omitempty"`
-	Progress ProgressSnapshot `json:"progress"`
+	Name     string                  `json:"name"`
+	Image    string                  `json:"image,omitempty"`
+	Previous string                  `json:"previous,omitempty"`
+	Syncing  bool                    `json:"syncing"`
+	Healthy  bool                    `json:"healthy"`
+	LastID   int64                   `json:"last_id"`
+	RunID    int64                   `json:"run_id"`
+	Last     *pusher.Result          `json:"last,omitempty"`
+	Progress pusher.ProgressSnapshot `json:"progress"`
 	// Indicators are what on the host says a rollout should wait
 	// (config maintenance:, and a failed last sync); see indicators.go.
 	Indicators []Indicator `json:"indicators,omitempty"`
@@ -147,9 +145,9 @@ type SyncRequest struct {
 	DryRun bool     `json:"dry_run,omitempty"`
 	// BWLimit overrides the download limit for this sync ("10M").
 	BWLimit string `json:"bwlimit,omitempty"`
-	// Ref is the name:tag the controller resolved to Image (SyncOptions.Ref).
+	// Ref is the name:tag the controller resolved to Image (pusher.SyncOptions.Ref).
 	Ref string `json:"ref,omitempty"`
-	// AllowRollback accepts an image older than the host's (SyncOptions).
+	// AllowRollback accepts an image older than the host's (pusher.SyncOptions).
 	AllowRollback bool `json:"allow_rollback,omitempty"`
 	// Slot "inactive" writes the slot that is not booted instead of the
 	// root; Switch then switches to it (docs/slots.md).
@@ -159,11 +157,11 @@ type SyncRequest struct {
 
 // start runs fn in the background unless a sync is running; it returns
 // the run's id.
-func (a *Agent) start(ctx context.Context, fn func(ctx context.Context) Result) (int64, error) {
+func (a *Agent) start(ctx context.Context, fn func(ctx context.Context) pusher.Result) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.running {
-		return 0, ErrBusy
+		return 0, pusher.ErrBusy
 	}
 	a.running = true
 	a.runID++
@@ -194,7 +192,7 @@ func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
 			return 0, err
 		}
 	}
-	rate, err := ParseRate(req.BWLimit)
+	rate, err := pusher.ParseRate(req.BWLimit)
 	if err != nil {
 		return 0, err
 	}
@@ -209,20 +207,20 @@ func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
 		}
 		limit := a.down
 		if rate > 0 {
-			limit = NewLimiter(rate)
+			limit = pusher.NewLimiter(rate)
 		}
-		if src, err = OpenSource(stores, a.sourceOptions(limit)); err != nil {
+		if src, err = pusher.OpenSource(stores, a.sourceOptions(limit)); err != nil {
 			return 0, err
 		}
 	}
 	if src == nil {
 		return 0, errors.New("no store: the agent's config names none and the request gives none")
 	}
-	return a.start(ctx, func(ctx context.Context) Result {
+	return a.start(ctx, func(ctx context.Context) pusher.Result {
 		if src != a.source {
 			defer src.Close()
 		}
-		opts := SyncOptions{DryRun: req.DryRun, Ref: req.Ref, AllowRollback: req.AllowRollback}
+		opts := pusher.SyncOptions{DryRun: req.DryRun, Ref: req.Ref, AllowRollback: req.AllowRollback}
 		if req.Slot != "" {
 			return a.Slots.SyncSlot(ctx, d, src, opts, req.Switch)
 		}
@@ -232,7 +230,7 @@ func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
 
 // StartRollback begins a rollback in the background.
 func (a *Agent) StartRollback(ctx context.Context) (int64, error) {
-	return a.start(ctx, func(ctx context.Context) Result {
+	return a.start(ctx, func(ctx context.Context) pusher.Result {
 		a.metrics.rollbacks.Inc()
 		return a.Syncer.Rollback(ctx)
 	})
@@ -266,7 +264,7 @@ func (a *Agent) Handler(ctx context.Context) http.Handler {
 
 func (a *Agent) reply(w http.ResponseWriter, id int64, err error) {
 	switch {
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, pusher.ErrBusy):
 		writeJSONResponse(w, http.StatusConflict, map[string]string{"error": err.Error()})
 	case err != nil:
 		writeJSONResponse(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
@@ -292,7 +290,7 @@ func (a *Agent) Serve(ctx context.Context, ready func(addr string)) error {
 			a.Log.Error("recovering an interrupted commit failed", "err", err)
 		}
 		a.mu.Lock()
-		a.last = &Result{Error: err.Error()}
+		a.last = &pusher.Result{Error: err.Error()}
 		if st, serr := a.Syncer.LoadState(); serr == nil {
 			a.last.Image = st.Image.String()
 		}
@@ -308,10 +306,7 @@ func (a *Agent) Serve(ctx context.Context, ready func(addr string)) error {
 	srv := &http.Server{Handler: a.Handler(ctx), TLSConfig: a.tls, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slogErrorLog(a.Log)}
 	if a.Config.AddrFile != "" {
-		if err := writeFileAtomic(a.Config.AddrFile, 0o644, func(w io.Writer) error {
-			_, err := io.WriteString(w, ln.Addr().String())
-			return err
-		}); err != nil {
+		if err := atomicfile.WriteFile(a.Config.AddrFile, []byte(ln.Addr().String()), 0o644); err != nil {
 			ln.Close()
 			return err
 		}

@@ -1,4 +1,4 @@
-package pusher
+package agent
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ingotfleet/ingot/internal/glob"
+	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/triggers"
 )
 
@@ -37,7 +38,7 @@ type Config struct {
 	// TrustedKeys are public key files (ingot key gen); an image must be
 	// signed by one of them.
 	TrustedKeys []string `yaml:"trusted_keys"`
-	// LocalPaths replace DefaultLocal when set; ExtraLocalPaths add to it.
+	// LocalPaths replace pusher.DefaultLocal when set; ExtraLocalPaths add to it.
 	LocalPaths      []string `yaml:"local_paths"`
 	ExtraLocalPaths []string `yaml:"extra_local_paths"`
 	// CrossMounts are mount points (globs) a sync enters; others are left
@@ -139,7 +140,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("cross_mounts: %w", err)
 	}
 	for _, r := range []string{c.Limits.Download, c.Limits.Write} {
-		if _, err := ParseRate(r); err != nil {
+		if _, err := pusher.ParseRate(r); err != nil {
 			return fmt.Errorf("limits: %w", err)
 		}
 	}
@@ -149,7 +150,7 @@ func (c *Config) Validate() error {
 func (c *Config) localGlobs() (glob.Set, error) {
 	l := c.LocalPaths
 	if len(l) == 0 {
-		l = DefaultLocal
+		l = pusher.DefaultLocal
 	}
 	g, err := glob.CompileSet(append(append([]string{}, l...), c.ExtraLocalPaths...))
 	if err != nil {

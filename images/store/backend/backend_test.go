@@ -1,4 +1,4 @@
-package store_test
+package backend_test
 
 import (
 	"bytes"
@@ -17,12 +17,13 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/backend"
 	"github.com/ingotfleet/ingot/images/store/storetest"
 )
 
 func TestLocalConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) (store.Backend, store.Backend) {
-		b, err := store.OpenLocal(filepath.Join(t.TempDir(), "store"))
+	storetest.Run(t, func(t *testing.T) (backend.Backend, backend.Backend) {
+		b, err := backend.OpenLocal(filepath.Join(t.TempDir(), "store"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +34,7 @@ func TestLocalConformance(t *testing.T) {
 // serveStore serves dir with the store's own HTTP server.
 func serveStore(t *testing.T, dir string, wrap func(http.Handler) http.Handler) *httptest.Server {
 	t.Helper()
-	h, err := store.NewServer(dir, store.ServerOptions{})
+	h, err := backend.NewServer(dir, backend.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,14 +47,14 @@ func serveStore(t *testing.T, dir string, wrap func(http.Handler) http.Handler) 
 }
 
 func TestHTTPConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) (store.Backend, store.Backend) {
+	storetest.Run(t, func(t *testing.T) (backend.Backend, backend.Backend) {
 		dir := filepath.Join(t.TempDir(), "store")
-		local, err := store.OpenLocal(dir)
+		local, err := backend.OpenLocal(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
 		srv := serveStore(t, dir, nil)
-		b, err := store.NewHTTP([]string{srv.URL}, store.WithRetries(2, time.Millisecond))
+		b, err := retryHTTP(srv.URL, 2, time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,8 +81,8 @@ func TestHTTPHostileServer(t *testing.T) {
 		damage  func(b []byte) []byte
 		wantErr error
 	}{
-		{"flip", func(b []byte) []byte { b = bytes.Clone(b); b[len(b)-3] ^= 1; return b }, store.ErrCorrupt},
-		{"swap", func(b []byte) []byte { return mustRaw(t, "other content") }, store.ErrCorrupt},
+		{"flip", func(b []byte) []byte { b = bytes.Clone(b); b[len(b)-3] ^= 1; return b }, backend.ErrCorrupt},
+		{"swap", func(b []byte) []byte { return mustRaw(t, "other content") }, backend.ErrCorrupt},
 		{"truncate", nil, nil}, // Content-Length larger than the body
 	}
 	for _, tc := range tests {
@@ -106,7 +107,7 @@ func TestHTTPHostileServer(t *testing.T) {
 					panic(http.ErrAbortHandler)
 				})
 			})
-			b, err := store.NewHTTP([]string{srv.URL}, store.WithRetries(2, time.Millisecond))
+			b, err := retryHTTP(srv.URL, 2, time.Millisecond)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +139,7 @@ func mustRaw(t *testing.T, s string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := st.Backend().Get(context.Background(), store.DigestHandle(store.KindObject, sha), 1<<20)
+	raw, err := st.Backend().Get(context.Background(), backend.DigestHandle(backend.KindObject, sha), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestHTTPRetriesAndMirrors(t *testing.T) {
 			h.ServeHTTP(rw, r)
 		})
 	})
-	b, _ := store.NewHTTP([]string{flaky.URL}, store.WithRetries(3, time.Millisecond))
+	b, _ := retryHTTP(flaky.URL, 3, time.Millisecond)
 	if _, err := store.New(b).GetChunk(ctx, sha); err != nil {
 		t.Fatalf("GetChunk after two 503s: %v", err)
 	}
@@ -190,12 +191,14 @@ func TestHTTPRetriesAndMirrors(t *testing.T) {
 	}))
 	defer dead.Close()
 	good := serveStore(t, dir, nil)
-	b, _ = store.NewHTTP([]string{dead.URL, good.URL}, store.WithRetries(1, time.Millisecond))
+	deadB, _ := retryHTTP(dead.URL, 1, time.Millisecond)
+	goodB, _ := retryHTTP(good.URL, 1, time.Millisecond)
+	b = backend.NewFailover(deadB, goodB)
 	if _, err := store.New(b).GetChunk(ctx, sha); err != nil {
 		t.Errorf("GetChunk with the first mirror down: %v", err)
 	}
 
-	b, _ = store.NewHTTP([]string{dead.URL}, store.WithRetries(1, time.Millisecond))
+	b, _ = retryHTTP(dead.URL, 1, time.Millisecond)
 	_, err = store.New(b).GetChunk(ctx, sha)
 	if err == nil || !strings.Contains(err.Error(), "502") {
 		t.Errorf("GetChunk from a dead server: err = %v, want the 502 named", err)
@@ -203,7 +206,7 @@ func TestHTTPRetriesAndMirrors(t *testing.T) {
 
 	// Cancellation stops the backoff.
 	cctx, cancel := context.WithCancel(ctx)
-	b, _ = store.NewHTTP([]string{dead.URL}, store.WithRetries(10, time.Hour))
+	b, _ = retryHTTP(dead.URL, 10, time.Hour)
 	go func() { time.Sleep(10 * time.Millisecond); cancel() }()
 	if _, err := store.New(b).GetChunk(cctx, sha); !errors.Is(err, context.Canceled) {
 		t.Errorf("GetChunk canceled during backoff: err = %v, want context.Canceled", err)
@@ -325,24 +328,24 @@ func TestHTTPBodyLimit(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	b, err := store.NewHTTP([]string{srv.URL}, store.WithRetries(0, time.Millisecond))
+	b, err := retryHTTP(srv.URL, 0, time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	obj := store.DigestHandle(store.KindObject, images.Sum([]byte("x")))
+	obj := backend.DigestHandle(backend.KindObject, images.Sum([]byte("x")))
 	got, err := b.Get(ctx, obj, 300<<10)
-	if !errors.Is(err, store.ErrTooLarge) || !strings.Contains(err.Error(), obj.Path()) || !strings.Contains(err.Error(), "307200") {
+	if !errors.Is(err, backend.ErrTooLarge) || !strings.Contains(err.Error(), obj.Path()) || !strings.Contains(err.Error(), "307200") {
 		t.Fatalf("endless body: %d bytes, %v; want ErrTooLarge naming %s and the limit", len(got), err, obj.Path())
 	}
-	ix := store.DigestHandle(store.KindImage, images.Sum([]byte("x")))
-	if _, err := b.Get(ctx, ix, 1<<20); !errors.Is(err, store.ErrTooLarge) || !strings.Contains(err.Error(), "Content-Length") {
+	ix := backend.DigestHandle(backend.KindImage, images.Sum([]byte("x")))
+	if _, err := b.Get(ctx, ix, 1<<20); !errors.Is(err, backend.ErrTooLarge) || !strings.Contains(err.Error(), "Content-Length") {
 		t.Fatalf("Content-Length past the limit: %v; want ErrTooLarge from the header", err)
 	}
 	// Through a Store the limit is the kind's: a chunk of 256 KiB at most.
 	s := store.New(b)
 	defer s.Close()
-	if _, err := s.GetChunk(ctx, images.Sum([]byte("x"))); !errors.Is(err, store.ErrTooLarge) {
+	if _, err := s.GetChunk(ctx, images.Sum([]byte("x"))); !errors.Is(err, backend.ErrTooLarge) {
 		t.Fatalf("GetChunk of an endless body: %v, want ErrTooLarge", err)
 	}
 	t.Logf("the server got %d KiB out before the client hung up", sent.Load()>>10)
@@ -353,12 +356,12 @@ func TestHTTPBodyLimit(t *testing.T) {
 // reads it.
 func TestLocalGetRefusesFIFO(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
-	b, err := store.OpenLocal(dir)
+	b, err := backend.OpenLocal(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	data := []byte("content")
-	h := store.DigestHandle(store.KindObject, images.Sum(data))
+	h := backend.DigestHandle(backend.KindObject, images.Sum(data))
 	p := filepath.Join(dir, filepath.FromSlash(h.Path()))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
@@ -387,12 +390,12 @@ func TestLocalGetRefusesFIFO(t *testing.T) {
 func TestHTTPRangeHostile(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "store")
-	local, err := store.OpenLocal(dir)
+	local, err := backend.OpenLocal(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	data := bytes.Repeat([]byte("pack bytes "), 1000)
-	h := store.DigestHandle(store.KindPack, images.Sum(data))
+	h := backend.DigestHandle(backend.KindPack, images.Sum(data))
 	if err := local.Put(ctx, h, data, true); err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +432,7 @@ func TestHTTPRangeHostile(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := serveStore(t, dir, tc.wrap)
-			b, err := store.NewHTTP([]string{srv.URL}, store.WithRetries(1, time.Millisecond))
+			b, err := retryHTTP(srv.URL, 1, time.Millisecond)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -444,8 +447,56 @@ func TestHTTPRangeHostile(t *testing.T) {
 	}
 	// The honest server gives the range.
 	srv := serveStore(t, dir, nil)
-	b, _ := store.NewHTTP([]string{srv.URL})
+	b, _ := backend.NewHTTP(srv.URL)
 	if got, err := b.GetRange(ctx, h, 1000, 200); err != nil || !bytes.Equal(got, data[1000:1200]) {
 		t.Errorf("GetRange from an honest server = %q, %v", got, err)
 	}
+}
+
+// retryHTTP is an HTTP backend on u retrying n times from backoff.
+func retryHTTP(u string, n int, backoff time.Duration) (backend.Backend, error) {
+	b, err := backend.NewHTTP(u)
+	if err != nil {
+		return nil, err
+	}
+	return backend.Retry(b, n, backoff), nil
+}
+
+// The decorators pass the conformance suite around the backends they
+// wrap: a counted, retrying local directory, and a Failover whose first
+// mirror is down in front of the store's own server.
+func TestDecoratedConformance(t *testing.T) {
+	t.Run("local", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) (backend.Backend, backend.Backend) {
+			l, err := backend.OpenLocal(filepath.Join(t.TempDir(), "store"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := backend.Count(backend.Retry(l, 2, time.Millisecond), &backend.Counts{})
+			return b, b
+		})
+	})
+	t.Run("failover", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) (backend.Backend, backend.Backend) {
+			dir := filepath.Join(t.TempDir(), "store")
+			local, err := backend.OpenLocal(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dead := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				http.Error(rw, "down", http.StatusBadGateway)
+			}))
+			t.Cleanup(dead.Close)
+			var c backend.Counts
+			deadB, err := retryHTTP(dead.URL, 1, time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			goodB, err := retryHTTP(serveStore(t, dir, nil).URL, 1, time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return local, backend.NewFailover(backend.Count(deadB, &c), backend.Count(goodB, &c))
+		})
+	})
 }

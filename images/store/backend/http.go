@@ -1,4 +1,4 @@
-package store
+package backend
 
 import (
 	"context"
@@ -8,21 +8,17 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
 // HTTP is a read-only Backend on a store served by any static HTTP server
-// (ingot serve, nginx, a CDN): plain GET and HEAD of the layout's paths.
-// Mirrors are tried in order, starting from the one that answered last;
-// 5xx answers, resets and truncated bodies are retried with exponential
-// backoff before the next mirror is tried.
+// (ingot serve, nginx, a CDN): plain GET and HEAD of the layout's paths at
+// one base URL, exactly one request per call. It does not retry or fail
+// over: Retry and Failover do, around it (HTTPMirrors puts them
+// together). Errors worth another try wrap ErrTransient.
 type HTTP struct {
-	bases   []*url.URL
-	client  *http.Client
-	retries int
-	backoff time.Duration
-	good    atomic.Int32 // the mirror that answered last: tried first
+	base   *url.URL
+	client *http.Client
 }
 
 // HTTPOption configures an HTTP backend.
@@ -32,31 +28,26 @@ type HTTPOption func(*HTTP)
 // sensible timeouts).
 func WithHTTPClient(c *http.Client) HTTPOption { return func(b *HTTP) { b.client = c } }
 
-// WithRetries sets how many times a failed request is retried per mirror
-// and the first backoff (doubled after each try).
-func WithRetries(n int, backoff time.Duration) HTTPOption {
-	return func(b *HTTP) { b.retries, b.backoff = n, backoff }
-}
+// Default retries of HTTPMirrors: a failed request is tried again four
+// times, 200ms, 400ms, 800ms and 1.6s after.
+const (
+	DefaultRetries = 4
+	DefaultBackoff = 200 * time.Millisecond
+)
 
-// NewHTTP returns a backend reading the store at the base URLs.
-func NewHTTP(urls []string, opts ...HTTPOption) (*HTTP, error) {
-	if len(urls) == 0 {
-		return nil, errors.New("http store: no URL")
+// NewHTTP returns a backend reading the store at base URL u.
+func NewHTTP(u string, opts ...HTTPOption) (*HTTP, error) {
+	p, err := url.Parse(u)
+	if err != nil {
+		return nil, fmt.Errorf("http store %q: %w", u, err)
 	}
-	b := &HTTP{retries: 4, backoff: 200 * time.Millisecond}
-	for _, u := range urls {
-		p, err := url.Parse(u)
-		if err != nil {
-			return nil, fmt.Errorf("http store %q: %w", u, err)
-		}
-		if p.Scheme != "http" && p.Scheme != "https" {
-			return nil, fmt.Errorf("http store %q: scheme must be http or https", u)
-		}
-		if !strings.HasSuffix(p.Path, "/") {
-			p.Path += "/"
-		}
-		b.bases = append(b.bases, p)
+	if p.Scheme != "http" && p.Scheme != "https" {
+		return nil, fmt.Errorf("http store %q: scheme must be http or https", u)
 	}
+	if !strings.HasSuffix(p.Path, "/") {
+		p.Path += "/"
+	}
+	b := &HTTP{base: p}
 	for _, o := range opts {
 		o(b)
 	}
@@ -69,72 +60,62 @@ func NewHTTP(urls []string, opts ...HTTPOption) (*HTTP, error) {
 	return b, nil
 }
 
-// Location is the first base URL (and the count of mirrors).
-func (b *HTTP) Location() string {
-	if len(b.bases) > 1 {
-		return fmt.Sprintf("%s (+%d mirrors)", b.bases[0], len(b.bases)-1)
+// HTTPMirrors is the backend of a store served at one or more base URLs
+// (mirrors of the same store): each an HTTP backend with the default
+// retries, failing over from one to the next.
+func HTTPMirrors(urls []string, opts ...HTTPOption) (Backend, error) {
+	if len(urls) == 0 {
+		return nil, errors.New("http store: no URL")
 	}
-	return b.bases[0].String()
+	var bs []Backend
+	for _, u := range urls {
+		h, err := NewHTTP(u, opts...)
+		if err != nil {
+			return nil, err
+		}
+		bs = append(bs, Retry(h, DefaultRetries, DefaultBackoff))
+	}
+	if len(bs) == 1 {
+		return bs[0], nil
+	}
+	return NewFailover(bs...), nil
 }
 
-// errRetry marks a failure worth retrying.
-type errRetry struct{ err error }
+// Location is the base URL.
+func (b *HTTP) Location() string { return b.base.String() }
 
-func (e errRetry) Error() string { return e.err.Error() }
-func (e errRetry) Unwrap() error { return e.err }
+// transient marks a failure worth another try: it wraps ErrTransient
+// without changing the message.
+type transient struct{ err error }
 
-// do runs one request (GET or HEAD) against each mirror with retries and
-// returns the body (nil for HEAD), of at most max bytes.
-func (b *HTTP) do(ctx context.Context, method string, h Handle, max int64) ([]byte, error) {
-	return b.doRange(ctx, method, h, max, nil)
-}
+func (e transient) Error() string        { return e.err.Error() }
+func (e transient) Unwrap() error        { return e.err }
+func (e transient) Is(target error) bool { return target == ErrTransient }
 
 // byteRange is a range request's first byte and length.
 type byteRange struct{ off, n int64 }
 
-// doRange is do, for the bytes of rng only when it is not nil: the answer
-// must be 206 with exactly those bytes.
-func (b *HTTP) doRange(ctx context.Context, method string, h Handle, max int64, rng *byteRange) ([]byte, error) {
+// do runs one request (GET or HEAD) and returns the body (nil for HEAD),
+// of at most max bytes; for the bytes of rng only when it is not nil: the
+// answer must be 206 with exactly those bytes.
+func (b *HTTP) do(ctx context.Context, method string, h Handle, max int64, rng *byteRange) ([]byte, error) {
 	if err := h.Valid(); err != nil {
 		return nil, err
 	}
-	var last error
-	start := int(b.good.Load())
-	for k := range b.bases {
-		i := (start + k) % len(b.bases)
-		base := b.bases[i]
-		u := base.ResolveReference(&url.URL{Path: h.Path()})
-		wait := b.backoff
-		for try := 0; ; try++ {
-			data, err := b.once(ctx, method, u.String(), max, rng)
-			var big bodyTooLarge
-			if errors.As(err, &big) {
-				err = tooLarge(h, base.String(), string(big), max)
-			}
-			if err == nil || errors.Is(err, ErrNotFound) {
-				b.good.Store(int32(i))
-				if err != nil {
-					err = fmt.Errorf("%s at %s: %w", h, base, err)
-				}
-				return data, err
-			}
-			last = fmt.Errorf("%s %s: %w", method, u, err)
-			var r errRetry
-			if !errors.As(err, &r) || try >= b.retries {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(wait):
-			}
-			wait *= 2
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
+	u := b.base.ResolveReference(&url.URL{Path: h.Path()})
+	data, err := b.once(ctx, method, u.String(), max, rng)
+	var big bodyTooLarge
+	switch {
+	case err == nil:
+		return data, nil
+	case errors.As(err, &big):
+		return nil, TooLarge(h, b.base.String(), string(big), max)
+	case errors.Is(err, ErrNotFound):
+		return nil, fmt.Errorf("%s at %s: %w", h, b.base, err)
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
 	}
-	return nil, last
+	return nil, fmt.Errorf("%s %s: %w", method, u, err)
 }
 
 func (b *HTTP) once(ctx context.Context, method, u string, max int64, rng *byteRange) ([]byte, error) {
@@ -154,7 +135,7 @@ func (b *HTTP) once(ctx context.Context, method, u string, max int64, rng *byteR
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, errRetry{err}
+		return nil, transient{err}
 	}
 	defer resp.Body.Close()
 	switch {
@@ -163,7 +144,7 @@ func (b *HTTP) once(ctx context.Context, method, u string, max int64, rng *byteR
 		return nil, ErrNotFound
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, errRetry{fmt.Errorf("server said %s", resp.Status)}
+		return nil, transient{fmt.Errorf("server said %s", resp.Status)}
 	case rng != nil && resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		return nil, fmt.Errorf("bytes %d-%d: server said %s (the range is not inside the file): %w", rng.off, rng.off+rng.n-1, resp.Status, ErrCorrupt)
 	case rng != nil && resp.StatusCode == http.StatusOK:
@@ -205,10 +186,10 @@ func (b *HTTP) once(ctx context.Context, method, u string, max int64, rng *byteR
 			return nil, ctx.Err()
 		}
 		// Truncated body, reset connection: worth another try.
-		return nil, errRetry{fmt.Errorf("reading body: %w", err)}
+		return nil, transient{fmt.Errorf("reading body: %w", err)}
 	}
 	if resp.ContentLength >= 0 && int64(len(data)) != resp.ContentLength {
-		return nil, errRetry{fmt.Errorf("body is %d bytes, Content-Length said %d", len(data), resp.ContentLength)}
+		return nil, transient{fmt.Errorf("body is %d bytes, Content-Length said %d", len(data), resp.ContentLength)}
 	}
 	if rng != nil && int64(len(data)) != rng.n {
 		return nil, fmt.Errorf("asked %d bytes, the body is %d: %w", rng.n, len(data), ErrCorrupt)
@@ -241,7 +222,7 @@ func readBounded(r io.Reader, hint, n int64) ([]byte, error) {
 
 // Get fetches h, reading at most max bytes of its body.
 func (b *HTTP) Get(ctx context.Context, h Handle, max int64) ([]byte, error) {
-	return b.do(ctx, http.MethodGet, h, max)
+	return b.do(ctx, http.MethodGet, h, max, nil)
 }
 
 // GetRange fetches n bytes of h from off with a range request.
@@ -249,7 +230,7 @@ func (b *HTTP) GetRange(ctx context.Context, h Handle, off, n int64) ([]byte, er
 	if off < 0 || n <= 0 {
 		return nil, fmt.Errorf("%s: range of %d bytes at %d: %w", h, n, off, ErrCorrupt)
 	}
-	return b.doRange(ctx, http.MethodGet, h, n, &byteRange{off, n})
+	return b.do(ctx, http.MethodGet, h, n, &byteRange{off, n})
 }
 
 // bodyTooLarge is once's refusal of a body over the limit; do turns it
@@ -260,7 +241,7 @@ func (e bodyTooLarge) Error() string { return string(e) + " over the limit" }
 
 // Has asks with HEAD whether h exists.
 func (b *HTTP) Has(ctx context.Context, h Handle) (bool, error) {
-	_, err := b.do(ctx, http.MethodHead, h, 0)
+	_, err := b.do(ctx, http.MethodHead, h, 0, nil)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}

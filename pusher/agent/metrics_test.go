@@ -1,19 +1,21 @@
-package pusher
+package agent
 
 import (
 	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/ingotfleet/ingot/pusher"
 )
 
 // The agent's /metrics: the state gauges under their names, the sync
 // histograms filled by finished runs, and the process and Go collectors.
 func TestAgentMetricsExposition(t *testing.T) {
-	a := &Agent{Config: &Config{Name: "m"}, Syncer: &Syncer{Root: t.TempDir(), StateDir: t.TempDir()}}
+	a := &Agent{Config: &Config{Name: "m"}, Syncer: &pusher.Syncer{Root: t.TempDir(), StateDir: t.TempDir()}}
 	a.metrics = newAgentMetrics(a)
-	a.metrics.finished(Result{OK: true, Seconds: 3, Fetched: 5000, Written: 70 << 10})
-	res := Result{OK: false, Error: "boom", Seconds: 0.1, Drift: []string{"etc/motd"}}
+	a.metrics.finished(pusher.Result{OK: true, Seconds: 3, Fetched: 5000, Written: 70 << 10})
+	res := pusher.Result{OK: false, Error: "boom", Seconds: 0.1, Drift: []string{"etc/motd"}}
 	a.metrics.finished(res)
 	a.last = &res
 	srv := httptest.NewServer(a.metrics.handler())

@@ -1,4 +1,4 @@
-package store
+package backend
 
 import (
 	"context"
@@ -167,4 +167,17 @@ var (
 	ErrNotSupported = errors.New("not supported by this backend")
 	ErrInvalidName  = errors.New("invalid store name")
 	ErrAmbiguous    = errors.New("ambiguous reference")
+	// ErrTransient is wrapped by errors worth another try at the same
+	// location (a reset connection, a 5xx or 429, a truncated body):
+	// Retry retries them.
+	ErrTransient = errors.New("transient failure")
+	// ErrTooLarge is wrapped by errors about stored files longer than
+	// their kind may be (a hostile or broken store); the message names the
+	// kind and the limit.
+	ErrTooLarge = errors.New("larger than its kind may be")
 )
+
+// TooLarge is the error for h, read from loc, being more than max bytes.
+func TooLarge(h Handle, loc string, what string, max int64) error {
+	return fmt.Errorf("%s from %s: %s more than the %d bytes a file of %s may hold: %w", h, loc, what, max, h.Kind, ErrTooLarge)
+}
