@@ -124,29 +124,9 @@ func runPkgBuild(ctx context.Context, a *App, o PkgBuildOptions, source string) 
 		idx, err = c.FetchIndex(ctx, repos, s.Architectures)
 		return idx, err
 	}
-	var src *pkgbuild.Source
-	switch {
-	case o.FromRepo:
-		name, version, _ := strings.Cut(source, "=")
-		ix, err := index()
-		if err != nil {
-			return err
-		}
-		dsc, err := pkgbuild.FetchSource(ctx, ix, cache, name, version, filepath.Join(cacheDir, "sources", name))
-		if err != nil {
-			return err
-		}
-		if src, err = pkgbuild.LoadDsc(dsc); err != nil {
-			return err
-		}
-	case strings.HasSuffix(source, ".dsc"):
-		if src, err = pkgbuild.LoadDsc(source); err != nil {
-			return err
-		}
-	default:
-		if src, err = pkgbuild.LoadTree(source); err != nil {
-			return err
-		}
+	src, err := loadPkgSource(ctx, o, source, cache, cacheDir, index)
+	if err != nil {
+		return err
 	}
 	br, err := src.BuildRelations(arch)
 	if err != nil {
@@ -189,6 +169,37 @@ func runPkgBuild(ctx context.Context, a *App, o PkgBuildOptions, source string) 
 		return comparePrevious(a, o.Previous, res)
 	}
 	return nil
+}
+
+// loadPkgSource loads the source package to build: fetched from the
+// mirror (--from-repo NAME[=VERSION]), a .dsc, or an unpacked tree.
+func loadPkgSource(ctx context.Context, o PkgBuildOptions, source string, cache *debrepo.Cache, cacheDir string, index func() (*debrepo.Index, error)) (*pkgbuild.Source, error) {
+	var src *pkgbuild.Source
+	var err error
+	switch {
+	case o.FromRepo:
+		name, version, _ := strings.Cut(source, "=")
+		ix, err := index()
+		if err != nil {
+			return nil, err
+		}
+		dsc, err := pkgbuild.FetchSource(ctx, ix, cache, name, version, filepath.Join(cacheDir, "sources", name))
+		if err != nil {
+			return nil, err
+		}
+		if src, err = pkgbuild.LoadDsc(dsc); err != nil {
+			return nil, err
+		}
+	case strings.HasSuffix(source, ".dsc"):
+		if src, err = pkgbuild.LoadDsc(source); err != nil {
+			return nil, err
+		}
+	default:
+		if src, err = pkgbuild.LoadTree(source); err != nil {
+			return nil, err
+		}
+	}
+	return src, nil
 }
 
 // pkgLock reads the build lock at path when it exists and matches the

@@ -98,15 +98,39 @@ func (f *apiFlags) call(ctx context.Context, method, path string, body, out any)
 	return json.Unmarshal(b, out)
 }
 
+// rolloutStartOptions are the flags of `ingot rollout start`.
+type rolloutStartOptions struct {
+	invFile, polFile, stateDir, etcdURL, etcdPrefix string
+	etcdCA, etcdCert, etcdKey                       string
+	listen, apiCert, apiKey, auditFile              string
+	agentCA, agentCert, agentKey                    string
+	stores                                          []string
+	asJSON                                          bool
+}
+
+func (o *rolloutStartOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.invFile, "inventory", "", "inventory file (YAML; or a hosts file)")
+	f.StringVar(&o.polFile, "policy", "", "policy file (YAML)")
+	f.StringVar(&o.stateDir, "state", "rollout-state", "directory of the state file (without --etcd) and the audit log")
+	f.StringVar(&o.etcdURL, "etcd", "", "etcd client URLs (comma-separated): keep the state there and act only while leader")
+	f.StringVar(&o.etcdPrefix, "etcd-prefix", "/ingot/rollout", "key prefix of this rollout in etcd")
+	f.StringVar(&o.etcdCA, "etcd-cacert", "", "PEM file of the CA that signed etcd's server certificate")
+	f.StringVar(&o.etcdCert, "etcd-cert", "", "client certificate for etcd (with --client-cert-auth)")
+	f.StringVar(&o.etcdKey, "etcd-key", "", "its key")
+	f.StringVar(&o.auditFile, "audit", "", "audit log (default STATE/audit.jsonl)")
+	f.StringVar(&o.listen, "listen", "", "serve the API (mutual TLS) on this address, e.g. 127.0.0.1:7444")
+	f.StringVar(&o.apiCert, "api-cert", "ca/rollout-api.pem", "the API's serving certificate")
+	f.StringVar(&o.apiKey, "api-key", "ca/rollout-api-key.pem", "its key")
+	f.StringVar(&o.agentCA, "ca", "ca/ca.pem", "the fleet CA certificate")
+	f.StringVar(&o.agentCert, "cert", "ca/controller.pem", "this controller's certificate, to drive agents")
+	f.StringVar(&o.agentKey, "key", "ca/controller-key.pem", "its key")
+	f.StringSliceVar(&o.stores, "store-url", nil, "store URLs the agents fetch from (default: each agent's)")
+	f.BoolVar(&o.asJSON, "json", false, "print each evaluation as a JSON line instead of the live display")
+}
+
 func newRolloutStart(a *App) *cobra.Command {
-	var (
-		invFile, polFile, stateDir, etcdURL, etcdPrefix string
-		etcdCA, etcdCert, etcdKey                       string
-		listen, apiCert, apiKey, auditFile              string
-		agentCA, agentCert, agentKey                    string
-		stores                                          []string
-		asJSON                                          bool
-	)
+	var o rolloutStartOptions
 	cmd := &cobra.Command{
 		Use:   "start IMAGE --inventory FILE --policy FILE",
 		Short: "Run the controller that rolls IMAGE out, until the rollout completes",
@@ -127,113 +151,118 @@ and accepts controller certificates.
 Exit status: 0 when the rollout completed, 1 when it was aborted.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if invFile == "" || polFile == "" {
-				return usageError{errors.New("--inventory and --policy are required")}
-			}
-			pl, err := rollout.LoadPlan(invFile, polFile)
-			if err != nil {
-				return err
-			}
-			d, err := resolvePushImage(ctx, a, args[0])
-			if err != nil {
-				return err
-			}
-			image := d.String()
-			if err := os.MkdirAll(stateDir, 0o755); err != nil {
-				return err
-			}
-			var store rollout.Store
-			var elector rollout.Elector
-			if etcdURL != "" {
-				es, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: strings.Split(etcdURL, ","), Prefix: etcdPrefix,
-					CACert: etcdCA, Cert: etcdCert, Key: etcdKey})
-				if err != nil {
-					return err
-				}
-				store, elector = es, es
-			} else {
-				bs, err := boltstore.Open(filepath.Join(stateDir, "state.db"))
-				if err != nil {
-					return err
-				}
-				store = bs
-			}
-			defer store.Close()
-			if elector != nil {
-				fmt.Fprintln(a.Stderr, "campaigning for leadership...")
-				if err := elector.Campaign(ctx); err != nil {
-					return err
-				}
-			}
-			if _, err := rollout.Begin(ctx, store, pl, image, time.Now()); err != nil {
-				return err
-			}
-			if auditFile == "" {
-				auditFile = filepath.Join(stateDir, "audit.jsonl")
-			}
-			af, err := os.OpenFile(auditFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-			if err != nil {
-				return err
-			}
-			defer af.Close()
-			conf, err := pki.ClientTLS(agentCA, agentCert, agentKey)
-			if err != nil {
-				return err
-			}
-			agents := &rollout.PusherAgents{Client: agentclient.NewClient(conf), Stores: stores}
-			health := rollout.Gates(pl.Pol, nil)
-			src := &rollout.AlertSource{Sources: pl.Pol.Indicators}
-			disp := &rolloutDisplay{w: a.Stderr, pl: pl, json: asJSON}
-			ctl := &rollout.Controller{Plan: pl, Store: store, Elector: elector, Agents: agents, Health: health,
-				Indicators: src.Read, Audit: af, Log: a.Log, OnTick: disp.tick}
-			if listen != "" {
-				conf, err := pki.ServerTLS(agentCA, apiCert, apiKey)
-				if err != nil {
-					return fmt.Errorf("API TLS: %w", err)
-				}
-				l, err := tls.Listen("tcp", listen, conf)
-				if err != nil {
-					return err
-				}
-				srv := &http.Server{Handler: api.New(ctl, a.Log), ReadHeaderTimeout: 10 * time.Second}
-				go srv.Serve(l)
-				defer srv.Close()
-				fmt.Fprintf(a.Stderr, "API on https://%s\n", l.Addr())
-			}
-			if err := ctl.Run(ctx); err != nil {
-				return err
-			}
-			s := ctl.Snapshot()
-			af.Sync()
-			if err := printAuditSummary(a.Stdout, auditFile); err != nil {
-				return err
-			}
-			if !s.Complete {
-				return errHalted
-			}
-			return nil
+			return runRolloutStart(cmd.Context(), a, &o, args[0])
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&invFile, "inventory", "", "inventory file (YAML; or a hosts file)")
-	f.StringVar(&polFile, "policy", "", "policy file (YAML)")
-	f.StringVar(&stateDir, "state", "rollout-state", "directory of the state file (without --etcd) and the audit log")
-	f.StringVar(&etcdURL, "etcd", "", "etcd client URLs (comma-separated): keep the state there and act only while leader")
-	f.StringVar(&etcdPrefix, "etcd-prefix", "/ingot/rollout", "key prefix of this rollout in etcd")
-	f.StringVar(&etcdCA, "etcd-cacert", "", "PEM file of the CA that signed etcd's server certificate")
-	f.StringVar(&etcdCert, "etcd-cert", "", "client certificate for etcd (with --client-cert-auth)")
-	f.StringVar(&etcdKey, "etcd-key", "", "its key")
-	f.StringVar(&auditFile, "audit", "", "audit log (default STATE/audit.jsonl)")
-	f.StringVar(&listen, "listen", "", "serve the API (mutual TLS) on this address, e.g. 127.0.0.1:7444")
-	f.StringVar(&apiCert, "api-cert", "ca/rollout-api.pem", "the API's serving certificate")
-	f.StringVar(&apiKey, "api-key", "ca/rollout-api-key.pem", "its key")
-	f.StringVar(&agentCA, "ca", "ca/ca.pem", "the fleet CA certificate")
-	f.StringVar(&agentCert, "cert", "ca/controller.pem", "this controller's certificate, to drive agents")
-	f.StringVar(&agentKey, "key", "ca/controller-key.pem", "its key")
-	f.StringSliceVar(&stores, "store-url", nil, "store URLs the agents fetch from (default: each agent's)")
-	f.BoolVar(&asJSON, "json", false, "print each evaluation as a JSON line instead of the live display")
+	o.addFlags(cmd)
 	return cmd
+}
+
+// runRolloutStart records the rollout of ref and runs its controller
+// until the rollout completes (nil) or is halted (errHalted).
+func runRolloutStart(ctx context.Context, a *App, o *rolloutStartOptions, ref string) error {
+	if o.invFile == "" || o.polFile == "" {
+		return usageError{errors.New("--inventory and --policy are required")}
+	}
+	pl, err := rollout.LoadPlan(o.invFile, o.polFile)
+	if err != nil {
+		return err
+	}
+	d, err := resolvePushImage(ctx, a, ref)
+	if err != nil {
+		return err
+	}
+	image := d.String()
+	if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
+		return err
+	}
+	store, elector, err := o.openState(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = store.Close() }() // every transition was committed when made
+	if elector != nil {
+		fmt.Fprintln(a.Stderr, "campaigning for leadership...")
+		if err := elector.Campaign(ctx); err != nil {
+			return err
+		}
+	}
+	if _, err := rollout.Begin(ctx, store, pl, image, time.Now()); err != nil {
+		return err
+	}
+	auditFile := o.auditFile
+	if auditFile == "" {
+		auditFile = filepath.Join(o.stateDir, "audit.jsonl")
+	}
+	af, err := os.OpenFile(auditFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = af.Close() }() // synced below before it is read back
+	conf, err := pki.ClientTLS(o.agentCA, o.agentCert, o.agentKey)
+	if err != nil {
+		return err
+	}
+	agents := &rollout.PusherAgents{Client: agentclient.NewClient(conf), Stores: o.stores}
+	health := rollout.Gates(pl.Pol, nil)
+	src := &rollout.AlertSource{Sources: pl.Pol.Indicators}
+	disp := &rolloutDisplay{w: a.Stderr, pl: pl, json: o.asJSON}
+	ctl := &rollout.Controller{Plan: pl, Store: store, Elector: elector, Agents: agents, Health: health,
+		Indicators: src.Read, Audit: af, Log: a.Log, OnTick: disp.tick}
+	if o.listen != "" {
+		stop, err := o.serveAPI(a, ctl)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if err := ctl.Run(ctx); err != nil {
+		return err
+	}
+	s := ctl.Snapshot()
+	_ = af.Sync() // as before: the summary reads it back through the page cache anyway
+	if err := printAuditSummary(a.Stdout, auditFile); err != nil {
+		return err
+	}
+	if !s.Complete {
+		return errHalted
+	}
+	return nil
+}
+
+// openState opens the rollout's state store: etcd (which also elects the
+// leader) with --etcd, else a bbolt file under --state.
+func (o *rolloutStartOptions) openState(ctx context.Context) (rollout.Store, rollout.Elector, error) {
+	if o.etcdURL != "" {
+		es, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: strings.Split(o.etcdURL, ","), Prefix: o.etcdPrefix,
+			CACert: o.etcdCA, Cert: o.etcdCert, Key: o.etcdKey})
+		if err != nil {
+			return nil, nil, err
+		}
+		return es, es, nil
+	}
+	bs, err := boltstore.Open(filepath.Join(o.stateDir, "state.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return bs, nil, nil
+}
+
+// serveAPI serves the controller's API over mutual TLS on --listen until
+// stop is called.
+func (o *rolloutStartOptions) serveAPI(a *App, ctl *rollout.Controller) (stop func(), err error) {
+	conf, err := pki.ServerTLS(o.agentCA, o.apiCert, o.apiKey)
+	if err != nil {
+		return nil, fmt.Errorf("API TLS: %w", err)
+	}
+	l, err := tls.Listen("tcp", o.listen, conf)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: api.New(ctl, a.Log), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }() // ErrServerClosed once stopped
+	fmt.Fprintf(a.Stderr, "API on https://%s\n", l.Addr())
+	return func() { _ = srv.Close() }, nil
 }
 
 // rolloutDisplay prints a line per evaluation when something changed:

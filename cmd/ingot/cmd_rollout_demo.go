@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ingotfleet/ingot/internal/localfleet"
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/boltstore"
 )
@@ -45,49 +46,16 @@ func demoRollout(ctx context.Context, d *demo) error {
 	// Blocked (say, someone is logged in over SSH) until it clears.
 	var blocked atomic.Bool
 	blocked.Store(true)
-	prom := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		alerts := []any{}
-		if blocked.Load() {
-			alerts = append(alerts, map[string]any{"state": "firing",
-				"labels":      map[string]string{"alertname": "SSHSessionOpen", "host": "demo-03"},
-				"annotations": map[string]string{"ingot_indicator": "Blocked"}})
-		}
-		json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": map[string]any{"alerts": alerts}})
-	})}
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	promAddr, stopProm, err := demoAlerts(&blocked)
 	if err != nil {
 		return err
 	}
-	go prom.Serve(pl)
-	defer prom.Close()
-
-	var inv strings.Builder
-	inv.WriteString("hosts:\n")
-	for i, h := range fleet.Hosts {
-		colo, set := "fra", []string{"web", "web", "cache"}[i]
-		if i == 0 {
-			colo = "ams"
-		}
-		fmt.Fprintf(&inv, "  - {name: %s, addr: %q, colo: %s, sets: [%s]}\n", h.Name, h.Addr, colo, set)
-	}
-	invFile := filepath.Join(d.dir, "inventory.yaml")
-	polFile := filepath.Join(d.dir, "policy.yaml")
-	pol := fmt.Sprintf(`interval: 200ms
-canary: {colos: [ams], bake: 1s}
-waves: [{size: 100%%}]
-max_unavailable: 1
-cooldown: 300ms
-failures: {limit: 1, rollback: true}
-indicators: {prometheus: "http://%s"}
-`, pl.Addr())
-	if err := writeFiles(map[string]string{invFile: inv.String(), polFile: pol}); err != nil {
-		return err
-	}
-	plan, err := rollout.LoadPlan(invFile, polFile)
+	defer stopProm()
+	plan, err := demoRolloutPlan(d, fleet, promAddr)
 	if err != nil {
 		return err
 	}
-	d.say("image 3 is %s; inventory %s: colos ams (canary) and fra, sets web and cache (1 host of each down at a time)", img, invFile)
+	d.say("image 3 is %s; inventory %s: colos ams (canary) and fra, sets web and cache (1 host of each down at a time)", img, filepath.Join(d.dir, "inventory.yaml"))
 	for i, s := range plan.Stages {
 		d.say("  stage %d: %s (bake %v)", i, strings.Join(s, " "), plan.Bake[i])
 	}
@@ -96,7 +64,7 @@ indicators: {prometheus: "http://%s"}
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }() // every transition was committed when made
 	if _, err := rollout.Begin(ctx, st, plan, img.String(), time.Now()); err != nil {
 		return err
 	}
@@ -105,7 +73,7 @@ indicators: {prometheus: "http://%s"}
 	if err != nil {
 		return err
 	}
-	defer af.Close()
+	defer func() { _ = af.Close() }() // read back through the page cache
 	disp := &rolloutDisplay{w: d.a.Stdout, pl: plan}
 	heldBack := 0
 	ctl := &rollout.Controller{Plan: plan, Store: st, Agents: &rollout.PusherAgents{Client: fleet.Client},
@@ -128,17 +96,74 @@ indicators: {prometheus: "http://%s"}
 	if err := ctl.Run(ctx); err != nil {
 		return err
 	}
+	if err := fleetAt(ctx, fleet, img.String()); err != nil {
+		return err
+	}
+	d.say("every agent reports image 3")
+	return printAuditSummary(d.a.Stdout, auditFile)
+}
+
+// demoAlerts serves a stand-in for Prometheus's alerts API: demo-03 has a
+// firing alert marking it Blocked while blocked holds.
+func demoAlerts(blocked *atomic.Bool) (addr string, stop func(), err error) {
+	prom := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		alerts := []any{}
+		if blocked.Load() {
+			alerts = append(alerts, map[string]any{"state": "firing",
+				"labels":      map[string]string{"alertname": "SSHSessionOpen", "host": "demo-03"},
+				"annotations": map[string]string{"ingot_indicator": "Blocked"}})
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": map[string]any{"alerts": alerts}})
+	})}
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	go func() { _ = prom.Serve(pl) }() // ErrServerClosed once stopped
+	return pl.Addr().String(), func() { _ = prom.Close() }, nil
+}
+
+// demoRolloutPlan writes the demo's inventory (the fleet's hosts in colos
+// ams and fra, sets web and cache) and policy (canary colo first, alerts
+// from promAddr) and loads them.
+func demoRolloutPlan(d *demo, fleet *localfleet.Fleet, promAddr string) (*rollout.Plan, error) {
+	var inv strings.Builder
+	inv.WriteString("hosts:\n")
+	for i, h := range fleet.Hosts {
+		colo, set := "fra", []string{"web", "web", "cache"}[i]
+		if i == 0 {
+			colo = "ams"
+		}
+		fmt.Fprintf(&inv, "  - {name: %s, addr: %q, colo: %s, sets: [%s]}\n", h.Name, h.Addr, colo, set)
+	}
+	invFile := filepath.Join(d.dir, "inventory.yaml")
+	polFile := filepath.Join(d.dir, "policy.yaml")
+	pol := fmt.Sprintf(`interval: 200ms
+canary: {colos: [ams], bake: 1s}
+waves: [{size: 100%%}]
+max_unavailable: 1
+cooldown: 300ms
+failures: {limit: 1, rollback: true}
+indicators: {prometheus: "http://%s"}
+`, promAddr)
+	if err := writeFiles(map[string]string{invFile: inv.String(), polFile: pol}); err != nil {
+		return nil, err
+	}
+	return rollout.LoadPlan(invFile, polFile)
+}
+
+// fleetAt checks that every agent of fleet reports image.
+func fleetAt(ctx context.Context, fleet *localfleet.Fleet, image string) error {
 	for _, a := range fleet.Agents {
 		s, err := fleet.Client.Status(ctx, a.Addr)
 		if err != nil {
 			return err
 		}
-		if s.Image != img.String() {
-			return fmt.Errorf("%s is at %s after the rollout, not %s", a.Name, s.Image, img)
+		if s.Image != image {
+			return fmt.Errorf("%s is at %s after the rollout, not %s", a.Name, s.Image, image)
 		}
 	}
-	d.say("every agent reports image 3")
-	return printAuditSummary(d.a.Stdout, auditFile)
+	return nil
 }
 
 func writeFiles(files map[string]string) error {
