@@ -16,6 +16,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 )
 
 // Host is an agent to drive.
@@ -106,13 +107,13 @@ func (c *Client) call(ctx context.Context, method, addr, path string, body, out 
 }
 
 // Status asks an agent for its status.
-func (c *Client) Status(ctx context.Context, addr string) (pusher.Status, error) {
-	var s pusher.Status
+func (c *Client) Status(ctx context.Context, addr string) (agent.Status, error) {
+	var s agent.Status
 	return s, c.call(ctx, http.MethodGet, addr, "/v1/status", nil, &s)
 }
 
 // Sync asks an agent to start a sync; it returns the run id.
-func (c *Client) Sync(ctx context.Context, addr string, req pusher.SyncRequest) (int64, error) {
+func (c *Client) Sync(ctx context.Context, addr string, req agent.SyncRequest) (int64, error) {
 	var r struct{ ID int64 }
 	return r.ID, c.call(ctx, http.MethodPost, addr, "/v1/sync", req, &r)
 }
@@ -125,7 +126,7 @@ func (c *Client) Rollback(ctx context.Context, addr string) (int64, error) {
 
 // Wait polls an agent until run id is done and returns its result.
 // progress, when set, sees every status polled.
-func (c *Client) Wait(ctx context.Context, addr string, id int64, progress func(pusher.Status)) (*pusher.Result, error) {
+func (c *Client) Wait(ctx context.Context, addr string, id int64, progress func(agent.Status)) (*pusher.Result, error) {
 	poll := c.Poll
 	if poll <= 0 {
 		poll = 200 * time.Millisecond
@@ -306,9 +307,9 @@ func (p *push) runHost(ctx context.Context, i int) {
 	var id int64
 	var err error
 	var res *pusher.Result
-	req := pusher.SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun,
+	req := agent.SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun,
 		Ref: opts.Ref, AllowRollback: opts.AllowRollback, Slot: opts.Slot, Switch: opts.Slot != ""}
-	progress := func(s pusher.Status) { p.update(i, func(r *HostReport) { r.Progress = s.Progress }) }
+	progress := func(s agent.Status) { p.update(i, func(r *HostReport) { r.Progress = s.Progress }) }
 	sw := SlotWaitOptions{Deadline: opts.SlotDeadline, Poll: c.Poll, Progress: progress}
 	switch {
 	case opts.Rollback && opts.Slot != "":

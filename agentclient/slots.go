@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 )
 
 // SlotStatus reads an agent's slots (GET /v1/slots/status) into out
@@ -29,14 +30,14 @@ type SlotWaitOptions struct {
 	// Poll is how often the agent is asked (default 1s).
 	Poll time.Duration
 	// Progress sees every status the agent answers.
-	Progress func(pusher.Status)
+	Progress func(agent.Status)
 }
 
 // slotClient is what SyncSlotAndWait and RollbackSlotAndWait need of
 // an agent client.
 type slotClient interface {
-	Status(ctx context.Context, addr string) (pusher.Status, error)
-	Sync(ctx context.Context, addr string, req pusher.SyncRequest) (int64, error)
+	Status(ctx context.Context, addr string) (agent.Status, error)
+	Sync(ctx context.Context, addr string, req agent.SyncRequest) (int64, error)
 	SlotAction(ctx context.Context, addr, action string, out any) error
 }
 
@@ -48,7 +49,7 @@ func RollbackSlotAndWait(ctx context.Context, c slotClient, addr string, o SlotW
 		return nil, err
 	}
 	if before.Slots == nil {
-		return nil, pusher.ErrNoSlots
+		return nil, agent.ErrNoSlots
 	}
 	var out struct{}
 	if err := c.SlotAction(ctx, addr, "rollback", &out); err != nil {
@@ -65,15 +66,15 @@ func RollbackSlotAndWait(ctx context.Context, c slotClient, addr string, o SlotW
 // req.Image and switch, then waits until the trial boot settles (the
 // agent unreachable meanwhile counts as rebooting). The result is the
 // slot sync's, as the agent reported it.
-func SyncSlotAndWait(ctx context.Context, c slotClient, addr string, req pusher.SyncRequest, o SlotWaitOptions) (*pusher.Result, error) {
+func SyncSlotAndWait(ctx context.Context, c slotClient, addr string, req agent.SyncRequest, o SlotWaitOptions) (*pusher.Result, error) {
 	before, err := c.Status(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
 	if before.Slots == nil {
-		return nil, pusher.ErrNoSlots
+		return nil, agent.ErrNoSlots
 	}
-	req.Slot, req.Switch = pusher.SlotInactive, true
+	req.Slot, req.Switch = agent.SlotInactive, true
 	run, err := c.Sync(ctx, addr, req)
 	if err != nil {
 		return nil, err

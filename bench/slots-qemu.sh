@@ -8,18 +8,26 @@
 #      hostname, certificate, an /etc file edited on the host and one edited on
 #      both sides (a conflict, settled by its policy: take-image) reach b;
 #   2. a hard reset: the second boot stays on b;
-#   3. `ingot rollback --slot --hosts`: a boots unchanged (then back to b);
+#   3. `ingot rollback --slot --hosts`: a boots unchanged (then back to b
+#      over the API: a full reboot each way);
+#   K. kexec (the kernel is the same in A and B): b → a and a → b with
+#      POST /v1/slots/switch?kexec=1, no firmware, no GRUB;
 #   4. C, whose health check fails: back on b by itself, the attempt reported;
 #   5. D, whose init exits (kernel panic): back on b by itself;
 #   6. in-place reinstall to E (another image, into slot a) with /vz mounted:
 #      every file on /vz is byte-identical afterwards.
 # Downtime per switch is the agent's record (switch → checks passed) and the
-# wall clock of each push (sync + reboot + trial).
+# wall clock of each push (sync + reboot + trial). serial.ts is the serial
+# console with the host's time on each line (the agent logs to it too).
 #
 # Usage: sudo bash bench/slots-qemu.sh     (WORK=/var/tmp/ingot-bench-slots;
-#        BASE=DIGEST STORE=DIR reuse a base image already built from bench/slots.yaml)
+#        BASE=DIGEST STORE=DIR reuse a base image already built from bench/slots.yaml;
+#        SCENARIOS="reset rollback kexec c d e" picks the steps after 1, which
+#        always runs: any subset, in this order)
 set -euo pipefail
 WORK=${WORK:-/var/tmp/ingot-bench-slots}
+SCENARIOS=${SCENARIOS:-reset rollback kexec c d e}
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 for t in qemu-system-x86_64 grub-mkstandalone mcopy mkfs.vfat sfdisk mkfs.ext4 debugfs curl; do
   command -v $t >/dev/null || { echo "needs $t (.ci/packages.txt)"; exit 2; }; done
@@ -57,6 +65,11 @@ ExecStart=/bin/sh -c 'echo "INGOT-UP \$(cat /proc/cmdline) image=\$(cat /etc/slo
 WantedBy=multi-user.target
 EOF
   ln -sf ../ingot-marker.service $o/etc/systemd/system/multi-user.target.wants/ingot-marker.service
+  # The agent's log on the serial console too (serial.ts times it).
+  mkdir -p $o/etc/systemd/system/ingot-agent.service.d
+  printf '[Service]\nStandardOutput=journal+console\nStandardError=journal+console\n' > $o/etc/systemd/system/ingot-agent.service.d/console.conf
+  # kexec-tools is there for the kexec switch only: reboots stay reboots.
+  mkdir -p $o/etc/default; printf 'LOAD_KEXEC=false\n' > $o/etc/default/kexec
   printf '/dev/vda1 /boot/efi vfat defaults 0 0\n/dev/vda4 /data ext4 defaults 0 0\n/dev/vda5 /vz ext4 defaults 0 0\n' > $o/etc/fstab
   echo ok > $o/usr/share/slot-healthy           # the health check's file
   echo "setting=image-a" > $o/etc/conflict.conf   # changed by the host and by B
@@ -127,25 +140,32 @@ rm -rf b-src/etc/hostname b-src/etc/ingot/*
 echo B > b-src/etc/slot-image
 echo "setting=image-b" > b-src/etc/conflict.conf
 IMG_B=$(image B b-src "$IMG_A")
+IMG_C= IMG_D= IMG_E=
 # Image C: B without the health check's file: it boots, its checks fail.
+if want c; then
 rm -rf c-src; cp -a b-src c-src
 echo C > c-src/etc/slot-image
 rm -f c-src/usr/share/slot-healthy
 IMG_C=$(image C c-src "$IMG_B")
+fi
 # Image D: B whose init exits at once (the kernel panics and, with
 # panic=5, reboots).
+if want d; then
 rm -rf d-src; cp -a b-src d-src
 echo D > d-src/etc/slot-image
 rm -f d-src/usr/sbin/init
 printf '#!/bin/sh\nexit 1\n' > d-src/usr/sbin/init; chmod 755 d-src/usr/sbin/init
 IMG_D=$(image D d-src "$IMG_B")
+fi
 # Image E, the reinstall target: B with 20 MB of new content and its own
 # marker (a different image; not a different distribution).
+if want e; then
 rm -rf e-src; cp -a b-src e-src
 echo E > e-src/etc/slot-image
 mkdir -p e-src/usr/share/variant-e
 head -c 20M /dev/urandom > e-src/usr/share/variant-e/blob
 IMG_E=$(image E e-src "$IMG_B")
+fi
 echo "A=$IMG_A B=$IMG_B C=$IMG_C D=$IMG_D E=$IMG_E"
 EXT4=(-q -F -O ^orphan_file,^metadata_csum_seed)
 truncate -s 1600M root-a.img root-b.img
@@ -225,14 +245,34 @@ qemu-system-x86_64 -machine q35 -accel tcg -m 1024 -smp 2 -nodefaults -display n
   -netdev user,id=n0,hostfwd=tcp:127.0.0.1:$APORT-:7443 -device virtio-net-pci,netdev=n0 \
   -serial file:serial.log -monitor unix:$WORK/mon.sock,server,nowait > qemu.log 2>&1 &
 QEMU=$!
-trap 'kill $QEMU $SERVE 2>/dev/null || true' EXIT
+# serial.ts: each serial line with the host's time (UTC, ms).
+python3 -u -c '
+import sys, time, datetime, os
+f = None
+while f is None:
+    try: f = open(sys.argv[1], "rb")
+    except FileNotFoundError: time.sleep(0.2)
+buf = b""
+while True:
+    b = f.read(65536)
+    if not b:
+        time.sleep(0.1); continue
+    buf += b
+    *lines, buf = buf.split(b"\n")
+    t = datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    for l in lines: print(t, l.decode("utf-8", "replace").rstrip("\r"), flush=True)
+' serial.log > serial.ts 2>/dev/null &
+STAMP=$!
+trap 'kill $QEMU $SERVE $STAMP 2>/dev/null || true' EXIT
 api() { curl -fsS --max-time 5 --cacert ca/ca.pem --cert ca/ctl.pem --key ca/ctl-key.pem "https://127.0.0.1:$APORT$1"; }
-wait_slot() { # slot: until the agent answers from it with it committed
+wait_slot() { # slot [seconds]: until the agent answers from it with it committed
+  local end=$(( $(date +%s) + ${2:-1800} ))
   while :; do
     s=$(api /v1/slots/status 2>/dev/null || true)
     if [ -n "$s" ] && echo "$s" | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if d['booted']=='$1' and d.get('default')=='$1' and not d.get('trial') else 1)"; then
       echo "$s"; return; fi
-    kill -0 $QEMU 2>/dev/null || { echo "qemu exited"; tail -50 serial.log; exit 1; }
+    kill -0 $QEMU 2>/dev/null || { echo "qemu exited" >&2; tail -50 serial.log >&2; exit 1; }
+    [ "$(date +%s)" -lt $end ] || { echo "slot $1 not committed within ${2:-1800} s" >&2; return 1; }
     sleep 1
   done
 }
@@ -241,6 +281,11 @@ wait_slot a > /dev/null
 echo "slot a up, agent answering: $(echo "$(now) - $t0" | bc) s after QEMU started"
 echo "127.0.0.1:$APORT" > hosts.txt
 FLEET=(--hosts hosts.txt --ca ca/ca.pem --cert ca/ctl.pem --key ca/ctl-key.pem --slot-deadline 15m)
+# The serial console from host time $1 on: boots, reboots, the agent's
+# slot lines, the markers.
+timeline() { awk -v t="$(date -u -d @"$1" +%H:%M:%S.%3N)" '$1 >= t' serial.ts |
+  grep -a -E 'BdsDxe: (loading|starting)|Linux version|reboot: |kexec|INGOT-UP|slot|agent listening|Power down|Restarting' | cut -c1-200 || true; }
+
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 ups() { grep -a -c "INGOT-UP.*ingot.slot=$1" serial.log || true; }
 
@@ -252,44 +297,77 @@ st=$(wait_slot b)
 echo "$st" | python3 -m json.tool | head -80
 echo "RESULT push B (sync of b, switch, reboot, trial committed): $(echo "$t2 - $t1" | bc) s; DOWNTIME A→B (agent's record): $(echo "$st" | field 'd["last_switch"]["downtime_seconds"]') s; requirement 300 s"
 echo "RESULT /etc conflicts in b's report: $(echo "$st" | field '"; ".join("%s: %s%s" % (e["path"], e["action"], " (conflict, policy %s)" % e["policy"] if e.get("conflict") else "") for e in d["slots"]["b"]["report"]["etc"])')"
+timeline "$t1"
 
 # 2. A hard reset (power cycle): GRUB's saved_entry keeps b.
+if want reset; then
 n=$(ups b); t1=$(now)
 # (the monitor drops a command whose connection closes at once: read its echo)
 python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.recv(4096); s.sendall(b"system_reset\n"); time.sleep(2); s.recv(4096)' "$WORK/mon.sock"
 until [ "$(ups b)" -gt "$n" ]; do kill -0 $QEMU || exit 1; sleep 1; done
 wait_slot b > /dev/null
 echo "RESULT second boot after a reset: on b again, agent answering $(echo "$(now) - $t1" | bc) s after the reset"
+timeline "$t1"
+fi
 
+api_post() { curl -fsS --max-time 120 --cacert ca/ca.pem --cert ca/ctl.pem --key ca/ctl-key.pem -X POST "https://127.0.0.1:$APORT$1"; }
 # 3. The fleet command: rollback to a, without the store; a boots unchanged.
+if want rollback; then
 t1=$(now)
 ing rollback --slot "${FLEET[@]}"
 t2=$(now)
 st=$(wait_slot a)
 echo "RESULT ingot rollback --slot --hosts: $(echo "$t2 - $t1" | bc) s; DOWNTIME B→A (agent's record): $(echo "$st" | field 'd["last_switch"]["downtime_seconds"]') s; booted: $(grep -a INGOT-UP serial.log | tail -1)"
+timeline "$t1"
 
-# Back to b (slot b still holds B) for the failing images, which go to a.
-api_post() { curl -fsS --max-time 120 --cacert ca/ca.pem --cert ca/ctl.pem --key ca/ctl-key.pem -X POST "https://127.0.0.1:$APORT$1"; }
+# Back to b (slot b still holds B) for the failing images, which go to a:
+# a switch over the API, through firmware and GRUB.
+t1=$(now)
 api_post /v1/slots/switch > /dev/null
-wait_slot b > /dev/null
+st=$(wait_slot b)
+echo "RESULT switch a → b over the API (full reboot): $(echo "$(now) - $t1" | bc) s until b committed; DOWNTIME (agent's record): $(echo "$st" | field 'd["last_switch"]["downtime_seconds"]') s"
+timeline "$t1"
+fi
+
+# K. kexec: b → a and back, the kernel being the same in A and B.
+if want kexec; then
+for to in a b; do
+  t1=$(now)
+  api_post "/v1/slots/switch?kexec=1" > /dev/null
+  if ! st=$(wait_slot $to 900); then
+    echo "RESULT kexec switch to $to: not committed within 900 s"; timeline "$t1"
+    # A kexec'd kernel that hangs: a reset goes through the firmware to the default.
+    python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.recv(4096); s.sendall(b"system_reset\n"); time.sleep(2); s.recv(4096)' "$WORK/mon.sock"
+    [ $to = a ] && wait_slot b > /dev/null
+    break
+  fi
+  echo "RESULT kexec switch to $to: $(echo "$(now) - $t1" | bc) s until $to committed; DOWNTIME (agent's record): $(echo "$st" | field 'd["last_switch"]["downtime_seconds"]') s; booted: $(grep -a INGOT-UP serial.log | tail -1)"
+  timeline "$t1"
+done
+fi
 
 # 4. C fails its health check on trial: back on b by itself.
+if want c; then
 t1=$(now)
 out=$(ing push "$IMG_C" --slot "${FLEET[@]}" 2>&1) && { echo "push C succeeded: $out"; exit 1; }
 t2=$(now)
 echo "$out" | tail -3
 st=$(wait_slot b)
 echo "RESULT push C (health check fails on trial): push failed after $(echo "$t2 - $t1" | bc) s, host back on b; attempt: $(echo "$st" | field 'd["attempts"][-1]["reason"][:120]')"
+fi
 
 # 5. D's init exits: the kernel panics, reboots, GRUB's one-shot is spent: b.
+if want d; then
 t1=$(now)
 out=$(ing push "$IMG_D" --slot "${FLEET[@]}" 2>&1) && { echo "push D succeeded: $out"; exit 1; }
 t2=$(now)
 st=$(wait_slot b)
 echo "RESULT push D (init exits, kernel panics): push failed after $(echo "$t2 - $t1" | bc) s, host back on b; attempt: $(echo "$st" | field 'd["attempts"][-1]["reason"][:120]')"
 grep -a -E "INGOT-UP|Kernel panic" serial.log || true
+fi
 
 # 6. In-place reinstall to E (into slot a) with /vz mounted and untouched.
+if ! want e; then kill $QEMU; exit 0; fi
 t1=$(now)
 ing push "$IMG_E" --slot "${FLEET[@]}"
 t2=$(now)

@@ -195,7 +195,7 @@ func TestAttackStoreBombs(t *testing.T) {
 			url := hostileStore(t, f.store, tc.evil)
 			root := filepath.Join(base, strings.ReplaceAll(tc.name, " ", "-"))
 			os.Mkdir(root, 0o755)
-			c := Config{Root: root, Stores: []string{url}, TrustedKeys: []string{f.writeTrusted(t)}, Retries: 1, Backoff: time.Millisecond}
+			c := agentConfig{Root: root, Stores: []string{url}, TrustedKeys: []string{f.writeTrusted(t)}, Retries: 1, Backoff: time.Millisecond}
 			b, _ := yaml.Marshal(c)
 			conf := filepath.Join(base, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
 			os.WriteFile(conf, b, 0o644)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/backend"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -337,7 +338,7 @@ const hugeFileSHA = "8479e43911dc45e89f934fe48d01297e16f51d17aa561d4d1c216b1ae0f
 func hugeImage(t testing.TB, f *fixture) images.Digest {
 	t.Helper()
 	ctx := context.Background()
-	b, err := store.OpenLocal(f.store)
+	b, err := backend.OpenLocal(f.store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +383,7 @@ func TestAttackHugeFile(t *testing.T) {
 
 	root := filepath.Join(base, "root")
 	os.Mkdir(root, 0o755)
-	c := Config{Root: root, Stores: []string{f.store}, TrustedKeys: []string{f.writeTrusted(t)}}
+	c := agentConfig{Root: root, Stores: []string{f.store}, TrustedKeys: []string{f.writeTrusted(t)}}
 	b, _ := yaml.Marshal(c)
 	conf := filepath.Join(base, "agent.yaml")
 	os.WriteFile(conf, b, 0o644)

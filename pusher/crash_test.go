@@ -65,7 +65,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 	os.WriteFile(filepath.Join(template, "var/log/syslog"), []byte("host log"), 0o644)
 
 	config := func(root string) string {
-		c := Config{Root: root, Stores: []string{f.store}, TrustedKeys: []string{f.writeTrusted(t)}}
+		c := agentConfig{Root: root, Stores: []string{f.store}, TrustedKeys: []string{f.writeTrusted(t)}}
 		b, _ := yaml.Marshal(c)
 		p := filepath.Join(filepath.Dir(root), filepath.Base(root)+".yaml")
 		os.WriteFile(p, b, 0o644)
@@ -176,7 +176,7 @@ func TestCrashHookNotShipped(t *testing.T) {
 	work := t.TempDir()
 	root := filepath.Join(work, "root")
 	os.MkdirAll(root, 0o755)
-	b, _ := yaml.Marshal(Config{Root: root, Stores: []string{f.store}, TrustedKeys: []string{f.writeTrusted(t)}})
+	b, _ := yaml.Marshal(agentConfig{Root: root, Stores: []string{f.store}, TrustedKeys: []string{f.writeTrusted(t)}})
 	conf := filepath.Join(work, "agent.yaml")
 	os.WriteFile(conf, b, 0o644)
 	steps := filepath.Join(work, "steps")

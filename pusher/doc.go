@@ -14,10 +14,9 @@
 //   - Journal: the list of renames a commit performs; written before the
 //     first one, replayed after a crash, so a root ends fully at the old
 //     image or fully at the new one.
-//   - Agent: the daemon on each host: Sync, Rollback, Status, an API over
-//     mutual TLS (internal/pki) and Prometheus metrics. SyncRequest,
-//     Status and Result are the API's request and answers; agentclient,
-//     which drives agents, uses them and this package never imports it.
+//   - Syncer: one root's sync engine: Sync, Rollback (from what the host
+//     keeps), Recover (an interrupted commit), VerifyRoot. The daemon that
+//     serves it is package pusher/agent, which this package never imports.
 //   - CrashHook: the crash tests' hook at every step of staging and
 //     commit; only a build with -tags ingotcrash sets it (cmd/ingot).
 package pusher

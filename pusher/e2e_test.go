@@ -21,6 +21,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/localfleet"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/triggers"
 )
 
@@ -97,7 +98,7 @@ func TestEndToEnd20Agents(t *testing.T) {
 	fleet, err := localfleet.Start(ctx, localfleet.Options{
 		N: n, Dir: work, Binary: bin, Stores: []string{srv.URL}, TrustedKeys: []string{pair.KeyFile()},
 		Triggers: rules,
-		Extra: func(i int, c *pusher.Config) {
+		Extra: func(i int, c *agent.Config) {
 			c.ExtraLocalPaths = []string{"opt/data/**"}
 			c.Limits.Concurrency = 4
 		},

@@ -348,12 +348,8 @@ type deltaPacker interface {
 func (s *StoreSource) deltaPacks(ctx context.Context, a, b images.Digest) *deltaPacks {
 	p := &deltaPacks{bodies: map[store.DeltaKey][]byte{}, exists: map[store.DeltaKey]bool{}}
 	for k := 0; k < store.MaxDeltaPacks; k++ {
-		var dp *store.DeltaPack
-		err := s.try(ctx, fmt.Sprintf("delta pack %d", k), true, func(st *store.Store) (err error) {
-			dp, err = st.DeltaPack(ctx, a, b, k)
-			return err
-		})
-		if err != nil {
+		dp, err := s.st.DeltaPack(ctx, a, b, k)
+		if err = s.read(fmt.Sprintf("delta pack %d", k), err); err != nil {
 			if !errors.Is(err, ErrNotFound) && s.log != nil {
 				s.log.Warn("delta packs not used", "err", err)
 			}

@@ -276,3 +276,14 @@ func tmpfsDir(t testing.TB, size string) string {
 	})
 	return dir
 }
+
+// agentConfig is the part of the agent's config file (pusher/agent.Config)
+// the tests that run `ingot agent` as a process write: package agent
+// imports this one, so its tests here cannot name agent.Config.
+type agentConfig struct {
+	Root        string        `yaml:"root"`
+	Stores      []string      `yaml:"stores"`
+	TrustedKeys []string      `yaml:"trusted_keys"`
+	Retries     int           `yaml:"retries,omitempty"`
+	Backoff     time.Duration `yaml:"backoff,omitempty"`
+}

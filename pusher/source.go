@@ -12,11 +12,11 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/backend"
 	"github.com/ingotfleet/ingot/internal/rate"
 )
 
@@ -64,21 +64,20 @@ type SourceOptions struct {
 
 // StoreSource is a Source over images/store: one or more locations of the
 // same store, each a directory or an http(s) URL (ingot serve, nginx, a
-// CDN). A request goes first to the location that answered last; a
-// network error, 5xx or truncated body is retried with backoff by the
-// HTTP backend, then the next location is tried, and so are bytes that
-// do not match their hash and, except for deltas (absent for most files,
-// and optional), "not found": a stale mirror must not stop a sync. Content comes chunk by chunk (ChunkSource), the chunk lists
-// of an image from its one index object. Safe for concurrent use.
+// CDN), read through one Store over the store's backend decorators: each
+// HTTP location retries a network error, 5xx or truncated body with
+// backoff (backend.Retry), every location's reads are counted (backend.Count),
+// and backend.Failover moves a read on to the next location by its one
+// rule (failures, bytes that do not match their hash, and — except for
+// deltas, absent for most files and optional — "not found": a stale
+// mirror must not stop a sync). Content comes chunk by chunk
+// (ChunkSource), the chunk lists of an image from its one index object.
+// Safe for concurrent use.
 type StoreSource struct {
-	stores []*store.Store
+	st     *store.Store
 	locs   []string
 	log    *slog.Logger
-
-	good     atomic.Int32
-	received atomic.Int64
-	requests atomic.Int64
-	failures atomic.Int64
+	counts backend.Counts
 
 	mu       sync.Mutex
 	image    images.Digest // the last image whose manifest was asked for
@@ -106,32 +105,34 @@ func OpenSource(locations []string, opts SourceOptions) (*StoreSource, error) {
 	}
 	src := &StoreSource{log: opts.Log, indexes: map[images.Digest]*imageIndex{}}
 	var client *http.Client
+	var bs []store.Backend
 	for _, loc := range locations {
 		var b store.Backend
 		if strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
 			if client == nil {
 				client = newHTTPClient(opts.TLS, opts.Limit)
 			}
-			h, err := store.NewHTTP([]string{loc}, store.WithHTTPClient(client), store.WithRetries(opts.Retries, opts.Backoff))
+			h, err := backend.NewHTTP(loc, backend.WithHTTPClient(client))
 			if err != nil {
 				return nil, err
 			}
-			b = h
+			b = backend.Retry(h, opts.Retries, opts.Backoff)
 		} else if strings.Contains(loc, "://") {
 			return nil, fmt.Errorf("store location %q: want a directory or an http(s):// URL", loc)
 		} else {
 			if fi, err := os.Stat(loc); err != nil || !fi.IsDir() {
 				return nil, fmt.Errorf("store location %q: not a directory (nor an http(s):// URL)", loc)
 			}
-			l, err := store.OpenLocal(loc)
+			l, err := backend.OpenLocal(loc)
 			if err != nil {
 				return nil, err
 			}
 			b = l
 		}
-		src.stores = append(src.stores, store.New(countingBackend{b, src}, store.WithWorkers(2)))
+		bs = append(bs, backend.Count(b, &src.counts))
 		src.locs = append(src.locs, loc)
 	}
+	src.st = store.New(backend.NewFailover(bs...), store.WithWorkers(2))
 	return src, nil
 }
 
@@ -176,103 +177,34 @@ type limitedBody struct {
 	io.Closer
 }
 
-// countingBackend counts what a StoreSource receives.
-type countingBackend struct {
-	store.Backend
-	src *StoreSource
-}
-
-func (c countingBackend) Get(ctx context.Context, h store.Handle, max int64) ([]byte, error) {
-	c.src.requests.Add(1)
-	b, err := c.Backend.Get(ctx, h, max)
-	c.src.received.Add(int64(len(b)))
-	return b, err
-}
-
-// GetRange counts a range read (a frame of a pack, layout v2) like a Get.
-func (c countingBackend) GetRange(ctx context.Context, h store.Handle, off, n int64) ([]byte, error) {
-	c.src.requests.Add(1)
-	b, err := c.Backend.GetRange(ctx, h, off, n)
-	c.src.received.Add(int64(len(b)))
-	return b, err
-}
-
-func (c countingBackend) Has(ctx context.Context, h store.Handle) (bool, error) {
-	c.src.requests.Add(1)
-	return c.Backend.Has(ctx, h)
-}
-
 // Stats returns the bytes of stored (compressed) files received, the
-// requests made and the failed attempts that fell through to another
-// location.
+// requests made and the failed attempts (which fell through to another
+// location, if there was one).
 func (s *StoreSource) Stats() (received, requests, failures int64) {
-	return s.received.Load(), s.requests.Load(), s.failures.Load()
+	return s.counts.Received.Load(), s.counts.Requests.Load(), s.counts.Failures.Load()
 }
 
 // Locations are the store's locations, in the order given.
 func (s *StoreSource) Locations() []string { return s.locs }
 
-// Close releases the stores.
-func (s *StoreSource) Close() error {
-	for _, st := range s.stores {
-		st.Close()
-	}
-	return nil
-}
+// Close releases the store.
+func (s *StoreSource) Close() error { return s.st.Close() }
 
-// try runs fn against the locations, starting from the one that answered
-// last, until one succeeds (or, with notFoundFinal, answers "not found").
-// It is "not found" only when every location that answered said so.
-func (s *StoreSource) try(ctx context.Context, what string, notFoundFinal bool, fn func(*store.Store) error) error {
-	start := int(s.good.Load())
-	var errs []string
-	var last, notFound error
-	for k := range s.stores {
-		i := (start + k) % len(s.stores)
-		err := fn(s.stores[i])
-		if err == nil {
-			s.good.Store(int32(i))
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			if notFoundFinal || len(s.stores) == 1 {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			notFound = err
-			continue
-		}
-		s.failures.Add(1)
-		if errors.Is(err, store.ErrCorrupt) {
-			err = fmt.Errorf("corrupt data from %s: %w", s.locs[i], err)
-		}
-		if s.log != nil {
-			s.log.Debug("store location failed", "what", what, "location", s.locs[i], "err", err)
-		}
-		errs = append(errs, err.Error())
-		last = err
+// read names what was read in err.
+func (s *StoreSource) read(what string, err error) error {
+	if err == nil {
+		return nil
 	}
-	if notFound != nil {
-		if last == nil {
-			return fmt.Errorf("%s: %w", what, notFound)
-		}
-		return fmt.Errorf("%s: %w (and %d location(s) failed: %s)", what, notFound, len(errs), strings.Join(errs, "; "))
+	if s.log != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Debug("store read failed", "what", what, "err", err)
 	}
-	if len(errs) == 1 {
-		return fmt.Errorf("%s: %w", what, last)
-	}
-	return fmt.Errorf("%s from %d store locations: %s: %w", what, len(errs), strings.Join(errs[:len(errs)-1], "; "), last)
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // Manifest implements Source.
 func (s *StoreSource) Manifest(ctx context.Context, d images.Digest) ([]byte, error) {
-	var b []byte
-	err := s.try(ctx, "manifest "+d.String(), false, func(st *store.Store) (err error) {
-		b, err = st.ManifestBytes(ctx, d)
-		return err
-	})
+	b, err := s.st.ManifestBytes(ctx, d)
+	err = s.read("manifest "+d.String(), err)
 	if err == nil {
 		s.mu.Lock()
 		if s.image != d {
@@ -288,22 +220,14 @@ func (s *StoreSource) Manifest(ctx context.Context, d images.Digest) ([]byte, er
 
 // Signature implements Source.
 func (s *StoreSource) Signature(ctx context.Context, d images.Digest) ([]byte, error) {
-	var b []byte
-	err := s.try(ctx, "signature of "+d.String(), false, func(st *store.Store) (err error) {
-		b, err = st.Signature(ctx, d)
-		return err
-	})
-	return b, err
+	b, err := s.st.Signature(ctx, d)
+	return b, s.read("signature of "+d.String(), err)
 }
 
 // Delta implements Source.
 func (s *StoreSource) Delta(ctx context.Context, from, to images.Digest, old []byte, size int64) ([]byte, error) {
-	var b []byte
-	err := s.try(ctx, "delta "+from.String()[:12]+"→"+to.String()[:12], true, func(st *store.Store) (err error) {
-		b, err = st.Delta(ctx, from, to, old, size)
-		return err
-	})
-	return b, err
+	b, err := s.st.Delta(ctx, from, to, old, size)
+	return b, s.read("delta "+from.String()[:12]+"→"+to.String()[:12], err)
 }
 
 // limitIndex tells the source the most bytes the index of image d can
@@ -322,9 +246,7 @@ func (s *StoreSource) limitIndex(d images.Digest, max int64) {
 // image, without which a layout-v2 store finds none of its objects.
 func (s *StoreSource) useImage(d images.Digest, m *images.Manifest) {
 	s.limitIndex(d, store.IndexLimit(m))
-	for _, st := range s.stores {
-		st.WillRead(d, m)
-	}
+	s.st.WillRead(d, m)
 }
 
 // index returns the chunk index of the image whose manifest was fetched
@@ -346,10 +268,8 @@ func (s *StoreSource) index(ctx context.Context) store.Index {
 	}
 	s.mu.Unlock()
 	ii.once.Do(func() {
-		ii.err = s.try(ctx, "index of image "+d.String(), false, func(st *store.Store) (err error) {
-			ii.ix, err = st.IndexOf(ctx, d, max)
-			return err
-		})
+		ii.ix, ii.err = s.st.IndexOf(ctx, d, max)
+		ii.err = s.read("index of image "+d.String(), ii.err)
 		if ii.err != nil && s.log != nil {
 			s.log.Warn("no image index; fetching chunk lists file by file", "image", d, "err", ii.err)
 		}
@@ -371,25 +291,17 @@ func (s *StoreSource) Chunks(ctx context.Context, sha images.Digest, size int64)
 	if ix := s.index(ctx); ix != nil {
 		return ix.Chunks(sha, size), nil
 	}
-	var cs []store.Chunk
-	err := s.try(ctx, "chunks of "+sha.String(), false, func(st *store.Store) (err error) {
-		cs, err = st.FileChunksOf(ctx, sha, size)
-		return err
-	})
-	return cs, err
+	cs, err := s.st.FileChunksOf(ctx, sha, size)
+	return cs, s.read("chunks of "+sha.String(), err)
 }
 
 // Chunk implements ChunkSource.
 func (s *StoreSource) Chunk(ctx context.Context, c store.Chunk) ([]byte, error) {
-	var b []byte
-	err := s.try(ctx, "chunk "+c.ID.String(), false, func(st *store.Store) (err error) {
-		b, err = st.GetChunk(ctx, c.ID)
-		if err == nil && int64(len(b)) != c.Size {
-			err = fmt.Errorf("chunk %s is %d bytes, its list says %d: %w", c.ID, len(b), c.Size, store.ErrCorrupt)
-		}
-		return err
-	})
-	return b, err
+	b, err := s.st.GetChunk(ctx, c.ID)
+	if err == nil && int64(len(b)) != c.Size {
+		err = fmt.Errorf("chunk %s is %d bytes, its list says %d: %w", c.ID, len(b), c.Size, store.ErrCorrupt)
+	}
+	return b, s.read("chunk "+c.ID.String(), err)
 }
 
 // Object implements Source: the content's chunks, fetched and joined.

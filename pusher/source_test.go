@@ -11,6 +11,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
 // A StoreSource falls through a stale mirror (one without the image) and a
@@ -37,7 +38,7 @@ func TestStoreSourceLocations(t *testing.T) {
 	}
 	f.sign(t, d, f.key)
 	stale := t.TempDir() // an empty store: the mirror has not caught up
-	if _, err := store.OpenLocal(stale); err != nil {
+	if _, err := backend.OpenLocal(stale); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(http.FileServer(http.Dir(f.store)))

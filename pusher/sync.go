@@ -405,6 +405,17 @@ func (s *Syncer) Sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	return res
 }
 
+// LastResult is the result of the last sync that was not a dry run, as
+// it saved it (StateDir/last-result.json); nil when there is none or it
+// cannot be read.
+func (s *Syncer) LastResult() *Result {
+	var last Result
+	if readJSON(s.path("last-result.json"), &last) != nil {
+		return nil
+	}
+	return &last
+}
+
 func (s *Syncer) setPhase(p string) { s.progress.Phase.Store(p) }
 
 func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts SyncOptions, res *Result) error {

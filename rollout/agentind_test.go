@@ -13,7 +13,7 @@ import (
 	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/internal/localfleet"
 	"github.com/ingotfleet/ingot/internal/testenv"
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
 )
@@ -43,13 +43,13 @@ func TestAgentIndicators(t *testing.T) {
 	port4 := l.Addr().String() // host-04 keeps its address across a restart
 	l.Close()
 	fleet, err := localfleet.Start(ctx, localfleet.Options{N: 4, Dir: t.TempDir(), Stores: []string{ss.url}, TrustedKeys: []string{ss.pub},
-		Extra: func(i int, c *pusher.Config) {
+		Extra: func(i int, c *agent.Config) {
 			switch i {
 			case 1:
 				c.Maintenance.BlockFile = hold
 			case 2:
 				c.Maintenance.CheckCommand = []string{"sh", "-c", "if [ -e " + busy + " ]; then echo backup running; exit 1; fi"}
-				c.Maintenance.CheckKind = pusher.IndicatorUnavailable
+				c.Maintenance.CheckKind = agent.IndicatorUnavailable
 				c.Maintenance.CheckInterval = time.Nanosecond
 			case 3:
 				c.Listen = port4

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 )
 
 // AgentStatus is what the controller needs of an agent's status.
@@ -33,12 +34,12 @@ type AgentStatus struct {
 	Indicators []Signal
 	// Slots, for an agent with root slots: what a slot rollout follows
 	// (nil otherwise).
-	Slots *pusher.SlotSummary
+	Slots *agent.SlotSummary
 }
 
 // pusherStatus is as as the pusher's status, for SlotSyncOutcome.
-func (as AgentStatus) pusherStatus() pusher.Status {
-	return pusher.Status{Image: as.Image, Syncing: as.Syncing, RunID: as.RunID, LastID: as.LastID, Slots: as.Slots,
+func (as AgentStatus) pusherStatus() agent.Status {
+	return agent.Status{Image: as.Image, Syncing: as.Syncing, RunID: as.RunID, LastID: as.LastID, Slots: as.Slots,
 		Last: &pusher.Result{OK: as.LastOK, Error: as.LastErr}}
 }
 
@@ -821,7 +822,7 @@ func (c *Controller) syncSlot(ctx context.Context, h Host, hs HostState, image s
 		return "", fmt.Errorf("agent unreachable: %w", err)
 	}
 	if as.Slots == nil {
-		return "", fmt.Errorf("%w (policy mode: slot)", pusher.ErrNoSlots)
+		return "", fmt.Errorf("%w (policy mode: slot)", agent.ErrNoSlots)
 	}
 	run := hs.Base + 1
 	if as.RunID <= hs.Base && as.Slots.Switches <= hs.SlotBase {
@@ -949,7 +950,7 @@ func (c *Controller) rollbackSlot(ctx context.Context, h Host) string {
 	case err != nil:
 		return "rollback: agent unreachable: " + err.Error()
 	case as.Slots == nil:
-		return "rollback: " + pusher.ErrNoSlots.Error()
+		return "rollback: " + agent.ErrNoSlots.Error()
 	case as.Image != image || as.Slots.Default != as.Slots.Booted || as.Slots.Trial != nil:
 		// The sync or the trial failed: the default is still the slot
 		// the host left, where it is or returns by itself.

@@ -19,6 +19,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/internal/testenv/debianpair"
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/promtest"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
@@ -88,7 +89,7 @@ func TestFleetSimulationRealAgents(t *testing.T) {
 	defer func() { unix.Unmount(work, unix.MNT_DETACH); os.Remove(work) }()
 	fleet, err := localfleet.Start(ctx, localfleet.Options{N: nReal, Dir: work, Binary: bin,
 		Stores: []string{srv.URL}, TrustedKeys: []string{pair.KeyFile},
-		Extra: func(i int, c *pusher.Config) { c.Limits.Concurrency = 4 }})
+		Extra: func(i int, c *agent.Config) { c.Limits.Concurrency = 4 }})
 	if err != nil {
 		t.Fatal(err)
 	}

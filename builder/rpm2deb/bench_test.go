@@ -3,6 +3,8 @@ package rpm2deb
 import (
 	"context"
 	"testing"
+
+	"github.com/ingotfleet/ingot/builder/rpm2deb/provides"
 )
 
 // BenchmarkConvert converts the hello test RPM (x86_64, xz payload, file
@@ -12,7 +14,7 @@ func BenchmarkConvert(b *testing.B) {
 	root := debianRootDir(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := Convert(context.Background(), in, Options{OutDir: b.TempDir(), Resolver: NewRootResolver(root)}); err != nil {
+		if _, err := Convert(context.Background(), in, Options{OutDir: b.TempDir(), Resolver: provides.NewRootResolver(root)}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ingotfleet/ingot/builder/rpm"
+	"github.com/ingotfleet/ingot/builder/rpm2deb/debmap"
 	"github.com/ingotfleet/ingot/images"
 )
 
@@ -40,12 +42,12 @@ func (c *converter) control() (string, error) {
 	} else {
 		c.rep.add(Mapped, "Maintainer", src+": "+raw, maint, "")
 	}
-	section, ok := DebSection(p.str(tagGroup))
-	if p.str(tagGroup) != "" {
+	section, ok := debmap.DebSection(p.Str(rpm.TagGroup))
+	if p.Str(rpm.TagGroup) != "" {
 		if ok {
-			c.rep.add(Mapped, "Group", p.str(tagGroup), "Section: "+section, "")
+			c.rep.add(Mapped, "Group", p.Str(rpm.TagGroup), "Section: "+section, "")
 		} else {
-			c.rep.add(Approximated, "Group", p.str(tagGroup), "Section: "+section, "no closer Debian section")
+			c.rep.add(Approximated, "Group", p.Str(rpm.TagGroup), "Section: "+section, "no closer Debian section")
 		}
 	}
 	var size int64
@@ -72,15 +74,15 @@ func (c *converter) control() (string, error) {
 	controlField(&b, "Provides", rel.provides.String())
 	controlField(&b, "Section", section)
 	controlField(&b, "Priority", "optional")
-	if u := strings.TrimSpace(sanitizeLine(p.str(tagURL))); u != "" {
+	if u := strings.TrimSpace(debmap.SanitizeLine(p.Str(rpm.TagURL))); u != "" {
 		controlField(&b, "Homepage", u)
 		c.rep.add(Mapped, "URL", u, "Homepage", "")
 	}
-	summary := p.str(tagSummary)
+	summary := p.Str(rpm.TagSummary)
 	if strings.TrimSpace(summary) == "" {
 		summary = p.PkgName()
 	}
-	desc, note := formatDescription(summary, p.str(tagDescription), "Converted by ingot rpm2deb from the RPM "+p.NEVRA()+".")
+	desc, note := formatDescription(summary, p.Str(rpm.TagDescription), "Converted by ingot rpm2deb from the RPM "+p.NEVRA()+".")
 	controlField(&b, "Description", desc)
 	if note != "" {
 		c.rep.add(Approximated, "Summary", "Summary, Description", "Description", note)
@@ -92,7 +94,7 @@ func (c *converter) control() (string, error) {
 
 // mapRequires turns Requires into Pre-Depends and Depends.
 func (c *converter) mapRequires(rel *relations) error {
-	reqs, err := c.p.deps(tagRequireName, tagRequireFlags, tagRequireVersion)
+	reqs, err := readDeps(c.p, rpm.TagRequireName, rpm.TagRequireFlags, rpm.TagRequireVersion)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
@@ -125,11 +127,11 @@ func (c *converter) mapRequires(rel *relations) error {
 			set.add(rels...)
 			c.rep.add(Approximated, "Requires", d.String(), field+": "+strings.Join(rels, ", "), note)
 		default:
-			rs, notes := mapVersioned(DebName(d.Name), d)
+			rs, notes := mapVersioned(debmap.DebName(d.Name), d)
 			strs := relStrings(rs)
 			set.add(strs...)
 			action := Mapped
-			if len(notes) > 0 || DebName(d.Name) != d.Name {
+			if len(notes) > 0 || debmap.DebName(d.Name) != d.Name {
 				action = Approximated
 			}
 			c.rep.add(action, "Requires", d.String(), field+": "+strings.Join(strs, ", "), strings.Join(notes, "; "))
@@ -198,19 +200,19 @@ func (c *converter) mapOthers(rel *relations) error {
 		deb                  string
 	}
 	for _, fd := range []field{
-		{"Provides", tagProvideName, tagProvideFlags, tagProvideVersion, []*relationSet{&rel.provides}, "Provides"},
-		{"Conflicts", tagConflictName, tagConflictFlags, tagConflictVersion, []*relationSet{&rel.conflicts}, "Conflicts"},
-		{"Obsoletes", tagObsoleteName, tagObsoleteFlags, tagObsoleteVersion, []*relationSet{&rel.breaks, &rel.replaces}, "Breaks, Replaces"},
-		{"Recommends", tagRecommendName, tagRecommendFlags, tagRecommendVersion, []*relationSet{&rel.recommends}, "Recommends"},
-		{"Suggests", tagSuggestName, tagSuggestFlags, tagSuggestVersion, []*relationSet{&rel.suggests}, "Suggests"},
+		{"Provides", rpm.TagProvideName, rpm.TagProvideFlags, rpm.TagProvideVersion, []*relationSet{&rel.provides}, "Provides"},
+		{"Conflicts", rpm.TagConflictName, rpm.TagConflictFlags, rpm.TagConflictVersion, []*relationSet{&rel.conflicts}, "Conflicts"},
+		{"Obsoletes", rpm.TagObsoleteName, rpm.TagObsoleteFlags, rpm.TagObsoleteVersion, []*relationSet{&rel.breaks, &rel.replaces}, "Breaks, Replaces"},
+		{"Recommends", rpm.TagRecommendName, rpm.TagRecommendFlags, rpm.TagRecommendVersion, []*relationSet{&rel.recommends}, "Recommends"},
+		{"Suggests", rpm.TagSuggestName, rpm.TagSuggestFlags, rpm.TagSuggestVersion, []*relationSet{&rel.suggests}, "Suggests"},
 	} {
-		deps, err := c.p.deps(fd.name, fd.flags, fd.version)
+		deps, err := readDeps(c.p, fd.name, fd.flags, fd.version)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
 		for _, d := range deps {
 			kind := classifyDep(d.Name)
-			name := DebName(d.Name)
+			name := debmap.DebName(d.Name)
 			switch {
 			case kind == "config" || kind == "rpmlib":
 				c.rep.add(Dropped, fd.rpm, d.String(), "", "rpm bookkeeping")
@@ -228,9 +230,9 @@ func (c *converter) mapOthers(rel *relations) error {
 				// Debian Provides take only "=": keep the version exactly.
 				r := debRelation{Name: name}
 				if d.Version != "" && d.Flags&senseEqual != 0 {
-					ep, hasEp, v, rl := splitEVR(d.Version)
+					ep, hasEp, v, rl := debmap.SplitEVR(d.Version)
 					r.Op = "="
-					r.Ver, notes = DebVersion(ep, hasEp, v, rl)
+					r.Ver, notes = debmap.DebVersion(ep, hasEp, v, rl)
 				} else if d.Version != "" {
 					notes = append(notes, "Debian Provides only take '=': version dropped")
 				}
@@ -249,10 +251,10 @@ func (c *converter) mapOthers(rel *relations) error {
 			c.rep.add(action, fd.rpm, d.String(), fd.deb+": "+strings.Join(strs, ", "), strings.Join(notes, "; "))
 		}
 	}
-	for _, t := range []int{tagSupplementName, tagEnhanceName} {
-		for _, n := range c.p.strs(t) {
+	for _, t := range []int{rpm.TagSupplementName, rpm.TagEnhanceName} {
+		for _, n := range c.p.Strings(t) {
 			what := "Supplements"
-			if t == tagEnhanceName {
+			if t == rpm.TagEnhanceName {
 				what = "Enhances"
 			}
 			c.rep.add(Dropped, what, n, "", "reverse dependency; not mapped")
@@ -268,8 +270,8 @@ func (c *converter) controlMembers(control string) ([]controlMember, error) {
 	var scripts []controlMember
 	nevra := c.p.NEVRA()
 	for _, s := range scriptlets {
-		body := c.p.str(s.bodyTag)
-		prog := c.p.scriptProg(s.progTag)
+		body := c.p.Str(s.bodyTag)
+		prog := scriptProg(c.p, s.progTag)
 		extra := ""
 		if s.debName == "postinst" {
 			extra = capsScript(c.caps)
@@ -290,12 +292,12 @@ func (c *converter) controlMembers(control string) ([]controlMember, error) {
 		scripts = append(scripts, controlMember{Name: s.debName, Mode: 0o755, Data: []byte(text)})
 	}
 	for _, o := range otherScripts {
-		if c.p.has(o.tag) {
-			n := len(c.p.strs(o.tag))
+		if c.p.Has(o.tag) {
+			n := len(c.p.Strings(o.tag))
 			c.rep.add(Unsupported, o.name, fmt.Sprintf("%d script(s)", n), "", "dpkg has no equivalent; not converted")
 		}
 	}
-	if names := c.p.strs(tagTriggerName); len(names) > 0 {
+	if names := c.p.Strings(rpm.TagTriggerName); len(names) > 0 {
 		c.rep.add(Unsupported, "triggers", strings.Join(names, ", "), "", "watched packages of the unconverted triggers")
 	}
 	members = append(members, controlMember{Name: "control", Mode: 0o644, Data: []byte(control)})
@@ -341,7 +343,7 @@ func (c *converter) mapRich(d Dep) ([]string, string) {
 		if classifyDep(t.Name) != "package" {
 			return nil, t.Name + " is not a package name"
 		}
-		rs, _ := mapVersioned(DebName(t.Name), t)
+		rs, _ := mapVersioned(debmap.DebName(t.Name), t)
 		if op == "or" && len(rs) != 1 {
 			return nil, t.String() + " needs a version range, which an alternative cannot hold"
 		}

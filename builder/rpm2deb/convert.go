@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/builder/deb"
+	"github.com/ingotfleet/ingot/builder/rpm"
+	"github.com/ingotfleet/ingot/builder/rpm2deb/debmap"
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
@@ -58,7 +59,7 @@ func Convert(ctx context.Context, rpmPath string, opts Options) (*Report, error)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	c := &converter{opts: opts, name: rpmPath}
 	if c.opts.Log == nil {
 		c.opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -73,7 +74,7 @@ func Convert(ctx context.Context, rpmPath string, opts Options) (*Report, error)
 type converter struct {
 	opts   Options
 	name   string
-	p      *RPM
+	p      *rpm.Package
 	rep    *Report
 	clamp  int64
 	pkg    string
@@ -84,18 +85,24 @@ type converter struct {
 	caps   map[string]string
 	conf   []string
 	spool  *os.File
+	// openPayload opens the decompressed payload: p.Payload, or a
+	// test's stand-in.
+	openPayload func() (io.ReadCloser, string, error)
 }
 
 func (c *converter) run(ctx context.Context, r io.Reader) (*Report, error) {
-	p, err := ReadRPM(r, c.name)
+	p, err := rpm.Read(r, c.name)
 	if err != nil {
 		return nil, err
 	}
 	return c.convert(ctx, p)
 }
 
-func (c *converter) convert(ctx context.Context, p *RPM) (*Report, error) {
+func (c *converter) convert(ctx context.Context, p *rpm.Package) (*Report, error) {
 	c.p = p
+	if c.openPayload == nil {
+		c.openPayload = p.Payload
+	}
 	c.rep = &Report{Input: c.name, RPM: p.NEVRA()}
 	c.clamp = p.BuildTime()
 	if c.opts.SourceDateEpoch != nil {
@@ -151,7 +158,7 @@ func (c *converter) convert(ctx context.Context, p *RPM) (*Report, error) {
 // identity maps name, version and architecture.
 func (c *converter) identity() error {
 	p := c.p
-	c.pkg = DebName(p.PkgName())
+	c.pkg = debmap.DebName(p.PkgName())
 	if c.pkg != p.PkgName() {
 		c.rep.add(Approximated, "Name", p.PkgName(), c.pkg, "lowercased, invalid characters mapped")
 	} else {
@@ -159,7 +166,7 @@ func (c *converter) identity() error {
 	}
 	ep, hasEp := p.Epoch()
 	var notes []string
-	c.ver, notes = DebVersion(ep, hasEp, p.Version(), p.Release())
+	c.ver, notes = debmap.DebVersion(ep, hasEp, p.Version(), p.Release())
 	evr := p.Version() + "-" + p.Release()
 	if hasEp {
 		evr = fmt.Sprintf("%d:%s", ep, evr)
@@ -169,303 +176,13 @@ func (c *converter) identity() error {
 	} else {
 		c.rep.add(Mapped, "Version", evr, c.ver, "")
 	}
-	arch, ok := DebArch(p.Arch())
+	arch, ok := debmap.DebArch(p.Arch())
 	if !ok {
 		return fmt.Errorf("%s: unknown architecture %q", c.name, p.Arch())
 	}
 	c.arch = arch
 	c.rep.add(Mapped, "Architecture", p.Arch(), arch, "")
 	c.rep.Package, c.rep.Version, c.rep.Architecture = c.pkg, c.ver, arch
-	return nil
-}
-
-func fileType(mode uint32) (images.Type, bool) {
-	switch mode & sIFMT {
-	case sIFREG:
-		return images.TypeFile, true
-	case sIFDIR:
-		return images.TypeDir, true
-	case sIFLNK:
-		return images.TypeSymlink, true
-	case sIFCHR:
-		return images.TypeChar, true
-	case sIFBLK:
-		return images.TypeBlock, true
-	case sIFIFO:
-		return images.TypeFifo, true
-	case sIFSOCK:
-		return images.TypeSocket, true
-	}
-	return 0, false
-}
-
-// readPayload reads the cpio payload, checks it against the header and
-// spools file contents; then builds the data archive's file list.
-func (c *converter) readPayload(ctx context.Context) error {
-	p := c.p
-	hf := p.files
-	index := map[string]int{}
-	clean := make([]string, len(hf))
-	for i, f := range hf {
-		cp, err := images.CleanPath(f.Path)
-		if err != nil {
-			return fmt.Errorf("%s: header file %d %q: %w", c.name, i, f.Path, err)
-		}
-		if !strings.HasPrefix(f.Path, "/") || cp == "." {
-			return fmt.Errorf("%s: header file %d %q: %w: not an absolute path below /", c.name, i, f.Path, images.ErrUnsafePath)
-		}
-		if _, dup := index[cp]; dup {
-			return fmt.Errorf("%s: header lists %q twice", c.name, f.Path)
-		}
-		if _, ok := fileType(f.Mode); !ok {
-			return fmt.Errorf("%s: header file %q: unknown file type in mode %o", c.name, f.Path, f.Mode)
-		}
-		index[cp] = i
-		clean[i] = cp
-	}
-	// Hardlink sets: regular files sharing (device, inode). rpm writes the
-	// content once, with the set's last member in header order.
-	sets := map[[2]uint32][]int{}
-	for i, f := range hf {
-		if f.Mode&sIFMT == sIFREG && f.HasInode && f.Flags&fileGhost == 0 {
-			k := [2]uint32{f.Dev, f.Inode}
-			sets[k] = append(sets[k], i)
-		}
-	}
-	linkSet := map[int][]int{}
-	for _, s := range sets {
-		if len(s) > 1 {
-			for _, i := range s {
-				linkSet[i] = s
-			}
-		}
-	}
-	newHash, err := p.digestHash()
-	if err != nil {
-		return fmt.Errorf("%s: %w: %v", c.name, ErrBadRPM, err)
-	}
-	payload, comp, err := p.Payload()
-	if err != nil {
-		return err
-	}
-	defer payload.Close()
-	c.rep.add(Mapped, "Payload", comp+" cpio", "data.tar"+c.opts.Compression.ext(), "")
-	strippedSize := func(ix int) (int64, error) {
-		if ix < 0 || ix >= len(hf) {
-			return 0, fmt.Errorf("file index %d out of range (header has %d files)", ix, len(hf))
-		}
-		f := hf[ix]
-		switch f.Mode & sIFMT {
-		case sIFREG:
-			if s := linkSet[ix]; len(s) > 1 && s[len(s)-1] != ix {
-				return 0, nil
-			}
-			return f.Size, nil
-		case sIFLNK:
-			return f.Size, nil
-		}
-		return 0, nil
-	}
-	cr := newCpioReader(payload, strippedSize)
-	seen := make([]bool, len(hf))
-	offs := make([]int64, len(hf))
-	md5s := make([]string, len(hf))
-	hasContent := make([]bool, len(hf))
-	var spoolOff int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		h, err := cr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%s: payload: %w", c.name, err)
-		}
-		ix := h.Index
-		if ix < 0 {
-			cp, err := images.CleanPath(h.Name)
-			if err != nil {
-				return fmt.Errorf("%s: payload member %q: %w", c.name, h.Name, err)
-			}
-			if strings.HasPrefix(h.Name, "/") {
-				return fmt.Errorf("%s: payload member %q: %w: absolute path", c.name, h.Name, images.ErrUnsafePath)
-			}
-			i, ok := index[cp]
-			if !ok {
-				return fmt.Errorf("%s: payload member %q is not in the header's file list", c.name, h.Name)
-			}
-			ix = i
-		} else if ix >= len(hf) {
-			return fmt.Errorf("%s: payload member index %d out of range", c.name, ix)
-		}
-		if seen[ix] {
-			return fmt.Errorf("%s: payload holds %q twice", c.name, hf[ix].Path)
-		}
-		seen[ix] = true
-		f := hf[ix]
-		if f.Mode&sIFMT != sIFREG {
-			continue // attributes and link targets come from the header
-		}
-		want := f.Size
-		if s := linkSet[ix]; len(s) > 1 && h.Size == 0 {
-			continue // another member of the set carries the content
-		}
-		if h.Size != want {
-			return fmt.Errorf("%s: payload member %q has %d bytes, header says %d", c.name, f.Path, h.Size, want)
-		}
-		md := md5.New()
-		var dh hash.Hash
-		var w io.Writer = md
-		if f.Digest != "" {
-			dh = newHash()
-			w = io.MultiWriter(md, dh)
-		}
-		n, err := io.Copy(io.MultiWriter(c.spool, w), cr)
-		if err != nil {
-			return fmt.Errorf("%s: payload member %q: %w", c.name, f.Path, err)
-		}
-		if n != want {
-			return fmt.Errorf("%s: %w: payload member %q truncated", c.name, ErrBadRPM, f.Path)
-		}
-		if dh != nil && hex.EncodeToString(dh.Sum(nil)) != f.Digest {
-			return fmt.Errorf("%s: %w: %q: content digest differs from the header's", c.name, ErrBadRPM, f.Path)
-		}
-		md5s[ix] = hex.EncodeToString(md.Sum(nil))
-		offs[ix] = spoolOff
-		hasContent[ix] = true
-		spoolOff += n
-		for _, j := range linkSet[ix] {
-			md5s[j], offs[j], hasContent[j] = md5s[ix], offs[ix], true
-		}
-	}
-	// Drain to the end so the payload digest is checked.
-	if _, err := io.Copy(io.Discard, payload); err != nil {
-		return fmt.Errorf("%s: %w", c.name, err)
-	}
-	return c.buildFiles(clean, seen, offs, md5s, hasContent, linkSet)
-}
-
-func (c *converter) clampTime(t int64) int64 {
-	if t > c.clamp || t < 0 {
-		return c.clamp
-	}
-	return t
-}
-
-func (c *converter) buildFiles(clean []string, seen []bool, offs []int64, md5s []string, hasContent []bool, linkSet map[int][]int) error {
-	hf := c.p.files
-	c.byPath = map[string]*debFile{}
-	c.caps = map[string]string{}
-	order := make([]int, len(hf))
-	for i := range order {
-		order[i] = i
-	}
-	sort.Slice(order, func(a, b int) bool { return images.ComparePaths(clean[order[a]], clean[order[b]]) < 0 })
-	firstOfSet := map[int]string{}
-	paths := make(map[string]bool, len(clean))
-	for _, p := range clean {
-		paths[p] = true
-	}
-	for _, i := range order {
-		f := hf[i]
-		cp := clean[i]
-		if f.Flags&fileGhost != 0 {
-			c.rep.add(Dropped, "%ghost", f.Path, "", "not in the payload; dpkg does not own it")
-			continue
-		}
-		t, _ := fileType(f.Mode)
-		if !seen[i] {
-			return fmt.Errorf("%s: %w: %q is in the header but not in the payload", c.name, ErrBadRPM, f.Path)
-		}
-		if why := pythonBytecode(cp, t, paths); why != "" {
-			// Before a hardlink set's first member is chosen: the next
-			// member kept carries the content.
-			c.rep.add(Dropped, "bytecode", f.Path, "", why)
-			continue
-		}
-		df := &debFile{
-			Path:  cp,
-			Type:  t,
-			Mode:  f.Mode & 0o7777,
-			User:  f.User,
-			Group: f.Group,
-			Mtime: c.clampTime(f.Mtime),
-		}
-		switch t {
-		case images.TypeFile:
-			if !hasContent[i] && f.Size == 0 {
-				hasContent[i], md5s[i] = true, md5hex(nil)
-			}
-			if !hasContent[i] {
-				return fmt.Errorf("%s: %w: no content for %q in the payload", c.name, ErrBadRPM, f.Path)
-			}
-			df.Size, df.off, df.MD5 = f.Size, offs[i], md5s[i]
-			if s := linkSet[i]; len(s) > 1 {
-				if first, ok := firstOfSet[s[0]]; ok {
-					df.Type, df.Link, df.Size = images.TypeHardlink, first, 0
-					tgt := c.byPath[first]
-					if tgt.Mode != df.Mode || tgt.User != df.User || tgt.Group != df.Group {
-						c.rep.add(Approximated, "hardlink", f.Path, "/"+first,
-							fmt.Sprintf("one inode: mode %04o %s:%s of %s applies, not %04o %s:%s", tgt.Mode, tgt.User, tgt.Group, "/"+first, df.Mode, df.User, df.Group))
-					} else {
-						c.rep.add(Mapped, "hardlink", f.Path, "/"+first, "")
-					}
-				} else {
-					firstOfSet[s[0]] = cp
-				}
-			}
-		case images.TypeSymlink:
-			if f.LinkTo == "" {
-				return fmt.Errorf("%s: %w: symlink %q has no target in the header", c.name, ErrBadRPM, f.Path)
-			}
-			df.Link = f.LinkTo
-			if short, ok := shortenSymlink(cp, f.LinkTo); ok {
-				df.Link = short
-				c.rep.add(Approximated, "symlink", f.Path+" -> "+f.LinkTo, short, "same target, shortest relative form (lintian lengthy-symlink)")
-			}
-		case images.TypeChar, images.TypeBlock:
-			df.Major, df.Minor = (f.Rdev>>8)&0xff, f.Rdev&0xff
-		case images.TypeSocket:
-			c.rep.add(Dropped, "socket", f.Path, "", "a .deb cannot hold a socket")
-			continue
-		}
-		if f.Mode&0o6000 != 0 && t == images.TypeFile {
-			c.rep.add(Mapped, "setuid/gid", f.Path, fmt.Sprintf("%04o", df.Mode), "")
-		}
-		if f.Caps != "" {
-			c.caps[f.Path] = f.Caps
-			c.rep.add(Approximated, "capability", f.Path+" "+f.Caps, "postinst setcap", "dpkg does not unpack extended attributes; postinst applies them (Depends: libcap2-bin)")
-		}
-		if f.Flags&fileConfig == 0 && strings.HasPrefix(cp, "etc/") && t == images.TypeFile {
-			c.conf = append(c.conf, "/"+cp)
-			c.rep.add(Approximated, "conffile", f.Path, "conffile", "added: not %config in the RPM, but Debian makes every file in /etc a conffile; dpkg keeps local changes where rpm would overwrite them")
-		}
-		if f.Flags&fileConfig != 0 {
-			switch {
-			case t != images.TypeFile && t != images.TypeHardlink:
-				c.rep.add(Dropped, "%config", f.Path, "", "not a regular file: not a conffile")
-			case !strings.HasPrefix(cp, "etc/"):
-				c.rep.add(Approximated, "%config", f.Path, "", "outside /etc: not a conffile (Debian policy)")
-			default:
-				c.conf = append(c.conf, "/"+cp)
-				if f.Flags&fileNoReplace != 0 {
-					c.rep.add(Mapped, "%config", f.Path, "conffile", "")
-				} else {
-					c.rep.add(Approximated, "%config", f.Path, "conffile", "rpm replaces a changed file and saves .rpmsave; dpkg keeps it and asks")
-				}
-			}
-		}
-		if u := f.User; u != "root" {
-			c.rep.add(Approximated, "owner", f.Path, f.User+":"+f.Group, "by name; dpkg looks the ids up when it unpacks, 0 if the user does not exist yet")
-		} else if f.Group != "root" {
-			c.rep.add(Approximated, "owner", f.Path, f.User+":"+f.Group, "by name; dpkg looks the ids up when it unpacks, 0 if the group does not exist yet")
-		}
-		if err := c.add(df); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
@@ -525,17 +242,17 @@ func parents(p string) []string {
 
 // docs adds /usr/share/doc/<pkg>/changelog.Debian.gz and copyright.
 func (c *converter) docs() error {
-	entries, err := c.p.Changelog()
+	entries, err := readChangelog(c.p)
 	if err != nil {
 		return err
 	}
 	maint, _, _, _ := c.maintainer()
 	if len(entries) == 0 {
-		entries = []ChangelogEntry{{Time: c.clamp, Name: maint, Text: "- Converted from " + path.Base(c.name) + ", which has no changelog."}}
+		entries = []debmap.ChangelogEntry{{Time: c.clamp, Name: maint, Text: "- Converted from " + path.Base(c.name) + ", which has no changelog."}}
 		c.rep.add(Approximated, "changelog", "(none)", "one entry", "the RPM has no changelog; Debian packages need one")
 	}
 	ep, hasEp := c.p.Epoch()
-	text, notes := WriteChangelog(entries, ChangelogOptions{Package: c.pkg, Version: c.ver, Epoch: ep, HasEpoch: hasEp, Maintainer: maint})
+	text, notes := debmap.WriteChangelog(entries, debmap.ChangelogOptions{Package: c.pkg, Version: c.ver, Epoch: ep, HasEpoch: hasEp, Maintainer: maint})
 	c.rep.Changelog = notes
 	var gz bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression) // a valid level
@@ -562,18 +279,18 @@ func (c *converter) docs() error {
 // Vendor, Packager and URL, and for each licence the License tag names
 // that Debian ships, a pointer to its text in /usr/share/common-licenses.
 func (c *converter) copyright() string {
-	license := sanitizeLine(c.p.str(tagLicense))
+	license := debmap.SanitizeLine(c.p.Str(rpm.TagLicense))
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s was converted from the RPM %s by ingot rpm2deb.\n\nLicense (from the RPM header): %s\n",
 		c.pkg, c.p.NEVRA(), orDefault(license, "unknown"))
-	for _, f := range []struct{ name, val string }{{"Vendor", c.p.str(tagVendor)}, {"Packager", c.p.str(tagPackager)}, {"Upstream", c.p.str(tagURL)}} {
-		if v := strings.TrimSpace(sanitizeLine(f.val)); v != "" {
+	for _, f := range []struct{ name, val string }{{"Vendor", c.p.Str(rpm.TagVendor)}, {"Packager", c.p.Str(rpm.TagPackager)}, {"Upstream", c.p.Str(rpm.TagURL)}} {
+		if v := strings.TrimSpace(debmap.SanitizeLine(f.val)); v != "" {
 			fmt.Fprintf(&b, "%s: %s\n", f.name, v)
 		}
 	}
 	var other []string
 	first := true
-	for _, t := range ParseLicense(license) {
+	for _, t := range debmap.ParseLicense(license) {
 		if t.Common == "" {
 			other = append(other, t.Name)
 			continue
@@ -606,19 +323,19 @@ func orDefault(s, d string) string {
 }
 
 // maintainer returns the Maintainer field: --maintainer, else Packager,
-// else Vendor, made a valid "Name <address>" by DebContact; which of them
-// it came from, as it was, and what DebContact changed.
+// else Vendor, made a valid "Name <address>" by debmap.DebContact; which
+// of them it came from, as it was, and what DebContact changed.
 func (c *converter) maintainer() (contact, src, raw, note string) {
 	for _, f := range []struct{ src, val string }{
 		{"--maintainer", c.opts.Maintainer},
-		{"Packager", c.p.str(tagPackager)},
-		{"Vendor", c.p.str(tagVendor)},
+		{"Packager", c.p.Str(rpm.TagPackager)},
+		{"Vendor", c.p.Str(rpm.TagVendor)},
 	} {
-		if contact, note := DebContact(f.val); contact != "" {
+		if contact, note := debmap.DebContact(f.val); contact != "" {
 			return contact, f.src, f.val, note
 		}
 	}
-	return "Unknown <" + unknownAddress + ">", "(none)", "", "no Packager or Vendor"
+	return "Unknown <" + debmap.UnknownAddress + ">", "(none)", "", "no Packager or Vendor"
 }
 
 // write assembles the .deb in a temporary file in OutDir and renames it

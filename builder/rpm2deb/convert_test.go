@@ -13,8 +13,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cavaliergopher/rpm"
+	rpmlib "github.com/cavaliergopher/rpm"
 
+	"github.com/ingotfleet/ingot/builder/rpm"
+	"github.com/ingotfleet/ingot/builder/rpm2deb/debmap"
+	"github.com/ingotfleet/ingot/builder/rpm2deb/provides"
 	"github.com/ingotfleet/ingot/internal/debversion"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
@@ -58,6 +61,9 @@ var convertCases = []convertCase{
 	},
 }
 
+// The resolver cmd/ingot gives the converter.
+var _ Resolver = (*provides.DpkgResolver)(nil)
+
 // TestConvert converts each test RPM and checks the .deb against the
 // RPM's own header as rpm prints it, with dpkg-deb, dpkg-parsechangelog
 // and lintian; converting twice must give the same bytes.
@@ -66,7 +72,7 @@ func TestConvert(t *testing.T) {
 	testenv.RequireTool(t, "dpkg-parsechangelog", "dpkg-dev")
 	testenv.RequireTool(t, "lintian", "lintian")
 	testenv.RequireTool(t, "rpm", "rpm")
-	target := NewRootResolver(debianRootDir(t))
+	target := provides.NewRootResolver(debianRootDir(t))
 	for _, tc := range convertCases {
 		t.Run(tc.spec, func(t *testing.T) {
 			ctx := context.Background()
@@ -90,7 +96,9 @@ func TestConvert(t *testing.T) {
 			}
 			rep.Lintian = tags
 			var report bytes.Buffer
-			rep.WriteText(&report)
+			if err := rep.WriteText(&report); err != nil {
+				t.Fatal(err)
+			}
 			t.Logf("report:\n%s", report.String())
 			for _, tag := range tags {
 				if tag.Severity == "E" {
@@ -227,7 +235,7 @@ func checkContents(t *testing.T, rpmPath, deb, pkg string) {
 	for _, line := range strings.Split(strings.TrimSpace(q), "\n") {
 		f := strings.Split(line, "\t")
 		name, perms, owner, size, flags, link, ino := f[0], f[1], f[2], f[3], f[4], f[5], f[6]
-		if flags != "" && atoi(flags)&fileGhost != 0 {
+		if flags != "" && atoi(flags)&rpm.FileGhost != 0 {
 			if _, ok := contents[name]; ok {
 				t.Errorf("%%ghost %s is in the .deb", name)
 			}
@@ -319,7 +327,7 @@ func checkChangelog(t *testing.T, rpmPath, deb, pkg string) {
 	}
 	for i, w := range want {
 		_, name, _ := strings.Cut(w, "|")
-		author, email, _ := parseChangelogName(name)
+		author, email, _ := debmap.ParseChangelogName(name)
 		if !strings.HasPrefix(maints[i], author+" <"+email+">") {
 			t.Errorf("entry %d: maintainer %q, RPM says %q", i+1, maints[i], name)
 		}
@@ -355,7 +363,7 @@ func TestBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkg, err := rpm.Read(bytes.NewReader(good))
+	pkg, err := rpmlib.Read(bytes.NewReader(good))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +490,11 @@ func withPayload(t *testing.T, good []byte, hdrEnd int, from, to string) []byte 
 	var buf bytes.Buffer
 	buf.Write(good[:hdrEnd])
 	zw := gzip.NewWriter(&buf)
-	zw.Write(cpio)
-	zw.Close()
+	if _, err := zw.Write(cpio); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return buf.Bytes()
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ingotfleet/ingot/builder/deb"
+	"github.com/ingotfleet/ingot/builder/rpm2deb/debmap"
 	"github.com/ingotfleet/ingot/images"
 )
 
@@ -162,7 +163,7 @@ func controlField(b *strings.Builder, name, value string) {
 // nothing is left, the long description is fallback. It returns which of
 // these it did ("" for neither).
 func formatDescription(summary, desc, fallback string) (string, string) {
-	syn := strings.TrimSpace(sanitizeLine(summary))
+	syn := strings.TrimSpace(debmap.SanitizeLine(summary))
 	lines := strings.Split(strings.ReplaceAll(desc, "\r\n", "\n"), "\n")
 	trimBlank := func() {
 		for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
@@ -189,7 +190,7 @@ func formatDescription(summary, desc, fallback string) (string, string) {
 	var b strings.Builder
 	b.WriteString(syn)
 	for _, l := range lines {
-		l = strings.TrimRight(sanitizeLine(strings.ReplaceAll(l, "\t", "    ")), " ")
+		l = strings.TrimRight(debmap.SanitizeLine(strings.ReplaceAll(l, "\t", "    ")), " ")
 		if l == "" || l == "." {
 			b.WriteString("\n .")
 			continue

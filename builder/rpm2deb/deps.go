@@ -5,6 +5,9 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/ingotfleet/ingot/builder/rpm"
+	"github.com/ingotfleet/ingot/builder/rpm2deb/debmap"
 )
 
 // RPM dependency flags (RPMSENSE_*).
@@ -52,15 +55,15 @@ func rpmOp(f uint32) string {
 	return "?"
 }
 
-func (p *RPM) deps(nameTag, flagsTag, versionTag int) ([]Dep, error) {
-	names := p.strs(nameTag)
-	flags := p.ints(flagsTag)
-	vers := p.strs(versionTag)
+func readDeps(p *rpm.Package, nameTag, flagsTag, versionTag int) ([]Dep, error) {
+	names := p.Strings(nameTag)
+	flags := p.Ints(flagsTag)
+	vers := p.Strings(versionTag)
 	if len(names) == 0 {
 		return nil, nil
 	}
 	if (flags != nil && len(flags) != len(names)) || (vers != nil && len(vers) != len(names)) {
-		return nil, fmt.Errorf("%w: tag %d: %d names but %d flags and %d versions", ErrBadRPM, nameTag, len(names), len(flags), len(vers))
+		return nil, fmt.Errorf("%w: tag %d: %d names but %d flags and %d versions", rpm.ErrBadRPM, nameTag, len(names), len(flags), len(vers))
 	}
 	out := make([]Dep, len(names))
 	for i, n := range names {
@@ -122,8 +125,8 @@ func mapVersioned(name string, d Dep) ([]debRelation, []string) {
 	if d.Version == "" || d.Flags&(senseLess|senseGreater|senseEqual) == 0 {
 		return []debRelation{{Name: name}}, nil
 	}
-	ep, hasEp, ver, rel := splitEVR(d.Version)
-	v, notes := DebVersion(ep, hasEp, ver, rel)
+	ep, hasEp, ver, rel := debmap.SplitEVR(d.Version)
+	v, notes := debmap.DebVersion(ep, hasEp, ver, rel)
 	op := rpmOp(d.Flags)
 	if rel != "" {
 		dop := map[string]string{"<": "<<", ">": ">>", "=": "=", "<=": "<=", ">=": ">="}[op]

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ingotfleet/ingot/builder/rpm2deb/debmap"
 	"github.com/ingotfleet/ingot/internal/debversion"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
@@ -71,7 +72,9 @@ func TestConvertDistributionRPMs(t *testing.T) {
 		rep := reports[base]
 		rep.Lintian = tags[base]
 		var text bytes.Buffer
-		rep.WriteText(&text)
+		if err := rep.WriteText(&text); err != nil {
+			t.Fatal(err)
+		}
 		t.Logf("%s", text.String())
 		for _, tag := range tags[base] {
 			if tag.Severity == "E" {
@@ -153,7 +156,7 @@ func parseRPMChangelog(out string) []rpmEntry {
 	var es []rpmEntry
 	for _, line := range strings.Split(out, "\n") {
 		if m := rpmEntryHeader.FindStringSubmatch(line); m != nil {
-			author, email, _ := parseChangelogName(m[2])
+			author, email, _ := debmap.ParseChangelogName(m[2])
 			es = append(es, rpmEntry{day: m[1], author: author, email: email})
 			continue
 		}

@@ -2,16 +2,16 @@
 //
 // The nouns:
 //
-//   - an RPM: a lead, a signature header, a header (tags: name, version,
-//     files, dependencies, scriptlets, changelog) and a compressed cpio
-//     payload holding the files' bytes. [ReadRPM] reads the header and
-//     opens the payload; the header, not the payload, is the authority on
-//     every file attribute (mode, owner, link target, device numbers,
-//     hardlink sets, capabilities).
+//   - an RPM, read by builder/rpm: its header is the authority on every
+//     file attribute (mode, owner, link target, device numbers, hardlink
+//     sets, capabilities); the cpio payload gives the files' bytes.
 //   - a conversion: [Convert] turns one RPM into one .deb, written
 //     deterministically (same RPM and options → same bytes), and returns a
-//     [Report] of everything it mapped, dropped or approximated.
+//     [Report] of everything it mapped, dropped or approximated. Names,
+//     versions, contacts, licences and the changelog are mapped by
+//     package debmap.
 //   - a [Resolver]: answers "which Debian package provides this file or
-//     this soname" from a target root's dpkg database, so RPM file and
-//     soname dependencies become real Depends.
+//     this soname", so RPM file and soname dependencies become real
+//     Depends; package provides answers it from a target root's dpkg
+//     database.
 package rpm2deb

@@ -2,152 +2,58 @@ package rpm2deb
 
 import (
 	"bytes"
-	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/ingotfleet/ingot/internal/debversion"
+	"github.com/ingotfleet/ingot/builder/rpm"
+	"github.com/ingotfleet/ingot/builder/rpm2deb/debmap"
 )
 
-// FuzzReadRPM feeds arbitrary bytes through the RPM header reader, the
-// payload decompressors, the cpio reader and the changelog: errors are
-// fine, panics and hangs are not. The seed corpus holds a real RPM.
-func FuzzReadRPM(f *testing.F) {
-	f.Add([]byte{0xed, 0xab, 0xee, 0xdb, 3, 0})
-	f.Fuzz(fuzzBody)
-}
-
-func fuzzBody(t *testing.T, data []byte) {
-	{
-		p, err := ReadRPM(bytes.NewReader(data), "fuzz.rpm")
+// FuzzRPMMetadata reads arbitrary bytes as an RPM and maps its changelog
+// and dependencies: errors are fine, panics and hangs are not. The seeds
+// are builder/rpm's FuzzReadRPM corpus, real RPMs among them.
+func FuzzRPMMetadata(f *testing.F) {
+	seeds, err := filepath.Glob(filepath.Join("..", "rpm", "testdata", "fuzz", "FuzzReadRPM", "*"))
+	if err != nil || len(seeds) == 0 {
+		f.Fatalf("no seeds in ../rpm/testdata/fuzz/FuzzReadRPM (%v)", err)
+	}
+	for _, s := range seeds {
+		f.Add(readCorpusBytes(f, s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := rpm.Read(bytes.NewReader(data), "fuzz.rpm")
 		if err != nil {
 			return
 		}
-		p.NEVRA()
-		if entries, err := p.Changelog(); err == nil {
-			WriteChangelog(entries, ChangelogOptions{Package: "p", Version: "1.0"})
+		if entries, err := readChangelog(p); err == nil {
+			debmap.WriteChangelog(entries, debmap.ChangelogOptions{Package: "p", Version: "1.0"})
 		}
-		for _, tags := range [][3]int{{tagRequireName, tagRequireFlags, tagRequireVersion}, {tagProvideName, tagProvideFlags, tagProvideVersion}} {
-			if deps, err := p.deps(tags[0], tags[1], tags[2]); err == nil {
+		for _, tags := range [][3]int{{rpm.TagRequireName, rpm.TagRequireFlags, rpm.TagRequireVersion}, {rpm.TagProvideName, rpm.TagProvideFlags, rpm.TagProvideVersion}} {
+			if deps, err := readDeps(p, tags[0], tags[1], tags[2]); err == nil {
 				for _, d := range deps {
-					mapVersioned(DebName(d.Name), d)
+					mapVersioned(debmap.DebName(d.Name), d)
 				}
 			}
 		}
-		payload, _, err := p.Payload()
-		if err != nil {
-			return
-		}
-		defer payload.Close()
-		cr := newCpioReader(io.LimitReader(payload, 1<<20), func(i int) (int64, error) {
-			if i < len(p.files) {
-				return p.files[i].Size % (1 << 20), nil
-			}
-			return 0, io.ErrUnexpectedEOF
-		})
-		for i := 0; i < 1000; i++ {
-			if _, err := cr.Next(); err != nil {
-				return
-			}
-			if _, err := io.Copy(io.Discard, cr); err != nil {
-				return
-			}
-		}
+	})
+}
+
+// readCorpusBytes reads a one-value []byte fuzz corpus file ("go test
+// fuzz v1").
+func readCorpusBytes(f *testing.F, name string) []byte {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		f.Fatal(err)
 	}
-}
-
-// FuzzCpio reads arbitrary bytes as a cpio archive.
-func FuzzCpio(f *testing.F) {
-	f.Add(append(newcMember("./a", 0o100644, []byte("data")), newcMember("TRAILER!!!", 0, nil)...))
-	f.Add(append(strippedMember(1, []byte("x")), newcMember("TRAILER!!!", 0, nil)...))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		cr := newCpioReader(bytes.NewReader(data), func(i int) (int64, error) { return int64(i % 64), nil })
-		for {
-			h, err := cr.Next()
-			if err != nil {
-				return
-			}
-			n, err := io.Copy(io.Discard, cr)
-			if err != nil {
-				return
-			}
-			if n != h.Size {
-				t.Fatalf("member %q: read %d bytes, header says %d", h.Name, n, h.Size)
-			}
-		}
-	})
-}
-
-// FuzzChangelog writes a changelog from arbitrary entry names and texts:
-// every entry must come out as exactly one Debian entry with one trailer
-// line, versions strictly decreasing.
-func FuzzChangelog(f *testing.F) {
-	f.Add("Jane Doe <jane@example.com> - 1:2.0-3", "- fixed\n  more", "Bob <b@example.org> 1.0-1", "- old", int64(1704110400))
-	f.Add("nobody", "", "x <y> - !!", "\x00\n\n", int64(-1))
-	f.Fuzz(func(t *testing.T, name1, text1, name2, text2 string, when int64) {
-		entries := []ChangelogEntry{{Time: when, Name: name1, Text: text1}, {Time: when - 86400, Name: name2, Text: text2}}
-		out, notes := WriteChangelog(entries, ChangelogOptions{Package: "pkg", Version: "2:1.0-1", Epoch: 2, HasEpoch: true})
-		if got := strings.Count(out, "\n -- "); got != len(entries) {
-			t.Fatalf("%d trailer lines for %d entries:\n%s", got, len(entries), out)
-		}
-		heads := 0
-		for _, line := range strings.Split(out, "\n") {
-			if strings.HasPrefix(line, "pkg (") {
-				heads++
-			}
-		}
-		if heads != len(entries) {
-			t.Fatalf("%d entry headers for %d entries:\n%s", heads, len(entries), out)
-		}
-		var dates []string
-		for _, line := range strings.Split(out, "\n") {
-			if d, ok := strings.CutPrefix(line, " -- "); ok {
-				dates = append(dates, d[strings.LastIndex(d, ">  ")+3:])
-			}
-		}
-		if len(dates) == 2 {
-			t0, err0 := time.Parse(time.RFC1123Z, dates[0])
-			t1, err1 := time.Parse(time.RFC1123Z, dates[1])
-			if err0 == nil && err1 == nil && !t1.Before(t0) {
-				t.Fatalf("dates not decreasing: %s, %s", dates[0], dates[1])
-			}
-		}
-		for i := 1; i < len(notes); i++ {
-			if debversion.Compare(notes[i].Version, notes[i-1].Version) >= 0 {
-				t.Fatalf("version %s not lower than %s", notes[i].Version, notes[i-1].Version)
-			}
-		}
-	})
-}
-
-// FuzzDebContact: whatever an RPM's Packager, Vendor or changelog author
-// holds, DebContact gives one "Name <user@host>" that it leaves alone
-// when given it again, and ParseLicense only names common-licenses files.
-func FuzzDebContact(f *testing.F) {
-	for _, s := range []string{"CentOS BuildSystem <http://bugs.centos.org>", "Red Hat, Inc.", "a@b.c", "root", "<>", "GPLv2+ and (LGPL or BSD)"} {
-		f.Add(s)
+	head, lit, _ := strings.Cut(string(b), "\n")
+	lit, ok := strings.CutPrefix(strings.TrimSpace(lit), "[]byte(")
+	lit, ok2 := strings.CutSuffix(lit, ")")
+	v, err := strconv.Unquote(lit)
+	if head != "go test fuzz v1" || !ok || !ok2 || err != nil {
+		f.Fatalf("%s: not a one-value []byte corpus file (%v)", name, err)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		c, _ := DebContact(s)
-		if c == "" {
-			if strings.TrimSpace(sanitizeLine(s)) != "" {
-				t.Fatalf("DebContact(%q) = \"\"", s)
-			}
-		} else {
-			name, rest, ok := strings.Cut(c, " <")
-			addr, _ := strings.CutSuffix(rest, ">")
-			if !ok || name == "" || cleanPhrase(name) != name || !validAddress(addr) || strings.EqualFold(name, "root") {
-				t.Fatalf("DebContact(%q) = %q", s, c)
-			}
-			if again, note := DebContact(c); again != c || note != "" {
-				t.Fatalf("DebContact(%q) = %q, then %q (%s)", s, c, again, note)
-			}
-		}
-		for _, l := range ParseLicense(s) {
-			if l.Common != "" && known(l.Common) == "" {
-				t.Fatalf("ParseLicense(%q) names %q", s, l.Common)
-			}
-		}
-	})
+	return []byte(v)
 }

@@ -14,8 +14,6 @@ import (
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
 var rpmDir string // test RPMs, built once per test binary
 
 func TestMain(m *testing.M) {
@@ -27,7 +25,7 @@ func TestMain(m *testing.M) {
 	}
 	rpmDir = d
 	code := m.Run()
-	os.RemoveAll(d)
+	_ = os.RemoveAll(d) // scratch
 	os.Exit(code)
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ingotfleet/ingot/builder/rpm2deb/provides"
 	"github.com/ingotfleet/ingot/builder/sandbox"
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
@@ -30,12 +31,12 @@ func imageRoot(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	f, err := os.Open(testenv.DebianRootTar(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	d, err := st.Import(ctx, f, store.ImportOptions{Name: f.Name()})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func TestInstall(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "getcap", "libcap2-bin")
 	root := imageRoot(t)
-	resolver := NewRootResolver(root)
+	resolver := provides.NewRootResolver(root)
 	ctx := context.Background()
 	var debs []string
 	for _, spec := range []string{"hello", "hello-doc"} {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ingotfleet/ingot/builder/rpm2deb/debmap"
 )
 
 // Actions of a report item.
@@ -33,15 +35,15 @@ type LintianTag struct {
 
 // Report is everything one conversion mapped, dropped or approximated.
 type Report struct {
-	Input        string          `json:"input"`
-	RPM          string          `json:"rpm"` // name-[epoch:]version-release.arch
-	Output       string          `json:"output,omitempty"`
-	Package      string          `json:"package"`
-	Version      string          `json:"version"`
-	Architecture string          `json:"architecture"`
-	Items        []ReportItem    `json:"items"`
-	Changelog    []ChangelogNote `json:"changelog"`
-	Lintian      []LintianTag    `json:"lintian,omitempty"`
+	Input        string                 `json:"input"`
+	RPM          string                 `json:"rpm"` // name-[epoch:]version-release.arch
+	Output       string                 `json:"output,omitempty"`
+	Package      string                 `json:"package"`
+	Version      string                 `json:"version"`
+	Architecture string                 `json:"architecture"`
+	Items        []ReportItem           `json:"items"`
+	Changelog    []debmap.ChangelogNote `json:"changelog"`
+	Lintian      []LintianTag           `json:"lintian,omitempty"`
 }
 
 func (r *Report) add(action, what, from, to, note string) {

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/ingotfleet/ingot/builder/rpm"
 )
 
 // scriptlet is an RPM scriptlet converted into a dpkg maintainer script.
@@ -24,21 +26,21 @@ type scriptlet struct {
 // equivalent (abort-*, failed-upgrade, deconfigure, disappear, purge)
 // run nothing.
 var scriptlets = []scriptlet{
-	{"%pre", "preinst", tagPreIn, tagPreInProg, `case "$1" in
+	{"%pre", "preinst", rpm.TagPreIn, rpm.TagPreInProg, `case "$1" in
 install) set -- 1 ;;
 upgrade) set -- 2 ;;
 *) exit 0 ;;
 esac`, "preinst install → $1=1, upgrade → $1=2, abort-upgrade → not run"},
-	{"%post", "postinst", tagPostIn, tagPostInProg, `case "$1" in
+	{"%post", "postinst", rpm.TagPostIn, rpm.TagPostInProg, `case "$1" in
 configure) if [ -z "$2" ]; then set -- 1; else set -- 2; fi ;;
 *) exit 0 ;;
 esac`, "postinst configure (first) → $1=1, configure OLD → $1=2, abort-* → not run"},
-	{"%preun", "prerm", tagPreUn, tagPreUnProg, `case "$1" in
+	{"%preun", "prerm", rpm.TagPreUn, rpm.TagPreUnProg, `case "$1" in
 remove) set -- 0 ;;
 upgrade) set -- 1 ;;
 *) exit 0 ;;
 esac`, "prerm remove → $1=0, upgrade → $1=1, deconfigure/failed-upgrade → not run"},
-	{"%postun", "postrm", tagPostUn, tagPostUnProg, `case "$1" in
+	{"%postun", "postrm", rpm.TagPostUn, rpm.TagPostUnProg, `case "$1" in
 remove) set -- 0 ;;
 upgrade) set -- 1 ;;
 *) exit 0 ;;
@@ -47,8 +49,8 @@ esac`, "postrm remove → $1=0, upgrade → $1=1, purge/abort-*/disappear/failed
 
 // scriptProg returns a scriptlet's interpreter and its arguments from the
 // *PROG tag (a string, or a string array of interpreter and arguments).
-func (p *RPM) scriptProg(tag int) []string {
-	return p.strs(tag)
+func scriptProg(p *rpm.Package, tag int) []string {
+	return p.Strings(tag)
 }
 
 // buildScript writes the maintainer script for one scriptlet. prog is
@@ -133,12 +135,12 @@ var otherScripts = []struct {
 	tag  int
 	name string
 }{
-	{tagPreTrans, "%pretrans"},
-	{tagPostTrans, "%posttrans"},
-	{tagPreUnTrans, "%preuntrans"},
-	{tagPostUnTrans, "%postuntrans"},
-	{tagVerifyScript, "%verifyscript"},
-	{tagTriggerScripts, "triggers (%triggerin/%triggerun/%triggerpostun)"},
-	{tagFileTriggerScript, "file triggers (%filetrigger*)"},
-	{tagTransFileTrigger, "transaction file triggers (%transfiletrigger*)"},
+	{rpm.TagPreTrans, "%pretrans"},
+	{rpm.TagPostTrans, "%posttrans"},
+	{rpm.TagPreUnTrans, "%preuntrans"},
+	{rpm.TagPostUnTrans, "%postuntrans"},
+	{rpm.TagVerifyScript, "%verifyscript"},
+	{rpm.TagTriggerScripts, "triggers (%triggerin/%triggerun/%triggerpostun)"},
+	{rpm.TagFileTriggerScript, "file triggers (%filetrigger*)"},
+	{rpm.TagTransFileTrigger, "transaction file triggers (%transfiletrigger*)"},
 }

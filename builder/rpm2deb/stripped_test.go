@@ -1,7 +1,6 @@
 package rpm2deb
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -9,6 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"testing"
+
+	"github.com/ingotfleet/ingot/builder/rpm"
+	"github.com/ingotfleet/ingot/builder/rpm/rpmtest"
 )
 
 // TestStrippedPayload converts an RPM whose payload is rewritten in rpm's
@@ -29,13 +31,13 @@ func TestStrippedPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	p, err := ReadRPM(f, in)
+	defer func() { _ = f.Close() }()
+	p, err := rpm.Read(f, in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	index := map[string]int{}
-	for i, hf := range p.files {
+	for i, hf := range p.Files() {
 		index["."+hf.Path] = i
 	}
 	payload, _, err := p.Payload()
@@ -43,31 +45,35 @@ func TestStrippedPayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stripped bytes.Buffer
-	cr := newCpioReader(payload, nil)
+	cr := rpm.NewCpioReader(payload, nil)
 	n := 0
-	eachCpioMember(t, cr, func(h *cpioHeader, data []byte) {
+	rpmtest.EachMember(t, cr, func(h *rpm.CpioHeader, data []byte) {
 		ix, ok := index[h.Name]
 		if !ok {
 			t.Fatalf("payload member %q not in the header", h.Name)
 		}
-		stripped.Write(strippedMember(ix, data))
+		stripped.Write(rpmtest.StrippedMember(ix, data))
 		n++
 	})
-	stripped.Write(newcMember("TRAILER!!!", 0, nil))
+	stripped.Write(rpmtest.NewcMember("TRAILER!!!", 0, nil))
 	if n < 10 {
 		t.Fatalf("only %d payload members", n)
 	}
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	zw.Write(stripped.Bytes())
-	zw.Close()
-	// The doctored RPM: same header, the stripped payload, no payload
-	// digest (it was the newc payload's).
-	p.br = bufio.NewReader(&gz)
-	delete(p.hdr.Tags, tagPayloadDigest)
-	p.hdr.Tags[tagPayloadCompressor].Value = []string{"gzip"}
+	if _, err := zw.Write(stripped.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The doctored RPM: same header, the stripped payload (no payload
+	// digest to check: it was the newc payload's).
 	opts.OutDir = t.TempDir()
-	c := &converter{opts: opts, name: in + " (stripped)"}
+	c := &converter{opts: opts, name: in + " (stripped)", openPayload: func() (io.ReadCloser, string, error) {
+		zr, err := gzip.NewReader(&gz)
+		return zr, "gzip", err
+	}}
 	c.opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	got, err := c.convert(context.Background(), p)
 	if err != nil {

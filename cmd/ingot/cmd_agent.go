@@ -9,6 +9,7 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 )
 
 func init() { register(newAgentCommand) }
@@ -40,7 +41,7 @@ on a slot on trial it runs the health checks and commits, or records the
 failed attempt (docs/slots.md).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := pusher.LoadConfig(config)
+			c, err := agent.LoadConfig(config)
 			if err != nil {
 				return err
 			}
@@ -49,7 +50,7 @@ failed attempt (docs/slots.md).`,
 				return err
 			}
 			if slot && mgr == nil {
-				return usageError{fmt.Errorf("--slot: %w", pusher.ErrNoSlots)}
+				return usageError{fmt.Errorf("--slot: %w", agent.ErrNoSlots)}
 			}
 			installCrashHook(a)
 			if err := ag.Lower(); err != nil {

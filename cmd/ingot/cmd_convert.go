@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/builder/rpm2deb"
+	"github.com/ingotfleet/ingot/builder/rpm2deb/provides"
 	"github.com/ingotfleet/ingot/images/store"
 )
 
@@ -95,7 +96,7 @@ func runRPM2Deb(cmd *cobra.Command, a *App, o RPM2DebOptions, args []string) err
 	}
 	switch {
 	case o.TargetRoot != "":
-		opts.Resolver = rpm2deb.NewRootResolver(o.TargetRoot)
+		opts.Resolver = provides.NewRootResolver(o.TargetRoot)
 	case o.Target != "":
 		r, err := targetResolver(ctx, a, o.Target)
 		if err != nil {
@@ -175,5 +176,5 @@ func targetResolver(ctx context.Context, a *App, ref string) (rpm2deb.Resolver, 
 	if err != nil {
 		return nil, fmt.Errorf("--target %s: %w", ref, err)
 	}
-	return rpm2deb.NewDpkgResolver(rpm2deb.NewManifestFS(ctx, m, st), "image "+d.String()), nil
+	return provides.NewDpkgResolver(provides.NewManifestFS(ctx, m, st), "image "+d.String()), nil
 }

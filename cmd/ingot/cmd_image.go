@@ -10,6 +10,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
 func init() { register(newImageCommand) }
@@ -47,7 +48,7 @@ which is imported first.`,
 func (a *App) openStore(opts ...store.Option) (*store.Store, error) {
 	dir := a.StoreDir()
 	if strings.HasPrefix(dir, "http://") || strings.HasPrefix(dir, "https://") {
-		b, err := store.NewHTTP([]string{dir})
+		b, err := backend.HTTPMirrors([]string{dir})
 		if err != nil {
 			return nil, err
 		}

@@ -19,7 +19,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ingotfleet/ingot/images"
-	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/backend"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -288,7 +288,7 @@ func TestImageOverHTTP(t *testing.T) {
 	if code, _, errOut := runIn(t, sdir, nil, "image", "import", tarA, "--name", "web:v1"); code != exitOK {
 		t.Fatal(errOut)
 	}
-	h, err := store.NewServer(sdir, store.ServerOptions{})
+	h, err := backend.NewServer(sdir, backend.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 )
 
 func init() { register(newPushCommand) }
@@ -110,7 +111,7 @@ the fleet back. --allow-rollback is the operator's explicit rollback.`,
 				opts.Ref = args[0]
 			}
 			if slot {
-				opts.Slot, opts.SlotDeadline = pusher.SlotInactive, slotDeadline
+				opts.Slot, opts.SlotDeadline = agent.SlotInactive, slotDeadline
 			}
 			return runFleet(cmd.Context(), a, c, hosts, opts, ff.json)
 		},

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/agentclient"
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 )
 
 func init() { register(newRollbackCommand) }
@@ -33,7 +33,7 @@ commits (or fails, and the host comes back on the slot it left).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if config != "" {
-				c, err := pusher.LoadConfig(config)
+				c, err := agent.LoadConfig(config)
 				if err != nil {
 					return err
 				}
@@ -43,7 +43,7 @@ commits (or fails, and the host comes back on the slot it left).`,
 				}
 				if slot {
 					if m == nil {
-						return pusher.ErrNoSlots
+						return agent.ErrNoSlots
 					}
 					if err := m.Rollback(cmd.Context()); err != nil {
 						return err
@@ -62,7 +62,7 @@ commits (or fails, and the host comes back on the slot it left).`,
 			}
 			opts := agentclient.PushOptions{Rollback: true, Concurrency: ff.concurrency, Canary: ff.canary, MaxFailures: ff.maxFailures}
 			if slot {
-				opts.Slot, opts.SlotDeadline = pusher.SlotInactive, slotDeadline
+				opts.Slot, opts.SlotDeadline = agent.SlotInactive, slotDeadline
 			}
 			return runFleet(cmd.Context(), a, c, hosts, opts, ff.json)
 		},

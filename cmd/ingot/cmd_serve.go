@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/backend"
 	"github.com/ingotfleet/ingot/internal/rate"
 )
 
@@ -46,7 +46,7 @@ func runServe(ctx context.Context, a *App, o serveOptions) error {
 		return usageError{fmt.Errorf("--bwlimit: %w", err)}
 	}
 	dir := a.StoreDir()
-	h, err := store.NewServer(dir, store.ServerOptions{Logger: a.Log, BytesPerSecond: bps})
+	h, err := backend.NewServer(dir, backend.ServerOptions{Logger: a.Log, BytesPerSecond: bps})
 	if err != nil {
 		return err
 	}

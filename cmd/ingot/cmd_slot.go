@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/pusher/slots"
 )
 
@@ -15,7 +15,7 @@ func init() { register(newSlotCommand) }
 
 // newSlotAgent makes the agent of config c and, when c has slots, its
 // slot manager (nil otherwise).
-func newSlotAgent(c *pusher.Config, a *App) (*pusher.Agent, *slots.Manager, error) {
+func newSlotAgent(c *agent.Config, a *App) (*agent.Agent, *slots.Manager, error) {
 	var boot slots.Boot
 	if c.Slots != nil {
 		var err error
@@ -23,7 +23,7 @@ func newSlotAgent(c *pusher.Config, a *App) (*pusher.Agent, *slots.Manager, erro
 			return nil, nil, err
 		}
 	}
-	ag, err := pusher.NewAgent(c, a.Log)
+	ag, err := agent.New(c, a.Log)
 	if err != nil || boot == nil {
 		return ag, nil, err
 	}
@@ -50,13 +50,13 @@ func settleTrial(ctx context.Context, a *App, m *slots.Manager) {
 func newSlotCommand(a *App) *cobra.Command {
 	var config string
 	load := func() (*slots.Manager, error) {
-		c, err := pusher.LoadConfig(config)
+		c, err := agent.LoadConfig(config)
 		if err != nil {
 			return nil, err
 		}
 		_, m, err := newSlotAgent(c, a)
 		if err == nil && m == nil {
-			err = pusher.ErrNoSlots
+			err = agent.ErrNoSlots
 		}
 		return m, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
 // Sub-file deltas. When image B follows image A, most changed files differ
@@ -267,11 +268,15 @@ func applyGzDelta(name string, delta, old []byte, to images.Digest, size int64) 
 // to, ErrTooLarge when the delta is longer than to can need.
 func (s *Store) Delta(ctx context.Context, from, to images.Digest, old []byte, size int64) ([]byte, error) {
 	h := DeltaHandle(from, to)
-	raw, err := s.b.Get(ctx, h, compressedLimit(size))
+	var out []byte
+	_, err := backend.GetChecked(ctx, s.b, h, compressedLimit(size), func(raw []byte) (err error) {
+		out, err = ApplyDelta(h.Path()+" from "+s.b.Location(), raw, old, from, to, size)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	return ApplyDelta(h.Path()+" from "+s.b.Location(), raw, old, from, to, size)
+	return out, nil
 }
 
 // HasDelta reports whether the delta from → to is stored.
@@ -742,16 +747,19 @@ func (s *Store) DeltaPack(ctx context.Context, a, b images.Digest, k int) (*Delt
 	if k < 0 || k >= MaxDeltaPacks {
 		return nil, fmt.Errorf("delta pack %d: %w", k, ErrNotFound)
 	}
-	raw, err := s.b.Get(ctx, deltaPackHandle(a, b, k), int64(deltaPackLimit))
+	h := deltaPackHandle(a, b, k)
+	var p *DeltaPack
+	_, err := backend.GetChecked(ctx, s.b, h, int64(deltaPackLimit), func(raw []byte) (err error) {
+		if p, err = parseDeltaPack(raw); err != nil {
+			return fmt.Errorf("%s from %s: %w", h.Path(), s.b.Location(), err)
+		}
+		if k == MaxDeltaPacks-1 && p.More {
+			return fmt.Errorf("%s from %s: more than %d packs: %w", h.Path(), s.b.Location(), MaxDeltaPacks, ErrCorrupt)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	p, err := parseDeltaPack(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s from %s: %w", deltaPackHandle(a, b, k).Path(), s.b.Location(), err)
-	}
-	if k == MaxDeltaPacks-1 && p.More {
-		return nil, fmt.Errorf("%s from %s: more than %d packs: %w", deltaPackHandle(a, b, k).Path(), s.b.Location(), MaxDeltaPacks, ErrCorrupt)
 	}
 	return p, nil
 }

@@ -23,8 +23,9 @@
 // Layout v1 (every chunk a file of its own) is still read, and written
 // until Migrate converts the store.
 //
-// A Backend holds the bytes (a local directory, or any static HTTP server
-// serving one); Store adds chunking, compression and verification on top.
+// A Backend (package backend: a local directory, or any static HTTP server
+// serving one, and the decorators that retry, fail over and count) holds
+// the bytes; Store adds chunking, compression and verification on top.
 // A store is not trusted by its readers: every read is bounded by its
 // kind (limits.go) while it is read and while it is decompressed.
 // The on-disk layout is described in docs/store.md.

@@ -2,11 +2,11 @@ package store
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
 // Limits on what a store may hand back, per kind of object. A store is
@@ -35,11 +35,6 @@ const (
 	// before a chunk list line.
 	indexLine = 64 + 1 + listLine
 )
-
-// ErrTooLarge is wrapped by errors about stored files longer than their
-// kind may be (a hostile or broken store); the message names the kind and
-// the limit.
-var ErrTooLarge = errors.New("larger than its kind may be")
 
 // maxChunks is the most chunks content of size bytes can be cut into:
 // every chunk but the last holds at least MinChunk bytes.
@@ -73,7 +68,7 @@ func compressedLimit(n int64) int64 { return n + n/256 + 4096 }
 
 // tooLarge is the error for h, read from loc, being more than max bytes.
 func tooLarge(h Handle, loc string, what string, max int64) error {
-	return fmt.Errorf("%s from %s: %s more than the %d bytes a file of %s may hold: %w", h, loc, what, max, h.Kind, ErrTooLarge)
+	return backend.TooLarge(h, loc, what, max)
 }
 
 // decodeBounded decompresses raw into at most limit bytes, allocated

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
 // MigrateStats says what Migrate did.
@@ -33,10 +34,10 @@ func Migrate(ctx context.Context, dir string, progress ProgressFunc) (MigrateSta
 	if progress == nil {
 		progress = func(Progress) {}
 	}
-	if _, err := os.Stat(filepath.Join(dir, markerFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, backend.MarkerFile)); err != nil {
 		return MigrateStats{}, fmt.Errorf("migrating %s: not a store (%w)", dir, err)
 	}
-	b, err := OpenLocal(dir)
+	b, err := backend.OpenLocal(dir)
 	if err != nil {
 		return MigrateStats{}, err
 	}
@@ -113,7 +114,7 @@ func Migrate(ctx context.Context, dir string, progress ProgressFunc) (MigrateSta
 		if err := b.Sync(ctx); err != nil {
 			return st, err
 		}
-		if err := b.setLayoutVersion(LayoutV2); err != nil {
+		if err := b.SetLayoutVersion(LayoutV2); err != nil {
 			return st, err
 		}
 	}
@@ -127,10 +128,9 @@ func Migrate(ctx context.Context, dir string, progress ProgressFunc) (MigrateSta
 		if _, ok := s.lookup(d); !ok {
 			continue // larger than a chunk, or a v2 store's own loose object
 		}
-		p, err := b.path(DigestHandle(KindObject, d))
-		if err != nil {
-			return st, err
-		}
+		// Not b.Delete, which syncs the folder after each file: one Sync
+		// at the end suffices.
+		p := filepath.Join(dir, filepath.FromSlash(DigestHandle(KindObject, d).Path()))
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return st, fmt.Errorf("migrating %s: %w", dir, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
 // packTestTar is a tar of many small files and two of several chunks.
@@ -45,7 +46,7 @@ func newV1Store(t *testing.T, dir string) *Store {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, markerFile), []byte(markerV1), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, backend.MarkerFile), []byte(backend.MarkerV1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s, err := Open(dir)
@@ -118,7 +119,7 @@ func TestMigrate(t *testing.T) {
 	if st.From != LayoutV1 || st.To != LayoutV2 || st.Packed == 0 || st.Removed != st.Packed || st.Images != 1 {
 		t.Errorf("Migrate = %+v", st)
 	}
-	if m, _ := os.ReadFile(filepath.Join(mig, markerFile)); string(m) != markerV2 {
+	if m, _ := os.ReadFile(filepath.Join(mig, backend.MarkerFile)); string(m) != backend.MarkerV2 {
 		t.Errorf("marker after migration = %q", m)
 	}
 	if n := countFiles(t, filepath.Join(mig, "objects")); n != 1 {

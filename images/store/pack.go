@@ -10,6 +10,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
 // Layout v2 keeps chunks in packs (docs/store.md): a pack is zstd frames
@@ -79,10 +80,7 @@ func (ps *packState) init() {
 // layout is the backend's layout version: what new objects are written
 // as. A backend that does not say (HTTP, read-only) is read either way.
 func (s *Store) layout() int {
-	if v, ok := s.b.(interface{ LayoutVersion() int }); ok {
-		return v.LayoutVersion()
-	}
-	return LayoutV1
+	return backend.LayoutOf(s.b)
 }
 
 // addIndex merges a parsed pack index into what the store knows. An
@@ -152,15 +150,15 @@ func (s *Store) loadPendingImages(ctx context.Context) (bool, error) {
 	read := false
 	for d, max := range pending {
 		h := DigestHandle(KindImagePacks, d)
-		data, err := s.b.Get(ctx, h, max)
+		var packs, ids []images.Digest
+		var locs []packLoc
+		_, err := backend.GetChecked(ctx, s.b, h, max, func(data []byte) (err error) {
+			packs, ids, locs, err = ParsePackIndex(h.Path()+" from "+s.b.Location(), data)
+			return err
+		})
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
-		if err != nil {
-			s.forgetImage(d, max)
-			return read, err
-		}
-		packs, ids, locs, err := ParsePackIndex(h.Path()+" from "+s.b.Location(), data)
 		if err != nil {
 			s.forgetImage(d, max)
 			return read, err
@@ -261,7 +259,10 @@ func (s *Store) place(ctx context.Context, id images.Digest) (packLoc, bool, err
 }
 
 // readPacked returns object id from its place l, verified, of at most max
-// bytes.
+// bytes. The frame is read checking id's bytes in it, so a Failover
+// backend takes a damaged frame from its next location; a frame cached
+// (or read) for another object of it is read again, once, when id's bytes
+// in it are wrong.
 func (s *Store) readPacked(ctx context.Context, id images.Digest, l packLoc, max int64) ([]byte, error) {
 	s.packs.mu.RLock()
 	pack := s.packs.ids[l.pack]
@@ -270,10 +271,27 @@ func (s *Store) readPacked(ctx context.Context, id images.Digest, l packLoc, max
 	if int64(l.objLen) > max {
 		return nil, tooLarge(DigestHandle(KindObject, id), s.b.Location(), fmt.Sprintf("its pack index says %d bytes,", l.objLen), max)
 	}
-	frame, err := s.frame(ctx, h, l)
+	frame, checked, err := s.frame(ctx, h, id, l)
 	if err != nil {
 		return nil, fmt.Errorf("object %s: %w", id, err)
 	}
+	if checked { // verified as it was read
+		end := int64(l.objOff) + int64(l.objLen)
+		return frame[l.objOff:end:end], nil
+	}
+	data, err := s.packedObject(h, id, l, frame)
+	if errors.Is(err, ErrCorrupt) {
+		s.dropFrame(frameKey{l.pack, l.frameOff})
+		if frame, _, err = s.frame(ctx, h, id, l); err != nil {
+			return nil, fmt.Errorf("object %s: %w", id, err)
+		}
+		data, err = s.packedObject(h, id, l, frame)
+	}
+	return data, err
+}
+
+// packedObject is object id at l in frame, verified.
+func (s *Store) packedObject(h Handle, id images.Digest, l packLoc, frame []byte) ([]byte, error) {
 	end := int64(l.objOff) + int64(l.objLen)
 	if end > int64(len(frame)) {
 		return nil, fmt.Errorf("object %s in %s from %s: ends at %d of a frame of %d bytes: %w", id, h, s.b.Location(), end, len(frame), ErrCorrupt)
@@ -285,32 +303,53 @@ func (s *Store) readPacked(ctx context.Context, id images.Digest, l packLoc, max
 	return data, nil
 }
 
+// dropFrame forgets the cached frame k.
+func (s *Store) dropFrame(k frameKey) {
+	ps := &s.packs
+	ps.frameMu.Lock()
+	defer ps.frameMu.Unlock()
+	if _, ok := ps.frames[k]; !ok {
+		return
+	}
+	delete(ps.frames, k)
+	for i, o := range ps.order {
+		if o == k {
+			ps.order = append(ps.order[:i:i], ps.order[i+1:]...)
+			break
+		}
+	}
+}
+
 // frame returns the decompressed frame at l of pack h (shared: callers
-// must not change it).
-func (s *Store) frame(ctx context.Context, h Handle, l packLoc) ([]byte, error) {
+// must not change it); checked when this call read it, checking id's
+// bytes in it.
+func (s *Store) frame(ctx context.Context, h Handle, id images.Digest, l packLoc) (data []byte, checked bool, err error) {
 	ps := &s.packs
 	k := frameKey{l.pack, l.frameOff}
 	ps.frameMu.Lock()
 	if f, ok := ps.frames[k]; ok {
 		ps.frameMu.Unlock()
-		return f, nil
+		return f, false, nil
 	}
 	if c, ok := ps.inflight[k]; ok {
 		ps.frameMu.Unlock()
 		select {
 		case <-c.done:
 			if c.err != nil && ctx.Err() == nil && (errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded)) {
-				return s.frame(ctx, h, l) // the first reader gave up, not this one
+				return s.frame(ctx, h, id, l) // the first reader gave up, not this one
 			}
-			return c.data, c.err
+			return c.data, false, c.err
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		}
 	}
 	c := &frameCall{done: make(chan struct{})}
 	ps.inflight[k] = c
 	ps.frameMu.Unlock()
-	c.data, c.err = s.readFrame(ctx, h, l)
+	c.data, c.err = s.readFrame(ctx, h, l, func(f []byte) error {
+		_, err := s.packedObject(h, id, l, f)
+		return err
+	})
 	ps.frameMu.Lock()
 	delete(ps.inflight, k)
 	if c.err == nil {
@@ -323,15 +362,27 @@ func (s *Store) frame(ctx context.Context, h Handle, l packLoc) ([]byte, error) 
 	}
 	ps.frameMu.Unlock()
 	close(c.done)
-	return c.data, c.err
+	return c.data, true, c.err
 }
 
-// readFrame fetches the frame at l of pack h and decompresses it.
-func (s *Store) readFrame(ctx context.Context, h Handle, l packLoc) ([]byte, error) {
-	raw, err := s.b.GetRange(ctx, h, l.frameOff, int64(l.frameLen))
+// readFrame fetches the frame at l of pack h and decompresses it; the
+// frame must pass verify too.
+func (s *Store) readFrame(ctx context.Context, h Handle, l packLoc, verify func(frame []byte) error) ([]byte, error) {
+	var f []byte
+	_, err := backend.GetRangeChecked(ctx, s.b, h, l.frameOff, int64(l.frameLen), func(raw []byte) (err error) {
+		if f, err = s.decodeFrame(h, l, raw); err == nil {
+			err = verify(f)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
+	return f, nil
+}
+
+// decodeFrame decompresses raw, the frame at l of pack h.
+func (s *Store) decodeFrame(h Handle, l packLoc, raw []byte) ([]byte, error) {
 	where := fmt.Sprintf("%s (frame at %d) from %s", h, l.frameOff, s.b.Location())
 	// The output is allocated once, at the size the frame declares (the
 	// encoder leaves it out only for tiny frames), never past maxFrame.

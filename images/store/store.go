@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
 // emptySHA is the content hash of an empty file, which needs no object.
@@ -89,7 +90,7 @@ func New(b Backend, opts ...Option) *Store {
 
 // Open opens (creating if needed) the store in directory dir.
 func Open(dir string, opts ...Option) (*Store, error) {
-	b, err := OpenLocal(dir)
+	b, err := backend.OpenLocal(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +100,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 // OpenHTTP opens a read-only store served over HTTP at base URLs (mirrors
 // of the same store, tried in order).
 func OpenHTTP(urls ...string) (*Store, error) {
-	b, err := NewHTTP(urls)
+	b, err := backend.HTTPMirrors(urls)
 	if err != nil {
 		return nil, err
 	}
@@ -135,11 +136,31 @@ func (s *Store) encoder() *zstd.Encoder {
 // compressed body is bounded while it is read, the output while it is
 // decompressed.
 func (s *Store) get(ctx context.Context, h Handle, max int64) ([]byte, error) {
-	raw, err := s.b.Get(ctx, h, compressedLimit(max))
+	return s.getVerified(ctx, h, max, nil)
+}
+
+// getVerified is get, whose decompressed bytes must also pass verify
+// (when not nil): bytes that do not are a failed read, which a Failover
+// backend takes from its next location.
+func (s *Store) getVerified(ctx context.Context, h Handle, max int64, verify func(data []byte) error) ([]byte, error) {
+	var data []byte
+	_, err := backend.GetChecked(ctx, s.b, h, compressedLimit(max), func(raw []byte) (err error) {
+		data, err = s.decode(h, raw, max)
+		if err == nil && verify != nil {
+			err = verify(data)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
+	return data, nil
+}
+
+// decode decompresses raw, the file of h, into at most max bytes.
+func (s *Store) decode(h Handle, raw []byte, max int64) ([]byte, error) {
 	var data []byte
+	var err error
 	if max <= MaxChunk {
 		// Size the output by the frame header (every object is written
 		// with its content size); the decoder stops at that capacity.
@@ -182,7 +203,12 @@ func (s *Store) getObject(ctx context.Context, d images.Digest, max int64) ([]by
 		}
 	}
 	h := DigestHandle(KindObject, d)
-	data, err := s.get(ctx, h, max)
+	data, err := s.getVerified(ctx, h, max, func(data []byte) error {
+		if got := images.Sum(data); got != d {
+			return fmt.Errorf("object %s from %s: bytes hash to %s: %w", d, s.b.Location(), got, ErrCorrupt)
+		}
+		return nil
+	})
 	if errors.Is(err, ErrNotFound) {
 		if l, ok := s.lookup(d); ok {
 			return s.readPacked(ctx, d, l, max)
@@ -195,13 +221,7 @@ func (s *Store) getObject(ctx context.Context, d images.Digest, max int64) ([]by
 			}
 		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	if got := images.Sum(data); got != d {
-		return nil, fmt.Errorf("object %s from %s: bytes hash to %s: %w", d, s.b.Location(), got, ErrCorrupt)
-	}
-	return data, nil
+	return data, err
 }
 
 func (s *Store) put(ctx context.Context, h Handle, data []byte, durable bool) error {
@@ -255,9 +275,13 @@ func (s *Store) fileChunks(ctx context.Context, sha images.Digest, max int64) ([
 		return nil, nil
 	}
 	h := DigestHandle(KindList, sha)
-	data, err := s.get(ctx, h, max)
+	var list []Chunk
+	_, err := s.getVerified(ctx, h, max, func(data []byte) (err error) {
+		list, err = ParseChunkList(h.Path()+" from "+s.b.Location(), data)
+		return err
+	})
 	if err == nil {
-		return ParseChunkList(h.Path()+" from "+s.b.Location(), data)
+		return list, nil
 	}
 	if !errors.Is(err, ErrNotFound) {
 		return nil, err
@@ -376,14 +400,15 @@ func (s *Store) Index(ctx context.Context, d images.Digest) (Index, error) {
 func (s *Store) IndexOf(ctx context.Context, d images.Digest, max int64) (Index, error) {
 	s.noteImage(d, maxPackIndex)
 	h := DigestHandle(KindImage, d)
-	data, err := s.get(ctx, h, max)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("image %s: not in store %s: %w", d, s.b.Location(), ErrNotFound)
-		}
-		return nil, err
+	var ix Index
+	_, err := s.getVerified(ctx, h, max, func(data []byte) (err error) {
+		ix, err = ParseIndex(h.Path()+" from "+s.b.Location(), data)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("image %s: not in store %s: %w", d, s.b.Location(), ErrNotFound)
 	}
-	return ParseIndex(h.Path()+" from "+s.b.Location(), data)
+	return ix, err
 }
 
 // PutManifest stores m as an image and returns its digest. The content of

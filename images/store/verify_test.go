@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
 // testImage stores a small image (a multi-chunk file, a small file, an
@@ -130,7 +131,7 @@ func TestOpenRefusesStrangers(t *testing.T) {
 		t.Errorf("Open of a non-empty non-store directory: err = %v", err)
 	}
 	dir2 := t.TempDir()
-	os.WriteFile(filepath.Join(dir2, markerFile), []byte("ingot store v9\n"), 0o644)
+	os.WriteFile(filepath.Join(dir2, backend.MarkerFile), []byte("ingot store v9\n"), 0o644)
 	if _, err := Open(dir2); err == nil || !strings.Contains(err.Error(), "v9") {
 		t.Errorf("Open of a future store: err = %v", err)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/internal/pki"
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/triggers"
 )
 
@@ -31,7 +31,7 @@ type Options struct {
 	TrustedKeys []string
 	Triggers    []triggers.Rule
 	// Extra changes each agent's config before it starts (i counts from 0).
-	Extra func(i int, c *pusher.Config)
+	Extra func(i int, c *agent.Config)
 	Log   *slog.Logger
 	// Env is added to each agent process's environment.
 	Env []string
@@ -40,7 +40,7 @@ type Options struct {
 // Agent is one agent of a Fleet.
 type Agent struct {
 	Name, Root, ConfigFile, Addr string
-	Config                       *pusher.Config
+	Config                       *agent.Config
 	cmd                          *exec.Cmd
 	cancel                       context.CancelFunc
 	done                         chan error
@@ -100,7 +100,7 @@ func (f *Fleet) startAgent(ctx context.Context, i int) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &pusher.Config{Name: name, Listen: "127.0.0.1:0", AddrFile: filepath.Join(dir, "addr"), Root: root,
+	c := &agent.Config{Name: name, Listen: "127.0.0.1:0", AddrFile: filepath.Join(dir, "addr"), Root: root,
 		Stores: f.opts.Stores, TrustedKeys: f.opts.TrustedKeys, Triggers: f.opts.Triggers}
 	c.TLS.CA, c.TLS.Cert, c.TLS.Key = filepath.Join(f.CA, pki.CACertFile), cert, key
 	c.Retries = 3
@@ -141,11 +141,11 @@ func (f *Fleet) run(ctx context.Context, a *Agent) error {
 		}
 		go func() { a.done <- a.cmd.Wait() }()
 	} else {
-		c, err := pusher.LoadConfig(a.ConfigFile)
+		c, err := agent.LoadConfig(a.ConfigFile)
 		if err != nil {
 			return err
 		}
-		ag, err := pusher.NewAgent(c, f.opts.Log)
+		ag, err := agent.New(c, f.opts.Log)
 		if err != nil {
 			return err
 		}

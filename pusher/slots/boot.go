@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/ingotfleet/ingot/internal/atomicfile"
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 )
 
 // Boot is the bootloader as the agent sees it.
@@ -25,7 +25,7 @@ type Boot interface {
 }
 
 // NewBoot makes the backend the config names.
-func NewBoot(c *pusher.BootConfig) (Boot, error) {
+func NewBoot(c *agent.BootConfig) (Boot, error) {
 	switch c.Type {
 	case "file":
 		return &FileBoot{Path: c.File}, nil

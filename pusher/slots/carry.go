@@ -12,6 +12,7 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 )
 
 // Report is what a carry-over did to the new slot.
@@ -138,7 +139,7 @@ func (c *Carry) Run(ctx context.Context) (*Report, error) {
 		}
 		pol := c.Policy(p)
 		d := Merge3(p, b, h, n, pol)
-		if d.Action == WriteMerged || (d.Conflict && pol == pusher.PolicyMerge) {
+		if d.Action == WriteMerged || (d.Conflict && pol == agent.PolicyMerge) {
 			// Load the bytes a line merge needs, then decide again.
 			if n != nil && n.Entry.Type == images.TypeFile {
 				if n.Content, _ = c.Slot.ReadFile(p, maxEtcFile); images.Sum(n.Content) != n.Entry.SHA256 {

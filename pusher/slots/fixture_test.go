@@ -17,6 +17,7 @@ import (
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
 
@@ -112,7 +113,7 @@ slots:
 // host would.
 func (f *fixture) manager(t *testing.T, conf string) *Manager {
 	t.Helper()
-	c, err := pusher.LoadConfig(conf)
+	c, err := agent.LoadConfig(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func (f *fixture) manager(t *testing.T, conf string) *Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ag, err := pusher.NewAgent(c, nil)
+	ag, err := agent.New(c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

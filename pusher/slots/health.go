@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/triggers"
 )
 
 // Check runs one health check once.
-func Check(ctx context.Context, h pusher.HealthCheck) error {
+func Check(ctx context.Context, h agent.HealthCheck) error {
 	to := h.Timeout
 	if to <= 0 {
 		to = 10 * time.Second
@@ -66,7 +66,7 @@ func Check(ctx context.Context, h pusher.HealthCheck) error {
 
 // WaitHealthy runs the checks every poll until one round passes them all
 // or the deadline comes; it returns the last round's first failure.
-func WaitHealthy(ctx context.Context, checks []pusher.HealthCheck, deadline time.Time, poll time.Duration) error {
+func WaitHealthy(ctx context.Context, checks []agent.HealthCheck, deadline time.Time, poll time.Duration) error {
 	for {
 		var failed error
 		for _, h := range checks {

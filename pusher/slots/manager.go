@@ -21,13 +21,14 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 )
 
 // Manager does a host's slot work: slot syncs, switch, commit, rollback,
 // the trial at boot, snapshots.
 type Manager struct {
-	Agent *pusher.Agent
-	C     *pusher.SlotsConfig
+	Agent *agent.Agent
+	C     *agent.SlotsConfig
 	Boot  Boot
 	Log   *slog.Logger
 	// Poll is the health checks' interval (default 1s).
@@ -44,7 +45,7 @@ type Manager struct {
 // Prepare readies an agent config for slots before the agent is made:
 // with directory slots, the root (and a state directory inside it) is
 // the booted slot's directory. It returns the bootloader backend.
-func Prepare(c *pusher.Config) (Boot, error) {
+func Prepare(c *agent.Config) (Boot, error) {
 	if c.Slots == nil {
 		return nil, errors.New("slots: the agent's config has no slots section")
 	}
@@ -67,7 +68,7 @@ func Prepare(c *pusher.Config) (Boot, error) {
 	return b, nil
 }
 
-func slotConfig(c *pusher.SlotsConfig, s string) pusher.SlotConfig {
+func slotConfig(c *agent.SlotsConfig, s string) agent.SlotConfig {
 	if s == B {
 		return c.B
 	}
@@ -75,7 +76,7 @@ func slotConfig(c *pusher.SlotsConfig, s string) pusher.SlotConfig {
 }
 
 // New makes the manager of an agent made from a Prepared config.
-func New(ag *pusher.Agent, b Boot, log *slog.Logger) *Manager {
+func New(ag *agent.Agent, b Boot, log *slog.Logger) *Manager {
 	// The anti-rollback record lives beside the slots' state (on the data
 	// partition), so whichever slot is booted judges images by the
 	// newest generation either slot was given.
@@ -648,10 +649,10 @@ func (m *Manager) AtBoot(ctx context.Context) (*Attempt, error) {
 	return &a, nil
 }
 
-// Summary implements pusher.SlotManager: the slots' part of the agent's
+// Summary implements agent.SlotManager: the slots' part of the agent's
 // status. It reads the state files and never waits for the slot work.
-func (m *Manager) Summary() *pusher.SlotSummary {
-	sum := &pusher.SlotSummary{}
+func (m *Manager) Summary() *agent.SlotSummary {
+	sum := &agent.SlotSummary{}
 	if w, _ := m.writing.Load().(string); w != "" {
 		sum.Writing = w
 		sum.Phase, _ = m.phase.Load().(string)
@@ -670,20 +671,21 @@ func (m *Manager) Summary() *pusher.SlotSummary {
 	}
 	sum.Booted, sum.Default, sum.Switches = s.Booted, s.Default, s.Switches
 	if t := s.Trial; t != nil {
-		sum.Trial = &pusher.SlotOutcome{N: t.N, Slot: t.Slot, Image: t.Image}
+		sum.Trial = &agent.SlotOutcome{N: t.N, Slot: t.Slot, Image: t.Image}
 	}
 	if l := s.LastSwitch; l != nil {
-		sum.Committed = &pusher.SlotOutcome{N: l.N, Slot: l.To, Image: s.Slots[l.To].Image, Downtime: l.Downtime}
+		sum.Committed = &agent.SlotOutcome{N: l.N, Slot: l.To, Image: s.Slots[l.To].Image, Downtime: l.Downtime}
 	}
 	if n := len(s.Attempts); n > 0 {
 		a := s.Attempts[n-1]
-		sum.Failed = &pusher.SlotOutcome{N: a.N, Slot: a.Slot, Image: a.Image, Reason: a.Reason}
+		sum.Failed = &agent.SlotOutcome{N: a.N, Slot: a.Slot, Image: a.Image, Reason: a.Reason}
 	}
 	return sum
 }
 
 // Handler serves /v1/slots/status (GET) and /v1/slots/switch, commit,
-// rollback (POST).
+// rollback (POST); POST /v1/slots/switch?kexec=1 switches by kexec or
+// fails (SwitchKexec).
 func (m *Manager) Handler() http.Handler {
 	mux := http.NewServeMux()
 	reply := func(w http.ResponseWriter, v any, err error) {
@@ -701,7 +703,11 @@ func (m *Manager) Handler() http.Handler {
 	})
 	for name, fn := range map[string]func(context.Context) error{"switch": m.Switch, "commit": m.Commit, "rollback": m.Rollback} {
 		mux.HandleFunc("POST /v1/slots/"+name, func(w http.ResponseWriter, r *http.Request) {
-			err := fn(r.Context())
+			do := fn
+			if name == "switch" && r.URL.Query().Get("kexec") == "1" {
+				do = m.SwitchKexec
+			}
+			err := do(r.Context())
 			s, _ := m.Status()
 			reply(w, s, err)
 		})

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ingotfleet/ingot/images"
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 )
 
 // Version is one side of a three-way merge of a path: nil when the path
@@ -86,11 +86,11 @@ func Merge3(path string, base, host, image *Version, policy string) Decision {
 	}
 	d.Conflict, d.Policy = true, policy
 	switch policy {
-	case pusher.PolicyKeepHost:
+	case agent.PolicyKeepHost:
 		d.Action, d.Reason = KeepHost, "changed on both; policy keeps the host's"
-	case pusher.PolicyTakeImage:
+	case agent.PolicyTakeImage:
 		d.Action, d.Reason = TakeImage, "changed on both; policy takes the image's"
-	case pusher.PolicyMerge:
+	case agent.PolicyMerge:
 		if host == nil || image == nil || host.Entry.Type != images.TypeFile || image.Entry.Type != images.TypeFile ||
 			base != nil && base.Entry.Type != images.TypeFile {
 			d.Action, d.Reason = Fail, "changed on both; merge-lines needs a regular file on every side"

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/agent"
 )
 
 func file(content string) *Version {
@@ -28,28 +28,28 @@ func TestMerge3(t *testing.T) {
 		conflict          bool
 		merged            string
 	}{
-		{"unchanged everywhere", file(base), file(base), file(base), pusher.PolicyFail, TakeImage, false, ""},
-		{"image only", file(base), file(base), file("new\n"), pusher.PolicyFail, TakeImage, false, ""},
-		{"host only", file(base), file("mine\n"), file(base), pusher.PolicyFail, KeepHost, false, ""},
-		{"host only mode", file(base), withMode(file(base), 0o600), file(base), pusher.PolicyFail, KeepHost, false, ""},
-		{"same change", file(base), file("x\n"), file("x\n"), pusher.PolicyFail, TakeImage, false, ""},
-		{"host added", nil, file("mine\n"), nil, pusher.PolicyFail, KeepHost, false, ""},
-		{"image added", nil, nil, file("new\n"), pusher.PolicyFail, TakeImage, false, ""},
-		{"host removed", file(base), nil, file(base), pusher.PolicyFail, KeepHost, false, ""},
-		{"image removed", file(base), file(base), nil, pusher.PolicyFail, TakeImage, false, ""},
-		{"both changed, fail", file(base), file("h\n"), file("i\n"), pusher.PolicyFail, Fail, true, ""},
-		{"both changed, keep host", file(base), file("h\n"), file("i\n"), pusher.PolicyKeepHost, KeepHost, true, ""},
-		{"both changed, take image", file(base), file("h\n"), file("i\n"), pusher.PolicyTakeImage, TakeImage, true, ""},
-		{"both changed, lines apart", file(base), file("A\nb\nc\nd\ne\n"), file("a\nb\nc\nd\nE\n"), pusher.PolicyMerge, WriteMerged, true, "A\nb\nc\nd\nE\n"},
-		{"both changed, insert and delete", file(base), file("a\nb\nc\nd\ne\nhost\n"), file("b\nc\nd\ne\n"), pusher.PolicyMerge, WriteMerged, true, "b\nc\nd\ne\nhost\n"},
-		{"both changed, same lines", file(base), file("a\nB\nc\nd\ne\n"), file("a\nX\nc\nd\ne\n"), pusher.PolicyMerge, Fail, true, ""},
-		{"both changed, adjacent lines", file(base), file("a\nB\nc\nd\ne\n"), file("a\nb\nC\nd\ne\n"), pusher.PolicyMerge, Fail, true, ""},
-		{"both added, merge", nil, file("h\n"), file("i\n"), pusher.PolicyMerge, Fail, true, ""},
-		{"host removed, image changed", file(base), nil, file("i\n"), pusher.PolicyMerge, Fail, true, ""},
-		{"host removed, image changed, keep host", file(base), nil, file("i\n"), pusher.PolicyKeepHost, KeepHost, true, ""},
-		{"symlink retargeted on both", link("x"), link("h"), link("i"), pusher.PolicyMerge, Fail, true, ""},
-		{"symlink retargeted by host", link("x"), link("h"), link("x"), pusher.PolicyFail, KeepHost, false, ""},
-		{"file became symlink on host", file(base), link("h"), file(base), pusher.PolicyFail, KeepHost, false, ""},
+		{"unchanged everywhere", file(base), file(base), file(base), agent.PolicyFail, TakeImage, false, ""},
+		{"image only", file(base), file(base), file("new\n"), agent.PolicyFail, TakeImage, false, ""},
+		{"host only", file(base), file("mine\n"), file(base), agent.PolicyFail, KeepHost, false, ""},
+		{"host only mode", file(base), withMode(file(base), 0o600), file(base), agent.PolicyFail, KeepHost, false, ""},
+		{"same change", file(base), file("x\n"), file("x\n"), agent.PolicyFail, TakeImage, false, ""},
+		{"host added", nil, file("mine\n"), nil, agent.PolicyFail, KeepHost, false, ""},
+		{"image added", nil, nil, file("new\n"), agent.PolicyFail, TakeImage, false, ""},
+		{"host removed", file(base), nil, file(base), agent.PolicyFail, KeepHost, false, ""},
+		{"image removed", file(base), file(base), nil, agent.PolicyFail, TakeImage, false, ""},
+		{"both changed, fail", file(base), file("h\n"), file("i\n"), agent.PolicyFail, Fail, true, ""},
+		{"both changed, keep host", file(base), file("h\n"), file("i\n"), agent.PolicyKeepHost, KeepHost, true, ""},
+		{"both changed, take image", file(base), file("h\n"), file("i\n"), agent.PolicyTakeImage, TakeImage, true, ""},
+		{"both changed, lines apart", file(base), file("A\nb\nc\nd\ne\n"), file("a\nb\nc\nd\nE\n"), agent.PolicyMerge, WriteMerged, true, "A\nb\nc\nd\nE\n"},
+		{"both changed, insert and delete", file(base), file("a\nb\nc\nd\ne\nhost\n"), file("b\nc\nd\ne\n"), agent.PolicyMerge, WriteMerged, true, "b\nc\nd\ne\nhost\n"},
+		{"both changed, same lines", file(base), file("a\nB\nc\nd\ne\n"), file("a\nX\nc\nd\ne\n"), agent.PolicyMerge, Fail, true, ""},
+		{"both changed, adjacent lines", file(base), file("a\nB\nc\nd\ne\n"), file("a\nb\nC\nd\ne\n"), agent.PolicyMerge, Fail, true, ""},
+		{"both added, merge", nil, file("h\n"), file("i\n"), agent.PolicyMerge, Fail, true, ""},
+		{"host removed, image changed", file(base), nil, file("i\n"), agent.PolicyMerge, Fail, true, ""},
+		{"host removed, image changed, keep host", file(base), nil, file("i\n"), agent.PolicyKeepHost, KeepHost, true, ""},
+		{"symlink retargeted on both", link("x"), link("h"), link("i"), agent.PolicyMerge, Fail, true, ""},
+		{"symlink retargeted by host", link("x"), link("h"), link("x"), agent.PolicyFail, KeepHost, false, ""},
+		{"file became symlink on host", file(base), link("h"), file(base), agent.PolicyFail, KeepHost, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := Merge3("etc/x", tc.base, tc.host, tc.image, tc.policy)
