@@ -85,7 +85,7 @@ func Gates(pol *Policy, hc *http.Client) Checker {
 				var c net.Conn
 				c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", r.Replace(g.TCP))
 				if err == nil {
-					c.Close()
+					_ = c.Close() // the gate asks only that it connects
 				}
 			case g.PromQL != "":
 				err = promqlGate(ctx, hc, pol.Indicators.Prometheus, r.Replace(g.PromQL))
