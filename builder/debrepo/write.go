@@ -215,8 +215,15 @@ func (r *LocalRepo) Write(key *openpgp.Entity) error {
 	var in bytes.Buffer
 	// Ed25519 signatures are deterministic; without the random salt
 	// notation the same Release signs to the same InRelease.
+	// The signature is dated the Release's date, or the key's creation
+	// when that is later (gpgv refuses a signature older than its key):
+	// both fixed, so the signature is too.
 	noSalt := false
-	w, err := clearsign.Encode(&in, key.PrivateKey, &packet.Config{Time: func() time.Time { return date }, NonDeterministicSignaturesViaNotation: &noSalt})
+	sigTime := date
+	if ct := key.PrimaryKey.CreationTime; ct.After(sigTime) {
+		sigTime = ct
+	}
+	w, err := clearsign.Encode(&in, key.PrivateKey, &packet.Config{Time: func() time.Time { return sigTime }, NonDeterministicSignaturesViaNotation: &noSalt})
 	if err != nil {
 		return fmt.Errorf("signing %s: %w", filepath.Join(dists, "InRelease"), err)
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/builder/debrepo/debrepotest"
@@ -40,7 +41,9 @@ func TestLocalRepo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &debrepo.LocalRepo{Dir: filepath.Join(dir, "repo")}
+	// Dated before the key was made, as packages built with an old
+	// SOURCE_DATE_EPOCH are: the signature still verifies.
+	r := &debrepo.LocalRepo{Dir: filepath.Join(dir, "repo"), Date: time.Unix(1704067200, 0)}
 	if err := r.Add(debs...); err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +52,9 @@ func TestLocalRepo(t *testing.T) {
 	}
 	inRelease := filepath.Join(r.Dir, "dists/local/InRelease")
 	first := readFile(t, inRelease)
+	if !bytes.Contains(first, []byte("\nDate: Mon, 01 Jan 2024 00:00:00 UTC\n")) {
+		t.Errorf("InRelease does not carry the repository's date:\n%s", first)
+	}
 
 	kr, err := debrepo.LoadKeyring(pubFile)
 	if err != nil {
@@ -115,4 +121,33 @@ func readFile(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestLocalRepoDate: without a date, the Release is dated by the newest
+// time stamp in the packages' ar headers (SOURCE_DATE_EPOCH for dpkg-deb).
+func TestLocalRepoDate(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", "1600000000")
+	deb := debrepotest.BuildDeb(t, t.TempDir(), debrepotest.Deb{Package: "dated", Version: "1", Files: map[string]string{"usr/share/dated": "x"}})
+	secret, _, err := debrepo.NewRepoKey("ingot test repo", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf := filepath.Join(t.TempDir(), "k")
+	if err := os.WriteFile(kf, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := debrepo.LoadSigningKey(kf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &debrepo.LocalRepo{Dir: t.TempDir()}
+	if err := r.Add(deb); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Write(key); err != nil {
+		t.Fatal(err)
+	}
+	if rel := readFile(t, filepath.Join(r.Dir, "dists/local/Release")); !bytes.Contains(rel, []byte("\nDate: Sun, 13 Sep 2020 12:26:40 UTC\n")) {
+		t.Errorf("Release not dated by the package:\n%s", rel)
+	}
 }
