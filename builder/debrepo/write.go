@@ -105,62 +105,10 @@ func (r *LocalRepo) Write(key *openpgp.Entity) error {
 	if key == nil || key.PrivateKey == nil {
 		return errors.New("local repository: no secret key to sign it with")
 	}
-	var names []string
-	err := filepath.WalkDir(r.Pool(), func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() && strings.HasSuffix(p, ".deb") {
-			names = append(names, p)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	entries, archs, newest, err := r.scan()
+	if err != nil {
 		return err
 	}
-	slices.Sort(names)
-	type entry struct {
-		arch string
-		text []byte
-	}
-	var entries []entry
-	archs := r.Architectures
-	var newest int64
-	for _, p := range names {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		c, err := readControl(data, p)
-		if err != nil {
-			return err
-		}
-		if t := newestMember(data); t > newest {
-			newest = t
-		}
-		para := &deb.Paragraph{Fields: slices.Clone(c.Fields)}
-		rel, err := filepath.Rel(r.Dir, p)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(data)
-		para.Set("Filename", filepath.ToSlash(rel))
-		para.Set("Size", strconv.Itoa(len(data)))
-		para.Set("SHA256", hex.EncodeToString(sum[:]))
-		var b bytes.Buffer
-		if _, err := para.WriteTo(&b); err != nil {
-			return err
-		}
-		a := c.Get("Architecture")
-		entries = append(entries, entry{a, b.Bytes()})
-		if len(r.Architectures) == 0 && a != "all" && !slices.Contains(archs, a) {
-			archs = append(archs, a)
-		}
-	}
-	if len(archs) == 0 {
-		archs = []string{"amd64"}
-	}
-	slices.Sort(archs)
 	date := r.Date
 	if date.IsZero() {
 		date = time.Unix(newest, 0)
@@ -177,27 +125,108 @@ func (r *LocalRepo) Write(key *openpgp.Entity) error {
 				idx.Write(e.text)
 			}
 		}
-		var gz bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression) // no name, no time: reproducible
-		zw.Write(idx.Bytes())
-		if err := zw.Close(); err != nil {
+		h, err := r.writeIndex(dists, a, idx.Bytes())
+		if err != nil {
 			return err
 		}
-		for _, f := range []struct {
-			name string
-			data []byte
-		}{{"Packages", idx.Bytes()}, {"Packages.gz", gz.Bytes()}} {
-			rel := path.Join(r.Component, "binary-"+a, f.name)
-			if err := os.MkdirAll(filepath.Join(dists, filepath.Dir(rel)), 0o755); err != nil {
-				return err
-			}
-			if err := atomicfile.WriteFile(filepath.Join(dists, rel), f.data, 0o644); err != nil {
-				return err
-			}
-			sum := sha256.Sum256(f.data)
-			hashes = append(hashes, fmt.Sprintf(" %s %d %s", hex.EncodeToString(sum[:]), len(f.data), rel))
+		hashes = append(hashes, h...)
+	}
+	return r.writeRelease(dists, archs, hashes, date, key)
+}
+
+// poolEntry is one package's paragraph of a Packages index.
+type poolEntry struct {
+	arch string
+	text []byte
+}
+
+// scan reads every .deb of the pool, in name order: its index paragraph,
+// the architectures to index and the newest ar time stamp.
+func (r *LocalRepo) scan() ([]poolEntry, []string, int64, error) {
+	var names []string
+	err := filepath.WalkDir(r.Pool(), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() && strings.HasSuffix(p, ".deb") {
+			names = append(names, p)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, 0, err
+	}
+	slices.Sort(names)
+	var entries []poolEntry
+	archs := slices.Clone(r.Architectures)
+	var newest int64
+	for _, p := range names {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		c, err := readControl(data, p)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		newest = max(newest, newestMember(data))
+		para := &deb.Paragraph{Fields: slices.Clone(c.Fields)}
+		rel, err := filepath.Rel(r.Dir, p)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		sum := sha256.Sum256(data)
+		para.Set("Filename", filepath.ToSlash(rel))
+		para.Set("Size", strconv.Itoa(len(data)))
+		para.Set("SHA256", hex.EncodeToString(sum[:]))
+		var b bytes.Buffer
+		if _, err := para.WriteTo(&b); err != nil {
+			return nil, nil, 0, err
+		}
+		a := c.Get("Architecture")
+		entries = append(entries, poolEntry{a, b.Bytes()})
+		if len(r.Architectures) == 0 && a != "all" && !slices.Contains(archs, a) {
+			archs = append(archs, a)
 		}
 	}
+	if len(archs) == 0 {
+		archs = []string{"amd64"}
+	}
+	slices.Sort(archs)
+	return entries, archs, newest, nil
+}
+
+// writeIndex writes Packages and Packages.gz of one architecture and
+// returns their Release lines.
+func (r *LocalRepo) writeIndex(dists, arch string, idx []byte) ([]string, error) {
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression) // no name, no time: reproducible
+	if _, err := zw.Write(idx); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"Packages", idx}, {"Packages.gz", gz.Bytes()}} {
+		rel := path.Join(r.Component, "binary-"+arch, f.name)
+		if err := os.MkdirAll(filepath.Join(dists, filepath.Dir(rel)), 0o755); err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteFile(filepath.Join(dists, rel), f.data, 0o644); err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(f.data)
+		lines = append(lines, fmt.Sprintf(" %s %d %s", hex.EncodeToString(sum[:]), len(f.data), rel))
+	}
+	return lines, nil
+}
+
+// writeRelease writes Release and InRelease, signed by key.
+func (r *LocalRepo) writeRelease(dists string, archs, hashes []string, date time.Time, key *openpgp.Entity) error {
 	rel := &deb.Paragraph{}
 	rel.Set("Origin", "ingot")
 	rel.Set("Label", "ingot")
@@ -212,17 +241,17 @@ func (r *LocalRepo) Write(key *openpgp.Entity) error {
 	if _, err := rel.WriteTo(&rb); err != nil {
 		return err
 	}
-	var in bytes.Buffer
 	// Ed25519 signatures are deterministic; without the random salt
-	// notation the same Release signs to the same InRelease.
-	// The signature is dated the Release's date, or the key's creation
-	// when that is later (gpgv refuses a signature older than its key):
-	// both fixed, so the signature is too.
+	// notation the same Release signs to the same InRelease. The
+	// signature is dated the Release's date, or the key's creation when
+	// that is later (gpgv refuses a signature older than its key): both
+	// fixed, so the signature is too.
 	noSalt := false
 	sigTime := date
 	if ct := key.PrimaryKey.CreationTime; ct.After(sigTime) {
 		sigTime = ct
 	}
+	var in bytes.Buffer
 	w, err := clearsign.Encode(&in, key.PrivateKey, &packet.Config{Time: func() time.Time { return sigTime }, NonDeterministicSignaturesViaNotation: &noSalt})
 	if err != nil {
 		return fmt.Errorf("signing %s: %w", filepath.Join(dists, "InRelease"), err)
