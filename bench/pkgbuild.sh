@@ -5,7 +5,8 @@
 # and build-root cache filled by a first build, sbuild with a chroot made
 # once by sbuild-createchroot. Prints the wall time of one warm build each,
 # the ratio ingot/sbuild, and whether two builds of each tool gave
-# byte-identical .deb files.
+# byte-identical .deb files. The machine load (uptime) is printed before
+# and after, since wall times on a shared machine depend on it.
 #
 #   sudo bash bench/pkgbuild.sh                 # hello
 #   SOURCES="hello libmd" sudo bash bench/pkgbuild.sh
@@ -28,7 +29,10 @@ go build -o "$W/ingot" ./cmd/ingot
 INGOT="$W/ingot"
 cp examples/minimal.yaml "$W/base.yaml"
 
-# sbuild's chroot, made once and kept.
+# sbuild's chroot, made once and kept (sbuild-createchroot makes a plain
+# directory chroot: sbuild installs the build dependencies with apt in
+# every build, from the chroot's apt cache once warm, and purges them
+# afterwards).
 CHROOT=/srv/chroot/bookworm-amd64-sbuild
 if [ ! -d "$CHROOT" ]; then
   sbuild-createchroot --include=eatmydata bookworm "$CHROOT" "$MIRROR" >"$W/createchroot.log" 2>&1 || {
@@ -43,7 +47,8 @@ same() { # DIR1 DIR2: yes when every .deb of DIR1 is byte-identical in DIR2
   echo yes
 }
 
-printf '%-10s %-7s %9s %9s %13s\n' source tool wall_s cpu_s reproducible
+echo "load before: $(uptime)"
+printf '%-10s %-7s %9s %9s %9s %13s\n' source tool wall1_s wall2_s cpu2_s reproducible
 for src in $SOURCES; do
   d="$W/$src"; mkdir -p "$d"
   # ingot: a first build fills the caches; the two measured builds are warm.
@@ -62,7 +67,10 @@ for src in $SOURCES; do
       --no-apt-distupgrade "$dsc" >"$d/sbuild$i.log" 2>&1) || { tail -20 "$d/sbuild$i.log" >&2; exit 1; }
   done
   wi=$(secs "$d/ingot2.time"); ws=$(secs "$d/sbuild2.time")
-  printf '%-10s %-7s %9s %9s %13s\n' "$src" ingot "$wi" "$(cpu "$d/ingot2.time")" "$(same "$d/ingot1" "$d/ingot2")"
-  printf '%-10s %-7s %9s %9s %13s\n' "$src" sbuild "$ws" "$(cpu "$d/sbuild2.time")" "$(same "$d/sbuild1" "$d/sbuild2")"
-  awk -v a="$wi" -v b="$ws" -v s="$src" 'BEGIN { printf "%-10s ratio ingot/sbuild %.2f\n", s, a/b }'
+  wi1=$(secs "$d/ingot1.time"); ws1=$(secs "$d/sbuild1.time")
+  printf '%-10s %-7s %9s %9s %9s %13s\n' "$src" ingot "$wi1" "$wi" "$(cpu "$d/ingot2.time")" "$(same "$d/ingot1" "$d/ingot2")"
+  printf '%-10s %-7s %9s %9s %9s %13s\n' "$src" sbuild "$ws1" "$ws" "$(cpu "$d/sbuild2.time")" "$(same "$d/sbuild1" "$d/sbuild2")"
+  awk -v a="$wi" -v b="$ws" -v a1="$wi1" -v b1="$ws1" -v s="$src" \
+    'BEGIN { printf "%-10s ratio ingot/sbuild: run 1 %.2f, run 2 %.2f, both %.2f\n", s, a1/b1, a/b, (a+a1)/(b+b1) }'
 done
+echo "load after: $(uptime)"

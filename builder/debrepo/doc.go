@@ -14,5 +14,9 @@
 // sha256) filled by parallel, resumable downloads whose every byte is
 // checked against the expected size and hash before it enters the cache.
 //
+// A LocalRepo is a repository ingot writes (write.go): a pool of .deb
+// files, their Packages indices, a Release and an InRelease clear-signed
+// with an OpenPGP key (NewRepoKey, LoadSigningKey), reproducibly.
+//
 // Every error names the file (URL or path) and, for parse errors, the line.
 package debrepo

@@ -38,6 +38,34 @@ type Env struct {
 	DebBuildOptions string
 	CPUs            int  // 0: all; else the build is pinned to that many CPUs (taskset)
 	OldUname        bool // uname reports a 2.6 kernel (setarch --uname-2.6)
+	// ClockOffset, when set, moves the clock the build reads by this
+	// libfaketime offset ("+398d"): the host's libfaketime is copied into
+	// the build root (outside any package) and preloaded.
+	ClockOffset string
+}
+
+// FaketimeLibs are where Debian's libfaketime package puts the library
+// (one per multiarch triplet; the first that exists is used).
+var FaketimeLibs = []string{
+	"/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+	"/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+	"/usr/lib/faketime/libfaketime.so.1",
+}
+
+// faketimeTarget is where the library is bound in the build root.
+const faketimeTarget = "/usr/lib/ingot-check/libfaketime.so.1"
+
+// ErrNoFaketime is returned for a build whose clock is to be moved on a
+// host without libfaketime.
+var ErrNoFaketime = errors.New("moving the build's clock needs libfaketime on the host (Debian package libfaketime, which faketime depends on)")
+
+func faketimeLib() (string, error) {
+	for _, p := range FaketimeLibs {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p, nil
+		}
+	}
+	return "", ErrNoFaketime
 }
 
 // Fixed is the environment of a build.
@@ -50,7 +78,7 @@ var Fixed = Env{
 // not depend on, changed.
 var Varied = Env{
 	BuildDir: "/build/varied-path/more", Hostname: "ingot-check-host", TZ: "XYZ-14", Locale: "C",
-	Umask: "002", DebBuildOptions: "nocheck parallel=1", CPUs: 1, OldUname: true,
+	Umask: "002", DebBuildOptions: "nocheck parallel=1", CPUs: 1, OldUname: true, ClockOffset: "+398d",
 }
 
 // Command is the build command.
@@ -69,6 +97,9 @@ type Options struct {
 	// kept for errors).
 	Output   io.Writer
 	Progress func(builder.Event)
+	// Base, when set, is the image the build root starts from; the
+	// lock then holds only the packages the image lacks.
+	Base *ImageBase
 }
 
 // Output is one package a build made.
@@ -85,6 +116,7 @@ type Result struct {
 	Arch            string
 	SourceDateEpoch int64
 	BuildPath       string // the unpacked source inside the build root
+	BaseImage       string // digest of the base image, "" for a spec's package set
 	Debs            []Output
 	Record          string // path of the build record
 }
@@ -151,6 +183,21 @@ func Build(ctx context.Context, src *Source, l *spec.Lock, lockData []byte, path
 	}
 	progress(opts, "build", src.Name+" "+src.Version)
 	sb.Stdout, sb.SourceDateEpoch, sb.Env = out, sde, env.Variables()
+	if env.ClockOffset != "" {
+		// A copy, not a bind mount (the untrusted sandbox has none): the
+		// root is this build's own and is thrown away.
+		lib, err := faketimeLib()
+		if err != nil {
+			return nil, err
+		}
+		dst := filepath.Join(root, faketimeTarget)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return nil, err
+		}
+		if err := copyFile(lib, dst); err != nil {
+			return nil, err
+		}
+	}
 	script := env.Script()
 	opts.Log.Debug("building", "source", src.Name, "version", src.Version, "path", buildPath, "script", script)
 	if err := sandbox.Run(ctx, root, []string{"/bin/sh", "-c", script}, sb); err != nil {
@@ -164,10 +211,30 @@ func Build(ctx context.Context, src *Source, l *spec.Lock, lockData []byte, path
 		return nil, fmt.Errorf("%s %s: %w\n%s", src.Name, src.Version, err, log.Tail(40))
 	}
 	res := &Result{Source: src, Arch: arch, SourceDateEpoch: sde, BuildPath: buildPath}
+	if opts.Base != nil {
+		res.BaseImage = opts.Base.Digest.String()
+	}
+	if res.Debs, err = collectDebs(parent, outDir, sde); err != nil {
+		return nil, err
+	}
+	if len(res.Debs) == 0 {
+		return nil, fmt.Errorf("%s %s: %w: no .deb in %s\n%s", src.Name, src.Version, ErrBuildFailed, env.BuildDir, log.Tail(20))
+	}
+	res.Record = filepath.Join(outDir, src.ID()+"_"+arch+".ingot-buildinfo")
+	if err := atomicfile.WriteFile(res.Record, recordText(res, l, lockData, env), 0o644); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// collectDebs copies the packages a build left in parent to outDir and
+// normalises them.
+func collectDebs(parent, outDir string, sde int64) ([]Output, error) {
 	ents, err := os.ReadDir(parent)
 	if err != nil {
 		return nil, err
 	}
+	var debs []Output
 	for _, e := range ents {
 		n := e.Name()
 		if !e.Type().IsRegular() || !(strings.HasSuffix(n, ".deb") || strings.HasSuffix(n, ".udeb") || strings.HasSuffix(n, ".ddeb")) {
@@ -186,26 +253,25 @@ func Build(ctx context.Context, src *Source, l *spec.Lock, lockData []byte, path
 		if err != nil {
 			return nil, err
 		}
-		res.Debs = append(res.Debs, o)
+		debs = append(debs, o)
 	}
-	if len(res.Debs) == 0 {
-		return nil, fmt.Errorf("%s %s: %w: no .deb in %s\n%s", src.Name, src.Version, ErrBuildFailed, env.BuildDir, log.Tail(20))
-	}
-	res.Record = filepath.Join(outDir, src.ID()+"_"+arch+".ingot-buildinfo")
-	if err := atomicfile.WriteFile(res.Record, recordText(res, l, lockData, env), 0o644); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return debs, nil
 }
 
 // Variables is the environment of the build command beyond the
 // sandbox's fixed one.
 func (e Env) Variables() []string {
-	return []string{
+	vs := []string{
 		"DEB_BUILD_OPTIONS=" + e.DebBuildOptions,
 		"DEB_BUILD_PROFILES=" + strings.Join(Profiles, " "),
 		"TZ=" + e.TZ, "LC_ALL=" + e.Locale, "LANG=" + e.Locale,
 	}
+	if e.ClockOffset != "" {
+		// The monotonic clocks stay real: timeouts and make's job
+		// control keep working.
+		vs = append(vs, "LD_PRELOAD="+faketimeTarget, "FAKETIME="+e.ClockOffset, "FAKETIME_DONT_FAKE_MONOTONIC=1")
+	}
+	return vs
 }
 
 // Script is the shell command the sandbox runs.
@@ -245,25 +311,35 @@ func triedNetwork(log string) bool {
 	return false
 }
 
-// makeRoot makes (or copies from the root cache) the build root of l.
+// makeRoot makes (or copies from the root cache) the build root of l:
+// from the packages of the lock, or from the base image and the lock's
+// packages on top.
 func makeRoot(ctx context.Context, l *spec.Lock, paths []string, arch string, opts Options) (string, func(), error) {
-	in := &builder.Input{Architecture: arch, SourceDateEpoch: l.SourceDateEpoch}
-	for i, p := range l.Packages {
-		in.Packages = append(in.Packages, builder.Package{Name: p.Name, Version: p.Version, Architecture: p.Architecture,
-			Path: paths[i], Size: p.Size, SHA256: p.SHA256, Requested: true})
-	}
-	bopts := builder.Options{WorkDir: opts.WorkDir, Log: opts.Log, Progress: opts.Progress}
-	if opts.RootCache == "" {
-		r, err := builder.BuildRoot(ctx, in, bopts)
+	build := func() (string, func(), error) {
+		if opts.Base != nil {
+			return imageRoot(ctx, opts.Base, l, paths, opts)
+		}
+		in := &builder.Input{Architecture: arch, SourceDateEpoch: l.SourceDateEpoch}
+		for i, p := range l.Packages {
+			in.Packages = append(in.Packages, builder.Package{Name: p.Name, Version: p.Version, Architecture: p.Architecture,
+				Path: paths[i], Size: p.Size, SHA256: p.SHA256, Requested: true})
+		}
+		r, err := builder.BuildRoot(ctx, in, builder.Options{WorkDir: opts.WorkDir, Log: opts.Log, Progress: opts.Progress})
 		if err != nil {
 			return "", nil, fmt.Errorf("build root: %w", err)
 		}
 		return r.Dir, func() { r.Cleanup() }, nil
 	}
+	if opts.RootCache == "" {
+		return build()
+	}
 	// Keyed by what the root is made of, so that builds whose locks
 	// resolve to the same packages share it.
 	h := sha256.New()
 	fmt.Fprintf(h, "%s %d\n", arch, l.SourceDateEpoch)
+	if opts.Base != nil {
+		fmt.Fprintf(h, "image %s\n", opts.Base.Digest)
+	}
 	for _, p := range l.Packages {
 		fmt.Fprintf(h, "%s %s %s %s\n", p.Name, p.Version, p.Architecture, p.SHA256)
 	}
@@ -280,14 +356,14 @@ func makeRoot(ctx context.Context, l *spec.Lock, paths []string, arch string, op
 		return "", nil, err
 	}
 	if _, err := os.Stat(cached); err != nil {
-		r, err := builder.BuildRoot(ctx, in, bopts)
+		root, done, err := build()
 		if err != nil {
-			return "", nil, fmt.Errorf("build root: %w", err)
+			return "", nil, err
 		}
 		tmp := cached + ".tmp"
 		os.RemoveAll(tmp)
-		err = cpTree(ctx, r.Dir, tmp)
-		r.Cleanup()
+		err = cpTree(ctx, root, tmp)
+		done()
 		if err == nil {
 			err = os.Rename(tmp, cached)
 		}
@@ -381,6 +457,9 @@ func recordText(res *Result, l *spec.Lock, lockData []byte, env Env) []byte {
 	sum := sha256.Sum256(lockData)
 	p.Set("Build-Lock-Sha256", hex.EncodeToString(sum[:]))
 	p.Set("Build-Lock-Key", l.SpecSHA256)
+	if res.BaseImage != "" {
+		p.Set("Base-Image", res.BaseImage)
+	}
 	vars := map[string]string{}
 	for _, kv := range append(sandbox.Environment(res.SourceDateEpoch), env.Variables()...) {
 		k, v, _ := strings.Cut(kv, "=")

@@ -12,7 +12,9 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ingotfleet/ingot/builder/deb"
 	"github.com/ingotfleet/ingot/builder/spec"
@@ -207,10 +209,18 @@ func contentCause(a, b []byte, v Env) string {
 		return "kernel version: the file records uname's release"
 	case has(strings.TrimRight(v.TZ, "-+0123456789")):
 		return "time zone: the file records a local time"
+	case v.ClockOffset != "" && has(strconv.Itoa(shifted(v.ClockOffset).Year())):
+		return "time: the file records the date of the build (the second build's clock ran " + v.ClockOffset + " ahead)"
 	case v.CPUs > 0 && len(a) == len(b):
 		return "unknown (same size: possibly ordering from parallelism, CPU count, or time)"
 	}
 	return "unknown: compare the two files (diffoscope)"
+}
+
+// shifted is now moved by a libfaketime day offset ("+398d").
+func shifted(offset string) time.Time {
+	days, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(offset, "+"), "d"))
+	return time.Now().AddDate(0, 0, days)
 }
 
 // SameContent reports whether the package at newer has the content of

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ingotfleet/ingot/builder"
@@ -82,12 +83,15 @@ func (br *BuildRelations) Digest(s *spec.Spec, src *Source) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Lock resolves the base spec's package set, build-essential and the
-// build relations together against idx and returns the build lock. The
+// Lock resolves the base's package set, build-essential and the build
+// relations together against idx and returns the build lock. The
 // relations are resolved as the dependencies of a stand-in package (as
 // sbuild does), so alternatives, versions and Build-Conflicts follow the
-// resolver's rules for any package.
-func Lock(ctx context.Context, idx *debrepo.Index, s *spec.Spec, src *Source, br *BuildRelations) (*spec.Lock, error) {
+// resolver's rules for any package. For a spec the lock holds the whole
+// build root; for an image only what the image lacks: its installed
+// packages are the only candidates of their names, requested at their
+// versions, and left out of the lock.
+func Lock(ctx context.Context, idx *debrepo.Index, base *Base, src *Source, br *BuildRelations) (*spec.Lock, error) {
 	if len(idx.Suites) == 0 {
 		return nil, fmt.Errorf("no repository suite to resolve against")
 	}
@@ -96,24 +100,55 @@ func Lock(ctx context.Context, idx *debrepo.Index, s *spec.Spec, src *Source, br
 		Depends: br.Depends, Conflicts: br.Conflicts,
 		Filename: "ingot-build-deps.deb", SHA256: strings.Repeat("0", 64),
 	}
-	local, err := builder.LocalPackages(s)
-	if err != nil {
-		return nil, err
+	var (
+		pkgs     []*debrepo.Package
+		requests []string
+		local    []*debrepo.Package
+		req      resolve.Request
+	)
+	if base.Image != nil {
+		for _, p := range idx.Packages {
+			if !base.Image.has(p.Name, p.Architecture) {
+				pkgs = append(pkgs, p)
+			}
+		}
+		pkgs = append(pkgs, base.Image.Installed...)
+		req = resolve.Request{Architectures: []string{br.Arch}, Variant: spec.VariantEssential}
+		for _, p := range base.Image.Installed {
+			n := p.Name
+			if p.Architecture != "all" && p.Architecture != br.Arch {
+				n += ":" + p.Architecture
+				if !slices.Contains(req.Architectures, p.Architecture) {
+					req.Architectures = append(req.Architectures, p.Architecture)
+				}
+			}
+			requests = append(requests, n+"="+p.Version)
+		}
+	} else {
+		s := base.Spec
+		var err error
+		if local, err = builder.LocalPackages(s); err != nil {
+			return nil, err
+		}
+		pkgs = append(append([]*debrepo.Package(nil), idx.Packages...), local...)
+		requests = append(append([]string(nil), s.Packages...), builder.LocalRequests(local)...)
+		req = resolve.Request{Architectures: s.Architectures, Variant: s.Variant}
 	}
-	in := &debrepo.Index{Suites: idx.Suites, Packages: append(append(append([]*debrepo.Package(nil), idx.Packages...), local...), dummy)}
-	req := resolve.Request{Architectures: s.Architectures, Variant: s.Variant,
-		Packages: append(append(append([]string(nil), s.Packages...), builder.LocalRequests(local)...), BuildEssential, dummy.Name)}
-	pkgs, err := resolve.Resolve(ctx, in, req)
+	req.Packages = append(requests, BuildEssential, dummy.Name)
+	in := &debrepo.Index{Suites: idx.Suites, Packages: append(pkgs, dummy)}
+	got, err := resolve.Resolve(ctx, in, req)
 	if err != nil {
 		return nil, fmt.Errorf("build dependencies of %s %s: %w", src.Name, src.Version, err)
 	}
-	out := pkgs[:0]
-	for _, p := range pkgs {
-		if p != dummy {
+	out := got[:0]
+	for _, p := range got {
+		if p != dummy && p.Repository != imageRepository {
 			out = append(out, p)
 		}
 	}
-	l := resolve.NewLock(idx, out, br.Digest(s, src))
-	builder.MarkLocal(l, s, local)
+	l := resolve.NewLock(idx, out, base.Key(br, src))
+	if base.Spec != nil {
+		builder.MarkLocal(l, base.Spec, local)
+	}
 	return l, nil
 }

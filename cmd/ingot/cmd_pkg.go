@@ -15,6 +15,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/builder/pkgbuild"
 	"github.com/ingotfleet/ingot/builder/spec"
+	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 )
 
@@ -25,7 +26,86 @@ func newPkgCommand(a *App) *cobra.Command {
 		Use:   "pkg",
 		Short: "Build Debian packages from source, hermetically and reproducibly",
 	}
-	cmd.AddCommand(newPkgBuildCommand(a))
+	cmd.AddCommand(newPkgBuildCommand(a), newPkgRepoCommand(a), newPkgRepoKeyCommand(a))
+	return cmd
+}
+
+func newPkgRepoCommand(a *App) *cobra.Command {
+	var r debrepo.LocalRepo
+	var key string
+	var archs []string
+	cmd := &cobra.Command{
+		Use:   "repo DIR [DEB...]",
+		Short: "Add packages to a local repository and sign it",
+		Long: `Repo copies the .deb files into DIR/pool/COMPONENT/, writes the Packages
+index of every architecture from all packages in the pool, a Release with
+their sha256 hashes, and InRelease: the Release clear-signed with the
+OpenPGP secret key --key (ingot pkg repo-key makes one; an unprotected
+gpg --export-secret-keys works too). A spec uses it as any repository:
+
+  repositories:
+    - url: file:///srv/ingot-repo
+      suites: [local]
+      components: [main]
+      keyring: repo.asc      # the public key
+
+The Release date is the newest time stamp in the packages, so the same
+packages give the same repository byte for byte. A package already in the
+pool under the same name, version and architecture must have the same
+content.`,
+		Args: minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if key == "" {
+				return usageError{errors.New("--key SECRET-KEY is required")}
+			}
+			k, err := debrepo.LoadSigningKey(key)
+			if err != nil {
+				return err
+			}
+			r.Dir, r.Architectures = args[0], archs
+			if err := r.Add(args[1:]...); err != nil {
+				return err
+			}
+			if err := r.Write(k); err != nil {
+				return err
+			}
+			a.Log.Info("repository written", "dir", r.Dir, "suite", r.Suite, "added", len(args)-1)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&key, "key", "", "OpenPGP secret key that signs the repository (required)")
+	f.StringVar(&r.Suite, "suite", "local", "suite name (dists/SUITE)")
+	f.StringVar(&r.Component, "component", "main", "component")
+	f.StringSliceVar(&archs, "arch", nil, "architectures to index (default: those of the packages, else amd64)")
+	return cmd
+}
+
+func newPkgRepoKeyCommand(a *App) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "repo-key SECRET PUBLIC",
+		Short: "Make an OpenPGP key that signs a local repository",
+		Long: `Repo-key writes a new ed25519 OpenPGP key: the secret key to SECRET (mode
+0600, for ingot pkg repo --key) and the armored public key to PUBLIC (what a
+spec names as the repository's keyring).`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			secret, public, err := debrepo.NewRepoKey(name, "")
+			if err != nil {
+				return err
+			}
+			if err := atomicfile.WriteNew(args[0], secret, 0o600); err != nil {
+				return err
+			}
+			if err := atomicfile.WriteFile(args[1], public, 0o644); err != nil {
+				return err
+			}
+			a.Log.Info("repository key written", "secret", args[0], "public", args[1])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "ingot local repository", "the key's user id")
 	return cmd
 }
 
@@ -48,7 +128,7 @@ type PkgBuildOptions struct {
 // AddFlags registers the options on cmd.
 func (o *PkgBuildOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.Base, "base", "", "spec of the base image: its repositories and package set (required)")
+	f.StringVar(&o.Base, "base", "", "the base: a spec (its repositories and package set) or an image in the store (digest, unique prefix, NAME:TAG or an image tar; its apt sources are used) (required)")
 	f.StringVar(&o.Lock, "lock", "", "build lock: used when it exists and matches, else resolved and written (default: OUT/SOURCE_VERSION_ARCH.build-lock, always resolved)")
 	f.StringVarP(&o.Output, "output", "o", ".", "directory for the .deb files, the build lock and the build record")
 	f.BoolVar(&o.FromRepo, "from-repo", false, "SOURCE is NAME or NAME=VERSION of a source package in the base spec's repositories (checked against their signed Sources index)")
@@ -69,13 +149,23 @@ func newPkgBuildCommand(a *App) *cobra.Command {
 		Short: "Build the binary packages of a source package (.dsc or tree) in a hermetic sandbox",
 		Long: `Build resolves the source's build dependencies (Build-Depends, -Arch and
 -Indep with alternatives, architecture and profile restrictions, and the
-Build-Conflicts) with the base spec's package set and build-essential
-into a build lock, makes the build root from it, and runs
+Build-Conflicts) with the base's package set and build-essential into a
+build lock, makes the build root from it, and runs
 dpkg-buildpackage -b in the sandbox: no network (loopback only), the
 fixed build path /build/SOURCE-UPSTREAMVERSION, SOURCE_DATE_EPOCH from
 debian/changelog, LC_ALL=C.UTF-8, TZ=UTC, umask 022, a fixed host name
 and DEB_BUILD_OPTIONS=nocheck. The .deb files, the build lock and a build
 record (SOURCE_VERSION_ARCH.ingot-buildinfo) are written to -o.
+
+--base is a spec file (its repositories and package set; the root is made
+from the lock) or an image in the store (digest, unique prefix, NAME:TAG
+or an image tar): then the image's own apt sources are resolved against,
+the lock holds only what the image lacks, and the root is the image
+extracted from the store with those packages installed on top.
+
+--check runs the second build with another build path, host name, TZ,
+locale, umask, one CPU, uname 2.6 and the clock 398 days ahead (the
+host's libfaketime, Debian package faketime).
 
 Exit codes: 0 built (--check: both builds identical); 1 --check found a
 difference; 2 error (the build failed); 3 usage; 4 --previous: the new
@@ -96,7 +186,7 @@ func runPkgBuild(ctx context.Context, a *App, o PkgBuildOptions, source string) 
 		return usageError{fmt.Errorf("--progress: %q is not auto, bars, plain or none", o.Progress)}
 	}
 	if o.Base == "" {
-		return usageError{errors.New("--base SPEC is required")}
+		return usageError{errors.New("--base SPEC|IMAGE is required")}
 	}
 	if o.Check && o.Previous != "" {
 		return usageError{errors.New("--check and --previous do not go together")}
@@ -104,11 +194,16 @@ func runPkgBuild(ctx context.Context, a *App, o PkgBuildOptions, source string) 
 	if os.Geteuid() != 0 {
 		return errors.New("ingot pkg build needs root: it builds a root filesystem and runs the build in namespaces")
 	}
-	s, err := spec.Load(o.Base)
+	base, closeBase, err := pkgBase(ctx, a, o.Base)
 	if err != nil {
 		return err
 	}
-	arch := s.Architectures[0]
+	defer closeBase()
+	arch := base.Arch()
+	archs := []string{arch}
+	if base.Spec != nil {
+		archs = base.Spec.Architectures
+	}
 	cacheDir := a.CacheDir(o.Cache)
 	cache := &debrepo.Cache{Dir: filepath.Join(cacheDir, "debs")}
 	var idx *debrepo.Index
@@ -116,17 +211,37 @@ func runPkgBuild(ctx context.Context, a *App, o PkgBuildOptions, source string) 
 		if idx != nil {
 			return idx, nil
 		}
-		repos, err := pkgbuild.Repos(s, o.AptRoot)
+		repos, err := base.Repos(o.AptRoot)
 		if err != nil {
 			return nil, err
 		}
 		c := &debrepo.Client{}
-		idx, err = c.FetchIndex(ctx, repos, s.Architectures)
+		idx, err = c.FetchIndex(ctx, repos, archs)
 		return idx, err
 	}
-	src, err := loadPkgSource(ctx, o, source, cache, cacheDir, index)
-	if err != nil {
-		return err
+	var src *pkgbuild.Source
+	switch {
+	case o.FromRepo:
+		name, version, _ := strings.Cut(source, "=")
+		ix, err := index()
+		if err != nil {
+			return err
+		}
+		dsc, err := pkgbuild.FetchSource(ctx, ix, cache, name, version, filepath.Join(cacheDir, "sources", name))
+		if err != nil {
+			return err
+		}
+		if src, err = pkgbuild.LoadDsc(dsc); err != nil {
+			return err
+		}
+	case strings.HasSuffix(source, ".dsc"):
+		if src, err = pkgbuild.LoadDsc(source); err != nil {
+			return err
+		}
+	default:
+		if src, err = pkgbuild.LoadTree(source); err != nil {
+			return err
+		}
 	}
 	br, err := src.BuildRelations(arch)
 	if err != nil {
@@ -139,17 +254,21 @@ func runPkgBuild(ctx context.Context, a *App, o PkgBuildOptions, source string) 
 	if lockPath == "" {
 		lockPath = filepath.Join(o.Output, src.ID()+"_"+arch+".build-lock")
 	}
-	l, lockData, err := pkgLock(ctx, a, o, s, src, br, lockPath, index)
+	l, lockData, err := pkgLock(ctx, a, o, base, src, br, lockPath, index)
 	if err != nil {
 		return err
 	}
-	paths, err := builder.FetchLock(ctx, s, l, cache, nil)
+	lockSpec := base.Spec
+	if lockSpec == nil {
+		lockSpec = &spec.Spec{} // an image's lock has no local package
+	}
+	paths, err := builder.FetchLock(ctx, lockSpec, l, cache, nil)
 	if err != nil {
 		return err
 	}
 	prog := newProgress(a.Stderr, o.Progress)
 	defer prog.finish()
-	opts := pkgbuild.Options{WorkDir: o.WorkDir, RootCache: o.RootCache, Log: a.Log, Progress: prog.show}
+	opts := pkgbuild.Options{WorkDir: o.WorkDir, RootCache: o.RootCache, Log: a.Log, Progress: prog.show, Base: base.Image}
 	if o.Verbose {
 		opts.Output = a.Stderr
 	}
@@ -171,42 +290,39 @@ func runPkgBuild(ctx context.Context, a *App, o PkgBuildOptions, source string) 
 	return nil
 }
 
-// loadPkgSource loads the source package to build: fetched from the
-// mirror (--from-repo NAME[=VERSION]), a .dsc, or an unpacked tree.
-func loadPkgSource(ctx context.Context, o PkgBuildOptions, source string, cache *debrepo.Cache, cacheDir string, index func() (*debrepo.Index, error)) (*pkgbuild.Source, error) {
-	var src *pkgbuild.Source
-	var err error
-	switch {
-	case o.FromRepo:
-		name, version, _ := strings.Cut(source, "=")
-		ix, err := index()
+// pkgBase reads --base: a spec file, or else an image in the store (a
+// digest, a unique prefix of one, NAME:TAG, or an image tar imported
+// first, as other commands take images).
+func pkgBase(ctx context.Context, a *App, ref string) (*pkgbuild.Base, func(), error) {
+	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() && !strings.HasSuffix(ref, ".tar") &&
+		images.CompressionFromName(ref) == images.CompressNone {
+		s, err := spec.Load(ref)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		dsc, err := pkgbuild.FetchSource(ctx, ix, cache, name, version, filepath.Join(cacheDir, "sources", name))
-		if err != nil {
-			return nil, err
-		}
-		if src, err = pkgbuild.LoadDsc(dsc); err != nil {
-			return nil, err
-		}
-	case strings.HasSuffix(source, ".dsc"):
-		if src, err = pkgbuild.LoadDsc(source); err != nil {
-			return nil, err
-		}
-	default:
-		if src, err = pkgbuild.LoadTree(source); err != nil {
-			return nil, err
+		return &pkgbuild.Base{Spec: s}, func() {}, nil
+	}
+	st, err := a.openStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := a.resolveImage(ctx, st, ref)
+	if err == nil {
+		var img *pkgbuild.ImageBase
+		if img, err = pkgbuild.OpenImageBase(ctx, st, d); err == nil {
+			a.Log.Info("base image", "ref", ref, "digest", d, "packages", len(img.Installed))
+			return &pkgbuild.Base{Image: img}, func() { st.Close() }, nil
 		}
 	}
-	return src, nil
+	st.Close()
+	return nil, nil, fmt.Errorf("--base %s: neither a spec file nor an image in the store: %w", ref, err)
 }
 
 // pkgLock reads the build lock at path when it exists and matches the
 // build, and resolves and writes it otherwise (a lock named with --lock
 // that does not match is refused, as ingot build refuses a stale lock).
-func pkgLock(ctx context.Context, a *App, o PkgBuildOptions, s *spec.Spec, src *pkgbuild.Source, br *pkgbuild.BuildRelations, path string, index func() (*debrepo.Index, error)) (*spec.Lock, []byte, error) {
-	want := br.Digest(s, src)
+func pkgLock(ctx context.Context, a *App, o PkgBuildOptions, base *pkgbuild.Base, src *pkgbuild.Source, br *pkgbuild.BuildRelations, path string, index func() (*debrepo.Index, error)) (*spec.Lock, []byte, error) {
+	want := base.Key(br, src)
 	if o.Lock != "" {
 		if data, err := os.ReadFile(path); err == nil {
 			l, err := spec.ParseLock(path, data)
@@ -214,7 +330,7 @@ func pkgLock(ctx context.Context, a *App, o PkgBuildOptions, s *spec.Spec, src *
 				return nil, nil, err
 			}
 			if l.SpecSHA256 != want {
-				return nil, nil, fmt.Errorf("%s was made for another base spec, source version or build dependencies: remove it to resolve again", path)
+				return nil, nil, fmt.Errorf("%s was made for another base, source version or build dependencies: remove it to resolve again", path)
 			}
 			a.Log.Info("using the build lock", "lock", path, "packages", len(l.Packages))
 			return l, data, nil
@@ -226,7 +342,7 @@ func pkgLock(ctx context.Context, a *App, o PkgBuildOptions, s *spec.Spec, src *
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := pkgbuild.Lock(ctx, idx, s, src, br)
+	l, err := pkgbuild.Lock(ctx, idx, base, src, br)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -252,9 +368,9 @@ func runPkgCheck(ctx context.Context, a *App, src *pkgbuild.Source, l *spec.Lock
 		return err
 	}
 	prog.finish()
-	varied := fmt.Sprintf("build path %s, hostname %s, TZ=%s, LC_ALL=%s, umask %s, %d CPU, uname 2.6, DEB_BUILD_OPTIONS=%q",
+	varied := fmt.Sprintf("build path %s, hostname %s, TZ=%s, LC_ALL=%s, umask %s, %d CPU, uname 2.6, DEB_BUILD_OPTIONS=%q, clock %s (libfaketime)",
 		pkgbuild.Varied.BuildDir, pkgbuild.Varied.Hostname, pkgbuild.Varied.TZ, pkgbuild.Varied.Locale, pkgbuild.Varied.Umask,
-		pkgbuild.Varied.CPUs, pkgbuild.Varied.DebBuildOptions)
+		pkgbuild.Varied.CPUs, pkgbuild.Varied.DebBuildOptions, pkgbuild.Varied.ClockOffset)
 	if d == nil {
 		fmt.Fprintf(a.Stdout, "OK %s %s: two builds, byte-identical .deb files\n(second build varied: %s)\n", src.Name, src.Version, varied)
 		return nil

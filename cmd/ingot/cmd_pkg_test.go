@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ingotfleet/ingot/builder/pkgbuild"
 	"github.com/ingotfleet/ingot/builder/sandbox"
 	"github.com/ingotfleet/ingot/builder/spec"
 	"github.com/ingotfleet/ingot/internal/testenv"
@@ -387,5 +388,141 @@ func TestPkgBuildDebianSources(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPkgBuildOnImage builds on an image in the store (--base NAME:TAG):
+// the minimal example built by ingot build. The build lock holds only
+// what the image lacks (build-essential, debhelper, not dpkg or libc6),
+// the build root is the image plus exactly those packages, and the build
+// record names the image.
+func TestPkgBuildOnImage(t *testing.T) {
+	e := newPkgEnv(t)
+	testenv.RequireTool(t, "dpkg-deb", "dpkg")
+	env := map[string]string{"INGOT_STORE": e.env["INGOT_STORE"], "INGOT_CACHE": e.cache}
+	if code, out, errs := runApp(t, env, "lock", e.base); code != 0 {
+		t.Fatalf("ingot lock: exit %d\n%s%s", code, out, errs)
+	}
+	digest := build(t, env, e.base, filepath.Join(e.dir, "minimal.tar"))
+	imgLock, err := spec.LoadLock(filepath.Join(e.dir, "base.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := writeTree(t, e.dir, "probe", []string{
+		"dpkg-query -W -f '$${Package}\\n' | sort > build-packages",
+	}, []string{"build-packages"})
+	lock := filepath.Join(e.dir, "probe.build-lock")
+	out := filepath.Join(e.dir, "out")
+	args := []string{"pkg", "build", tree, "--base", "minimal:latest", "--cache", e.cache, "--root-cache", e.roots,
+		"--progress", "none", "--lock", lock, "-o", out}
+	code, stdout, errs := runApp(t, e.env, args...)
+	if code != 0 {
+		t.Fatalf("ingot %s: exit %d\n%s%s", strings.Join(args, " "), code, stdout, errs)
+	}
+	l, err := spec.LoadLock(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var added []string
+	for _, p := range l.Packages {
+		added = append(added, p.Name)
+	}
+	for _, want := range []string{"build-essential", "debhelper", "gcc"} {
+		if !slices.Contains(added, want) {
+			t.Errorf("the build lock lacks %s", want)
+		}
+	}
+	var inImage []string
+	for _, p := range imgLock.Packages {
+		inImage = append(inImage, p.Name)
+		if slices.Contains(added, p.Name) {
+			t.Errorf("the build lock holds %s, which the base image has", p.Name)
+		}
+	}
+	want := slices.Sorted(slices.Values(append(inImage, added...)))
+	got := strings.Fields(debFile(t, filepath.Join(out, "probe_1.0_all.deb"), "usr/share/probe/build-packages"))
+	if !slices.Equal(got, want) {
+		t.Errorf("packages in the build root are not the image's and the lock's:\nroot: %v\nwant: %v", got, want)
+	}
+	rec := string(mustRead(t, filepath.Join(out, "probe_1.0_amd64.ingot-buildinfo")))
+	if !strings.Contains(rec, "Base-Image: "+digest+"\n") {
+		t.Errorf("the build record does not name the base image %s:\n%s", digest, rec)
+	}
+	// The same build again from the lock: the same package.
+	out2 := filepath.Join(e.dir, "out2")
+	args[len(args)-1] = out2
+	if code, stdout, errs := runApp(t, e.env, args...); code != 0 {
+		t.Fatalf("second build: exit %d\n%s%s", code, stdout, errs)
+	}
+	if !bytes.Equal(mustRead(t, filepath.Join(out, "probe_1.0_all.deb")), mustRead(t, filepath.Join(out2, "probe_1.0_all.deb"))) {
+		t.Error("two builds on the image differ")
+	}
+	// An unknown image is an error naming it.
+	args[4] = "nosuchimage:latest"
+	if code, _, errs := runApp(t, e.env, args...); code != exitError || !strings.Contains(errs, "nosuchimage:latest") {
+		t.Errorf("--base nosuchimage:latest: exit %d\n%s", code, errs)
+	}
+
+	// The package goes into a local repository ingot writes and signs;
+	// an image spec that names the repository and its public key
+	// installs it from there.
+	secret, public, repo := filepath.Join(e.dir, "repo.key"), filepath.Join(e.dir, "repo.asc"), filepath.Join(e.dir, "repo")
+	for _, args := range [][]string{
+		{"pkg", "repo-key", secret, public},
+		{"pkg", "repo", repo, "--key", secret, filepath.Join(out, "probe_1.0_all.deb")},
+	} {
+		if code, stdout, errs := runApp(t, e.env, args...); code != 0 {
+			t.Fatalf("ingot %s: exit %d\n%s%s", strings.Join(args, " "), code, stdout, errs)
+		}
+	}
+	img := filepath.Join(e.dir, "withrepo.yaml")
+	local := fmt.Sprintf("  - url: file://%s\n    suites: [local]\n    components: [main]\n    keyring: repo.asc\n", repo)
+	text := strings.Replace(string(mustRead(t, e.base)), "repositories:\n", "repositories:\n"+local, 1) + "packages: [probe]\n"
+	if err := os.WriteFile(img, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := runApp(t, env, "lock", img); code != 0 {
+		t.Fatalf("ingot lock: exit %d\n%s%s", code, out, errs)
+	}
+	il, err := spec.LoadLock(filepath.Join(e.dir, "withrepo.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(il.Packages, func(p spec.LockedPackage) bool { return p.Name == "probe" }); i < 0 ||
+		il.Repositories[il.Packages[i].Repository].URL != "file://"+repo {
+		t.Fatalf("the image lock does not take probe from the local repository")
+	}
+	tarPath := filepath.Join(e.dir, "withrepo.tar")
+	build(t, env, img, tarPath)
+	if paths := tarPaths(t, tarPath); !slices.Contains(paths, "/usr/share/probe/build-packages") {
+		t.Error("the image lacks the probe package's file")
+	}
+	// A repository signed by another key is refused.
+	if code, stdout, errs := runApp(t, e.env, "pkg", "repo-key", secret+"2", public); code != 0 {
+		t.Fatalf("repo-key: exit %d\n%s%s", code, stdout, errs)
+	}
+	if code, _, errs := runApp(t, env, "lock", img); code == 0 || !strings.Contains(errs, "InRelease") {
+		t.Errorf("ingot lock with a repository signed by another key: exit %d\n%s", code, errs)
+	}
+}
+
+// TestPkgBuildCheckClock: a build that records the date it ran is found
+// by --check, whose second build runs with the clock moved ahead by
+// libfaketime; the cause named is the time.
+func TestPkgBuildCheckClock(t *testing.T) {
+	e := newPkgEnv(t)
+	testenv.RequireTool(t, "dpkg-deb", "dpkg")
+	if _, err := os.Stat(pkgbuild.FaketimeLibs[0]); err != nil {
+		t.Fatalf("--check moves the clock with libfaketime: install the Debian package faketime (%v)", err)
+	}
+	tree := writeTree(t, e.dir, "clockprobe", []string{"date -u +%Y > year"}, []string{"year"})
+	out := filepath.Join(e.dir, "out")
+	code, stdout, errs := e.build(t, tree, "--lock", filepath.Join(e.dir, "clockprobe.build-lock"), "-o", out, "--check")
+	if code != exitNegative || !strings.Contains(stdout, "DIFFERS: clockprobe_1.0_all.deb: data.tar/usr/share/clockprobe/year (content): likely cause: time") {
+		t.Fatalf("--check: exit %d, want %d naming usr/share/clockprobe/year and the time\n%s%s", code, exitNegative, stdout, errs)
+	}
+	// The first build ran on the real clock.
+	if y := strings.TrimSpace(debFile(t, filepath.Join(out, "clockprobe_1.0_all.deb"), "usr/share/clockprobe/year")); y != fmt.Sprint(time.Now().UTC().Year()) {
+		t.Errorf("the first build saw year %s", y)
 	}
 }
