@@ -144,16 +144,16 @@ func (m *memSink) Len() int64         { return int64(m.buf.Len()) }
 // fill writes the content, which is then checked against e's hash and size.
 func (s *stager) stageFile(ctx context.Context, name string, e *images.Entry, fill func(sink) error) error {
 	tmp := name + ".tmp"
-	// Left by an interrupted run.
-	unix.Unlinkat(s.stage.fd, tmp, 0)
+	_ = unix.Unlinkat(s.stage.fd, tmp, 0) // left by an interrupted run, if any
 	fd, err := unix.Openat(s.stage.fd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
 	f := os.NewFile(uintptr(fd), s.stage.abs(tmp))
 	fail := func(err error) error {
-		f.Close()
-		unix.Unlinkat(s.stage.fd, tmp, 0)
+		// The half-written file is thrown away: the error is err.
+		_ = f.Close()
+		_ = unix.Unlinkat(s.stage.fd, tmp, 0)
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
 	w := &stagedFile{ctx: ctx, f: f, lim: s.write, h: sha256.New()}
@@ -174,7 +174,7 @@ func (s *stager) stageFile(ctx context.Context, name string, e *images.Entry, fi
 		return fail(err)
 	}
 	if err := f.Close(); err != nil {
-		unix.Unlinkat(s.stage.fd, tmp, 0)
+		_ = unix.Unlinkat(s.stage.fd, tmp, 0) // thrown away
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
 	if err := unix.Renameat(s.stage.fd, tmp, s.stage.fd, name); err != nil {
@@ -201,7 +201,7 @@ func (s *stager) copyStaged(ctx context.Context, name, from string, e *images.En
 func (s *stager) stageNode(name string, e *images.Entry) error {
 	tmp := name + ".tmp"
 	dfd := s.stage.fd
-	unix.Unlinkat(dfd, tmp, 0)
+	_ = unix.Unlinkat(dfd, tmp, 0) // left by an interrupted run, if any
 	var err error
 	switch e.Type {
 	case images.TypeSymlink:
@@ -221,7 +221,7 @@ func (s *stager) stageNode(name string, e *images.Entry) error {
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
 	if err := setAttrsAt(dfd, tmp, e, nil, "staged "+e.Path); err != nil {
-		unix.Unlinkat(dfd, tmp, 0)
+		_ = unix.Unlinkat(dfd, tmp, 0) // thrown away
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
 	if err := unix.Renameat(dfd, tmp, dfd, name); err != nil {
@@ -349,47 +349,11 @@ func (c *committer) run(op *Op) error {
 			return fmt.Errorf("commit: putting %s in place: %w", op.Path, err)
 		}
 	case OpLink:
-		sfd, sname, err := c.root.parent(op.Entry.Link)
-		if err != nil {
-			return fmt.Errorf("commit: hardlink target %s of %s: %w", op.Entry.Link, op.Path, err)
-		}
-		defer unix.Close(sfd)
-		// The descriptor of the target is what gets linked: checked to be
-		// a regular file, it cannot be swapped between check and link.
-		src, err := openAttrTarget(sfd, sname, images.TypeFile, op.Entry.Link)
-		if err != nil {
-			return fmt.Errorf("commit: hardlink target of %s: %w", op.Path, err)
-		}
-		defer src.Close()
-		var s1 unix.Stat_t
-		unix.Fstat(src.fd, &s1)
-		if s2, err := lstatAt(pfd, name); err == nil && s1.Ino == s2.Ino && s1.Dev == s2.Dev {
-			return nil
-		}
-		unix.Unlinkat(c.stage.fd, op.Stage, 0)
-		if err := unix.Linkat(src.fd, "", c.stage.fd, op.Stage, unix.AT_EMPTY_PATH); err != nil {
-			return fmt.Errorf("commit: linking %s: %w", op.Path, err)
-		}
-		if err := c.moveAside(pfd, name, op.Backup, op.Path); err != nil {
+		if done, err := c.link(pfd, name, op); err != nil || done {
 			return err
 		}
-		if err := unix.Renameat(c.stage.fd, op.Stage, pfd, name); err != nil {
-			return fmt.Errorf("commit: linking %s: %w", op.Path, err)
-		}
 	case OpRemove:
-		st, err := lstatAt(pfd, name)
-		if err != nil {
-			return nil
-		}
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			// A directory that still holds local or unmanaged paths, or
-			// is a mount point, stays.
-			if err := unix.Unlinkat(pfd, name, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.EEXIST) {
-				return fmt.Errorf("commit: removing %s: %w", op.Path, err)
-			}
-			return nil
-		}
-		if err := c.moveAside(pfd, name, op.Backup, op.Path); err != nil {
+		if done, err := c.remove(pfd, name, op); err != nil || done {
 			return err
 		}
 	case OpAttrs:
@@ -401,6 +365,62 @@ func (c *committer) run(op *Op) error {
 	}
 	crashPoint("op")
 	return nil
+}
+
+// link makes op.Path a hard link to op.Entry.Link, through the stage;
+// done reports that it already was one (nothing to do).
+func (c *committer) link(pfd int, name string, op *Op) (done bool, err error) {
+	sfd, sname, err := c.root.parent(op.Entry.Link)
+	if err != nil {
+		return false, fmt.Errorf("commit: hardlink target %s of %s: %w", op.Entry.Link, op.Path, err)
+	}
+	defer unix.Close(sfd)
+	// The descriptor of the target is what gets linked: checked to be
+	// a regular file, it cannot be swapped between check and link.
+	src, err := openAttrTarget(sfd, sname, images.TypeFile, op.Entry.Link)
+	if err != nil {
+		return false, fmt.Errorf("commit: hardlink target of %s: %w", op.Path, err)
+	}
+	defer src.Close()
+	var s1 unix.Stat_t
+	if err := unix.Fstat(src.fd, &s1); err != nil {
+		return false, fmt.Errorf("commit: hardlink target of %s: %w", op.Path, err)
+	}
+	if s2, err := lstatAt(pfd, name); err == nil && s1.Ino == s2.Ino && s1.Dev == s2.Dev {
+		return true, nil
+	}
+	_ = unix.Unlinkat(c.stage.fd, op.Stage, 0) // an earlier run's link, if any
+	if err := unix.Linkat(src.fd, "", c.stage.fd, op.Stage, unix.AT_EMPTY_PATH); err != nil {
+		return false, fmt.Errorf("commit: linking %s: %w", op.Path, err)
+	}
+	if err := c.moveAside(pfd, name, op.Backup, op.Path); err != nil {
+		return false, err
+	}
+	if err := unix.Renameat(c.stage.fd, op.Stage, pfd, name); err != nil {
+		return false, fmt.Errorf("commit: linking %s: %w", op.Path, err)
+	}
+	return false, nil
+}
+
+// remove moves op.Path aside (into the backup); a directory is removed
+// only when empty. done reports that nothing was left to do.
+func (c *committer) remove(pfd int, name string, op *Op) (done bool, err error) {
+	st, err := lstatAt(pfd, name)
+	if err != nil {
+		return true, nil // gone already
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		// A directory that still holds local or unmanaged paths, or
+		// is a mount point, stays.
+		if err := unix.Unlinkat(pfd, name, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.EEXIST) {
+			return false, fmt.Errorf("commit: removing %s: %w", op.Path, err)
+		}
+		return true, nil
+	}
+	if err := c.moveAside(pfd, name, op.Backup, op.Path); err != nil {
+		return false, err
+	}
+	return false, nil
 }
 
 // runJournal runs every op of j against root. When an op fails, the ops

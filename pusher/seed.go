@@ -48,7 +48,7 @@ func (s *Syncer) seedIndex(local map[images.Digest]hostFile) {
 
 func (s *Syncer) closeSeed() {
 	if s.Slot != nil && s.Slot.tree != nil {
-		s.Slot.tree.Close()
+		_ = s.Slot.tree.Close() // a directory, read-only
 		s.Slot.tree = nil
 	}
 }

@@ -223,7 +223,7 @@ func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
 		var ce *CommitError
 		if errors.As(err, &ce) && ce.Undone {
 			res := api.Result{Image: j.To.String(), From: j.From.String(), Error: "recovery: " + err.Error()}
-			writeJSON(s.path("last-result.json"), res)
+			s.saveResult(res, true)
 		}
 		return true, fmt.Errorf("recovery: %w", err)
 	}
@@ -240,9 +240,11 @@ func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
 		if err != nil {
 			res.Error = "after recovery: " + err.Error()
 		}
-		writeJSON(s.path("last-result.json"), res)
+		s.saveResult(res, true)
 		if err != nil {
-			s.removeJournal()
+			if rerr := s.removeJournal(); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 			return true, fmt.Errorf("recovery: %w", err)
 		}
 	}
@@ -259,8 +261,8 @@ func (s *Syncer) finishCommit(ctx context.Context, j *Journal) error {
 			if rerr := s.removeJournal(); rerr != nil {
 				return errors.Join(err, rerr)
 			}
-			os.RemoveAll(j.Backup)
-			os.RemoveAll(j.Stage)
+			s.discard(j.Backup)
+			s.discard(j.Stage)
 		}
 		return err
 	}
@@ -310,7 +312,7 @@ func (s *Syncer) cleanup(gen int) {
 			if d == "backup" && e.Name() == keep {
 				continue
 			}
-			os.RemoveAll(s.path(d, e.Name()))
+			s.discard(s.path(d, e.Name()))
 		}
 	}
 }
@@ -358,14 +360,40 @@ func (s *Syncer) Sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	if !opts.DryRun {
 		// A sync that changed nothing reports without fsync: a crash
 		// that loses the report loses no news (the host is as it was).
-		durable := !res.OK || res.Changed > 0 || res.Removed > 0
-		writeFileRename(s.path("last-result.json"), 0o600, func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", " ")
-			return enc.Encode(res)
-		}, durable)
+		s.saveResult(res, !res.OK || res.Changed > 0 || res.Removed > 0)
 	}
 	return res
+}
+
+// saveResult writes res as the last result (LastResult); durable, it is
+// synced to disk. A failure leaves the previous report and is logged:
+// the sync itself is done (or failed) either way.
+func (s *Syncer) saveResult(res api.Result, durable bool) {
+	err := writeFileRename(s.path("last-result.json"), 0o600, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", " ")
+		return enc.Encode(res)
+	}, durable)
+	if err != nil && s.Log != nil {
+		s.Log.Warn("saving the sync's result", "err", err)
+	}
+}
+
+// discard removes what a sync no longer needs (a stage, old backups); a
+// failure costs only space, so it is logged, and the next sync's cleanup
+// tries again.
+func (s *Syncer) discard(path string) {
+	if err := os.RemoveAll(path); err != nil && s.Log != nil {
+		s.Log.Warn("removing", "path", path, "err", err)
+	}
+}
+
+// saveStatCache writes the stat cache; without it the next scan hashes more,
+// so a failure is logged.
+func (s *Syncer) saveStatCache() {
+	if err := s.cache.Save(s.path("statcache")); err != nil && s.Log != nil {
+		s.Log.Warn("saving the stat cache", "err", err)
+	}
 }
 
 // LastResult is the result of the last sync that was not a dry run, as
@@ -405,22 +433,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	s.setPhase("manifest")
 	var statements []signing.Statement
 	if !opts.AllowUnsigned {
-		sig, err := src.Signature(ctx, d)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("fetching signature: %w", err)
-		}
-		signed, err := signing.Verify(d, sig, s.Trusted)
-		if err != nil {
-			return err
-		}
-		if statements, err = governing(d, signed, opts.Ref); err != nil {
-			return err
-		}
-		gens, err := s.LoadGenerations()
-		if err != nil {
-			return err
-		}
-		if err := checkFresh(gens, d, st.Image, statements, opts.AllowRollback); err != nil {
+		if statements, err = s.verifyImage(ctx, d, src, opts, st); err != nil {
 			return err
 		}
 	}
@@ -435,30 +448,112 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 			return s.recordFresh(d, statements, opts.AllowRollback)
 		}
 	}
+	mb, saved, want, err := s.loadManifest(ctx, d, st, src)
+	if err != nil {
+		return err
+	}
+
+	// 2. Plan against the host.
+	s.setPhase("scan")
+	host, td, plan, err := s.planSync(ctx, d, st, want, res)
+	if err != nil || opts.DryRun {
+		return err
+	}
+	if len(plan.Ops) == 0 && st.Image == d {
+		// Nothing to do: no journal, no commit, no triggers.
+		if s.cache.dirty {
+			s.saveStatCache()
+		}
+		s.saveQuick(d, td)
+		return s.recordFresh(d, statements, opts.AllowRollback)
+	}
+	if !saved {
+		if err := writeFileAtomic(s.path("manifests", d.String()), 0o600, func(w io.Writer) error { _, err := w.Write(mb); return err }); err != nil {
+			return err
+		}
+	}
+
+	// Triggers: the image's own, then the agent's (which may override).
+	rules, err := s.imageTriggers(ctx, want, s.localIndex(host, st), src)
+	if err != nil {
+		return err
+	}
+	rules = triggers.Merge(rules, s.Triggers)
+
+	// 3. Fetch and stage.
+	stageDir := s.path("stage", d.String()[:16])
+	if err := os.MkdirAll(stageDir, 0o700); err != nil {
+		return err
+	}
+	if err := s.stage(ctx, plan, host, st, d, stageDir, src, res); err != nil {
+		if errors.Is(err, unix.ENOSPC) {
+			// Give the space back: the host stays as it was.
+			s.discard(stageDir)
+		}
+		return err
+	}
+	// 4. Journal and commit; 5. after-phase triggers.
+	return s.commitStaged(ctx, d, st, plan, stageDir, rules, statements, opts, res)
+}
+
+// verifyImage checks the signature of image d and that the host may go to it
+// (not older than what it runs, unless opts allow a rollback); it returns
+// the signed statements that govern d.
+func (s *Syncer) verifyImage(ctx context.Context, d images.Digest, src Source, opts SyncOptions, st State) ([]signing.Statement, error) {
+	sig, err := src.Signature(ctx, d)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("fetching signature: %w", err)
+	}
+	signed, err := signing.Verify(d, sig, s.Trusted)
+	if err != nil {
+		return nil, err
+	}
+	statements, err := governing(d, signed, opts.Ref)
+	if err != nil {
+		return nil, err
+	}
+	gens, err := s.LoadGenerations()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFresh(gens, d, st.Image, statements, opts.AllowRollback); err != nil {
+		return nil, err
+	}
+	return statements, nil
+}
+
+// loadManifest returns image d's manifest, its bytes, and whether the agent
+// had it saved: saved, else rebuilt from a manifest delta against the
+// host's image, else fetched. It tells src the image it reads.
+func (s *Syncer) loadManifest(ctx context.Context, d images.Digest, st State, src Source) ([]byte, bool, *images.Manifest, error) {
 	mb, saved := s.savedManifestBytes(d)
 	if !saved {
 		mb = s.manifestFromDelta(ctx, st.Image, d, src)
 	}
 	if mb == nil {
+		var err error
 		if mb, err = src.Manifest(ctx, d); err != nil {
-			return fmt.Errorf("fetching manifest: %w", err)
+			return nil, false, nil, fmt.Errorf("fetching manifest: %w", err)
 		}
 	}
 	want, err := s.parseManifest(d, mb)
 	if err != nil {
-		return err
+		return nil, false, nil, err
 	}
 	if l, ok := src.(interface {
 		useImage(images.Digest, *images.Manifest)
 	}); ok {
 		l.useImage(d, want)
 	}
+	return mb, saved, want, nil
+}
 
-	// 2. Plan against the host.
-	s.setPhase("scan")
+// planSync scans the host and plans the sync to want; it fills in res's
+// drift and counts. It refuses an image the host cannot take.
+func (s *Syncer) planSync(ctx context.Context, d images.Digest, st State, want *images.Manifest, res *api.Result) ([]Node, TreeDigest, *Plan, error) {
 	host, mounts, td, err := s.scanDigest(ctx)
 	if err != nil {
-		return err
+		return nil, td, nil, err
 	}
 	popts := s.planOptions(mounts)
 	plan := MakePlan(host, want, popts)
@@ -467,7 +562,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		if len(why) > 5 {
 			why = append(why[:5:5], fmt.Sprintf("and %d more", len(plan.Refused)-5))
 		}
-		return fmt.Errorf("image %s refused for this host: %s", d, strings.Join(why, "; "))
+		return nil, td, nil, fmt.Errorf("image %s refused for this host: %s", d, strings.Join(why, "; "))
 	}
 	if st.Image == d {
 		res.Drift = slices.Clone(plan.Changed)
@@ -487,44 +582,13 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 			res.Removed++
 		}
 	}
-	if opts.DryRun {
-		return nil
-	}
-	if len(plan.Ops) == 0 && st.Image == d {
-		// Nothing to do: no journal, no commit, no triggers.
-		if s.cache.dirty {
-			s.cache.Save(s.path("statcache"))
-		}
-		s.saveQuick(d, td)
-		return s.recordFresh(d, statements, opts.AllowRollback)
-	}
-	if !saved {
-		if err := writeFileAtomic(s.path("manifests", d.String()), 0o600, func(w io.Writer) error { _, err := w.Write(mb); return err }); err != nil {
-			return err
-		}
-	}
+	return host, td, plan, nil
+}
 
-	// Triggers: the image's own, then the agent's (which may override).
-	rules, err := s.imageTriggers(ctx, want, s.localIndex(host, st), src)
-	if err != nil {
-		return err
-	}
-	rules = triggers.Merge(rules, s.Triggers)
-
-	// 3. Fetch and stage.
-	gen := st.Generation + 1
-	stageDir := s.path("stage", d.String()[:16])
-	if err := os.MkdirAll(stageDir, 0o700); err != nil {
-		return err
-	}
-	if err := s.stage(ctx, plan, host, st, d, stageDir, src, res); err != nil {
-		if errors.Is(err, unix.ENOSPC) {
-			// Give the space back: the host stays as it was.
-			os.RemoveAll(stageDir)
-		}
-		return err
-	}
-
+// commitStaged takes the staged image d live: before-phase triggers (which may
+// veto), the journal, the commit, the record of the image's generation,
+// then after-phase triggers.
+func (s *Syncer) commitStaged(ctx context.Context, d images.Digest, st State, plan *Plan, stageDir string, rules []triggers.Rule, statements []signing.Statement, opts SyncOptions, res *api.Result) error {
 	// Before-phase triggers may veto the commit.
 	tenv := triggers.Env{Root: s.Root, Image: d.String(), Dir: s.path(), Chroot: s.chrootTriggers()}
 	if before := triggers.Select(rules, triggers.PhaseBefore, plan.Changed); len(before) > 0 {
@@ -536,15 +600,18 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		}
 	}
 
-	// 4. Journal, then commit.
+	// Journal, then commit.
 	s.setPhase("commit")
+	gen := st.Generation + 1
 	j := &Journal{From: st.Image, To: d, Generation: gen, Stage: stageDir, Backup: s.path("backup", fmt.Sprint(gen)), Ops: plan.Ops, Changed: plan.Changed}
 	if st.Image == d {
 		// A repair of drift: the image and the rollback target stay.
 		j.Generation = st.Generation
 		j.Backup = s.path("backup", fmt.Sprint(st.Generation), "repair")
 	}
-	os.RemoveAll(j.Backup)
+	if err := os.RemoveAll(j.Backup); err != nil {
+		return fmt.Errorf("clearing the backup directory: %w", err)
+	}
 	s.dropQuick()
 	if err := syncfs(s.Root); err != nil {
 		return fmt.Errorf("syncing staged files: %w", err)
@@ -565,13 +632,15 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		return fmt.Errorf("recording the image's generation: %w", err)
 	}
 
-	// 5. After-phase triggers.
+	// After-phase triggers.
 	if len(after) > 0 {
 		s.setPhase("triggers-after")
 		tr, err := triggers.Run(ctx, after, tenv)
 		res.Triggers = append(res.Triggers, tr...)
 		if err != nil {
-			s.removeJournal()
+			if rerr := s.removeJournal(); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 			return err
 		}
 	}
@@ -721,7 +790,7 @@ func (s *Syncer) saveCache(plan *Plan) {
 		n.Xattrs = op.Entry.Xattrs
 		s.cache.store(&n)
 	}
-	s.cache.Save(s.path("statcache"))
+	s.saveStatCache()
 }
 
 // maxTriggerFile bounds a trigger rules file of the image (read whole).

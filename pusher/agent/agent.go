@@ -184,7 +184,8 @@ func (a *Agent) StartSync(ctx context.Context, req api.SyncRequest) (int64, erro
 	}
 	return a.start(ctx, func(ctx context.Context) api.Result {
 		if src != a.source {
-			defer src.Close()
+			// This request's own source, read-only: nothing to lose.
+			defer func() { _ = src.Close() }()
 		}
 		opts := pusher.SyncOptions{DryRun: req.DryRun, Ref: req.Ref, AllowRollback: req.AllowRollback}
 		if req.Slot != "" {
@@ -242,7 +243,7 @@ func (a *Agent) reply(w http.ResponseWriter, id int64, err error) {
 func writeJSONResponse(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(v) // a client gone away has nothing to read it
 }
 
 // Serve recovers an interrupted commit, then serves the API on the
@@ -273,7 +274,7 @@ func (a *Agent) Serve(ctx context.Context, ready func(addr string)) error {
 		ErrorLog: slogErrorLog(a.Log)}
 	if a.Config.AddrFile != "" {
 		if err := atomicfile.WriteFile(a.Config.AddrFile, []byte(ln.Addr().String()), 0o644); err != nil {
-			ln.Close()
+			_ = ln.Close() // never served: the error is err
 			return err
 		}
 	}
@@ -284,7 +285,9 @@ func (a *Agent) Serve(ctx context.Context, ready func(addr string)) error {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil && a.Log != nil {
+			a.Log.Warn("shutting the API down", "err", err)
+		}
 	}()
 	err = srv.ServeTLS(ln, "", "")
 	if errors.Is(err, http.ErrServerClosed) {

@@ -71,140 +71,15 @@ func (c *Carry) Run(ctx context.Context) (*Report, error) {
 	}
 	c.globs = globs
 	skip := func(p string) bool { return c.Skip != nil && c.Skip(p) || c.globs.Match(p) }
-	host := map[string]*Version{}
-	if err := c.walk("etc", func(p string, e images.Entry) error {
-		if skip(p) {
-			return fs.SkipDir
-		}
-		v := &Version{Entry: e}
-		if e.Type == images.TypeFile {
-			b, err := c.Booted.ReadFile(p, maxEtcFile)
-			if err != nil {
-				return err
-			}
-			v.Content, v.Entry.SHA256 = b, images.Sum(b)
-		}
-		host[p] = v
-		return nil
-	}); err != nil {
+	host, err := c.readEtc(skip)
+	if err != nil {
 		return rep, fmt.Errorf("reading the host's /etc: %w", err)
 	}
-	inEtc := func(p string) bool { return p == "etc" || strings.HasPrefix(p, "etc/") }
-	paths := map[string]bool{}
-	for p := range host {
-		paths[p] = true
+	if err := c.mergeEtc(ctx, rep, c.etcPaths(host, skip), host); err != nil {
+		return rep, err
 	}
-	version := func(m *images.Manifest, p string) *Version {
-		if m == nil {
-			return nil
-		}
-		e := m.Lookup(p)
-		if e == nil {
-			return nil
-		}
-		r := m.Resolve(e)
-		if r == nil {
-			return nil
-		}
-		v := &Version{Entry: *r}
-		v.Entry.Path = p
-		return v
-	}
-	for _, m := range []*images.Manifest{c.Base, c.New} {
-		if m == nil {
-			continue
-		}
-		for i := range m.Entries {
-			if p := m.Entries[i].Path; inEtc(p) && !skip(p) {
-				paths[p] = true
-			}
-		}
-	}
-	sorted := make([]string, 0, len(paths))
-	for p := range paths {
-		sorted = append(sorted, p)
-	}
-	slices.SortFunc(sorted, images.ComparePaths)
-	var removes []string
-	for _, p := range sorted {
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		b, h, n := version(c.Base, p), host[p], version(c.New, p)
-		if c.Base == nil && h != nil && n != nil && same(h, n) {
-			continue
-		}
-		if c.Base == nil && h == nil {
-			continue // with no base, only what the host has is carried
-		}
-		pol := c.Policy(p)
-		d := Merge3(p, b, h, n, pol)
-		if d.Action == WriteMerged || (d.Conflict && pol == agent.PolicyMerge) {
-			// Load the bytes a line merge needs, then decide again.
-			if n != nil && n.Entry.Type == images.TypeFile {
-				if n.Content, _ = c.Slot.ReadFile(p, maxEtcFile); images.Sum(n.Content) != n.Entry.SHA256 {
-					n.Content = nil
-				}
-			}
-			if b != nil && b.Entry.Type == images.TypeFile && c.BaseContent != nil {
-				b.Content, _ = c.BaseContent(ctx, b.Entry.SHA256, b.Entry.Size)
-			}
-			if n != nil && n.Content == nil || b != nil && b.Entry.Type == images.TypeFile && b.Content == nil {
-				d = Decision{Path: p, Action: Fail, Conflict: true, Policy: pol, Reason: "changed on both; the base or image bytes could not be read for merge-lines"}
-			} else {
-				d = Merge3(p, b, h, n, pol)
-			}
-		}
-		if d.Action == TakeImage && !d.Conflict && d.Reason == "unchanged on the host" {
-			continue
-		}
-		rep.Etc = append(rep.Etc, d)
-		if d.Conflict {
-			rep.Conflicts = append(rep.Conflicts, p)
-		}
-		switch d.Action {
-		case Fail:
-			rep.Failed = append(rep.Failed, p)
-		case KeepHost:
-			if h == nil {
-				removes = append(removes, p)
-				continue
-			}
-			if err := c.put(p, h); err != nil {
-				return rep, err
-			}
-		case WriteMerged:
-			c.touched = append(c.touched, images.Parent(p))
-			if err := c.Slot.WriteFile(p, bytes.NewReader(d.Merged), n.Entry.Mode, n.Entry.UID, n.Entry.GID); err != nil {
-				return rep, err
-			}
-		}
-	}
-	for i := len(removes) - 1; i >= 0; i-- {
-		if err := c.Slot.Remove(removes[i]); err != nil {
-			return rep, err
-		}
-		c.touched = append(c.touched, images.Parent(removes[i]))
-	}
-	// The local paths, verbatim.
-	for _, root := range c.carryRoots() {
-		err := c.walk(root, func(p string, e images.Entry) error {
-			if c.Skip != nil && c.Skip(p) {
-				return fs.SkipDir
-			}
-			if !c.globs.Match(p) && !c.underCarried(p) {
-				return nil // a directory on the way to a carried path
-			}
-			v := &Version{Entry: e}
-			if err := c.put(p, v); err != nil {
-				return err
-			}
-			rep.Carried = append(rep.Carried, p)
-			return nil
-		})
-		if err != nil {
-			return rep, fmt.Errorf("carrying local paths: %w", err)
-		}
+	if err := c.carryLocal(rep); err != nil {
+		return rep, fmt.Errorf("carrying local paths: %w", err)
 	}
 	// Writing into the image's directories moved their times: put the
 	// image's back, so only the paths listed differ from the image.
@@ -224,6 +99,171 @@ func (c *Carry) Run(ctx context.Context) (*Report, error) {
 		return rep, fmt.Errorf("%w: %s", ErrConflict, strings.Join(rep.Failed, ", "))
 	}
 	return rep, nil
+}
+
+// readEtc reads the booted root's /etc (files with their bytes), leaving
+// out what skip names.
+func (c *Carry) readEtc(skip func(string) bool) (map[string]*Version, error) {
+	host := map[string]*Version{}
+	err := c.walk("etc", func(p string, e images.Entry) error {
+		if skip(p) {
+			return fs.SkipDir
+		}
+		v := &Version{Entry: e}
+		if e.Type == images.TypeFile {
+			b, err := c.Booted.ReadFile(p, maxEtcFile)
+			if err != nil {
+				return err
+			}
+			v.Content, v.Entry.SHA256 = b, images.Sum(b)
+		}
+		host[p] = v
+		return nil
+	})
+	return host, err
+}
+
+// etcPaths are the /etc paths of the host, the base image and the new
+// one, in manifest order.
+func (c *Carry) etcPaths(host map[string]*Version, skip func(string) bool) []string {
+	inEtc := func(p string) bool { return p == "etc" || strings.HasPrefix(p, "etc/") }
+	paths := map[string]bool{}
+	for p := range host {
+		paths[p] = true
+	}
+	for _, m := range []*images.Manifest{c.Base, c.New} {
+		if m == nil {
+			continue
+		}
+		for i := range m.Entries {
+			if p := m.Entries[i].Path; inEtc(p) && !skip(p) {
+				paths[p] = true
+			}
+		}
+	}
+	sorted := make([]string, 0, len(paths))
+	for p := range paths {
+		sorted = append(sorted, p)
+	}
+	slices.SortFunc(sorted, images.ComparePaths)
+	return sorted
+}
+
+// manifestVersion is path p of manifest m (hard links resolved), nil
+// when m is nil or has no p.
+func manifestVersion(m *images.Manifest, p string) *Version {
+	if m == nil {
+		return nil
+	}
+	e := m.Lookup(p)
+	if e == nil {
+		return nil
+	}
+	r := m.Resolve(e)
+	if r == nil {
+		return nil
+	}
+	v := &Version{Entry: *r}
+	v.Entry.Path = p
+	return v
+}
+
+// mergeEtc decides every /etc path (Merge3 under its policy), writes the
+// host's or the merged version into the slot, removes what the host
+// removed, and reports each decision.
+func (c *Carry) mergeEtc(ctx context.Context, rep *Report, paths []string, host map[string]*Version) error {
+	var removes []string
+	for _, p := range paths {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b, h, n := manifestVersion(c.Base, p), host[p], manifestVersion(c.New, p)
+		if c.Base == nil && h != nil && n != nil && same(h, n) {
+			continue
+		}
+		if c.Base == nil && h == nil {
+			continue // with no base, only what the host has is carried
+		}
+		d := c.decide(ctx, p, b, h, n)
+		if d.Action == TakeImage && !d.Conflict && d.Reason == "unchanged on the host" {
+			continue
+		}
+		rep.Etc = append(rep.Etc, d)
+		if d.Conflict {
+			rep.Conflicts = append(rep.Conflicts, p)
+		}
+		switch d.Action {
+		case Fail:
+			rep.Failed = append(rep.Failed, p)
+		case KeepHost:
+			if h == nil {
+				removes = append(removes, p)
+				continue
+			}
+			if err := c.put(p, h); err != nil {
+				return err
+			}
+		case WriteMerged:
+			c.touched = append(c.touched, images.Parent(p))
+			if err := c.Slot.WriteFile(p, bytes.NewReader(d.Merged), n.Entry.Mode, n.Entry.UID, n.Entry.GID); err != nil {
+				return err
+			}
+		}
+	}
+	for i := len(removes) - 1; i >= 0; i-- {
+		if err := c.Slot.Remove(removes[i]); err != nil {
+			return err
+		}
+		c.touched = append(c.touched, images.Parent(removes[i]))
+	}
+	return nil
+}
+
+// decide is Merge3 of path p under its policy; when a line merge is
+// possible it loads the base's and the image's bytes and decides again.
+func (c *Carry) decide(ctx context.Context, p string, b, h, n *Version) Decision {
+	pol := c.Policy(p)
+	d := Merge3(p, b, h, n, pol)
+	if d.Action != WriteMerged && (!d.Conflict || pol != agent.PolicyMerge) {
+		return d
+	}
+	if n != nil && n.Entry.Type == images.TypeFile {
+		// Unreadable or not the image's bytes: no line merge (below).
+		if n.Content, _ = c.Slot.ReadFile(p, maxEtcFile); images.Sum(n.Content) != n.Entry.SHA256 {
+			n.Content = nil
+		}
+	}
+	if b != nil && b.Entry.Type == images.TypeFile && c.BaseContent != nil {
+		b.Content, _ = c.BaseContent(ctx, b.Entry.SHA256, b.Entry.Size)
+	}
+	if n != nil && n.Content == nil || b != nil && b.Entry.Type == images.TypeFile && b.Content == nil {
+		return Decision{Path: p, Action: Fail, Conflict: true, Policy: pol, Reason: "changed on both; the base or image bytes could not be read for merge-lines"}
+	}
+	return Merge3(p, b, h, n, pol)
+}
+
+// carryLocal copies the local paths (the carry globs) verbatim.
+func (c *Carry) carryLocal(rep *Report) error {
+	for _, root := range c.carryRoots() {
+		err := c.walk(root, func(p string, e images.Entry) error {
+			if c.Skip != nil && c.Skip(p) {
+				return fs.SkipDir
+			}
+			if !c.globs.Match(p) && !c.underCarried(p) {
+				return nil // a directory on the way to a carried path
+			}
+			v := &Version{Entry: e}
+			if err := c.put(p, v); err != nil {
+				return err
+			}
+			rep.Carried = append(rep.Carried, p)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // underCarried reports whether a directory above p is carried.

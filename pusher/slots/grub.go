@@ -175,21 +175,13 @@ func (g *GrubBoot) edit(fn func(*GrubEnv)) error {
 // sector, so a torn write still leaves a valid block. A missing file is
 // created atomically. The filesystem is synced after either.
 func writeEnvBlock(name string, b []byte) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|unix.O_NOFOLLOW, 0)
-	if err == nil {
-		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return err
+	if f, err := os.OpenFile(name, os.O_WRONLY|unix.O_NOFOLLOW, 0); err == nil {
+		done, err := rewriteInPlace(f, b)
+		if cerr := f.Close(); err == nil && done {
+			err = cerr
 		}
-		if fi.Mode().IsRegular() && fi.Size() == int64(len(b)) {
-			if _, err := f.WriteAt(b, 0); err != nil {
-				return fmt.Errorf("grubenv: %w", err)
-			}
-			if err := f.Sync(); err != nil {
-				return fmt.Errorf("grubenv: %w", err)
-			}
-			return unix.Syncfs(int(f.Fd()))
+		if done || err != nil {
+			return err
 		}
 	}
 	if err := atomicfile.WriteFile(name, b, 0o644); err != nil {
@@ -201,6 +193,26 @@ func writeEnvBlock(name string, b []byte) error {
 	}
 	defer d.Close()
 	return unix.Syncfs(int(d.Fd()))
+}
+
+// rewriteInPlace writes b over f when f is a regular file of b's size,
+// and syncs it and its filesystem; done is false when f is not such a
+// file (nothing was written).
+func rewriteInPlace(f *os.File, b []byte) (done bool, err error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != int64(len(b)) {
+		return false, nil
+	}
+	if _, err := f.WriteAt(b, 0); err != nil {
+		return true, fmt.Errorf("grubenv: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return true, fmt.Errorf("grubenv: %w", err)
+	}
+	return true, unix.Syncfs(int(f.Fd()))
 }
 
 // CheckWritable refuses a grubenv on a device GRUB does not write at boot:

@@ -34,7 +34,7 @@ func Check(ctx context.Context, h agent.HealthCheck) error {
 		if err != nil {
 			return fmt.Errorf("check %s: %w", name, err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close() // only the status is read
 		if resp.StatusCode/100 != 2 {
 			return fmt.Errorf("check %s: %s", name, resp.Status)
 		}
@@ -46,7 +46,7 @@ func Check(ctx context.Context, h agent.HealthCheck) error {
 		if err != nil {
 			return fmt.Errorf("check %s: %w", name, err)
 		}
-		c.Close()
+		_ = c.Close() // the connect was the check
 	case len(h.Command) > 0:
 		if name == "" {
 			name = h.Command[0]

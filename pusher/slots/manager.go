@@ -202,22 +202,28 @@ func (m *Manager) mount(slot string) (string, func(), error) {
 	if err := os.MkdirAll(mnt, 0o700); err != nil {
 		return "", nil, err
 	}
-	unix.Unmount(mnt, unix.MNT_DETACH) // a mount left by a crash
+	_ = unix.Unmount(mnt, unix.MNT_DETACH) // a mount left by a crash, if any
 	if err := unix.Mount(sc.Device, mnt, sc.FSType, unix.MS_NODEV|unix.MS_NOSUID, ""); err != nil {
 		return "", nil, fmt.Errorf("mounting slot %s (%s): %w", slot, sc.Device, err)
 	}
 	return mnt, func() {
-		unix.Syncfs(mustOpen(mnt))
-		unix.Unmount(mnt, 0)
+		if err := syncUnmount(mnt); err != nil && m.Log != nil {
+			m.Log.Error("unmounting slot", "slot", slot, "err", err)
+		}
 	}, nil
 }
 
-func mustOpen(p string) int {
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1
+// syncUnmount flushes the filesystem mounted at mnt and unmounts it.
+func syncUnmount(mnt string) error {
+	fd, err := unix.Open(mnt, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		err = unix.Syncfs(fd)
+		_ = unix.Close(fd) // read-only
 	}
-	return fd
+	if uerr := unix.Unmount(mnt, 0); uerr != nil {
+		return errors.Join(err, fmt.Errorf("unmounting %s: %w", mnt, uerr))
+	}
+	return err
 }
 
 // slotSyncer is a Syncer of the slot mounted at root, seeded from the
@@ -347,7 +353,9 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	crash("slot-carried")
 	if cerr != nil {
 		st.Slots[target] = &SlotState{Writing: d.String(), Report: rep}
-		st.Save(m.C.StateDir)
+		if err := st.Save(m.C.StateDir); err != nil {
+			cerr = errors.Join(cerr, err)
+		}
 		return res, cerr
 	}
 	st.Slots[target] = &SlotState{Image: d.String(), Base: rep.Base, SyncedAt: m.now(), Report: rep}
@@ -481,7 +489,9 @@ func (m *Manager) switchLocked(ctx context.Context, st *State, booted, target st
 	if arm != nil {
 		st.fail(Attempt{N: st.Trial.N, Slot: target, Image: s.Image, At: m.now(), Reason: "the switch failed: " + arm.Error()})
 		st.Trial = nil
-		st.Save(m.C.StateDir)
+		if err := st.Save(m.C.StateDir); err != nil {
+			return errors.Join(arm, err)
+		}
 		return arm
 	}
 	st.Trial.Armed = true
@@ -693,10 +703,11 @@ func (m *Manager) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		if err != nil {
 			w.WriteHeader(http.StatusConflict)
-			json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			// A client gone away has nothing to read either.
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 			return
 		}
-		json.NewEncoder(w).Encode(v)
+		_ = json.NewEncoder(w).Encode(v)
 	}
 	mux.HandleFunc("GET /v1/slots/status", func(w http.ResponseWriter, r *http.Request) {
 		s, err := m.Status()

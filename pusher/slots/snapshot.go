@@ -38,42 +38,8 @@ func TakeSnapshot(ctx context.Context, root *pusher.Tree, base *images.Manifest,
 	zw := gzip.NewWriter(out)
 	tw := tar.NewWriter(zw)
 	c := &Carry{Booted: root, globs: globs, Carry: carry}
-	n := 0
-	add := func(p string, e images.Entry) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if skip != nil && skip(p) {
-			return fs.SkipDir
-		}
-		h := &tar.Header{Name: p, Mode: int64(e.Mode), Uid: e.UID, Gid: e.GID, Format: tar.FormatPAX}
-		switch e.Type {
-		case images.TypeDir:
-			h.Typeflag, h.Name = tar.TypeDir, p+"/"
-		case images.TypeSymlink:
-			h.Typeflag, h.Linkname = tar.TypeSymlink, e.Link
-		case images.TypeFile:
-			h.Typeflag, h.Size = tar.TypeReg, e.Size
-		default:
-			return nil
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		n++
-		if e.Type == images.TypeFile {
-			f, err := root.Open(p)
-			if err != nil {
-				return err
-			}
-			_, err = io.CopyN(tw, f, e.Size)
-			f.Close()
-			if err != nil {
-				return fmt.Errorf("snapshot of %s: %w", p, err)
-			}
-		}
-		return nil
-	}
+	sw := &snapshotWriter{ctx: ctx, root: root, tw: tw, skip: skip}
+	add := sw.add
 	// /etc paths that differ from the image, with their directories.
 	err = c.walk("etc", func(p string, e images.Entry) error {
 		if skip != nil && skip(p) {
@@ -100,7 +66,7 @@ func TakeSnapshot(ctx context.Context, root *pusher.Tree, base *images.Manifest,
 		return add(p, e)
 	})
 	if err != nil {
-		return n, err
+		return sw.n, err
 	}
 	for _, r := range c.carryRoots() {
 		if r == "etc" || strings.HasPrefix(r, "etc/") {
@@ -116,16 +82,62 @@ func TakeSnapshot(ctx context.Context, root *pusher.Tree, base *images.Manifest,
 			return nil
 		})
 		if err != nil {
-			return n, err
+			return sw.n, err
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return n, err
+		return sw.n, err
 	}
 	if err := zw.Close(); err != nil {
-		return n, err
+		return sw.n, err
 	}
-	return n, out.Commit()
+	return sw.n, out.Commit()
+}
+
+// snapshotWriter writes a snapshot's entries and counts them.
+type snapshotWriter struct {
+	ctx  context.Context
+	root *pusher.Tree
+	tw   *tar.Writer
+	skip func(string) bool
+	n    int
+}
+
+// add writes path p (a directory, symlink or file; others are left out).
+func (w *snapshotWriter) add(p string, e images.Entry) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	if w.skip != nil && w.skip(p) {
+		return fs.SkipDir
+	}
+	h := &tar.Header{Name: p, Mode: int64(e.Mode), Uid: e.UID, Gid: e.GID, Format: tar.FormatPAX}
+	switch e.Type {
+	case images.TypeDir:
+		h.Typeflag, h.Name = tar.TypeDir, p+"/"
+	case images.TypeSymlink:
+		h.Typeflag, h.Linkname = tar.TypeSymlink, e.Link
+	case images.TypeFile:
+		h.Typeflag, h.Size = tar.TypeReg, e.Size
+	default:
+		return nil
+	}
+	if err := w.tw.WriteHeader(h); err != nil {
+		return err
+	}
+	w.n++
+	if e.Type == images.TypeFile {
+		f, err := w.root.Open(p)
+		if err != nil {
+			return err
+		}
+		_, err = io.CopyN(w.tw, f, e.Size)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("snapshot of %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // RestoreSnapshot writes a snapshot's entries back into root (beneath

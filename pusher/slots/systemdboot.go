@@ -242,7 +242,8 @@ func clearImmutable(p string) {
 	if err != nil || attr&fsImmutableFL == 0 {
 		return
 	}
-	unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, int(attr&^fsImmutableFL))
+	// Best effort: the write that follows reports a file still immutable.
+	_ = unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, int(attr&^fsImmutableFL))
 }
 
 // fsImmutableFL is FS_IMMUTABLE_FL of linux/fs.h.
