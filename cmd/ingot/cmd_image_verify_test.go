@@ -44,7 +44,9 @@ func TestVerifyRootAgreesWithDrift(t *testing.T) {
 			}
 			return os.Symlink("other", p)
 		}, "usr/lib/link"},
-		{"xattr", func(r string) error { return unix.Lsetxattr(filepath.Join(r, "data/x"), "user.k", []byte("changed"), 0) }, "data/x"},
+		{"xattr", func(r string) error {
+			return unix.Lsetxattr(filepath.Join(r, "data/x"), "user.k", []byte("changed"), 0)
+		}, "data/x"},
 		{"xattr removed", func(r string) error { return unix.Lremovexattr(filepath.Join(r, "data/x"), "user.k") }, "data/x"},
 		{"hardlink broken", func(r string) error {
 			b := filepath.Join(r, "data/b")
