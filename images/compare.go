@@ -89,6 +89,10 @@ type Delta struct {
 type CompareOptions struct {
 	// IgnoreMtime leaves mtimes out of the comparison.
 	IgnoreMtime bool
+	// NamesWhereBoth compares user and group names only where both
+	// entries carry one: the agent's view of a host, whose names come
+	// from its own account files only when it manages them.
+	NamesWhereBoth bool
 	// Exclude leaves out paths for which it returns true (on both sides).
 	Exclude func(path string) bool
 }
@@ -138,7 +142,7 @@ func Compare(a, b *Manifest, opts CompareOptions) []Delta {
 		case eb == nil:
 			d.Kind = Removed
 		default:
-			d.Keys = diffKeys(d.Old, d.New, opts)
+			d.Keys = DiffKeys(d.Old, d.New, opts)
 			if !slices.Equal(d.OldLinks, d.NewLinks) {
 				d.Keys = append(d.Keys, KeyHardlink)
 			}
@@ -189,6 +193,35 @@ func linkGroups(m *Manifest) groups {
 	return g
 }
 
+// LinkPeers maps every path of a hardlink group among n entries (in
+// manifest order, entry(i) the i-th) to the group's other paths, sorted:
+// what KeyHardlink compares. Paths in no group are not in the map.
+func LinkPeers(n int, entry func(i int) *Entry) map[string][]string {
+	g := groups{}
+	for i := range n {
+		if e := entry(i); e.Type == TypeHardlink {
+			if g[e.Link] == nil {
+				g[e.Link] = []string{e.Link}
+			}
+			g[e.Link] = append(g[e.Link], e.Path)
+		}
+	}
+	peers := map[string][]string{}
+	for _, all := range g {
+		for _, p := range all {
+			o := make([]string, 0, len(all)-1)
+			for _, q := range all {
+				if q != p {
+					o = append(o, q)
+				}
+			}
+			slices.SortFunc(o, ComparePaths)
+			peers[p] = o
+		}
+	}
+	return peers
+}
+
 // others lists the other paths sharing e's inode, nil if none.
 func (g groups) others(m *Manifest, e *Entry) []string {
 	f := e.Path
@@ -208,8 +241,13 @@ func (g groups) others(m *Manifest, e *Entry) []string {
 	return o
 }
 
-// diffKeys names the attributes that differ between a and b.
-func diffKeys(a, b *Entry, opts CompareOptions) []string {
+// DiffKeys names the attributes that differ between a and b, in Compare's
+// fixed order: the one rule for "these two entries differ", which both
+// Compare (image verify --root) and the agent's plan use. A symlink's mode
+// is never compared (Linux gives every symlink 0777 and cannot change
+// it). Hardlink groups are not entries' attributes: Compare adds
+// KeyHardlink itself.
+func DiffKeys(a, b *Entry, opts CompareOptions) []string {
 	var k []string
 	add := func(differ bool, key string) {
 		if differ {
@@ -217,16 +255,19 @@ func diffKeys(a, b *Entry, opts CompareOptions) []string {
 		}
 	}
 	add(a.Type != b.Type, KeyType)
-	add(a.Mode != b.Mode, KeyMode)
+	add(a.Mode != b.Mode && !(a.Type == TypeSymlink && b.Type == TypeSymlink), KeyMode)
 	add(a.UID != b.UID, KeyUID)
 	add(a.GID != b.GID, KeyGID)
-	add(a.Uname != b.Uname, KeyUname)
-	add(a.Gname != b.Gname, KeyGname)
+	add(a.Uname != b.Uname && !(opts.NamesWhereBoth && (a.Uname == "" || b.Uname == "")), KeyUname)
+	add(a.Gname != b.Gname && !(opts.NamesWhereBoth && (a.Gname == "" || b.Gname == "")), KeyGname)
 	add(a.Size != b.Size, KeySize)
 	add(a.SHA256 != b.SHA256, KeySHA256)
 	add(a.Link != b.Link, KeyLink)
 	add(a.DevMajor != b.DevMajor || a.DevMinor != b.DevMinor, KeyDevice)
 	add(!opts.IgnoreMtime && a.Mtime != b.Mtime, KeyTime)
+	if len(a.Xattrs) == 0 && len(b.Xattrs) == 0 || maps.Equal(a.Xattrs, b.Xattrs) {
+		return k
+	}
 	names := slices.Sorted(maps.Keys(a.Xattrs))
 	for n := range b.Xattrs {
 		if _, ok := a.Xattrs[n]; !ok {
@@ -240,6 +281,17 @@ func diffKeys(a, b *Entry, opts CompareOptions) []string {
 		add(oka != okb || va != vb, KeyXattr+n)
 	}
 	return k
+}
+
+// IsContentKey reports whether key k is about what a path holds (its
+// type, size, content, link target, device numbers) rather than its
+// attributes (mode, owner, mtime, xattrs), which can be set in place.
+func IsContentKey(k string) bool {
+	switch k {
+	case KeyType, KeySize, KeySHA256, KeyLink, KeyDevice:
+		return true
+	}
+	return false
 }
 
 // entryJSON is the JSON form of an Entry: the manifest's keyword names,

@@ -85,138 +85,225 @@ type PlanOptions struct {
 }
 
 // MakePlan compares the host's current nodes with the wanted manifest.
+// A path differs where images.DiffKeys (the rule image verify --root
+// reports with) names a key: a content key (type, size, content, link
+// target, device) means a put (or mkdir, link), any other an attrs op.
 func MakePlan(host []Node, want *images.Manifest, opts PlanOptions) *Plan {
-	have := make(map[string]*Node, len(host))
+	p := newPlanner(host, want, opts)
+	for i := range want.Entries {
+		e := &want.Entries[i]
+		if e.Path != "." && p.skip(e.Path) {
+			continue
+		}
+		switch e.Type {
+		case images.TypeDir:
+			p.dir(e)
+		case images.TypeHardlink:
+			p.link(e)
+		default:
+			p.put(e)
+		}
+	}
+	p.findReplacedDirs()
+	p.removeExtra(host)
+	p.relinked(host)
+	p.touchDirs()
+	pl := p.pl
+	slices.SortStableFunc(p.attrs, func(a, b Op) int { return images.ComparePaths(b.Path, a.Path) })
+	pl.Ops = append(pl.Ops, p.attrs...)
+	slices.SortFunc(pl.Changed, images.ComparePaths)
+	pl.Changed = slices.Compact(pl.Changed)
+	return pl
+}
+
+// planCompare is how a host entry is compared with the image's: the
+// host's user and group names come from its own account files, and only
+// when it manages them, so names are compared where both sides have one.
+var planCompare = images.CompareOptions{NamesWhereBoth: true}
+
+// differs compares host entry h with the wanted e: content (what only a
+// put changes) and attrs (what an attrs op sets in place).
+func differs(h, e *images.Entry) (content, attrs bool) {
+	for _, k := range images.DiffKeys(h, e, planCompare) {
+		if images.IsContentKey(k) {
+			content = true
+		} else {
+			attrs = true
+		}
+	}
+	return content, attrs
+}
+
+// planner is the state of one MakePlan.
+type planner struct {
+	want *images.Manifest
+	opts PlanOptions
+	have map[string]*Node
 	// holds: host directories with a local path or a mount point at any
 	// depth below them (the scan left those out).
-	holds := map[string]bool{}
+	holds        map[string]bool
+	pl           *Plan
+	replaced     map[string]bool // files whose inode a put replaces
+	dirty        map[string]bool // directories whose entries change
+	replacedDirs map[string]bool // directories the image replaces with something else
+	attrs        []Op
+}
+
+func newPlanner(host []Node, want *images.Manifest, opts PlanOptions) *planner {
+	p := &planner{
+		want: want, opts: opts, pl: &Plan{},
+		have:  make(map[string]*Node, len(host)),
+		holds: map[string]bool{}, replaced: map[string]bool{}, dirty: map[string]bool{}, replacedDirs: map[string]bool{},
+	}
 	for i := range host {
-		have[host[i].Path] = &host[i]
+		p.have[host[i].Path] = &host[i]
 		if host[i].HoldsLocal {
-			for p := host[i].Path; !holds[p]; p = images.Parent(p) {
-				holds[p] = true
-				if p == "." {
+			for q := host[i].Path; !p.holds[q]; q = images.Parent(q) {
+				p.holds[q] = true
+				if q == "." {
 					break
 				}
 			}
 		}
 	}
-	skip := func(p string) bool {
-		if opts.Local != nil && opts.Local(p) {
+	return p
+}
+
+// skip reports paths a sync leaves alone: local ones and those under a
+// mount point.
+func (p *planner) skip(path string) bool {
+	if p.opts.Local != nil && p.opts.Local(path) {
+		return true
+	}
+	for _, m := range p.opts.Mounts {
+		if path == m || (len(path) > len(m) && path[:len(m)] == m && path[len(m)] == '/') {
 			return true
 		}
-		for _, m := range opts.Mounts {
-			if p == m || (len(p) > len(m) && p[:len(m)] == m && p[len(m)] == '/') {
-				return true
-			}
-		}
-		return false
 	}
-	pl := &Plan{}
-	replaced := map[string]bool{} // files whose inode a put replaces
-	dirty := map[string]bool{}    // directories whose entries change
-	changed := func(p string) {
-		pl.Changed = append(pl.Changed, p)
-		dirty[images.Parent(p)] = true
+	return false
+}
+
+// changed records that the commit creates, replaces or removes path.
+func (p *planner) changed(path string) {
+	p.pl.Changed = append(p.pl.Changed, path)
+	p.dirty[images.Parent(path)] = true
+}
+
+// setAttrs plans an attrs op making host entry h's attributes e's.
+func (p *planner) setAttrs(e *images.Entry, h *Node) {
+	ec, old := e.Clone(), h.Entry
+	p.attrs = append(p.attrs, Op{Kind: OpAttrs, Path: e.Path, Entry: &ec, Old: &old})
+	if e.Path != "." {
+		p.pl.Changed = append(p.pl.Changed, e.Path)
 	}
-	var attrs []Op
-	for i := range want.Entries {
-		e := &want.Entries[i]
-		if e.Path != "." && skip(e.Path) {
-			continue
+}
+
+// replacing fills in op's backup of host entry h (nil: nothing there).
+func replacing(op *Op, h *Node) {
+	if h == nil {
+		return
+	}
+	op.Backup = stageName(op.Path, nil)
+	if h.Type == images.TypeFile {
+		op.OldSHA = h.SHA256
+	}
+}
+
+// dir plans directory e.
+func (p *planner) dir(e *images.Entry) {
+	h := p.have[e.Path]
+	if h != nil && h.Type == images.TypeDir {
+		if _, attrs := differs(&h.Entry, e); attrs {
+			p.setAttrs(e, h)
 		}
-		h := have[e.Path]
-		ec := e.Clone()
-		switch e.Type {
-		case images.TypeDir:
-			if h == nil || h.Type != images.TypeDir {
-				op := Op{Kind: OpMkdir, Path: e.Path, Entry: &ec}
-				if h != nil {
-					op.Backup = stageName(e.Path, nil)
-					if h.Type == images.TypeFile {
-						op.OldSHA = h.SHA256
-					}
-				}
-				pl.Ops = append(pl.Ops, op)
-				changed(e.Path)
-				attrs = append(attrs, Op{Kind: OpAttrs, Path: e.Path, Entry: &ec})
-				continue
+		return
+	}
+	ec := e.Clone()
+	op := Op{Kind: OpMkdir, Path: e.Path, Entry: &ec}
+	replacing(&op, h)
+	p.pl.Ops = append(p.pl.Ops, op)
+	p.changed(e.Path)
+	p.attrs = append(p.attrs, Op{Kind: OpAttrs, Path: e.Path, Entry: &ec})
+}
+
+// link plans hardlink e.
+func (p *planner) link(e *images.Entry) {
+	if p.skip(e.Link) {
+		p.pl.Refused = append(p.pl.Refused, fmt.Sprintf("%s is a hardlink to %s, a local path of this host (or under a mount): a sync never links to what it does not manage", e.Path, e.Link))
+		return
+	}
+	h := p.have[e.Path]
+	if h != nil && h.Type == images.TypeHardlink && h.Link == e.Link && !p.replaced[e.Link] {
+		return
+	}
+	ec := e.Clone()
+	op := Op{Kind: OpLink, Path: e.Path, Entry: &ec, Stage: stageName(e.Path, e)}
+	replacing(&op, h)
+	p.pl.Ops = append(p.pl.Ops, op)
+	p.changed(e.Path)
+}
+
+// put plans file, symlink or node e.
+func (p *planner) put(e *images.Entry) {
+	h := p.have[e.Path]
+	if h != nil {
+		content, attrs := differs(&h.Entry, e)
+		if !content {
+			if attrs {
+				p.setAttrs(e, h)
 			}
-			if !sameAttrs(&h.Entry, e) {
-				old := h.Entry
-				attrs = append(attrs, Op{Kind: OpAttrs, Path: e.Path, Entry: &ec, Old: &old})
-				if e.Path != "." {
-					pl.Changed = append(pl.Changed, e.Path)
-				}
-			}
-		case images.TypeHardlink:
-			if skip(e.Link) {
-				pl.Refused = append(pl.Refused, fmt.Sprintf("%s is a hardlink to %s, a local path of this host (or under a mount): a sync never links to what it does not manage", e.Path, e.Link))
-				continue
-			}
-			if h != nil && h.Type == images.TypeHardlink && h.Link == e.Link && !replaced[e.Link] {
-				continue
-			}
-			op := Op{Kind: OpLink, Path: e.Path, Entry: &ec, Stage: stageName(e.Path, e)}
-			if h != nil {
-				op.Backup = stageName(e.Path, nil)
-				if h.Type == images.TypeFile {
-					op.OldSHA = h.SHA256
-				}
-			}
-			pl.Ops = append(pl.Ops, op)
-			changed(e.Path)
-		default:
-			if h != nil && sameContent(&h.Entry, e) {
-				if !sameAttrs(&h.Entry, e) {
-					old := h.Entry
-					attrs = append(attrs, Op{Kind: OpAttrs, Path: e.Path, Entry: &ec, Old: &old})
-					pl.Changed = append(pl.Changed, e.Path)
-				}
-				continue
-			}
-			op := Op{Kind: OpPut, Path: e.Path, Entry: &ec, Stage: stageName(e.Path, e)}
-			if h != nil {
-				op.Backup = stageName(e.Path, nil)
-				if h.Type == images.TypeFile {
-					op.OldSHA = h.SHA256
-					op.DeltaFrom = h.SHA256
-				}
-			}
-			if e.Type == images.TypeFile {
-				replaced[e.Path] = true
-				pl.FetchBytes += e.Size
-				pl.FetchFiles++
-			}
-			pl.Ops = append(pl.Ops, op)
-			changed(e.Path)
+			return
 		}
 	}
-	// Directories the image replaces with something else: what they hold
-	// is removed first (children first), so its backups are kept file by
-	// file and the directory is empty when it is moved aside.
-	replacedDirs := map[string]bool{}
-	for _, op := range pl.Ops {
-		if h := have[op.Path]; h != nil && h.Type == images.TypeDir && op.Kind != OpMkdir {
-			replacedDirs[op.Path] = true
-			if holds[op.Path] {
-				pl.Refused = append(pl.Refused, fmt.Sprintf("the image replaces directory %s with a %s, but on this host it holds local paths or mount points, which a sync never moves or deletes", op.Path, op.Entry.Type))
+	ec := e.Clone()
+	op := Op{Kind: OpPut, Path: e.Path, Entry: &ec, Stage: stageName(e.Path, e)}
+	replacing(&op, h)
+	if h != nil && h.Type == images.TypeFile {
+		op.DeltaFrom = h.SHA256
+	}
+	if e.Type == images.TypeFile {
+		p.replaced[e.Path] = true
+		p.pl.FetchBytes += e.Size
+		p.pl.FetchFiles++
+	}
+	p.pl.Ops = append(p.pl.Ops, op)
+	p.changed(e.Path)
+}
+
+// findReplacedDirs finds the directories the image replaces with
+// something else: what they hold is removed first (children first), so
+// its backups are kept file by file and the directory is empty when it
+// is moved aside. One holding local paths or mount points refuses the
+// plan.
+func (p *planner) findReplacedDirs() {
+	for _, op := range p.pl.Ops {
+		if h := p.have[op.Path]; h != nil && h.Type == images.TypeDir && op.Kind != OpMkdir {
+			p.replacedDirs[op.Path] = true
+			if p.holds[op.Path] {
+				p.pl.Refused = append(p.pl.Refused, fmt.Sprintf("the image replaces directory %s with a %s, but on this host it holds local paths or mount points, which a sync never moves or deletes", op.Path, op.Entry.Type))
 			}
 		}
 	}
-	under := func(p string) bool {
-		for q := images.Parent(p); q != "."; q = images.Parent(q) {
-			if replacedDirs[q] {
-				return true
-			}
+}
+
+// underReplaced reports whether path is below a replaced directory.
+func (p *planner) underReplaced(path string) bool {
+	for q := images.Parent(path); q != "."; q = images.Parent(q) {
+		if p.replacedDirs[q] {
+			return true
 		}
-		return false
 	}
-	// What the host has and the image does not.
+	return false
+}
+
+// removeExtra plans the removal of what the host has and the image does
+// not: under replaced directories before everything else, the rest after
+// the puts, children first.
+func (p *planner) removeExtra(host []Node) {
 	var removes, early []Op
 	for i := range host {
 		n := &host[i]
-		if n.Path == "." || skip(n.Path) || want.Lookup(n.Path) != nil || (opts.Keep != nil && n.Type == images.TypeDir && opts.Keep(n.Path)) {
+		if n.Path == "." || p.skip(n.Path) || p.want.Lookup(n.Path) != nil || (p.opts.Keep != nil && n.Type == images.TypeDir && p.opts.Keep(n.Path)) {
 			continue
 		}
 		op := Op{Kind: OpRemove, Path: n.Path, Backup: stageName(n.Path, nil)}
@@ -227,68 +314,59 @@ func MakePlan(host []Node, want *images.Manifest, opts PlanOptions) *Plan {
 			old := n.Entry
 			op.Old = &old
 		}
-		if len(replacedDirs) > 0 && under(n.Path) {
+		if len(p.replacedDirs) > 0 && p.underReplaced(n.Path) {
 			early = append(early, op)
 		} else {
 			removes = append(removes, op)
 		}
-		changed(n.Path)
+		p.changed(n.Path)
 	}
 	slices.Reverse(removes)
 	slices.Reverse(early)
-	pl.Ops = append(early, pl.Ops...)
-	pl.Ops = append(pl.Ops, removes...)
-	// Directories whose entries changed get their attributes (mtime) set again.
-	for _, op := range attrs {
-		delete(dirty, op.Path)
+	p.pl.Ops = append(early, p.pl.Ops...)
+	p.pl.Ops = append(p.pl.Ops, removes...)
+}
+
+// relinked adds to Changed the paths on both sides whose hardlink group
+// differs (images.KeyHardlink): linking or unlinking one path of a group
+// changes the others' inode too.
+func (p *planner) relinked(host []Node) {
+	hp := images.LinkPeers(len(host), func(i int) *images.Entry { return &host[i].Entry })
+	wp := images.LinkPeers(len(p.want.Entries), func(i int) *images.Entry { return &p.want.Entries[i] })
+	check := func(path string) {
+		if p.have[path] != nil && p.want.Lookup(path) != nil && !p.skip(path) && !slices.Equal(hp[path], wp[path]) {
+			p.pl.Changed = append(p.pl.Changed, path)
+		}
 	}
-	for _, p := range slices.SortedFunc(maps.Keys(dirty), images.ComparePaths) {
-		if e := want.Lookup(p); e != nil && e.Type == images.TypeDir && (p == "." || !skip(p)) {
+	for path := range hp {
+		check(path)
+	}
+	for path := range wp {
+		if _, ok := hp[path]; !ok {
+			check(path)
+		}
+	}
+}
+
+// touchDirs gives the directories whose entries changed their attributes
+// (mtime) again.
+func (p *planner) touchDirs() {
+	for _, op := range p.attrs {
+		delete(p.dirty, op.Path)
+	}
+	for _, d := range slices.SortedFunc(maps.Keys(p.dirty), images.ComparePaths) {
+		if e := p.want.Lookup(d); e != nil && e.Type == images.TypeDir && (d == "." || !p.skip(d)) {
 			ec := e.Clone()
-			op := Op{Kind: OpAttrs, Path: p, Entry: &ec}
-			if h := have[p]; h != nil && h.Type == images.TypeDir {
+			op := Op{Kind: OpAttrs, Path: d, Entry: &ec}
+			if h := p.have[d]; h != nil && h.Type == images.TypeDir {
 				// Same attributes (else an attrs op exists): only the
 				// mtime the commit moves is set back; Old undoes it.
 				old := h.Entry
 				op.Old = &old
 			}
-			attrs = append(attrs, op)
+			p.attrs = append(p.attrs, op)
 		}
 	}
-	slices.SortStableFunc(attrs, func(a, b Op) int { return images.ComparePaths(b.Path, a.Path) })
-	pl.Ops = append(pl.Ops, attrs...)
-	slices.SortFunc(pl.Changed, images.ComparePaths)
-	pl.Changed = slices.Compact(pl.Changed)
-	return pl
-}
-
-// sameContent reports whether host entry h holds what e wants, ignoring
-// owner, mode, xattrs and mtime.
-func sameContent(h, e *images.Entry) bool {
-	if h.Type != e.Type {
-		return false
-	}
-	switch e.Type {
-	case images.TypeFile:
-		return h.Size == e.Size && h.SHA256 == e.SHA256
-	case images.TypeSymlink:
-		return h.Link == e.Link
-	case images.TypeChar, images.TypeBlock:
-		return h.DevMajor == e.DevMajor && h.DevMinor == e.DevMinor
-	}
-	return true
-}
-
-// sameAttrs compares what OpAttrs sets. User and group names are not
-// compared: the host's files carry numeric ids.
-func sameAttrs(h, e *images.Entry) bool {
-	if h.UID != e.UID || h.GID != e.GID || !maps.Equal(h.Xattrs, e.Xattrs) || h.Mtime != e.Mtime {
-		return false
-	}
-	if e.Type == images.TypeSymlink {
-		return true // a symlink's mode means nothing on Linux
-	}
-	return h.Mode == e.Mode
 }
 
 // Drift lists the paths where the host differs from the image it was last

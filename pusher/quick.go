@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"io"
 	"maps"
 	"os"
 	"slices"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -71,18 +73,76 @@ type TreeDigest struct {
 	Start  int64 // when the walk began (coarse wall clock, ns)
 }
 
-func (w *walked) digest() TreeDigest {
+// digester makes the TreeDigest of a walk: as each directory is read
+// (concurrently), the digest of its entries' names and inode facts.
+type digester struct {
+	start  int64 // CLOCK_REALTIME_COARSE when the walk began, in ns
+	mu     sync.Mutex
+	dirs   map[string]images.Digest
+	unsure bool // a ctime not older than start
+}
+
+func newDigester() *digester {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_REALTIME_COARSE, &ts) // cannot fail for this clock
+	return &digester{start: ts.Nano(), dirs: map[string]images.Digest{}}
+}
+
+func (d *digester) observe(dir string) images.DirObserver {
+	return &dirDigest{d: d, dir: dir, h: sha256.New()}
+}
+
+// dirDigest is the digest of one directory's entries.
+type dirDigest struct {
+	d      *digester
+	dir    string
+	h      hash.Hash
+	tuple  [statTupleLen]byte
+	unsure bool
+}
+
+func (o *dirDigest) Entry(name string, st *unix.Stat_t, mount bool) {
+	if st.Ctim.Nano() >= o.d.start {
+		o.unsure = true
+	}
+	statTuple(o.tuple[:], st)
+	o.h.Write([]byte(name))
+	if mount {
+		// A mount point: its own facts are what is digested.
+		o.h.Write([]byte{0, 'm'})
+	} else {
+		o.h.Write([]byte{0, 'e'})
+	}
+	o.h.Write(o.tuple[:])
+}
+
+func (o *dirDigest) Done() {
+	var sum images.Digest
+	o.h.Sum(sum[:0])
+	o.d.mu.Lock()
+	o.d.dirs[o.dir] = sum
+	if o.unsure {
+		o.d.unsure = true
+	}
+	o.d.mu.Unlock()
+}
+
+// digest is the digest of walk t: the root's facts, then each
+// directory's digest in path order.
+func (d *digester) digest(t *images.Tree) TreeDigest {
 	h := sha256.New()
-	h.Write(w.rootStat[:])
+	var root [statTupleLen]byte
+	statTuple(root[:], &t.RootStat)
+	h.Write(root[:])
 	n := 0
-	for _, d := range slices.SortedFunc(maps.Keys(w.dirs), images.ComparePaths) {
-		v := w.dirs[d]
-		h.Write([]byte(d))
+	for _, dir := range slices.SortedFunc(maps.Keys(d.dirs), images.ComparePaths) {
+		v := d.dirs[dir]
+		h.Write([]byte(dir))
 		h.Write([]byte{0})
 		h.Write(v[:])
 		n++
 	}
-	td := TreeDigest{Paths: n, Sure: !w.unsure, Start: w.start}
+	td := TreeDigest{Paths: n, Sure: !d.unsure && !t.Vanished, Start: d.start}
 	h.Sum(td.Digest[:0])
 	return td
 }
@@ -99,17 +159,17 @@ type quickRecord struct {
 // quickKey is the record's key for image d under the Syncer's settings.
 func (s *Syncer) quickKey(d images.Digest) images.Digest {
 	h := sha256.New()
-	io.WriteString(h, "ingot quick v1\x00")
+	_, _ = io.WriteString(h, "ingot quick v1\x00")
 	h.Write(d[:])
 	for _, v := range []string{s.Root, s.relState()} {
-		io.WriteString(h, v)
+		_, _ = io.WriteString(h, v)
 		h.Write([]byte{0})
 	}
 	for _, g := range s.Local {
-		io.WriteString(h, "local "+g.String()+"\x00")
+		_, _ = io.WriteString(h, "local "+g.String()+"\x00")
 	}
 	for _, g := range s.Cross {
-		io.WriteString(h, "cross "+g.String()+"\x00")
+		_, _ = io.WriteString(h, "cross "+g.String()+"\x00")
 	}
 	var k images.Digest
 	h.Sum(k[:0])
@@ -118,12 +178,13 @@ func (s *Syncer) quickKey(d images.Digest) images.Digest {
 
 // quickWalk walks the root as a sync's scan does, with lstat only.
 func (s *Syncer) quickWalk(ctx context.Context) (TreeDigest, error) {
-	w, err := walkTree(ctx, s.Root, s.scanOptions(nil), true)
+	dg := newDigester()
+	t, err := images.WalkTree(ctx, s.Root, s.scanOptions(nil).tree(dg, true))
 	if err != nil {
 		return TreeDigest{}, err
 	}
-	w.tree.Close()
-	return w.digest(), nil
+	_ = t.Close() // read-only
+	return dg.digest(t), nil
 }
 
 // quickUnchanged reports whether the host is exactly as the last full

@@ -84,7 +84,7 @@ func (t *Tree) WriteFile(rel string, r io.Reader, mode uint32, uid, gid int) err
 	if len(tmp) > 250 {
 		tmp = tmp[:250]
 	}
-	unix.Unlinkat(pfd, tmp, 0)
+	_ = unix.Unlinkat(pfd, tmp, 0) // a leftover, or the failed write's temporary file
 	fd, err := unix.Openat(pfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", t.t.abs(rel), err)
@@ -107,7 +107,7 @@ func (t *Tree) WriteFile(rel string, r io.Reader, mode uint32, uid, gid int) err
 		err = unix.Renameat(pfd, tmp, pfd, name)
 	}
 	if err != nil {
-		unix.Unlinkat(pfd, tmp, 0)
+		_ = unix.Unlinkat(pfd, tmp, 0) // a leftover, or the failed write's temporary file
 		return fmt.Errorf("writing %s: %w", t.t.abs(rel), err)
 	}
 	return nil
@@ -121,16 +121,16 @@ func (t *Tree) Symlink(rel, target string, uid, gid int) error {
 	}
 	defer unix.Close(pfd)
 	tmp := ".ingot-slot-" + strconv.Itoa(os.Getpid()) + "-" + name
-	unix.Unlinkat(pfd, tmp, 0)
+	_ = unix.Unlinkat(pfd, tmp, 0) // a leftover, or the failed write's temporary file
 	if err := unix.Symlinkat(target, pfd, tmp); err != nil {
 		return fmt.Errorf("symlink %s: %w", t.t.abs(rel), err)
 	}
 	if err := unix.Fchownat(pfd, tmp, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		unix.Unlinkat(pfd, tmp, 0)
+		_ = unix.Unlinkat(pfd, tmp, 0) // a leftover, or the failed write's temporary file
 		return fmt.Errorf("chown %s: %w", t.t.abs(rel), err)
 	}
 	if err := unix.Renameat(pfd, tmp, pfd, name); err != nil {
-		unix.Unlinkat(pfd, tmp, 0)
+		_ = unix.Unlinkat(pfd, tmp, 0) // a leftover, or the failed write's temporary file
 		return fmt.Errorf("symlink %s: %w", t.t.abs(rel), err)
 	}
 	return nil

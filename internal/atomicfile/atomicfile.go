@@ -8,11 +8,13 @@
 //
 // WriteNew is the variant for files that must never replace another
 // (secret keys, a CA's key and certificate): it fails when the target
-// exists. SyncDir syncs a directory and returns every error.
+// exists. CreateVolatile and WriteVolatile skip the syncs, for reports a
+// crash may lose. SyncDir syncs a directory and returns every error.
 package atomicfile
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -24,7 +26,9 @@ type File struct {
 	target string
 	perm   os.FileMode
 	temp   bool // written beside the target, renamed on Commit
-	done   bool
+	// volatile: neither the file nor its directory is synced.
+	volatile bool
+	done     bool
 }
 
 // Create starts writing path, which will have mode perm.
@@ -66,8 +70,10 @@ func (f *File) Commit() error {
 	if err := f.Chmod(f.perm); err != nil {
 		return fail(err)
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
+	if !f.volatile {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return fail(err)
@@ -75,6 +81,9 @@ func (f *File) Commit() error {
 	if err := os.Rename(f.Name(), f.target); err != nil {
 		_ = os.Remove(f.Name())
 		return fmt.Errorf("writing %s: %w", f.target, err)
+	}
+	if f.volatile {
+		return nil
 	}
 	if err := SyncDir(filepath.Dir(f.target)); err != nil {
 		return fmt.Errorf("writing %s: %w", f.target, err)
@@ -155,11 +164,41 @@ func (f *File) Abort() {
 
 // WriteFile writes data to path atomically with mode perm.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return Write(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// CreateVolatile is Create without the syncs: a crash may leave the old
+// content (or, on filesystems that do not order data before renames, an
+// empty file), but no reader ever sees half of one. Only for files a
+// crash may lose (reports, caches).
+func CreateVolatile(path string, perm os.FileMode) (*File, error) {
 	f, err := Create(path, perm)
+	if err != nil {
+		return nil, err
+	}
+	f.volatile = true
+	return f, nil
+}
+
+// Write writes path atomically with mode perm, its bytes from fill.
+func Write(path string, perm os.FileMode, fill func(io.Writer) error) error {
+	return write(Create, path, perm, fill)
+}
+
+// WriteVolatile is Write without the syncs (see CreateVolatile).
+func WriteVolatile(path string, perm os.FileMode, fill func(io.Writer) error) error {
+	return write(CreateVolatile, path, perm, fill)
+}
+
+func write(create func(string, os.FileMode) (*File, error), path string, perm os.FileMode, fill func(io.Writer) error) error {
+	f, err := create(path, perm)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if err := fill(f); err != nil {
 		f.Abort()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}

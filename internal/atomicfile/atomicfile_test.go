@@ -2,6 +2,7 @@ package atomicfile
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -40,7 +41,7 @@ func TestAbortLeavesTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Write([]byte("half"))
+	_, _ = f.Write([]byte("half"))
 	f.Abort()
 	f.Abort() // idempotent
 	if b, _ := os.ReadFile(p); string(b) != "old" {
@@ -131,5 +132,40 @@ func TestWriteNew(t *testing.T) {
 	}
 	if err := SyncDir(filepath.Join(dir, "missing")); err == nil {
 		t.Error("SyncDir of a missing directory succeeded")
+	}
+}
+
+// TestWriteFill: Write and WriteVolatile take their bytes from fill; a
+// fill that fails leaves the target and no temporary file.
+func TestWriteFill(t *testing.T) {
+	for _, write := range []func(string, os.FileMode, func(io.Writer) error) error{Write, WriteVolatile} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "out")
+		if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		boom := errors.New("boom")
+		if err := write(p, 0o600, func(w io.Writer) error {
+			if _, err := io.WriteString(w, "half"); err != nil {
+				return err
+			}
+			return boom
+		}); !errors.Is(err, boom) {
+			t.Fatalf("a failing fill: got %v", err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != "old" {
+			t.Fatalf("after a failed fill the target holds %q", b)
+		}
+		if err := write(p, 0o600, func(w io.Writer) error { _, err := io.WriteString(w, "new"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		fi, _ := os.Stat(p)
+		if err != nil || string(b) != "new" || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("content %q, mode %v, %v", b, fi.Mode().Perm(), err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+			t.Errorf("temporary files left: %v", ents)
+		}
 	}
 }
