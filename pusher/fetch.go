@@ -76,33 +76,9 @@ func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, t
 	local := s.localIndex(host, st)
 	chunks := newLocalChunks(s.rootTree, plan)
 	deltas := newBudget(deltaBudget)
-	type group struct {
-		sha  images.Digest
-		size int64
-		ops  []*Op
-	}
-	groups := map[images.Digest]*group{}
-	var order []*group
-	for i := range plan.Ops {
-		op := &plan.Ops[i]
-		if op.Kind != OpPut {
-			continue
-		}
-		if op.Entry.Type != images.TypeFile {
-			if !stg.exists(op.Stage) {
-				if err := stg.stageNode(op.Stage, op.Entry); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		g := groups[op.Entry.SHA256]
-		if g == nil {
-			g = &group{sha: op.Entry.SHA256, size: op.Entry.Size}
-			groups[g.sha] = g
-			order = append(order, g)
-		}
-		g.ops = append(g.ops, op)
+	order, err := stageNodes(plan, stg)
+	if err != nil {
+		return err
 	}
 	s.progress.FilesTotal.Store(int64(plan.FetchFiles))
 	s.progress.BytesTotal.Store(plan.FetchBytes)
@@ -125,7 +101,7 @@ func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, t
 		mu    sync.Mutex
 		first error
 		wg    sync.WaitGroup
-		next  = make(chan *group)
+		next  = make(chan *fileGroup)
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -140,33 +116,11 @@ func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, t
 		go func() {
 			defer wg.Done()
 			for g := range next {
-				var todo []*Op
-				for _, op := range g.ops {
-					if stg.exists(op.Stage) {
-						s.progress.FilesDone.Add(1)
-						s.progress.BytesDone.Add(g.size)
-					} else {
-						todo = append(todo, op)
-					}
-				}
-				if len(todo) == 0 {
-					continue
-				}
-				// The first path's file streams from its source; the
-				// others (same content) are copies of it.
-				err := stg.stageFile(ctx, todo[0].Stage, todo[0].Entry, func(w sink) error {
+				err := s.stageGroup(ctx, stg, g, func(w sink, todo []*Op) error {
 					return s.fill(ctx, w, g.sha, g.size, todo, local, chunks, deltas, packs, src)
 				})
-				for i, op := range todo {
-					if err == nil && i > 0 {
-						err = stg.copyStaged(ctx, op.Stage, todo[0].Stage, op.Entry)
-					}
-					if err != nil {
-						fail(err)
-						break
-					}
-					s.progress.FilesDone.Add(1)
-					s.progress.BytesDone.Add(g.size)
+				if err != nil {
+					fail(err)
 				}
 			}
 		}()
@@ -193,6 +147,72 @@ func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, t
 		return first
 	}
 	return ctx.Err()
+}
+
+// fileGroup is the paths of one sync that get the same content.
+type fileGroup struct {
+	sha  images.Digest
+	size int64
+	ops  []*Op
+}
+
+// stageNodes stages the plan's puts of what is not a regular file
+// (directories, symlinks, devices) and returns its regular files grouped
+// by content, in plan order.
+func stageNodes(plan *Plan, stg *stager) ([]*fileGroup, error) {
+	groups := map[images.Digest]*fileGroup{}
+	var order []*fileGroup
+	for i := range plan.Ops {
+		op := &plan.Ops[i]
+		if op.Kind != OpPut {
+			continue
+		}
+		if op.Entry.Type != images.TypeFile {
+			if !stg.exists(op.Stage) {
+				if err := stg.stageNode(op.Stage, op.Entry); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		g := groups[op.Entry.SHA256]
+		if g == nil {
+			g = &fileGroup{sha: op.Entry.SHA256, size: op.Entry.Size}
+			groups[g.sha] = g
+			order = append(order, g)
+		}
+		g.ops = append(g.ops, op)
+	}
+	return order, nil
+}
+
+// stageGroup stages the paths of g not staged yet: the first path's file
+// streams from fill; the others (same content) are copies of it.
+func (s *Syncer) stageGroup(ctx context.Context, stg *stager, g *fileGroup, fill func(w sink, todo []*Op) error) error {
+	var todo []*Op
+	for _, op := range g.ops {
+		if stg.exists(op.Stage) {
+			s.progress.FilesDone.Add(1)
+			s.progress.BytesDone.Add(g.size)
+		} else {
+			todo = append(todo, op)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	err := stg.stageFile(ctx, todo[0].Stage, todo[0].Entry, func(w sink) error { return fill(w, todo) })
+	for i, op := range todo {
+		if err == nil && i > 0 {
+			err = stg.copyStaged(ctx, op.Stage, todo[0].Stage, op.Entry)
+		}
+		if err != nil {
+			return err
+		}
+		s.progress.FilesDone.Add(1)
+		s.progress.BytesDone.Add(g.size)
+	}
+	return nil
 }
 
 // localIndex maps content hashes to files on the host that hold them:

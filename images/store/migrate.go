@@ -42,73 +42,18 @@ func Migrate(ctx context.Context, dir string, progress ProgressFunc) (MigrateSta
 		return MigrateStats{}, err
 	}
 	s := New(b)
-	defer s.Close()
+	defer func() { _ = s.Close() }() // Close releases the coders: nothing to flush
 	st := MigrateStats{From: b.LayoutVersion(), To: LayoutV2}
-
-	var imgs []images.Digest
-	keep := map[images.Digest]bool{} // image manifests stay loose: readers look for them there
-	if err := b.List(ctx, KindImage, func(n string) error {
-		d, err := images.ParseDigest(n)
-		if err == nil {
-			imgs = append(imgs, d)
-			keep[d] = true
-		}
-		return nil
-	}); err != nil {
+	imgs, loose, err := migrateNames(ctx, b)
+	if err != nil {
 		return st, err
 	}
-	slices.SortFunc(imgs, func(a, b images.Digest) int { return slices.Compare(a[:], b[:]) })
-	var loose []images.Digest
-	if err := b.List(ctx, KindObject, func(n string) error {
-		if d, err := images.ParseDigest(n); err == nil && !keep[d] {
-			loose = append(loose, d)
-		}
-		return nil
-	}); err != nil {
-		return st, err
-	}
-	slices.SortFunc(loose, func(a, b images.Digest) int { return slices.Compare(a[:], b[:]) })
-
 	if st.From == LayoutV1 {
-		p := s.newPutterLayout(ctx, false, LayoutV2)
-		for i, d := range loose {
-			if err := ctx.Err(); err != nil {
-				p.fail(err)
-				break
-			}
-			data, err := s.getObject(p.ctx, d, MaxManifest)
-			if err != nil {
-				p.fail(fmt.Errorf("migrating %s: %w (run ingot image verify --all)", DigestHandle(KindObject, d), err))
-				break
-			}
-			if len(data) <= MaxChunk {
-				p.seen[d] = true
-				if err := p.queuePacked(d, data); err != nil {
-					break
-				}
-				st.Packed++
-			}
-			progress(Progress{Phase: "objects", Done: i + 1, Total: len(loose)})
-		}
-		if err := p.wait(); err != nil {
+		if st.Packed, err = s.packLoose(ctx, loose, progress); err != nil {
 			return st, fmt.Errorf("migrating %s: %w", dir, err)
 		}
-		for i, d := range imgs {
-			m, err := s.Manifest(ctx, d)
-			if err != nil {
-				return st, fmt.Errorf("migrating %s: %w", dir, err)
-			}
-			ix, err := s.IndexOf(ctx, d, IndexLimit(m))
-			if err != nil {
-				return st, fmt.Errorf("migrating %s: %w", dir, err)
-			}
-			if pe := s.imagePackEntries(m, ix); len(pe) > 0 {
-				if err := b.Put(ctx, DigestHandle(KindImagePacks, d), formatPackIndex(pe), false); err != nil {
-					return st, err
-				}
-				st.Images++
-			}
-			progress(Progress{Phase: "images", Done: i + 1, Total: len(imgs)})
+		if st.Images, err = s.putImagePacks(ctx, imgs, progress); err != nil {
+			return st, fmt.Errorf("migrating %s: %w", dir, err)
 		}
 		progress(Progress{Phase: "sync"})
 		if err := b.Sync(ctx); err != nil {
@@ -118,30 +63,118 @@ func Migrate(ctx context.Context, dir string, progress ProgressFunc) (MigrateSta
 			return st, err
 		}
 	}
-
 	// The packs are durable and the store says v2: the loose copies of
 	// packed objects can go.
-	if _, err := s.loadPackIndexes(ctx); err != nil {
+	if st.Removed, err = s.removePacked(ctx, dir, loose, progress); err != nil {
 		return st, err
-	}
-	for i, d := range loose {
-		if _, ok := s.lookup(d); !ok {
-			continue // larger than a chunk, or a v2 store's own loose object
-		}
-		// Not b.Delete, which syncs the folder after each file: one Sync
-		// at the end suffices.
-		p := filepath.Join(dir, filepath.FromSlash(DigestHandle(KindObject, d).Path()))
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return st, fmt.Errorf("migrating %s: %w", dir, err)
-		}
-		st.Removed++
-		if i%256 == 0 {
-			progress(Progress{Phase: "remove", Done: i + 1, Total: len(loose)})
-		}
 	}
 	// Shard folders stay: v2 keeps manifests there.
 	if err := b.Sync(ctx); err != nil {
 		return st, err
 	}
 	return st, nil
+}
+
+// migrateNames lists the images of the store in b, and its loose objects
+// but the images' manifests (which stay loose: readers look for them
+// there), each sorted.
+func migrateNames(ctx context.Context, b Backend) (imgs, loose []images.Digest, err error) {
+	keep := map[images.Digest]bool{}
+	if err := b.List(ctx, KindImage, func(n string) error {
+		d, err := images.ParseDigest(n)
+		if err == nil {
+			imgs = append(imgs, d)
+			keep[d] = true
+		}
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	slices.SortFunc(imgs, func(a, b images.Digest) int { return slices.Compare(a[:], b[:]) })
+	if err := b.List(ctx, KindObject, func(n string) error {
+		if d, err := images.ParseDigest(n); err == nil && !keep[d] {
+			loose = append(loose, d)
+		}
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	slices.SortFunc(loose, func(a, b images.Digest) int { return slices.Compare(a[:], b[:]) })
+	return imgs, loose, nil
+}
+
+// packLoose writes every loose object of at most a chunk into packs and
+// returns how many.
+func (s *Store) packLoose(ctx context.Context, loose []images.Digest, progress ProgressFunc) (int, error) {
+	p := s.newPutterLayout(ctx, false, LayoutV2)
+	n := 0
+	for i, d := range loose {
+		if err := ctx.Err(); err != nil {
+			p.fail(err)
+			break
+		}
+		data, err := s.getObject(p.ctx, d, MaxManifest)
+		if err != nil {
+			p.fail(fmt.Errorf("%s: %w (run ingot image verify --all)", DigestHandle(KindObject, d), err))
+			break
+		}
+		if len(data) <= MaxChunk {
+			p.seen[d] = true
+			if err := p.queuePacked(d, data); err != nil {
+				break
+			}
+			n++
+		}
+		progress(Progress{Phase: "objects", Done: i + 1, Total: len(loose)})
+	}
+	return n, p.wait()
+}
+
+// putImagePacks writes the image pack index of every image and returns
+// how many it wrote.
+func (s *Store) putImagePacks(ctx context.Context, imgs []images.Digest, progress ProgressFunc) (int, error) {
+	n := 0
+	for i, d := range imgs {
+		m, err := s.Manifest(ctx, d)
+		if err != nil {
+			return n, err
+		}
+		ix, err := s.IndexOf(ctx, d, IndexLimit(m))
+		if err != nil {
+			return n, err
+		}
+		if pe := s.imagePackEntries(m, ix); len(pe) > 0 {
+			if err := s.b.Put(ctx, DigestHandle(KindImagePacks, d), formatPackIndex(pe), false); err != nil {
+				return n, err
+			}
+			n++
+		}
+		progress(Progress{Phase: "images", Done: i + 1, Total: len(imgs)})
+	}
+	return n, nil
+}
+
+// removePacked removes the loose copies of packed objects from the store
+// in dir and returns how many.
+func (s *Store) removePacked(ctx context.Context, dir string, loose []images.Digest, progress ProgressFunc) (int, error) {
+	if _, err := s.loadPackIndexes(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i, d := range loose {
+		if _, ok := s.lookup(d); !ok {
+			continue // larger than a chunk, or a v2 store's own loose object
+		}
+		// Not Backend.Delete, which syncs the folder after each file: the
+		// caller syncs once at the end.
+		p := filepath.Join(dir, filepath.FromSlash(DigestHandle(KindObject, d).Path()))
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("migrating %s: %w", dir, err)
+		}
+		n++
+		if i%256 == 0 {
+			progress(Progress{Phase: "remove", Done: i + 1, Total: len(loose)})
+		}
+	}
+	return n, nil
 }

@@ -140,10 +140,10 @@ func (b *HTTP) once(ctx context.Context, method, u string, max int64, rng *byteR
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096)) // drained to reuse the connection, if it can be
 		return nil, ErrNotFound
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096)) // drained to reuse the connection, if it can be
 		return nil, transient{fmt.Errorf("server said %s", resp.Status)}
 	case rng != nil && resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		return nil, fmt.Errorf("bytes %d-%d: server said %s (the range is not inside the file): %w", rng.off, rng.off+rng.n-1, resp.Status, ErrCorrupt)

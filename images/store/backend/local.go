@@ -288,8 +288,9 @@ func writeFileAtomic(dir, dst string, data []byte, durable bool) error {
 		return &os.PathError{Op: "create", Path: tmp, Err: err}
 	}
 	fail := func(op string, err error) error {
-		unix.Close(fd)
-		unix.Unlink(tmp)
+		// The error reported is op's; the temp file goes either way.
+		_ = unix.Close(fd)
+		_ = unix.Unlink(tmp)
 		return &os.PathError{Op: op, Path: tmp, Err: err}
 	}
 	for b := data; len(b) > 0; {
@@ -314,11 +315,11 @@ func writeFileAtomic(dir, dst string, data []byte, durable bool) error {
 		}
 	}
 	if err := unix.Close(fd); err != nil {
-		unix.Unlink(tmp)
+		_ = unix.Unlink(tmp) // the close error is the one reported
 		return &os.PathError{Op: "close", Path: tmp, Err: err}
 	}
 	if err := unix.Rename(tmp, dst); err != nil {
-		unix.Unlink(tmp)
+		_ = unix.Unlink(tmp) // the rename error is the one reported
 		return &os.LinkError{Op: "rename", Old: tmp, New: dst, Err: err}
 	}
 	if durable {

@@ -192,4 +192,3 @@ func IndexLimit(m *images.Manifest) int64 {
 	}
 	return n
 }
-

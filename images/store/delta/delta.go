@@ -46,7 +46,7 @@ func Encode(old, new []byte, level zstd.EncoderLevel) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer enc.Close()
+	defer func() { _ = enc.Close() }() // used by EncodeAll only: nothing to flush
 	return enc.EncodeAll(new, make([]byte, 0, len(new)/4+64)), nil
 }
 
@@ -282,7 +282,7 @@ func zstdPatchFrom(old, new []byte) []byte {
 	if err != nil {
 		return nil
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }() // a temporary folder of two copies: nothing is lost if it stays
 	of, nf := filepath.Join(dir, "old"), filepath.Join(dir, "new")
 	if os.WriteFile(of, old, 0o600) != nil || os.WriteFile(nf, new, 0o600) != nil {
 		return nil

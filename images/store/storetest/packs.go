@@ -48,7 +48,9 @@ func sampleTar(t *testing.T, salt string) []byte {
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
 			t.Fatal(err)
 		}
-		tw.Write(data)
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i := range 300 {
 		add(fmt.Sprintf("etc/f%03d", i), fmt.Appendf(nil, "%s file %d\n%s", salt, i, strings.Repeat("config line\n", i)))
@@ -103,7 +105,13 @@ func testPacks(t *testing.T, seed, b store.Backend) {
 	if n := countPacks(); n != before {
 		t.Errorf("importing the same tar again wrote %d new packs", n-before)
 	}
+	testDamagedPacks(t, seed, w, d, export)
+}
 
+// testDamagedPacks damages image d's pack index, and its pack, one way
+// at a time: export must fail with ErrCorrupt or ErrTooLarge.
+func testDamagedPacks(t *testing.T, seed store.Backend, w *store.Store, d images.Digest, export func() ([]byte, error)) {
+	ctx := context.Background()
 	h := store.DigestHandle(store.KindImagePacks, d)
 	idx, err := seed.Get(ctx, h, 64<<20)
 	if err != nil {
@@ -117,15 +125,17 @@ func testPacks(t *testing.T, seed, b store.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	replace := func(h store.Handle, data []byte) {
+		if err := seed.Delete(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		if err := seed.Put(ctx, h, data, true); err != nil {
+			t.Fatal(err)
+		}
+	}
 	restore := func() {
-		seed.Delete(ctx, h)
-		seed.Delete(ctx, pack)
-		if err := seed.Put(ctx, h, idx, true); err != nil {
-			t.Fatal(err)
-		}
-		if err := seed.Put(ctx, pack, packData, true); err != nil {
-			t.Fatal(err)
-		}
+		replace(h, idx)
+		replace(pack, packData)
 	}
 	// entry returns a copy of the image pack index with field at off of
 	// every entry set to v.
@@ -169,16 +179,10 @@ func testPacks(t *testing.T, seed, b store.Backend) {
 		t.Run(tc.name, func(t *testing.T) {
 			defer restore()
 			if tc.idx != nil {
-				seed.Delete(ctx, h)
-				if err := seed.Put(ctx, h, tc.idx, true); err != nil {
-					t.Fatal(err)
-				}
+				replace(h, tc.idx)
 			}
 			if tc.pack != nil {
-				seed.Delete(ctx, pack)
-				if err := seed.Put(ctx, pack, tc.pack, true); err != nil {
-					t.Fatal(err)
-				}
+				replace(pack, tc.pack)
 			}
 			got, err := export()
 			if !errors.Is(err, store.ErrCorrupt) && !errors.Is(err, store.ErrTooLarge) {

@@ -416,7 +416,9 @@ func testCorruptObject(t *testing.T, seed, b store.Backend) {
 	flipped[len(flipped)/2] ^= 0x40
 	for name, data := range map[string][]byte{"flipped": flipped, "truncated": raw[:len(raw)/2], "swapped": otherRaw, "garbage": []byte("not zstd")} {
 		t.Run(name, func(t *testing.T) {
-			seed.Delete(ctx, h)
+			if err := seed.Delete(ctx, h); err != nil {
+				t.Fatal(err)
+			}
 			if err := seed.Put(ctx, h, data, false); err != nil {
 				t.Fatal(err)
 			}
@@ -459,7 +461,9 @@ func testCorruptList(t *testing.T, seed, b store.Backend) {
 		text = fmt.Appendf(text, "%s %d\n", c.ID, c.Size)
 	}
 	h := store.DigestHandle(store.KindList, sha)
-	seed.Delete(ctx, h)
+	if err := seed.Delete(ctx, h); err != nil {
+		t.Fatal(err)
+	}
 	if err := store.New(seed).PutRaw(ctx, h, text); err != nil {
 		t.Fatal(err)
 	}
