@@ -218,7 +218,9 @@ func runInit(ctx context.Context, root string, cmd []string, cfg config, opts Op
 			_ = statusW.Close() // the init never started: nothing reads the pipe
 			return err
 		}
-		defer mountSock.Close()
+		// The root is sent (or the init killed) by the time this runs:
+		// nothing is left in the socket for a close to lose.
+		defer func() { _ = mountSock.Close() }()
 	}
 	c := initCommand(ctx, blob, statusW, initSock, opts)
 	err = c.Start()
