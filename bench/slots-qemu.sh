@@ -266,13 +266,13 @@ STAMP=$!
 trap 'kill $QEMU $SERVE $STAMP 2>/dev/null || true' EXIT
 api() { curl -fsS --max-time 5 --cacert ca/ca.pem --cert ca/ctl.pem --key ca/ctl-key.pem "https://127.0.0.1:$APORT$1"; }
 wait_slot() { # slot [seconds]: until the agent answers from it with it committed
-  local end=$(( $(date +%s) + ${2:-1800} ))
+  local end=$(( $(date +%s) + ${2:-3600} ))
   while :; do
     s=$(api /v1/slots/status 2>/dev/null || true)
     if [ -n "$s" ] && echo "$s" | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if d['booted']=='$1' and d.get('default')=='$1' and not d.get('trial') else 1)"; then
       echo "$s"; return; fi
     kill -0 $QEMU 2>/dev/null || { echo "qemu exited" >&2; tail -50 serial.log >&2; exit 1; }
-    [ "$(date +%s)" -lt $end ] || { echo "slot $1 not committed within ${2:-1800} s" >&2; return 1; }
+    [ "$(date +%s)" -lt $end ] || { echo "slot $1 not committed within ${2:-3600} s" >&2; return 1; }
     sleep 1
   done
 }

@@ -36,6 +36,10 @@ type Manager struct {
 	Poll time.Duration
 	// Run runs the kexec commands (nil: as processes; tests replace it).
 	Run func(ctx context.Context, argv []string) error
+	// clock and kernelStart are time.Now and kernelStarted, replaced in
+	// tests.
+	clock       func() time.Time
+	kernelStart func() (time.Time, error)
 
 	mu sync.Mutex
 	// The running slot sync, for Summary: its image, step and syncer.
@@ -87,7 +91,34 @@ func New(ag *agent.Agent, b Boot, log *slog.Logger) *Manager {
 	return &Manager{Agent: ag, C: ag.Config.Slots, Boot: b, Log: log}
 }
 
-func (m *Manager) now() time.Time { return time.Now().UTC() }
+func (m *Manager) now() time.Time {
+	if m.clock != nil {
+		return m.clock().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// kernelStarted is when the running kernel started by the wall clock:
+// now less CLOCK_BOOTTIME (the time since boot, suspend included).
+func kernelStarted() (time.Time, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return time.Time{}, err
+	}
+	return time.Now().Add(-time.Duration(ts.Nano())), nil
+}
+
+func (m *Manager) kernel() time.Time {
+	f := m.kernelStart
+	if f == nil {
+		f = kernelStarted
+	}
+	t, err := f()
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
 
 // Status is what GET /v1/slots/status returns.
 type Status struct {
@@ -577,17 +608,24 @@ func (m *Manager) Commit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return m.commitLocked(st, booted)
+	return m.commitLocked(st, booted, time.Time{})
 }
 
-func (m *Manager) commitLocked(st *State, booted string) error {
+// commitLocked makes booted the default; agent is when the agent that
+// judged the trial started (zero: unknown).
+func (m *Manager) commitLocked(st *State, booted string, agent time.Time) error {
 	if err := m.Boot.SetDefault(booted); err != nil {
 		return err
 	}
 	st.Default = booted
 	if t := st.Trial; t != nil && t.Slot == booted {
 		now := m.now()
-		st.LastSwitch = &Switched{N: t.N, From: t.From, To: booted, At: t.Since, Healthy: now, Downtime: now.Sub(t.Since).Seconds()}
+		sw := &Switched{N: t.N, From: t.From, To: booted, At: t.Since, Healthy: now, Downtime: now.Sub(t.Since).Seconds()}
+		if !agent.IsZero() {
+			sw.Kernel, sw.Agent = m.kernel(), agent.UTC()
+			sw.phases()
+		}
+		st.LastSwitch = sw
 		st.Trial = nil
 	}
 	return st.Save(m.C.StateDir)
@@ -609,6 +647,7 @@ func (m *Manager) AtBoot(ctx context.Context) (*Attempt, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	start := time.Now()
+	started := m.now()
 	booted, st, err := m.bootedState()
 	if err != nil {
 		return nil, err
@@ -645,7 +684,7 @@ func (m *Manager) AtBoot(ctx context.Context) (*Attempt, error) {
 	herr := WaitHealthy(ctx, m.C.Health.Checks, start.Add(m.C.Health.Deadline), poll)
 	m.mu.Lock()
 	if herr == nil {
-		return nil, m.commitLocked(st, booted)
+		return nil, m.commitLocked(st, booted, started)
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()

@@ -100,6 +100,34 @@ type Switched struct {
 	At       time.Time `json:"at"`
 	Healthy  time.Time `json:"healthy"`
 	Downtime float64   `json:"downtime_seconds"`
+	// Kernel is when the new slot's kernel started (the clock less the
+	// time since boot) and Agent when its agent started, when known; with
+	// them Phases splits the downtime, so a long one says where it went.
+	Kernel time.Time `json:"kernel,omitzero"`
+	Agent  time.Time `json:"agent,omitzero"`
+	Phases *Phases   `json:"phases,omitempty"`
+}
+
+// Phases is a downtime in three parts. A negative part means the two
+// slots' clocks disagree (a wrong hardware clock, or one stepped by NTP
+// between the switch and the commit): the downtime is then wrong by as
+// much.
+type Phases struct {
+	// Down: the switch to the new kernel's start — the old slot's
+	// shutdown, then firmware and bootloader (kexec: none).
+	Down float64 `json:"down_seconds"`
+	// Boot: the kernel's start to the agent's (kernel, initramfs, init).
+	Boot float64 `json:"boot_seconds"`
+	// Checks: the agent's start to the health checks passing.
+	Checks float64 `json:"checks_seconds"`
+}
+
+func (s *Switched) phases() {
+	if s.Kernel.IsZero() || s.Agent.IsZero() {
+		return
+	}
+	sec := func(a, b time.Time) float64 { return b.Sub(a).Seconds() }
+	s.Phases = &Phases{Down: sec(s.At, s.Kernel), Boot: sec(s.Kernel, s.Agent), Checks: sec(s.Agent, s.Healthy)}
 }
 
 // LoadState reads the state in dir (empty when there is none).
