@@ -15,8 +15,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/images"
-	"github.com/ingotfleet/ingot/pusher"
-	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 // Host is an agent to drive.
@@ -107,13 +106,13 @@ func (c *Client) call(ctx context.Context, method, addr, path string, body, out 
 }
 
 // Status asks an agent for its status.
-func (c *Client) Status(ctx context.Context, addr string) (agent.Status, error) {
-	var s agent.Status
+func (c *Client) Status(ctx context.Context, addr string) (api.Status, error) {
+	var s api.Status
 	return s, c.call(ctx, http.MethodGet, addr, "/v1/status", nil, &s)
 }
 
 // Sync asks an agent to start a sync; it returns the run id.
-func (c *Client) Sync(ctx context.Context, addr string, req agent.SyncRequest) (int64, error) {
+func (c *Client) Sync(ctx context.Context, addr string, req api.SyncRequest) (int64, error) {
 	var r struct{ ID int64 }
 	return r.ID, c.call(ctx, http.MethodPost, addr, "/v1/sync", req, &r)
 }
@@ -126,7 +125,7 @@ func (c *Client) Rollback(ctx context.Context, addr string) (int64, error) {
 
 // Wait polls an agent until run id is done and returns its result.
 // progress, when set, sees every status polled.
-func (c *Client) Wait(ctx context.Context, addr string, id int64, progress func(agent.Status)) (*pusher.Result, error) {
+func (c *Client) Wait(ctx context.Context, addr string, id int64, progress func(api.Status)) (*api.Result, error) {
 	poll := c.Poll
 	if poll <= 0 {
 		poll = 200 * time.Millisecond
@@ -175,12 +174,12 @@ const (
 
 // HostReport is one host's part of a push.
 type HostReport struct {
-	Host     Host                    `json:"host"`
-	State    HostState               `json:"state"`
-	Error    string                  `json:"error,omitempty"`
-	Result   *pusher.Result          `json:"result,omitempty"`
-	Progress pusher.ProgressSnapshot `json:"-"`
-	Seconds  float64                 `json:"seconds"`
+	Host     Host                 `json:"host"`
+	State    HostState            `json:"state"`
+	Error    string               `json:"error,omitempty"`
+	Result   *api.Result          `json:"result,omitempty"`
+	Progress api.ProgressSnapshot `json:"-"`
+	Seconds  float64              `json:"seconds"`
 }
 
 // PushOptions shape a push.
@@ -306,10 +305,10 @@ func (p *push) runHost(ctx context.Context, i int) {
 	p.update(i, func(r *HostReport) { r.State = HostRunning })
 	var id int64
 	var err error
-	var res *pusher.Result
-	req := agent.SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun,
+	var res *api.Result
+	req := api.SyncRequest{Image: opts.Image.String(), Stores: opts.Stores, BWLimit: opts.BWLimit, DryRun: opts.DryRun,
 		Ref: opts.Ref, AllowRollback: opts.AllowRollback, Slot: opts.Slot, Switch: opts.Slot != ""}
-	progress := func(s agent.Status) { p.update(i, func(r *HostReport) { r.Progress = s.Progress }) }
+	progress := func(s api.Status) { p.update(i, func(r *HostReport) { r.Progress = s.Progress }) }
 	sw := SlotWaitOptions{Deadline: opts.SlotDeadline, Poll: c.Poll, Progress: progress}
 	switch {
 	case opts.Rollback && opts.Slot != "":

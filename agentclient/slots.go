@@ -6,8 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ingotfleet/ingot/pusher"
-	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 // SlotStatus reads an agent's slots (GET /v1/slots/status) into out
@@ -30,26 +29,26 @@ type SlotWaitOptions struct {
 	// Poll is how often the agent is asked (default 1s).
 	Poll time.Duration
 	// Progress sees every status the agent answers.
-	Progress func(agent.Status)
+	Progress func(api.Status)
 }
 
 // slotClient is what SyncSlotAndWait and RollbackSlotAndWait need of
 // an agent client.
 type slotClient interface {
-	Status(ctx context.Context, addr string) (agent.Status, error)
-	Sync(ctx context.Context, addr string, req agent.SyncRequest) (int64, error)
+	Status(ctx context.Context, addr string) (api.Status, error)
+	Sync(ctx context.Context, addr string, req api.SyncRequest) (int64, error)
 	SlotAction(ctx context.Context, addr, action string, out any) error
 }
 
 // RollbackSlotAndWait asks the agent at addr to switch back to its other
 // slot (on trial, like any switch) and waits until that boot settles.
-func RollbackSlotAndWait(ctx context.Context, c slotClient, addr string, o SlotWaitOptions) (*pusher.Result, error) {
+func RollbackSlotAndWait(ctx context.Context, c slotClient, addr string, o SlotWaitOptions) (*api.Result, error) {
 	before, err := c.Status(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
 	if before.Slots == nil {
-		return nil, agent.ErrNoSlots
+		return nil, api.ErrNoSlots
 	}
 	var out struct{}
 	if err := c.SlotAction(ctx, addr, "rollback", &out); err != nil {
@@ -66,15 +65,15 @@ func RollbackSlotAndWait(ctx context.Context, c slotClient, addr string, o SlotW
 // req.Image and switch, then waits until the trial boot settles (the
 // agent unreachable meanwhile counts as rebooting). The result is the
 // slot sync's, as the agent reported it.
-func SyncSlotAndWait(ctx context.Context, c slotClient, addr string, req agent.SyncRequest, o SlotWaitOptions) (*pusher.Result, error) {
+func SyncSlotAndWait(ctx context.Context, c slotClient, addr string, req api.SyncRequest, o SlotWaitOptions) (*api.Result, error) {
 	before, err := c.Status(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
 	if before.Slots == nil {
-		return nil, agent.ErrNoSlots
+		return nil, api.ErrNoSlots
 	}
-	req.Slot, req.Switch = agent.SlotInactive, true
+	req.Slot, req.Switch = api.SlotInactive, true
 	run, err := c.Sync(ctx, addr, req)
 	if err != nil {
 		return nil, err
@@ -84,7 +83,7 @@ func SyncSlotAndWait(ctx context.Context, c slotClient, addr string, req agent.S
 
 // waitSlotSwitch polls the agent until switch base+1 (made by run, if
 // run is not 0) settles; see SlotSyncOutcome.
-func waitSlotSwitch(ctx context.Context, c slotClient, addr string, run int64, base int, image string, o SlotWaitOptions) (*pusher.Result, error) {
+func waitSlotSwitch(ctx context.Context, c slotClient, addr string, run int64, base int, image string, o SlotWaitOptions) (*api.Result, error) {
 	if o.Deadline <= 0 {
 		o.Deadline = 30 * time.Minute
 	}
@@ -92,7 +91,7 @@ func waitSlotSwitch(ctx context.Context, c slotClient, addr string, run int64, b
 		o.Poll = time.Second
 	}
 	deadline := time.Now().Add(o.Deadline)
-	var res *pusher.Result
+	var res *api.Result
 	var last error
 	for {
 		s, err := c.Status(ctx, addr)
@@ -106,7 +105,7 @@ func waitSlotSwitch(ctx context.Context, c slotClient, addr string, run int64, b
 			done, err := s.SlotSyncOutcome(run, base, image)
 			if done {
 				if res == nil {
-					res = &pusher.Result{Image: s.Image}
+					res = &api.Result{Image: s.Image}
 				}
 				if s.Slots != nil {
 					res.Slot = s.Slots.Booted

@@ -328,109 +328,143 @@ func timeText(t int64) string {
 
 // Diff compares image a with image b.
 func Diff(ctx context.Context, a, b Source, opts Options) (*Report, error) {
-	ma, mb := a.Manifest(), b.Manifest()
 	for _, s := range []Source{a, b} {
 		if err := s.Manifest().Validate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.Name(), err)
 		}
 	}
-	r := &Report{Version: ReportVersion, A: a.Name(), B: b.Name(), Packages: []PackageChange{}, Groups: []Group{}}
-
-	// The dpkg databases, for ownership and package versions.
-	deltas := images.Compare(ma, mb, images.CompareOptions{})
-	kept := deltas[:0]
-	for _, d := range deltas {
-		if !opts.Mtime && d.Kind == Changed {
-			d.Keys = slices.DeleteFunc(d.Keys, func(k string) bool { return k == "time" })
-			if len(d.Keys) == 0 {
-				r.Summary.MtimeOnlyIgnored++
-				continue
-			}
-		}
-		kept = append(kept, d)
-	}
-	deltas = kept
-
+	d := &diffing{a: a, b: b, ma: a.Manifest(), mb: b.Manifest(), opts: opts,
+		r: &Report{Version: ReportVersion, A: a.Name(), B: b.Name(), Packages: []PackageChange{}, Groups: []Group{}}}
+	d.compare()
 	// The dpkg databases, for package versions and the owners of the
 	// paths that differ.
-	need := make(map[string]bool, len(deltas))
-	for _, d := range deltas {
-		need[d.Path] = true
+	need := make(map[string]bool, len(d.deltas))
+	for _, dl := range d.deltas {
+		need[dl.Path] = true
 	}
-	var dbA, dbB *dpkgDB
 	err := both(func() (err error) {
-		dbA, err = loadDpkgDB(ctx, a, need)
+		d.dbA, err = loadDpkgDB(ctx, a, need)
 		return err
 	}, func() (err error) {
-		dbB, err = loadDpkgDB(ctx, b, need)
+		d.dbB, err = loadDpkgDB(ctx, b, need)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	d.r.Packages = packageChanges(d.dbA, d.dbB)
+	d.chooseContents()
+	if err := d.readContents(ctx); err != nil {
+		return nil, err
+	}
+	d.changelogs()
+	d.group()
+	d.count()
+	return d.r, nil
+}
 
-	// Contents to read: changed regular files small enough to diff, and
-	// the changelogs of changed packages.
-	wantA, wantB := map[string]bool{}, map[string]bool{}
-	for _, d := range deltas {
-		if d.Kind != Changed || !slices.Contains(d.Keys, "sha256digest") {
+// diffing is one Diff under way, its steps in the order Diff takes them.
+type diffing struct {
+	a, b   Source
+	ma, mb *images.Manifest
+	opts   Options
+	r      *Report
+
+	deltas     []images.Delta
+	dbA, dbB   *dpkgDB
+	wantA      map[string]bool   // paths whose contents to read from a
+	wantB      map[string]bool   // ... from b
+	logA, logB map[string]string // package → path of its changelog to read
+	contA      map[string][]byte // what was kept of a's contents (changelogs)
+	contB      map[string][]byte // ... of b's
+	contents   map[string]*Content
+}
+
+// compare finds the paths that differ, dropping changes of mtime alone
+// unless opts.Mtime.
+func (d *diffing) compare() {
+	deltas := images.Compare(d.ma, d.mb, images.CompareOptions{})
+	kept := deltas[:0]
+	for _, dl := range deltas {
+		if !d.opts.Mtime && dl.Kind == Changed {
+			dl.Keys = slices.DeleteFunc(dl.Keys, func(k string) bool { return k == "time" })
+			if len(dl.Keys) == 0 {
+				d.r.Summary.MtimeOnlyIgnored++
+				continue
+			}
+		}
+		kept = append(kept, dl)
+	}
+	d.deltas = kept
+}
+
+// chooseContents picks the contents to read: changed regular files small
+// enough to diff, and the changelogs of changed packages (b's, and a's
+// for a downgrade). Sources that cache contents forget the rest.
+func (d *diffing) chooseContents() {
+	d.wantA, d.wantB = map[string]bool{}, map[string]bool{}
+	for _, dl := range d.deltas {
+		if dl.Kind != Changed || !slices.Contains(dl.Keys, "sha256digest") {
 			continue
 		}
-		ra, rb := d.Old, d.New
-		if ra.Type == images.TypeFile && rb.Type == images.TypeFile && ra.Size <= opts.MaxDiffSize && rb.Size <= opts.MaxDiffSize {
-			wantA[d.Path], wantB[d.Path] = true, true
+		ra, rb := dl.Old, dl.New
+		if ra.Type == images.TypeFile && rb.Type == images.TypeFile && ra.Size <= d.opts.MaxDiffSize && rb.Size <= d.opts.MaxDiffSize {
+			d.wantA[dl.Path], d.wantB[dl.Path] = true, true
 		}
 	}
-	r.Packages = packageChanges(dbA, dbB)
-	resA, resB := newResolver(ma), newResolver(mb)
-	logA, logB := map[string]string{}, map[string]string{}
-	for _, pc := range r.Packages {
+	resA, resB := newResolver(d.ma), newResolver(d.mb)
+	d.logA, d.logB = map[string]string{}, map[string]string{}
+	for _, pc := range d.r.Packages {
 		if pc.Change == "removed" {
 			continue
 		}
-		if p := findChangelog(mb, resB, dbB.packages[pc.Name]); p != "" && mb.Lookup(p).Size <= maxChangelogSize {
-			logB[pc.Name] = p
-			wantB[p] = true
+		if p := findChangelog(d.mb, resB, d.dbB.packages[pc.Name]); p != "" && d.mb.Lookup(p).Size <= maxChangelogSize {
+			d.logB[pc.Name] = p
+			d.wantB[p] = true
 		}
 		if pc.Change == "downgraded" {
-			if p := findChangelog(ma, resA, dbA.packages[pc.Name]); p != "" && ma.Lookup(p).Size <= maxChangelogSize {
-				logA[pc.Name] = p
-				wantA[p] = true
+			if p := findChangelog(d.ma, resA, d.dbA.packages[pc.Name]); p != "" && d.ma.Lookup(p).Size <= maxChangelogSize {
+				d.logA[pc.Name] = p
+				d.wantA[p] = true
 			}
 		}
 	}
 	for _, x := range []struct {
 		s    Source
 		want map[string]bool
-	}{{a, wantA}, {b, wantB}} {
+	}{{d.a, d.wantA}, {d.b, d.wantB}} {
 		if f, ok := x.s.(forgetter); ok {
 			f.forget(x.want)
 		}
 	}
-	// A's contents first; then B's, each diffed as it arrives and A's
-	// side dropped, so that at most one side is held in memory.
+}
+
+// readContents reads a's chosen contents first; then b's, each diffed
+// as it arrives and a's side dropped, so that at most one side is held
+// in memory. Only the changelogs are kept.
+func (d *diffing) readContents(ctx context.Context) error {
 	diffable := map[string]*images.Delta{}
-	for i := range deltas {
-		if d := &deltas[i]; wantA[d.Path] && wantB[d.Path] {
-			diffable[d.Path] = d
+	for i := range d.deltas {
+		if dl := &d.deltas[i]; d.wantA[dl.Path] && d.wantB[dl.Path] {
+			diffable[dl.Path] = dl
 		}
 	}
 	keepA := map[string]bool{}
-	for _, p := range logA {
+	for _, p := range d.logA {
 		keepA[p] = true
 	}
 	keepB := map[string]bool{}
-	for _, p := range logB {
+	for _, p := range d.logB {
 		keepB[p] = true
 	}
-	contA, err := readAll(ctx, a, wantA, nil)
+	contA, err := readAll(ctx, d.a, d.wantA, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	contents := map[string]*Content{}
-	contB, err := readAll(ctx, b, wantB, func(p string, data []byte) bool {
-		if d, ok := diffable[p]; ok {
-			contents[p] = contentDiff(p, d.Old, d.New, contA[p], data, opts)
+	d.contents = map[string]*Content{}
+	contB, err := readAll(ctx, d.b, d.wantB, func(p string, data []byte) bool {
+		if dl, ok := diffable[p]; ok {
+			d.contents[p] = contentDiff(p, dl.Old, dl.New, contA[p], data, d.opts)
 			if !keepA[p] {
 				delete(contA, p)
 			}
@@ -438,48 +472,59 @@ func Diff(ctx context.Context, a, b Source, opts Options) (*Report, error) {
 		return keepB[p]
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
+	d.contA, d.contB = contA, contB
+	return nil
+}
 
-	for i := range r.Packages {
-		pc := &r.Packages[i]
+// changelogs gives each changed package the changelog entries between
+// its two versions.
+func (d *diffing) changelogs() {
+	for i := range d.r.Packages {
+		pc := &d.r.Packages[i]
 		switch pc.Change {
 		case "removed":
 			continue
 		case "downgraded":
-			pc.Changelog, pc.ChangelogNote = changelogEntries(logA[pc.Name], contA, pc.New, pc.Old)
+			pc.Changelog, pc.ChangelogNote = changelogEntries(d.logA[pc.Name], d.contA, pc.New, pc.Old)
 			if pc.ChangelogNote == "" && len(pc.Changelog) > 0 {
 				pc.ChangelogNote = "entries taken away by the downgrade"
 			}
 		default:
-			pc.Changelog, pc.ChangelogNote = changelogEntries(logB[pc.Name], contB, pc.Old, pc.New)
+			pc.Changelog, pc.ChangelogNote = changelogEntries(d.logB[pc.Name], d.contB, pc.Old, pc.New)
 		}
 	}
+}
 
+// group turns each delta into a Change and groups the changes by the
+// package that owns the path (unowned paths last), counting them.
+func (d *diffing) group() {
+	ma, mb, r := d.ma, d.mb, d.r
 	groups := map[string][]Change{}
-	for i := range deltas {
-		d := &deltas[i]
-		c := Change{Kind: d.Kind, Path: displayPath(d.Path), Old: viewEntry(ma, ma.Lookup(d.Path)), New: viewEntry(mb, mb.Lookup(d.Path))}
-		switch d.Kind {
+	for i := range d.deltas {
+		dl := &d.deltas[i]
+		c := Change{Kind: dl.Kind, Path: displayPath(dl.Path), Old: viewEntry(ma, ma.Lookup(dl.Path)), New: viewEntry(mb, mb.Lookup(dl.Path))}
+		switch dl.Kind {
 		case Added:
-			c.Alerts = entryAlerts(d.New)
+			c.Alerts = entryAlerts(dl.New)
 			r.Summary.Added++
 		case Removed:
 			r.Summary.Removed++
 		case Changed:
-			c.Attrs, c.Alerts = attrChanges(ma, mb, d)
+			c.Attrs, c.Alerts = attrChanges(ma, mb, dl)
 			r.Summary.Changed++
-			ra, rb := d.Old, d.New
-			if slices.Contains(d.Keys, images.KeySHA256) && ra.Type == images.TypeFile && rb.Type == images.TypeFile {
-				if c.Content = contents[d.Path]; c.Content == nil {
-					c.Content = contentDiff(d.Path, ra, rb, nil, nil, opts) // over the size cap
+			ra, rb := dl.Old, dl.New
+			if slices.Contains(dl.Keys, images.KeySHA256) && ra.Type == images.TypeFile && rb.Type == images.TypeFile {
+				if c.Content = d.contents[dl.Path]; c.Content == nil {
+					c.Content = contentDiff(dl.Path, ra, rb, nil, nil, d.opts) // over the size cap
 				}
 			}
 		}
 		r.Summary.Alerts += len(c.Alerts)
-		owners := dbB.owners[d.Path]
-		if d.Kind == Removed || len(owners) == 0 {
-			owners = dbA.owners[d.Path]
+		owners := d.dbB.owners[dl.Path]
+		if dl.Kind == Removed || len(owners) == 0 {
+			owners = d.dbA.owners[dl.Path]
 		}
 		g := ""
 		if len(owners) > 0 {
@@ -498,6 +543,11 @@ func Diff(ctx context.Context, a, b Source, opts Options) (*Report, error) {
 	if u, ok := groups[""]; ok {
 		r.Groups = append(r.Groups, Group{Package: "", Changes: u})
 	}
+}
+
+// count fills in the summary's totals of paths and packages.
+func (d *diffing) count() {
+	r := d.r
 	r.Summary.Paths = r.Summary.Added + r.Summary.Removed + r.Summary.Changed
 	for _, pc := range r.Packages {
 		switch pc.Change {
@@ -511,7 +561,6 @@ func Diff(ctx context.Context, a, b Source, opts Options) (*Report, error) {
 			r.Summary.PackagesDowngraded++
 		}
 	}
-	return r, nil
 }
 
 // maxChangelogSize bounds a compressed changelog the report reads.

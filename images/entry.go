@@ -5,6 +5,8 @@ import (
 	"maps"
 	"path"
 	"strings"
+
+	"github.com/ingotfleet/ingot/internal/beneath"
 )
 
 // Type is the kind of a path in an image.
@@ -106,7 +108,7 @@ func (e *Entry) IsDevice() bool { return e.Type == TypeChar || e.Type == TypeBlo
 
 // ErrUnsafePath is wrapped by every error about a path that is not clean or
 // would escape the root it is written under.
-var ErrUnsafePath = fmt.Errorf("images: unsafe path")
+var ErrUnsafePath = beneath.ErrUnsafePath
 
 // CleanPath turns a path as found in a tar, a manifest, a package or an RPM
 // ("./usr/bin", "/usr/bin", "usr/bin/") into an Entry path ("usr/bin"). It

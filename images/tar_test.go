@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,6 +65,21 @@ func buildTar(t testing.TB, format tar.Format, entries ...te) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// sampleData is compressible but not trivial: text with random words.
+func sampleData(n int) []byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	words := strings.Fields("the quick brown fox jumps over a lazy dog ingot image manifest tar zstd gzip")
+	var b bytes.Buffer
+	for b.Len() < n {
+		b.WriteString(words[r.IntN(len(words))])
+		if r.IntN(50) == 0 {
+			b.WriteByte(byte(r.IntN(256)))
+		}
+		b.WriteByte(' ')
+	}
+	return b.Bytes()[:n]
 }
 
 func compress(t testing.TB, b []byte, c Compression) []byte {

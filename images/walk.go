@@ -458,3 +458,23 @@ func DirOpener(root string) OpenFunc {
 		return f, nil
 	}
 }
+
+// IFMT is the stat file type (unix.S_IFREG, ...) an entry of type typ has
+// on disk; a hardlink is a regular file.
+func IFMT(typ Type) uint32 {
+	switch typ {
+	case TypeDir:
+		return unix.S_IFDIR
+	case TypeSymlink:
+		return unix.S_IFLNK
+	case TypeChar:
+		return unix.S_IFCHR
+	case TypeBlock:
+		return unix.S_IFBLK
+	case TypeFifo:
+		return unix.S_IFIFO
+	case TypeSocket:
+		return unix.S_IFSOCK
+	}
+	return unix.S_IFREG
+}

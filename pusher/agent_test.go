@@ -15,7 +15,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
-	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/triggers"
 )
 
@@ -112,7 +112,7 @@ func TestAgentRefusesClients(t *testing.T) {
 			if _, err := c.Status(ctx, addr); err == nil {
 				t.Fatal("agent accepted the client")
 			}
-			if _, err := c.Sync(ctx, addr, agent.SyncRequest{Image: strings.Repeat("0", 64)}); err == nil {
+			if _, err := c.Sync(ctx, addr, api.SyncRequest{Image: strings.Repeat("0", 64)}); err == nil {
 				t.Fatal("agent accepted a sync from the client")
 			}
 		})

@@ -13,6 +13,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/localfleet"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
 
@@ -53,7 +54,7 @@ func TestAttackRollback(t *testing.T) {
 	root := fleet.Agents[0].Root
 
 	// `ingot push app:prod`: the controller resolves the ref in the store.
-	push := func(allowRollback bool) *pusher.Result {
+	push := func(allowRollback bool) *api.Result {
 		t.Helper()
 		st, err := store.OpenHTTP(srv.URL)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/chunks"
 )
 
 // chunkFetchers is how many chunks of one file are fetched at once (on
@@ -182,7 +183,7 @@ func (l *localChunks) build() {
 		if err != nil {
 			continue
 		}
-		c := store.NewChunker(f)
+		c := chunks.NewChunker(f)
 		var off int64
 		for {
 			b, err := c.Next()

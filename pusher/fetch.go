@@ -8,7 +8,8 @@ import (
 	"sync"
 
 	"github.com/ingotfleet/ingot/images"
-	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/delta"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 // statser is a Source that counts what it received.
@@ -64,7 +65,7 @@ func (b *budget) release(n int64) {
 
 // stage fetches and stages every put of the plan. Files already staged by
 // an interrupted run are kept, so a restarted sync resumes.
-func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, to images.Digest, stageDir string, src Source, res *Result) error {
+func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, to images.Digest, stageDir string, src Source, res *api.Result) error {
 	s.setPhase("fetch")
 	stageTree, err := openTree(stageDir)
 	if err != nil {
@@ -242,7 +243,7 @@ func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64
 	}
 	if size <= MaxDeltaFile && deltas != nil {
 		for _, op := range ops {
-			key := store.DeltaKey{From: op.DeltaFrom, To: sha}
+			key := delta.Key{From: op.DeltaFrom, To: sha}
 			if op.DeltaFrom.IsZero() || (packs != nil && !packs.exists[key]) {
 				continue
 			}
@@ -253,11 +254,11 @@ func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64
 			// The old version, the delta's body (at most about the
 			// new version's size) and the new version; for a delta of
 			// gzip files, both decompressed too.
-			weight := int64(len(old)) + 2*size + 2*store.GzDeltaMaxRaw
+			weight := int64(len(old)) + 2*size + 2*delta.GzMaxRaw
 			deltas.acquire(weight)
 			var b []byte
 			if body, ok := packs.body(key); ok {
-				b, err = store.ApplyDelta("packed delta for "+op.Path, body, old, op.DeltaFrom, sha, size)
+				b, err = delta.Apply("packed delta for "+op.Path, body, old, op.DeltaFrom, sha, size)
 			} else {
 				b, err = src.Delta(ctx, op.DeltaFrom, sha, old, size)
 			}
@@ -324,11 +325,11 @@ func readRegular(t *dirTree, rel string, max int64) ([]byte, error) {
 // packs): their bodies, and every delta of the pair, packed or stored
 // alone, so that no delta that does not exist is asked for.
 type deltaPacks struct {
-	bodies map[store.DeltaKey][]byte
-	exists map[store.DeltaKey]bool
+	bodies map[delta.Key][]byte
+	exists map[delta.Key]bool
 }
 
-func (p *deltaPacks) body(k store.DeltaKey) ([]byte, bool) {
+func (p *deltaPacks) body(k delta.Key) ([]byte, bool) {
 	if p == nil {
 		return nil, false
 	}
@@ -344,10 +345,10 @@ type deltaPacker interface {
 // deltaPacks reads the delta packs from image a to b; nil when the store
 // has none or one of them cannot be read (then every delta is asked for
 // alone, as without packs). What it holds is bounded by
-// store.MaxDeltaPacks packs of bounded size.
+// delta.MaxPacks packs of bounded size.
 func (s *StoreSource) deltaPacks(ctx context.Context, a, b images.Digest) *deltaPacks {
-	p := &deltaPacks{bodies: map[store.DeltaKey][]byte{}, exists: map[store.DeltaKey]bool{}}
-	for k := 0; k < store.MaxDeltaPacks; k++ {
+	p := &deltaPacks{bodies: map[delta.Key][]byte{}, exists: map[delta.Key]bool{}}
+	for k := 0; k < delta.MaxPacks; k++ {
 		dp, err := s.st.DeltaPack(ctx, a, b, k)
 		if err = s.read(fmt.Sprintf("delta pack %d", k), err); err != nil {
 			if !errors.Is(err, ErrNotFound) && s.log != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 // ErrNoPrevious is returned by Rollback on a host that has no previous image.
@@ -17,13 +18,13 @@ var ErrNoPrevious = errors.New("pusher: no previous image to roll back to")
 // replaced, and the files still in place. It needs no network. It is a
 // sync like any other (staged, journaled, crash-safe), so rolling back
 // twice returns to where it started.
-func (s *Syncer) Rollback(ctx context.Context) Result {
+func (s *Syncer) Rollback(ctx context.Context) api.Result {
 	st, err := s.LoadState()
 	if err == nil && st.Previous.IsZero() {
 		err = ErrNoPrevious
 	}
 	if err != nil {
-		return Result{Error: err.Error(), Rollback: true}
+		return api.Result{Error: err.Error(), Rollback: true}
 	}
 	return s.Sync(ctx, st.Previous, localSource{s}, SyncOptions{AllowUnsigned: true, rollback: true})
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/beneath"
 )
 
 // Node is one path found by Scan: its entry and where it lives.
@@ -127,7 +128,7 @@ func walkTree(ctx context.Context, root string, opts ScanOptions, statsOnly bool
 			fail(err)
 			return
 		}
-		names, err := readDirNamesFd(fd)
+		names, err := beneath.ReadDirNames(fd)
 		if err != nil {
 			fail(fmt.Errorf("scanning %s: %w", abs, err))
 			return
@@ -177,7 +178,7 @@ func walkTree(ctx context.Context, root string, opts ScanOptions, statsOnly bool
 			if !statsOnly {
 				var link string
 				if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-					if link, err = readlinkAt(fd, name, abs+"/"+name); err != nil {
+					if link, err = beneath.Readlink(fd, name, abs+"/"+name); err != nil {
 						fail(err)
 						return
 					}
@@ -335,7 +336,7 @@ func finishScan(ctx context.Context, w *walked, opts ScanOptions) ([]Node, error
 			}
 			pdir = dir
 		}
-		x, err := readXattrsAt(pfd, name, tree.abs(n.Path))
+		x, err := beneath.ReadXattrsAt(pfd, name, tree.abs(n.Path), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -417,33 +418,6 @@ func hashFile(tree *dirTree, rel string, buf []byte) (images.Digest, error) {
 	return d, nil
 }
 
-// direntBufs are getdents buffers, reused across directories.
-var direntBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-// readDirNamesFd lists directory fd (from its current offset), sorted,
-// without "." and "..": getdents on the descriptor itself.
-func readDirNamesFd(fd int) ([]string, error) {
-	bp := direntBufs.Get().(*[]byte)
-	defer direntBufs.Put(bp)
-	buf := *bp
-	var names []string
-	for {
-		n, err := unix.ReadDirent(fd, buf)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n <= 0 {
-			break
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
-	}
-	slices.Sort(names)
-	return names, nil
-}
-
 // statNodeAt is statNode relative to a directory descriptor.
 func statNodeAt(dirfd int, name, rel, abs string) (Node, error) {
 	var st unix.Stat_t
@@ -456,26 +430,11 @@ func statNodeAt(dirfd int, name, rel, abs string) (Node, error) {
 	var link string
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		var err error
-		if link, err = readlinkAt(dirfd, name, abs); err != nil {
+		if link, err = beneath.Readlink(dirfd, name, abs); err != nil {
 			return Node{}, err
 		}
 	}
 	return nodeFromStat(&st, rel, link)
-}
-
-// readlinkAt reads the target of symlink name in dirfd.
-func readlinkAt(dirfd int, name, abs string) (string, error) {
-	buf := make([]byte, 256)
-	for {
-		n, err := unix.Readlinkat(dirfd, name, buf)
-		if err != nil {
-			return "", fmt.Errorf("readlink %s: %w", abs, err)
-		}
-		if n < len(buf) {
-			return string(buf[:n]), nil
-		}
-		buf = make([]byte, len(buf)*4)
-	}
 }
 
 func nodeFromStat(st *unix.Stat_t, rel, link string) (Node, error) {

@@ -21,6 +21,7 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/glob"
+	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
 )
@@ -81,23 +82,13 @@ type Progress struct {
 	Local      atomic.Int64 // files copied from the host itself
 }
 
-// ProgressSnapshot is a copy of Progress.
-type ProgressSnapshot struct {
-	Phase      string `json:"phase"`
-	FilesTotal int64  `json:"files_total"`
-	FilesDone  int64  `json:"files_done"`
-	BytesTotal int64  `json:"bytes_total"`
-	BytesDone  int64  `json:"bytes_done"`
-	Fetched    int64  `json:"fetched"`
-	Deltas     int64  `json:"deltas"`
-	Local      int64  `json:"local"`
-}
-
 // Progress returns where the running (or last) sync is.
-func (s *Syncer) Progress() ProgressSnapshot {
+func (s *Syncer) Progress() api.ProgressSnapshot {
 	p := &s.progress
 	ph, _ := p.Phase.Load().(string)
-	return ProgressSnapshot{ph, p.FilesTotal.Load(), p.FilesDone.Load(), p.BytesTotal.Load(), p.BytesDone.Load(), p.Fetched.Load(), p.Deltas.Load(), p.Local.Load()}
+	return api.ProgressSnapshot{Phase: ph, FilesTotal: p.FilesTotal.Load(), FilesDone: p.FilesDone.Load(),
+		BytesTotal: p.BytesTotal.Load(), BytesDone: p.BytesDone.Load(), Fetched: p.Fetched.Load(),
+		Deltas: p.Deltas.Load(), Local: p.Local.Load()}
 }
 
 // State is what the agent remembers between syncs (StateDir/state.json).
@@ -107,34 +98,6 @@ type State struct {
 	Generation int           `json:"generation"`
 	// Backup holds, by content hash, files the last commit replaced.
 	Backups map[string]string `json:"backups,omitempty"`
-}
-
-// Result is what one sync did.
-type Result struct {
-	Image      string `json:"image"`
-	From       string `json:"from,omitempty"`
-	OK         bool   `json:"ok"`
-	Error      string `json:"error,omitempty"`
-	Changed    int    `json:"changed"`
-	Removed    int    `json:"removed"`
-	Fetched    int64  `json:"fetched_bytes"`
-	Written    int64  `json:"written_bytes"`
-	Deltas     int64  `json:"deltas"`
-	LocalFiles int64  `json:"local_files"`
-	// Chunks of fetched files: read from the host's old files, or fetched.
-	ReusedChunks  int64             `json:"reused_chunks"`
-	ReusedBytes   int64             `json:"reused_bytes"`
-	FetchedChunks int64             `json:"fetched_chunks"`
-	Drift         []string          `json:"drift,omitempty"`
-	Triggers      []triggers.Result `json:"triggers,omitempty"`
-	Seconds       float64           `json:"seconds"`
-	Rollback      bool              `json:"rollback,omitempty"`
-	// A slot sync's slot, its carry-over report (slots.Report), the
-	// snapshot taken before it, and whether it switched.
-	Slot     string `json:"slot,omitempty"`
-	Carry    any    `json:"carry,omitempty"`
-	Snapshot string `json:"snapshot,omitempty"`
-	Switched bool   `json:"switched,omitempty"`
 }
 
 func (s *Syncer) path(parts ...string) string {
@@ -259,7 +222,7 @@ func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
 	} else if err := s.finishCommit(ctx, &j); err != nil {
 		var ce *CommitError
 		if errors.As(err, &ce) && ce.Undone {
-			res := Result{Image: j.To.String(), From: j.From.String(), Error: "recovery: " + err.Error()}
+			res := api.Result{Image: j.To.String(), From: j.From.String(), Error: "recovery: " + err.Error()}
 			writeJSON(s.path("last-result.json"), res)
 		}
 		return true, fmt.Errorf("recovery: %w", err)
@@ -273,7 +236,7 @@ func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
 	after := triggers.Select(triggers.Merge(imageRules, s.Triggers), triggers.PhaseAfter, j.Changed)
 	if len(after) > 0 {
 		tr, err := triggers.Run(ctx, after, triggers.Env{Root: s.Root, Image: j.To.String(), Dir: s.path(), Chroot: s.chrootTriggers()})
-		res := Result{Image: j.To.String(), From: j.From.String(), OK: err == nil, Triggers: tr, Changed: len(j.Changed)}
+		res := api.Result{Image: j.To.String(), From: j.From.String(), OK: err == nil, Triggers: tr, Changed: len(j.Changed)}
 		if err != nil {
 			res.Error = "after recovery: " + err.Error()
 		}
@@ -374,7 +337,7 @@ type SyncOptions struct {
 var ErrBusy = errors.New("pusher: a sync is already running")
 
 // Sync brings the root to image d from src.
-func (s *Syncer) Sync(ctx context.Context, d images.Digest, src Source, opts SyncOptions) (res Result) {
+func (s *Syncer) Sync(ctx context.Context, d images.Digest, src Source, opts SyncOptions) (res api.Result) {
 	start := time.Now()
 	res.Image = d.String()
 	res.Rollback = opts.rollback
@@ -408,8 +371,8 @@ func (s *Syncer) Sync(ctx context.Context, d images.Digest, src Source, opts Syn
 // LastResult is the result of the last sync that was not a dry run, as
 // it saved it (StateDir/last-result.json); nil when there is none or it
 // cannot be read.
-func (s *Syncer) LastResult() *Result {
-	var last Result
+func (s *Syncer) LastResult() *api.Result {
+	var last api.Result
 	if readJSON(s.path("last-result.json"), &last) != nil {
 		return nil
 	}
@@ -418,7 +381,7 @@ func (s *Syncer) LastResult() *Result {
 
 func (s *Syncer) setPhase(p string) { s.progress.Phase.Store(p) }
 
-func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts SyncOptions, res *Result) error {
+func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts SyncOptions, res *api.Result) error {
 	if err := s.init(); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/localfleet"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
 )
@@ -49,7 +50,7 @@ func TestAgentIndicators(t *testing.T) {
 				c.Maintenance.BlockFile = hold
 			case 2:
 				c.Maintenance.CheckCommand = []string{"sh", "-c", "if [ -e " + busy + " ]; then echo backup running; exit 1; fi"}
-				c.Maintenance.CheckKind = agent.IndicatorUnavailable
+				c.Maintenance.CheckKind = api.IndicatorUnavailable
 				c.Maintenance.CheckInterval = time.Nanosecond
 			case 3:
 				c.Listen = port4

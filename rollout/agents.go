@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/agentclient"
-	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 // PusherAgents drives real agents through the pusher's client (mutual
@@ -33,7 +33,7 @@ func (p *PusherAgents) Status(ctx context.Context, h Host) (AgentStatus, error) 
 		as.LastOK, as.LastErr = s.Last.OK, s.Last.Error
 	}
 	for _, ind := range s.Indicators {
-		if ind.Source == agent.SourceLastSync {
+		if ind.Source == api.SourceLastSync {
 			continue // LastOK says it
 		}
 		as.Indicators = append(as.Indicators, Signal{Kind: Kind(ind.Kind), Source: "agent " + ind.Source + ": " + ind.Reason})
@@ -43,12 +43,12 @@ func (p *PusherAgents) Status(ctx context.Context, h Host) (AgentStatus, error) 
 
 // Sync implements Agents.
 func (p *PusherAgents) Sync(ctx context.Context, h Host, image string) (int64, error) {
-	return p.Client.Sync(ctx, h.Addr, agent.SyncRequest{Image: image, Stores: p.Stores})
+	return p.Client.Sync(ctx, h.Addr, api.SyncRequest{Image: image, Stores: p.Stores})
 }
 
 // SyncSlot implements SlotAgents.
 func (p *PusherAgents) SyncSlot(ctx context.Context, h Host, image string) (int64, error) {
-	return p.Client.Sync(ctx, h.Addr, agent.SyncRequest{Image: image, Stores: p.Stores, Slot: agent.SlotInactive, Switch: true})
+	return p.Client.Sync(ctx, h.Addr, api.SyncRequest{Image: image, Stores: p.Stores, Slot: api.SlotInactive, Switch: true})
 }
 
 // RollbackSlot implements SlotAgents.
@@ -85,7 +85,7 @@ func Gates(pol *Policy, hc *http.Client) Checker {
 				var c net.Conn
 				c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", r.Replace(g.TCP))
 				if err == nil {
-					c.Close()
+					_ = c.Close() // the gate asks only that it connects
 				}
 			case g.PromQL != "":
 				err = promqlGate(ctx, hc, pol.Indicators.Prometheus, r.Replace(g.PromQL))

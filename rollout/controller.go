@@ -15,8 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ingotfleet/ingot/pusher"
-	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 // AgentStatus is what the controller needs of an agent's status.
@@ -34,13 +33,13 @@ type AgentStatus struct {
 	Indicators []Signal
 	// Slots, for an agent with root slots: what a slot rollout follows
 	// (nil otherwise).
-	Slots *agent.SlotSummary
+	Slots *api.SlotSummary
 }
 
 // pusherStatus is as as the pusher's status, for SlotSyncOutcome.
-func (as AgentStatus) pusherStatus() agent.Status {
-	return agent.Status{Image: as.Image, Syncing: as.Syncing, RunID: as.RunID, LastID: as.LastID, Slots: as.Slots,
-		Last: &pusher.Result{OK: as.LastOK, Error: as.LastErr}}
+func (as AgentStatus) pusherStatus() api.Status {
+	return api.Status{Image: as.Image, Syncing: as.Syncing, RunID: as.RunID, LastID: as.LastID, Slots: as.Slots,
+		Last: &api.Result{OK: as.LastOK, Error: as.LastErr}}
 }
 
 // SlotAgents drives agents with root slots (policy mode: slot).
@@ -338,64 +337,13 @@ func (c *Controller) Tick(ctx context.Context) (Outcome, error) {
 	statuses := c.startStatuses(ctx, out.Decisions)
 	for i := range out.Decisions {
 		d := &out.Decisions[i]
-		switch d.Action {
-		case Finish:
-			h := next.Hosts[d.Host]
-			h.Phase, h.Since = Done, now
-			next.Hosts[d.Host] = h
-			t.host(d.Host, h)
-		case StageDone:
-			if next.StageDone == nil {
-				next.StageDone = map[int]time.Time{}
-			}
-			next.StageDone[d.Stage] = now
-			t.meta(next)
-		case Halt:
-			next.Halted = d.Reason
-			t.meta(next)
-		case Start:
-			as, err := statuses[i].as, statuses[i].err
-			if err != nil {
-				d.Action, d.Step, d.Reason = Wait, 0, "blocked: agent unreachable: "+err.Error()
-				break
-			}
-			if sigs := agentSignals(as, st.Hosts[d.Host]); len(sigs) > 0 {
-				// Held from the next evaluation on by the indicators
-				// (an Unavailable one uses a slot), asked again each time.
-				c.agentInd[d.Host] = sigs
-				d.Action, d.Step, d.Reason = Wait, 0, signalReason(sigs)
-				break
-			}
-			hs := HostState{Phase: Syncing, Since: now, Step: d.Step, Base: as.RunID}
-			if as.Slots != nil {
-				hs.SlotBase = as.Slots.Switches
-			}
-			if as.Image == st.Image && !as.Syncing {
-				hs.Phase = Checking
-				d.Reason += "; already at the image: health gates only"
-			}
-			next.Hosts[d.Host] = hs
-			t.host(d.Host, hs)
+		if c.apply(d, statuses[i], st, next, t, now) {
 			work = append(work, d.Host)
 		}
 		c.count(d.Action)
-		if d.Action == Wait {
-			if strings.HasPrefix(d.Reason, "blocked") {
-				if _, ok := c.blocked[d.Host]; !ok {
-					c.blocked[d.Host] = now
-				}
-			} else {
-				delete(c.blocked, d.Host)
-			}
-			if c.waits[d.Host] == d.Reason {
-				continue
-			}
-			c.waits[d.Host] = d.Reason
-		} else if d.Host != "" {
-			delete(c.waits, d.Host)
-			delete(c.blocked, d.Host)
+		if c.noteWait(d, now) {
+			events = append(events, Event{Time: now, Decision: *d})
 		}
-		events = append(events, Event{Time: now, Decision: *d})
 	}
 	if err := commitAll(ctx, c.Store, t.puts); err != nil {
 		return out, fmt.Errorf("committing decisions: %w", err)
@@ -403,6 +351,89 @@ func (c *Controller) Tick(ctx context.Context) (Outcome, error) {
 	c.st = next
 	c.last = out
 	c.audit(events...)
+	c.startWork(ctx, next, work)
+	if c.OnTick != nil {
+		c.OnTick(out, next)
+	}
+	return out, nil
+}
+
+// apply makes decision d's transition in next (from st, the state it was
+// decided on) and records it in t. A Start becomes a Wait when the
+// agent's status (from startStatuses) is an error or a signal to hold
+// off. It reports whether the host's work is to start.
+// c.mu is held.
+func (c *Controller) apply(d *Decision, status statusResult, st, next *State, t *txn, now time.Time) bool {
+	switch d.Action {
+	case Finish:
+		h := next.Hosts[d.Host]
+		h.Phase, h.Since = Done, now
+		next.Hosts[d.Host] = h
+		t.host(d.Host, h)
+	case StageDone:
+		if next.StageDone == nil {
+			next.StageDone = map[int]time.Time{}
+		}
+		next.StageDone[d.Stage] = now
+		t.meta(next)
+	case Halt:
+		next.Halted = d.Reason
+		t.meta(next)
+	case Start:
+		as, err := status.as, status.err
+		if err != nil {
+			d.Action, d.Step, d.Reason = Wait, 0, "blocked: agent unreachable: "+err.Error()
+			return false
+		}
+		if sigs := agentSignals(as, st.Hosts[d.Host]); len(sigs) > 0 {
+			// Held from the next evaluation on by the indicators
+			// (an Unavailable one uses a slot), asked again each time.
+			c.agentInd[d.Host] = sigs
+			d.Action, d.Step, d.Reason = Wait, 0, signalReason(sigs)
+			return false
+		}
+		hs := HostState{Phase: Syncing, Since: now, Step: d.Step, Base: as.RunID}
+		if as.Slots != nil {
+			hs.SlotBase = as.Slots.Switches
+		}
+		if as.Image == st.Image && !as.Syncing {
+			hs.Phase = Checking
+			d.Reason += "; already at the image: health gates only"
+		}
+		next.Hosts[d.Host] = hs
+		t.host(d.Host, hs)
+		return true
+	}
+	return false
+}
+
+// noteWait keeps track of the hosts waiting (and since when blocked) and
+// reports whether d is news for the audit log: a Wait is only when its
+// reason changed. c.mu is held.
+func (c *Controller) noteWait(d *Decision, now time.Time) bool {
+	if d.Action == Wait {
+		if strings.HasPrefix(d.Reason, "blocked") {
+			if _, ok := c.blocked[d.Host]; !ok {
+				c.blocked[d.Host] = now
+			}
+		} else {
+			delete(c.blocked, d.Host)
+		}
+		if c.waits[d.Host] == d.Reason {
+			return false
+		}
+		c.waits[d.Host] = d.Reason
+	} else if d.Host != "" {
+		delete(c.waits, d.Host)
+		delete(c.blocked, d.Host)
+	}
+	return true
+}
+
+// startWork starts the work of the hosts in work and of every host next
+// has syncing or checking with no work running (left by a previous
+// controller). c.mu is held.
+func (c *Controller) startWork(ctx context.Context, next *State, work []string) {
 	for name, hs := range next.Hosts {
 		if (hs.Phase == Syncing || hs.Phase == Checking) && !c.inflight[name] {
 			work = append(work, name)
@@ -416,10 +447,6 @@ func (c *Controller) Tick(ctx context.Context) (Outcome, error) {
 		c.wg.Add(1)
 		go c.work(ctx, name)
 	}
-	if c.OnTick != nil {
-		c.OnTick(out, next)
-	}
-	return out, nil
 }
 
 type statusResult struct {
@@ -586,7 +613,11 @@ func (c *Controller) audit(evs ...Event) {
 		b, _ := json.Marshal(e)
 		buf = append(append(buf, b...), '\n')
 	}
-	c.Audit.Write(buf)
+	if _, err := c.Audit.Write(buf); err != nil {
+		// The state store is the authority (see Resumed): a lost audit
+		// line is logged, and the rollout goes on.
+		c.log().Error("writing the audit log", "err", err, "events", len(evs))
+	}
 }
 
 // transition commits a host's new state (and the meta record when f
@@ -711,7 +742,9 @@ func (c *Controller) work(ctx context.Context, name string) {
 		c.fail(ctx, h, err)
 		return
 	}
-	c.transition(ctx, name, func(_ *State, hs *HostState) bool {
+	// Not committed (leadership lost, the store down): the host stays
+	// Checking, and the next Tick of whoever leads resumes its work.
+	_ = c.transition(ctx, name, func(_ *State, hs *HostState) bool {
 		hs.Phase, hs.Since = Cooling, c.now()
 		return false
 	}, Event{Time: c.now(), Decision: Decision{Action: Healthy, Reason: fmt.Sprintf("health gates passed; cooling down %v", c.Plan.Pol.Cooldown)}})
@@ -788,7 +821,7 @@ func (c *Controller) syncSlot(ctx context.Context, h Host, hs HostState, image s
 		return "", fmt.Errorf("agent unreachable: %w", err)
 	}
 	if as.Slots == nil {
-		return "", fmt.Errorf("%w (policy mode: slot)", agent.ErrNoSlots)
+		return "", fmt.Errorf("%w (policy mode: slot)", api.ErrNoSlots)
 	}
 	run := hs.Base + 1
 	if as.RunID <= hs.Base && as.Slots.Switches <= hs.SlotBase {
@@ -916,7 +949,7 @@ func (c *Controller) rollbackSlot(ctx context.Context, h Host) string {
 	case err != nil:
 		return "rollback: agent unreachable: " + err.Error()
 	case as.Slots == nil:
-		return "rollback: " + agent.ErrNoSlots.Error()
+		return "rollback: " + api.ErrNoSlots.Error()
 	case as.Image != image || as.Slots.Default != as.Slots.Booted || as.Slots.Trial != nil:
 		// The sync or the trial failed: the default is still the slot
 		// the host left, where it is or returns by itself.

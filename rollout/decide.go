@@ -207,35 +207,65 @@ type Outcome struct {
 // now, which wait and why. It does not change st; the controller commits
 // the decisions before it acts on them.
 func Decide(pl *Plan, st *State, ind Indicators, held map[string]string, now time.Time) Outcome {
-	out := Outcome{Used: map[string]int{}}
-	hs := func(n string) HostState {
-		if h, ok := st.Hosts[n]; ok {
-			return h
-		}
-		return HostState{Phase: Pending}
+	d := &deciding{pl: pl, st: st, ind: ind, held: held, now: now,
+		out: Outcome{Used: map[string]int{}}, finished: map[string]bool{}}
+	d.finishCooled()
+	stage, baking := d.currentStage()
+	d.out.Stage = stage
+	if stage >= len(pl.Stages) {
+		d.out.Complete = baking == ""
+		return d.out
 	}
-	// Budget in use: hosts worked on or cooling, hosts Unavailable, slots
-	// held through FleetLock. A host counts once per set.
+	d.startOrWait(stage, d.stopReason(stage, baking))
+	return d.out
+}
+
+// deciding is one Decide under way: its inputs and the outcome so far.
+type deciding struct {
+	pl   *Plan
+	st   *State
+	ind  Indicators
+	held map[string]string
+	now  time.Time
+
+	out      Outcome
+	finished map[string]bool // hosts that finish with this decision
+}
+
+// hs is the state of host n (Pending if it has none yet).
+func (d *deciding) hs(n string) HostState {
+	if h, ok := d.st.Hosts[n]; ok {
+		return h
+	}
+	return HostState{Phase: Pending}
+}
+
+// terminal reports whether host n is done, skipped or finishing now.
+func (d *deciding) terminal(n string) bool { return d.hs(n).Phase.terminal() || d.finished[n] }
+
+// finishCooled finishes the hosts cooled down long enough and counts the
+// budget in use: hosts worked on or cooling, hosts Unavailable, slots
+// held through FleetLock. A host counts once per set.
+func (d *deciding) finishCooled() {
+	pl, out := d.pl, &d.out
 	counts := func(name string) bool {
-		h := hs(name)
-		if h.Phase.active() {
+		if d.hs(name).Phase.active() {
 			return true
 		}
-		if _, ok := ind.has(name, Unavailable); ok {
+		if _, ok := d.ind.has(name, Unavailable); ok {
 			return true
 		}
-		_, ok := held[name]
+		_, ok := d.held[name]
 		return ok
 	}
-	finished := map[string]bool{}
 	for _, h := range pl.Inv.Hosts {
-		s := hs(h.Name)
-		if s.Phase == Cooling && !now.Before(s.Since.Add(pl.Pol.Cooldown)) {
-			finished[h.Name] = true
+		s := d.hs(h.Name)
+		if s.Phase == Cooling && !d.now.Before(s.Since.Add(pl.Pol.Cooldown)) {
+			d.finished[h.Name] = true
 			out.Decisions = append(out.Decisions, Decision{Action: Finish, Host: h.Name, Stage: pl.Stage(h.Name), Step: s.Step,
 				Reason: fmt.Sprintf("healthy and cooled down for %v", pl.Pol.Cooldown)})
 		}
-		if counts(h.Name) && !finished[h.Name] {
+		if counts(h.Name) && !d.finished[h.Name] {
 			for _, set := range h.Sets {
 				out.Used[set]++
 			}
@@ -244,54 +274,59 @@ func Decide(pl *Plan, st *State, ind Indicators, held map[string]string, now tim
 	for i := range out.Decisions {
 		out.Decisions[i].Budget = pl.use(out.Used, out.Decisions[i].Host)
 	}
-	terminal := func(n string) bool { return hs(n).Phase.terminal() || finished[n] }
+}
 
-	// The current stage: the first not finished, or the one after a stage
-	// still baking.
-	stage, baking := len(pl.Stages), ""
+// currentStage is the first stage not finished, or the one after a stage
+// still baking (then baking says until when). A stage found finished for
+// the first time gets a StageDone decision.
+func (d *deciding) currentStage() (stage int, baking string) {
+	pl := d.pl
 	for s, names := range pl.Stages {
-		if !slices.ContainsFunc(names, func(n string) bool { return !terminal(n) }) {
-			at, ok := st.StageDone[s]
+		if !slices.ContainsFunc(names, func(n string) bool { return !d.terminal(n) }) {
+			at, ok := d.st.StageDone[s]
 			if !ok {
-				at = now
-				out.Decisions = append(out.Decisions, Decision{Action: StageDone, Stage: s,
+				at = d.now
+				d.out.Decisions = append(d.out.Decisions, Decision{Action: StageDone, Stage: s,
 					Reason: fmt.Sprintf("all %d hosts of stage %d done; baking %v", len(names), s, pl.Bake[s])})
 			}
-			if now.Before(at.Add(pl.Bake[s])) {
-				stage, baking = s+1, fmt.Sprintf("stage %d baking until %s", s, at.Add(pl.Bake[s]).UTC().Format(time.RFC3339))
-				break
+			if d.now.Before(at.Add(pl.Bake[s])) {
+				return s + 1, fmt.Sprintf("stage %d baking until %s", s, at.Add(pl.Bake[s]).UTC().Format(time.RFC3339))
 			}
 			continue
 		}
-		stage = s
-		break
+		return s, ""
 	}
-	out.Stage = stage
-	if stage >= len(pl.Stages) {
-		out.Complete = baking == ""
-		return out
+	return len(pl.Stages), ""
+}
+
+// stopReason is why no host may start now ("" if they may): aborted,
+// halted (too many failures halt the rollout now, a Halt decision),
+// paused, or a stage baking.
+func (d *deciding) stopReason(stage int, baking string) string {
+	halted := d.st.Halted
+	if halted == "" && d.st.Failures > d.pl.Pol.Failures.Limit {
+		halted = fmt.Sprintf("%d hosts failed, more than the limit of %d", d.st.Failures, d.pl.Pol.Failures.Limit)
+		d.out.Decisions = append(d.out.Decisions, Decision{Action: Halt, Stage: stage, Reason: halted})
 	}
-	halted := st.Halted
-	if halted == "" && st.Failures > pl.Pol.Failures.Limit {
-		halted = fmt.Sprintf("%d hosts failed, more than the limit of %d", st.Failures, pl.Pol.Failures.Limit)
-		out.Decisions = append(out.Decisions, Decision{Action: Halt, Stage: stage, Reason: halted})
-	}
-	stop := ""
 	switch {
-	case st.Aborted:
-		stop = "rollout aborted"
+	case d.st.Aborted:
+		return "rollout aborted"
 	case halted != "":
-		stop = "rollout halted: " + halted
-	case st.Paused:
-		stop = "rollout paused"
-	case baking != "":
-		stop = baking
+		return "rollout halted: " + halted
+	case d.st.Paused:
+		return "rollout paused"
 	}
+	return baking
+}
+
+// startOrWait decides for each pending host of stage, those that report
+// MaintenanceRequired first: start it, or wait and why.
+func (d *deciding) startOrWait(stage int, stop string) {
+	pl, out := d.pl, &d.out
 	names := slices.Clone(pl.Stages[stage])
-	// Hosts that report MaintenanceRequired go first.
 	slices.SortStableFunc(names, func(a, b string) int {
-		_, ma := ind.has(a, MaintenanceRequired)
-		_, mb := ind.has(b, MaintenanceRequired)
+		_, ma := d.ind.has(a, MaintenanceRequired)
+		_, mb := d.ind.has(b, MaintenanceRequired)
 		switch {
 		case ma && !mb:
 			return -1
@@ -301,44 +336,13 @@ func Decide(pl *Plan, st *State, ind Indicators, held map[string]string, now tim
 		return 0
 	})
 	for _, n := range names {
-		s := hs(n)
+		s := d.hs(n)
 		if s.Phase != Pending {
 			continue
 		}
 		h, _ := pl.Inv.Host(n)
-		wait := func(reason string) {
+		if reason := d.waitReason(n, h, stop); reason != "" {
 			out.Decisions = append(out.Decisions, Decision{Action: Wait, Host: n, Stage: stage, Reason: reason, Budget: pl.use(out.Used, n)})
-		}
-		if stop != "" {
-			wait(stop)
-			continue
-		}
-		if set := frozen(st, h); set != "" {
-			wait(fmt.Sprintf("set %s frozen: host %s failed", set, st.Frozen[set]))
-			continue
-		}
-		if set := closed(pl.Pol, h, now); set != "" {
-			wait(fmt.Sprintf("set %s outside its maintenance window", set))
-			continue
-		}
-		if ind.Down != "" {
-			wait("blocked: indicators unknown: " + ind.Down)
-			continue
-		}
-		if src, ok := ind.has(n, Blocked); ok {
-			wait("blocked: " + src)
-			continue
-		}
-		if src, ok := ind.has(n, Unavailable); ok {
-			wait("unavailable: " + src)
-			continue
-		}
-		if r, ok := held[n]; ok {
-			wait("holds a slot through " + r)
-			continue
-		}
-		if full := pl.full(out.Used, h); full != "" {
-			wait(full)
 			continue
 		}
 		for _, set := range h.Sets {
@@ -347,7 +351,34 @@ func Decide(pl *Plan, st *State, ind Indicators, held map[string]string, now tim
 		out.Decisions = append(out.Decisions, Decision{Action: Start, Host: n, Stage: stage, Step: s.Step + 1,
 			Reason: fmt.Sprintf("stage %d, within budget", stage), Budget: pl.use(out.Used, n)})
 	}
-	return out
+}
+
+// waitReason is why pending host n (h) must wait ("" if it may start now),
+// the first of: the rollout stopped, a set frozen or outside its window,
+// indicators down or against the host, a slot held outside, no budget.
+func (d *deciding) waitReason(n string, h Host, stop string) string {
+	if stop != "" {
+		return stop
+	}
+	if set := frozen(d.st, h); set != "" {
+		return fmt.Sprintf("set %s frozen: host %s failed", set, d.st.Frozen[set])
+	}
+	if set := closed(d.pl.Pol, h, d.now); set != "" {
+		return fmt.Sprintf("set %s outside its maintenance window", set)
+	}
+	if d.ind.Down != "" {
+		return "blocked: indicators unknown: " + d.ind.Down
+	}
+	if src, ok := d.ind.has(n, Blocked); ok {
+		return "blocked: " + src
+	}
+	if src, ok := d.ind.has(n, Unavailable); ok {
+		return "unavailable: " + src
+	}
+	if r, ok := d.held[n]; ok {
+		return "holds a slot through " + r
+	}
+	return d.pl.full(d.out.Used, h)
 }
 
 func frozen(st *State, h Host) string {

@@ -144,7 +144,19 @@ func ParsePolicy(name string, b []byte, inv *Inventory) (*Policy, error) {
 	return &pol, nil
 }
 
+// check fills in the defaults and checks the policy against the
+// inventory, reporting the first problem at its place in the document.
 func (pol *Policy) check(d *doc, inv *Inventory) error {
+	for _, step := range []func(*doc, *Inventory) error{pol.checkTiming, pol.checkStages, pol.checkGates, pol.checkCalendar} {
+		if err := step(d, inv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTiming: interval, deadlines, mode and the indicators' defaults.
+func (pol *Policy) checkTiming(d *doc, _ *Inventory) error {
 	if pol.Interval == 0 {
 		pol.Interval = 10 * time.Second
 	}
@@ -176,6 +188,12 @@ func (pol *Policy) check(d *doc, inv *Inventory) error {
 	if pol.Indicators.Timeout == 0 {
 		pol.Indicators.Timeout = 5 * time.Second
 	}
+	return nil
+}
+
+// checkStages: the failure limit, cooldown and bakes, the canary colos,
+// the waves and the budgets of unavailable hosts.
+func (pol *Policy) checkStages(d *doc, inv *Inventory) error {
 	if pol.Failures.Limit < 0 {
 		return d.errf(p("failures", "limit"), "negative failure limit")
 	}
@@ -212,6 +230,12 @@ func (pol *Policy) check(d *doc, inv *Inventory) error {
 		}
 		pol.setBudget[s] = sp.MaxUnavailable
 	}
+	return nil
+}
+
+// checkGates: each health gate is one check that parses, each indicator
+// source an http(s) URL.
+func (pol *Policy) checkGates(d *doc, _ *Inventory) error {
 	for i, g := range pol.Health.Gates {
 		n := 0
 		for _, v := range []string{g.HTTP, g.TCP, g.PromQL} {
@@ -234,6 +258,12 @@ func (pol *Policy) check(d *doc, inv *Inventory) error {
 			return d.errf(p("indicators"), "indicator source %q is not an http(s) URL", u)
 		}
 	}
+	return nil
+}
+
+// checkCalendar: maintenance windows (of sets in the inventory, not
+// overlapping) and blackout dates.
+func (pol *Policy) checkCalendar(d *doc, inv *Inventory) error {
 	for i := range pol.Windows {
 		if err := pol.Windows[i].parse(); err != nil {
 			return d.errf(p("windows", i), "window %d: %v", i+1, err)

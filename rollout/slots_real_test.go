@@ -20,7 +20,7 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/internal/testenv"
-	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/pusher/slots"
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
@@ -153,7 +153,7 @@ func (h *slotHost) log(t *testing.T) string {
 	return string(b)
 }
 
-func slotStatus(ctx context.Context, c *agentclient.Client, h *slotHost) (agent.Status, error) {
+func slotStatus(ctx context.Context, c *agentclient.Client, h *slotHost) (api.Status, error) {
 	return c.Status(ctx, h.addr)
 }
 

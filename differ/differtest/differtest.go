@@ -1,6 +1,3 @@
-// Package differtest builds the differ's fixture pair: two small images, A
-// and B, between which every kind of change the differ reports happens
-// once, and writes them as tars or directories for tests of the command.
 package differtest
 
 import (
@@ -76,10 +73,24 @@ func (b *builder) image() Image {
 
 // Gzip compresses b deterministically (no name, no mtime).
 func Gzip(b []byte) []byte {
+	return gzipped(gzip.BestCompression, "", b)
+}
+
+// gzipped compresses b at level with name in the header. Writing to
+// memory cannot fail: an error is a bug, and panics like a bad fixture.
+func gzipped(level int, name string, b []byte) []byte {
 	var buf bytes.Buffer
-	z, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	z.Write(b)
-	z.Close()
+	z, err := gzip.NewWriterLevel(&buf, level)
+	if err != nil {
+		panic(fmt.Sprintf("differtest: gzip: %v", err))
+	}
+	z.Name = name
+	if _, err := z.Write(b); err != nil {
+		panic(fmt.Sprintf("differtest: gzip: %v", err))
+	}
+	if err := z.Close(); err != nil {
+		panic(fmt.Sprintf("differtest: gzip: %v", err))
+	}
 	return buf.Bytes()
 }
 
@@ -181,6 +192,10 @@ func Pair() (a, b Image) {
 	return build(false), build(true)
 }
 
+// build makes image A, or B when isB. It stays one long listing of the
+// tree in path order, each difference of B beside its entry, so that it
+// reads like the tree it makes; split up, the differences Pair lists
+// would be scattered across functions.
 func build(isB bool) Image {
 	pick := func(a, b string) string {
 		if isB {
@@ -258,12 +273,7 @@ func build(isB bool) Image {
 	if isB {
 		x.file("usr/share/doc/libfoo1/README.gz", 0o644, Gzip(readme))
 	} else {
-		var buf bytes.Buffer
-		z := gzip.NewWriter(&buf)
-		z.Name = "README"
-		z.Write(readme)
-		z.Close()
-		x.file("usr/share/doc/libfoo1/README.gz", 0o644, buf.Bytes())
+		x.file("usr/share/doc/libfoo1/README.gz", 0o644, gzipped(gzip.DefaultCompression, "README", readme))
 	}
 	cl := changelogEntry1
 	if isB {

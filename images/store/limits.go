@@ -5,7 +5,6 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
@@ -27,38 +26,7 @@ const (
 	// maxListSize bounds a chunk list or an index read without knowing
 	// the size of the file or image: enough for a file of about 56 GiB.
 	maxListSize = 256 << 20
-
-	// listLine is the longest line of a chunk list: a hash, a space, a
-	// size of at most 6 digits (MaxChunk) and a newline.
-	listLine = 64 + 1 + 6 + 1
-	// indexLine is the longest line of an index: a file hash and a space
-	// before a chunk list line.
-	indexLine = 64 + 1 + listLine
 )
-
-// maxChunks is the most chunks content of size bytes can be cut into:
-// every chunk but the last holds at least MinChunk bytes.
-func maxChunks(size int64) int64 { return size/MinChunk + 1 }
-
-// ListLimit is the most bytes the chunk list of a file of size bytes can
-// take.
-func ListLimit(size int64) int64 { return maxChunks(max(size, 0)) * listLine }
-
-// IndexLimit is the most bytes the index of image m can take: a line per
-// chunk of every distinct content of more than one chunk.
-func IndexLimit(m *images.Manifest) int64 {
-	var n int64
-	seen := map[images.Digest]bool{}
-	for i := range m.Entries {
-		e := &m.Entries[i]
-		if e.Type != images.TypeFile || e.Size <= MinChunk || seen[e.SHA256] {
-			continue
-		}
-		seen[e.SHA256] = true
-		n += maxChunks(e.Size) * indexLine
-	}
-	return n
-}
 
 // compressedLimit is the most bytes zstd can take to hold n bytes: what
 // does not compress is stored in raw blocks of at most 128 KiB, each with

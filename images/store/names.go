@@ -3,6 +3,7 @@ package store
 import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store/backend"
+	"github.com/ingotfleet/ingot/images/store/chunks"
 )
 
 // The backend's nouns, which the Store's API takes and returns, are named
@@ -52,3 +53,27 @@ var Kinds = backend.Kinds
 
 // DigestHandle is the handle of kind k named by d.
 func DigestHandle(k Kind, d images.Digest) Handle { return backend.DigestHandle(k, d) }
+
+// The chunks' nouns, which the Store's API takes and returns, defined in
+// package chunks.
+type (
+	// Chunk is one piece of a file's content (chunks.Chunk).
+	Chunk = chunks.Chunk
+	// Index lists the chunks of an image's files (chunks.Index).
+	Index = chunks.Index
+)
+
+// Chunk sizes of the content-defined chunker (package chunks).
+const (
+	MinChunk = chunks.MinChunk
+	AvgChunk = chunks.AvgChunk
+	MaxChunk = chunks.MaxChunk
+)
+
+// ListLimit is the most bytes the chunk list of a file of size bytes can
+// take (chunks.ListLimit).
+func ListLimit(size int64) int64 { return chunks.ListLimit(size) }
+
+// IndexLimit is the most bytes the index of image m can take
+// (chunks.IndexLimit).
+func IndexLimit(m *images.Manifest) int64 { return chunks.IndexLimit(m) }

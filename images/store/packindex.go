@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/chunks"
 )
 
 // A pack index maps objects to where they are in packs (layout v2). Its
@@ -74,7 +75,7 @@ func PackIndexLimit(m *images.Manifest) int64 {
 			continue
 		}
 		seen[e.SHA256] = true
-		n += maxChunks(e.Size)
+		n += chunks.MaxChunks(e.Size)
 	}
 	return int64(packIndexHead) + n*(packEntrySize+32)
 }

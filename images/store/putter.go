@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/chunks"
 )
 
 // putter stores file contents: the caller's goroutine cuts and hashes,
@@ -161,10 +162,10 @@ func (p *putter) submit(j putJob) error {
 // multi-chunk file, its chunks.
 func (p *putter) putFile(r io.Reader) (images.Digest, int64, []Chunk, error) {
 	var (
-		whole  = sha256.New()
-		size   int64
-		chunks []Chunk
-		c      = NewChunker(r)
+		whole = sha256.New()
+		size  int64
+		list  []Chunk
+		c     = chunks.NewChunker(r)
 	)
 	defer c.Close()
 	for {
@@ -179,7 +180,7 @@ func (p *putter) putFile(r io.Reader) (images.Digest, int64, []Chunk, error) {
 			return images.Digest{}, 0, nil, p.firstErr(err)
 		}
 		id := images.Digest(sha256.Sum256(b))
-		if len(chunks) == 0 && c.Done() {
+		if len(list) == 0 && c.Done() {
 			// The only chunk: the content hash is the chunk's.
 			size = int64(len(b))
 			if err := p.queueChunk(id, b); err != nil {
@@ -189,13 +190,13 @@ func (p *putter) putFile(r io.Reader) (images.Digest, int64, []Chunk, error) {
 		}
 		whole.Write(b)
 		size += int64(len(b))
-		chunks = append(chunks, Chunk{ID: id, Size: int64(len(b))})
+		list = append(list, Chunk{ID: id, Size: int64(len(b))})
 		if err := p.queueChunk(id, b); err != nil {
 			return images.Digest{}, 0, nil, err
 		}
 	}
 	sha := images.Digest(whole.Sum(nil))
-	if len(chunks) < 2 {
+	if len(list) < 2 {
 		return sha, size, nil, nil
 	}
 	p.mu.Lock()
@@ -203,11 +204,11 @@ func (p *putter) putFile(r io.Reader) (images.Digest, int64, []Chunk, error) {
 	p.seen[sha] = true
 	p.mu.Unlock()
 	if !dup {
-		if err := p.submit(putJob{h: DigestHandle(KindList, sha), raw: formatChunkList(chunks)}); err != nil {
+		if err := p.submit(putJob{h: DigestHandle(KindList, sha), raw: chunks.FormatChunkList(list)}); err != nil {
 			return images.Digest{}, 0, nil, err
 		}
 	}
-	return sha, size, chunks, nil
+	return sha, size, list, nil
 }
 
 // queueChunk queues chunk b (copied) for writing unless this putter has

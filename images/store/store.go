@@ -18,6 +18,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store/backend"
+	"github.com/ingotfleet/ingot/images/store/chunks"
 )
 
 // emptySHA is the content hash of an empty file, which needs no object.
@@ -277,7 +278,7 @@ func (s *Store) fileChunks(ctx context.Context, sha images.Digest, max int64) ([
 	h := DigestHandle(KindList, sha)
 	var list []Chunk
 	_, err := s.getVerified(ctx, h, max, func(data []byte) (err error) {
-		list, err = ParseChunkList(h.Path()+" from "+s.b.Location(), data)
+		list, err = chunks.ParseChunkList(h.Path()+" from "+s.b.Location(), data)
 		return err
 	})
 	if err == nil {
@@ -402,7 +403,7 @@ func (s *Store) IndexOf(ctx context.Context, d images.Digest, max int64) (Index,
 	h := DigestHandle(KindImage, d)
 	var ix Index
 	_, err := s.getVerified(ctx, h, max, func(data []byte) (err error) {
-		ix, err = ParseIndex(h.Path()+" from "+s.b.Location(), data)
+		ix, err = chunks.ParseIndex(h.Path()+" from "+s.b.Location(), data)
 		return err
 	})
 	if errors.Is(err, ErrNotFound) {
@@ -470,7 +471,7 @@ func (s *Store) putManifest(ctx context.Context, m *images.Manifest, lists Index
 			return d, err
 		}
 	}
-	if err := s.put(ctx, DigestHandle(KindImage, d), formatIndex(ix), true); err != nil {
+	if err := s.put(ctx, DigestHandle(KindImage, d), chunks.FormatIndex(ix), true); err != nil {
 		return d, err
 	}
 	return d, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store/backend"
+	"github.com/ingotfleet/ingot/images/store/chunks"
 )
 
 // testImage stores a small image (a multi-chunk file, a small file, an
@@ -92,7 +93,7 @@ func TestVerifyFindsDamage(t *testing.T) {
 			big := m.Lookup("big").SHA256
 			ix[big] = ix[big][:2]
 			os.Remove(filepath.Join(dir, DigestHandle(KindImage, d).Path()))
-			s.PutRaw(context.Background(), DigestHandle(KindImage, d), formatIndex(ix))
+			s.PutRaw(context.Background(), DigestHandle(KindImage, d), chunks.FormatIndex(ix))
 		}, "bytes of chunks"},
 		{"manifest", func(t *testing.T, s *Store, dir string, d images.Digest, m *images.Manifest) {
 			p := filepath.Join(dir, DigestHandle(KindObject, d).Path())

@@ -9,6 +9,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/ingotfleet/ingot/images/store/chunks"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/klauspost/compress/zstd"
 )
@@ -32,11 +33,11 @@ func debianChunks(b *testing.B) [][]byte {
 	defer f.Close()
 	tr := tar.NewReader(f)
 	seen := map[[32]byte]bool{}
-	var chunks [][]byte
+	var out [][]byte
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return chunks
+			return out
 		}
 		if err != nil {
 			b.Fatal(err)
@@ -44,7 +45,7 @@ func debianChunks(b *testing.B) [][]byte {
 		if h.Typeflag != tar.TypeReg {
 			continue
 		}
-		c := NewChunker(tr)
+		c := chunks.NewChunker(tr)
 		for {
 			data, err := c.Next()
 			if errors.Is(err, io.EOF) {
@@ -55,7 +56,7 @@ func debianChunks(b *testing.B) [][]byte {
 			}
 			if id := sha256.Sum256(data); !seen[id] {
 				seen[id] = true
-				chunks = append(chunks, append([]byte(nil), data...))
+				out = append(out, append([]byte(nil), data...))
 			}
 		}
 		c.Close()

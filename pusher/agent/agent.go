@@ -20,6 +20,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
 
@@ -37,7 +38,7 @@ type Agent struct {
 	mu         sync.Mutex
 	running    bool
 	runID      int64
-	last       *pusher.Result
+	last       *api.Result
 	lastID     int64
 	started    time.Time
 	indicators indicatorState
@@ -103,29 +104,11 @@ func (a *Agent) Lower() error {
 	return nil
 }
 
-// Status is what GET /v1/status returns.
-type Status struct {
-	Name     string                  `json:"name"`
-	Image    string                  `json:"image,omitempty"`
-	Previous string                  `json:"previous,omitempty"`
-	Syncing  bool                    `json:"syncing"`
-	Healthy  bool                    `json:"healthy"`
-	LastID   int64                   `json:"last_id"`
-	RunID    int64                   `json:"run_id"`
-	Last     *pusher.Result          `json:"last,omitempty"`
-	Progress pusher.ProgressSnapshot `json:"progress"`
-	// Indicators are what on the host says a rollout should wait
-	// (config maintenance:, and a failed last sync); see indicators.go.
-	Indicators []Indicator `json:"indicators,omitempty"`
-	// Slots, on an agent with root slots (agent_slots.go).
-	Slots *SlotSummary `json:"slots,omitempty"`
-}
-
 // Status reports the agent's state.
-func (a *Agent) Status() Status {
+func (a *Agent) Status() api.Status {
 	st, _ := a.Syncer.LoadState()
 	a.mu.Lock()
-	s := Status{Name: a.Config.Name, Syncing: a.running, LastID: a.lastID, RunID: a.runID, Last: a.last, Progress: a.Syncer.Progress()}
+	s := api.Status{Name: a.Config.Name, Syncing: a.running, LastID: a.lastID, RunID: a.runID, Last: a.last, Progress: a.Syncer.Progress()}
 	a.mu.Unlock()
 	if !st.Image.IsZero() {
 		s.Image = st.Image.String()
@@ -138,26 +121,9 @@ func (a *Agent) Status() Status {
 	return s
 }
 
-// SyncRequest is the body of POST /v1/sync.
-type SyncRequest struct {
-	Image  string   `json:"image"`
-	Stores []string `json:"stores,omitempty"` // override the configured store URLs
-	DryRun bool     `json:"dry_run,omitempty"`
-	// BWLimit overrides the download limit for this sync ("10M").
-	BWLimit string `json:"bwlimit,omitempty"`
-	// Ref is the name:tag the controller resolved to Image (pusher.SyncOptions.Ref).
-	Ref string `json:"ref,omitempty"`
-	// AllowRollback accepts an image older than the host's (pusher.SyncOptions).
-	AllowRollback bool `json:"allow_rollback,omitempty"`
-	// Slot "inactive" writes the slot that is not booted instead of the
-	// root; Switch then switches to it (docs/slots.md).
-	Slot   string `json:"slot,omitempty"`
-	Switch bool   `json:"switch,omitempty"`
-}
-
 // start runs fn in the background unless a sync is running; it returns
 // the run's id.
-func (a *Agent) start(ctx context.Context, fn func(ctx context.Context) pusher.Result) (int64, error) {
+func (a *Agent) start(ctx context.Context, fn func(ctx context.Context) api.Result) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.running {
@@ -182,7 +148,7 @@ func (a *Agent) start(ctx context.Context, fn func(ctx context.Context) pusher.R
 }
 
 // StartSync begins a sync to an image in the background.
-func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
+func (a *Agent) StartSync(ctx context.Context, req api.SyncRequest) (int64, error) {
 	d, err := images.ParseDigest(req.Image)
 	if err != nil {
 		return 0, fmt.Errorf("image: %w", err)
@@ -216,7 +182,7 @@ func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
 	if src == nil {
 		return 0, errors.New("no store: the agent's config names none and the request gives none")
 	}
-	return a.start(ctx, func(ctx context.Context) pusher.Result {
+	return a.start(ctx, func(ctx context.Context) api.Result {
 		if src != a.source {
 			defer src.Close()
 		}
@@ -230,7 +196,7 @@ func (a *Agent) StartSync(ctx context.Context, req SyncRequest) (int64, error) {
 
 // StartRollback begins a rollback in the background.
 func (a *Agent) StartRollback(ctx context.Context) (int64, error) {
-	return a.start(ctx, func(ctx context.Context) pusher.Result {
+	return a.start(ctx, func(ctx context.Context) api.Result {
 		a.metrics.rollbacks.Inc()
 		return a.Syncer.Rollback(ctx)
 	})
@@ -245,7 +211,7 @@ func (a *Agent) Handler(ctx context.Context) http.Handler {
 		writeJSONResponse(w, http.StatusOK, s)
 	})
 	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
-		var req SyncRequest
+		var req api.SyncRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
 			writeJSONResponse(w, http.StatusBadRequest, map[string]string{"error": "bad request: " + err.Error()})
 			return
@@ -290,7 +256,7 @@ func (a *Agent) Serve(ctx context.Context, ready func(addr string)) error {
 			a.Log.Error("recovering an interrupted commit failed", "err", err)
 		}
 		a.mu.Lock()
-		a.last = &pusher.Result{Error: err.Error()}
+		a.last = &api.Result{Error: err.Error()}
 		if st, serr := a.Syncer.LoadState(); serr == nil {
 			a.last.Image = st.Image.String()
 		}

@@ -3,7 +3,7 @@
 //
 // The nouns:
 //   - Agent: one host's daemon. It runs one sync or rollback at a time
-//     (a run, numbered), keeps the last Result, and serves the API over
+//     (a run, numbered), keeps the last Result (package pusher/api), and serves the API over
 //     mutual TLS (internal/pki): GET /v1/status, POST /v1/sync,
 //     POST /v1/rollback, GET /metrics (Prometheus, client_golang) and,
 //     with slots, /v1/slots/.

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/triggers"
 )
 
@@ -42,32 +43,11 @@ type MaintenanceConfig struct {
 	CheckInterval time.Duration `yaml:"check_interval"`
 }
 
-// Indicator kinds an agent reports (the rollout's kinds).
-const (
-	IndicatorBlocked     = "Blocked"
-	IndicatorUnavailable = "Unavailable"
-)
-
-// Indicator sources.
-const (
-	SourceBlockFile = "block_file"
-	SourceLogins    = "logins"
-	SourceCommand   = "check_command"
-	SourceLastSync  = "last_sync"
-)
-
-// Indicator is one thing on the host that says the rollout should wait.
-type Indicator struct {
-	Kind   string `json:"kind"`   // Blocked or Unavailable
-	Source string `json:"source"` // block_file, logins, check_command, last_sync
-	Reason string `json:"reason"`
-}
-
 func (m *MaintenanceConfig) validate() error {
 	switch m.CheckKind {
 	case "":
-		m.CheckKind = IndicatorBlocked
-	case IndicatorBlocked, IndicatorUnavailable:
+		m.CheckKind = api.IndicatorBlocked
+	case api.IndicatorBlocked, api.IndicatorUnavailable:
 	default:
 		return fmt.Errorf("maintenance.check_kind %q: want Blocked or Unavailable", m.CheckKind)
 	}
@@ -90,15 +70,15 @@ func (m *MaintenanceConfig) validate() error {
 type indicatorState struct {
 	mu   sync.Mutex
 	at   time.Time
-	last *Indicator
+	last *api.Indicator
 }
 
 // Indicators reads every configured source now (the check command's
 // answer may be up to CheckInterval old). A source that cannot be read
 // blocks the host: fail safe.
-func (a *Agent) Indicators(ctx context.Context) []Indicator {
+func (a *Agent) Indicators(ctx context.Context) []api.Indicator {
 	m := &a.Config.Maintenance
-	var out []Indicator
+	var out []api.Indicator
 	if m.BlockFile != "" {
 		if ind := blockFile(m.BlockFile); ind != nil {
 			out = append(out, *ind)
@@ -126,17 +106,17 @@ func (a *Agent) Indicators(ctx context.Context) []Indicator {
 	running := a.running
 	a.mu.Unlock()
 	if last != nil && !last.OK && !running {
-		out = append(out, Indicator{Kind: IndicatorUnavailable, Source: SourceLastSync, Reason: "last sync failed: " + firstLine(last.Error)})
+		out = append(out, api.Indicator{Kind: api.IndicatorUnavailable, Source: api.SourceLastSync, Reason: "last sync failed: " + firstLine(last.Error)})
 	}
 	return out
 }
 
-func blockFile(name string) *Indicator {
+func blockFile(name string) *api.Indicator {
 	f, err := os.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	ind := &Indicator{Kind: IndicatorBlocked, Source: SourceBlockFile}
+	ind := &api.Indicator{Kind: api.IndicatorBlocked, Source: api.SourceBlockFile}
 	if err != nil {
 		ind.Reason = err.Error()
 		return ind
@@ -150,12 +130,12 @@ func blockFile(name string) *Indicator {
 	return ind
 }
 
-func loginsIndicator(utmp string) *Indicator {
+func loginsIndicator(utmp string) *api.Indicator {
 	b, err := os.ReadFile(utmp)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // nothing writes utmp here: nobody is logged in that way
 	}
-	ind := &Indicator{Kind: IndicatorBlocked, Source: SourceLogins}
+	ind := &api.Indicator{Kind: api.IndicatorBlocked, Source: api.SourceLogins}
 	if err != nil {
 		ind.Reason = "reading utmp: " + err.Error()
 		return ind
@@ -235,7 +215,7 @@ func cstring(b []byte) string {
 }
 
 // checkCommand runs argv; nil means it exited 0.
-func checkCommand(ctx context.Context, argv []string, kind string, timeout time.Duration) *Indicator {
+func checkCommand(ctx context.Context, argv []string, kind string, timeout time.Duration) *api.Indicator {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := triggers.GroupCommand(cctx, argv)
@@ -256,7 +236,7 @@ func checkCommand(ctx context.Context, argv []string, kind string, timeout time.
 	if l := firstLine(out.String()); l != "" {
 		reason += ": " + l
 	}
-	return &Indicator{Kind: kind, Source: SourceCommand, Reason: reason}
+	return &api.Indicator{Kind: kind, Source: api.SourceCommand, Reason: reason}
 }
 
 type limitedBuffer struct {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 // utmpRecord builds one 384-byte glibc utmp record.
@@ -110,7 +110,7 @@ func TestIndicatorBlockFile(t *testing.T) {
 	}
 	os.WriteFile(hold, []byte("kernel debugging, ask bob\nsecond line\n"), 0o644)
 	got := a.Indicators(t.Context())
-	if len(got) != 1 || got[0].Kind != IndicatorBlocked || got[0].Source != SourceBlockFile ||
+	if len(got) != 1 || got[0].Kind != api.IndicatorBlocked || got[0].Source != api.SourceBlockFile ||
 		got[0].Reason != hold+" present: kernel debugging, ask bob" {
 		t.Fatalf("file present: %+v", got)
 	}
@@ -139,12 +139,12 @@ func TestIndicatorLogins(t *testing.T) {
 		utmpRecord(utmpUserProcess, int32(os.Getpid()), "pts/0", "alice", "192.0.2.7", 1),
 	), 0o644)
 	got := a.Indicators(t.Context())
-	if len(got) != 1 || got[0].Kind != IndicatorBlocked || got[0].Source != SourceLogins ||
+	if len(got) != 1 || got[0].Kind != api.IndicatorBlocked || got[0].Source != api.SourceLogins ||
 		got[0].Reason != "logged in: alice on pts/0 from 192.0.2.7" {
 		t.Fatalf("alice logged in: %+v", got)
 	}
 	os.WriteFile(utmp, []byte("not utmp"), 0o644)
-	if got := a.Indicators(t.Context()); len(got) != 1 || got[0].Kind != IndicatorBlocked {
+	if got := a.Indicators(t.Context()); len(got) != 1 || got[0].Kind != api.IndicatorBlocked {
 		t.Fatalf("an unreadable utmp must block: %+v", got)
 	}
 }
@@ -153,20 +153,20 @@ func TestIndicatorCommand(t *testing.T) {
 	dir := t.TempDir()
 	flag := filepath.Join(dir, "busy")
 	script := "if [ -e " + flag + " ]; then echo 'backup running'; exit 3; fi"
-	a := testAgent(t, MaintenanceConfig{CheckCommand: []string{"sh", "-c", script}, CheckKind: IndicatorUnavailable, CheckInterval: time.Nanosecond})
+	a := testAgent(t, MaintenanceConfig{CheckCommand: []string{"sh", "-c", script}, CheckKind: api.IndicatorUnavailable, CheckInterval: time.Nanosecond})
 	if got := a.Indicators(t.Context()); len(got) != 0 {
 		t.Fatalf("command exits 0: %+v", got)
 	}
 	os.WriteFile(flag, nil, 0o644)
 	got := a.Indicators(t.Context())
-	if len(got) != 1 || got[0].Kind != IndicatorUnavailable || got[0].Source != SourceCommand ||
+	if len(got) != 1 || got[0].Kind != api.IndicatorUnavailable || got[0].Source != api.SourceCommand ||
 		!strings.Contains(got[0].Reason, "exit status 3: backup running") {
 		t.Fatalf("command exits 3: %+v", got)
 	}
 
 	// The answer is kept for CheckInterval.
 	a = testAgent(t, MaintenanceConfig{CheckCommand: []string{"sh", "-c", script}, CheckInterval: time.Hour})
-	if got := a.Indicators(t.Context()); len(got) != 1 || got[0].Kind != IndicatorBlocked {
+	if got := a.Indicators(t.Context()); len(got) != 1 || got[0].Kind != api.IndicatorBlocked {
 		t.Fatalf("default kind: %+v", got)
 	}
 	os.Remove(flag)
@@ -179,7 +179,7 @@ func TestIndicatorCommand(t *testing.T) {
 	a = testAgent(t, MaintenanceConfig{CheckCommand: []string{"sh", "-c", "sleep 600 & echo $! > " + pidFile + "; wait"},
 		CheckTimeout: 300 * time.Millisecond, CheckInterval: time.Nanosecond})
 	got = a.Indicators(t.Context())
-	if len(got) != 1 || got[0].Kind != IndicatorBlocked || !strings.Contains(got[0].Reason, "timed out after 300ms") {
+	if len(got) != 1 || got[0].Kind != api.IndicatorBlocked || !strings.Contains(got[0].Reason, "timed out after 300ms") {
 		t.Fatalf("hanging command: %+v", got)
 	}
 	b, err := os.ReadFile(pidFile)
@@ -201,7 +201,7 @@ func TestIndicatorCommand(t *testing.T) {
 
 	// A command that cannot start blocks.
 	a = testAgent(t, MaintenanceConfig{CheckCommand: []string{filepath.Join(dir, "missing")}})
-	if got := a.Indicators(context.Background()); len(got) != 1 || got[0].Kind != IndicatorBlocked {
+	if got := a.Indicators(context.Background()); len(got) != 1 || got[0].Kind != api.IndicatorBlocked {
 		t.Fatalf("missing command: %+v", got)
 	}
 }
@@ -211,13 +211,13 @@ func TestIndicatorLastSync(t *testing.T) {
 	if got := a.Indicators(t.Context()); len(got) != 0 {
 		t.Fatalf("no sync yet: %+v", got)
 	}
-	a.last = &pusher.Result{OK: false, Error: "fetching chunk: 503\nmore"}
+	a.last = &api.Result{OK: false, Error: "fetching chunk: 503\nmore"}
 	got := a.Indicators(t.Context())
-	if len(got) != 1 || got[0].Kind != IndicatorUnavailable || got[0].Source != SourceLastSync ||
+	if len(got) != 1 || got[0].Kind != api.IndicatorUnavailable || got[0].Source != api.SourceLastSync ||
 		got[0].Reason != "last sync failed: fetching chunk: 503" {
 		t.Fatalf("failed sync: %+v", got)
 	}
-	a.last = &pusher.Result{OK: true}
+	a.last = &api.Result{OK: true}
 	if got := a.Indicators(t.Context()); len(got) != 0 {
 		t.Fatalf("good sync: %+v", got)
 	}
@@ -230,7 +230,7 @@ func TestMaintenanceConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := c.Maintenance
-	if m.BlockFile != "/etc/ingot/hold" || m.Utmp != "/var/run/utmp" || m.CheckKind != IndicatorUnavailable || m.CheckTimeout != 5*time.Second || m.CheckInterval != 10*time.Second {
+	if m.BlockFile != "/etc/ingot/hold" || m.Utmp != "/var/run/utmp" || m.CheckKind != api.IndicatorUnavailable || m.CheckTimeout != 5*time.Second || m.CheckInterval != 10*time.Second {
 		t.Errorf("parsed %+v", m)
 	}
 	for _, bad := range []string{"maintenance:\n  check_kind: Maybe\n", "maintenance:\n  check_command: ['']\n", "maintenance:\n  block_fil: x\n"} {

@@ -3,7 +3,7 @@ package agent
 import (
 	"net/http"
 
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -42,7 +42,7 @@ func newAgentMetrics(a *Agent) *agentMetrics {
 }
 
 // finished counts a run that ended with res.
-func (m *agentMetrics) finished(res pusher.Result) {
+func (m *agentMetrics) finished(res api.Result) {
 	m.syncs.Inc()
 	if !res.OK {
 		m.failures.Inc()

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 // The agent's /metrics: the state gauges under their names, the sync
@@ -14,8 +15,8 @@ import (
 func TestAgentMetricsExposition(t *testing.T) {
 	a := &Agent{Config: &Config{Name: "m"}, Syncer: &pusher.Syncer{Root: t.TempDir(), StateDir: t.TempDir()}}
 	a.metrics = newAgentMetrics(a)
-	a.metrics.finished(pusher.Result{OK: true, Seconds: 3, Fetched: 5000, Written: 70 << 10})
-	res := pusher.Result{OK: false, Error: "boom", Seconds: 0.1, Drift: []string{"etc/motd"}}
+	a.metrics.finished(api.Result{OK: true, Seconds: 3, Fetched: 5000, Written: 70 << 10})
+	res := api.Result{OK: false, Error: "boom", Seconds: 0.1, Drift: []string{"etc/motd"}}
 	a.metrics.finished(res)
 	a.last = &res
 	srv := httptest.NewServer(a.metrics.handler())

@@ -15,7 +15,7 @@ import (
 	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/internal/testenv"
-	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 // runAgent runs the ingot agent once with args and env (built with the
@@ -161,7 +161,7 @@ func TestSlotAgentAPI(t *testing.T) {
 		return "", nil
 	}
 	addr, stop := start()
-	id, err := client.Sync(ctx, addr, agent.SyncRequest{Image: dB.String(), Slot: agent.SlotInactive, Switch: true})
+	id, err := client.Sync(ctx, addr, api.SyncRequest{Image: dB.String(), Slot: api.SlotInactive, Switch: true})
 	if err != nil {
 		stop()
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestSlotAgentAPI(t *testing.T) {
 		t.Fatalf("status after the switch: %+v %v", st, err)
 	}
 	// A slot request to the booted slot by name is refused.
-	if _, err := client.Sync(ctx, addr, agent.SyncRequest{Image: dB.String(), Slot: A}); err == nil {
+	if _, err := client.Sync(ctx, addr, api.SyncRequest{Image: dB.String(), Slot: A}); err == nil {
 		stop()
 		t.Fatal("a sync of slot a by name was accepted")
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 // Manager does a host's slot work: slot syncs, switch, commit, rollback,
@@ -251,7 +252,7 @@ func (m *Manager) slotSyncer(root string, base *images.Manifest) (*pusher.Syncer
 // of the host's configuration first, then the sync (staged, journaled,
 // its own state inside the slot), then the carry-over. The booted root
 // is only read. With switchAfter it then switches to the slot.
-func (m *Manager) SyncSlot(ctx context.Context, d images.Digest, src pusher.Source, opts pusher.SyncOptions, switchAfter bool) pusher.Result {
+func (m *Manager) SyncSlot(ctx context.Context, d images.Digest, src pusher.Source, opts pusher.SyncOptions, switchAfter bool) api.Result {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	start := time.Now()
@@ -270,8 +271,8 @@ func (m *Manager) SyncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	return res
 }
 
-func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Source, opts pusher.SyncOptions, switchAfter bool) (pusher.Result, error) {
-	var res pusher.Result
+func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Source, opts pusher.SyncOptions, switchAfter bool) (api.Result, error) {
+	var res api.Result
 	booted, err := m.Boot.Booted()
 	if err != nil {
 		return res, err
@@ -651,8 +652,8 @@ func (m *Manager) AtBoot(ctx context.Context) (*Attempt, error) {
 
 // Summary implements agent.SlotManager: the slots' part of the agent's
 // status. It reads the state files and never waits for the slot work.
-func (m *Manager) Summary() *agent.SlotSummary {
-	sum := &agent.SlotSummary{}
+func (m *Manager) Summary() *api.SlotSummary {
+	sum := &api.SlotSummary{}
 	if w, _ := m.writing.Load().(string); w != "" {
 		sum.Writing = w
 		sum.Phase, _ = m.phase.Load().(string)
@@ -661,7 +662,7 @@ func (m *Manager) Summary() *agent.SlotSummary {
 			sum.Phase += " " + p.Phase
 			sum.Progress = &p
 		} else {
-			sum.Progress = &pusher.ProgressSnapshot{}
+			sum.Progress = &api.ProgressSnapshot{}
 		}
 	}
 	s, err := m.Status()
@@ -671,14 +672,14 @@ func (m *Manager) Summary() *agent.SlotSummary {
 	}
 	sum.Booted, sum.Default, sum.Switches = s.Booted, s.Default, s.Switches
 	if t := s.Trial; t != nil {
-		sum.Trial = &agent.SlotOutcome{N: t.N, Slot: t.Slot, Image: t.Image}
+		sum.Trial = &api.SlotOutcome{N: t.N, Slot: t.Slot, Image: t.Image}
 	}
 	if l := s.LastSwitch; l != nil {
-		sum.Committed = &agent.SlotOutcome{N: l.N, Slot: l.To, Image: s.Slots[l.To].Image, Downtime: l.Downtime}
+		sum.Committed = &api.SlotOutcome{N: l.N, Slot: l.To, Image: s.Slots[l.To].Image, Downtime: l.Downtime}
 	}
 	if n := len(s.Attempts); n > 0 {
 		a := s.Attempts[n-1]
-		sum.Failed = &agent.SlotOutcome{N: a.N, Slot: a.Slot, Image: a.Image, Reason: a.Reason}
+		sum.Failed = &api.SlotOutcome{N: a.N, Slot: a.Slot, Image: a.Image, Reason: a.Reason}
 	}
 	return sum
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
-	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 func imageA() map[string]string {
@@ -363,14 +363,14 @@ func TestSlotSyncProgressInStatus(t *testing.T) {
 	if res := m.Agent.Syncer.Sync(ctx, dA, f.source(t), pusher.SyncOptions{}); !res.OK {
 		t.Fatalf("sync A: %s", res.Error)
 	}
-	var seen []agent.Status
+	var seen []api.Status
 	pusher.CrashHook = func(string) { seen = append(seen, m.Agent.Status()) }
 	defer func() { pusher.CrashHook = nil }()
 	if res := m.SyncSlot(ctx, dB, f.source(t), pusher.SyncOptions{}, true); !res.OK {
 		t.Fatalf("slot sync: %s", res.Error)
 	}
 	pusher.CrashHook = nil
-	var mid *agent.Status
+	var mid *api.Status
 	for i := range seen {
 		s := &seen[i]
 		if s.Slots == nil || s.Slots.Writing != dB.String() {

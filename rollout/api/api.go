@@ -1,5 +1,3 @@
-// Package api serves a rollout controller over HTTP: status, commands,
-// the plan, Prometheus metrics and FleetLock.
 package api
 
 import (
@@ -64,7 +62,8 @@ func New(c *rollout.Controller, log *slog.Logger) http.Handler {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	// The status is sent: a client gone mid-body is not told anything more.
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 var (

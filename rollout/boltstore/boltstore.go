@@ -1,6 +1,3 @@
-// Package boltstore keeps a rollout controller's state in a local bbolt
-// file: one controller, no election. Every Commit is one bbolt
-// transaction, written and synced to disk before it returns.
 package boltstore
 
 import (
@@ -33,7 +30,7 @@ func Open(path string) (*Store, error) {
 		_, err := tx.CreateBucketIfNotExists(bucket)
 		return err
 	}); err != nil {
-		db.Close()
+		_ = db.Close() // the bucket's error is the one to report
 		return nil, fmt.Errorf("opening state %s: %w", path, err)
 	}
 	return &Store{db: db}, nil

@@ -173,7 +173,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	sctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if _, err := cli.Get(sctx, prefix+"/", clientv3.WithCountOnly()); err != nil {
-		cli.Close()
+		_ = cli.Close()    // the Get's error is the one to report
 		if tlsCfg != nil { // gRPC hides why a handshake failed: find out
 			if terr := probeTLS(cfg.Endpoints[0], tlsCfg, cfg.DialTimeout); terr != nil {
 				err = fmt.Errorf("%w (TLS to %s: %v)", err, cfg.Endpoints[0], terr)
@@ -238,7 +238,9 @@ func probeTLS(endpoint string, tc *tls.Config, timeout time.Duration) error {
 		return err
 	}
 	defer conn.Close()
-	conn.SetReadDeadline(time.Now().Add(timeout / 2))
+	if err := conn.SetReadDeadline(time.Now().Add(timeout / 2)); err != nil {
+		return err
+	}
 	var b [1]byte
 	if _, err := conn.Read(b[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		var ne net.Error
@@ -524,7 +526,7 @@ func (s *Store) revokeLater(lease clientv3.LeaseID) {
 		defer s.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), s.ttl)
 		defer cancel()
-		s.cli.Revoke(ctx, lease)
+		_, _ = s.cli.Revoke(ctx, lease) // best effort: an unrevoked lease expires within ttl
 	}()
 }
 
@@ -582,7 +584,9 @@ func (s *Store) Leader(ctx context.Context) (string, error) {
 func (s *Store) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.ttl)
 	defer cancel()
-	s.Resign(ctx)
+	// Best effort: closing must disconnect whatever happened to the
+	// lease, and a lease not revoked expires within ttl by itself.
+	_ = s.Resign(ctx)
 	s.bg.Wait()
 	return s.cli.Close()
 }

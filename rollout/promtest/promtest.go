@@ -1,6 +1,3 @@
-// Package promtest starts a real Prometheus (Debian prometheus) and a
-// real Alertmanager (Debian prometheus-alertmanager) for tests, with an
-// exporter whose metrics the test sets.
 package promtest
 
 import (
@@ -45,8 +42,9 @@ func (e *Exporter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	}
 	sort.Strings(lines)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintln(w, "# TYPE ingot_test_indicator gauge")
-	fmt.Fprintln(w, strings.Join(lines, "\n"))
+	// A scrape cut short is retried by Prometheus at the next interval.
+	_, _ = fmt.Fprintln(w, "# TYPE ingot_test_indicator gauge")
+	_, _ = fmt.Fprintln(w, strings.Join(lines, "\n"))
 }
 
 // Stack is a Prometheus scraping the Exporter and evaluating the rules,
@@ -89,8 +87,9 @@ func Start(t testing.TB, rules string) *Stack {
 		t.Fatalf("starting alertmanager: %v", err)
 	}
 	amDone := make(chan struct{})
-	go func() { s.am.Wait(); close(amDone) }()
-	t.Cleanup(func() { s.am.Process.Kill(); <-amDone })
+	// Killed by the cleanup: neither the kill nor the exit status says anything.
+	go func() { _ = s.am.Wait(); close(amDone) }()
+	t.Cleanup(func() { _ = s.am.Process.Kill(); <-amDone })
 	write("rules.yml", rules)
 	write("prometheus.yml", fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
 rule_files: [rules.yml]
@@ -114,7 +113,7 @@ func (s *Stack) StartPrometheus() {
 		s.t.Fatalf("starting prometheus: %v", err)
 	}
 	s.promDone = make(chan struct{})
-	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(s.prom, s.promDone)
+	go func(c *exec.Cmd, done chan struct{}) { _ = c.Wait(); close(done) }(s.prom, s.promDone) // a dead Prometheus shows in waitReady or the test
 	waitReady(s.t, s.PrometheusURL()+"/-/ready", s.promDone, s.promLog)
 }
 
@@ -123,7 +122,7 @@ func (s *Stack) StopPrometheus() {
 	if s.prom == nil {
 		return
 	}
-	s.prom.Process.Kill()
+	_ = s.prom.Process.Kill() // fails only if it exited already
 	<-s.promDone
 	s.prom = nil
 }
@@ -195,7 +194,9 @@ func (s *Stack) Suppressed(host string) bool {
 			State string `json:"state"`
 		} `json:"status"`
 	}
-	json.NewDecoder(resp.Body).Decode(&as)
+	if err := json.NewDecoder(resp.Body).Decode(&as); err != nil {
+		return false
+	}
 	for _, a := range as {
 		if a.Labels["host"] == host && a.Status.State == "suppressed" {
 			return true

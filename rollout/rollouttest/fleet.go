@@ -1,6 +1,3 @@
-// Package rollouttest holds the rollout's test harnesses: a fleet of fake
-// agents that keep their own records of every sync, and helpers to read
-// an audit log back.
 package rollouttest
 
 import (
@@ -183,7 +180,7 @@ func (f *Fleet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(v) // the status is sent: a client gone mid-body is not told anything more
 }
 
 // HTTPAgents is a rollout.Agents over a Fleet served at URL.

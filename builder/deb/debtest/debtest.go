@@ -1,4 +1,3 @@
-// Package debtest makes real .deb files for tests, with dpkg-deb.
 package debtest
 
 import (

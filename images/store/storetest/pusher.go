@@ -8,6 +8,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/delta"
 )
 
 // What the pusher reads besides images: signature files and deltas.
@@ -120,7 +121,7 @@ func testDeltas(t *testing.T, seed, b store.Backend) {
 	}
 	// A delta that does not rebuild its name is refused, never returned.
 	other := randomData(12, 1000)
-	forged, err := store.EncodeDelta(oldLib, other, store.DefaultLevel)
+	forged, err := delta.Encode(oldLib, other, store.DefaultLevel)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 func init() { cli.Register(newAgentCommand) }
@@ -51,7 +52,7 @@ failed attempt (docs/slots.md).`,
 				return err
 			}
 			if slot && mgr == nil {
-				return cli.UsageError{Err: fmt.Errorf("--slot: %w", agent.ErrNoSlots)}
+				return cli.UsageError{Err: fmt.Errorf("--slot: %w", api.ErrNoSlots)}
 			}
 			installCrashHook(a)
 			if err := ag.Lower(); err != nil {
@@ -109,7 +110,7 @@ failed attempt (docs/slots.md).`,
 	return cmd
 }
 
-func printResult(a *cli.App, res pusher.Result) error {
+func printResult(a *cli.App, res api.Result) error {
 	enc := json.NewEncoder(a.Stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(res); err != nil {

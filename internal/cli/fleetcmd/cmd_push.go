@@ -20,7 +20,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/pusher"
-	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 func init() { cli.Register(newPushCommand) }
@@ -112,7 +112,7 @@ the fleet back. --allow-rollback is the operator's explicit rollback.`,
 				opts.Ref = args[0]
 			}
 			if slot {
-				opts.Slot, opts.SlotDeadline = agent.SlotInactive, slotDeadline
+				opts.Slot, opts.SlotDeadline = api.SlotInactive, slotDeadline
 			}
 			return runFleet(cmd.Context(), a, c, hosts, opts, ff.json)
 		},

@@ -9,6 +9,7 @@ import (
 	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 )
 
 func init() { cli.Register(newRollbackCommand) }
@@ -44,7 +45,7 @@ commits (or fails, and the host comes back on the slot it left).`,
 				}
 				if slot {
 					if m == nil {
-						return agent.ErrNoSlots
+						return api.ErrNoSlots
 					}
 					if err := m.Rollback(cmd.Context()); err != nil {
 						return err
@@ -63,7 +64,7 @@ commits (or fails, and the host comes back on the slot it left).`,
 			}
 			opts := agentclient.PushOptions{Rollback: true, Concurrency: ff.concurrency, Canary: ff.canary, MaxFailures: ff.maxFailures}
 			if slot {
-				opts.Slot, opts.SlotDeadline = agent.SlotInactive, slotDeadline
+				opts.Slot, opts.SlotDeadline = api.SlotInactive, slotDeadline
 			}
 			return runFleet(cmd.Context(), a, c, hosts, opts, ff.json)
 		},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/pusher/slots"
 )
 
@@ -57,7 +58,7 @@ func newSlotCommand(a *cli.App) *cobra.Command {
 		}
 		_, m, err := newSlotAgent(c, a)
 		if err == nil && m == nil {
-			err = agent.ErrNoSlots
+			err = api.ErrNoSlots
 		}
 		return m, err
 	}

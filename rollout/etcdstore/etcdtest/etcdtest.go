@@ -1,7 +1,3 @@
-// Package etcdtest runs real etcd servers (Debian's etcd-server) for tests
-// and benchmarks: one single-node etcd per call in a temporary data
-// directory on free loopback ports, stopped when the test ends, and a TCP
-// proxy that a test can cut to put a client out of reach of etcd.
 package etcdtest
 
 import (
@@ -138,7 +134,7 @@ func (s *Server) start(mayRetry bool) bool {
 		s.t.Fatalf("starting etcd: %v", err)
 	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	go func() { _ = cmd.Wait(); close(done) }() // killed by the test: its exit status says nothing
 	s.mu.Lock()
 	s.cmd, s.waitDone = cmd, done
 	s.mu.Unlock()
@@ -185,8 +181,9 @@ func (s *Server) Kill() {
 	if cmd == nil {
 		return
 	}
-	cmd.Process.Signal(syscall.SIGCONT) // a paused etcd must still die
-	cmd.Process.Kill()
+	// Errors only when etcd is gone already, which is what is wanted.
+	_ = cmd.Process.Signal(syscall.SIGCONT) // a paused etcd must still die
+	_ = cmd.Process.Kill()
 	<-done
 }
 
@@ -209,7 +206,7 @@ func (s *Server) signal(sig syscall.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {
-		s.cmd.Process.Signal(sig)
+		_ = s.cmd.Process.Signal(sig) // fails only if etcd exited, which the test then sees
 	}
 }
 
@@ -272,10 +269,11 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	p := &Proxy{t: t, l: l, target: target, conns: map[net.Conn]struct{}{}}
 	go p.serve()
 	t.Cleanup(func() {
-		l.Close()
+		// Tearing down the proxy: nothing left to tell a close's error to.
+		_ = l.Close()
 		p.mu.Lock()
 		for c := range p.conns {
-			c.Close()
+			_ = c.Close()
 		}
 		p.mu.Unlock()
 	})
@@ -299,7 +297,7 @@ func (p *Proxy) Heal() {
 	defer p.mu.Unlock()
 	p.cut = false
 	for c := range p.conns {
-		c.Close()
+		_ = c.Close() // cutting the held connections is the point
 		delete(p.conns, c)
 	}
 }
@@ -333,7 +331,7 @@ func (p *Proxy) forward(c net.Conn) {
 	}
 	u, err := net.Dial("tcp", p.target)
 	if err != nil {
-		c.Close()
+		_ = c.Close() // etcd unreachable: the client sees its connection drop
 		return
 	}
 	p.track(u)
@@ -349,12 +347,12 @@ func (p *Proxy) pump(dst, src net.Conn) {
 		n, err := src.Read(buf)
 		if n > 0 && !p.isCut() {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
-				src.Close()
+				_ = src.Close() // the copy failed: end both sides
 				return
 			}
 		}
 		if err != nil {
-			dst.Close()
+			_ = dst.Close() // the source ended: pass the end on
 			return
 		}
 	}

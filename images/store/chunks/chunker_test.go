@@ -1,8 +1,7 @@
-package store
+package chunks
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"flag"
 	"fmt"
@@ -174,41 +173,6 @@ func TestChunkerLocalEdit(t *testing.T) {
 	}
 }
 
-// Two puts of the same content give the same hash and store each chunk
-// once; a one-byte change to a 50 MiB file stores at most three new chunks.
-func TestPutFileDedup(t *testing.T) {
-	ctx := context.Background()
-	s, err := Open(filepath.Join(t.TempDir(), "store"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := randomBytes(5, 50<<20)
-	count := func() int {
-		n := 0
-		s.b.List(ctx, KindObject, func(string) error { n++; return nil })
-		return n
-	}
-	sha1, _, err := s.PutFile(ctx, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n1 := count()
-	sha2, _, err := s.PutFile(ctx, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sha1 != sha2 || count() != n1 {
-		t.Errorf("second put: %s and %d objects, want %s and %d", sha2, count(), sha1, n1)
-	}
-	data[len(data)/2] ^= 1
-	if _, _, err := s.PutFile(ctx, bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
-	}
-	if added := count() - n1; added < 1 || added > 3 {
-		t.Errorf("one-byte change stored %d new chunks, want 1 to 3", added)
-	}
-}
-
 func BenchmarkChunker(b *testing.B) {
 	data := randomBytes(6, 64<<20)
 	b.SetBytes(int64(len(data)))
@@ -218,21 +182,6 @@ func BenchmarkChunker(b *testing.B) {
 			if _, err := c.Next(); err == io.EOF {
 				break
 			}
-		}
-	}
-}
-
-func BenchmarkPutFile(b *testing.B) {
-	ctx := context.Background()
-	data := randomBytes(7, 64<<20)
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		s, err := Open(filepath.Join(b.TempDir(), "store"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, _, err := s.PutFile(ctx, bytes.NewReader(data)); err != nil {
-			b.Fatal(err)
 		}
 	}
 }

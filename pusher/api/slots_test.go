@@ -1,10 +1,8 @@
-package agent
+package api
 
 import (
 	"strings"
 	"testing"
-
-	"github.com/ingotfleet/ingot/pusher"
 )
 
 // SlotSyncOutcome on the statuses an agent answers through a slot sync,
@@ -27,10 +25,10 @@ func TestSlotSyncOutcome(t *testing.T) {
 	}{
 		{"no slots", Status{RunID: run}, true, "no slots configured"},
 		{"syncing", Status{Image: old, RunID: run, LastID: run - 1, Syncing: true, Slots: sum(nil)}, false, ""},
-		{"sync failed", Status{Image: old, RunID: run, LastID: run, Last: &pusher.Result{Error: "fetch: 404"}, Slots: sum(nil)}, true, "slot sync failed: fetch: 404"},
-		{"finished without switching", Status{Image: old, RunID: run, LastID: run, Last: &pusher.Result{OK: true}, Slots: sum(nil)}, true, "without switching"},
+		{"sync failed", Status{Image: old, RunID: run, LastID: run, Last: &Result{Error: "fetch: 404"}, Slots: sum(nil)}, true, "slot sync failed: fetch: 404"},
+		{"finished without switching", Status{Image: old, RunID: run, LastID: run, Last: &Result{OK: true}, Slots: sum(nil)}, true, "without switching"},
 		{"agent restarted, run lost", Status{Image: old, Slots: sum(nil)}, true, "run is lost"},
-		{"switched, rebooting", Status{Image: old, RunID: run, LastID: run, Last: &pusher.Result{OK: true}, Slots: sum(func(s *SlotSummary) {
+		{"switched, rebooting", Status{Image: old, RunID: run, LastID: run, Last: &Result{OK: true}, Slots: sum(func(s *SlotSummary) {
 			s.Switches = base + 1
 			s.Trial = &SlotOutcome{N: base + 1, Slot: "b", Image: img}
 		})}, false, ""},

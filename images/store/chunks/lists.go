@@ -1,4 +1,4 @@
-package store
+package chunks
 
 import (
 	"bytes"
@@ -32,8 +32,8 @@ func (ix Index) Chunks(sha images.Digest, size int64) []Chunk {
 	return []Chunk{{ID: sha, Size: size}}
 }
 
-// A chunk list is text, one line per chunk: "<sha256 hex> <size>\n".
-func formatChunkList(chunks []Chunk) []byte {
+// FormatChunkList writes a chunk list: text, one line per chunk: "<sha256 hex> <size>\n".
+func FormatChunkList(chunks []Chunk) []byte {
 	b := make([]byte, 0, len(chunks)*80)
 	for _, c := range chunks {
 		b = appendChunk(b, c)
@@ -49,7 +49,7 @@ func appendChunk(b []byte, c Chunk) []byte {
 }
 
 // ParseChunkList parses a chunk list; name says where it came from in
-// errors. It refuses anything formatChunkList would not write.
+// errors. It refuses anything FormatChunkList would not write.
 func ParseChunkList(name string, data []byte) ([]Chunk, error) {
 	var out []Chunk
 	for line := 1; len(data) > 0; line++ {
@@ -89,10 +89,10 @@ func parseChunk(id, size []byte) (Chunk, error) {
 	return Chunk{ID: d, Size: n}, nil
 }
 
-// An index is text, one line per chunk of every listed file, files in
+// FormatIndex writes an index. An index is text, one line per chunk of every listed file, files in
 // ascending hash order and each file's chunks in order:
 // "<file sha256 hex> <chunk sha256 hex> <size>\n".
-func formatIndex(ix Index) []byte {
+func FormatIndex(ix Index) []byte {
 	files := make([]images.Digest, 0, len(ix))
 	for d := range ix {
 		files = append(files, d)
@@ -158,3 +158,38 @@ func ParseIndex(name string, data []byte) (Index, error) {
 func sortDigests(ds []images.Digest) {
 	slices.SortFunc(ds, func(a, b images.Digest) int { return bytes.Compare(a[:], b[:]) })
 }
+
+// Bounds of the formats, from which a reader bounds what it reads.
+const (
+	// listLine is the longest line of a chunk list: a hash, a space, a
+	// size of at most 6 digits (MaxChunk) and a newline.
+	listLine = 64 + 1 + 6 + 1
+	// indexLine is the longest line of an index: a file hash and a space
+	// before a chunk list line.
+	indexLine = 64 + 1 + listLine
+)
+
+// MaxChunks is the most chunks content of size bytes can be cut into:
+// every chunk but the last holds at least MinChunk bytes.
+func MaxChunks(size int64) int64 { return size/MinChunk + 1 }
+
+// ListLimit is the most bytes the chunk list of a file of size bytes can
+// take.
+func ListLimit(size int64) int64 { return MaxChunks(max(size, 0)) * listLine }
+
+// IndexLimit is the most bytes the index of image m can take: a line per
+// chunk of every distinct content of more than one chunk.
+func IndexLimit(m *images.Manifest) int64 {
+	var n int64
+	seen := map[images.Digest]bool{}
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		if e.Type != images.TypeFile || e.Size <= MinChunk || seen[e.SHA256] {
+			continue
+		}
+		seen[e.SHA256] = true
+		n += MaxChunks(e.Size) * indexLine
+	}
+	return n
+}
+

@@ -1,4 +1,4 @@
-package images
+package compression
 
 import (
 	"bufio"
@@ -30,6 +30,22 @@ func sampleData(n int) []byte {
 	return b.Bytes()[:n]
 }
 
+func compress(t testing.TB, b []byte, c Compression) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w, err := NewCompressor(&out, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
 func decompress(t *testing.T, b []byte) ([]byte, Compression, error) {
 	t.Helper()
 	rc, c, err := NewDecompressor(bytes.NewReader(b))
@@ -43,10 +59,10 @@ func decompress(t *testing.T, b []byte) ([]byte, Compression, error) {
 
 func TestCompressionRoundTrip(t *testing.T) {
 	data := sampleData(3 << 20)
-	for _, c := range []Compression{CompressNone, CompressGzip, CompressZstd} {
+	for _, c := range []Compression{None, Gzip, Zstd} {
 		t.Run(c.String(), func(t *testing.T) {
 			z := compress(t, data, c)
-			if c != CompressNone && len(z) >= len(data)/2 {
+			if c != None && len(z) >= len(data)/2 {
 				t.Errorf("%s: %d bytes from %d: not compressed", c, len(z), len(data))
 			}
 			cases := map[string][]byte{
@@ -64,14 +80,14 @@ func TestCompressionRoundTrip(t *testing.T) {
 				switch {
 				case name == "concatenated":
 					want = append(bytes.Clone(data), "more"...)
-				case c == CompressNone && name != "one":
+				case c == None && name != "one":
 					want = in // a plain stream is whatever it holds
 				}
 				if got != c || !bytes.Equal(out, want) {
 					t.Fatalf("%s: detected %s, %d bytes out, want %s and %d", name, got, len(out), c, len(want))
 				}
 			}
-			if c == CompressNone {
+			if c == None {
 				return
 			}
 			_, _, err := decompress(t, append(bytes.Clone(z), "garbage"...))
@@ -86,7 +102,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 // whatever the number of CPUs, and the peer tools read them.
 func TestCompressorDeterministic(t *testing.T) {
 	data := sampleData(9 << 20) // several zstd blocks and windows
-	for _, c := range []Compression{CompressGzip, CompressZstd} {
+	for _, c := range []Compression{Gzip, Zstd} {
 		t.Run(c.String(), func(t *testing.T) {
 			prev := runtime.GOMAXPROCS(1)
 			one := compress(t, data, c)
@@ -96,7 +112,7 @@ func TestCompressorDeterministic(t *testing.T) {
 			if !bytes.Equal(one, many) {
 				t.Fatal("output depends on GOMAXPROCS")
 			}
-			tool := map[Compression][2]string{CompressGzip: {"gzip", "gzip"}, CompressZstd: {"zstd", "zstd"}}[c]
+			tool := map[Compression][2]string{Gzip: {"gzip", "gzip"}, Zstd: {"zstd", "zstd"}}[c]
 			cmd := exec.Command(testenv.RequireTool(t, tool[0], tool[1]), "-dc")
 			cmd.Stdin = bytes.NewReader(one)
 			out, err := cmd.Output()
@@ -106,7 +122,7 @@ func TestCompressorDeterministic(t *testing.T) {
 		})
 	}
 	// The gzip header holds no name, no mtime and OS 255.
-	z := compress(t, []byte("x"), CompressGzip)
+	z := compress(t, []byte("x"), Gzip)
 	if z[3] != 0 || !bytes.Equal(z[4:8], []byte{0, 0, 0, 0}) || z[9] != 255 { // FLG, MTIME, OS
 		t.Fatalf("gzip header % x", z[:10])
 	}
@@ -145,13 +161,13 @@ func TestDetectCompression(t *testing.T) {
 		want Compression
 		err  string
 	}{
-		{"", CompressNone, ""},
-		{"\x1f", CompressNone, ""},
-		{"\x1f\x8b\x08", CompressGzip, ""},
-		{"\x28\xb5\x2f\xfd", CompressZstd, ""},
-		{"./etc/passwd\x00", CompressNone, ""},
-		{"\xfd7zXZ\x00", CompressNone, "xz"},
-		{"BZh91AY", CompressNone, "bzip2"},
+		{"", None, ""},
+		{"\x1f", None, ""},
+		{"\x1f\x8b\x08", Gzip, ""},
+		{"\x28\xb5\x2f\xfd", Zstd, ""},
+		{"./etc/passwd\x00", None, ""},
+		{"\xfd7zXZ\x00", None, "xz"},
+		{"BZh91AY", None, "bzip2"},
 	}
 	for _, tt := range tests {
 		got, err := DetectCompression(bufio.NewReader(strings.NewReader(tt.in)))
@@ -163,8 +179,8 @@ func TestDetectCompression(t *testing.T) {
 
 func TestCompressionFromName(t *testing.T) {
 	for name, want := range map[string]Compression{
-		"a.tar": CompressNone, "a": CompressNone, "a.tar.gz": CompressGzip, "A.TGZ": CompressGzip,
-		"a.tar.zst": CompressZstd, "a.tzst": CompressZstd, "a.tar.zstd": CompressZstd, "a.tar.xz": CompressNone,
+		"a.tar": None, "a": None, "a.tar.gz": Gzip, "A.TGZ": Gzip,
+		"a.tar.zst": Zstd, "a.tzst": Zstd, "a.tar.zstd": Zstd, "a.tar.xz": None,
 	} {
 		if got := CompressionFromName(name); got != want {
 			t.Errorf("%s: %s, want %s", name, got, want)

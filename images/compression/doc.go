@@ -1,0 +1,8 @@
+// Package compression reads and writes the compression of image tars:
+// None, Gzip or Zstd (a Compression), told apart by their magic bytes
+// (DetectCompression) or guessed from a file name (CompressionFromName).
+// A decompressor reads every gzip member or zstd frame and accepts zero
+// padding after the last (bsdtar pads to whole records); anything else
+// after the stream is ErrTrailingGarbage. A compressor's output depends
+// only on its input. Package images re-exports these names.
+package compression

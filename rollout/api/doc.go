@@ -1,0 +1,3 @@
+// Package api serves a rollout controller over HTTP: status, commands,
+// the plan, Prometheus metrics and FleetLock.
+package api
