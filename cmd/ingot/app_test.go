@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/ingotfleet/ingot/internal/cli"
 )
 
 // runApp runs the ingot command line in-process and returns its exit code,
@@ -12,7 +14,7 @@ import (
 func runApp(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	app := &App{
+	app := &cli.App{
 		Stdin:  strings.NewReader(""),
 		Stdout: &stdout,
 		Stderr: &stderr,
@@ -28,19 +30,19 @@ func TestExitCodes(t *testing.T) {
 		args []string
 		want int
 	}{
-		{[]string{"version"}, exitOK},
-		{[]string{"no-such-command"}, exitUsage},
-		{[]string{"version", "--no-such-flag"}, exitUsage},
-		{[]string{"version", "extra"}, exitUsage},
-		{[]string{"--log-level", "loud", "version"}, exitUsage},
-		{[]string{"convert"}, exitUsage},
-		{[]string{"convert", "rpm2dbe"}, exitUsage},
-		{[]string{"convert", "rpm2deb"}, exitUsage},
-		{[]string{"image", "no-such-command"}, exitUsage},
-		{[]string{"completion"}, exitUsage},
-		{[]string{"completion", "no-such-shell"}, exitUsage},
-		{[]string{"completion", "bash", "extra"}, exitUsage},
-		{[]string{"completion", "bash"}, exitOK},
+		{[]string{"version"}, cli.ExitOK},
+		{[]string{"no-such-command"}, cli.ExitUsage},
+		{[]string{"version", "--no-such-flag"}, cli.ExitUsage},
+		{[]string{"version", "extra"}, cli.ExitUsage},
+		{[]string{"--log-level", "loud", "version"}, cli.ExitUsage},
+		{[]string{"convert"}, cli.ExitUsage},
+		{[]string{"convert", "rpm2dbe"}, cli.ExitUsage},
+		{[]string{"convert", "rpm2deb"}, cli.ExitUsage},
+		{[]string{"image", "no-such-command"}, cli.ExitUsage},
+		{[]string{"completion"}, cli.ExitUsage},
+		{[]string{"completion", "no-such-shell"}, cli.ExitUsage},
+		{[]string{"completion", "bash", "extra"}, cli.ExitUsage},
+		{[]string{"completion", "bash"}, cli.ExitOK},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, _, stderr := runApp(t, nil, tc.args...)
@@ -53,18 +55,7 @@ func TestExitCodes(t *testing.T) {
 
 func TestHelpListsExitCodes(t *testing.T) {
 	code, out, _ := runApp(t, nil, "--help")
-	if code != exitOK || !strings.Contains(out, "Exit codes:") {
+	if code != cli.ExitOK || !strings.Contains(out, "Exit codes:") {
 		t.Fatalf("exit %d, help without exit codes:\n%s", code, out)
-	}
-}
-
-func TestStoreDirPrecedence(t *testing.T) {
-	a := &App{Getenv: func(k string) string { return map[string]string{"INGOT_STORE": "/env/store"}[k] }}
-	if got := a.StoreDir(); got != "/env/store" {
-		t.Errorf("StoreDir with $INGOT_STORE = %q", got)
-	}
-	a.storeFlag = "/flag/store"
-	if got := a.StoreDir(); got != "/flag/store" {
-		t.Errorf("StoreDir with --store = %q", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/rpm2deb"
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -72,7 +73,7 @@ func TestConvertTargetImage(t *testing.T) {
 		out := t.TempDir()
 		args := append([]string{"--store", storeDir, "convert", "rpm2deb", "--json", "-o", out, in}, target...)
 		code, stdout, stderr := runApp(t, env, args...)
-		if code != exitOK {
+		if code != cli.ExitOK {
 			t.Fatalf("%v: exit %d\n%s", args, code, stderr)
 		}
 		var reps []rpm2deb.Report
@@ -105,7 +106,7 @@ func TestConvertCommandErrors(t *testing.T) {
 	}
 	out := t.TempDir()
 	code, _, stderr := runApp(t, nil, "convert", "rpm2deb", "-o", out, bad)
-	if code != exitError || !strings.Contains(stderr, bad) {
+	if code != cli.ExitError || !strings.Contains(stderr, bad) {
 		t.Errorf("bad RPM: exit %d, stderr %q", code, stderr)
 	}
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
@@ -113,7 +114,7 @@ func TestConvertCommandErrors(t *testing.T) {
 	}
 	doc := buildTestRPM(t, "hello-doc")
 	code, _, stderr = runApp(t, nil, "convert", "rpm2deb", "--strict", "-o", out, doc)
-	if code != exitError || !strings.Contains(stderr, "%pretrans") {
+	if code != cli.ExitError || !strings.Contains(stderr, "%pretrans") {
 		t.Errorf("--strict: exit %d, stderr %q", code, stderr)
 	}
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
@@ -124,17 +125,17 @@ func TestConvertCommandErrors(t *testing.T) {
 		{"convert", "rpm2deb", "--compress", "bzip9", doc},
 		{"convert", "rpm2deb", "--target", "x:y", "--target-root", "/", doc},
 	} {
-		if code, _, stderr := runApp(t, nil, args...); code != exitUsage {
-			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, stderr)
+		if code, _, stderr := runApp(t, nil, args...); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d (%s)", args, code, cli.ExitUsage, stderr)
 		}
 	}
 	// Several inputs: the bad one is refused, the good one converted.
 	code, _, stderr = runApp(t, nil, "convert", "rpm2deb", "-o", out, bad, doc)
-	if ents, _ := os.ReadDir(out); code != exitError || len(ents) != 1 || !strings.Contains(stderr, "1 of 2 RPMs not converted") {
+	if ents, _ := os.ReadDir(out); code != cli.ExitError || len(ents) != 1 || !strings.Contains(stderr, "1 of 2 RPMs not converted") {
 		t.Errorf("bad and good RPM: exit %d, output %v, stderr %q", code, ents, stderr)
 	}
 	code, stdout, stderr := runApp(t, map[string]string{"SOURCE_DATE_EPOCH": "1700000000"}, "convert", "rpm2deb", "-o", out, doc)
-	if code != exitOK || !strings.Contains(stdout, "unsupported  %pretrans") {
+	if code != cli.ExitOK || !strings.Contains(stdout, "unsupported  %pretrans") {
 		t.Errorf("convert: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
@@ -149,7 +150,7 @@ func TestConvertPolicyReport(t *testing.T) {
 	c6 := filepath.Join(distro, "centos-release-6-0.el6.centos.5.x86_64.rpm")
 	c3 := filepath.Join(distro, "centos-release-3.1-1.i386.rpm")
 	code, stdout, stderr := runApp(t, nil, "convert", "rpm2deb", "--json", "-o", t.TempDir(), c5, c6, c3)
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var reps []rpm2deb.Report
@@ -184,7 +185,7 @@ func TestConvertPolicyReport(t *testing.T) {
 	}
 	code, stdout, _ = runApp(t, nil, "convert", "rpm2deb", "-o", t.TempDir(), c5)
 	for _, want := range []string{"approximated conffile     /etc/redhat-release → conffile  (added:", "dropped      bytecode     /usr/share/firstboot/modules/eula.pyc"} {
-		if code != exitOK || !strings.Contains(stdout, want) {
+		if code != cli.ExitOK || !strings.Contains(stdout, want) {
 			t.Errorf("text report lacks %q:\n%s", want, stdout)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ingotfleet/ingot/differ/differtest"
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -19,7 +20,7 @@ import (
 func diffRun(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	a := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Args: args}
+	a := &cli.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Args: args}
 	code := a.Execute(context.Background())
 	return code, out.String(), errb.String()
 }

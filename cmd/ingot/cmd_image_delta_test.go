@@ -12,6 +12,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/cli"
 )
 
 // image import of a directory, --delta-from, image delta --json and
@@ -45,8 +46,8 @@ func TestImageDeltaCommands(t *testing.T) {
 	}
 	write(filepath.Join(dir, "a"), map[string][]byte{"usr/lib/libx.so": lib, "etc/motd": []byte("A\n")})
 	write(filepath.Join(dir, "b"), map[string][]byte{"usr/lib/libx.so": libB, "etc/motd": []byte("B\n")})
-	a := strings.TrimSpace(run(exitOK, "image", "import", filepath.Join(dir, "a"), "--name", "x:a"))
-	b := strings.TrimSpace(run(exitOK, "image", "import", filepath.Join(dir, "b"), "--name", "x:b", "--delta-from", "x:a"))
+	a := strings.TrimSpace(run(cli.ExitOK, "image", "import", filepath.Join(dir, "a"), "--name", "x:a"))
+	b := strings.TrimSpace(run(cli.ExitOK, "image", "import", filepath.Join(dir, "b"), "--name", "x:b", "--delta-from", "x:a"))
 
 	s, err := store.Open(st)
 	if err != nil {
@@ -59,7 +60,7 @@ func TestImageDeltaCommands(t *testing.T) {
 		t.Fatalf("import --delta-from stored no delta for the library: %v %v", ok, err)
 	}
 	var stats store.DeltaStats
-	if err := json.Unmarshal([]byte(run(exitOK, "image", "delta", a, b, "--json")), &stats); err != nil {
+	if err := json.Unmarshal([]byte(run(cli.ExitOK, "image", "delta", a, b, "--json")), &stats); err != nil {
 		t.Fatal(err)
 	}
 	// Both changed files get a delta: in a layout v2 store a host lacking
@@ -67,15 +68,15 @@ func TestImageDeltaCommands(t *testing.T) {
 	if stats.Files != 2 || stats.Deltas != 2 || stats.DeltaBytes >= stats.ChunkBytes {
 		t.Errorf("image delta --json = %+v; want 2 files, 2 deltas smaller than the chunks", stats)
 	}
-	run(exitOK, "key", "gen", filepath.Join(dir, "k"))
-	run(exitOK, "image", "sign", "x:b", "--key", filepath.Join(dir, "k.key"))
-	run(exitOK, "key", "gen", filepath.Join(dir, "k2"))
-	run(exitOK, "image", "sign", "x:b", "--key", filepath.Join(dir, "k2.key"))
+	run(cli.ExitOK, "key", "gen", filepath.Join(dir, "k"))
+	run(cli.ExitOK, "image", "sign", "x:b", "--key", filepath.Join(dir, "k.key"))
+	run(cli.ExitOK, "key", "gen", filepath.Join(dir, "k2"))
+	run(cli.ExitOK, "image", "sign", "x:b", "--key", filepath.Join(dir, "k2.key"))
 	d, _ := images.ParseDigest(b)
 	sig, err := s.Signature(ctx, d)
 	if err != nil || strings.Count(string(sig), "ingot-signature-v2 ") != 2 || !strings.Contains(string(sig), " x:b ") {
 		t.Errorf("signature file after two signers: %q, %v", sig, err)
 	}
-	run(exitError, "image", "delta", "x:a", "x:nope")
-	run(exitUsage, "image", "delta", "x:a")
+	run(cli.ExitError, "image", "delta", "x:a", "x:nope")
+	run(cli.ExitUsage, "image", "delta", "x:a")
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -71,11 +72,11 @@ func TestWriteTarOrderIsGNUSortName(t *testing.T) {
 		t.Fatal(err)
 	}
 	sdir := filepath.Join(work, "store")
-	if code, _, errOut := runIn(t, sdir, &in, "image", "import", "-", "--name", "t:1"); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, &in, "image", "import", "-", "--name", "t:1"); code != cli.ExitOK {
 		t.Fatalf("import: exit %d\n%s", code, errOut)
 	}
 	exported := filepath.Join(work, "export.tar")
-	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "t:1", "-o", exported); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "t:1", "-o", exported); code != cli.ExitOK {
 		t.Fatalf("export: exit %d\n%s", code, errOut)
 	}
 	f, err := os.Open(exported)
@@ -117,15 +118,15 @@ func TestImageExportExtracts(t *testing.T) {
 	tarPath := testenv.DebianRootTar(t)
 	work := t.TempDir()
 	sdir := filepath.Join(work, "store")
-	if code, _, errOut := runIn(t, sdir, nil, "image", "import", tarPath, "--name", "debian:minbase"); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "import", tarPath, "--name", "debian:minbase"); code != cli.ExitOK {
 		t.Fatalf("import: exit %d\n%s", code, errOut)
 	}
 	exported := filepath.Join(work, "export.tar")
-	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "debian:minbase", "-o", exported); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "debian:minbase", "-o", exported); code != cli.ExitOK {
 		t.Fatalf("export: exit %d\n%s", code, errOut)
 	}
 	code, text, errOut := runIn(t, sdir, nil, "image", "manifest", "debian:minbase")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("manifest: %s", errOut)
 	}
 	m, err := images.ParseManifest(strings.NewReader(text))
@@ -133,7 +134,7 @@ func TestImageExportExtracts(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, spec, errOut := runIn(t, sdir, nil, "image", "manifest", "debian:minbase", "--format", "mtree")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("manifest: %s", errOut)
 	}
 	// The spec for Python: symlinks without time=.
@@ -175,10 +176,10 @@ with tarfile.open(sys.argv[1]) as t:
 			s := spec
 			if tc.name == "python-tarfile" {
 				s = specNoLinkTimes
-				if bad := notSymlinkTimes(m, out); len(bad) > 0 || code != exitNegative {
+				if bad := notSymlinkTimes(m, out); len(bad) > 0 || code != cli.ExitNegative {
 					t.Errorf("verify --root: exit %d; differences other than symlink mtimes:\n%.3000s\n%s", code, strings.Join(bad, "\n"), errOut)
 				}
-			} else if code != exitOK {
+			} else if code != cli.ExitOK {
 				t.Errorf("verify --root: exit %d\n%.3000s\n%s", code, out, errOut)
 			}
 			mt := exec.Command(mtree, "-p", root)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store/backend"
+	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -30,7 +31,7 @@ func runIn(t *testing.T, storeDir string, stdin io.Reader, args ...string) (int,
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	app := &App{Stdin: stdin, Stdout: &stdout, Stderr: &stderr, Args: append([]string{"--store", storeDir}, args...),
+	app := &cli.App{Stdin: stdin, Stdout: &stdout, Stderr: &stderr, Args: append([]string{"--store", storeDir}, args...),
 		Getenv: func(string) string { return "" }}
 	code := app.Execute(context.Background())
 	return code, stdout.String(), stderr.String()
@@ -112,7 +113,7 @@ func TestImageCommands(t *testing.T) {
 	))
 
 	code, out, errOut := runIn(t, sdir, nil, "image", "import", tarA, "--name", "test:a", "--level", "fastest")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("import: exit %d\n%s", code, errOut)
 	}
 	digest := strings.TrimSpace(out)
@@ -129,7 +130,7 @@ func TestImageCommands(t *testing.T) {
 	zw.Close()
 	code, out, errOut = runIn(t, sdir, &zbuf, "image", "import", "-", "--json")
 	var res struct{ Digest string }
-	if code != exitOK || json.Unmarshal([]byte(out), &res) != nil || res.Digest != digest {
+	if code != cli.ExitOK || json.Unmarshal([]byte(out), &res) != nil || res.Digest != digest {
 		t.Fatalf("second import: exit %d, %q (want digest %s)\n%s", code, out, digest, errOut)
 	}
 	if n := countObjects(t, sdir); n != objects {
@@ -144,7 +145,7 @@ func TestImageCommands(t *testing.T) {
 		tentry{name: "usr/", typ: tar.TypeDir},
 		tentry{name: "usr/big", typ: tar.TypeReg, body: big},
 	))
-	if code, _, errOut := runIn(t, sdir, nil, "image", "import", tarB, "--name", "test:b"); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "import", tarB, "--name", "test:b"); code != cli.ExitOK {
 		t.Fatalf("import b: exit %d\n%s", code, errOut)
 	}
 	if n := countObjects(t, sdir); n != objects+2 {
@@ -158,7 +159,7 @@ func TestImageCommands(t *testing.T) {
 		Refs   []string
 		Paths  int
 	}
-	if code != exitOK || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 {
+	if code != cli.ExitOK || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 {
 		t.Fatalf("ls --json: exit %d, %q", code, out)
 	}
 	for _, r := range rows {
@@ -170,28 +171,28 @@ func TestImageCommands(t *testing.T) {
 	// manifest by ref, by prefix, by tar path; its sha256 is the digest.
 	for _, ref := range []string{"test:a", digest[:10], tarA} {
 		code, out, errOut = runIn(t, sdir, nil, "image", "manifest", ref)
-		if code != exitOK || images.Sum([]byte(out)).String() != digest {
+		if code != cli.ExitOK || images.Sum([]byte(out)).String() != digest {
 			t.Errorf("manifest %s: exit %d, sha256 of output is not the digest\n%s", ref, code, errOut)
 		}
 	}
-	if code, out, _ := runIn(t, sdir, nil, "image", "manifest", "test:a", "--format", "mtree"); code != exitOK || !strings.Contains(out, "type=link") {
+	if code, out, _ := runIn(t, sdir, nil, "image", "manifest", "test:a", "--format", "mtree"); code != cli.ExitOK || !strings.Contains(out, "type=link") {
 		t.Errorf("manifest --format mtree: exit %d\n%s", code, out)
 	}
 
 	// export to a file and to stdout: the same deterministic bytes.
 	outTar := filepath.Join(work, "out.tar")
-	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "test:a", "-o", outTar); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "test:a", "-o", outTar); code != cli.ExitOK {
 		t.Fatalf("export: exit %d\n%s", code, errOut)
 	}
 	code, stdoutTar, _ := runIn(t, sdir, nil, "image", "export", "test:a", "-o", "-")
 	fileTar, _ := os.ReadFile(outTar)
-	if code != exitOK || !bytes.Equal(fileTar, []byte(stdoutTar)) {
+	if code != cli.ExitOK || !bytes.Equal(fileTar, []byte(stdoutTar)) {
 		t.Errorf("export -o - differs from export -o FILE")
 	}
-	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "test:a", "-o", filepath.Join(work, "out.tar.zst")); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "test:a", "-o", filepath.Join(work, "out.tar.zst")); code != cli.ExitOK {
 		t.Fatalf("export zst: exit %d\n%s", code, errOut)
 	}
-	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "test:a", "-o", filepath.Join(work, "again.tar.zst")); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "test:a", "-o", filepath.Join(work, "again.tar.zst")); code != cli.ExitOK {
 		t.Fatalf("export zst: exit %d\n%s", code, errOut)
 	}
 	z1, _ := os.ReadFile(filepath.Join(work, "out.tar.zst"))
@@ -200,16 +201,16 @@ func TestImageCommands(t *testing.T) {
 		t.Errorf("two .tar.zst exports of one image differ")
 	}
 	code, out, _ = runIn(t, sdir, nil, "image", "import", filepath.Join(work, "out.tar.zst"))
-	if code != exitOK || strings.TrimSpace(out) != digest {
+	if code != cli.ExitOK || strings.TrimSpace(out) != digest {
 		t.Errorf("re-import of the exported .tar.zst: %q, want %s", out, digest)
 	}
 
 	// verify: sound, then a damaged chunk is found (exit 1).
-	if code, _, errOut := runIn(t, sdir, nil, "image", "verify", "test:a"); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "verify", "test:a"); code != cli.ExitOK {
 		t.Fatalf("verify: exit %d\n%s", code, errOut)
 	}
 	hostname := images.Sum([]byte("a\n")).String()
-	if code, _, errOut := runIn(t, sdir, nil, "image", "verify", "--all"); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "verify", "--all"); code != cli.ExitOK {
 		t.Fatalf("verify --all before damage: exit %d\n%s", code, errOut)
 	}
 	// The store is layout v2: etc/hostname is in the first frame of the
@@ -229,7 +230,7 @@ func TestImageCommands(t *testing.T) {
 	}
 	writeFile(t, packs[0], rawPack)
 	code, out, _ = runIn(t, sdir, nil, "image", "verify", "test:a")
-	if code != exitNegative || !strings.Contains(out, "etc/hostname") {
+	if code != cli.ExitNegative || !strings.Contains(out, "etc/hostname") {
 		t.Errorf("verify of a damaged store: exit %d, output %q; want 1 naming etc/hostname", code, out)
 	}
 	code, out, _ = runIn(t, sdir, nil, "image", "verify", "--all", "--json")
@@ -239,13 +240,13 @@ func TestImageCommands(t *testing.T) {
 	for _, p := range probs {
 		named = named || strings.Contains(p.What, hostname)
 	}
-	if code != exitNegative || jerr != nil || !named {
+	if code != cli.ExitNegative || jerr != nil || !named {
 		t.Errorf("verify --all of a damaged store: exit %d, output %q; want 1 naming packs/…: object %s", code, out, hostname)
 	}
 	// export refuses to hand out damaged content, and leaves no file.
 	bad := filepath.Join(work, "bad.tar")
 	code, _, errOut = runIn(t, sdir, nil, "image", "export", "test:a", "-o", bad)
-	if code != exitError || !strings.Contains(errOut, hostname) {
+	if code != cli.ExitError || !strings.Contains(errOut, hostname) {
 		t.Errorf("export of damaged content: exit %d\n%s", code, errOut)
 	}
 	if _, err := os.Stat(bad); err == nil {
@@ -263,16 +264,16 @@ func TestImageCommands(t *testing.T) {
 		args []string
 		want int
 	}{
-		{[]string{"image", "import", tarA, "--name", "Bad Name"}, exitUsage},
-		{[]string{"image", "export", "test:a"}, exitUsage},
-		{[]string{"image", "export", "test:a", "-o", "x.tar", "--compression", "lz4"}, exitUsage},
-		{[]string{"image", "manifest", "test:a", "--format", "json"}, exitUsage},
-		{[]string{"image", "manifest", "test:nope"}, exitError},
-		{[]string{"image", "manifest", "ffff"}, exitError},
-		{[]string{"serve", "--bwlimit", "fast"}, exitUsage},
-		{[]string{"image", "verify"}, exitUsage},
-		{[]string{"image", "import", tarA, "--level", "max"}, exitUsage},
-		{[]string{"image", "verify", "--all", "test:a"}, exitUsage},
+		{[]string{"image", "import", tarA, "--name", "Bad Name"}, cli.ExitUsage},
+		{[]string{"image", "export", "test:a"}, cli.ExitUsage},
+		{[]string{"image", "export", "test:a", "-o", "x.tar", "--compression", "lz4"}, cli.ExitUsage},
+		{[]string{"image", "manifest", "test:a", "--format", "json"}, cli.ExitUsage},
+		{[]string{"image", "manifest", "test:nope"}, cli.ExitError},
+		{[]string{"image", "manifest", "ffff"}, cli.ExitError},
+		{[]string{"serve", "--bwlimit", "fast"}, cli.ExitUsage},
+		{[]string{"image", "verify"}, cli.ExitUsage},
+		{[]string{"image", "import", tarA, "--level", "max"}, cli.ExitUsage},
+		{[]string{"image", "verify", "--all", "test:a"}, cli.ExitUsage},
 	} {
 		if code, _, errOut := runIn(t, sdir, nil, tc.args...); code != tc.want {
 			t.Errorf("%v: exit %d, want %d\n%s", tc.args, code, tc.want, errOut)
@@ -285,7 +286,7 @@ func TestImageOverHTTP(t *testing.T) {
 	work := t.TempDir()
 	sdir := filepath.Join(work, "store")
 	tarA := writeFile(t, filepath.Join(work, "a.tar"), tarOf(t, tentry{name: "f", typ: tar.TypeReg, body: "served\n"}))
-	if code, _, errOut := runIn(t, sdir, nil, "image", "import", tarA, "--name", "web:v1"); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "import", tarA, "--name", "web:v1"); code != cli.ExitOK {
 		t.Fatal(errOut)
 	}
 	h, err := backend.NewServer(sdir, backend.ServerOptions{})
@@ -296,13 +297,13 @@ func TestImageOverHTTP(t *testing.T) {
 	defer srv.Close()
 	code, local, _ := runIn(t, sdir, nil, "image", "export", "web:v1", "-o", "-")
 	code2, remote, errOut := runIn(t, srv.URL, nil, "image", "export", "web:v1", "-o", "-")
-	if code != exitOK || code2 != exitOK || local != remote {
+	if code != cli.ExitOK || code2 != cli.ExitOK || local != remote {
 		t.Errorf("export over HTTP: exit %d, %d bytes; local %d bytes\n%s", code2, len(remote), len(local), errOut)
 	}
-	if code, _, errOut := runIn(t, srv.URL, nil, "image", "verify", "web:v1"); code != exitOK {
+	if code, _, errOut := runIn(t, srv.URL, nil, "image", "verify", "web:v1"); code != cli.ExitOK {
 		t.Errorf("verify over HTTP: exit %d\n%s", code, errOut)
 	}
-	if code, _, errOut := runIn(t, srv.URL, nil, "image", "ls"); code != exitError || !strings.Contains(errOut, "listing") {
+	if code, _, errOut := runIn(t, srv.URL, nil, "image", "ls"); code != cli.ExitError || !strings.Contains(errOut, "listing") {
 		t.Errorf("ls over HTTP: exit %d, want 2 (no listings)\n%s", code, errOut)
 	}
 }
@@ -368,7 +369,7 @@ func TestImageImportHostile(t *testing.T) {
 			cwd, _ := os.Getwd()
 			cwdBefore := snapshot(t, cwd, "")
 			code, _, errOut := runIn(t, sdir, nil, "image", "import", in)
-			if code != exitError {
+			if code != cli.ExitError {
 				t.Fatalf("exit %d, want 2\n%s", code, errOut)
 			}
 			if !strings.Contains(errOut, in) || !strings.Contains(errOut, tc.want) {
@@ -407,14 +408,14 @@ func TestImageDebianRoundTrip(t *testing.T) {
 	sdir := filepath.Join(work, "store")
 
 	code, out, errOut := runIn(t, sdir, nil, "image", "import", tarPath, "--name", "debian:minbase")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("import: exit %d\n%s", code, errOut)
 	}
 	digest := strings.TrimSpace(out)
 	objects := countObjects(t, sdir)
 
 	exported := filepath.Join(work, "export.tar")
-	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "debian:minbase", "-o", exported); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "export", "debian:minbase", "-o", exported); code != cli.ExitOK {
 		t.Fatalf("export: exit %d\n%s", code, errOut)
 	}
 	got, err := os.ReadFile(exported)
@@ -439,7 +440,7 @@ func TestImageDebianRoundTrip(t *testing.T) {
 
 	// Importing the export again: same digest, not one new object.
 	code, out, _ = runIn(t, sdir, nil, "image", "import", exported)
-	if code != exitOK || strings.TrimSpace(out) != digest {
+	if code != cli.ExitOK || strings.TrimSpace(out) != digest {
 		t.Errorf("re-import: %q, want %s", out, digest)
 	}
 	if n := countObjects(t, sdir); n != objects {
@@ -448,7 +449,7 @@ func TestImageDebianRoundTrip(t *testing.T) {
 
 	// mtree: Debian's NetBSD mtree reads the spec from stdin without -f.
 	code, spec, errOut := runIn(t, sdir, nil, "image", "manifest", "debian:minbase", "--format", "mtree")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("manifest: %s", errOut)
 	}
 	cmd := exec.Command(mtree, "-p", root)
@@ -457,10 +458,10 @@ func TestImageDebianRoundTrip(t *testing.T) {
 		t.Errorf("mtree -p %s reports differences: %v\n%.2000s", root, err, out)
 	}
 
-	if code, out, errOut := runIn(t, sdir, nil, "image", "verify", "debian:minbase", "--root", root); code != exitOK {
+	if code, out, errOut := runIn(t, sdir, nil, "image", "verify", "debian:minbase", "--root", root); code != cli.ExitOK {
 		t.Errorf("verify --root: exit %d\n%.2000s\n%s", code, out, errOut)
 	}
-	if code, _, errOut := runIn(t, sdir, nil, "image", "verify", "debian:minbase"); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "verify", "debian:minbase"); code != cli.ExitOK {
 		t.Errorf("verify: exit %d\n%s", code, errOut)
 	}
 }
@@ -484,10 +485,10 @@ func TestImageVerifyRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if code, _, errOut := runIn(t, sdir, nil, "image", "import", tarPath, "--name", "r:1"); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "import", tarPath, "--name", "r:1"); code != cli.ExitOK {
 		t.Fatal(errOut)
 	}
-	if code, _, errOut := runIn(t, sdir, nil, "image", "verify", "r:1", "--root", root); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "verify", "r:1", "--root", root); code != cli.ExitOK {
 		t.Fatalf("verify of the same tree: exit %d\n%s", code, errOut)
 	}
 	os.Remove(filepath.Join(root, "etc/gone"))
@@ -495,7 +496,7 @@ func TestImageVerifyRoot(t *testing.T) {
 	os.Chmod(filepath.Join(root, "etc/motd"), 0o600)
 	code, out, _ := runIn(t, sdir, nil, "image", "verify", "r:1", "--root", root, "--ignore-mtime")
 	want := "etc/gone missing\netc/motd changed\n\tmode expected 0644 found 0600\netc/new extra\n"
-	if code != exitNegative || out != want {
+	if code != cli.ExitNegative || out != want {
 		t.Errorf("verify --root: exit %d, output\n%s\nwant\n%s", code, out, want)
 	}
 }
@@ -504,7 +505,7 @@ func TestImageVerifyRoot(t *testing.T) {
 // of the Debian build (TestDemoBuild does the whole thing).
 func TestDemo(t *testing.T) {
 	code, out, errOut := runIn(t, filepath.Join(t.TempDir(), "unused"), nil, "demo", "--tree")
-	if code != exitOK || !strings.Contains(out, "same digest") || !strings.Contains(out, "matches the image") || !strings.Contains(out, "steps passed") {
+	if code != cli.ExitOK || !strings.Contains(out, "same digest") || !strings.Contains(out, "matches the image") || !strings.Contains(out, "steps passed") {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
@@ -523,7 +524,7 @@ func TestDemoBuild(t *testing.T) {
 			t.Fatalf("demo output lacks %q: exit %d\n%s\n%s", want, code, out, errOut)
 		}
 	}
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
 )
@@ -84,8 +85,8 @@ func TestVerifyRootAgreesWithDrift(t *testing.T) {
 			agent := slices.Clone(res.Drift)
 			slices.SortFunc(agent, images.ComparePaths)
 			code, out, errOut := runIn(t, sdir, nil, "image", "verify", "host:1", "--root", root, "--json")
-			if code != exitNegative {
-				t.Fatalf("verify --root: exit %d, want %d\n%s", code, exitNegative, errOut)
+			if code != cli.ExitNegative {
+				t.Fatalf("verify --root: exit %d, want %d\n%s", code, cli.ExitNegative, errOut)
 			}
 			var deltas []images.Delta
 			if err := json.Unmarshal([]byte(out), &deltas); err != nil {
@@ -148,7 +149,7 @@ func importVerifyTree(t *testing.T, work, sdir string) images.Digest {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errOut := runIn(t, sdir, nil, "image", "import", tarPath, "--name", "host:1"); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "import", tarPath, "--name", "host:1"); code != cli.ExitOK {
 		t.Fatal(errOut)
 	}
 	st, err := store.Open(sdir)
@@ -180,7 +181,7 @@ func syncedHost(t *testing.T, ctx context.Context, sdir, root string, d images.D
 	if res := s.Sync(ctx, d, src, pusher.SyncOptions{AllowUnsigned: true}); !res.OK {
 		t.Fatalf("sync to the image: %s", res.Error)
 	}
-	if code, out, errOut := runIn(t, sdir, nil, "image", "verify", "host:1", "--root", root); code != exitOK {
+	if code, out, errOut := runIn(t, sdir, nil, "image", "verify", "host:1", "--root", root); code != cli.ExitOK {
 		t.Fatalf("verify --root of the synced host: exit %d\n%s%s", code, out, errOut)
 	}
 	return s, src

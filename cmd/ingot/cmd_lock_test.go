@@ -13,6 +13,7 @@ import (
 
 	"github.com/ingotfleet/ingot/builder/debrepo/debrepotest"
 	"github.com/ingotfleet/ingot/builder/spec"
+	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -20,7 +21,7 @@ import (
 func lockRun(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	a := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Args: args, Getenv: func(string) string { return "" }}
+	a := &cli.App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Args: args, Getenv: func(string) string { return "" }}
 	code := a.Execute(context.Background())
 	return code, stdout.String(), stderr.String()
 }
@@ -158,8 +159,8 @@ func TestLockRefuses(t *testing.T) {
 			}
 		})
 	}
-	if code, _, _ := lockRun(t, "lock"); code != exitUsage {
-		t.Errorf("lock without SPEC: exit %d, want %d", code, exitUsage)
+	if code, _, _ := lockRun(t, "lock"); code != cli.ExitUsage {
+		t.Errorf("lock without SPEC: exit %d, want %d", code, cli.ExitUsage)
 	}
 }
 
@@ -294,7 +295,7 @@ func TestLockCheck(t *testing.T) {
 	debrepotest.NewRepo(t, repoDir, debrepotest.Options{Key: repo.Key}, newDebs...)
 	code, stdout, _ := lockRun(t, "lock", "--check", specPath)
 	want := "~ lib 1.0 -> 1.1 amd64\n+ new 2.0 amd64\n- old 1.0 amd64\n"
-	if code != exitNegative || stdout != want {
+	if code != cli.ExitNegative || stdout != want {
 		t.Fatalf("after an update: exit %d, stdout\n%s\nwant exit 1 and\n%s", code, stdout, want)
 	}
 	if after, _ := os.ReadFile(lockPath); !bytes.Equal(before, after) {

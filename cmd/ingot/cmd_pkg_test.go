@@ -16,6 +16,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/pkgbuild"
 	"github.com/ingotfleet/ingot/builder/sandbox"
 	"github.com/ingotfleet/ingot/builder/spec"
+	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -170,8 +171,8 @@ func TestPkgBuildHello(t *testing.T) {
 	}
 	helloA := filepath.Join(a, "hello_2.10-3_amd64.deb")
 	code, out, errs := e.build(t, "--from-repo", "hello=2.10-3", "--lock", lock, "-o", b, "--previous", helloA)
-	if code != exitSame || !strings.Contains(out, "UNCHANGED hello_2.10-3_amd64.deb") {
-		t.Fatalf("second build with --previous: exit %d, want %d\n%s%s", code, exitSame, out, errs)
+	if code != cli.ExitSame || !strings.Contains(out, "UNCHANGED hello_2.10-3_amd64.deb") {
+		t.Fatalf("second build with --previous: exit %d, want %d\n%s%s", code, cli.ExitSame, out, errs)
 	}
 	debs, _ := filepath.Glob(filepath.Join(a, "*.deb"))
 	if len(debs) < 1 {
@@ -310,8 +311,8 @@ func TestPkgBuildEnvironment(t *testing.T) {
 	}
 
 	code, stdout, errs := e.build(t, tree, "--lock", lock, "-o", filepath.Join(e.dir, "check"), "--check")
-	if code != exitNegative || !strings.Contains(stdout, "DIFFERS: probe_1.0_all.deb: data.tar/usr/share/probe/env (content): likely cause: build path") {
-		t.Fatalf("--check: exit %d, want %d naming usr/share/probe/env and the build path\n%s%s", code, exitNegative, stdout, errs)
+	if code != cli.ExitNegative || !strings.Contains(stdout, "DIFFERS: probe_1.0_all.deb: data.tar/usr/share/probe/env (content): likely cause: build path") {
+		t.Fatalf("--check: exit %d, want %d naming usr/share/probe/env and the build path\n%s%s", code, cli.ExitNegative, stdout, errs)
 	}
 }
 
@@ -334,8 +335,8 @@ func TestPkgBuildNoNetwork(t *testing.T) {
 		fmt.Sprintf("bash -c 'exec 3<>/dev/tcp/%s/80'", ips[0]),
 	}, nil)
 	code, _, errs := e.build(t, tree, "--lock", filepath.Join(e.dir, "netprobe.build-lock"), "-o", filepath.Join(e.dir, "out"))
-	if code != exitError {
-		t.Fatalf("build that connects to %s: exit %d, want %d\n%s", addr, code, exitError, errs)
+	if code != cli.ExitError {
+		t.Fatalf("build that connects to %s: exit %d, want %d\n%s", addr, code, cli.ExitError, errs)
 	}
 	for _, want := range []string{"package build failed", "the build tried to reach the network", "Network is unreachable"} {
 		if !strings.Contains(errs, want) {
@@ -459,7 +460,7 @@ func TestPkgBuildOnImage(t *testing.T) {
 	}
 	// An unknown image is an error naming it.
 	args[4] = "nosuchimage:latest"
-	if code, _, errs := runApp(t, e.env, args...); code != exitError || !strings.Contains(errs, "nosuchimage:latest") {
+	if code, _, errs := runApp(t, e.env, args...); code != cli.ExitError || !strings.Contains(errs, "nosuchimage:latest") {
 		t.Errorf("--base nosuchimage:latest: exit %d\n%s", code, errs)
 	}
 
@@ -518,8 +519,8 @@ func TestPkgBuildCheckClock(t *testing.T) {
 	tree := writeTree(t, e.dir, "clockprobe", []string{"date -u +%Y > year"}, []string{"year"})
 	out := filepath.Join(e.dir, "out")
 	code, stdout, errs := e.build(t, tree, "--lock", filepath.Join(e.dir, "clockprobe.build-lock"), "-o", out, "--check")
-	if code != exitNegative || !strings.Contains(stdout, "DIFFERS: clockprobe_1.0_all.deb: data.tar/usr/share/clockprobe/year (content): likely cause: time") {
-		t.Fatalf("--check: exit %d, want %d naming usr/share/clockprobe/year and the time\n%s%s", code, exitNegative, stdout, errs)
+	if code != cli.ExitNegative || !strings.Contains(stdout, "DIFFERS: clockprobe_1.0_all.deb: data.tar/usr/share/clockprobe/year (content): likely cause: time") {
+		t.Fatalf("--check: exit %d, want %d naming usr/share/clockprobe/year and the time\n%s%s", code, cli.ExitNegative, stdout, errs)
 	}
 	// The first build ran on the real clock.
 	if y := strings.TrimSpace(debFile(t, filepath.Join(out, "clockprobe_1.0_all.deb"), "usr/share/clockprobe/year")); y != fmt.Sprint(time.Now().UTC().Year()) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/agentclient"
+	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/localfleet"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
@@ -31,8 +32,8 @@ func TestPushCommands(t *testing.T) {
 		}
 		return out
 	}
-	run(exitOK, "key", "gen", filepath.Join(dir, "release"))
-	run(exitError, "key", "gen", filepath.Join(dir, "release")) // never overwrites
+	run(cli.ExitOK, "key", "gen", filepath.Join(dir, "release"))
+	run(cli.ExitError, "key", "gen", filepath.Join(dir, "release")) // never overwrites
 
 	trees := map[string]map[string]string{
 		"a": {"etc/motd": "hello A\n", "usr/bin/tool": "v1\n", "usr/lib/libx.so.1": "lib v1\n"},
@@ -46,10 +47,10 @@ func TestPushCommands(t *testing.T) {
 			os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
 			os.WriteFile(filepath.Join(root, p), []byte(c), 0o644)
 		}
-		digests[name] = strings.TrimSpace(run(exitOK, "image", "import", root, "--name", "demo:"+name))
-		run(exitOK, "image", "sign", "demo:"+name, "--key", filepath.Join(dir, "release.key"))
+		digests[name] = strings.TrimSpace(run(cli.ExitOK, "image", "import", root, "--name", "demo:"+name))
+		run(cli.ExitOK, "image", "sign", "demo:"+name, "--key", filepath.Join(dir, "release.key"))
 	}
-	if out := run(exitOK, "image", "delta", "demo:a", "demo:b"); !strings.Contains(out, "deltas") {
+	if out := run(cli.ExitOK, "image", "delta", "demo:a", "demo:b"); !strings.Contains(out, "deltas") {
 		t.Errorf("delta: %s", out)
 	}
 
@@ -72,11 +73,11 @@ func TestPushCommands(t *testing.T) {
 	tls := []string{"--hosts", hostsFile, "--ca", filepath.Join(fleet.CA, "ca.pem"),
 		"--cert", filepath.Join(fleet.CA, "controller.pem"), "--key", filepath.Join(fleet.CA, "controller-key.pem")}
 
-	out := run(exitOK, append([]string{"push", "demo:a", "--concurrency", "2"}, tls...)...)
+	out := run(cli.ExitOK, append([]string{"push", "demo:a", "--concurrency", "2"}, tls...)...)
 	if !strings.Contains(out, "3 of 3 hosts ok") || !strings.Contains(out, "HOST") {
 		t.Errorf("push A summary:\n%s", out)
 	}
-	out = run(exitOK, append([]string{"push", digests["b"][:12], "--json", "--canary", "1"}, tls...)...)
+	out = run(cli.ExitOK, append([]string{"push", digests["b"][:12], "--json", "--canary", "1"}, tls...)...)
 	var rep struct {
 		Image string
 		Hosts []agentclient.HostReport
@@ -103,11 +104,11 @@ func TestPushCommands(t *testing.T) {
 	}
 	// An image the store lacks: every host fails, exit 1, and the push
 	// stops starting hosts once failures pass --max-failures.
-	out = run(exitNegative, append([]string{"push", strings.Repeat("ab", 32), "--concurrency", "1", "--max-failures", "1"}, tls...)...)
+	out = run(cli.ExitNegative, append([]string{"push", strings.Repeat("ab", 32), "--concurrency", "1", "--max-failures", "1"}, tls...)...)
 	if !strings.Contains(out, "failed") || !strings.Contains(out, "skipped") {
 		t.Errorf("failing push:\n%s", out)
 	}
-	run(exitOK, append([]string{"rollback"}, tls...)...)
+	run(cli.ExitOK, append([]string{"rollback"}, tls...)...)
 	for _, a := range fleet.Agents {
 		if b, _ := os.ReadFile(filepath.Join(a.Root, "etc/motd")); string(b) != "hello A\n" {
 			t.Errorf("%s after rollback: motd %q", a.Name, b)
@@ -116,19 +117,19 @@ func TestPushCommands(t *testing.T) {
 	// Both images published as demo:prod, B the later: a push of A is
 	// refused as older (the hosts run A now, after the rollback: B first),
 	// unless --allow-rollback says so.
-	run(exitOK, "image", "sign", "demo:a", "--as", "demo:prod", "--generation", "1", "--key", filepath.Join(dir, "release.key"))
-	run(exitOK, "image", "sign", "demo:b", "--as", "demo:prod", "--generation", "2", "--key", filepath.Join(dir, "release.key"))
-	run(exitUsage, "image", "sign", digests["a"], "--key", filepath.Join(dir, "release.key")) // a digest needs --as
-	run(exitOK, append([]string{"push", digests["b"]}, tls...)...)
-	if out := run(exitNegative, append([]string{"push", digests["a"]}, tls...)...); !strings.Contains(out, "older") || !strings.Contains(out, "demo:prod generation 1") {
+	run(cli.ExitOK, "image", "sign", "demo:a", "--as", "demo:prod", "--generation", "1", "--key", filepath.Join(dir, "release.key"))
+	run(cli.ExitOK, "image", "sign", "demo:b", "--as", "demo:prod", "--generation", "2", "--key", filepath.Join(dir, "release.key"))
+	run(cli.ExitUsage, "image", "sign", digests["a"], "--key", filepath.Join(dir, "release.key")) // a digest needs --as
+	run(cli.ExitOK, append([]string{"push", digests["b"]}, tls...)...)
+	if out := run(cli.ExitNegative, append([]string{"push", digests["a"]}, tls...)...); !strings.Contains(out, "older") || !strings.Contains(out, "demo:prod generation 1") {
 		t.Errorf("push of the older image:\n%s", out)
 	}
-	run(exitOK, append([]string{"push", digests["a"], "--allow-rollback"}, tls...)...)
+	run(cli.ExitOK, append([]string{"push", digests["a"], "--allow-rollback"}, tls...)...)
 	for _, a := range fleet.Agents {
 		if b, _ := os.ReadFile(filepath.Join(a.Root, "etc/motd")); string(b) != "hello A\n" {
 			t.Errorf("%s after push --allow-rollback: motd %q", a.Name, b)
 		}
 	}
-	run(exitUsage, "push", "demo:a")                                                   // no --hosts
-	run(exitUsage, append([]string{"push", "demo:a", "--bwlimit", "fast"}, tls...)...) // bad rate
+	run(cli.ExitUsage, "push", "demo:a")                                                   // no --hosts
+	run(cli.ExitUsage, append([]string{"push", "demo:a", "--bwlimit", "fast"}, tls...)...) // bad rate
 }

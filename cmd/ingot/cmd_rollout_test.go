@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ingotfleet/ingot/internal/cli"
 )
 
 // TestRolloutCommandLine: bad inventory and policy files are refused with
@@ -34,14 +36,14 @@ func TestRolloutCommandLine(t *testing.T) {
 		code int
 		want string // in stdout or stderr
 	}{
-		{[]string{"rollout", "plan", "--inventory", inv, "--policy", pol}, exitOK, "stage 0, within budget  web 1/1"},
-		{[]string{"rollout", "plan", "--inventory", dup, "--policy", pol}, exitError, "dup.yaml:3: host a listed twice"},
-		{[]string{"rollout", "plan", "--inventory", inv, "--policy", zero}, exitError, "zero.yaml:1: max_unavailable: \"0%\""},
-		{[]string{"rollout", "start", "sha256:" + strings.Repeat("ab", 32), "--inventory", inv, "--policy", zero, "--state", state}, exitError, "zero.yaml:1:"},
-		{[]string{"rollout", "start", "sha256:" + strings.Repeat("ab", 32), "--inventory", inv}, exitUsage, "--inventory and --policy are required"},
-		{[]string{"rollout", "skip"}, exitUsage, "accepts 1 arg"},
-		{[]string{"rollout"}, exitUsage, "missing subcommand"},
-		{[]string{"rollout", "status", "--api", "127.0.0.1:1", "--ca", filepath.Join(dir, "none.pem")}, exitError, "none.pem"},
+		{[]string{"rollout", "plan", "--inventory", inv, "--policy", pol}, cli.ExitOK, "stage 0, within budget  web 1/1"},
+		{[]string{"rollout", "plan", "--inventory", dup, "--policy", pol}, cli.ExitError, "dup.yaml:3: host a listed twice"},
+		{[]string{"rollout", "plan", "--inventory", inv, "--policy", zero}, cli.ExitError, "zero.yaml:1: max_unavailable: \"0%\""},
+		{[]string{"rollout", "start", "sha256:" + strings.Repeat("ab", 32), "--inventory", inv, "--policy", zero, "--state", state}, cli.ExitError, "zero.yaml:1:"},
+		{[]string{"rollout", "start", "sha256:" + strings.Repeat("ab", 32), "--inventory", inv}, cli.ExitUsage, "--inventory and --policy are required"},
+		{[]string{"rollout", "skip"}, cli.ExitUsage, "accepts 1 arg"},
+		{[]string{"rollout"}, cli.ExitUsage, "missing subcommand"},
+		{[]string{"rollout", "status", "--api", "127.0.0.1:1", "--ca", filepath.Join(dir, "none.pem")}, cli.ExitError, "none.pem"},
 	} {
 		code, out, errOut := runApp(t, nil, c.args...)
 		if code != c.code || !strings.Contains(out+errOut, c.want) {

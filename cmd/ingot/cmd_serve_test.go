@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ingotfleet/ingot/internal/cli"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's log and the test.
@@ -33,7 +35,7 @@ func TestServeCommand(t *testing.T) {
 	work := t.TempDir()
 	sdir := filepath.Join(work, "store")
 	in := writeFile(t, filepath.Join(work, "a.tar"), tarOf(t, tentry{name: "f", typ: tar.TypeReg, body: strings.Repeat("served over http\n", 40000)}))
-	if code, _, errOut := runIn(t, sdir, nil, "image", "import", in, "--name", "web:v1"); code != exitOK {
+	if code, _, errOut := runIn(t, sdir, nil, "image", "import", in, "--name", "web:v1"); code != cli.ExitOK {
 		t.Fatal(errOut)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -47,7 +49,7 @@ func TestServeCommand(t *testing.T) {
 	var logs syncBuffer
 	done := make(chan int)
 	go func() {
-		app := &App{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &logs,
+		app := &cli.App{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &logs,
 			Args: []string{"--store", sdir, "serve", "--listen", addr, "--bwlimit", "50M"}, Getenv: func(string) string { return "" }}
 		done <- app.Execute(ctx)
 	}()
@@ -65,11 +67,11 @@ func TestServeCommand(t *testing.T) {
 	}
 	code, remote, errOut := runIn(t, url, nil, "image", "export", "web:v1", "-o", "-")
 	_, local, _ := runIn(t, sdir, nil, "image", "export", "web:v1", "-o", "-")
-	if code != exitOK || remote != local {
+	if code != cli.ExitOK || remote != local {
 		t.Errorf("export through ingot serve: exit %d, %d bytes (local %d)\n%s", code, len(remote), len(local), errOut)
 	}
 	cancel()
-	if code := <-done; code != exitOK && code != exitSignal {
+	if code := <-done; code != cli.ExitOK && code != cli.ExitSignal {
 		t.Errorf("serve exited %d after cancel\n%s", code, logs.String())
 	}
 	if !strings.Contains(logs.String(), "path=/refs/web/v1 status=200") {
