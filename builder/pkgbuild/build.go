@@ -268,8 +268,12 @@ func (e Env) Variables() []string {
 	}
 	if e.ClockOffset != "" {
 		// The monotonic clocks stay real: timeouts and make's job
-		// control keep working.
-		vs = append(vs, "LD_PRELOAD="+faketimeTarget, "FAKETIME="+e.ClockOffset, "FAKETIME_DONT_FAKE_MONOTONIC=1")
+		// control keep working. NO_FAKE_STAT keeps stat(2) real, as
+		// reprotest does: libfaketime otherwise shifts the mtimes tools
+		// read and copy back (install -p, cp -p), which moved the mtimes
+		// of changelog.gz files in libmd-dev, lib32z1-dev and
+		// python3-hashids past dpkg-deb's SOURCE_DATE_EPOCH clamp.
+		vs = append(vs, "LD_PRELOAD="+faketimeTarget, "FAKETIME="+e.ClockOffset, "FAKETIME_DONT_FAKE_MONOTONIC=1", "NO_FAKE_STAT=1")
 	}
 	return vs
 }
