@@ -89,3 +89,17 @@ const (
 	FileLicense   = 1 << 7
 	FileArtifact  = 1 << 12
 )
+
+// RPM dependency flags (RPMSENSE_*).
+const (
+	SenseLess      = 1 << 1
+	SenseGreater   = 1 << 2
+	SenseEqual     = 1 << 3
+	SensePostTrans = 1 << 5
+	SensePreReq    = 1 << 6
+	SensePreTrans  = 1 << 7
+	SenseInterp    = 1 << 8
+	SenseScriptPre = 1 << 9
+	SenseRPMLib    = 1 << 24
+	SenseConfig    = 1 << 28
+)

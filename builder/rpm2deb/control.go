@@ -102,15 +102,15 @@ func (c *converter) mapRequires(rel *relations) error {
 	for _, d := range reqs {
 		set := &rel.depends
 		field := "Depends"
-		if d.Flags&(senseScriptPre|sensePreTrans) != 0 && d.Flags&senseInterp == 0 {
+		if d.Flags&(rpm.SenseScriptPre|rpm.SensePreTrans) != 0 && d.Flags&rpm.SenseInterp == 0 {
 			set, field = &rel.preDepends, "Pre-Depends"
 		}
 		switch kind := classifyDep(d.Name); {
-		case d.Flags&senseRPMLib != 0 || kind == "rpmlib":
+		case d.Flags&rpm.SenseRPMLib != 0 || kind == "rpmlib":
 			c.rep.add(Dropped, "Requires", d.String(), "", "rpmlib() feature of rpm itself")
 		case kind == "config":
 			c.rep.add(Dropped, "Requires", d.String(), "", "config() is rpm bookkeeping; conffiles cover it")
-		case d.Flags&senseInterp != 0:
+		case d.Flags&rpm.SenseInterp != 0:
 			c.rep.add(Dropped, "Requires", d.String(), "", "scriptlet interpreter")
 		case kind == "file":
 			c.resolveFile(d, set, field)
@@ -229,7 +229,7 @@ func (c *converter) mapOthers(rel *relations) error {
 			if fd.rpm == "Provides" {
 				// Debian Provides take only "=": keep the version exactly.
 				r := debRelation{Name: name}
-				if d.Version != "" && d.Flags&senseEqual != 0 {
+				if d.Version != "" && d.Flags&rpm.SenseEqual != 0 {
 					ep, hasEp, v, rl := debmap.SplitEVR(d.Version)
 					r.Op = "="
 					r.Ver, notes = debmap.DebVersion(ep, hasEp, v, rl)

@@ -10,20 +10,6 @@ import (
 	"github.com/ingotfleet/ingot/builder/rpm2deb/debmap"
 )
 
-// RPM dependency flags (RPMSENSE_*).
-const (
-	senseLess      = 1 << 1
-	senseGreater   = 1 << 2
-	senseEqual     = 1 << 3
-	sensePostTrans = 1 << 5
-	sensePreReq    = 1 << 6
-	sensePreTrans  = 1 << 7
-	senseInterp    = 1 << 8
-	senseScriptPre = 1 << 9
-	senseRPMLib    = 1 << 24
-	senseConfig    = 1 << 28
-)
-
 // Dep is one RPM dependency as the header holds it.
 type Dep struct {
 	Name    string
@@ -33,23 +19,23 @@ type Dep struct {
 
 // String is the dependency as rpm prints it ("bash >= 5.0").
 func (d Dep) String() string {
-	if d.Version == "" || d.Flags&(senseLess|senseGreater|senseEqual) == 0 {
+	if d.Version == "" || d.Flags&(rpm.SenseLess|rpm.SenseGreater|rpm.SenseEqual) == 0 {
 		return d.Name
 	}
 	return d.Name + " " + rpmOp(d.Flags) + " " + d.Version
 }
 
 func rpmOp(f uint32) string {
-	switch f & (senseLess | senseGreater | senseEqual) {
-	case senseLess:
+	switch f & (rpm.SenseLess | rpm.SenseGreater | rpm.SenseEqual) {
+	case rpm.SenseLess:
 		return "<"
-	case senseGreater:
+	case rpm.SenseGreater:
 		return ">"
-	case senseEqual:
+	case rpm.SenseEqual:
 		return "="
-	case senseLess | senseEqual:
+	case rpm.SenseLess | rpm.SenseEqual:
 		return "<="
-	case senseGreater | senseEqual:
+	case rpm.SenseGreater | rpm.SenseEqual:
 		return ">="
 	}
 	return "?"
@@ -122,7 +108,7 @@ const afterRelease = "A~"
 // mapVersioned turns an RPM relation into Debian relations. kind is
 // "Depends", "Provides" etc., for notes.
 func mapVersioned(name string, d Dep) ([]debRelation, []string) {
-	if d.Version == "" || d.Flags&(senseLess|senseGreater|senseEqual) == 0 {
+	if d.Version == "" || d.Flags&(rpm.SenseLess|rpm.SenseGreater|rpm.SenseEqual) == 0 {
 		return []debRelation{{Name: name}}, nil
 	}
 	ep, hasEp, ver, rel := debmap.SplitEVR(d.Version)
@@ -248,8 +234,8 @@ func parseRich(s string) (op string, terms []Dep, ok bool) {
 		case 1:
 			terms = append(terms, Dep{Name: cur[0]})
 		case 3:
-			flags, ok := map[string]uint32{"<": senseLess, ">": senseGreater, "=": senseEqual, "==": senseEqual,
-				"<=": senseLess | senseEqual, ">=": senseGreater | senseEqual}[cur[1]]
+			flags, ok := map[string]uint32{"<": rpm.SenseLess, ">": rpm.SenseGreater, "=": rpm.SenseEqual, "==": rpm.SenseEqual,
+				"<=": rpm.SenseLess | rpm.SenseEqual, ">=": rpm.SenseGreater | rpm.SenseEqual}[cur[1]]
 			if !ok {
 				return false
 			}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ingotfleet/ingot/builder/rpm"
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
@@ -19,15 +20,15 @@ func TestVersionedRelations(t *testing.T) {
 		ver   string
 		want  string
 	}{
-		{senseLess, "2.0-1", "p (<< 2.0-1)"},
-		{senseGreater, "2.0-1", "p (>> 2.0-1)"},
-		{senseEqual, "2.0-1", "p (= 2.0-1)"},
-		{senseLess | senseEqual, "1:2.0-1", "p (<= 1:2.0-1)"},
-		{senseGreater | senseEqual, "2.0", "p (>= 2.0)"},
-		{senseEqual, "2.0", "p (>= 2.0), p (<< 2.0A~)"},
-		{senseLess | senseEqual, "2.0", "p (<< 2.0A~)"},
-		{senseGreater, "2.0", "p (>> 2.0A~)"},
-		{senseLess, "2.0", "p (<< 2.0)"},
+		{rpm.SenseLess, "2.0-1", "p (<< 2.0-1)"},
+		{rpm.SenseGreater, "2.0-1", "p (>> 2.0-1)"},
+		{rpm.SenseEqual, "2.0-1", "p (= 2.0-1)"},
+		{rpm.SenseLess | rpm.SenseEqual, "1:2.0-1", "p (<= 1:2.0-1)"},
+		{rpm.SenseGreater | rpm.SenseEqual, "2.0", "p (>= 2.0)"},
+		{rpm.SenseEqual, "2.0", "p (>= 2.0), p (<< 2.0A~)"},
+		{rpm.SenseLess | rpm.SenseEqual, "2.0", "p (<< 2.0A~)"},
+		{rpm.SenseGreater, "2.0", "p (>> 2.0A~)"},
+		{rpm.SenseLess, "2.0", "p (<< 2.0)"},
 		{0, "", "p"},
 	} {
 		rs, _ := mapVersioned("p", Dep{Name: "P", Flags: tc.flags, Version: tc.ver})
