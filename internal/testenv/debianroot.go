@@ -52,7 +52,7 @@ func DebianRootTar(t testing.TB) string {
 	RequireTool(t, "mmdebstrap", "mmdebstrap")
 	dir := CacheDir(t)
 	path := filepath.Join(dir, debianName()+".tar")
-	withLock(t, dir, func() {
+	WithLock(t, dir, func() {
 		if _, err := os.Stat(path); err == nil {
 			return
 		}
@@ -81,7 +81,7 @@ func DebianRootDir(t testing.TB) string {
 	RequireTool(t, "tar", "tar")
 	dir := CacheDir(t)
 	root := filepath.Join(dir, debianName()+".root")
-	withLock(t, dir, func() {
+	WithLock(t, dir, func() {
 		if _, err := os.Stat(root); err == nil {
 			return
 		}
@@ -106,9 +106,9 @@ func DebianRootDir(t testing.TB) string {
 	return root
 }
 
-// withLock runs fn holding an exclusive flock on dir/.lock, so that test
+// WithLock runs fn holding an exclusive flock on dir/.lock, so that test
 // binaries running at once build a fixture only once.
-func withLock(t testing.TB, dir string, fn func()) {
+func WithLock(t testing.TB, dir string, fn func()) {
 	t.Helper()
 	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {

@@ -21,7 +21,7 @@ func TestWithLockExcludes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			withLock(t, dir, func() {
+			WithLock(t, dir, func() {
 				if inside.Add(1) > 1 {
 					overlaps.Add(1)
 				}

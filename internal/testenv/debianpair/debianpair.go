@@ -8,8 +8,6 @@ import (
 	"runtime"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/testenv"
@@ -52,7 +50,7 @@ func Load(t testing.TB) *Pair {
 		t.Fatal(err)
 	}
 	p := &Pair{DirA: filepath.Join(dir, "a"), DirB: filepath.Join(dir, "b"), Store: filepath.Join(dir, "images-store")}
-	withLock(t, filepath.Join(dir, "lock"), func() {
+	testenv.WithLock(t, dir, func() {
 		cmd := exec.Command("sh", script())
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "PAIR_DIR="+dir)
@@ -120,19 +118,4 @@ func Load(t testing.TB) *Pair {
 		}
 	})
 	return p
-}
-
-// withLock runs fn holding an exclusive flock on name: test binaries of
-// several packages build the pair at most once between them.
-func withLock(t testing.TB, name string, fn func()) {
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN) }() // closing f releases it as well
-	fn()
 }
