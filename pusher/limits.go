@@ -15,6 +15,3 @@ func NewLimiter(bytesPerSecond int64) *Limiter { return rate.New(bytesPerSecond)
 // ParseRate parses "10M", "500k", "1.5G", "123" (bytes per second; k, M
 // and G are powers of 1024). "" and "0" mean unlimited.
 func ParseRate(s string) (int64, error) { return rate.Parse(s) }
-
-// limitedWriter charges every write to a limiter.
-type limitedWriter = rate.Writer

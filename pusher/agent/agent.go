@@ -21,6 +21,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/pusher/fetch"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
 
@@ -30,7 +31,7 @@ type Agent struct {
 	Syncer *pusher.Syncer
 	Log    *slog.Logger
 	tls    *tls.Config
-	source *pusher.StoreSource // nil when the config names no store
+	source *fetch.StoreSource // nil when the config names no store
 	down   *pusher.Limiter
 	// Slots, when set, does the slot syncs and serves /v1/slots/.
 	Slots SlotManager
@@ -75,7 +76,7 @@ func New(c *Config, log *slog.Logger) (*Agent, error) {
 	}
 	a.down = pusher.NewLimiter(down)
 	if len(c.Stores) > 0 {
-		if a.source, err = pusher.OpenSource(c.Stores, a.sourceOptions(a.down)); err != nil {
+		if a.source, err = fetch.OpenSource(c.Stores, a.sourceOptions(a.down)); err != nil {
 			return nil, err
 		}
 	}
@@ -83,8 +84,8 @@ func New(c *Config, log *slog.Logger) (*Agent, error) {
 	return a, nil
 }
 
-func (a *Agent) sourceOptions(limit *pusher.Limiter) pusher.SourceOptions {
-	return pusher.SourceOptions{Limit: limit, Retries: a.Config.Retries, Backoff: a.Config.Backoff, Log: a.Log}
+func (a *Agent) sourceOptions(limit *pusher.Limiter) fetch.SourceOptions {
+	return fetch.SourceOptions{Limit: limit, Retries: a.Config.Retries, Backoff: a.Config.Backoff, Log: a.Log}
 }
 
 // Lower makes the agent's work yield to the host's: nice and idle I/O
@@ -175,7 +176,7 @@ func (a *Agent) StartSync(ctx context.Context, req api.SyncRequest) (int64, erro
 		if rate > 0 {
 			limit = pusher.NewLimiter(rate)
 		}
-		if src, err = pusher.OpenSource(stores, a.sourceOptions(limit)); err != nil {
+		if src, err = fetch.OpenSource(stores, a.sourceOptions(limit)); err != nil {
 			return 0, err
 		}
 	}

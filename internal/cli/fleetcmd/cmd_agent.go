@@ -12,6 +12,7 @@ import (
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/pusher/fetch"
 )
 
 func init() { cli.Register(newAgentCommand) }
@@ -76,7 +77,7 @@ failed attempt (docs/slots.md).`,
 				if err != nil {
 					return err
 				}
-				src, err := pusher.OpenSource(c.Stores, pusher.SourceOptions{Limit: pusher.NewLimiter(bps),
+				src, err := fetch.OpenSource(c.Stores, fetch.SourceOptions{Limit: pusher.NewLimiter(bps),
 					Retries: c.Retries, Backoff: c.Backoff, Log: a.Log})
 				if err != nil {
 					return err
