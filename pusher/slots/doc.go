@@ -13,8 +13,7 @@
 //     the trial at boot, snapshots; served over the agent's API.
 //   - Trial: a slot booted once after a switch; the agent commits it when
 //     its health checks pass, else the next boot returns to the old slot.
-//   - Merge3: the three-way merge of /etc (the image the booted slot came
-//     from, the host's live /etc, the new image's /etc).
-//   - Snapshot: a compressed tar of the host's configuration taken before
-//     a slot is written or switched, restorable with one command.
+//   - Carry-over: the host's /etc merged three ways and its local paths
+//     copied into the new slot, with a snapshot of its configuration
+//     taken first (package carry).
 package slots

@@ -24,6 +24,7 @@ import (
 	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/pusher/slots/boot"
+	"github.com/ingotfleet/ingot/pusher/slots/carry"
 )
 
 // Manager does a host's slot work: slot syncs, switch, commit, rollback,
@@ -207,7 +208,7 @@ func (m *Manager) Snapshot(ctx context.Context, why string) (string, error) {
 	}
 	defer t.Close()
 	name := filepath.Join(m.C.SnapshotDir, fmt.Sprintf("%s-slot-%s-%s.tar.gz", m.now().Format("20060102T150405.000000000Z"), booted, why))
-	if _, err := TakeSnapshot(ctx, t, base, m.C.Carry, m.skip, name); err != nil {
+	if _, err := carry.TakeSnapshot(ctx, t, base, m.C.Carry, m.skip, name); err != nil {
 		return "", fmt.Errorf("snapshot: %w", err)
 	}
 	return name, nil
@@ -220,7 +221,7 @@ func (m *Manager) Restore(ctx context.Context, file string) (int, error) {
 		return 0, err
 	}
 	defer t.Close()
-	return RestoreSnapshot(ctx, file, t)
+	return carry.RestoreSnapshot(ctx, file, t)
 }
 
 // mount makes the slot's root reachable: a directory slot is its
@@ -372,7 +373,7 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	}
 	defer sl.Close()
 	m.phase.Store("carry")
-	c := &Carry{Booted: bt, Slot: sl, Base: base, New: newM, Carry: m.C.Carry, Skip: m.skip, Policy: m.policy,
+	c := &carry.Carry{Booted: bt, Slot: sl, Base: base, New: newM, Carry: m.C.Carry, Skip: m.skip, Policy: m.policy,
 		BaseContent: func(ctx context.Context, sha images.Digest, size int64) ([]byte, error) {
 			return src.Object(ctx, sha, size)
 		}}

@@ -18,6 +18,7 @@ import (
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/pusher/slots/boot"
+	"github.com/ingotfleet/ingot/pusher/slots/carry"
 )
 
 func imageA() map[string]string {
@@ -110,7 +111,7 @@ func TestSlotLifecycle(t *testing.T) {
 	if recv > 100000 {
 		t.Errorf("fetched %d bytes: the booted slot's libraries were fetched again", recv)
 	}
-	rep := res.Carry.(*Report)
+	rep := res.Carry.(*carry.Report)
 	want := map[string]string{
 		"etc/hostname":                 "myhost\n",
 		"etc/ssh/ssh_host_ed25519_key": "secret key\n",
@@ -247,7 +248,7 @@ func TestSlotConflictFails(t *testing.T) {
 	if res.OK || res.Switched || !strings.Contains(res.Error, "etc/both.conf") {
 		t.Fatalf("conflict with policy fail: %+v", res)
 	}
-	if rep := res.Carry.(*Report); !slices.Equal(rep.Failed, []string{"etc/both.conf"}) {
+	if rep := res.Carry.(*carry.Report); !slices.Equal(rep.Failed, []string{"etc/both.conf"}) {
 		t.Fatalf("failed %v", rep.Failed)
 	}
 	if err := m.Switch(ctx); err == nil {

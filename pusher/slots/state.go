@@ -10,6 +10,7 @@ import (
 
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/pusher/slots/boot"
+	"github.com/ingotfleet/ingot/pusher/slots/carry"
 )
 
 // State is what the agent remembers about the slots (STATE_DIR/state.json).
@@ -42,7 +43,7 @@ type SlotState struct {
 	Base     string    `json:"base,omitempty"`
 	SyncedAt time.Time `json:"synced_at,omitzero"`
 	// Report is the carry-over report of the last slot sync.
-	Report *Report `json:"report,omitempty"`
+	Report *carry.Report `json:"report,omitempty"`
 }
 
 // Trial is a switch to Slot (from From) not yet committed.
