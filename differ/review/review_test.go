@@ -1,4 +1,4 @@
-package differ_test
+package review_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/differ"
+	"github.com/ingotfleet/ingot/differ/differtest"
+	"github.com/ingotfleet/ingot/differ/review"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -47,13 +49,13 @@ func TestReviewOpenSSHServer(t *testing.T) {
 	t.Parallel() // mostly waiting on the mirror and on dpkg
 	testenv.RequireTool(t, "unshare", "util-linux")
 	testenv.RequireTool(t, "dpkg-deb", "dpkg")
-	base := filepath.Join(realImages(t), "minbase.tar")
+	base := filepath.Join(differtest.RealImages(t), "minbase.tar")
 	deb := downloadFromBookworm(t, "openssh-server", t.TempDir())
-	rv, err := differ.Review(context.Background(), base, deb, differ.ReviewOptions{Options: differ.DefaultOptions()}, io.Discard)
+	rv, err := review.Run(context.Background(), base, deb, review.Options{Options: differ.DefaultOptions()}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	account := func(cs []differ.AccountChange, name, field string) bool {
+	account := func(cs []review.AccountChange, name, field string) bool {
 		for _, c := range cs {
 			if c.Kind == differ.Added && c.Name == name && strings.Contains(c.New, field) {
 				return true
@@ -123,7 +125,7 @@ func TestReviewOpenSSHServer(t *testing.T) {
 func TestReviewMissingDependency(t *testing.T) {
 	t.Parallel()
 	testenv.RequireTool(t, "dpkg-deb", "dpkg")
-	base := filepath.Join(realImages(t), "minbase.tar")
+	base := filepath.Join(differtest.RealImages(t), "minbase.tar")
 	dir := t.TempDir()
 	pkg := filepath.Join(dir, "needy")
 	for f, text := range map[string]string{
@@ -142,7 +144,7 @@ func TestReviewMissingDependency(t *testing.T) {
 	if out, err := exec.Command("dpkg-deb", "--root-owner-group", "--build", pkg, deb).CombinedOutput(); err != nil {
 		t.Fatal(err, string(out))
 	}
-	_, err := differ.Review(context.Background(), base, deb, differ.ReviewOptions{Options: differ.DefaultOptions()}, io.Discard)
+	_, err := review.Run(context.Background(), base, deb, review.Options{Options: differ.DefaultOptions()}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "ingot-no-such-package") {
 		t.Fatalf("error %v, want one naming ingot-no-such-package", err)
 	}

@@ -1,4 +1,4 @@
-package builder
+package unpack
 
 import (
 	"archive/tar"
@@ -6,12 +6,10 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"os"
-	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -26,8 +24,8 @@ import (
 	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
-// debFile is one package to unpack: a verified .deb on disk.
-type debFile struct {
+// Deb is one package to unpack: a verified .deb on disk.
+type Deb struct {
 	Path string // on disk (the download cache)
 	Name string // name_version_arch, for messages
 }
@@ -46,7 +44,7 @@ type attrs struct {
 type unpacker struct {
 	root   string
 	rootFD int
-	debs   []debFile
+	debs   []Deb
 
 	mu        sync.Mutex
 	owner     map[string]int    // non-directory path → index of the package whose copy is on disk
@@ -55,13 +53,13 @@ type unpacker struct {
 	results   []*dpkgdb.Package // by package index
 }
 
-// unpackAll unpacks debs (in lock order: the order decides who wins a
+// All unpacks debs (in lock order: the order decides who wins a
 // shared directory's attributes or a replaced file, whatever order the
 // workers finish in) into root with `workers` goroutines and returns the
 // dpkg database entries in the order of debs. Packages are started biggest
 // first, or smallest first when reverse is set. progress (may be nil) is
 // called once per package as it completes.
-func unpackAll(ctx context.Context, root string, debs []debFile, workers int, reverse bool, progress func(done, total int, name string)) ([]*dpkgdb.Package, error) {
+func All(ctx context.Context, root string, debs []Deb, workers int, reverse bool, progress func(done, total int, name string)) ([]*dpkgdb.Package, error) {
 	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening root %s: %w", root, err)
@@ -190,9 +188,9 @@ func (u *unpacker) unpackOne(ctx context.Context, i int, only map[string]bool) e
 		return err
 	}
 	defer data.Close()
-	w := &writer{u: u, pkg: i, name: d.Name, parentFD: -1}
+	w := &Writer{rootFD: u.rootFD, pkg: i, name: d.Name, parentFD: -1}
 	defer w.close()
-	e := &entries{w: w, only: only, conffiles: conffiles}
+	e := &entries{u: u, w: w, only: only, conffiles: conffiles}
 	if !hasMD5 && only == nil {
 		e.h = md5.New()
 	}
@@ -232,7 +230,8 @@ func (u *unpacker) unpackOne(ctx context.Context, i int, only map[string]bool) e
 // entries unpacks the data.tar entries of one package through w,
 // gathering its file list and (when h is set) its md5sums.
 type entries struct {
-	w         *writer
+	u         *unpacker
+	w         *Writer
 	only      map[string]bool // the second pass of conflict resolution: just these
 	conffiles map[string]bool
 	h         hash.Hash // for md5sums, when the package has none
@@ -262,10 +261,10 @@ func (e *entries) unpack(hdr *tar.Header, data io.Reader) error {
 	a := attrs{mode: uint32(hdr.Mode) & images.ModePerm, uid: hdr.Uid, gid: hdr.Gid, pkg: w.pkg}
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		if err := w.mkdir(p); err != nil {
+		if err := w.Mkdir(p); err != nil {
 			return err
 		}
-		w.u.claimDir(p, a)
+		e.u.claimDir(p, a)
 		return nil
 	case tar.TypeReg, tar.TypeSymlink, tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 	default:
@@ -280,7 +279,7 @@ func (e *entries) unpack(hdr *tar.Header, data io.Reader) error {
 		e.h.Reset()
 		sum = e.h
 	}
-	if only == nil && !w.u.claim(p, w.pkg) {
+	if only == nil && !e.u.claim(p, w.pkg) {
 		// Resolved after every package is unpacked; the package's
 		// md5sums list the file all the same, as dpkg's would.
 		if sum != nil {
@@ -303,7 +302,7 @@ func (e *entries) unpack(hdr *tar.Header, data io.Reader) error {
 // replaces reports whether package a declares Replaces on package b at
 // b's version ("Replaces: b (<< 2)" does not replace b 2).
 func replaces(a, b *deb.Control) (bool, error) {
-	rels, err := relations(a, "Replaces")
+	rels, err := a.Relations("Replaces")
 	if err != nil {
 		return false, err
 	}
@@ -410,7 +409,7 @@ func sortedInts[V any](m map[int]V) []int {
 // package (in lock order) that ships it, whatever order the concurrent
 // unpack created it in.
 func (u *unpacker) applyDirAttrs() error {
-	w := &writer{u: u, parentFD: -1}
+	w := &Writer{rootFD: u.rootFD, parentFD: -1}
 	defer w.close()
 	paths := make([]string, 0, len(u.dirs))
 	for p := range u.dirs {
@@ -419,7 +418,7 @@ func (u *unpacker) applyDirAttrs() error {
 	slices.SortFunc(paths, images.ComparePaths)
 	for _, p := range paths {
 		a := u.dirs[p]
-		dfd, base, err := w.parent(p)
+		dfd, base, err := w.Parent(p)
 		if err != nil {
 			return err
 		}
@@ -431,220 +430,6 @@ func (u *unpacker) applyDirAttrs() error {
 		}
 		// Like dpkg, leave directory mtimes alone: they become the time
 		// of the build, which normalisation clamps to SOURCE_DATE_EPOCH.
-	}
-	return nil
-}
-
-// writer creates paths of one package below the root.
-type writer struct {
-	u          *unpacker
-	pkg        int
-	name       string
-	parentPath string
-	parentFD   int
-	buf        []byte
-}
-
-func (w *writer) close() {
-	if w.parentFD >= 0 {
-		_ = unix.Close(w.parentFD) // an O_PATH descriptor: nothing to flush
-		w.parentFD = -1
-	}
-}
-
-// errRefused is wrapped by errors about paths that would leave the root
-// or go through a symlink.
-var errRefused = errors.New("refused")
-
-// parent opens (or reuses) the directory holding p, refusing symlinks
-// anywhere on the way.
-func (w *writer) parent(p string) (int, string, error) {
-	dir, base := images.Parent(p), path.Base(p)
-	if w.parentFD >= 0 && dir == w.parentPath {
-		return w.parentFD, base, nil
-	}
-	w.close()
-	how := &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	}
-	fd, err := unix.Openat2(w.u.rootFD, dir, how)
-	if err != nil {
-		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) {
-			return -1, "", fmt.Errorf("%s: /%s: %w: its directory /%s is (or goes through) a symlink", w.name, p, errRefused, dir)
-		}
-		return -1, "", fmt.Errorf("%s: /%s: opening its directory: %w", w.name, p, err)
-	}
-	w.parentFD, w.parentPath = fd, dir
-	return fd, base, nil
-}
-
-func (w *writer) mkdir(p string) error {
-	dfd, base, err := w.parent(p)
-	if err != nil {
-		return err
-	}
-	err = unix.Mkdirat(dfd, base, 0o755)
-	if err == nil {
-		// 0755 whatever the umask; a package's own mode comes later.
-		if err := unix.Fchmodat(dfd, base, 0o755, 0); err != nil {
-			return fmt.Errorf("%s: chmod /%s: %w", w.name, p, err)
-		}
-		return nil
-	}
-	if err != unix.EEXIST {
-		return fmt.Errorf("%s: mkdir /%s: %w", w.name, p, err)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("%s: /%s: %w", w.name, p, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return fmt.Errorf("%s: /%s: %w: a directory where another package put a non-directory", w.name, p, errRefused)
-	}
-	return nil
-}
-
-// write creates one non-directory entry at target (replacing what is
-// there when replace is set).
-func (w *writer) write(target string, hdr *tar.Header, content io.Reader, sum hash.Hash, replace bool) error {
-	dfd, base, err := w.parent(target)
-	if err != nil {
-		return err
-	}
-	if replace {
-		if err := unix.Unlinkat(dfd, base, 0); err != nil && err != unix.ENOENT {
-			return fmt.Errorf("%s: replacing /%s: %w", w.name, target, err)
-		}
-	}
-	switch hdr.Typeflag {
-	case tar.TypeReg:
-		return w.writeFile(dfd, base, target, hdr, content, sum)
-	case tar.TypeSymlink:
-		if err := unix.Symlinkat(hdr.Linkname, dfd, base); err != nil {
-			return w.fail("creating symlink", target, err)
-		}
-		if err := unix.Fchownat(dfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return w.fail("chown", target, err)
-		}
-	case tar.TypeLink:
-		return w.hardlink(dfd, base, target, hdr)
-	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		if err := w.mknod(dfd, base, target, hdr); err != nil {
-			return err
-		}
-	}
-	mtime := []unix.Timespec{{Sec: hdr.ModTime.Unix()}, {Sec: hdr.ModTime.Unix()}}
-	if err := unix.UtimesNanoAt(dfd, base, mtime, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return w.fail("setting mtime of", target, err)
-	}
-	return nil
-}
-
-// fail is the error for doing what to target.
-func (w *writer) fail(what, target string, err error) error {
-	return fmt.Errorf("%s: %s /%s: %w", w.name, what, target, err)
-}
-
-// writeFile creates the regular file target as base in dfd with the
-// content, owner, mode, xattrs and mtime of hdr, feeding sum (if set).
-func (w *writer) writeFile(dfd int, base, target string, hdr *tar.Header, content io.Reader, sum hash.Hash) error {
-	fd, err := unix.Openat(dfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return w.fail("creating", target, err)
-	}
-	f := os.NewFile(uintptr(fd), target)
-	defer func() { _ = f.Close() }() // closed and checked below; this is for the error paths
-	if w.buf == nil {
-		w.buf = make([]byte, 256<<10)
-	}
-	var dst io.Writer = f
-	if sum != nil {
-		dst = io.MultiWriter(f, sum)
-	}
-	n, err := io.CopyBuffer(dst, content, w.buf)
-	if err != nil {
-		return w.fail("writing", target, err)
-	}
-	if n != hdr.Size {
-		return w.fail("writing", target, io.ErrUnexpectedEOF)
-	}
-	// chown before chmod: chown clears setuid and setgid bits.
-	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
-		return w.fail("chown", target, err)
-	}
-	if err := unix.Fchmod(fd, uint32(hdr.Mode)&images.ModePerm); err != nil {
-		return w.fail("chmod", target, err)
-	}
-	if err := setXattrs(fd, hdr); err != nil {
-		return w.fail("setting xattrs of", target, err)
-	}
-	mtime := []unix.Timespec{{Sec: hdr.ModTime.Unix()}, {Sec: hdr.ModTime.Unix()}}
-	if err := unix.UtimesNanoAt(dfd, base, mtime, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return w.fail("setting mtime of", target, err)
-	}
-	return f.Close()
-}
-
-// hardlink links target (base in dfd) to hdr's link target, which this
-// package wrote before it.
-func (w *writer) hardlink(dfd int, base, target string, hdr *tar.Header) error {
-	lt, err := images.CleanPath(hdr.Linkname)
-	if err != nil || lt == "." {
-		return fmt.Errorf("%s: hardlink /%s to %q: %w", w.name, target, hdr.Linkname, errRefused)
-	}
-	// The link target was written by this package, maybe as a
-	// conffile's .dpkg-new; resolve it beneath the root without symlinks.
-	how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
-	tfd, err := unix.Openat2(w.u.rootFD, lt, how)
-	if err != nil {
-		return fmt.Errorf("%s: hardlink /%s: target /%s: %w", w.name, target, lt, err)
-	}
-	err = unix.Linkat(tfd, "", dfd, base, unix.AT_EMPTY_PATH)
-	_ = unix.Close(tfd) // an O_PATH descriptor: nothing to flush
-	if err != nil {
-		return w.fail("creating hardlink", target, err)
-	}
-	return nil
-}
-
-// mknod makes the device node or fifo target (base in dfd) with the
-// owner and mode of hdr.
-func (w *writer) mknod(dfd int, base, target string, hdr *tar.Header) error {
-	kind := uint32(unix.S_IFIFO)
-	switch hdr.Typeflag {
-	case tar.TypeChar:
-		kind = unix.S_IFCHR
-	case tar.TypeBlock:
-		kind = unix.S_IFBLK
-	}
-	dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
-	if err := unix.Mknodat(dfd, base, kind|0o600, dev); err != nil {
-		return w.fail("mknod", target, err)
-	}
-	if err := unix.Fchownat(dfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return w.fail("chown", target, err)
-	}
-	if err := unix.Fchmodat(dfd, base, uint32(hdr.Mode)&images.ModePerm, 0); err != nil {
-		return w.fail("chmod", target, err)
-	}
-	return nil
-}
-
-// setXattrs applies the PAX SCHILY.xattr records of hdr.
-func setXattrs(fd int, hdr *tar.Header) error {
-	keys := make([]string, 0)
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, "SCHILY.xattr.") {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := unix.Fsetxattr(fd, strings.TrimPrefix(k, "SCHILY.xattr."), []byte(hdr.PAXRecords[k]), 0); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package differ_test
+package review_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"github.com/ingotfleet/ingot/builder/debrepo/debrepotest"
 	"github.com/ingotfleet/ingot/builder/sandbox/sandboxtest"
 	"github.com/ingotfleet/ingot/differ"
+	"github.com/ingotfleet/ingot/differ/differtest"
+	"github.com/ingotfleet/ingot/differ/review"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -29,7 +31,7 @@ func TestReviewHostilePackage(t *testing.T) {
 	t.Parallel()
 	testenv.RequireTool(t, "unshare", "util-linux")
 	testenv.RequireTool(t, "dpkg-deb", "dpkg")
-	base := filepath.Join(realImages(t), "minbase.tar")
+	base := filepath.Join(differtest.RealImages(t), "minbase.tar")
 	hostile := sandboxtest.HostileBinary(t)
 	canary := sandboxtest.PlantCanary(t)
 	bin, err := os.ReadFile(hostile)
@@ -46,7 +48,7 @@ func TestReviewHostilePackage(t *testing.T) {
 			path, path, canary.Disk, canary.RelPath, os.Getpid())},
 	})
 	var log bytes.Buffer
-	rv, err := differ.Review(context.Background(), base, deb, differ.ReviewOptions{Options: differ.DefaultOptions()}, &log)
+	rv, err := review.Run(context.Background(), base, deb, review.Options{Options: differ.DefaultOptions()}, &log)
 	t.Logf("apt and the postinst:\n%s", log.String())
 	if err != nil {
 		t.Fatalf("Review: %v", err)

@@ -1,4 +1,4 @@
-package differ
+package review
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ingotfleet/ingot/builder/deb"
+	"github.com/ingotfleet/ingot/differ"
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/debversion"
 )
@@ -67,55 +68,55 @@ func ReadDeb(ctx context.Context, file string) (*DebInfo, error) {
 	return info, nil
 }
 
-// ReviewReport is what installing one package into a base image changed.
-type ReviewReport struct {
+// Report is what installing one package into a base image changed.
+type Report struct {
 	Version int      `json:"version"`
 	Base    string   `json:"base"`
 	Package *DebInfo `json:"package"`
 	// BaseVersion is the version of the package in the base image, "" if none.
-	BaseVersion   string           `json:"base_version,omitempty"`
-	Changelog     []ChangelogEntry `json:"changelog,omitempty"` // since BaseVersion (or the new version's entry)
-	ChangelogNote string           `json:"changelog_note,omitempty"`
+	BaseVersion   string                  `json:"base_version,omitempty"`
+	Changelog     []differ.ChangelogEntry `json:"changelog,omitempty"` // since BaseVersion (or the new version's entry)
+	ChangelogNote string                  `json:"changelog_note,omitempty"`
 	// Dependencies are the other packages the installation added or changed.
-	Dependencies []PackageChange `json:"dependencies"`
+	Dependencies []differ.PackageChange `json:"dependencies"`
 	// Files are the paths of the package's own file list that changed.
-	Files []Change `json:"files"`
+	Files []differ.Change `json:"files"`
 	// Users and Groups added, removed or changed in etc/passwd and etc/group.
 	Users  []AccountChange `json:"users"`
 	Groups []AccountChange `json:"groups"`
 	// Alternatives (etc/alternatives) and Services (systemd wants/aliases,
 	// rc?.d links) the scripts set up.
-	Alternatives []Change `json:"alternatives"`
-	Services     []Change `json:"services"`
+	Alternatives []differ.Change `json:"alternatives"`
+	Services     []differ.Change `json:"services"`
 	// Outside are the changes outside every installed package's file list:
 	// what maintainer scripts made (generated files, keys, configuration).
-	Outside []Change `json:"outside"`
+	Outside []differ.Change `json:"outside"`
 	// Bookkeeping are the changes to dpkg's own database (var/lib/dpkg)
 	// outside the file lists: status, file lists, md5sums, scripts.
-	Bookkeeping []Change `json:"bookkeeping"`
+	Bookkeeping []differ.Change `json:"bookkeeping"`
 	// Deps are the changed paths of the dependencies, by package.
-	Deps []Group `json:"dependency_files"`
-	Diff *Report `json:"-"`
+	Deps []differ.Group `json:"dependency_files"`
+	Diff *differ.Report `json:"-"`
 }
 
 // AccountChange is a line of etc/passwd or etc/group added, removed or changed.
 type AccountChange struct {
-	Kind DeltaKind `json:"kind"`
-	Name string    `json:"name"`
-	Old  string    `json:"old,omitempty"`
-	New  string    `json:"new,omitempty"`
+	Kind differ.DeltaKind `json:"kind"`
+	Name string           `json:"name"`
+	Old  string           `json:"old,omitempty"`
+	New  string           `json:"new,omitempty"`
 }
 
-// BuildReview turns the snapshots of a root before and after installing
-// the package pkg into a review.
-func BuildReview(ctx context.Context, before, after Source, pkg *DebInfo, opts Options) (*ReviewReport, error) {
-	d, err := Diff(ctx, before, after, opts)
+// Build turns the snapshots of a root before and after installing the
+// package pkg into a review.
+func Build(ctx context.Context, before, after differ.Source, pkg *DebInfo, opts differ.Options) (*Report, error) {
+	d, err := differ.Diff(ctx, before, after, opts)
 	if err != nil {
 		return nil, err
 	}
-	rv := &ReviewReport{Version: ReportVersion, Base: before.Name(), Package: pkg, Diff: d,
-		Dependencies: []PackageChange{}, Files: []Change{}, Users: []AccountChange{}, Groups: []AccountChange{},
-		Alternatives: []Change{}, Services: []Change{}, Outside: []Change{}, Bookkeeping: []Change{}, Deps: []Group{}}
+	rv := &Report{Version: differ.ReportVersion, Base: before.Name(), Package: pkg, Diff: d,
+		Dependencies: []differ.PackageChange{}, Files: []differ.Change{}, Users: []AccountChange{}, Groups: []AccountChange{},
+		Alternatives: []differ.Change{}, Services: []differ.Change{}, Outside: []differ.Change{}, Bookkeeping: []differ.Change{}, Deps: []differ.Group{}}
 	for _, pc := range d.Packages {
 		if pc.Name == pkg.Name {
 			rv.BaseVersion = pc.Old
@@ -178,7 +179,7 @@ func isServiceLink(p string) bool {
 }
 
 // readOne reads one file of a source, nil if it is not a regular file.
-func readOne(ctx context.Context, s Source, p string) ([]byte, error) {
+func readOne(ctx context.Context, s differ.Source, p string) ([]byte, error) {
 	e := s.Manifest().Lookup(p)
 	if e == nil {
 		return nil, nil
@@ -223,20 +224,20 @@ func accountChanges(old, cur []byte) []AccountChange {
 		lb, okb := b[n]
 		switch {
 		case !oka:
-			out = append(out, AccountChange{Kind: Added, Name: n, New: lb})
+			out = append(out, AccountChange{Kind: differ.Added, Name: n, New: lb})
 		case !okb:
-			out = append(out, AccountChange{Kind: Removed, Name: n, Old: la})
+			out = append(out, AccountChange{Kind: differ.Removed, Name: n, Old: la})
 		case la != lb:
-			out = append(out, AccountChange{Kind: Changed, Name: n, Old: la, New: lb})
+			out = append(out, AccountChange{Kind: differ.Changed, Name: n, Old: la, New: lb})
 		}
 	}
 	return out
 }
 
-// Review installs the package file deb into a throwaway copy of the base
+// Run installs the package file deb into a throwaway copy of the base
 // root filesystem (a tar or a directory; needs root) and reports what the
 // installation changed. log receives apt's output.
-func Review(ctx context.Context, base, deb string, opts ReviewOptions, log io.Writer) (*ReviewReport, error) {
+func Run(ctx context.Context, base, deb string, opts Options, log io.Writer) (*Report, error) {
 	pkg, err := ReadDeb(ctx, deb)
 	if err != nil {
 		return nil, err
@@ -258,27 +259,34 @@ func Review(ctx context.Context, base, deb string, opts ReviewOptions, log io.Wr
 	if err := copyBase(ctx, base, beforeDir); err != nil {
 		return nil, err
 	}
-	before, err := OpenDir(ctx, beforeDir)
+	before, err := differ.OpenDir(ctx, beforeDir)
 	if err != nil {
 		return nil, err
 	}
 	defer before.Close()
-	before.label = base
+	label := base
 	if opts.BaseLabel != "" {
-		before.label = opts.BaseLabel
+		label = opts.BaseLabel
 	}
-	after, err := OpenDir(ctx, afterDir)
+	after, err := differ.OpenDir(ctx, afterDir)
 	if err != nil {
 		return nil, err
 	}
 	defer after.Close()
-	after.label = before.label + " + " + filepath.Base(deb)
-	return BuildReview(ctx, before, after, pkg, opts.Options)
+	return Build(ctx, named{before, label}, named{after, label + " + " + filepath.Base(deb)}, pkg, opts.Options)
 }
 
-// ReviewOptions tune Review.
-type ReviewOptions struct {
-	Options
+// named is a source under the name the report gives it.
+type named struct {
+	differ.Source
+	name string
+}
+
+func (n named) Name() string { return n.name }
+
+// Options tune Run.
+type Options struct {
+	differ.Options
 	Recommends bool   // install the package's Recommends too, as apt does by default
 	BaseLabel  string // names the base in the report; default the base's path
 }

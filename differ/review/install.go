@@ -1,4 +1,4 @@
-package differ
+package review
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/sandbox"
 )
 
-// This file installs a package into a throwaway root for Review. The
+// This file installs a package into a throwaway root for Run. The
 // installation itself, which runs the maintainer scripts, happens in the
 // builder's sandbox in its untrusted mode (builder/sandbox: no network,
 // pivot_root, fixed environment, a policy-rc.d that keeps daemons from
