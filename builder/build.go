@@ -21,6 +21,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/dpkgdb"
 	"github.com/ingotfleet/ingot/builder/normalize"
 	"github.com/ingotfleet/ingot/builder/sandbox"
+	"github.com/ingotfleet/ingot/builder/unpack"
 )
 
 // Package is one locked package, its .deb already in a local cache.
@@ -189,12 +190,12 @@ func BuildRoot(ctx context.Context, in *Input, opts Options) (*Root, error) {
 // database: the root as dpkg --unpack would leave it. It returns the
 // packages' database entries and the Essential set (by index).
 func unpackRoot(ctx context.Context, dir string, in *Input, opts Options, progress func(Event)) ([]*dpkgdb.Package, map[int]bool, error) {
-	debs := make([]debFile, len(in.Packages))
+	debs := make([]unpack.Deb, len(in.Packages))
 	for i, p := range in.Packages {
-		debs[i] = debFile{Path: p.Path, Name: p.ID()}
+		debs[i] = unpack.Deb{Path: p.Path, Name: p.ID()}
 	}
 	opts.Log.Debug("unpacking", "packages", len(debs), "workers", opts.Workers, "root", dir)
-	pkgs, err := unpackAll(ctx, dir, debs, opts.Workers, opts.ReverseUnpack, func(done, total int, name string) {
+	pkgs, err := unpack.All(ctx, dir, debs, opts.Workers, opts.ReverseUnpack, func(done, total int, name string) {
 		progress(Event{Phase: "unpack", Done: done, Total: total, Item: name})
 	})
 	if err != nil {

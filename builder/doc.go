@@ -4,7 +4,7 @@
 // cache, the build time SOURCE_DATE_EPOCH, excludes, keeps, an overlay,
 // customize commands) and makes a root filesystem the way dpkg would:
 // every package's data.tar unpacked in parallel straight into the root
-// (unpack.go), the dpkg database written with every package "install ok
+// (builder/unpack), the dpkg database written with every package "install ok
 // unpacked" (builder/dpkgdb), then inside the hermetic sandbox
 // (builder/sandbox) the preinst scripts in dependency order and
 // `dpkg --configure -a`, which runs every postinst and leaves a real dpkg

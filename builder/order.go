@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"fmt"
 	"sort"
 
 	"github.com/ingotfleet/ingot/builder/deb"
@@ -19,7 +18,7 @@ func dependencyOrder(ctls []*deb.Control) ([]int, error) {
 	provides := map[string][]int{}
 	for i, c := range ctls {
 		byName[c.Package()] = i
-		rels, err := relations(c, "Provides")
+		rels, err := c.Relations("Provides")
 		if err != nil {
 			return nil, err
 		}
@@ -31,7 +30,7 @@ func dependencyOrder(ctls []*deb.Control) ([]int, error) {
 	for i, c := range ctls {
 		deps[i] = map[int]bool{}
 		for _, field := range []string{"Pre-Depends", "Depends"} {
-			rels, err := relations(c, field)
+			rels, err := c.Relations(field)
 			if err != nil {
 				return nil, err
 			}
@@ -111,13 +110,4 @@ func onCycle(i int, deps []map[int]bool, done []bool) bool {
 		}
 	}
 	return false
-}
-
-// relations parses a relationship field of a package's control.
-func relations(c *deb.Control, field string) ([]deb.Relation, error) {
-	rels, err := deb.ParseRelations(deb.Decode(c.Get(field)))
-	if err != nil {
-		return nil, fmt.Errorf("package %s: %s: %w", c.Package(), field, err)
-	}
-	return rels, nil
 }

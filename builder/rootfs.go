@@ -16,28 +16,19 @@ import (
 
 	"github.com/ingotfleet/ingot/builder/deb"
 	"github.com/ingotfleet/ingot/builder/dpkgdb"
+	"github.com/ingotfleet/ingot/builder/unpack"
 	"github.com/ingotfleet/ingot/images"
 )
-
-// openRoot opens root as a directory fd for *at calls.
-func openRoot(root string) (int, error) {
-	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("opening root %s: %w", root, err)
-	}
-	return fd, nil
-}
 
 // newRootWriter is a writer for files the builder itself puts in the
 // root (not from a package): the same symlink-refusing path resolution
 // as the unpacker.
-func newRootWriter(root, what string) (*writer, func(), error) {
-	fd, err := openRoot(root)
+func newRootWriter(root, what string) (*unpack.Writer, func(), error) {
+	w, err := unpack.NewWriter(root, what)
 	if err != nil {
 		return nil, nil, err
 	}
-	w := &writer{u: &unpacker{root: root, rootFD: fd}, name: what, parentFD: -1}
-	return w, func() { w.close(); _ = unix.Close(fd) /* O_PATH: nothing to flush */ }, nil
+	return w, w.Close, nil
 }
 
 // makeDev creates the device nodes and links of /dev that mmdebstrap puts
@@ -48,10 +39,10 @@ func makeDev(root string) error {
 		return err
 	}
 	defer done()
-	if err := w.mkdir("dev"); err != nil {
+	if err := w.Mkdir("dev"); err != nil {
 		return err
 	}
-	if err := unix.Fchmodat(w.u.rootFD, "dev", 0o755, 0); err != nil {
+	if err := unix.Fchmodat(w.RootFD(), "dev", 0o755, 0); err != nil {
 		return fmt.Errorf("chmod /dev: %w", err)
 	}
 	nodes := []struct {
@@ -60,7 +51,7 @@ func makeDev(root string) error {
 	}{{"console", 5, 1}, {"full", 1, 7}, {"null", 1, 3}, {"ptmx", 5, 2}, {"random", 1, 8},
 		{"tty", 5, 0}, {"urandom", 1, 9}, {"zero", 1, 5}}
 	for _, n := range nodes {
-		dfd, base, err := w.parent("dev/" + n.name)
+		dfd, base, err := w.Parent("dev/" + n.name)
 		if err != nil {
 			return err
 		}
@@ -72,13 +63,13 @@ func makeDev(root string) error {
 		}
 	}
 	for _, d := range []string{"pts", "shm"} {
-		if err := w.mkdir("dev/" + d); err != nil {
+		if err := w.Mkdir("dev/" + d); err != nil {
 			return err
 		}
 	}
 	for _, l := range [][2]string{{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
 		{"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}} {
-		dfd, base, err := w.parent("dev/" + l[0])
+		dfd, base, err := w.Parent("dev/" + l[0])
 		if err != nil {
 			return err
 		}
@@ -96,31 +87,7 @@ func writeRootFile(root, rel string, data []byte, mode uint32) error {
 		return err
 	}
 	defer done()
-	return w.putFile(rel, data, mode)
-}
-
-// putFile replaces rel with a regular file holding data.
-func (w *writer) putFile(rel string, data []byte, mode uint32) error {
-	dfd, base, err := w.parent(rel)
-	if err != nil {
-		return err
-	}
-	if err := unix.Unlinkat(dfd, base, 0); err != nil && err != unix.ENOENT {
-		return fmt.Errorf("replacing /%s: %w", rel, err)
-	}
-	fd, err := unix.Openat(dfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return fmt.Errorf("creating /%s: %w", rel, err)
-	}
-	f := os.NewFile(uintptr(fd), rel)
-	defer func() { _ = f.Close() }() // closed and checked below; this is for the error paths
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("writing /%s: %w", rel, err)
-	}
-	if err := unix.Fchmod(fd, mode); err != nil {
-		return fmt.Errorf("chmod /%s: %w", rel, err)
-	}
-	return f.Close()
+	return w.PutFile(rel, data, mode)
 }
 
 // copyOverlay copies the overlay directory over the root: directories are
@@ -162,10 +129,10 @@ func copyOverlay(ctx context.Context, overlay, root string) error {
 		}
 		switch {
 		case d.IsDir():
-			if err := w.mkdir(rel); err != nil {
+			if err := w.Mkdir(rel); err != nil {
 				return err
 			}
-			dfd, base, err := w.parent(rel)
+			dfd, base, err := w.Parent(rel)
 			if err != nil {
 				return err
 			}
@@ -178,7 +145,7 @@ func copyOverlay(ctx context.Context, overlay, root string) error {
 			if err != nil {
 				return fmt.Errorf("overlay: %w", err)
 			}
-			if err := w.putFile(rel, data, mode); err != nil {
+			if err := w.PutFile(rel, data, mode); err != nil {
 				return fmt.Errorf("overlay: %w", err)
 			}
 		case fi.Mode()&os.ModeSymlink != 0:
@@ -186,7 +153,7 @@ func copyOverlay(ctx context.Context, overlay, root string) error {
 			if err != nil {
 				return fmt.Errorf("overlay: %w", err)
 			}
-			dfd, base, err := w.parent(rel)
+			dfd, base, err := w.Parent(rel)
 			if err != nil {
 				return err
 			}
@@ -199,7 +166,7 @@ func copyOverlay(ctx context.Context, overlay, root string) error {
 		default:
 			return fmt.Errorf("overlay: %s: only directories, files and symlinks can be overlaid", p)
 		}
-		dfd, base, err := w.parent(rel)
+		dfd, base, err := w.Parent(rel)
 		if err != nil {
 			return err
 		}
@@ -272,7 +239,7 @@ func essentialSet(ctls []*deb.Control) (map[int]bool, error) {
 	provides := map[string]int{}
 	for i, c := range ctls {
 		byName[c.Package()] = i
-		rels, err := relations(c, "Provides")
+		rels, err := c.Relations("Provides")
 		if err != nil {
 			return nil, err
 		}
@@ -294,7 +261,7 @@ func essentialSet(ctls []*deb.Control) (map[int]bool, error) {
 		i := queue[0]
 		queue = queue[1:]
 		for _, field := range []string{"Pre-Depends", "Depends"} {
-			rels, err := relations(ctls[i], field)
+			rels, err := ctls[i].Relations(field)
 			if err != nil {
 				return nil, err
 			}
@@ -338,7 +305,7 @@ func preplaceConffiles(root string, pkgs []*dpkgdb.Package, which map[int]bool) 
 			if err != nil || rel == "." {
 				continue
 			}
-			dfd, base, err := w.parent(rel)
+			dfd, base, err := w.Parent(rel)
 			if err != nil {
 				continue // a conffile the package does not ship
 			}
@@ -362,10 +329,10 @@ func preplaceConffiles(root string, pkgs []*dpkgdb.Package, which map[int]bool) 
 			if err := unix.Fstatat(dfd, base+".dpkg-new", &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 				return err
 			}
-			if err := w.putFile(rel, data, st.Mode&0o7777); err != nil {
+			if err := w.PutFile(rel, data, st.Mode&0o7777); err != nil {
 				return err
 			}
-			dfd, base, _ = w.parent(rel)
+			dfd, base, _ = w.Parent(rel)
 			if err := unix.Fchownat(dfd, base, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 				return err
 			}
@@ -399,13 +366,13 @@ func stageControlFiles(root string, pkgs []*dpkgdb.Package) error {
 			continue
 		}
 		if !staged {
-			if err := w.mkdir(rel); err != nil {
+			if err := w.Mkdir(rel); err != nil {
 				return err
 			}
 			staged = true
 		}
 		dir := rel + "/" + p.InfoName()
-		if err := w.mkdir(dir); err != nil {
+		if err := w.Mkdir(dir); err != nil {
 			return err
 		}
 		for name, f := range p.Control.Files {
@@ -413,7 +380,7 @@ func stageControlFiles(root string, pkgs []*dpkgdb.Package) error {
 			if f.Mode&0o111 != 0 {
 				mode = 0o755
 			}
-			if err := w.putFile(dir+"/"+name, f.Data, mode); err != nil {
+			if err := w.PutFile(dir+"/"+name, f.Data, mode); err != nil {
 				return err
 			}
 		}
@@ -448,7 +415,7 @@ func aptPartialDirs(root string) error {
 	}
 	defer done()
 	for _, d := range []string{"var/cache/apt/archives/partial", "var/lib/apt/lists/partial"} {
-		dfd, base, err := w.parent(d)
+		dfd, base, err := w.Parent(d)
 		if err != nil {
 			continue
 		}

@@ -10,7 +10,6 @@
 // text files (also inside .gz files). A Report renders as text, JSON or one
 // self-contained HTML page; the same inputs always give the same bytes.
 //
-// Review installs one package into a throwaway copy of a base image and
-// reports what the installation changed, including what its maintainer
-// scripts changed outside the package's own file list.
+// What installing one package does to an image (a package review) is
+// differ/review, built on Diff.
 package differ

@@ -12,8 +12,8 @@ var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
 	"title":    groupTitle,
 	"entry":    entryText,
 	"attr":     attrText,
-	"versions": versionsText,
-	"plural":   plural,
+	"versions": PackageChange.VersionsText,
+	"plural":   Plural,
 	"upper":    func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"lines":    func(s string) []string { return strings.Split(strings.TrimSuffix(s, "\n"), "\n") },
 	"lineclass": func(l string) string {

@@ -8,38 +8,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ingotfleet/ingot/differ"
+	"github.com/ingotfleet/ingot/differ/differtest"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
-
-var realImagesOnce struct {
-	sync.Once
-	dir string
-	err error
-	out []byte
-}
-
-// realImages builds (once per machine, cached) the real image tars with
-// testdata/realimages.sh and returns their directory: old.tar (bookworm),
-// new.tar (the same packages from bookworm + -updates + -security) and
-// minbase.tar.
-func realImages(t *testing.T) string {
-	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "mmdebstrap", "mmdebstrap")
-	realImagesOnce.Do(func() {
-		cmd := exec.Command("testdata/realimages.sh")
-		realImagesOnce.out, realImagesOnce.err = cmd.Output()
-		realImagesOnce.dir = strings.TrimSpace(string(realImagesOnce.out))
-	})
-	if realImagesOnce.err != nil {
-		t.Fatalf("building the real images: %v", realImagesOnce.err)
-	}
-	return realImagesOnce.dir
-}
 
 // dpkgVersions lists the installed packages of an extracted root with
 // dpkg-query, independently of the differ's own status reader.
@@ -79,7 +53,7 @@ func extract(t *testing.T, tarFile, dir string) {
 // lists for it.
 func TestRealImagesUpgrades(t *testing.T) {
 	testenv.RequireTool(t, "dpkg-parsechangelog", "dpkg-dev")
-	dir := realImages(t)
+	dir := differtest.RealImages(t)
 	ctx := context.Background()
 	a, err := differ.OpenTar(ctx, filepath.Join(dir, "old.tar"))
 	if err != nil {

@@ -50,15 +50,15 @@ func (r *Report) Write(w io.Writer, f Format) error {
 func (r *Report) SummaryLines() []string {
 	s := r.Summary
 	lines := []string{
-		fmt.Sprintf("%s %s: %d added, %d removed, %d changed", plural(s.Paths, "path"), verb(s.Paths, "differ"), s.Added, s.Removed, s.Changed),
+		fmt.Sprintf("%s %s: %d added, %d removed, %d changed", Plural(s.Paths, "path"), verb(s.Paths, "differ"), s.Added, s.Removed, s.Changed),
 		fmt.Sprintf("packages: %d upgraded, %d downgraded, %d added, %d removed",
 			s.PackagesUpgraded, s.PackagesDowngraded, s.PackagesAdded, s.PackagesRemoved),
 	}
 	if s.MtimeOnlyIgnored > 0 {
-		lines = append(lines, fmt.Sprintf("%s %s only in mtime: ignored (--mtime shows them)", plural(s.MtimeOnlyIgnored, "path"), verb(s.MtimeOnlyIgnored, "differ")))
+		lines = append(lines, fmt.Sprintf("%s %s only in mtime: ignored (--mtime shows them)", Plural(s.MtimeOnlyIgnored, "path"), verb(s.MtimeOnlyIgnored, "differ")))
 	}
 	if s.Alerts > 0 {
-		lines = append(lines, fmt.Sprintf("%s: setuid/setgid/sticky bits or capabilities (lines marked !!)", plural(s.Alerts, "alert")))
+		lines = append(lines, fmt.Sprintf("%s: setuid/setgid/sticky bits or capabilities (lines marked !!)", Plural(s.Alerts, "alert")))
 	}
 	if r.Identical() {
 		lines = append(lines, "the images are identical")
@@ -151,7 +151,7 @@ func (r *Report) writeText(w io.Writer) error {
 			if len(pc.Changelog) == 0 && pc.ChangelogNote == "" {
 				continue
 			}
-			p("\n== changelog %s %s\n", pc.Name, versionsText(pc))
+			p("\n== changelog %s %s\n", pc.Name, pc.VersionsText())
 			if pc.ChangelogNote != "" {
 				p("changelog %s: %s\n", pc.Name, pc.ChangelogNote)
 			}
@@ -167,15 +167,17 @@ func (r *Report) writeText(w io.Writer) error {
 	}
 	for gi := range r.Groups {
 		g := &r.Groups[gi]
-		p("\n== %s: %s\n", groupTitle(g), plural(len(g.Changes), "path"))
+		p("\n== %s: %s\n", groupTitle(g), Plural(len(g.Changes), "path"))
 		for _, c := range g.Changes {
-			writeChangeText(bw, &c)
+			WriteChangeText(bw, &c)
 		}
 	}
 	return bw.Flush()
 }
 
-func versionsText(pc PackageChange) string {
+// VersionsText is the versions of a package change as the text report
+// prints them: "NEW", "OLD" or "OLD -> NEW".
+func (pc PackageChange) VersionsText() string {
 	switch pc.Change {
 	case "added":
 		return pc.New
@@ -185,8 +187,8 @@ func versionsText(pc PackageChange) string {
 	return pc.Old + " -> " + pc.New
 }
 
-// plural is "1 path", "2 paths".
-func plural(n int, noun string) string {
+// Plural is "1 path", "2 paths".
+func Plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}
@@ -201,9 +203,10 @@ func verb(n int, v string) string {
 	return v
 }
 
-// writeChangeText prints one changed path: a line per attribute, each
-// starting with the kind and the path, so grep finds all of a path.
-func writeChangeText(bw *bufio.Writer, c *Change) {
+// WriteChangeText prints one changed path: a line per attribute, each
+// starting with the kind and the path, so grep finds all of a path. bw
+// keeps the first write error; the caller's Flush returns it.
+func WriteChangeText(bw *bufio.Writer, c *Change) {
 	// bw keeps the first write error; Flush at the end returns it.
 	p := func(format string, a ...any) { _, _ = fmt.Fprintf(bw, format, a...) }
 	head := fmt.Sprintf("%-7s %s", c.Kind, c.Path)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/imagetar"
 	"github.com/ingotfleet/ingot/images/store"
 )
 
@@ -127,7 +128,7 @@ func OpenTar(ctx context.Context, name string) (*TarSource, error) {
 	}
 	defer f.Close()
 	var kept int
-	s.m, err = images.ReadTar(ctx, f, images.TarOptions{Name: name}, func(e *images.Entry, r io.Reader) error {
+	s.m, err = imagetar.Read(ctx, f, imagetar.Options{Name: name}, func(e *images.Entry, r io.Reader) error {
 		if !isDpkgMeta(e.Path) {
 			return nil
 		}
@@ -205,7 +206,7 @@ func (s *TarSource) ReadFiles(ctx context.Context, paths []string, fn func(strin
 	}
 	defer f.Close()
 	var buf bytes.Buffer // reused: most files of a wanted size are not wanted
-	_, err = images.ReadTar(ctx, f, images.TarOptions{Name: s.file}, func(e *images.Entry, r io.Reader) error {
+	_, err = imagetar.Read(ctx, f, imagetar.Options{Name: s.file}, func(e *images.Entry, r io.Reader) error {
 		if !sizes[e.Size] {
 			return nil
 		}

@@ -36,6 +36,17 @@ type Control struct {
 // Package is the package name (the Package field).
 func (c *Control) Package() string { return c.Get("Package") }
 
+// Relations parses one relationship field of the control (Depends,
+// Pre-Depends, Provides, Replaces, ...; see ParseRelations); an error
+// names the package and the field.
+func (c *Control) Relations(field string) ([]Relation, error) {
+	rels, err := ParseRelations(Decode(c.Get(field)))
+	if err != nil {
+		return nil, fmt.Errorf("package %s: %s: %w", c.Package(), field, err)
+	}
+	return rels, nil
+}
+
 // Conffiles lists the absolute paths of the conffiles file, in order.
 // Lines with flags ("remove-on-upgrade /etc/x") give only the path.
 func (c *Control) Conffiles() []string {

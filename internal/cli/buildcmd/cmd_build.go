@@ -18,6 +18,7 @@ import (
 	"github.com/ingotfleet/ingot/builder"
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/internal/cli"
@@ -145,7 +146,7 @@ func runBuild(ctx context.Context, a *cli.App, o BuildOptions, specPath string) 
 	if tarFile != nil {
 		tarOut = tarFile
 	}
-	img, err := builder.Finish(ctx, r, p.Input, meta, st, tarOut, images.CompressionFromName(o.Output), prog.show)
+	img, err := builder.Finish(ctx, r, p.Input, meta, st, tarOut, compression.CompressionFromName(o.Output), prog.show)
 	if err != nil {
 		return err
 	}

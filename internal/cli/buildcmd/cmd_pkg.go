@@ -15,7 +15,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/builder/pkgbuild"
 	"github.com/ingotfleet/ingot/builder/spec"
-	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/internal/cli"
 )
@@ -296,7 +296,7 @@ func runPkgBuild(ctx context.Context, a *cli.App, o PkgBuildOptions, source stri
 // first, as other commands take images).
 func pkgBase(ctx context.Context, a *cli.App, ref string) (*pkgbuild.Base, func(), error) {
 	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() && !strings.HasSuffix(ref, ".tar") &&
-		images.CompressionFromName(ref) == images.CompressNone {
+		compression.CompressionFromName(ref) == compression.None {
 		s, err := spec.Load(ref)
 		if err != nil {
 			return nil, nil, err

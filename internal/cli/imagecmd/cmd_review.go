@@ -11,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ingotfleet/ingot/differ"
+	"github.com/ingotfleet/ingot/differ/review"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/imagetar"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/internal/cli"
 )
@@ -77,7 +79,7 @@ func runReview(ctx context.Context, a *cli.App, o *ReviewOptions, deb string) er
 			return err
 		}
 		defer os.Remove(f.Name())
-		err = images.WriteTar(ctx, f, src.Manifest(), func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
+		err = imagetar.Write(ctx, f, src.Manifest(), func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
 			return src.(*differ.StoreSource).Open(ctx, e)
 		})
 		if cerr := f.Close(); err == nil {
@@ -95,7 +97,7 @@ func runReview(ctx context.Context, a *cli.App, o *ReviewOptions, deb string) er
 	if a.Log != nil && a.Log.Enabled(ctx, -4) { // --log-level debug shows apt's output
 		log = a.Stderr
 	}
-	rv, err := differ.Review(ctx, base, deb, differ.ReviewOptions{Options: opts, Recommends: o.Recommends, BaseLabel: label}, log)
+	rv, err := review.Run(ctx, base, deb, review.Options{Options: opts, Recommends: o.Recommends, BaseLabel: label}, log)
 	if err != nil {
 		return err
 	}
