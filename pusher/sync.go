@@ -22,6 +22,7 @@ import (
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/beneath"
 	"github.com/ingotfleet/ingot/internal/glob"
+	"github.com/ingotfleet/ingot/internal/rate"
 	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/pusher/commit"
 	"github.com/ingotfleet/ingot/pusher/fetch"
@@ -50,7 +51,7 @@ type Syncer struct {
 	// Concurrency of fetches (default 8).
 	Concurrency int
 	// WriteLimit bounds the bytes per second written while staging.
-	WriteLimit *Limiter
+	WriteLimit *rate.Limiter
 	Log        *slog.Logger
 	// Slot, when set, says the root is a slot that is not booted.
 	Slot *SlotSync
