@@ -1,6 +1,6 @@
 // Package pusher brings hosts' root filesystems to an image: a Syncer
 // verifies the image, scans the root, plans, fetches and stages, commits
-// and runs triggers. The roles live in subpackages, which never import
+// and runs triggers. Its steps live in subpackages, which never import
 // this one:
 //
 //   - pusher/fetch: where the bytes come from (Source, StoreSource over
@@ -8,8 +8,10 @@
 //     the host already holds).
 //   - pusher/plan: what must change (Plan, Op, Drift), a pure comparison.
 //   - pusher/commit: staging and the journaled, undoable commit.
-//   - pusher/agent (the daemon serving a Syncer), pusher/api (its wire
-//     types), pusher/slots (A/B root slots), pusher/signing.
+//
+// Built on it: pusher/agent (the daemon serving a Syncer) and
+// pusher/slots (A/B root slots); beside it pusher/api (the agent's wire
+// types) and pusher/signing.
 //
 // The nouns here:
 //   - Scan: the host's current state, a manifest of a directory made with
