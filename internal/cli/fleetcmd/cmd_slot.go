@@ -3,7 +3,6 @@ package fleetcmd
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -113,7 +112,7 @@ func newSlotCommand(a *cli.App) *cobra.Command {
 				}
 				p, err := m.Snapshot(cmd.Context(), "manual")
 				if err == nil {
-					fmt.Fprintln(a.Stdout, p)
+					a.Println(p)
 				}
 				return err
 			}},
@@ -125,7 +124,7 @@ func newSlotCommand(a *cli.App) *cobra.Command {
 				}
 				n, err := m.Restore(cmd.Context(), args[0])
 				if err == nil {
-					fmt.Fprintf(a.Stdout, "restored %d paths\n", n)
+					a.Printf("restored %d paths\n", n)
 				}
 				return err
 			}},
