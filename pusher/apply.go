@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/beneath"
 )
 
 // Journal is written, complete and synced, before a commit's first
@@ -45,14 +46,14 @@ func crashPoint(step string) {
 // stager writes files into the stage directory, which it reaches only
 // through its descriptor.
 type stager struct {
-	stage   *dirTree
+	stage   *beneath.Dir
 	write   *Limiter
 	written atomic.Int64
 }
 
 // exists reports whether the staged file is complete (it was renamed from
 // its temporary name only once whole, with attributes applied).
-func (s *stager) exists(name string) bool { return existsAt(s.stage.fd, name) }
+func (s *stager) exists(name string) bool { return beneath.Exists(s.stage.Fd(), name) }
 
 // sink receives a file's content: its bytes go through a running sha256.
 // Reset drops what was written, so a caller can try another source.
@@ -144,16 +145,16 @@ func (m *memSink) Len() int64         { return int64(m.buf.Len()) }
 // fill writes the content, which is then checked against e's hash and size.
 func (s *stager) stageFile(ctx context.Context, name string, e *images.Entry, fill func(sink) error) error {
 	tmp := name + ".tmp"
-	_ = unix.Unlinkat(s.stage.fd, tmp, 0) // left by an interrupted run, if any
-	fd, err := unix.Openat(s.stage.fd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	_ = unix.Unlinkat(s.stage.Fd(), tmp, 0) // left by an interrupted run, if any
+	fd, err := unix.Openat(s.stage.Fd(), tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
-	f := os.NewFile(uintptr(fd), s.stage.abs(tmp))
+	f := os.NewFile(uintptr(fd), s.stage.Abs(tmp))
 	fail := func(err error) error {
 		// The half-written file is thrown away: the error is err.
 		_ = f.Close()
-		_ = unix.Unlinkat(s.stage.fd, tmp, 0)
+		_ = unix.Unlinkat(s.stage.Fd(), tmp, 0)
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
 	w := &stagedFile{ctx: ctx, f: f, lim: s.write, h: sha256.New()}
@@ -169,15 +170,14 @@ func (s *stager) stageFile(ctx context.Context, name string, e *images.Entry, fi
 		return fail(err)
 	}
 	s.written.Add(w.n)
-	a := &attrTarget{fd: fd, what: "staged " + e.Path}
-	if err := a.setAttrs(e, fresh); err != nil {
+	if err := setAttrs(beneath.TargetOf(fd, "staged "+e.Path), e, fresh); err != nil {
 		return fail(err)
 	}
 	if err := f.Close(); err != nil {
-		_ = unix.Unlinkat(s.stage.fd, tmp, 0) // thrown away
+		_ = unix.Unlinkat(s.stage.Fd(), tmp, 0) // thrown away
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
-	if err := unix.Renameat(s.stage.fd, tmp, s.stage.fd, name); err != nil {
+	if err := unix.Renameat(s.stage.Fd(), tmp, s.stage.Fd(), name); err != nil {
 		return fmt.Errorf("staging %s: %w", e.Path, err)
 	}
 	crashPoint("staged")
@@ -187,7 +187,7 @@ func (s *stager) stageFile(ctx context.Context, name string, e *images.Entry, fi
 // copyStaged stages name as a copy of the staged file from (same content).
 func (s *stager) copyStaged(ctx context.Context, name, from string, e *images.Entry) error {
 	return s.stageFile(ctx, name, e, func(w sink) error {
-		f, err := openRegularAt(s.stage.fd, from, s.stage.abs(from))
+		f, err := beneath.OpenRegularAt(s.stage.Fd(), from, s.stage.Abs(from))
 		if err != nil {
 			return err
 		}
@@ -200,7 +200,7 @@ func (s *stager) copyStaged(ctx context.Context, name, from string, e *images.En
 // stageNode stages a symlink, device, fifo or socket.
 func (s *stager) stageNode(name string, e *images.Entry) error {
 	tmp := name + ".tmp"
-	dfd := s.stage.fd
+	dfd := s.stage.Fd()
 	_ = unix.Unlinkat(dfd, tmp, 0) // left by an interrupted run, if any
 	var err error
 	switch e.Type {
@@ -246,9 +246,9 @@ var RaceHook func(step, path string)
 // works with *at calls on the parent's descriptor: a parent swapped for a
 // symlink at any moment makes the op fail, never act elsewhere.
 type committer struct {
-	root   *dirTree
-	stage  *dirTree
-	backup *dirTree
+	root   *beneath.Dir
+	stage  *beneath.Dir
+	backup *beneath.Dir
 	j      *Journal
 }
 
@@ -256,14 +256,14 @@ type committer struct {
 func openCommitter(root string, j *Journal) (*committer, error) {
 	c := &committer{j: j}
 	var err error
-	if c.root, err = openTree(root); err != nil {
+	if c.root, err = beneath.Open(root); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(j.Stage, 0o700); err != nil {
 		c.Close()
 		return nil, err
 	}
-	if c.stage, err = openTree(j.Stage); err != nil {
+	if c.stage, err = beneath.Open(j.Stage); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -271,7 +271,7 @@ func openCommitter(root string, j *Journal) (*committer, error) {
 		c.Close()
 		return nil, err
 	}
-	if c.backup, err = openTree(j.Backup); err != nil {
+	if c.backup, err = beneath.Open(j.Backup); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -286,24 +286,24 @@ func (c *committer) Close() {
 
 // moveAside moves name (in dirfd) into the backup directory, once.
 func (c *committer) moveAside(dirfd int, name, backup, what string) error {
-	if !existsAt(dirfd, name) {
+	if !beneath.Exists(dirfd, name) {
 		return nil
 	}
-	if existsAt(c.backup.fd, backup) {
+	if beneath.Exists(c.backup.Fd(), backup) {
 		// An earlier run moved the old one aside already; what is there
 		// now is not the old version, and not ours: set it aside too.
 		for k := 1; ; k++ {
 			extra := fmt.Sprintf("%s.%d", backup, k)
-			if existsAt(c.backup.fd, extra) {
+			if beneath.Exists(c.backup.Fd(), extra) {
 				continue
 			}
-			if err := unix.Renameat(dirfd, name, c.backup.fd, extra); err != nil {
+			if err := unix.Renameat(dirfd, name, c.backup.Fd(), extra); err != nil {
 				return fmt.Errorf("commit: moving %s aside: %w", what, err)
 			}
 			return nil
 		}
 	}
-	if err := unix.Renameat(dirfd, name, c.backup.fd, backup); err != nil {
+	if err := unix.Renameat(dirfd, name, c.backup.Fd(), backup); err != nil {
 		return fmt.Errorf("commit: moving %s aside: %w", what, err)
 	}
 	crashPoint("aside")
@@ -314,7 +314,7 @@ func (c *committer) run(op *Op) error {
 	if RaceHook != nil {
 		RaceHook(string(op.Kind), op.Path)
 	}
-	pfd, name, err := c.root.parent(op.Path)
+	pfd, name, err := c.root.Parent(op.Path)
 	if err != nil {
 		if op.Kind == OpRemove && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)) {
 			// Its parent is gone or was replaced by a non-directory: the
@@ -326,7 +326,7 @@ func (c *committer) run(op *Op) error {
 	defer unix.Close(pfd)
 	switch op.Kind {
 	case OpMkdir:
-		if st, err := lstatAt(pfd, name); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		if st, err := beneath.Lstat(pfd, name); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			return nil
 		}
 		if err := c.moveAside(pfd, name, op.Backup, op.Path); err != nil {
@@ -336,8 +336,8 @@ func (c *committer) run(op *Op) error {
 			return fmt.Errorf("commit: mkdir %s: %w", op.Path, err)
 		}
 	case OpPut:
-		if !existsAt(c.stage.fd, op.Stage) {
-			if existsAt(pfd, name) {
+		if !beneath.Exists(c.stage.Fd(), op.Stage) {
+			if beneath.Exists(pfd, name) {
 				return nil // done by an earlier run
 			}
 			return fmt.Errorf("commit: staged file for %s is missing", op.Path)
@@ -345,7 +345,7 @@ func (c *committer) run(op *Op) error {
 		if err := c.moveAside(pfd, name, op.Backup, op.Path); err != nil {
 			return err
 		}
-		if err := unix.Renameat(c.stage.fd, op.Stage, pfd, name); err != nil {
+		if err := unix.Renameat(c.stage.Fd(), op.Stage, pfd, name); err != nil {
 			return fmt.Errorf("commit: putting %s in place: %w", op.Path, err)
 		}
 	case OpLink:
@@ -370,33 +370,33 @@ func (c *committer) run(op *Op) error {
 // link makes op.Path a hard link to op.Entry.Link, through the stage;
 // done reports that it already was one (nothing to do).
 func (c *committer) link(pfd int, name string, op *Op) (done bool, err error) {
-	sfd, sname, err := c.root.parent(op.Entry.Link)
+	sfd, sname, err := c.root.Parent(op.Entry.Link)
 	if err != nil {
 		return false, fmt.Errorf("commit: hardlink target %s of %s: %w", op.Entry.Link, op.Path, err)
 	}
 	defer unix.Close(sfd)
 	// The descriptor of the target is what gets linked: checked to be
 	// a regular file, it cannot be swapped between check and link.
-	src, err := openAttrTarget(sfd, sname, images.TypeFile, op.Entry.Link)
+	src, err := beneath.OpenTarget(sfd, sname, images.IFMT(images.TypeFile), images.TypeFile.String(), op.Entry.Link)
 	if err != nil {
 		return false, fmt.Errorf("commit: hardlink target of %s: %w", op.Path, err)
 	}
 	defer src.Close()
 	var s1 unix.Stat_t
-	if err := unix.Fstat(src.fd, &s1); err != nil {
+	if err := unix.Fstat(src.Fd(), &s1); err != nil {
 		return false, fmt.Errorf("commit: hardlink target of %s: %w", op.Path, err)
 	}
-	if s2, err := lstatAt(pfd, name); err == nil && s1.Ino == s2.Ino && s1.Dev == s2.Dev {
+	if s2, err := beneath.Lstat(pfd, name); err == nil && s1.Ino == s2.Ino && s1.Dev == s2.Dev {
 		return true, nil
 	}
-	_ = unix.Unlinkat(c.stage.fd, op.Stage, 0) // an earlier run's link, if any
-	if err := unix.Linkat(src.fd, "", c.stage.fd, op.Stage, unix.AT_EMPTY_PATH); err != nil {
+	_ = unix.Unlinkat(c.stage.Fd(), op.Stage, 0) // an earlier run's link, if any
+	if err := unix.Linkat(src.Fd(), "", c.stage.Fd(), op.Stage, unix.AT_EMPTY_PATH); err != nil {
 		return false, fmt.Errorf("commit: linking %s: %w", op.Path, err)
 	}
 	if err := c.moveAside(pfd, name, op.Backup, op.Path); err != nil {
 		return false, err
 	}
-	if err := unix.Renameat(c.stage.fd, op.Stage, pfd, name); err != nil {
+	if err := unix.Renameat(c.stage.Fd(), op.Stage, pfd, name); err != nil {
 		return false, fmt.Errorf("commit: linking %s: %w", op.Path, err)
 	}
 	return false, nil
@@ -405,7 +405,7 @@ func (c *committer) link(pfd int, name string, op *Op) (done bool, err error) {
 // remove moves op.Path aside (into the backup); a directory is removed
 // only when empty. done reports that nothing was left to do.
 func (c *committer) remove(pfd int, name string, op *Op) (done bool, err error) {
-	st, err := lstatAt(pfd, name)
+	st, err := beneath.Lstat(pfd, name)
 	if err != nil {
 		return true, nil // gone already
 	}

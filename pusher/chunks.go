@@ -9,6 +9,7 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/images/store/chunks"
+	"github.com/ingotfleet/ingot/internal/beneath"
 )
 
 // chunkFetchers is how many chunks of one file are fetched at once (on
@@ -160,7 +161,7 @@ type chunkLoc struct {
 }
 
 // newLocalChunks indexes the host files the plan replaces or removes.
-func newLocalChunks(root *dirTree, plan *Plan) *localChunks {
+func newLocalChunks(root *beneath.Dir, plan *Plan) *localChunks {
 	l := &localChunks{}
 	if root == nil {
 		return l
@@ -179,7 +180,7 @@ func newLocalChunks(root *dirTree, plan *Plan) *localChunks {
 func (l *localChunks) build() {
 	l.idx = map[images.Digest]chunkLoc{}
 	for i, hf := range l.files {
-		f, err := hf.t.openRegular(hf.rel)
+		f, err := hf.t.OpenRegular(hf.rel)
 		if err != nil {
 			continue
 		}
@@ -212,7 +213,7 @@ func (l *localChunks) read(c store.Chunk, buf []byte) bool {
 		return false
 	}
 	hf := l.files[loc.file]
-	f, err := hf.t.openRegular(hf.rel)
+	f, err := hf.t.OpenRegular(hf.rel)
 	if err != nil {
 		return false
 	}

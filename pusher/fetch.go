@@ -9,6 +9,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store/delta"
+	"github.com/ingotfleet/ingot/internal/beneath"
 	"github.com/ingotfleet/ingot/pusher/api"
 )
 
@@ -20,7 +21,7 @@ type statser interface {
 // hostFile is a file on the host: a path beneath a tree (the root, or the
 // agent's state directory for backups), opened only as a regular file.
 type hostFile struct {
-	t   *dirTree
+	t   *beneath.Dir
 	rel string
 }
 
@@ -67,7 +68,7 @@ func (b *budget) release(n int64) {
 // an interrupted run are kept, so a restarted sync resumes.
 func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, to images.Digest, stageDir string, src Source, res *api.Result) error {
 	s.setPhase("fetch")
-	stageTree, err := openTree(stageDir)
+	stageTree, err := beneath.Open(stageDir)
 	if err != nil {
 		return err
 	}
@@ -249,7 +250,7 @@ func (s *Syncer) localIndex(host []Node, st State) map[images.Digest]hostFile {
 func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64, ops []*Op, local map[images.Digest]hostFile, chunks *localChunks, deltas *budget, packs *deltaPacks, src Source) error {
 	done := func() bool { return w.Len() == size && w.Sum() == sha }
 	if hf, ok := local[sha]; ok && hf.t != nil {
-		if f, err := hf.t.openRegular(hf.rel); err == nil {
+		if f, err := hf.t.OpenRegular(hf.rel); err == nil {
 			_, err = io.CopyBuffer(w, io.LimitReader(f, size+1), make([]byte, 256<<10))
 			f.Close()
 			if err == nil && done() {
@@ -318,11 +319,11 @@ func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64
 }
 
 // readRegular reads a regular file of at most max bytes whole.
-func readRegular(t *dirTree, rel string, max int64) ([]byte, error) {
+func readRegular(t *beneath.Dir, rel string, max int64) ([]byte, error) {
 	if t == nil {
 		return nil, errors.New("no tree")
 	}
-	f, err := t.openRegular(rel)
+	f, err := t.OpenRegular(rel)
 	if err != nil {
 		return nil, err
 	}
@@ -332,11 +333,11 @@ func readRegular(t *dirTree, rel string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if fi.Size() > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", t.abs(rel), max)
+		return nil, fmt.Errorf("%s: larger than %d bytes", t.Abs(rel), max)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err == nil && int64(len(b)) > max {
-		err = fmt.Errorf("%s: larger than %d bytes", t.abs(rel), max)
+		err = fmt.Errorf("%s: larger than %d bytes", t.Abs(rel), max)
 	}
 	return b, err
 }

@@ -2,6 +2,7 @@ package pusher
 
 import (
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/beneath"
 )
 
 // SlotSync makes a Syncer write a root slot that is not booted: content
@@ -16,7 +17,7 @@ type SlotSync struct {
 	// Chroot runs the triggers chrooted into the slot.
 	Chroot bool
 
-	tree *dirTree
+	tree *beneath.Dir
 }
 
 // seedIndex adds the seed's files to local (content hash → where).
@@ -26,7 +27,7 @@ func (s *Syncer) seedIndex(local map[images.Digest]hostFile) {
 		return
 	}
 	if sl.tree == nil {
-		t, err := openTree(sl.SeedRoot)
+		t, err := beneath.Open(sl.SeedRoot)
 		if err != nil {
 			if s.Log != nil {
 				s.Log.Warn("cannot read the booted slot; fetching everything", "err", err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/internal/beneath"
 	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/pusher/signing"
@@ -67,7 +68,7 @@ type Syncer struct {
 	progress  Progress
 	// The root and the state directory, open while a sync runs: host
 	// files are read through them (hostFile).
-	rootTree, stateTree *dirTree
+	rootTree, stateTree *beneath.Dir
 }
 
 // Progress is a sync's position, readable while it runs.
@@ -169,16 +170,16 @@ func (s *Syncer) init() error {
 	}
 	// The journal, stage and backups are reached by path: no other user
 	// may be able to swap anything on the way to them.
-	return checkPrivateDir(s.StateDir)
+	return beneath.CheckPrivateDir(s.StateDir)
 }
 
 // openTrees opens the root and the state directory for a sync.
 func (s *Syncer) openTrees() error {
 	var err error
-	if s.rootTree, err = openTree(s.Root); err != nil {
+	if s.rootTree, err = beneath.Open(s.Root); err != nil {
 		return err
 	}
-	if s.stateTree, err = openTree(s.StateDir); err != nil {
+	if s.stateTree, err = beneath.Open(s.StateDir); err != nil {
 		s.rootTree.Close()
 		s.rootTree = nil
 		return err
@@ -764,12 +765,12 @@ func (s *Syncer) scanDigest(ctx context.Context) ([]Node, []string, TreeDigest, 
 
 // statNode stats rel beneath the root, in its parent's descriptor.
 func (s *Syncer) statNode(rel string) (Node, error) {
-	pfd, name, err := s.rootTree.parent(rel)
+	pfd, name, err := s.rootTree.Parent(rel)
 	if err != nil {
 		return Node{}, err
 	}
 	defer unix.Close(pfd)
-	return statNodeAt(pfd, name, rel, s.rootTree.abs(rel))
+	return statNodeAt(pfd, name, rel, s.rootTree.Abs(rel))
 }
 
 func (s *Syncer) saveCache(plan *Plan) {

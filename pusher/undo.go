@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/internal/beneath"
 )
 
 // CommitError is a commit that stopped at an op that failed. A failure
@@ -54,7 +55,7 @@ func (c *committer) undo(last int) error {
 }
 
 func (c *committer) undoOp(op *Op) error {
-	pfd, name, err := c.root.parent(op.Path)
+	pfd, name, err := c.root.Parent(op.Path)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) && op.Kind != OpRemove {
 			return nil // nothing was made there
@@ -72,7 +73,7 @@ func (c *committer) undoOp(op *Op) error {
 	fail := func(err error) error { return fmt.Errorf("undo %s %s: %w", op.Kind, op.Path, err) }
 	switch op.Kind {
 	case OpAttrs:
-		if op.Old != nil && existsAt(pfd, name) {
+		if op.Old != nil && beneath.Exists(pfd, name) {
 			// A node of another type is not the one the commit changed
 			// (a user swapped it): it is left alone.
 			if err := setAttrsAt(pfd, name, op.Old, nil, op.Path); err != nil && !errors.Is(err, images.ErrUnsafePath) {
@@ -82,15 +83,15 @@ func (c *committer) undoOp(op *Op) error {
 	case OpPut:
 		// A staged file that is gone was put in place: it goes back to
 		// the stage (where a new attempt finds it).
-		if !existsAt(c.stage.fd, op.Stage) && existsAt(pfd, name) {
-			if err := unix.Renameat(pfd, name, c.stage.fd, op.Stage); err != nil {
+		if !beneath.Exists(c.stage.Fd(), op.Stage) && beneath.Exists(pfd, name) {
+			if err := unix.Renameat(pfd, name, c.stage.Fd(), op.Stage); err != nil {
 				return fail(err)
 			}
 		}
 		return c.restore(op, pfd, name)
 	case OpLink:
-		if op.Backup == "" || existsAt(c.backup.fd, op.Backup) {
-			if st, err := lstatAt(pfd, name); err == nil && c.isLinkOf(op, st) {
+		if op.Backup == "" || beneath.Exists(c.backup.Fd(), op.Backup) {
+			if st, err := beneath.Lstat(pfd, name); err == nil && c.isLinkOf(op, st) {
 				if err := unix.Unlinkat(pfd, name, 0); err != nil {
 					return fail(err)
 				}
@@ -98,7 +99,7 @@ func (c *committer) undoOp(op *Op) error {
 		}
 		return c.restore(op, pfd, name)
 	case OpMkdir:
-		if st, err := lstatAt(pfd, name); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		if st, err := beneath.Lstat(pfd, name); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			if err := unix.Unlinkat(pfd, name, unix.AT_REMOVEDIR); err != nil {
 				return fail(err)
 			}
@@ -106,7 +107,7 @@ func (c *committer) undoOp(op *Op) error {
 		return c.restore(op, pfd, name)
 	case OpRemove:
 		if op.Old != nil && op.Old.Type == images.TypeDir {
-			if existsAt(pfd, name) {
+			if beneath.Exists(pfd, name) {
 				return nil
 			}
 			if err := unix.Mkdirat(pfd, name, 0o700); err != nil {
@@ -124,24 +125,24 @@ func (c *committer) undoOp(op *Op) error {
 
 // isLinkOf reports whether st is the inode op's hardlink target has.
 func (c *committer) isLinkOf(op *Op, st unix.Stat_t) bool {
-	sfd, sname, err := c.root.parent(op.Entry.Link)
+	sfd, sname, err := c.root.Parent(op.Entry.Link)
 	if err != nil {
 		return false
 	}
 	defer unix.Close(sfd)
-	s1, err := lstatAt(sfd, sname)
+	s1, err := beneath.Lstat(sfd, sname)
 	return err == nil && s1.Ino == st.Ino && s1.Dev == st.Dev
 }
 
 // restore moves what the op set aside back to its path.
 func (c *committer) restore(op *Op, pfd int, name string) error {
-	if op.Backup == "" || !existsAt(c.backup.fd, op.Backup) {
+	if op.Backup == "" || !beneath.Exists(c.backup.Fd(), op.Backup) {
 		return nil
 	}
-	if existsAt(pfd, name) {
+	if beneath.Exists(pfd, name) {
 		return fmt.Errorf("undo %s %s: something is in the way of the old version", op.Kind, op.Path)
 	}
-	if err := unix.Renameat(c.backup.fd, op.Backup, pfd, name); err != nil {
+	if err := unix.Renameat(c.backup.Fd(), op.Backup, pfd, name); err != nil {
 		return fmt.Errorf("undo %s %s: %w", op.Kind, op.Path, err)
 	}
 	return nil

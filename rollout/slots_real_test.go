@@ -21,7 +21,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher/api"
-	"github.com/ingotfleet/ingot/pusher/slots"
+	"github.com/ingotfleet/ingot/pusher/slots/boot"
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
 )
@@ -33,7 +33,7 @@ import (
 type slotHost struct {
 	name, dir, conf, addr string
 	slotA, slotB          string
-	boot                  *slots.FileBoot
+	boot                  *boot.FileBoot
 	unhealthy             string // while this file exists, the trial's health check fails
 
 	mu      sync.Mutex
@@ -57,7 +57,7 @@ func newSlotHost(t *testing.T, name, ca string, ss *signedStore, healthDeadline 
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	h := &slotHost{name: name, dir: dir, addr: freePort(t), slotA: filepath.Join(dir, "slots/a"), slotB: filepath.Join(dir, "slots/b"),
-		boot: &slots.FileBoot{Path: filepath.Join(dir, "data/boot.json")}, unhealthy: filepath.Join(dir, "unhealthy")}
+		boot: &boot.FileBoot{Path: filepath.Join(dir, "data/boot.json")}, unhealthy: filepath.Join(dir, "unhealthy")}
 	for _, d := range []string{h.slotA, h.slotB, filepath.Join(dir, "data")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -213,7 +213,7 @@ func (f *slotFleet) start(t *testing.T) {
 		h.run(t, f.bin)
 		t.Cleanup(h.stop)
 	}
-	waitSettled(t, f.client, f.hosts, slots.A, f.imgA.String())
+	waitSettled(t, f.client, f.hosts, boot.A, f.imgA.String())
 }
 
 // waitSettled waits until every host's agent answers with no slot work
@@ -297,7 +297,7 @@ health: {deadline: 2s, gates: [{http: "%s/health/{host}"}]}
 	if rb.Reason != "rolled back to slot a at "+imgA.String() {
 		t.Errorf("h2's rollback: %q", rb.Reason)
 	}
-	waitSettled(t, client, hosts[1:2], slots.A, imgA.String())
+	waitSettled(t, client, hosts[1:2], boot.A, imgA.String())
 	if st := ctl.Snapshot(); st.Frozen["s1"] != "h2" || (st.Hosts["h3"].Phase != "" && st.Hosts["h3"].Phase != rollout.Pending) {
 		t.Errorf("after h2's failure: frozen %v, h3 %+v", st.Frozen, st.Hosts["h3"])
 	}
@@ -317,9 +317,9 @@ health: {deadline: 2s, gates: [{http: "%s/health/{host}"}]}
 	if !strings.Contains(rb.Reason, "nothing to roll back") {
 		t.Errorf("h3's rollback: %q (the host came back on its old slot by itself)", rb.Reason)
 	}
-	waitSettled(t, client, hosts[2:], slots.A, imgA.String())
+	waitSettled(t, client, hosts[2:], boot.A, imgA.String())
 	s3, _ := slotStatus(ctx, client, hosts[2])
-	if s3.Slots.Failed == nil || s3.Slots.Failed.Slot != slots.B || s3.Slots.Committed != nil {
+	if s3.Slots.Failed == nil || s3.Slots.Failed.Slot != boot.B || s3.Slots.Committed != nil {
 		t.Errorf("h3's slots after its failed trial: %+v", s3.Slots)
 	}
 	if st := ctl.Snapshot(); st.Frozen["s1"] != "h3" || st.Hosts["h3"].Phase != rollout.Failed {
@@ -333,7 +333,7 @@ health: {deadline: 2s, gates: [{http: "%s/health/{host}"}]}
 	if err := <-done; err != nil {
 		t.Fatalf("controller: %v", err)
 	}
-	waitSettled(t, client, hosts, slots.B, imgB.String())
+	waitSettled(t, client, hosts, boot.B, imgB.String())
 	for _, h := range hosts {
 		if b, err := os.ReadFile(filepath.Join(h.slotB, "etc/hostname")); err != nil || string(b) != h.name+"\n" {
 			t.Errorf("%s: hostname on slot b %q %v", h.name, b, err)
@@ -378,7 +378,7 @@ health: {deadline: 2s, gates: [{http: "%s/health/{host}"}]}
 	// push answered only once every trial committed: settled at once.
 	for _, h := range hosts {
 		s, err := slotStatus(ctx, client, h)
-		if err != nil || s.Slots.Booted != slots.A || s.Slots.Default != slots.A || s.Slots.Trial != nil || s.Image != imgA.String() {
+		if err != nil || s.Slots.Booted != boot.A || s.Slots.Default != boot.A || s.Slots.Trial != nil || s.Image != imgA.String() {
 			t.Fatalf("%s after the fleet rollback: %+v %v", h.name, s.Slots, err)
 		}
 	}
@@ -388,8 +388,8 @@ health: {deadline: 2s, gates: [{http: "%s/health/{host}"}]}
 	if err == nil || !strings.Contains(string(out), "2 of 3 hosts ok") || !strings.Contains(string(out), "health checks failed") {
 		t.Fatalf("push --slot with h2 unhealthy: %v\n%s", err, out)
 	}
-	waitSettled(t, client, []*slotHost{hosts[0], hosts[2]}, slots.B, imgB.String())
-	waitSettled(t, client, hosts[1:2], slots.A, imgA.String())
+	waitSettled(t, client, []*slotHost{hosts[0], hosts[2]}, boot.B, imgB.String())
+	waitSettled(t, client, hosts[1:2], boot.A, imgA.String())
 }
 
 // A controller stopped while its host reboots into the new slot, and a
@@ -413,7 +413,7 @@ func TestSlotRolloutControllerRestart(t *testing.T) {
 	// The host rebooted into b and runs its trial: stop the controller.
 	for i := 0; ; i++ {
 		s, err := f.client.Status(ctx, h.addr)
-		if err == nil && s.Slots != nil && s.Slots.Booted == slots.B && s.Slots.Trial != nil {
+		if err == nil && s.Slots != nil && s.Slots.Booted == boot.B && s.Slots.Trial != nil {
 			break
 		}
 		if i > 1200 {
@@ -443,7 +443,7 @@ func TestSlotRolloutControllerRestart(t *testing.T) {
 		}
 		break
 	}
-	waitSettled(t, f.client, f.hosts, slots.B, f.imgB.String())
+	waitSettled(t, f.client, f.hosts, boot.B, f.imgB.String())
 	s, _ := f.client.Status(ctx, h.addr)
 	if s.Slots.Switches != 1 || s.Slots.Committed == nil || s.Slots.Committed.N != 1 {
 		t.Fatalf("h1's slots: %+v; want one switch, committed", s.Slots)

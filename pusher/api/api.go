@@ -58,7 +58,7 @@ type Result struct {
 	Triggers      []triggers.Result `json:"triggers,omitempty"`
 	Seconds       float64           `json:"seconds"`
 	Rollback      bool              `json:"rollback,omitempty"`
-	// A slot sync's slot, its carry-over report (slots.Report), the
+	// A slot sync's slot, its carry-over report (carry.Report), the
 	// snapshot taken before it, and whether it switched.
 	Slot     string `json:"slot,omitempty"`
 	Carry    any    `json:"carry,omitempty"`

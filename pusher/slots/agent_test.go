@@ -16,6 +16,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/pki"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/pusher/slots/boot"
 )
 
 // runAgent runs the ingot agent once with args and env (built with the
@@ -82,10 +83,10 @@ func TestSlotSyncCrashAtEveryStep(t *testing.T) {
 		if st.Trial != nil {
 			t.Fatalf("crash at step %d left a trial", at)
 		}
-		if at < n && st.Slots[B].Image != "" {
+		if at < n && st.Slots[boot.B].Image != "" {
 			t.Fatalf("crash at step %d of %d: slot b marked ready", at, n)
 		}
-		if st.Slots[B].Image == "" {
+		if st.Slots[boot.B].Image == "" {
 			// Not ready: a switch is refused.
 			if out, err := exec.Command(ingotBinary(t), "slot", "switch", "--config", conf).CombinedOutput(); err == nil {
 				t.Fatalf("crash at step %d: switched to an unfinished slot\n%s", at, out)
@@ -96,15 +97,15 @@ func TestSlotSyncCrashAtEveryStep(t *testing.T) {
 				t.Fatalf("step %d: slot sync after the crash: %v\n%s", at, err, out)
 			}
 			st, _ := LoadState(f.slotsState)
-			if st.Slots[B].Image != dB.String() {
-				t.Fatalf("step %d: slot b not ready after the second sync: %+v", at, st.Slots[B])
+			if st.Slots[boot.B].Image != dB.String() {
+				t.Fatalf("step %d: slot b not ready after the second sync: %+v", at, st.Slots[boot.B])
 			}
 			if b, _ := os.ReadFile(filepath.Join(f.slotB, "etc/hostname")); string(b) != "crashy\n" {
 				t.Fatalf("step %d: hostname not carried: %q", at, b)
 			}
 		}
 	}
-	if d, _ := (&FileBoot{Path: f.bootFile}).Default(); d != A {
+	if d, _ := (&boot.FileBoot{Path: f.bootFile}).Default(); d != boot.A {
 		t.Fatal("the bootloader's default moved")
 	}
 }
@@ -167,27 +168,27 @@ func TestSlotAgentAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := client.Wait(ctx, addr, id, nil)
-	if err != nil || !res.OK || !res.Switched || res.Slot != B {
+	if err != nil || !res.OK || !res.Switched || res.Slot != boot.B {
 		stop()
 		t.Fatalf("slot sync over the API: %+v %v", res, err)
 	}
 	var st Status
-	if err := client.SlotStatus(ctx, addr, &st); err != nil || st.Trial == nil || st.Trial.Slot != B || st.Booted != A {
+	if err := client.SlotStatus(ctx, addr, &st); err != nil || st.Trial == nil || st.Trial.Slot != boot.B || st.Booted != boot.A {
 		stop()
 		t.Fatalf("status after the switch: %+v %v", st, err)
 	}
 	// A slot request to the booted slot by name is refused.
-	if _, err := client.Sync(ctx, addr, api.SyncRequest{Image: dB.String(), Slot: A}); err == nil {
+	if _, err := client.Sync(ctx, addr, api.SyncRequest{Image: dB.String(), Slot: boot.A}); err == nil {
 		stop()
 		t.Fatal("a sync of slot a by name was accepted")
 	}
 	stop()
-	(&FileBoot{Path: f.bootFile}).Boot()
+	(&boot.FileBoot{Path: f.bootFile}).Boot()
 	addr, stop = start()
 	defer stop()
 	for i := 0; ; i++ {
 		st = Status{}
-		if err := client.SlotStatus(ctx, addr, &st); err == nil && st.Default == B && st.Trial == nil {
+		if err := client.SlotStatus(ctx, addr, &st); err == nil && st.Default == boot.B && st.Trial == nil {
 			break
 		}
 		if i > 300 {

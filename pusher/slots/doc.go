@@ -3,16 +3,17 @@
 // with automatic fallback.
 //
 // The nouns:
-//   - Slot: "a" or "b", a directory or a block device holding a whole root.
+//   - Slot: "a" or "b" (boot.A, boot.B), a directory or a block device
+//     holding a whole root.
 //   - State: which slot is the default, which is on trial, the image each
 //     holds, the failed attempts; kept on the data partition both slots see.
-//   - Boot: the bootloader, behind one small interface: FileBoot (a plain
-//     file, for directory slots and tests), GrubBoot (grubenv next_entry
-//     and saved_entry) and SystemdBoot (boot counting, LoaderEntryOneShot).
+//   - Boot: the bootloader (package boot: a plain file, GRUB, systemd-boot,
+//     and kexec where the kernel is unchanged).
+//   - Manager: a host's slot work: slot syncs, switch, commit, rollback,
+//     the trial at boot, snapshots; served over the agent's API.
 //   - Trial: a slot booted once after a switch; the agent commits it when
 //     its health checks pass, else the next boot returns to the old slot.
-//   - Merge3: the three-way merge of /etc (the image the booted slot came
-//     from, the host's live /etc, the new image's /etc).
-//   - Snapshot: a compressed tar of the host's configuration taken before
-//     a slot is written or switched, restorable with one command.
+//   - Carry-over: the host's /etc merged three ways and its local paths
+//     copied into the new slot, with a snapshot of its configuration
+//     taken first (package carry).
 package slots

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/slots/boot"
 )
 
 // fakeClock reads from times in turn and then keeps the last.
@@ -34,7 +35,7 @@ func TestDowntimePhases(t *testing.T) {
 	conf := f.config(t, "  health: {deadline: 5s, checks: [{command: [true]}]}\n")
 	t0 := time.Date(2026, 12, 7, 19, 45, 0, 0, time.UTC)
 	sec := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	fb := &FileBoot{Path: f.bootFile}
+	fb := &boot.FileBoot{Path: f.bootFile}
 
 	m := f.manager(t, conf)
 	if res := m.Agent.Syncer.Sync(ctx, dA, f.source(t), pusher.SyncOptions{}); !res.OK {
@@ -48,9 +49,9 @@ func TestDowntimePhases(t *testing.T) {
 		t.Fatalf("slot sync: %+v", res)
 	}
 
-	// boot reboots into the next slot, whose kernel starts at kernel and
+	// reboot reboots into the next slot, whose kernel starts at kernel and
 	// whose agent starts at agent; the checks pass at healthy.
-	boot := func(want string, kernel, agent, healthy float64) *Switched {
+	reboot := func(want string, kernel, agent, healthy float64) *Switched {
 		t.Helper()
 		if s, _ := fb.Boot(); s != want {
 			t.Fatalf("booted %s, want %s", s, want)
@@ -77,7 +78,7 @@ func TestDowntimePhases(t *testing.T) {
 		}
 	}
 	// A → B: 12 s to b's kernel, 25 s to its agent, 1 s of checks.
-	check("switch A → B", boot(B, 12, 37, 38), 38, Phases{Down: 12, Boot: 25, Checks: 1})
+	check("switch A → B", reboot(boot.B, 12, 37, 38), 38, Phases{Down: 12, Boot: 25, Checks: 1})
 
 	// The rollback from b, much later: its downtime starts at its own
 	// switch, not at the earlier one; here the firmware is what is slow.
@@ -85,7 +86,7 @@ func TestDowntimePhases(t *testing.T) {
 	if err := m.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	check("rollback B → A", boot(A, 1350, 1375, 1376.5), 376.5, Phases{Down: 350, Boot: 25, Checks: 1.5})
+	check("rollback B → A", reboot(boot.A, 1350, 1375, 1376.5), 376.5, Phases{Down: 350, Boot: 25, Checks: 1.5})
 
 	// A commit by hand (ingot slot commit) knows no agent start: the
 	// downtime alone.

@@ -23,6 +23,8 @@ import (
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/pusher/slots/boot"
+	"github.com/ingotfleet/ingot/pusher/slots/carry"
 )
 
 // Manager does a host's slot work: slot syncs, switch, commit, rollback,
@@ -30,7 +32,7 @@ import (
 type Manager struct {
 	Agent *agent.Agent
 	C     *agent.SlotsConfig
-	Boot  Boot
+	Boot  boot.Boot
 	Log   *slog.Logger
 	// Poll is the health checks' interval (default 1s).
 	Poll time.Duration
@@ -50,11 +52,11 @@ type Manager struct {
 // Prepare readies an agent config for slots before the agent is made:
 // with directory slots, the root (and a state directory inside it) is
 // the booted slot's directory. It returns the bootloader backend.
-func Prepare(c *agent.Config) (Boot, error) {
+func Prepare(c *agent.Config) (boot.Boot, error) {
 	if c.Slots == nil {
 		return nil, errors.New("slots: the agent's config has no slots section")
 	}
-	b, err := NewBoot(&c.Slots.Boot)
+	b, err := boot.New(&c.Slots.Boot)
 	if err != nil {
 		return nil, err
 	}
@@ -74,14 +76,14 @@ func Prepare(c *agent.Config) (Boot, error) {
 }
 
 func slotConfig(c *agent.SlotsConfig, s string) agent.SlotConfig {
-	if s == B {
+	if s == boot.B {
 		return c.B
 	}
 	return c.A
 }
 
 // New makes the manager of an agent made from a Prepared config.
-func New(ag *agent.Agent, b Boot, log *slog.Logger) *Manager {
+func New(ag *agent.Agent, b boot.Boot, log *slog.Logger) *Manager {
 	// The anti-rollback record lives beside the slots' state (on the data
 	// partition), so whichever slot is booted judges images by the
 	// newest generation either slot was given.
@@ -206,7 +208,7 @@ func (m *Manager) Snapshot(ctx context.Context, why string) (string, error) {
 	}
 	defer t.Close()
 	name := filepath.Join(m.C.SnapshotDir, fmt.Sprintf("%s-slot-%s-%s.tar.gz", m.now().Format("20060102T150405.000000000Z"), booted, why))
-	if _, err := TakeSnapshot(ctx, t, base, m.C.Carry, m.skip, name); err != nil {
+	if _, err := carry.TakeSnapshot(ctx, t, base, m.C.Carry, m.skip, name); err != nil {
 		return "", fmt.Errorf("snapshot: %w", err)
 	}
 	return name, nil
@@ -219,7 +221,7 @@ func (m *Manager) Restore(ctx context.Context, file string) (int, error) {
 		return 0, err
 	}
 	defer t.Close()
-	return RestoreSnapshot(ctx, file, t)
+	return carry.RestoreSnapshot(ctx, file, t)
 }
 
 // mount makes the slot's root reachable: a directory slot is its
@@ -314,7 +316,7 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	if err != nil {
 		return res, err
 	}
-	target := Other(booted)
+	target := boot.Other(booted)
 	res.Slot = target
 	st, err := LoadState(m.C.StateDir)
 	if err != nil {
@@ -371,7 +373,7 @@ func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	}
 	defer sl.Close()
 	m.phase.Store("carry")
-	c := &Carry{Booted: bt, Slot: sl, Base: base, New: newM, Carry: m.C.Carry, Skip: m.skip, Policy: m.policy,
+	c := &carry.Carry{Booted: bt, Slot: sl, Base: base, New: newM, Carry: m.C.Carry, Skip: m.skip, Policy: m.policy,
 		BaseContent: func(ctx context.Context, sha images.Digest, size int64) ([]byte, error) {
 			return src.Object(ctx, sha, size)
 		}}
@@ -454,7 +456,7 @@ func (m *Manager) switchOther(ctx context.Context, rollback bool, mode kexecMode
 	if err != nil {
 		return err
 	}
-	return m.switchLocked(ctx, st, booted, Other(booted), rollback, mode)
+	return m.switchLocked(ctx, st, booted, boot.Other(booted), rollback, mode)
 }
 
 // bootedState is the booted slot and the slots' state (the caller holds
@@ -483,14 +485,14 @@ func (m *Manager) switchLocked(ctx context.Context, st *State, booted, target st
 	if s.Image == "" || s.Writing != "" {
 		return fmt.Errorf("slot %s holds no complete image: sync it first", target)
 	}
-	var kx *KexecPlan
+	var kx *boot.KexecPlan
 	if mode != viaBootloader {
 		p, unmount, err := m.planKexec(target)
 		switch {
 		case err == nil:
 			defer unmount()
 			kx = &p
-		case mode == kexecIfSame && (errors.Is(err, ErrKernelChanged) || errors.Is(err, ErrKexecUnavailable) || errors.Is(err, errKexecDirSlot)):
+		case mode == kexecIfSame && (errors.Is(err, boot.ErrKernelChanged) || errors.Is(err, boot.ErrKexecUnavailable) || errors.Is(err, errKexecDirSlot)):
 			if m.Log != nil {
 				m.Log.Info("switching through the bootloader, not kexec", "reason", err)
 			}
@@ -546,13 +548,13 @@ var errKexecDirSlot = errors.New("slots: kexec needs device slots (a kernel boot
 
 // planKexec mounts the target slot and plans a kexec into it; the slot
 // stays mounted (kexec -l reads the kernel) until unmount.
-func (m *Manager) planKexec(target string) (KexecPlan, func(), error) {
+func (m *Manager) planKexec(target string) (boot.KexecPlan, func(), error) {
 	if _, err := exec.LookPath("kexec"); err != nil {
-		return KexecPlan{}, nil, ErrKexecUnavailable
+		return boot.KexecPlan{}, nil, boot.ErrKexecUnavailable
 	}
 	sc := slotConfig(m.C, target)
 	if sc.Device == "" {
-		return KexecPlan{}, nil, errKexecDirSlot
+		return boot.KexecPlan{}, nil, errKexecDirSlot
 	}
 	cl := m.C.Boot.Cmdline
 	if cl == "" {
@@ -560,16 +562,16 @@ func (m *Manager) planKexec(target string) (KexecPlan, func(), error) {
 	}
 	cmdline, err := os.ReadFile(cl)
 	if err != nil {
-		return KexecPlan{}, nil, err
+		return boot.KexecPlan{}, nil, err
 	}
 	root, unmount, err := m.mount(target)
 	if err != nil {
-		return KexecPlan{}, nil, err
+		return boot.KexecPlan{}, nil, err
 	}
-	p, err := PlanKexec(m.Agent.Config.Root, root, "", "", string(cmdline), target, sc.Device)
+	p, err := boot.PlanKexec(m.Agent.Config.Root, root, "", "", string(cmdline), target, sc.Device)
 	if err != nil {
 		unmount()
-		return KexecPlan{}, nil, err
+		return boot.KexecPlan{}, nil, err
 	}
 	return p, unmount, nil
 }
@@ -773,4 +775,13 @@ func crash(step string) {
 	if pusher.CrashHook != nil {
 		pusher.CrashHook(step)
 	}
+}
+
+// run runs a command, its output in the error.
+func run(ctx context.Context, argv []string) error {
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

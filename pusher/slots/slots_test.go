@@ -17,6 +17,8 @@ import (
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/pusher/slots/boot"
+	"github.com/ingotfleet/ingot/pusher/slots/carry"
 )
 
 func imageA() map[string]string {
@@ -93,7 +95,7 @@ func TestSlotLifecycle(t *testing.T) {
 
 	src := f.source(t)
 	res := m.SyncSlot(ctx, dB, src, pusher.SyncOptions{}, true)
-	if !res.OK || res.Slot != B || !res.Switched {
+	if !res.OK || res.Slot != boot.B || !res.Switched {
 		t.Fatalf("slot sync: %+v", res)
 	}
 	if got := treeSum(t, f.slotA); got != sumA {
@@ -109,7 +111,7 @@ func TestSlotLifecycle(t *testing.T) {
 	if recv > 100000 {
 		t.Errorf("fetched %d bytes: the booted slot's libraries were fetched again", recv)
 	}
-	rep := res.Carry.(*Report)
+	rep := res.Carry.(*carry.Report)
 	want := map[string]string{
 		"etc/hostname":                 "myhost\n",
 		"etc/ssh/ssh_host_ed25519_key": "secret key\n",
@@ -153,8 +155,8 @@ func TestSlotLifecycle(t *testing.T) {
 	}
 
 	// Reboot: b on trial, committed when healthy.
-	fb := &FileBoot{Path: f.bootFile}
-	if s, _ := fb.Boot(); s != B {
+	fb := &boot.FileBoot{Path: f.bootFile}
+	if s, _ := fb.Boot(); s != boot.B {
 		t.Fatalf("booted %s after the switch", s)
 	}
 	m = f.manager(t, conf)
@@ -165,11 +167,11 @@ func TestSlotLifecycle(t *testing.T) {
 		t.Fatalf("trial of b: %v %v", att, err)
 	}
 	st, _ := m.Status()
-	if st.Default != B || st.Trial != nil || st.LastSwitch == nil || st.LastSwitch.Downtime <= 0 {
+	if st.Default != boot.B || st.Trial != nil || st.LastSwitch == nil || st.LastSwitch.Downtime <= 0 {
 		t.Fatalf("after commit: %+v", st)
 	}
 	t.Logf("A → B downtime (switch to checks passing, no real reboot): %.3fs", st.LastSwitch.Downtime)
-	if s, _ := fb.Boot(); s != B {
+	if s, _ := fb.Boot(); s != boot.B {
 		t.Fatal("the second reboot left b")
 	}
 
@@ -177,7 +179,7 @@ func TestSlotLifecycle(t *testing.T) {
 	if err := m.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := fb.Boot(); s != A {
+	if s, _ := fb.Boot(); s != boot.A {
 		t.Fatal("rollback did not boot a")
 	}
 	if got := treeSum(t, f.slotA); got != sumA {
@@ -187,7 +189,7 @@ func TestSlotLifecycle(t *testing.T) {
 	if _, err := m.AtBoot(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := m.Status(); st.Default != A {
+	if st, _ := m.Status(); st.Default != boot.A {
 		t.Fatalf("rollback not committed: %+v", st)
 	}
 
@@ -200,11 +202,11 @@ func TestSlotLifecycle(t *testing.T) {
 	m = f.manager(t, conf)
 	m.Poll = 100 * time.Millisecond
 	att, err := m.AtBoot(ctx)
-	if err != nil || att == nil || att.Slot != B || !strings.Contains(att.Reason, "health checks failed") {
+	if err != nil || att == nil || att.Slot != boot.B || !strings.Contains(att.Reason, "health checks failed") {
 		t.Fatalf("failed trial: %+v %v", att, err)
 	}
 	healthy.Store(true)
-	if s, _ := fb.Boot(); s != A {
+	if s, _ := fb.Boot(); s != boot.A {
 		t.Fatal("the boot after a failed trial did not return to a")
 	}
 	// C never comes up: the host is rebooted back before any agent ran.
@@ -219,7 +221,7 @@ func TestSlotLifecycle(t *testing.T) {
 	if err != nil || att == nil || !strings.Contains(att.Reason, "came back on slot a") {
 		t.Fatalf("trial that never came up: %+v %v", att, err)
 	}
-	if st, _ := m.Status(); len(st.Attempts) != 2 || st.Default != A {
+	if st, _ := m.Status(); len(st.Attempts) != 2 || st.Default != boot.A {
 		t.Fatalf("after two failed attempts: %+v", st)
 	}
 	if got := treeSum(t, f.slotA); got != sumA {
@@ -246,7 +248,7 @@ func TestSlotConflictFails(t *testing.T) {
 	if res.OK || res.Switched || !strings.Contains(res.Error, "etc/both.conf") {
 		t.Fatalf("conflict with policy fail: %+v", res)
 	}
-	if rep := res.Carry.(*Report); !slices.Equal(rep.Failed, []string{"etc/both.conf"}) {
+	if rep := res.Carry.(*carry.Report); !slices.Equal(rep.Failed, []string{"etc/both.conf"}) {
 		t.Fatalf("failed %v", rep.Failed)
 	}
 	if err := m.Switch(ctx); err == nil {
@@ -255,7 +257,7 @@ func TestSlotConflictFails(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.dir, "data")); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := (&FileBoot{Path: f.bootFile}).Default(); d != A {
+	if d, _ := (&boot.FileBoot{Path: f.bootFile}).Default(); d != boot.A {
 		t.Fatal("bootloader default moved")
 	}
 }
@@ -341,7 +343,7 @@ func TestSlotRefusesOlderImage(t *testing.T) {
 	if err := m.Switch(ctx); err == nil {
 		t.Fatal("switched to a slot whose sync was refused")
 	}
-	if d, _ := (&FileBoot{Path: f.bootFile}).Default(); d != A {
+	if d, _ := (&boot.FileBoot{Path: f.bootFile}).Default(); d != boot.A {
 		t.Fatal("bootloader default moved")
 	}
 	// The operator asks for it: allowed.
@@ -391,11 +393,11 @@ func TestSlotSyncProgressInStatus(t *testing.T) {
 		t.Errorf("mid-sync the booted root's image is %s, want %s", mid.Image, dA)
 	}
 	after := m.Agent.Status()
-	if sl := after.Slots; sl == nil || sl.Writing != "" || sl.Progress != nil || sl.Switches != 1 || sl.Trial == nil || sl.Trial.N != 1 || sl.Trial.Slot != B {
+	if sl := after.Slots; sl == nil || sl.Writing != "" || sl.Progress != nil || sl.Switches != 1 || sl.Trial == nil || sl.Trial.N != 1 || sl.Trial.Slot != boot.B {
 		t.Fatalf("status after the slot sync and switch: %+v", after.Slots)
 	}
 	// Booted on b, on trial: slot a is its fallback and is not written.
-	(&FileBoot{Path: f.bootFile}).Boot()
+	(&boot.FileBoot{Path: f.bootFile}).Boot()
 	mb := f.manager(t, conf)
 	sumA := treeSum(t, f.slotA)
 	if res := mb.SyncSlot(ctx, dA, f.source(t), pusher.SyncOptions{}, false); res.OK || !strings.Contains(res.Error, "fallback") {

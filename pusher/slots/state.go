@@ -9,28 +9,9 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/internal/atomicfile"
+	"github.com/ingotfleet/ingot/pusher/slots/boot"
+	"github.com/ingotfleet/ingot/pusher/slots/carry"
 )
-
-// The two slots.
-const (
-	A = "a"
-	B = "b"
-)
-
-// Other is the slot that is not s.
-func Other(s string) string {
-	if s == A {
-		return B
-	}
-	return A
-}
-
-func validSlot(s string) error {
-	if s != A && s != B {
-		return fmt.Errorf("slots: unknown slot %q (want a or b)", s)
-	}
-	return nil
-}
 
 // State is what the agent remembers about the slots (STATE_DIR/state.json).
 type State struct {
@@ -62,7 +43,7 @@ type SlotState struct {
 	Base     string    `json:"base,omitempty"`
 	SyncedAt time.Time `json:"synced_at,omitzero"`
 	// Report is the carry-over report of the last slot sync.
-	Report *Report `json:"report,omitempty"`
+	Report *carry.Report `json:"report,omitempty"`
 }
 
 // Trial is a switch to Slot (from From) not yet committed.
@@ -135,7 +116,7 @@ func LoadState(dir string) (*State, error) {
 	st := &State{}
 	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		st.Slots = map[string]*SlotState{A: {}, B: {}}
+		st.Slots = map[string]*SlotState{boot.A: {}, boot.B: {}}
 		return st, nil
 	}
 	if err != nil {
@@ -147,7 +128,7 @@ func LoadState(dir string) (*State, error) {
 	if st.Slots == nil {
 		st.Slots = map[string]*SlotState{}
 	}
-	for _, s := range []string{A, B} {
+	for _, s := range []string{boot.A, boot.B} {
 		if st.Slots[s] == nil {
 			st.Slots[s] = &SlotState{}
 		}

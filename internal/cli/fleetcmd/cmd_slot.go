@@ -10,6 +10,7 @@ import (
 	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/pusher/slots"
+	slotboot "github.com/ingotfleet/ingot/pusher/slots/boot"
 )
 
 func init() { cli.Register(newSlotCommand) }
@@ -17,7 +18,7 @@ func init() { cli.Register(newSlotCommand) }
 // newSlotAgent makes the agent of config c and, when c has slots, its
 // slot manager (nil otherwise).
 func newSlotAgent(c *agent.Config, a *cli.App) (*agent.Agent, *slots.Manager, error) {
-	var boot slots.Boot
+	var boot slotboot.Boot
 	if c.Slots != nil {
 		var err error
 		if boot, err = slots.Prepare(c); err != nil {

@@ -1,13 +1,11 @@
-package slots
+package boot
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
@@ -159,13 +157,4 @@ func PlanKexec(bootedRoot, slotRoot, kernel, initrd, cmdline, slot, rootDev stri
 		return KexecPlan{}, fmt.Errorf("kexec: the initrd of slot %s: %w", slot, err)
 	}
 	return p, nil
-}
-
-// run runs a command, its output in the error.
-func run(ctx context.Context, argv []string) error {
-	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }

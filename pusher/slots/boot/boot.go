@@ -1,4 +1,4 @@
-package slots
+package boot
 
 import (
 	"encoding/json"
@@ -10,6 +10,27 @@ import (
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/pusher/agent"
 )
+
+// The two slots.
+const (
+	A = "a"
+	B = "b"
+)
+
+// Other is the slot that is not s.
+func Other(s string) string {
+	if s == A {
+		return B
+	}
+	return A
+}
+
+func validSlot(s string) error {
+	if s != A && s != B {
+		return fmt.Errorf("slots: unknown slot %q (want a or b)", s)
+	}
+	return nil
+}
 
 // Boot is the bootloader as the agent sees it.
 type Boot interface {
@@ -24,8 +45,8 @@ type Boot interface {
 	SetDefault(slot string) error
 }
 
-// NewBoot makes the backend the config names.
-func NewBoot(c *agent.BootConfig) (Boot, error) {
+// New makes the backend the config names.
+func New(c *agent.BootConfig) (Boot, error) {
 	switch c.Type {
 	case "file":
 		return &FileBoot{Path: c.File}, nil
@@ -95,6 +116,13 @@ func (f *FileBoot) Booted() (string, error) {
 func (f *FileBoot) Default() (string, error) {
 	s, err := f.load()
 	return s.Default, err
+}
+
+// Next is the slot a pending TryNext starts at the next boot ("" when
+// none is pending).
+func (f *FileBoot) Next() (string, error) {
+	s, err := f.load()
+	return s.Next, err
 }
 
 func (f *FileBoot) TryNext(slot string) error {
