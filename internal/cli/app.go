@@ -68,6 +68,12 @@ func (a *App) Execute(ctx context.Context) int {
 	if a.Getenv == nil {
 		a.Getenv = func(string) string { return "" }
 	}
+	// Commands write through Outputs: a failed write to stdout is kept
+	// and reported below. Nothing can report a failed write to stderr.
+	stdout, stderr := a.Stdout, a.Stderr
+	out, errOut := NewOutput(stdout), NewOutput(stderr)
+	a.Stdout, a.Stderr = out, errOut
+	defer func() { a.Stdout, a.Stderr = stdout, stderr }()
 	root := a.newRootCommand()
 	root.SetArgs(a.Args)
 	root.SetIn(a.Stdin)
@@ -77,11 +83,15 @@ func (a *App) Execute(ctx context.Context) int {
 	if isCobraUsageError(err) {
 		err = UsageError{Err: err}
 	}
+	if werr := out.Err(); werr != nil && (err == nil || errors.Is(err, ErrNegative) || errors.Is(err, ErrUnchanged)) {
+		// The answer did not reach its reader: that is the error.
+		err = fmt.Errorf("writing standard output: %w", werr)
+	}
 	code := exitCode(ctx, err)
 	if err != nil && !errors.Is(err, ErrNegative) && !errors.Is(err, ErrUnchanged) {
-		fmt.Fprintf(a.Stderr, "ingot: %v\n", err)
+		errOut.Printf("ingot: %v\n", err)
 		if code == ExitUsage {
-			fmt.Fprintln(a.Stderr, "Run 'ingot --help' for usage.")
+			errOut.Println("Run 'ingot --help' for usage.")
 		}
 	}
 	return code

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	"github.com/ingotfleet/ingot/images"
@@ -21,7 +20,7 @@ type Demo struct {
 }
 
 // Say prints one line of the demo's narration.
-func (d *Demo) Say(format string, args ...any) { fmt.Fprintf(d.App.Stdout, format+"\n", args...) }
+func (d *Demo) Say(format string, args ...any) { d.App.Printf(format+"\n", args...) }
 
 // DemoStep is one step of `ingot demo`. Steps run in order of rank; each
 // area (image, build, fleet) adds its own from its own files with

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/builder"
 	"github.com/ingotfleet/ingot/builder/debrepo"
@@ -116,6 +115,12 @@ func runBuild(ctx context.Context, a *cli.App, o BuildOptions, specPath string) 
 	if o.Check {
 		return runCheck(ctx, a, o, p, opts, prog)
 	}
+	return buildImage(ctx, a, o, p, opts, prog)
+}
+
+// buildImage builds the prepared input, stores the image (and writes the
+// tar and its side files with -o) and prints its digest.
+func buildImage(ctx context.Context, a *cli.App, o BuildOptions, p *builder.Prepared, opts builder.Options, prog *progress) (err error) {
 	name, tag := p.Spec.Name, "latest"
 	if o.Name != "" {
 		var err error
@@ -127,12 +132,16 @@ func runBuild(ctx context.Context, a *cli.App, o BuildOptions, specPath string) 
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer cli.Close(&err, st)
 	r, err := builder.BuildRoot(ctx, p.Input, opts)
 	if err != nil {
 		return err
 	}
-	defer r.Cleanup()
+	defer func() {
+		if cerr := r.Cleanup(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
 	meta := builder.Meta{Name: name, Tag: tag, IngotVersion: cli.Version(), SpecSHA256: p.SpecSHA256,
 		LockSHA256: p.LockSHA256, DownloadURL: builder.DownloadURLs(p.Lock)}
 	var tarFile *atomicfile.File
@@ -174,7 +183,7 @@ func runBuild(ctx context.Context, a *cli.App, o BuildOptions, specPath string) 
 		}{img.Digest.String(), name + ":" + tag, img.Record.String(), len(img.Manifest.Entries),
 			strings.Count(string(img.Packages), "\n"), o.Output})
 	}
-	fmt.Fprintln(a.Stdout, img.Digest)
+	a.Println(img.Digest)
 	a.Log.Info("built", "ref", name+":"+tag, "paths", len(img.Manifest.Entries),
 		"packages", strings.Count(string(img.Packages), "\n"), "record", builder.RecordRef(name, tag))
 	return nil
@@ -186,6 +195,7 @@ func runCheck(ctx context.Context, a *cli.App, o BuildOptions, p *builder.Prepar
 		return err
 	}
 	prog.finish()
+	out := cli.NewOutput(a.Stdout)
 	if o.JSON {
 		enc := json.NewEncoder(a.Stdout)
 		enc.SetIndent("", "  ")
@@ -199,20 +209,20 @@ func runCheck(ctx context.Context, a *cli.App, o BuildOptions, p *builder.Prepar
 			return err
 		}
 	} else if res.OK() {
-		fmt.Fprintf(a.Stdout, "OK %s\n(two builds, varied: %s)\n", res.A, builder.Variation)
+		out.Printf("OK %s\n(two builds, varied: %s)\n", res.A, builder.Variation)
 	} else {
 		first := res.Deltas[0]
-		fmt.Fprintf(a.Stdout, "DIFFERS: first differing path /%s (%s", images.Escape(first.Path), first.Kind)
+		out.Printf("DIFFERS: first differing path /%s (%s", images.Escape(first.Path), first.Kind)
 		if len(first.Keys) > 0 {
-			fmt.Fprintf(a.Stdout, ": %s", strings.Join(first.Keys, ", "))
+			out.Printf(": %s", strings.Join(first.Keys, ", "))
 		}
-		fmt.Fprintf(a.Stdout, ")\n%d paths differ between %s and %s\n", len(res.Deltas), res.A, res.B)
+		out.Printf(")\n%d paths differ between %s and %s\n", len(res.Deltas), res.A, res.B)
 		for i, d := range res.Deltas {
 			if i == 20 {
-				fmt.Fprintf(a.Stdout, "  … and %d more\n", len(res.Deltas)-20)
+				out.Printf("  … and %d more\n", len(res.Deltas)-20)
 				break
 			}
-			fmt.Fprintf(a.Stdout, "  /%s %s %s\n", images.Escape(d.Path), d.Kind, strings.Join(d.Keys, ","))
+			out.Printf("  /%s %s %s\n", images.Escape(d.Path), d.Kind, strings.Join(d.Keys, ","))
 		}
 	}
 	if !res.OK() {
@@ -225,7 +235,7 @@ func runCheck(ctx context.Context, a *cli.App, o BuildOptions, p *builder.Prepar
 // terminal, a plain line per phase change (and every 10%) otherwise.
 type progress struct {
 	mu       sync.Mutex
-	w        io.Writer
+	w        *cli.Output
 	mode     string
 	last     string
 	lastPct  int
@@ -237,13 +247,12 @@ type progress struct {
 func newProgress(w io.Writer, mode string) *progress {
 	if mode == "auto" {
 		mode = "plain"
-		if f, ok := w.(*os.File); ok {
-			if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
-				mode = "bars"
-			}
+		if cli.IsTerminal(w) {
+			mode = "bars"
 		}
 	}
-	return &progress{w: w, mode: mode, start: time.Now(), lastPct: -1}
+	// Progress is best effort: a failed write to stderr has nowhere to be reported.
+	return &progress{w: cli.NewOutput(w), mode: mode, start: time.Now(), lastPct: -1}
 }
 
 func (p *progress) show(e builder.Event) {
@@ -268,7 +277,7 @@ func (p *progress) show(e builder.Event) {
 		if len(item) > 40 {
 			item = item[:40]
 		}
-		fmt.Fprintf(p.w, "\r\033[K%-9s %s %s", e.Phase, bar, item)
+		p.w.Printf("\r\033[K%-9s %s %s", e.Phase, bar, item)
 		p.drawn = true
 	default:
 		if e.Phase == p.last && (pct < 0 || pct/10 == p.lastPct/10) && pct != 100 {
@@ -279,9 +288,9 @@ func (p *progress) show(e builder.Event) {
 		}
 		el := time.Since(p.start).Seconds()
 		if pct >= 0 {
-			fmt.Fprintf(p.w, "%6.1fs %s %d/%d (%d%%)\n", el, e.Phase, e.Done, e.Total, pct)
+			p.w.Printf("%6.1fs %s %d/%d (%d%%)\n", el, e.Phase, e.Done, e.Total, pct)
 		} else {
-			fmt.Fprintf(p.w, "%6.1fs %s\n", el, e.Phase)
+			p.w.Printf("%6.1fs %s\n", el, e.Phase)
 		}
 	}
 	p.last, p.lastPct = e.Phase, pct
@@ -294,7 +303,7 @@ func (p *progress) finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.drawn && !p.finished {
-		fmt.Fprintln(p.w)
+		p.w.Println()
 	}
 	p.finished = true
 	p.drawn = false

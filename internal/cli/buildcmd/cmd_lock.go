@@ -129,12 +129,12 @@ func runLock(ctx context.Context, a *cli.App, o LockOptions, specPath string) er
 		}
 		changes := diffLocks(old, l)
 		for _, c := range changes {
-			fmt.Fprintln(a.Stdout, c)
+			a.Println(c)
 		}
 		if len(changes) > 0 {
 			return fmt.Errorf("%s is out of date: %d package changes: %w", out, len(changes), cli.ErrNegative)
 		}
-		fmt.Fprintf(a.Stdout, "%s is up to date (%d packages)\n", out, len(l.Packages))
+		a.Printf("%s is up to date (%d packages)\n", out, len(l.Packages))
 		return nil
 	}
 	if out == "-" {
@@ -160,7 +160,7 @@ func runLock(ctx context.Context, a *cli.App, o LockOptions, specPath string) er
 		}{out, len(l.Packages), size, len(l.Repositories), l.SourceDateEpoch})
 	}
 	if out != "-" {
-		fmt.Fprintf(a.Stdout, "locked %d packages (%.1f MiB) from %d suites into %s; SOURCE_DATE_EPOCH=%d\n",
+		a.Printf("locked %d packages (%.1f MiB) from %d suites into %s; SOURCE_DATE_EPOCH=%d\n",
 			len(l.Packages), float64(size)/(1<<20), len(l.Repositories), out, l.SourceDateEpoch)
 	}
 	return nil

@@ -106,13 +106,13 @@ func runNormalize(ctx context.Context, a *cli.App, o NormalizeOptions, paths []s
 	}
 	for _, r := range results {
 		for _, c := range r.Changes {
-			fmt.Fprintf(a.Stdout, "%s: %s normalized\n", c.Path, c.Kind)
+			a.Printf("%s: %s normalized\n", c.Path, c.Kind)
 		}
 		for _, n := range r.Noise {
-			fmt.Fprintf(a.Stdout, "%s: %s\n", n.Path, n.Action)
+			a.Printf("%s: %s\n", n.Path, n.Action)
 		}
 		if r.Clamped > 0 {
-			fmt.Fprintf(a.Stdout, "%s: %d mtimes clamped\n", r.Path, r.Clamped)
+			a.Printf("%s: %d mtimes clamped\n", r.Path, r.Clamped)
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/pkgbuild"
 	"github.com/ingotfleet/ingot/builder/spec"
 	"github.com/ingotfleet/ingot/images/compression"
+	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/internal/cli"
 )
@@ -180,7 +181,7 @@ package equals the old one but for timestamps and version.`,
 	return cmd
 }
 
-func runPkgBuild(ctx context.Context, a *cli.App, o PkgBuildOptions, source string) error {
+func runPkgBuild(ctx context.Context, a *cli.App, o PkgBuildOptions, source string) (err error) {
 	switch o.Progress {
 	case "auto", "bars", "plain", "none":
 	default:
@@ -195,11 +196,13 @@ func runPkgBuild(ctx context.Context, a *cli.App, o PkgBuildOptions, source stri
 	if os.Geteuid() != 0 {
 		return errors.New("ingot pkg build needs root: it builds a root filesystem and runs the build in namespaces")
 	}
-	base, closeBase, err := pkgBase(ctx, a, o.Base)
+	base, st, err := pkgBase(ctx, a, o.Base)
 	if err != nil {
 		return err
 	}
-	defer closeBase()
+	if st != nil {
+		defer cli.Close(&err, st)
+	}
 	arch := base.Arch()
 	archs := []string{arch}
 	if base.Spec != nil {
@@ -220,29 +223,9 @@ func runPkgBuild(ctx context.Context, a *cli.App, o PkgBuildOptions, source stri
 		idx, err = c.FetchIndex(ctx, repos, archs)
 		return idx, err
 	}
-	var src *pkgbuild.Source
-	switch {
-	case o.FromRepo:
-		name, version, _ := strings.Cut(source, "=")
-		ix, err := index()
-		if err != nil {
-			return err
-		}
-		dsc, err := pkgbuild.FetchSource(ctx, ix, cache, name, version, filepath.Join(cacheDir, "sources", name))
-		if err != nil {
-			return err
-		}
-		if src, err = pkgbuild.LoadDsc(dsc); err != nil {
-			return err
-		}
-	case strings.HasSuffix(source, ".dsc"):
-		if src, err = pkgbuild.LoadDsc(source); err != nil {
-			return err
-		}
-	default:
-		if src, err = pkgbuild.LoadTree(source); err != nil {
-			return err
-		}
+	src, err := pkgSource(ctx, o, source, cacheDir, cache, index)
+	if err != nil {
+		return err
 	}
 	br, err := src.BuildRelations(arch)
 	if err != nil {
@@ -282,7 +265,7 @@ func runPkgBuild(ctx context.Context, a *cli.App, o PkgBuildOptions, source stri
 	}
 	prog.finish()
 	for _, d := range res.Debs {
-		fmt.Fprintf(a.Stdout, "%s  %s\n", d.SHA256, d.Path)
+		a.Printf("%s  %s\n", d.SHA256, d.Path)
 	}
 	a.Log.Info("built", "source", src.Name, "version", src.Version, "packages", len(res.Debs), "lock", lockPath, "record", res.Record)
 	if o.Previous != "" {
@@ -291,17 +274,40 @@ func runPkgBuild(ctx context.Context, a *cli.App, o PkgBuildOptions, source stri
 	return nil
 }
 
+// pkgSource loads the source package to build: a .dsc, an unpacked
+// source tree, or with --from-repo NAME[=VERSION] fetched from the base's
+// repositories.
+func pkgSource(ctx context.Context, o PkgBuildOptions, source, cacheDir string, cache *debrepo.Cache, index func() (*debrepo.Index, error)) (*pkgbuild.Source, error) {
+	switch {
+	case o.FromRepo:
+		name, version, _ := strings.Cut(source, "=")
+		ix, err := index()
+		if err != nil {
+			return nil, err
+		}
+		dsc, err := pkgbuild.FetchSource(ctx, ix, cache, name, version, filepath.Join(cacheDir, "sources", name))
+		if err != nil {
+			return nil, err
+		}
+		return pkgbuild.LoadDsc(dsc)
+	case strings.HasSuffix(source, ".dsc"):
+		return pkgbuild.LoadDsc(source)
+	}
+	return pkgbuild.LoadTree(source)
+}
+
 // pkgBase reads --base: a spec file, or else an image in the store (a
 // digest, a unique prefix of one, NAME:TAG, or an image tar imported
-// first, as other commands take images).
-func pkgBase(ctx context.Context, a *cli.App, ref string) (*pkgbuild.Base, func(), error) {
+// first, as other commands take images). With an image, the store it is
+// read from is returned too, to be closed after the build.
+func pkgBase(ctx context.Context, a *cli.App, ref string) (*pkgbuild.Base, *store.Store, error) {
 	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() && !strings.HasSuffix(ref, ".tar") &&
 		compression.CompressionFromName(ref) == compression.None {
 		s, err := spec.Load(ref)
 		if err != nil {
 			return nil, nil, err
 		}
-		return &pkgbuild.Base{Spec: s}, func() {}, nil
+		return &pkgbuild.Base{Spec: s}, nil, nil
 	}
 	st, err := a.OpenStore()
 	if err != nil {
@@ -312,11 +318,10 @@ func pkgBase(ctx context.Context, a *cli.App, ref string) (*pkgbuild.Base, func(
 		var img *pkgbuild.ImageBase
 		if img, err = pkgbuild.OpenImageBase(ctx, st, d); err == nil {
 			a.Log.Info("base image", "ref", ref, "digest", d, "packages", len(img.Installed))
-			return &pkgbuild.Base{Image: img}, func() { st.Close() }, nil
+			return &pkgbuild.Base{Image: img}, st, nil
 		}
 	}
-	st.Close()
-	return nil, nil, fmt.Errorf("--base %s: neither a spec file nor an image in the store: %w", ref, err)
+	return nil, nil, errors.Join(fmt.Errorf("--base %s: neither a spec file nor an image in the store: %w", ref, err), st.Close())
 }
 
 // pkgLock reads the build lock at path when it exists and matches the
@@ -363,7 +368,7 @@ func runPkgCheck(ctx context.Context, a *cli.App, src *pkgbuild.Source, l *spec.
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(outB)
+	defer func() { _ = os.RemoveAll(outB) }() // the second build's scratch output
 	d, err := pkgbuild.Check(ctx, src, l, lockData, paths, arch, o.Output, outB, opts)
 	if err != nil {
 		return err
@@ -373,10 +378,10 @@ func runPkgCheck(ctx context.Context, a *cli.App, src *pkgbuild.Source, l *spec.
 		pkgbuild.Varied.BuildDir, pkgbuild.Varied.Hostname, pkgbuild.Varied.TZ, pkgbuild.Varied.Locale, pkgbuild.Varied.Umask,
 		pkgbuild.Varied.CPUs, pkgbuild.Varied.DebBuildOptions, pkgbuild.Varied.ClockOffset)
 	if d == nil {
-		fmt.Fprintf(a.Stdout, "OK %s %s: two builds, byte-identical .deb files\n(second build varied: %s)\n", src.Name, src.Version, varied)
+		a.Printf("OK %s %s: two builds, byte-identical .deb files\n(second build varied: %s)\n", src.Name, src.Version, varied)
 		return nil
 	}
-	fmt.Fprintf(a.Stdout, "DIFFERS: %s\n(second build varied: %s)\n", d, varied)
+	a.Printf("DIFFERS: %s\n(second build varied: %s)\n", d, varied)
 	return fmt.Errorf("builds of %s %s differ: %w", src.Name, src.Version, cli.ErrNegative)
 }
 
@@ -391,10 +396,10 @@ func comparePrevious(a *cli.App, old string, res *pkgbuild.Result) error {
 			return err
 		}
 		if !same {
-			fmt.Fprintf(a.Stdout, "CHANGED %s against %s: %s\n", d.Name, old, why)
+			a.Printf("CHANGED %s against %s: %s\n", d.Name, old, why)
 			return nil
 		}
-		fmt.Fprintf(a.Stdout, "UNCHANGED %s: same content as %s but for timestamps and version\n", d.Name, old)
+		a.Printf("UNCHANGED %s: same content as %s but for timestamps and version\n", d.Name, old)
 		return fmt.Errorf("%s equals %s but for timestamps and version: %w", d.Name, old, cli.ErrUnchanged)
 	}
 	return fmt.Errorf("--previous %s: the build made no package %s", old, oldName)

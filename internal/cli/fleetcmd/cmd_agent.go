@@ -67,7 +67,7 @@ failed attempt (docs/slots.md).`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.Stdout, "recovered: %v\n", done)
+				a.Printf("recovered: %v\n", done)
 				return nil
 			case once != "":
 				d, err := images.ParseDigest(once)
@@ -83,7 +83,7 @@ failed attempt (docs/slots.md).`,
 				if err != nil {
 					return err
 				}
-				defer src.Close()
+				defer func() { _ = src.Close() }() // the store is only read: nothing to flush
 				if ref != "" {
 					if _, _, err := store.ParseRef(ref); err != nil {
 						return cli.UsageError{Err: fmt.Errorf("--ref: %w", err)}

@@ -28,15 +28,15 @@ removed afterwards unless --keep:
   5. change the image, precompute its sub-file deltas and push again,
      showing what changed and which triggers fired.`,
 		Args: cli.ExactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			dir, err := os.MkdirTemp("", "ingot-demo-")
 			if err != nil {
 				return err
 			}
 			if keep {
-				defer fmt.Fprintf(a.Stdout, "kept %s\n", dir)
+				defer a.Printf("kept %s\n", dir)
 			} else {
-				defer os.RemoveAll(dir)
+				defer func() { _ = os.RemoveAll(dir) }() // the demo's scratch folder
 			}
 			d := &cli.Demo{App: a, Dir: dir, Build: !tree && os.Geteuid() == 0}
 			if !tree && !d.Build {
@@ -44,7 +44,7 @@ removed afterwards unless --keep:
 			}
 			defer func() {
 				if d.Store != nil {
-					d.Store.Close()
+					cli.Close(&err, d.Store)
 				}
 			}()
 			steps := cli.DemoSteps(d)

@@ -8,11 +8,9 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/images"
@@ -146,8 +144,8 @@ func runFleet(ctx context.Context, a *cli.App, c *agentclient.Client, hosts []ag
 		if err := enc.Encode(map[string]any{"image": opts.Image.String(), "hosts": reports, "failed": failed}); err != nil {
 			return err
 		}
-	} else {
-		printSummary(a.Stdout, reports)
+	} else if err := printSummary(a.Stdout, reports); err != nil {
+		return err
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -158,9 +156,11 @@ func runFleet(ctx context.Context, a *cli.App, c *agentclient.Client, hosts []ag
 	return nil
 }
 
-func printSummary(w io.Writer, reports []agentclient.HostReport) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tSTATE\tSECONDS\tCHANGED\tFETCHED\tDELTAS\tDRIFT\tTRIGGERS\tERROR")
+// printSummary writes a table of the hosts' reports and the count of
+// those that synced.
+func printSummary(w io.Writer, reports []agentclient.HostReport) error {
+	tw := cli.NewTable(w, 0, 4, 2)
+	tw.Println("HOST\tSTATE\tSECONDS\tCHANGED\tFETCHED\tDELTAS\tDRIFT\tTRIGGERS\tERROR")
 	ok := 0
 	for _, r := range reports {
 		changed, fetched, deltas, drift, trig := "-", "-", "-", "-", "-"
@@ -184,34 +184,32 @@ func printSummary(w io.Writer, reports []agentclient.HostReport) {
 		if i := strings.IndexByte(msg, '\n'); i >= 0 {
 			msg = msg[:i] + " …"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host.Name, r.State, r.Seconds, changed, fetched, deltas, drift, trig, msg)
+		tw.Printf("%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host.Name, r.State, r.Seconds, changed, fetched, deltas, drift, trig, msg)
 	}
-	tw.Flush()
-	fmt.Fprintf(w, "%d of %d hosts ok\n", ok, len(reports))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d of %d hosts ok\n", ok, len(reports))
+	return err
 }
 
 // display shows a push as it runs: on a terminal a bar per host in flight
 // and a fleet total, redrawn; otherwise one plain line per state change.
 type display struct {
-	out, errw io.Writer
-	tty       bool
-	mu        sync.Mutex
-	hosts     map[string]agentclient.HostReport
-	order     []string
-	total     int
-	lines     int
+	out   *cli.Output // stdout, or stderr with --json; keeps its first write error
+	tty   bool
+	mu    sync.Mutex
+	hosts map[string]agentclient.HostReport
+	order []string
+	total int
+	lines int
 }
 
 func newDisplay(out, errw io.Writer, total int, asJSON bool) *display {
-	d := &display{out: out, errw: errw, hosts: map[string]agentclient.HostReport{}, total: total}
-	if f, ok := out.(*os.File); ok {
-		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
-			d.tty = true
-		}
-	}
+	d := &display{out: cli.NewOutput(out), tty: cli.IsTerminal(out), hosts: map[string]agentclient.HostReport{}, total: total}
 	if asJSON {
 		// Plain progress lines go to stderr so stdout stays JSON.
-		d.out, d.tty = errw, false
+		d.out, d.tty = cli.NewOutput(errw), false
 	}
 	return d
 }
@@ -234,7 +232,7 @@ func (d *display) update(r agentclient.HostReport) {
 	if r.Error != "" {
 		line += ": " + strings.SplitN(r.Error, "\n", 2)[0]
 	}
-	fmt.Fprintln(d.out, line)
+	d.out.Println(line)
 }
 
 func (d *display) start() (stop func()) {
@@ -304,13 +302,13 @@ func (d *display) draw() {
 		fmt.Fprintf(&b, "\x1b[%dA", d.lines-lines)
 	}
 	d.lines = lines
-	io.WriteString(d.out, b.String())
+	d.out.Printf("%s", b.String())
 }
 
 // resolvePushImage turns REF into a digest. A full digest is taken as it
 // is: the agents fetch from their own stores, which may hold images the
 // local store does not; prefixes and NAME:TAG are looked up in the store.
-func resolvePushImage(ctx context.Context, a *cli.App, ref string) (images.Digest, error) {
+func resolvePushImage(ctx context.Context, a *cli.App, ref string) (_ images.Digest, err error) {
 	if d, err := images.ParseDigest(strings.TrimPrefix(ref, "sha256:")); err == nil {
 		return d, nil
 	}
@@ -318,6 +316,6 @@ func resolvePushImage(ctx context.Context, a *cli.App, ref string) (images.Diges
 	if err != nil {
 		return images.Digest{}, err
 	}
-	defer s.Close()
+	defer cli.Close(&err, s)
 	return a.ResolveImage(ctx, s, ref)
 }

@@ -77,7 +77,7 @@ func demoPush(ctx context.Context, d *cli.Demo) error {
 		return err
 	}
 	demoFleet.srv = &http.Server{Handler: http.FileServer(http.Dir(storeDir)), ReadHeaderTimeout: 5 * time.Second}
-	go demoFleet.srv.Serve(ln)
+	go func() { _ = demoFleet.srv.Serve(ln) }() // ErrServerClosed once demoStop closes it
 	demoFleet.stores = "http://" + ln.Addr().String()
 	rules := []triggers.Rule{
 		{Name: "greet", Paths: []string{"usr/bin/**"}, Command: []string{"sh", "-c", "echo programs changed: $(wc -l < \"$INGOT_CHANGED_FILE\")"}},
@@ -104,7 +104,9 @@ func demoPushTo(ctx context.Context, d *cli.Demo, ref string) error {
 		return err
 	}
 	reports, err := demoFleet.fleet.Push(ctx, agentclient.PushOptions{Image: dg, Concurrency: 3})
-	printSummary(d.App.Stdout, reports)
+	if perr := printSummary(d.App.Stdout, reports); err == nil {
+		err = perr
+	}
 	return err
 }
 
@@ -132,7 +134,9 @@ func demoPushAgain(ctx context.Context, d *cli.Demo) error {
 	}
 	d.Say("image 2 is %s: %d changed files, %d sub-file deltas precomputed", d2, st.Files, st.Deltas)
 	reports, err := demoFleet.fleet.Push(ctx, agentclient.PushOptions{Image: d2, Concurrency: 3})
-	printSummary(d.App.Stdout, reports)
+	if perr := printSummary(d.App.Stdout, reports); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}
@@ -154,7 +158,7 @@ func demoStop() {
 		demoFleet.fleet.Stop()
 	}
 	if demoFleet.srv != nil {
-		demoFleet.srv.Close()
+		_ = demoFleet.srv.Close() // the demo is over; its listener's close error tells nothing
 	}
 	demoFleet.fleet, demoFleet.srv = nil, nil
 }

@@ -50,7 +50,7 @@ commits (or fails, and the host comes back on the slot it left).`,
 					if err := m.Rollback(cmd.Context()); err != nil {
 						return err
 					}
-					fmt.Fprintln(a.Stdout, "the next boot starts the other slot, on trial")
+					a.Println("the next boot starts the other slot, on trial")
 					return nil
 				}
 				return printResult(a, ag.Syncer.Rollback(cmd.Context()))

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -90,8 +89,7 @@ func (f *apiFlags) call(ctx context.Context, method, path string, body, out any)
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Error string }
-		json.Unmarshal(b, &e)
-		if e.Error == "" {
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = resp.Status
 		}
 		return fmt.Errorf("controller: %s", e.Error)
@@ -183,7 +181,7 @@ func runRolloutStart(ctx context.Context, a *cli.App, o *rolloutStartOptions, re
 	}
 	defer func() { _ = store.Close() }() // every transition was committed when made
 	if elector != nil {
-		fmt.Fprintln(a.Stderr, "campaigning for leadership...")
+		cli.NewOutput(a.Stderr).Println("campaigning for leadership...")
 		if err := elector.Campaign(ctx); err != nil {
 			return err
 		}
@@ -207,7 +205,7 @@ func runRolloutStart(ctx context.Context, a *cli.App, o *rolloutStartOptions, re
 	agents := &rollout.PusherAgents{Client: agentclient.NewClient(conf), Stores: o.stores}
 	health := rollout.Gates(pl.Pol, nil)
 	src := &rollout.AlertSource{Sources: pl.Pol.Indicators}
-	disp := &rolloutDisplay{w: a.Stderr, pl: pl, json: o.asJSON}
+	disp := &rolloutDisplay{w: cli.NewOutput(a.Stderr), pl: pl, json: o.asJSON}
 	ctl := &rollout.Controller{Plan: pl, Store: store, Elector: elector, Agents: agents, Health: health,
 		Indicators: src.Read, Audit: af, Log: a.Log, OnTick: disp.tick}
 	if o.listen != "" {
@@ -262,14 +260,14 @@ func (o *rolloutStartOptions) serveAPI(a *cli.App, ctl *rollout.Controller) (sto
 	}
 	srv := &http.Server{Handler: api.New(ctl, a.Log), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }() // ErrServerClosed once stopped
-	fmt.Fprintf(a.Stderr, "API on https://%s\n", l.Addr())
+	cli.NewOutput(a.Stderr).Printf("API on https://%s\n", l.Addr())
 	return func() { _ = srv.Close() }, nil
 }
 
 // rolloutDisplay prints a line per evaluation when something changed:
 // the stage, and hosts by phase per colo.
 type rolloutDisplay struct {
-	w    io.Writer
+	w    *cli.Output // best effort: stderr, or the demo's stdout
 	pl   *rollout.Plan
 	json bool
 	last string
@@ -283,10 +281,10 @@ func (d *rolloutDisplay) tick(out rollout.Outcome, st *rollout.State) {
 	d.last = line
 	if d.json {
 		b, _ := json.Marshal(map[string]any{"time": time.Now().UTC(), "stage": out.Stage, "status": line})
-		fmt.Fprintln(d.w, string(b))
+		d.w.Println(string(b))
 		return
 	}
-	fmt.Fprintf(d.w, "%s  %s\n", time.Now().Format("15:04:05"), line)
+	d.w.Printf("%s  %s\n", time.Now().Format("15:04:05"), line)
 }
 
 // statusLine is "stage S/N | COLO done/all (at work, failed) ... | halted".
@@ -360,17 +358,20 @@ func printAuditSummary(w io.Writer, file string) error {
 			fails = append(fails, e.Host+": "+e.Reason)
 		}
 	}
-	fmt.Fprintf(w, "audit log %s: %d events\n", file, len(evs))
+	p := cli.NewOutput(w)
+	p.Printf("audit log %s: %d events\n", file, len(evs))
 	var acts []string
 	for a := range byAction {
 		acts = append(acts, string(a))
 	}
 	sort.Strings(acts)
-	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	tw := cli.NewTable(p, 2, 8, 2)
 	for _, a := range acts {
-		fmt.Fprintf(tw, "  %s\t%d\n", a, byAction[rollout.Action(a)])
+		tw.Printf("  %s\t%d\n", a, byAction[rollout.Action(a)])
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	hosts := slices.Sorted(func(yield func(string) bool) {
 		for h := range waited {
 			if !yield(h) {
@@ -379,12 +380,12 @@ func printAuditSummary(w io.Writer, file string) error {
 		}
 	})
 	for _, h := range hosts {
-		fmt.Fprintf(w, "  held back: %s (%s)\n", h, waited[h])
+		p.Printf("  held back: %s (%s)\n", h, waited[h])
 	}
 	for _, f := range fails {
-		fmt.Fprintf(w, "  failed: %s\n", f)
+		p.Printf("  failed: %s\n", f)
 	}
-	return nil
+	return p.Err()
 }
 
 func newRolloutStatus(a *cli.App) *cobra.Command {
@@ -409,9 +410,11 @@ the rollout runs or once it completed, 1 when it is halted or aborted.`,
 				if asJSON {
 					enc := json.NewEncoder(a.Stdout)
 					enc.SetIndent("", "  ")
-					enc.Encode(s)
-				} else {
-					printStatus(a.Stdout, s)
+					if err := enc.Encode(s); err != nil {
+						return err
+					}
+				} else if err := printStatus(a.Stdout, s); err != nil {
+					return err
 				}
 				if !watch || s.Complete || s.Aborted {
 					if s.Halted != "" || s.Aborted {
@@ -434,7 +437,10 @@ the rollout runs or once it completed, 1 when it is halted or aborted.`,
 	return cmd
 }
 
-func printStatus(w io.Writer, s rollout.Status) {
+// printStatus writes a rollout's status: stage, hosts by phase, the
+// budget of every set and who waits.
+func printStatus(w io.Writer, s rollout.Status) error {
+	p := cli.NewOutput(w)
 	phases := map[rollout.Phase]int{}
 	for _, h := range s.Hosts {
 		phases[h.Phase]++
@@ -450,27 +456,30 @@ func printStatus(w io.Writer, s rollout.Status) {
 	case s.Paused:
 		state = "paused"
 	}
-	fmt.Fprintf(w, "image %s  stage %d/%d  %s  failures %d\n", s.Image, min(s.Stage+1, s.Stages), s.Stages, state, s.Failures)
+	p.Printf("image %s  stage %d/%d  %s  failures %d\n", s.Image, min(s.Stage+1, s.Stages), s.Stages, state, s.Failures)
 	var ps []string
 	for p, n := range phases {
 		ps = append(ps, fmt.Sprintf("%s %d", p, n))
 	}
 	sort.Strings(ps)
-	fmt.Fprintf(w, "hosts: %s\n", strings.Join(ps, ", "))
-	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "SET\tBUDGET\tFROZEN BY")
+	p.Printf("hosts: %s\n", strings.Join(ps, ", "))
+	tw := cli.NewTable(p, 2, 8, 2)
+	tw.Println("SET\tBUDGET\tFROZEN BY")
 	for _, u := range s.Sets {
-		fmt.Fprintf(tw, "%s\t%d/%d\t%s\n", u.Set, u.Used, u.Max, s.Frozen[u.Set])
+		tw.Printf("%s\t%d/%d\t%s\n", u.Set, u.Used, u.Max, s.Frozen[u.Set])
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	var waiting []string
 	for h, r := range s.Waiting {
 		waiting = append(waiting, h+": "+r)
 	}
 	sort.Strings(waiting)
 	for _, l := range waiting {
-		fmt.Fprintf(w, "waiting %s\n", l)
+		p.Printf("waiting %s\n", l)
 	}
+	return p.Err()
 }
 
 func newRolloutPlan(a *cli.App) *cobra.Command {
@@ -511,17 +520,17 @@ controller at --api.`,
 			}
 			if pl != nil {
 				for i, s := range pl.Stages {
-					fmt.Fprintf(a.Stdout, "stage %d: %d hosts, bake %v\n", i, len(s), pl.Bake[i])
+					a.Printf("stage %d: %d hosts, bake %v\n", i, len(s), pl.Bake[i])
 				}
 			}
-			tw := tabwriter.NewWriter(a.Stdout, 2, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "ACTION\tHOST\tSTAGE\tREASON\tBUDGET")
+			tw := cli.NewTable(a.Stdout, 2, 8, 2)
+			tw.Println("ACTION\tHOST\tSTAGE\tREASON\tBUDGET")
 			for _, d := range out.Decisions {
 				var b []string
 				for _, u := range d.Budget {
 					b = append(b, fmt.Sprintf("%s %d/%d", u.Set, u.Used, u.Max))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", d.Action, d.Host, d.Stage, d.Reason, strings.Join(b, ", "))
+				tw.Printf("%s\t%s\t%d\t%s\t%s\n", d.Action, d.Host, d.Stage, d.Reason, strings.Join(b, ", "))
 			}
 			return tw.Flush()
 		},
@@ -554,7 +563,7 @@ func newRolloutCommandCmd(a *cli.App, name, short string, withHost bool) *cobra.
 			if err := af.call(cmd.Context(), http.MethodPost, rollout.PathCommand, req, &s); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.Stdout, "%s: done\n", strings.TrimSpace(name+" "+req.Host))
+			a.Printf("%s: done\n", strings.TrimSpace(name+" "+req.Host))
 			return nil
 		},
 	}

@@ -75,7 +75,7 @@ func demoRollout(ctx context.Context, d *cli.Demo) error {
 		return err
 	}
 	defer func() { _ = af.Close() }() // read back through the page cache
-	disp := &rolloutDisplay{w: d.App.Stdout, pl: plan}
+	disp := &rolloutDisplay{w: cli.NewOutput(d.App.Stdout), pl: plan}
 	heldBack := 0
 	ctl := &rollout.Controller{Plan: plan, Store: st, Agents: &rollout.PusherAgents{Client: fleet.Client},
 		Indicators: (&rollout.AlertSource{Sources: plan.Pol.Indicators}).Read, Audit: af, OnTick: func(out rollout.Outcome, s *rollout.State) {
@@ -85,13 +85,13 @@ func demoRollout(ctx context.Context, d *cli.Demo) error {
 			for _, dc := range out.Decisions {
 				if dc.Host == "demo-03" && dc.Action == rollout.Wait && strings.HasPrefix(dc.Reason, "blocked") {
 					if heldBack++; heldBack == 1 {
-						fmt.Fprintf(d.App.Stdout, "          demo-03 waits: %s\n", dc.Reason)
+						d.App.Printf("          demo-03 waits: %s\n", dc.Reason)
 					}
 				}
 			}
 			if heldBack >= 10 && blocked.Load() {
 				blocked.Store(false)
-				fmt.Fprintln(d.App.Stdout, "          (the alert on demo-03 clears)")
+				d.App.Println("          (the alert on demo-03 clears)")
 			}
 		}}
 	if err := ctl.Run(ctx); err != nil {

@@ -3,7 +3,6 @@ package fleetcmd
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -114,7 +113,7 @@ func newSlotCommand(a *cli.App) *cobra.Command {
 				}
 				p, err := m.Snapshot(cmd.Context(), "manual")
 				if err == nil {
-					fmt.Fprintln(a.Stdout, p)
+					a.Println(p)
 				}
 				return err
 			}},
@@ -126,7 +125,7 @@ func newSlotCommand(a *cli.App) *cobra.Command {
 				}
 				n, err := m.Restore(cmd.Context(), args[0])
 				if err == nil {
-					fmt.Fprintf(a.Stdout, "restored %d paths\n", n)
+					a.Printf("restored %d paths\n", n)
 				}
 				return err
 			}},

@@ -22,13 +22,13 @@ chunks of B's version a host at A lacks. Agents at A then fetch the delta;
 other hosts fetch chunks. Run it once per image pair (or import B with
 --delta-from A); deltas already stored are kept.`,
 		Args: cli.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			ctx := cmd.Context()
 			s, err := a.OpenStore()
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer cli.Close(&err, s)
 			from, err := a.ResolveImage(ctx, s, args[0])
 			if err != nil {
 				return err

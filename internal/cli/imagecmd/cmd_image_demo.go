@@ -166,7 +166,9 @@ func demoVerify(ctx context.Context, d *cli.Demo) error {
 		return err
 	}
 	if deltas := images.Compare(m, live, images.CompareOptions{}); len(deltas) > 0 {
-		writeMtreeReport(d.App.Stdout, deltas)
+		if err := writeMtreeReport(d.App.Stdout, deltas); err != nil {
+			return err
+		}
 		return fmt.Errorf("the tree differs from the image in %d paths", len(deltas))
 	}
 	d.Say("the tree matches the image (like `ingot image verify demo:latest --root %s`)", d.Root)

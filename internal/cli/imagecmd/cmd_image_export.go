@@ -66,7 +66,7 @@ func runImageExport(cmd *cobra.Command, a *cli.App, o imageExportOptions, ref st
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer cli.Close(&err, s)
 	d, err := a.ResolveImage(ctx, s, ref)
 	if err != nil {
 		return err

@@ -55,7 +55,7 @@ fetch only those.`,
 	return cmd
 }
 
-func runImageImport(cmd *cobra.Command, a *cli.App, o imageImportOptions, file string) error {
+func runImageImport(cmd *cobra.Command, a *cli.App, o imageImportOptions, file string) (err error) {
 	ctx := cmd.Context()
 	if o.name != "" {
 		if _, _, err := store.ParseRef(o.name); err != nil {
@@ -82,7 +82,7 @@ func runImageImport(cmd *cobra.Command, a *cli.App, o imageImportOptions, file s
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer cli.Close(&err, s)
 	phase, phaseStart := "files", time.Now()
 	progress := func(p store.Progress) {
 		if p.Phase != phase {
@@ -129,12 +129,12 @@ func importDone(cmd *cobra.Command, a *cli.App, s *store.Store, o imageImportOpt
 }
 
 // runImageImportDir records a directory tree as an image.
-func runImageImportDir(cmd *cobra.Command, a *cli.App, o imageImportOptions, dir string, level zstd.EncoderLevel) error {
+func runImageImportDir(cmd *cobra.Command, a *cli.App, o imageImportOptions, dir string, level zstd.EncoderLevel) (err error) {
 	s, err := a.OpenStore(store.WithLevel(level))
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer cli.Close(&err, s)
 	d, _, err := s.ImportDir(cmd.Context(), dir, images.WalkOptions{})
 	if err != nil {
 		return err

@@ -2,9 +2,7 @@ package imagecmd
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -20,13 +18,13 @@ func newImageLsCommand(a *cli.App) *cobra.Command {
 		Use:   "ls",
 		Short: "List the images in the store with their refs, paths and size",
 		Args:  cli.ExactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			ctx := cmd.Context()
 			s, err := a.OpenStore()
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer cli.Close(&err, s)
 			list, err := s.Images(ctx)
 			if err != nil {
 				return err
@@ -52,10 +50,10 @@ func newImageLsCommand(a *cli.App) *cobra.Command {
 			if asJSON {
 				return json.NewEncoder(a.Stdout).Encode(rows)
 			}
-			tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "DIGEST\tPATHS\tBYTES\tREFS")
+			tw := cli.NewTable(a.Stdout, 0, 4, 2)
+			tw.Println("DIGEST\tPATHS\tBYTES\tREFS")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", r.Digest, r.Paths, r.Bytes, strings.Join(r.Refs, " "))
+				tw.Printf("%s\t%d\t%d\t%s\n", r.Digest, r.Paths, r.Bytes, strings.Join(r.Refs, " "))
 			}
 			return tw.Flush()
 		},

@@ -18,7 +18,7 @@ func newImageManifestCommand(a *cli.App) *cobra.Command {
 is the image digest. --format mtree prints strict mtree for
 "mtree -f - -p ROOT" (NetBSD mtree) and bsdtar.`,
 		Args: cli.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			f, err := images.ParseFormat(format)
 			if err != nil {
 				return cli.UsageError{Err: err}
@@ -27,7 +27,7 @@ is the image digest. --format mtree prints strict mtree for
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer cli.Close(&err, s)
 			d, err := a.ResolveImage(cmd.Context(), s, args[0])
 			if err != nil {
 				return err

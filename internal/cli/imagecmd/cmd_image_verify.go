@@ -64,12 +64,12 @@ and index, every ref.`,
 	return cmd
 }
 
-func runStoreVerify(cmd *cobra.Command, a *cli.App, o imageVerifyOptions) error {
+func runStoreVerify(cmd *cobra.Command, a *cli.App, o imageVerifyOptions) (err error) {
 	s, err := a.OpenStore()
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer cli.Close(&err, s)
 	probs, err := s.Verify(cmd.Context(), nil)
 	if err != nil {
 		return err
@@ -104,13 +104,13 @@ func printProblems(a *cli.App, o imageVerifyOptions, probs []store.Problem) erro
 	return nil
 }
 
-func runImageVerify(cmd *cobra.Command, a *cli.App, o imageVerifyOptions, ref string) error {
+func runImageVerify(cmd *cobra.Command, a *cli.App, o imageVerifyOptions, ref string) (err error) {
 	ctx := cmd.Context()
 	s, err := a.OpenStore()
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer cli.Close(&err, s)
 	d, err := a.ResolveImage(ctx, s, ref)
 	if err != nil {
 		return err

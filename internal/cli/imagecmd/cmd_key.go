@@ -64,7 +64,7 @@ func newKeyCommand(a *cli.App) *cobra.Command {
 // stating that it is published as st.Ref (ref itself when empty and ref
 // is a NAME:TAG), generation st.Generation (the time now in nanoseconds
 // when 0).
-func signImage(ctx context.Context, a *cli.App, ref, keyFile string, st signing.Statement) error {
+func signImage(ctx context.Context, a *cli.App, ref, keyFile string, st signing.Statement) (err error) {
 	if st.Ref == "" {
 		if _, _, err := store.ParseRef(ref); err != nil {
 			return cli.UsageError{Err: fmt.Errorf("signing %s: give --as NAME:TAG, the name the image is published as (a signature names it)", ref)}
@@ -85,7 +85,7 @@ func signImage(ctx context.Context, a *cli.App, ref, keyFile string, st signing.
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer cli.Close(&err, s)
 	d, err := a.ResolveImage(ctx, s, ref)
 	if err != nil {
 		return err

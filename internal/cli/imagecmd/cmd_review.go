@@ -78,7 +78,7 @@ func runReview(ctx context.Context, a *cli.App, o *ReviewOptions, deb string) er
 		if err != nil {
 			return err
 		}
-		defer os.Remove(f.Name())
+		defer func() { _ = os.Remove(f.Name()) }() // a temporary export; the review has its answer
 		err = imagetar.Write(ctx, f, src.Manifest(), func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
 			return src.(*differ.StoreSource).Open(ctx, e)
 		})
