@@ -11,6 +11,8 @@ import (
 
 	"github.com/ingotfleet/ingot/builder/dpkgdb"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
+	"github.com/ingotfleet/ingot/images/imagetar"
 	"github.com/ingotfleet/ingot/images/store"
 )
 
@@ -43,7 +45,7 @@ func RecordRef(name, tag string) string { return name + ".build:" + tag }
 // stores the package list, SBOM and provenance as a build record image
 // beside it. With meta.Name set, it points name:tag at the image and
 // name.build:tag at the record.
-func Finish(ctx context.Context, r *Root, in *Input, meta Meta, st *store.Store, tarOut io.Writer, c images.Compression, progress func(Event)) (*Image, error) {
+func Finish(ctx context.Context, r *Root, in *Input, meta Meta, st *store.Store, tarOut io.Writer, c compression.Compression, progress func(Event)) (*Image, error) {
 	if progress == nil {
 		progress = func(Event) {}
 	}
@@ -92,20 +94,20 @@ func Finish(ctx context.Context, r *Root, in *Input, meta Meta, st *store.Store,
 
 // importTree streams the tree as a deterministic tar into the store, and
 // into tarOut when given.
-func importTree(ctx context.Context, m *images.Manifest, root string, st *store.Store, tarOut io.Writer, c images.Compression) (images.Digest, error) {
+func importTree(ctx context.Context, m *images.Manifest, root string, st *store.Store, tarOut io.Writer, c compression.Compression) (images.Digest, error) {
 	pr, pw := io.Pipe()
 	var comp io.WriteCloser
 	dst := io.Writer(pw)
 	if tarOut != nil {
 		var err error
-		if comp, err = images.NewCompressor(tarOut, c); err != nil {
+		if comp, err = compression.NewCompressor(tarOut, c); err != nil {
 			return images.Digest{}, err
 		}
 		dst = io.MultiWriter(pw, comp)
 	}
 	werr := make(chan error, 1)
 	go func() {
-		err := images.WriteTar(ctx, dst, m, images.DirOpener(root))
+		err := imagetar.Write(ctx, dst, m, images.DirOpener(root))
 		if err == nil && comp != nil {
 			err = comp.Close()
 		}

@@ -3,12 +3,15 @@ package images
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // baseEntries is a small image that the Compare cases change.
 func baseEntries() []Entry {

@@ -4,7 +4,12 @@
 // filesystem (an Entry each: type, mode, owner, size, content hash, link
 // target, device numbers, xattrs, mtime), plus the content of every regular
 // file. The manifest has one canonical ASCII form; the sha256 of those bytes
-// is the image's Digest.
+// is the image's Digest. A Manifest is made from a live tree by WalkDir
+// (on the walker WalkTree) and compared with another by Compare (a Delta
+// per path).
 //
-// images is the leaf of the module: it imports no other package of ingot.
+// Subpackages: imagetar reads and writes images as tars, compression the
+// gzip and zstd around them, and store keeps images content-addressed.
+// images imports no other package of ingot but internal/beneath; the
+// packages above it import images, never the other way.
 package images

@@ -122,36 +122,36 @@ func (m *Manifest) Validate() error {
 	for i := range m.Entries {
 		e := &m.Entries[i]
 		bad := func(format string, a ...any) error {
-			return &EntryError{Path: displayPath(e.Path), Err: fmt.Errorf(format, a...)}
+			return &EntryError{Path: DisplayPath(e.Path), Err: fmt.Errorf(format, a...)}
 		}
 		if !ValidPath(e.Path) {
-			return &EntryError{Path: displayPath(e.Path), Err: fmt.Errorf("%w: not a clean path inside the root", ErrUnsafePath)}
+			return &EntryError{Path: DisplayPath(e.Path), Err: fmt.Errorf("%w: not a clean path inside the root", ErrUnsafePath)}
 		}
 		if i > 0 && ComparePaths(m.Entries[i-1].Path, e.Path) >= 0 {
-			return bad("out of order or duplicate (after %s)", displayPath(m.Entries[i-1].Path))
+			return bad("out of order or duplicate (after %s)", DisplayPath(m.Entries[i-1].Path))
 		}
 		if i == 0 && e.Type != TypeDir {
 			return bad("root must be a directory, not %s", e.Type)
 		}
 		if i > 0 {
 			if p := m.Lookup(Parent(e.Path)); p == nil {
-				return bad("parent %s is missing", displayPath(Parent(e.Path)))
+				return bad("parent %s is missing", DisplayPath(Parent(e.Path)))
 			} else if p.Type != TypeDir {
-				return bad("%w: parent %s is a %s, not a directory", ErrUnsafePath, displayPath(p.Path), p.Type)
+				return bad("%w: parent %s is a %s, not a directory", ErrUnsafePath, DisplayPath(p.Path), p.Type)
 			}
 		}
-		if err := e.check(); err != nil {
+		if err := e.Check(); err != nil {
 			return bad("%w", err)
 		}
 		if e.Type == TypeHardlink {
 			t := m.Lookup(e.Link)
 			switch {
 			case t == nil:
-				return bad("hardlink target %s is missing", displayPath(e.Link))
+				return bad("hardlink target %s is missing", DisplayPath(e.Link))
 			case t.Type != TypeFile:
-				return bad("hardlink target %s is a %s, not a regular file", displayPath(e.Link), t.Type)
+				return bad("hardlink target %s is a %s, not a regular file", DisplayPath(e.Link), t.Type)
 			case ComparePaths(e.Link, e.Path) >= 0:
-				return bad("hardlink target %s must come before the link", displayPath(e.Link))
+				return bad("hardlink target %s must come before the link", DisplayPath(e.Link))
 			}
 		}
 	}
@@ -187,8 +187,9 @@ func checkPathLen(what, p string) error {
 	return nil
 }
 
-// check validates the attributes of one entry on its own.
-func (e *Entry) check() error {
+// Check validates the attributes of one entry on its own (Validate checks
+// them all, and where each stands among the others).
+func (e *Entry) Check() error {
 	if err := checkPathLen("path", e.Path); err != nil {
 		return err
 	}
@@ -247,7 +248,9 @@ func (e *Entry) check() error {
 	return nil
 }
 
-func displayPath(p string) string {
+// DisplayPath is path p as the manifest writes it: "." for the root, else
+// "./" and the escaped path (Escape). Errors name paths this way.
+func DisplayPath(p string) string {
 	if p == "." {
 		return "."
 	}
@@ -280,7 +283,7 @@ func (m *Manifest) Write(w io.Writer, f Format) error {
 		if f == FormatMtree && e.Type == TypeHardlink {
 			t := m.Lookup(e.Link)
 			if t == nil {
-				return fmt.Errorf("manifest (%s): hardlink target %s is missing", displayPath(e.Path), displayPath(e.Link))
+				return fmt.Errorf("manifest (%s): hardlink target %s is missing", DisplayPath(e.Path), DisplayPath(e.Link))
 			}
 			c := t.Clone()
 			c.Path = e.Path
@@ -297,12 +300,12 @@ func (m *Manifest) Write(w io.Writer, f Format) error {
 
 // appendLine appends the text of e, without newline, in format f.
 func (e *Entry) appendLine(b []byte, f Format) []byte {
-	b = append(b, displayPath(e.Path)...)
+	b = append(b, DisplayPath(e.Path)...)
 	b = append(b, " type="...)
 	b = append(b, e.Type.String()...)
 	if e.Type == TypeHardlink {
 		b = append(b, " link="...)
-		return append(b, displayPath(e.Link)...)
+		return append(b, DisplayPath(e.Link)...)
 	}
 	b = append(b, " mode="...)
 	b = appendMode(b, e.Mode)
@@ -419,9 +422,9 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 	}
 	if version == 1 {
 		// A hardlink may now sort before the file it named: the first
-		// path of each group carries the file, as ReadTar does it.
+		// path of each group carries the file, as imagetar.Read does it.
 		m.Sort()
-		leadHardlinks(m.Entries)
+		LeadHardlinks(m.Entries)
 	}
 	if err := m.Validate(); err != nil {
 		var ee *EntryError
@@ -437,7 +440,7 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 // lineOf is a best effort at the line number of the entry shown as disp.
 func (m *Manifest) lineOf(disp string) int {
 	for i := range m.Entries {
-		if displayPath(m.Entries[i].Path) == disp {
+		if DisplayPath(m.Entries[i].Path) == disp {
 			return i + 2
 		}
 	}
@@ -558,7 +561,7 @@ func parseLine(text string) (Entry, error) {
 	if e.IsDevice() && !seen["device"] {
 		return e, errors.New("a device needs device=")
 	}
-	return e, e.check()
+	return e, e.Check()
 }
 
 func parseID(v string) (int, error) {
@@ -585,4 +588,45 @@ func parseTime(v string) (int64, error) {
 		return 0, fmt.Errorf("%q: ingot keeps whole seconds", v)
 	}
 	return strconv.ParseInt(sec, 10, 64)
+}
+
+// LeadHardlinks makes the first path of each hardlink group, in manifest
+// order, the one that carries the file; entries must be sorted.
+func LeadHardlinks(entries []Entry) {
+	idx := func(p string) int {
+		i, _ := slices.BinarySearchFunc(entries, p, func(e Entry, p string) int { return ComparePaths(e.Path, p) })
+		return i
+	}
+	first := map[string]int{} // file path → index of the group's first member
+	for i := range entries {
+		e := &entries[i]
+		if e.Type != TypeHardlink {
+			continue
+		}
+		if _, ok := first[e.Link]; !ok {
+			first[e.Link] = i
+		}
+	}
+	moved := map[string]string{} // old file path → new one
+	for target, lead := range first {
+		ti := idx(target)
+		if ti < lead {
+			continue
+		}
+		f := entries[ti]
+		newPath := entries[lead].Path
+		entries[ti] = Entry{Path: f.Path, Type: TypeHardlink, Link: newPath}
+		f.Path = newPath
+		entries[lead] = f
+		moved[target] = newPath
+	}
+	for i := range entries {
+		e := &entries[i]
+		if e.Type != TypeHardlink {
+			continue
+		}
+		if p, ok := moved[e.Link]; ok {
+			e.Link = p
+		}
+	}
 }

@@ -8,8 +8,23 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ingotfleet/ingot/images/internal/accounts"
 	"github.com/ingotfleet/ingot/internal/beneath"
 )
+
+// FileFunc receives the content of each regular file once (never for a
+// hardlink), from WalkDir or imagetar.Read. It must read content to EOF or return an error; what it leaves
+// unread is read and hashed by the caller. e.Size holds the size announced
+// by the source; the reader computes e.Size and e.SHA256 itself from the
+// bytes that pass and sets them on e once fn returns. e.Path is where the
+// content was first met, which may become a hardlink in the finished
+// Manifest when a path that sorts earlier shares the inode; content is best
+// keyed by e.SHA256.
+type FileFunc func(e *Entry, content io.Reader) error
+
+// OpenFunc gives the content of a regular-file entry when writing it
+// (imagetar.Write); DirOpener is one.
+type OpenFunc func(ctx context.Context, e *Entry) (io.ReadCloser, error)
 
 // WalkOptions tunes WalkDir.
 type WalkOptions struct {
@@ -48,7 +63,7 @@ type WalkOptions struct {
 // others; other types that share an inode are recorded separately. fn,
 // which may be nil, receives each file's content once, in manifest order.
 //
-// Sockets are recorded (WriteTar leaves them out). A file that changes
+// Sockets are recorded (imagetar.Write leaves them out). A file that changes
 // while it is read is an error naming it, unless AllowChanging.
 func WalkDir(ctx context.Context, root string, opts WalkOptions, fn FileFunc) (*Manifest, error) {
 	t, err := WalkTree(ctx, root, TreeOptions{
@@ -62,8 +77,8 @@ func WalkDir(ctx context.Context, root string, opts WalkOptions, fn FileFunc) (*
 		return nil, err
 	}
 	defer t.Close()
-	var accounts accountCapture
-	if err := t.contents(ctx, &accounts, fn); err != nil {
+	var own accounts.Capture
+	if err := t.contents(ctx, &own, fn); err != nil {
 		return nil, err
 	}
 	entries := make([]Entry, len(t.Nodes))
@@ -72,15 +87,15 @@ func WalkDir(ctx context.Context, root string, opts WalkOptions, fn FileFunc) (*
 	}
 	// etc/passwd or etc/group may be a hardlink to a file that sorts
 	// earlier; their content is read from their own path then.
-	for _, p := range []string{passwdPath, groupPath} {
+	for _, p := range []string{accounts.PasswdPath, accounts.GroupPath} {
 		if i, ok := slices.BinarySearchFunc(entries, p, func(e Entry, p string) int { return ComparePaths(e.Path, p) }); ok && entries[i].Type == TypeHardlink {
-			if err := t.readAccounts(p, &accounts); err != nil {
+			if err := t.readAccounts(p, &own); err != nil {
 				return nil, err
 			}
 		}
 	}
-	users, groups := opts.names(&accounts)
-	applyNames(entries, users, groups)
+	users, groups := opts.names(&own)
+	ApplyNames(entries, users, groups)
 	m, err := NewManifest(entries)
 	if err != nil {
 		return nil, fmt.Errorf("walking %s: %w", root, err)
@@ -89,14 +104,15 @@ func WalkDir(ctx context.Context, root string, opts WalkOptions, fn FileFunc) (*
 }
 
 // names are the user and group names to record: the options', else the
-// tree's own (accounts), none with NumericOwner.
-func (opts *WalkOptions) names(accounts *accountCapture) (users, groups map[int]string) {
+// tree's own etc/passwd and etc/group (own), none with NumericOwner.
+func (opts *WalkOptions) names(own *accounts.Capture) (users, groups map[int]string) {
 	users, groups = opts.Users, opts.Groups
-	if users == nil && accounts.hasPasswd {
-		users = parseAccounts(accounts.passwd)
+	ownUsers, ownGroups := own.Names()
+	if users == nil {
+		users = ownUsers
 	}
-	if groups == nil && accounts.hasGroup {
-		groups = parseAccounts(accounts.group)
+	if groups == nil {
+		groups = ownGroups
 	}
 	if opts.NumericOwner {
 		users, groups = map[int]string{}, map[int]string{}
@@ -107,7 +123,7 @@ func (opts *WalkOptions) names(accounts *accountCapture) (users, groups map[int]
 // contents hashes every file of the tree, capturing etc/passwd and
 // etc/group. With fn, one at a time in manifest order; without, on
 // several goroutines (the result is the same).
-func (t *Tree) contents(ctx context.Context, accounts *accountCapture, fn FileFunc) error {
+func (t *Tree) contents(ctx context.Context, own *accounts.Capture, fn FileFunc) error {
 	files := t.unknownFiles()
 	if fn != nil || len(files) < 2 {
 		buf := make([]byte, 256<<10)
@@ -115,49 +131,49 @@ func (t *Tree) contents(ctx context.Context, accounts *accountCapture, fn FileFu
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := t.readCapturing(&t.Nodes[i], buf, accounts, fn); err != nil {
+			if err := t.readCapturing(&t.Nodes[i], buf, own, fn); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	// etc/passwd and etc/group are read here, so the workers never share
-	// accounts.
+	// the capture.
 	rest := files[:0:0]
 	buf := make([]byte, 32<<10)
 	for _, i := range files {
-		if accounts.target(t.Nodes[i].Path) == nil {
+		if own.Target(t.Nodes[i].Path) == nil {
 			rest = append(rest, i)
 			continue
 		}
-		if err := t.readCapturing(&t.Nodes[i], buf, accounts, nil); err != nil {
+		if err := t.readCapturing(&t.Nodes[i], buf, own, nil); err != nil {
 			return err
 		}
 	}
 	return t.parallel(ctx, rest, func(n *Node, buf []byte) error { return t.read(n, buf, nil, nil) })
 }
 
-// readCapturing reads file n, keeping its content in accounts if it is
+// readCapturing reads file n, keeping its content in own if it is
 // etc/passwd or etc/group.
-func (t *Tree) readCapturing(n *Node, buf []byte, accounts *accountCapture, fn FileFunc) error {
+func (t *Tree) readCapturing(n *Node, buf []byte, own *accounts.Capture, fn FileFunc) error {
 	var tee io.Writer
-	if dst := accounts.target(n.Path); dst != nil {
+	if dst := own.Target(n.Path); dst != nil {
 		*dst = (*dst)[:0]
-		tee = limitedAppender{dst}
+		tee = accounts.Appender{Dst: dst}
 	}
 	return t.read(n, buf, tee, fn)
 }
 
-// readAccounts reads etc/passwd or etc/group (path p) into accounts.
-func (t *Tree) readAccounts(p string, accounts *accountCapture) error {
+// readAccounts reads etc/passwd or etc/group (path p) into own.
+func (t *Tree) readAccounts(p string, own *accounts.Capture) error {
 	f, err := t.openContent(p)
 	if err != nil {
 		return fmt.Errorf("walking %s: %w", t.Root(), err)
 	}
 	defer f.Close()
-	dst := accounts.target(p)
+	dst := own.Target(p)
 	*dst = (*dst)[:0]
-	if _, err := io.Copy(limitedAppender{dst}, f); err != nil {
+	if _, err := io.Copy(accounts.Appender{Dst: dst}, f); err != nil {
 		return fmt.Errorf("walking %s: %w", t.Root(), err)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ingotfleet/ingot/images/internal/counting"
 	"github.com/ingotfleet/ingot/internal/beneath"
 )
 
@@ -527,12 +528,12 @@ func (t *Tree) read(n *Node, buf []byte, tee io.Writer, fn FileFunc) error {
 	}
 	var size int64
 	if fn != nil {
-		cr := &countingReader{r: io.TeeReader(f, dst)}
+		cr := &counting.Reader{R: io.TeeReader(f, dst)}
 		if err := fn(&n.Entry, cr); err != nil {
-			return fmt.Errorf("walking %s: content of %s: %w", root, displayPath(n.Path), err)
+			return fmt.Errorf("walking %s: content of %s: %w", root, DisplayPath(n.Path), err)
 		}
 		_, err = io.CopyBuffer(io.Discard, cr, buf)
-		size = cr.n
+		size = cr.N
 	} else {
 		size, err = io.CopyBuffer(dst, struct{ io.Reader }{f}, buf)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ingotfleet/ingot/agentclient"
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/rollout/config"
 )
 
 // PusherAgents drives real agents through the pusher's client (mutual
@@ -23,7 +24,7 @@ type PusherAgents struct {
 }
 
 // Status implements Agents.
-func (p *PusherAgents) Status(ctx context.Context, h Host) (AgentStatus, error) {
+func (p *PusherAgents) Status(ctx context.Context, h config.Host) (AgentStatus, error) {
 	s, err := p.Client.Status(ctx, h.Addr)
 	if err != nil {
 		return AgentStatus{}, err
@@ -42,39 +43,39 @@ func (p *PusherAgents) Status(ctx context.Context, h Host) (AgentStatus, error) 
 }
 
 // Sync implements Agents.
-func (p *PusherAgents) Sync(ctx context.Context, h Host, image string) (int64, error) {
+func (p *PusherAgents) Sync(ctx context.Context, h config.Host, image string) (int64, error) {
 	return p.Client.Sync(ctx, h.Addr, api.SyncRequest{Image: image, Stores: p.Stores})
 }
 
 // SyncSlot implements SlotAgents.
-func (p *PusherAgents) SyncSlot(ctx context.Context, h Host, image string) (int64, error) {
+func (p *PusherAgents) SyncSlot(ctx context.Context, h config.Host, image string) (int64, error) {
 	return p.Client.Sync(ctx, h.Addr, api.SyncRequest{Image: image, Stores: p.Stores, Slot: api.SlotInactive, Switch: true})
 }
 
 // RollbackSlot implements SlotAgents.
-func (p *PusherAgents) RollbackSlot(ctx context.Context, h Host) error {
+func (p *PusherAgents) RollbackSlot(ctx context.Context, h config.Host) error {
 	var out struct{}
 	return p.Client.SlotAction(ctx, h.Addr, "rollback", &out)
 }
 
 // Rollback implements Agents.
-func (p *PusherAgents) Rollback(ctx context.Context, h Host) (int64, error) {
+func (p *PusherAgents) Rollback(ctx context.Context, h config.Host) (int64, error) {
 	return p.Client.Rollback(ctx, h.Addr)
 }
 
 // Gates returns the Checker for the policy's health gates: HTTP URLs
 // must answer 2xx, TCP addresses accept, PromQL expressions (asked of
 // the policy's Prometheus) return nothing.
-func Gates(pol *Policy, hc *http.Client) Checker {
+func Gates(pol *config.Policy, hc *http.Client) Checker {
 	if len(pol.Health.Gates) == 0 {
 		return nil
 	}
 	if hc == nil {
 		hc = &http.Client{Timeout: 5 * time.Second}
 	}
-	return func(ctx context.Context, h Host) error {
+	return func(ctx context.Context, h config.Host) error {
 		addr, _, _ := net.SplitHostPort(h.Addr)
-		r := gateVars(h.Name, addr)
+		r := config.GateVars(h.Name, addr)
 		var errs []error
 		for _, g := range pol.Health.Gates {
 			var err error

@@ -10,16 +10,17 @@ import (
 
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/boltstore"
+	"github.com/ingotfleet/ingot/rollout/config"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
 )
 
 func benchPlan(b *testing.B, pol string) *rollout.Plan {
 	b.Helper()
-	in, err := rollout.ParseInventory("inventory.yaml", []byte(simInventory(400, 25)))
+	in, err := config.ParseInventory("inventory.yaml", []byte(simInventory(400, 25)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	po, err := rollout.ParsePolicy("policy.yaml", []byte(pol), in)
+	po, err := config.ParsePolicy("policy.yaml", []byte(pol), in)
 	if err != nil {
 		b.Fatal(err)
 	}

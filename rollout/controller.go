@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/rollout/config"
 )
 
 // AgentStatus is what the controller needs of an agent's status.
@@ -46,22 +47,22 @@ func (as AgentStatus) pusherStatus() api.Status {
 type SlotAgents interface {
 	// SyncSlot starts a sync of the host's inactive slot to image and
 	// the switch to it; it returns the run id.
-	SyncSlot(ctx context.Context, h Host, image string) (int64, error)
+	SyncSlot(ctx context.Context, h config.Host, image string) (int64, error)
 	// RollbackSlot switches the host back to its other slot, on trial.
-	RollbackSlot(ctx context.Context, h Host) error
+	RollbackSlot(ctx context.Context, h config.Host) error
 }
 
 // Agents drives the hosts' agents.
 type Agents interface {
-	Status(ctx context.Context, h Host) (AgentStatus, error)
+	Status(ctx context.Context, h config.Host) (AgentStatus, error)
 	// Sync starts a sync to image and returns the run id.
-	Sync(ctx context.Context, h Host, image string) (int64, error)
+	Sync(ctx context.Context, h config.Host, image string) (int64, error)
 	// Rollback starts a rollback and returns the run id.
-	Rollback(ctx context.Context, h Host) (int64, error)
+	Rollback(ctx context.Context, h config.Host) (int64, error)
 }
 
 // Checker runs a host's health gates once; nil error means healthy.
-type Checker func(ctx context.Context, h Host) error
+type Checker func(ctx context.Context, h config.Host) error
 
 // Event is one line of the audit log: a decision, or what came of one.
 type Event struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/boltstore"
+	"github.com/ingotfleet/ingot/rollout/config"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
 )
 
@@ -37,11 +38,11 @@ func TestMain(m *testing.M) {
 // agents served by the parent at agentsURL.
 func crashChild(dir, agentsURL string) error {
 	ctx := context.Background()
-	inv, err := rollout.LoadInventory(filepath.Join(dir, "inventory.yaml"))
+	inv, err := config.LoadInventory(filepath.Join(dir, "inventory.yaml"))
 	if err != nil {
 		return err
 	}
-	pol, err := rollout.LoadPolicy(filepath.Join(dir, "policy.yaml"), inv)
+	pol, err := config.LoadPolicy(filepath.Join(dir, "policy.yaml"), inv)
 	if err != nil {
 		return err
 	}
@@ -78,11 +79,11 @@ cooldown: 30ms
 `
 	os.WriteFile(filepath.Join(dir, "inventory.yaml"), []byte(inv), 0o644)
 	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(pol), 0o644)
-	in, err := rollout.ParseInventory("inventory.yaml", []byte(inv))
+	in, err := config.ParseInventory("inventory.yaml", []byte(inv))
 	if err != nil {
 		t.Fatal(err)
 	}
-	po, err := rollout.ParsePolicy("policy.yaml", []byte(pol), in)
+	po, err := config.ParsePolicy("policy.yaml", []byte(pol), in)
 	if err != nil {
 		t.Fatal(err)
 	}

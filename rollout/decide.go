@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ingotfleet/ingot/rollout/config"
 )
 
 // Phase is where a host stands in a rollout.
@@ -125,21 +127,34 @@ type Decision struct {
 // Stage 0 holds the canary colos' hosts (empty without canary colos);
 // stages 1.. are the waves.
 type Plan struct {
-	Inv    *Inventory
-	Pol    *Policy
+	Inv    *config.Inventory
+	Pol    *config.Policy
 	Stages [][]string
 	Bake   []time.Duration
 	stage  map[string]int
 	size   map[string]int // set -> hosts
 }
 
+// LoadPlan reads an inventory and a policy file and makes their plan.
+func LoadPlan(inventoryFile, policyFile string) (*Plan, error) {
+	inv, err := config.LoadInventory(inventoryFile)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := config.LoadPolicy(policyFile, inv)
+	if err != nil {
+		return nil, err
+	}
+	return NewPlan(inv, pol), nil
+}
+
 // NewPlan splits the inventory into stages by the policy.
-func NewPlan(inv *Inventory, pol *Policy) *Plan {
+func NewPlan(inv *config.Inventory, pol *config.Policy) *Plan {
 	pl := &Plan{Inv: inv, Pol: pol, stage: map[string]int{}, size: map[string]int{}}
 	for _, s := range inv.SetNames() {
 		pl.size[s] = len(inv.SetHosts(s))
 	}
-	var canary, rest []Host
+	var canary, rest []config.Host
 	for _, h := range inv.Hosts {
 		if slices.Contains(pol.Canary.Colos, h.Colo) {
 			canary = append(canary, h)
@@ -162,7 +177,7 @@ func NewPlan(inv *Inventory, pol *Policy) *Plan {
 	})
 	done := 0
 	for _, w := range pol.Waves {
-		n, _ := parseWave(w.Size, len(rest))
+		n, _ := config.ParseWave(w.Size, len(rest))
 		if n < 0 { // 1 per set
 			n = len(idx)
 		}
@@ -178,7 +193,7 @@ func NewPlan(inv *Inventory, pol *Policy) *Plan {
 	return pl
 }
 
-func (pl *Plan) add(hs []Host, bake time.Duration) {
+func (pl *Plan) add(hs []config.Host, bake time.Duration) {
 	var names []string
 	for _, h := range hs {
 		pl.stage[h.Name] = len(pl.Stages)
@@ -356,7 +371,7 @@ func (d *deciding) startOrWait(stage int, stop string) {
 // waitReason is why pending host n (h) must wait ("" if it may start now),
 // the first of: the rollout stopped, a set frozen or outside its window,
 // indicators down or against the host, a slot held outside, no budget.
-func (d *deciding) waitReason(n string, h Host, stop string) string {
+func (d *deciding) waitReason(n string, h config.Host, stop string) string {
 	if stop != "" {
 		return stop
 	}
@@ -381,7 +396,7 @@ func (d *deciding) waitReason(n string, h Host, stop string) string {
 	return d.pl.full(d.out.Used, h)
 }
 
-func frozen(st *State, h Host) string {
+func frozen(st *State, h config.Host) string {
 	for _, s := range h.Sets {
 		if _, ok := st.Frozen[s]; ok {
 			return s
@@ -390,7 +405,7 @@ func frozen(st *State, h Host) string {
 	return ""
 }
 
-func closed(pol *Policy, h Host, now time.Time) string {
+func closed(pol *config.Policy, h config.Host, now time.Time) string {
 	for _, s := range h.Sets {
 		if !pol.Open(s, now) {
 			return s
@@ -399,7 +414,7 @@ func closed(pol *Policy, h Host, now time.Time) string {
 	return ""
 }
 
-func (pl *Plan) full(used map[string]int, h Host) string {
+func (pl *Plan) full(used map[string]int, h config.Host) string {
 	var full []string
 	for _, s := range h.Sets {
 		if m := pl.Budget(s); used[s]+1 > m {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ingotfleet/ingot/rollout/config"
 )
 
 const decideInventory = `hosts:
@@ -28,10 +30,19 @@ cooldown: 1m
 failures: {limit: 1}
 `
 
+func mustInventory(t *testing.T, s string) *config.Inventory {
+	t.Helper()
+	inv, err := config.ParseInventory("inv.yaml", []byte(s))
+	if err != nil {
+		t.Fatalf("ParseInventory: %v", err)
+	}
+	return inv
+}
+
 func testPlan(t *testing.T) *Plan {
 	t.Helper()
 	inv := mustInventory(t, decideInventory)
-	pol, err := ParsePolicy("pol.yaml", []byte(decidePolicy), inv)
+	pol, err := config.ParsePolicy("pol.yaml", []byte(decidePolicy), inv)
 	if err != nil {
 		t.Fatal(err)
 	}

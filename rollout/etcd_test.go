@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/rollout"
+	"github.com/ingotfleet/ingot/rollout/config"
 	"github.com/ingotfleet/ingot/rollout/etcdstore"
 	"github.com/ingotfleet/ingot/rollout/etcdstore/etcdtest"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
@@ -30,11 +31,11 @@ func TestTwoControllersOnEtcd(t *testing.T) {
 		return s
 	}
 	sa, sb := open(proxy.Endpoint(), "a"), open(srv.Endpoint(), "b")
-	in, err := rollout.ParseInventory("inventory.yaml", []byte(simInventory(10, 20)))
+	in, err := config.ParseInventory("inventory.yaml", []byte(simInventory(10, 20)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	po, err := rollout.ParsePolicy("policy.yaml", []byte(`
+	po, err := config.ParsePolicy("policy.yaml", []byte(`
 interval: 30ms
 canary: {colos: [c0], bake: 50ms}
 max_unavailable: 10%

@@ -21,6 +21,7 @@ import (
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/rollout"
+	"github.com/ingotfleet/ingot/rollout/config"
 	"github.com/ingotfleet/ingot/rollout/promtest"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
 )
@@ -33,22 +34,22 @@ type mixedAgents struct {
 	is   map[string]bool
 }
 
-func (m *mixedAgents) pick(h rollout.Host) rollout.Agents {
+func (m *mixedAgents) pick(h config.Host) rollout.Agents {
 	if m.is[h.Name] {
 		return m.real
 	}
 	return m.fake
 }
 
-func (m *mixedAgents) Status(ctx context.Context, h rollout.Host) (rollout.AgentStatus, error) {
+func (m *mixedAgents) Status(ctx context.Context, h config.Host) (rollout.AgentStatus, error) {
 	return m.pick(h).Status(ctx, h)
 }
 
-func (m *mixedAgents) Sync(ctx context.Context, h rollout.Host, image string) (int64, error) {
+func (m *mixedAgents) Sync(ctx context.Context, h config.Host, image string) (int64, error) {
 	return m.pick(h).Sync(ctx, h, image)
 }
 
-func (m *mixedAgents) Rollback(ctx context.Context, h rollout.Host) (int64, error) {
+func (m *mixedAgents) Rollback(ctx context.Context, h config.Host) (int64, error) {
 	return m.pick(h).Rollback(ctx, h)
 }
 
@@ -116,7 +117,7 @@ func TestFleetSimulationRealAgents(t *testing.T) {
 
 	stack := promtest.Start(t, indicatorRules)
 	stack.Exporter.Set(series(blocked, rollout.Blocked), 1)
-	src := &rollout.AlertSource{Sources: rollout.IndicatorSources{Prometheus: stack.PrometheusURL(), Alertmanager: stack.AlertmanagerURL(),
+	src := &rollout.AlertSource{Sources: config.IndicatorSources{Prometheus: stack.PrometheusURL(), Alertmanager: stack.AlertmanagerURL(),
 		KindKey: "ingot_indicator", HostLabel: "host", Timeout: 2 * time.Second}}
 	for len(src.Read(ctx).Hosts[blocked]) == 0 {
 		time.Sleep(100 * time.Millisecond)

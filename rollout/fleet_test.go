@@ -11,6 +11,7 @@ import (
 
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/boltstore"
+	"github.com/ingotfleet/ingot/rollout/config"
 	"github.com/ingotfleet/ingot/rollout/promtest"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
 )
@@ -50,11 +51,11 @@ type simWorld struct {
 
 func startSim(t *testing.T, inv, pol string, ind func(context.Context) rollout.Indicators) *simWorld {
 	t.Helper()
-	in, err := rollout.ParseInventory("inventory.yaml", []byte(inv))
+	in, err := config.ParseInventory("inventory.yaml", []byte(inv))
 	if err != nil {
 		t.Fatal(err)
 	}
-	po, err := rollout.ParsePolicy("policy.yaml", []byte(pol), in)
+	po, err := config.ParsePolicy("policy.yaml", []byte(pol), in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func TestFleetSimulation(t *testing.T) {
 	ex.Set(series(silenced, rollout.Blocked), 1)
 	ex.Set(series(unavail, rollout.Unavailable), 1)
 	stack.Silence("host", silenced)
-	src := &rollout.AlertSource{Sources: rollout.IndicatorSources{Prometheus: stack.PrometheusURL(), Alertmanager: stack.AlertmanagerURL(),
+	src := &rollout.AlertSource{Sources: config.IndicatorSources{Prometheus: stack.PrometheusURL(), Alertmanager: stack.AlertmanagerURL(),
 		KindKey: "ingot_indicator", HostLabel: "host", Timeout: 2 * time.Second}}
 	ctx := context.Background()
 	for { // Prometheus fires, Alertmanager holds the silenced one

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/ingotfleet/ingot/rollout/config"
 )
 
 // AlertSource reads indicators from Prometheus (/api/v1/alerts) and
@@ -17,7 +19,7 @@ import (
 // Prometheus alerts that Alertmanager holds silenced or inhibited. A
 // source that cannot be read makes every host Blocked (Indicators.Down).
 type AlertSource struct {
-	Sources IndicatorSources
+	Sources config.IndicatorSources
 	HTTP    *http.Client
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/rollout"
+	"github.com/ingotfleet/ingot/rollout/config"
 	"github.com/ingotfleet/ingot/rollout/promtest"
 )
 
@@ -37,7 +38,7 @@ func TestAlertSourceReal(t *testing.T) {
 	ex.Set(series("h4", rollout.MaintenanceRequired), 1)
 	ex.Set(series("h5", rollout.Blocked), 0)
 	stack.Silence("host", "h3")
-	src := &rollout.AlertSource{Sources: rollout.IndicatorSources{
+	src := &rollout.AlertSource{Sources: config.IndicatorSources{
 		Prometheus: stack.PrometheusURL(), Alertmanager: stack.AlertmanagerURL(),
 		KindKey: "ingot_indicator", HostLabel: "host", Timeout: 5 * time.Second}}
 	ctx := context.Background()
@@ -80,7 +81,7 @@ func TestAlertSourceReal(t *testing.T) {
 	if ind := src.Read(ctx); ind.Down == "" {
 		t.Fatalf("Prometheus stopped but the indicators are not down: %+v", ind)
 	}
-	amOnly := &rollout.AlertSource{Sources: rollout.IndicatorSources{Alertmanager: stack.AlertmanagerURL(), KindKey: "ingot_indicator", HostLabel: "host", Timeout: time.Second}}
+	amOnly := &rollout.AlertSource{Sources: config.IndicatorSources{Alertmanager: stack.AlertmanagerURL(), KindKey: "ingot_indicator", HostLabel: "host", Timeout: time.Second}}
 	if ind := amOnly.Read(ctx); ind.Down != "" || len(ind.Hosts["h3"]) != 0 || len(ind.Hosts["h1"]) != 1 || ind.Hosts["h1"][0].Source != "alertmanager alert IngotIndicator" {
 		t.Fatalf("Alertmanager alone: %+v", ind)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/ingotfleet/ingot/rollout"
 	"github.com/ingotfleet/ingot/rollout/api"
 	"github.com/ingotfleet/ingot/rollout/boltstore"
+	"github.com/ingotfleet/ingot/rollout/config"
 	"github.com/ingotfleet/ingot/rollout/rollouttest"
 )
 
@@ -265,11 +266,11 @@ func getJSON(t *testing.T, hc *http.Client, url string, out any) {
 // of image on it.
 func beginRollout(ctx context.Context, t *testing.T, inv, pol, image string) (*rollout.Plan, *boltstore.Store) {
 	t.Helper()
-	in, err := rollout.ParseInventory("inventory.yaml", []byte(inv))
+	in, err := config.ParseInventory("inventory.yaml", []byte(inv))
 	if err != nil {
 		t.Fatal(err)
 	}
-	po, err := rollout.ParsePolicy("policy.yaml", []byte(pol), in)
+	po, err := config.ParsePolicy("policy.yaml", []byte(pol), in)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/rollout/config"
 )
 
 // A host's work, once Tick has started it: the sync (in place or through
@@ -26,7 +27,7 @@ func (c *Controller) work(ctx context.Context, name string) {
 	if hs.Phase == Syncing {
 		var note string
 		var err error
-		if c.Plan.Pol.Mode == ModeSlot {
+		if c.Plan.Pol.Mode == config.ModeSlot {
 			note, err = c.syncSlot(ctx, h, hs, image)
 		} else {
 			err = c.sync(ctx, h, hs, image)
@@ -62,7 +63,7 @@ func (c *Controller) work(ctx context.Context, name string) {
 }
 
 // status polls an agent until it answers or the health deadline passes.
-func (c *Controller) status(ctx context.Context, h Host, deadline time.Time) (AgentStatus, error) {
+func (c *Controller) status(ctx context.Context, h config.Host, deadline time.Time) (AgentStatus, error) {
 	for {
 		as, err := c.Agents.Status(ctx, h)
 		if err == nil || c.now().After(deadline) || ctx.Err() != nil {
@@ -77,7 +78,7 @@ func (c *Controller) status(ctx context.Context, h Host, deadline time.Time) (Ag
 // sync makes sure the agent ran exactly one sync for this step and
 // waits for its result. A request that reached the agent before a
 // controller crash shows as a run id above Base and is not sent again.
-func (c *Controller) sync(ctx context.Context, h Host, hs HostState, image string) error {
+func (c *Controller) sync(ctx context.Context, h config.Host, hs HostState, image string) error {
 	deadline := c.now().Add(c.Plan.Pol.Health.Deadline)
 	as, err := c.status(ctx, h, deadline)
 	if err != nil {
@@ -121,7 +122,7 @@ func (c *Controller) sync(ctx context.Context, h Host, hs HostState, image strin
 // request that reached the agent before a controller crash shows as a
 // run id above Base or a switch counter above SlotBase and is not sent
 // again.
-func (c *Controller) syncSlot(ctx context.Context, h Host, hs HostState, image string) (string, error) {
+func (c *Controller) syncSlot(ctx context.Context, h config.Host, hs HostState, image string) (string, error) {
 	sa, ok := c.Agents.(SlotAgents)
 	if !ok {
 		return "", errors.New("these agents cannot do slot syncs")
@@ -165,7 +166,7 @@ func (c *Controller) syncSlot(ctx context.Context, h Host, hs HostState, image s
 }
 
 // check runs the health gates until they pass or the deadline passes.
-func (c *Controller) check(ctx context.Context, h Host) error {
+func (c *Controller) check(ctx context.Context, h config.Host) error {
 	if c.Health == nil {
 		return nil
 	}
@@ -184,7 +185,7 @@ func (c *Controller) check(ctx context.Context, h Host) error {
 	}
 }
 
-func (c *Controller) fail(ctx context.Context, h Host, cause error) {
+func (c *Controller) fail(ctx context.Context, h config.Host, cause error) {
 	halted := ""
 	err := c.transition(ctx, h.Name, func(st *State, hs *HostState) bool {
 		hs.Phase, hs.Since, hs.Error = Failed, c.now(), cause.Error()
@@ -213,7 +214,7 @@ func (c *Controller) fail(ctx context.Context, h Host, cause error) {
 		return
 	}
 	reason := "rolled back"
-	if c.Plan.Pol.Mode == ModeSlot {
+	if c.Plan.Pol.Mode == config.ModeSlot {
 		reason = c.rollbackSlot(ctx, h)
 		if ctx.Err() != nil {
 			return
@@ -248,7 +249,7 @@ func (c *Controller) fail(ctx context.Context, h Host, cause error) {
 // committed, then the rollout's health gates failed), and waits for that
 // boot to settle. A
 // host whose sync or trial failed is on its old slot already.
-func (c *Controller) rollbackSlot(ctx context.Context, h Host) string {
+func (c *Controller) rollbackSlot(ctx context.Context, h config.Host) string {
 	_, image := c.hostState(h.Name)
 	sa, ok := c.Agents.(SlotAgents)
 	if !ok {

@@ -19,6 +19,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/sandbox"
 	"github.com/ingotfleet/ingot/builder/spec"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/images/store"
 )
 
@@ -208,7 +209,7 @@ func (b *ImageBase) Extract(ctx context.Context, dir string) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	eerr := b.Store.Export(ctx, b.Digest, pw, images.CompressNone)
+	eerr := b.Store.Export(ctx, b.Digest, pw, compression.None)
 	pw.CloseWithError(eerr)
 	werr := cmd.Wait()
 	pr.Close()

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ingotfleet/ingot/builder/rpm2deb/provides"
 	"github.com/ingotfleet/ingot/builder/sandbox"
-	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
@@ -46,7 +46,7 @@ func imageRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(st.Export(ctx, d, pw, images.CompressNone)) }()
+	go func() { pw.CloseWithError(st.Export(ctx, d, pw, compression.None)) }()
 	cmd := exec.Command("tar", "--extract", "--directory", dst, "--preserve-permissions", "--same-owner",
 		"--numeric-owner", "--xattrs", "--xattrs-include=*")
 	cmd.Stdin = pr

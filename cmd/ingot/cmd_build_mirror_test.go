@@ -18,6 +18,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/normalize"
 	"github.com/ingotfleet/ingot/builder/spec"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/imagetar"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -228,7 +229,7 @@ func readManifest(t *testing.T, tarPath string) *images.Manifest {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	m, err := images.ReadTar(context.Background(), f, images.TarOptions{Name: tarPath}, nil)
+	m, err := imagetar.Read(context.Background(), f, imagetar.Options{Name: tarPath}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/imagetar"
 	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
@@ -68,7 +69,7 @@ func TestWriteTarOrderIsGNUSortName(t *testing.T) {
 		t.Fatal(err)
 	}
 	var in bytes.Buffer
-	if err := images.WriteTar(ctx, &in, m, images.DirOpener(root)); err != nil {
+	if err := imagetar.Write(ctx, &in, m, images.DirOpener(root)); err != nil {
 		t.Fatal(err)
 	}
 	sdir := filepath.Join(work, "store")

@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/imagetar"
 	"github.com/ingotfleet/ingot/images/store/backend"
 	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/testenv"
@@ -397,7 +398,7 @@ func TestImageImportHostile(t *testing.T) {
 }
 
 // The round trip on a real Debian root: import of mmdebstrap's tar then
-// export equals images.WriteTar of the extracted tree byte for byte; the
+// export equals imagetar.Write of the extracted tree byte for byte; the
 // mtree form passes NetBSD mtree against that tree; verify --root agrees.
 func TestImageDebianRoundTrip(t *testing.T) {
 	testenv.RequireRoot(t)
@@ -428,7 +429,7 @@ func TestImageDebianRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want bytes.Buffer
-	if err := images.WriteTar(ctx, &want, m, images.DirOpener(root)); err != nil {
+	if err := imagetar.Write(ctx, &want, m, images.DirOpener(root)); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want.Bytes()) {
@@ -481,7 +482,7 @@ func TestImageVerifyRoot(t *testing.T) {
 	}
 	tarPath := filepath.Join(work, "root.tar")
 	f, _ := os.Create(tarPath)
-	if err := images.WriteTar(ctx, f, m, images.DirOpener(root)); err != nil {
+	if err := imagetar.Write(ctx, f, m, images.DirOpener(root)); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/imagetar"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/testenv"
@@ -143,7 +144,7 @@ func importVerifyTree(t *testing.T, work, sdir string) images.Digest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := images.WriteTar(ctx, f, m, images.DirOpener(src)); err != nil {
+	if err := imagetar.Write(ctx, f, m, images.DirOpener(src)); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {

@@ -4,5 +4,6 @@
 // A decompressor reads every gzip member or zstd frame and accepts zero
 // padding after the last (bsdtar pads to whole records); anything else
 // after the stream is ErrTrailingGarbage. A compressor's output depends
-// only on its input. Package images re-exports these names.
+// only on its input. imagetar reads and writes through it; callers
+// choose a Compression for store.Export and builder.Finish here.
 package compression

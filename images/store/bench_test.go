@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -59,7 +59,7 @@ func BenchmarkExportDebian(b *testing.B) {
 	b.SetBytes(fi.Size())
 	b.ResetTimer()
 	for b.Loop() {
-		if err := s.Export(context.Background(), d, io.Discard, images.CompressZstd); err != nil {
+		if err := s.Export(context.Background(), d, io.Discard, compression.Zstd); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
+	"github.com/ingotfleet/ingot/images/imagetar"
 )
 
 // ImportOptions tunes Import.
@@ -19,7 +21,7 @@ type ImportOptions struct {
 }
 
 // Import reads a tar stream (plain, gzip or zstd) into the store and
-// returns the image digest. The tar is checked by images.ReadTar: hostile
+// returns the image digest. The tar is checked by imagetar.Read: hostile
 // entries are refused with an error naming them, and nothing is written
 // outside the store (refused input can leave unreferenced objects inside
 // it, which are harmless).
@@ -35,7 +37,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (im
 	files := 0
 	// The putter hashes every file as it cuts it: ReadTar does not hash
 	// it again (FnHashes).
-	m, err := images.ReadTar(p.ctx, r, images.TarOptions{Name: opts.Name, FnHashes: true}, func(e *images.Entry, content io.Reader) error {
+	m, err := imagetar.Read(p.ctx, r, imagetar.Options{Name: opts.Name, FnHashes: true}, func(e *images.Entry, content io.Reader) error {
 		sha, _, chunks, err := p.putFile(content)
 		if err != nil {
 			return fmt.Errorf("storing %s: %w", images.Escape(e.Path), err)
@@ -68,19 +70,19 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (im
 	return s.putManifest(ctx, m, lists)
 }
 
-// Export writes image d as a deterministic tar (images.WriteTar) to w,
+// Export writes image d as a deterministic tar (imagetar.Write) to w,
 // compressed as c. Every byte is verified on the way out.
-func (s *Store) Export(ctx context.Context, d images.Digest, w io.Writer, c images.Compression) error {
+func (s *Store) Export(ctx context.Context, d images.Digest, w io.Writer, c compression.Compression) error {
 	m, err := s.Manifest(ctx, d)
 	if err != nil {
 		return err
 	}
-	cw, err := images.NewCompressor(w, c)
+	cw, err := compression.NewCompressor(w, c)
 	if err != nil {
 		return err
 	}
 	pf := s.newPrefetcher(ctx, m)
-	err = images.WriteTar(ctx, cw, m, pf.open)
+	err = imagetar.Write(ctx, cw, m, pf.open)
 	pf.close()
 	if cerr := cw.Close(); err == nil {
 		err = cerr

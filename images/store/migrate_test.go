@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/images/store/backend"
 )
 
@@ -69,7 +70,7 @@ func exportOf(t *testing.T, dir string, ref string) (images.Digest, []byte) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := s.Export(ctx, d, &buf, images.CompressZstd); err != nil {
+	if err := s.Export(ctx, d, &buf, compression.Zstd); err != nil {
 		t.Fatal(err)
 	}
 	return d, buf.Bytes()

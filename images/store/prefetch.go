@@ -40,7 +40,7 @@ type prefetcher struct {
 }
 
 // newPrefetcher starts fetching the content of every non-empty regular
-// file of m, in manifest order: the order images.WriteTar opens them.
+// file of m, in manifest order: the order imagetar.Write opens them.
 func (s *Store) newPrefetcher(ctx context.Context, m *images.Manifest) *prefetcher {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &prefetcher{s: s, ctx: ctx, cancel: cancel, order: make(chan *fetched, 1024), budget: prefetchBytes}
@@ -132,7 +132,7 @@ func (p *prefetcher) open(ctx context.Context, e *images.Entry) (io.ReadCloser, 
 }
 
 // verifiedReader holds content readAll has checked against its sha256
-// (images.VerifiedContent): WriteTar does not hash it a second time.
+// (imagetar.VerifiedContent): WriteTar does not hash it a second time.
 type verifiedReader struct {
 	*bytes.Reader
 	sha images.Digest

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/images/store/backend"
 	"github.com/ingotfleet/ingot/images/store/chunks"
 )
@@ -200,7 +201,7 @@ func TestExportRefusesDamage(t *testing.T) {
 			if err := os.WriteFile(p, s.encoder().EncodeAll(bad, nil), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			err = s.Export(ctx, d, io.Discard, images.CompressZstd)
+			err = s.Export(ctx, d, io.Discard, compression.Zstd)
 			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "./"+tt.path) {
 				t.Fatalf("Export = %v, want ErrCorrupt naming ./%s", err, tt.path)
 			}

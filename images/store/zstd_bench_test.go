@@ -98,7 +98,7 @@ func BenchmarkZstdObjects(b *testing.B) {
 	}
 }
 
-// BenchmarkZstdStream compresses the reference tar as images.NewCompressor
+// BenchmarkZstdStream compresses the reference tar as compression.NewCompressor
 // does (SpeedDefault, 2 goroutines) and with other stream settings.
 func BenchmarkZstdStream(b *testing.B) {
 	data, err := os.ReadFile(testenv.DebianRootTar(b))

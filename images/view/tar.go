@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/imagetar"
 )
 
 // Tar is an image in a tar file (plain, gzip or zstd). The contents of
@@ -34,7 +35,7 @@ func OpenTar(ctx context.Context, name string, keep func(path string) bool) (*Ta
 	}
 	defer f.Close()
 	var kept int
-	s.m, err = images.ReadTar(ctx, f, images.TarOptions{Name: name}, func(e *images.Entry, r io.Reader) error {
+	s.m, err = imagetar.Read(ctx, f, imagetar.Options{Name: name}, func(e *images.Entry, r io.Reader) error {
 		if keep == nil || !keep(e.Path) {
 			return nil
 		}
@@ -106,7 +107,7 @@ func (s *Tar) ReadFiles(ctx context.Context, paths []string, fn func(string, io.
 	}
 	defer f.Close()
 	var buf bytes.Buffer // reused: most files of a wanted size are not wanted
-	_, err = images.ReadTar(ctx, f, images.TarOptions{Name: s.file}, func(e *images.Entry, r io.Reader) error {
+	_, err = imagetar.Read(ctx, f, imagetar.Options{Name: s.file}, func(e *images.Entry, r io.Reader) error {
 		if !sizes[e.Size] {
 			return nil
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/imagetar"
 	"github.com/ingotfleet/ingot/images/view"
 )
 
@@ -130,7 +131,7 @@ func TestTarAndDir(t *testing.T) {
 	dir := t.TempDir()
 	tarPath := filepath.Join(dir, "img.tar")
 	var buf bytes.Buffer
-	err := images.WriteTar(ctx, &buf, img.M, func(_ context.Context, e *images.Entry) (io.ReadCloser, error) {
+	err := imagetar.Write(ctx, &buf, img.M, func(_ context.Context, e *images.Entry) (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(img.Files[e.Path])), nil
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/images/store/backend"
 )
@@ -28,7 +29,7 @@ func (a *App) OpenStore(opts ...store.Option) (*store.Store, error) {
 
 // isTarPath tells a REF that names a tar file from a digest or name:tag.
 func IsTarPath(ref string) bool {
-	if strings.Contains(ref, "/") || images.CompressionFromName(ref) != images.CompressNone {
+	if strings.Contains(ref, "/") || compression.CompressionFromName(ref) != compression.None {
 		return true
 	}
 	return strings.HasSuffix(ref, ".tar")

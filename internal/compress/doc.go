@@ -3,7 +3,7 @@
 // header cannot make a decoder allocate without bound. It is the one place
 // that knows the formats' window and dictionary headers.
 //
-// Image tars (images.NewDecompressor) keep their own reader: it reads
+// Image tars (compression.NewDecompressor) keep their own reader: it reads
 // gzip members and zstd frames one by one to stop at the tar's zero
 // padding, which no caller here needs.
 package compress

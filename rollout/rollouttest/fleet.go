@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ingotfleet/ingot/rollout"
+	"github.com/ingotfleet/ingot/rollout/config"
 )
 
 // Agent is one fake agent's state.
@@ -38,7 +39,7 @@ type Fleet struct {
 }
 
 // NewFleet returns agents for hosts, all at image.
-func NewFleet(hosts []rollout.Host, image string, delay time.Duration) *Fleet {
+func NewFleet(hosts []config.Host, image string, delay time.Duration) *Fleet {
 	f := &Fleet{Delay: delay, a: map[string]*Agent{}}
 	for _, h := range hosts {
 		f.a[h.Name] = &Agent{Image: image, LastOK: true}
@@ -65,7 +66,7 @@ func (f *Fleet) Agent(host string) Agent {
 var errUnreachable = errors.New("connection refused (fake)")
 
 // Status implements rollout.Agents.
-func (f *Fleet) Status(_ context.Context, h rollout.Host) (rollout.AgentStatus, error) {
+func (f *Fleet) Status(_ context.Context, h config.Host) (rollout.AgentStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a := f.a[h.Name]
@@ -75,7 +76,7 @@ func (f *Fleet) Status(_ context.Context, h rollout.Host) (rollout.AgentStatus, 
 	return rollout.AgentStatus{Image: a.Image, Syncing: a.Syncing, RunID: a.RunID, LastID: a.LastID, LastOK: a.LastOK, LastErr: a.LastErr}, nil
 }
 
-func (f *Fleet) run(h rollout.Host, fn func(a *Agent)) (int64, error) {
+func (f *Fleet) run(h config.Host, fn func(a *Agent)) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a := f.a[h.Name]
@@ -98,7 +99,7 @@ func (f *Fleet) run(h rollout.Host, fn func(a *Agent)) (int64, error) {
 }
 
 // Sync implements rollout.Agents.
-func (f *Fleet) Sync(_ context.Context, h rollout.Host, image string) (int64, error) {
+func (f *Fleet) Sync(_ context.Context, h config.Host, image string) (int64, error) {
 	f.mu.Lock()
 	if a := f.a[h.Name]; a != nil && !a.Unreachable && !a.Syncing {
 		a.Syncs = append(a.Syncs, image)
@@ -114,7 +115,7 @@ func (f *Fleet) Sync(_ context.Context, h rollout.Host, image string) (int64, er
 }
 
 // Rollback implements rollout.Agents.
-func (f *Fleet) Rollback(_ context.Context, h rollout.Host) (int64, error) {
+func (f *Fleet) Rollback(_ context.Context, h config.Host) (int64, error) {
 	return f.run(h, func(a *Agent) {
 		a.Rollbacks++
 		if a.Previous != "" {
@@ -125,7 +126,7 @@ func (f *Fleet) Rollback(_ context.Context, h rollout.Host) (int64, error) {
 }
 
 // Health is a rollout.Checker: it fails for agents with BadHealth.
-func (f *Fleet) Health(_ context.Context, h rollout.Host) error {
+func (f *Fleet) Health(_ context.Context, h config.Host) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.a[h.Name].BadHealth {
@@ -162,7 +163,7 @@ func ParseEvents(b []byte) ([]rollout.Event, error) { return rollout.ParseAudit(
 // GET /HOST/status, POST /HOST/sync?image=I, POST /HOST/rollback.
 func (f *Fleet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	host, op, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	h := rollout.Host{Name: host}
+	h := config.Host{Name: host}
 	var v any
 	var err error
 	switch op {
@@ -204,19 +205,19 @@ func (c HTTPAgents) call(ctx context.Context, method, path string, out any) erro
 }
 
 // Status implements rollout.Agents.
-func (c HTTPAgents) Status(ctx context.Context, h rollout.Host) (rollout.AgentStatus, error) {
+func (c HTTPAgents) Status(ctx context.Context, h config.Host) (rollout.AgentStatus, error) {
 	var s rollout.AgentStatus
 	return s, c.call(ctx, http.MethodGet, "/"+h.Name+"/status", &s)
 }
 
 // Sync implements rollout.Agents.
-func (c HTTPAgents) Sync(ctx context.Context, h rollout.Host, image string) (int64, error) {
+func (c HTTPAgents) Sync(ctx context.Context, h config.Host, image string) (int64, error) {
 	var id int64
 	return id, c.call(ctx, http.MethodPost, "/"+h.Name+"/sync?image="+url.QueryEscape(image), &id)
 }
 
 // Rollback implements rollout.Agents.
-func (c HTTPAgents) Rollback(ctx context.Context, h rollout.Host) (int64, error) {
+func (c HTTPAgents) Rollback(ctx context.Context, h config.Host) (int64, error) {
 	var id int64
 	return id, c.call(ctx, http.MethodPost, "/"+h.Name+"/rollback", &id)
 }

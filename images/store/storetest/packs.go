@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/images/store"
 )
 
@@ -78,12 +79,12 @@ func testPacks(t *testing.T, seed, b store.Backend) {
 		t.Fatal(err)
 	}
 	var want bytes.Buffer
-	if err := w.Export(ctx, d, &want, images.CompressNone); err != nil {
+	if err := w.Export(ctx, d, &want, compression.None); err != nil {
 		t.Fatal(err)
 	}
 	export := func() ([]byte, error) {
 		var got bytes.Buffer
-		err := store.New(b).Export(ctx, d, &got, images.CompressNone)
+		err := store.New(b).Export(ctx, d, &got, compression.None)
 		return got.Bytes(), err
 	}
 	if got, err := export(); err != nil || !bytes.Equal(got, want.Bytes()) {

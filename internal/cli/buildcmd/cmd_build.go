@@ -17,6 +17,7 @@ import (
 	"github.com/ingotfleet/ingot/builder"
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/internal/cli"
@@ -154,7 +155,7 @@ func buildImage(ctx context.Context, a *cli.App, o BuildOptions, p *builder.Prep
 	if tarFile != nil {
 		tarOut = tarFile
 	}
-	img, err := builder.Finish(ctx, r, p.Input, meta, st, tarOut, images.CompressionFromName(o.Output), prog.show)
+	img, err := builder.Finish(ctx, r, p.Input, meta, st, tarOut, compression.CompressionFromName(o.Output), prog.show)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/ingotfleet/ingot/builder"
 	"github.com/ingotfleet/ingot/builder/debrepo"
-	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/cli"
 )
@@ -50,7 +50,7 @@ func demoBuild(ctx context.Context, d *cli.Demo) error {
 	}
 	meta := builder.Meta{Name: "demo", Tag: "latest", IngotVersion: cli.Version(), SpecSHA256: p.SpecSHA256,
 		LockSHA256: p.LockSHA256, DownloadURL: builder.DownloadURLs(p.Lock)}
-	img, err := builder.Finish(ctx, r, p.Input, meta, d.Store, nil, images.CompressNone, prog.show)
+	img, err := builder.Finish(ctx, r, p.Input, meta, d.Store, nil, compression.None, prog.show)
 	if err != nil {
 		return err
 	}

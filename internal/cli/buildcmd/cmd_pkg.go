@@ -15,7 +15,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/debrepo"
 	"github.com/ingotfleet/ingot/builder/pkgbuild"
 	"github.com/ingotfleet/ingot/builder/spec"
-	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/internal/cli"
@@ -302,7 +302,7 @@ func pkgSource(ctx context.Context, o PkgBuildOptions, source, cacheDir string, 
 // read from is returned too, to be closed after the build.
 func pkgBase(ctx context.Context, a *cli.App, ref string) (*pkgbuild.Base, *store.Store, error) {
 	if fi, err := os.Stat(ref); err == nil && fi.Mode().IsRegular() && !strings.HasSuffix(ref, ".tar") &&
-		images.CompressionFromName(ref) == images.CompressNone {
+		compression.CompressionFromName(ref) == compression.None {
 		s, err := spec.Load(ref)
 		if err != nil {
 			return nil, nil, err

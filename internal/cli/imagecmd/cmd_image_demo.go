@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
+	"github.com/ingotfleet/ingot/images/imagetar"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/cli"
 )
@@ -85,7 +87,7 @@ func demoImport(ctx context.Context, d *cli.Demo) error {
 	if err != nil {
 		return err
 	}
-	err = images.WriteTar(ctx, f, m, images.DirOpener(d.Root))
+	err = imagetar.Write(ctx, f, m, images.DirOpener(d.Root))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -119,7 +121,7 @@ func demoRoundTrip(ctx context.Context, d *cli.Demo) error {
 	if err != nil {
 		return err
 	}
-	err = d.Store.Export(ctx, d.Digest, f, images.CompressZstd)
+	err = d.Store.Export(ctx, d.Digest, f, compression.Zstd)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/internal/cli"
 )
@@ -36,14 +36,14 @@ appears only when complete.`,
 	return cmd
 }
 
-func parseCompression(s string) (images.Compression, error) {
+func parseCompression(s string) (compression.Compression, error) {
 	switch s {
 	case "none":
-		return images.CompressNone, nil
+		return compression.None, nil
 	case "gzip", "gz":
-		return images.CompressGzip, nil
+		return compression.Gzip, nil
 	case "zstd", "zst":
-		return images.CompressZstd, nil
+		return compression.Zstd, nil
 	}
 	return 0, fmt.Errorf("--compression %q: want none, gzip or zstd", s)
 }
@@ -53,9 +53,9 @@ func runImageExport(cmd *cobra.Command, a *cli.App, o imageExportOptions, ref st
 	if o.output == "" {
 		return cli.UsageError{Err: fmt.Errorf("export: -o FILE is required (\"-o -\" for standard output)")}
 	}
-	c := images.CompressNone
+	c := compression.None
 	if o.output != "-" {
-		c = images.CompressionFromName(o.output)
+		c = compression.CompressionFromName(o.output)
 	}
 	if o.compression != "" {
 		if c, err = parseCompression(o.compression); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/ingotfleet/ingot/differ"
 	"github.com/ingotfleet/ingot/differ/review"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/imagetar"
 	"github.com/ingotfleet/ingot/images/view"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/internal/cli"
@@ -79,7 +80,7 @@ func runReview(ctx context.Context, a *cli.App, o *ReviewOptions, deb string) er
 			return err
 		}
 		defer func() { _ = os.Remove(f.Name()) }() // a temporary export; the review has its answer
-		err = images.WriteTar(ctx, f, src.Manifest(), func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
+		err = imagetar.Write(ctx, f, src.Manifest(), func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
 			return src.(*view.Store).Open(ctx, e)
 		})
 		if cerr := f.Close(); err == nil {

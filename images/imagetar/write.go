@@ -1,4 +1,4 @@
-package images
+package imagetar
 
 import (
 	"archive/tar"
@@ -11,24 +11,23 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/ingotfleet/ingot/images"
 )
 
-// OpenFunc gives the content of a regular-file entry when writing.
-type OpenFunc func(ctx context.Context, e *Entry) (io.ReadCloser, error)
-
-// VerifiedContent may be implemented by the reader an OpenFunc returns
-// when its source has already checked the whole content against a sha256
-// (a content-addressed store does, as it reads): WriteTar then does not
-// hash it again if VerifiedSHA256 equals the entry's SHA256. The size is
-// checked regardless.
+// VerifiedContent may be implemented by the reader an images.OpenFunc
+// returns when its source has already checked the whole content against a
+// sha256 (a content-addressed store does, as it reads): Write then does
+// not hash it again if VerifiedSHA256 equals the entry's SHA256. The size
+// is checked regardless.
 type VerifiedContent interface {
-	VerifiedSHA256() Digest
+	VerifiedSHA256() images.Digest
 }
 
 // emptySHA256 is the content hash of an empty file.
-var emptySHA256 = Sum(nil)
+var emptySHA256 = images.Sum(nil)
 
-// WriteTar writes m as a deterministic PAX tar: one entry per manifest
+// Write writes m as a deterministic PAX tar: one entry per manifest
 // entry, in manifest order, names "./path" (directories "./path/", the
 // root "./"), numeric ids plus names, mtime only (no atime or ctime), every
 // header in PAX format as archive/tar lays it out. A hardlink is a link
@@ -41,10 +40,10 @@ var emptySHA256 = Sum(nil)
 // Sockets cannot be archived and are left out, as GNU tar does.
 //
 // open is called once per non-empty regular file; the content it gives must
-// match the entry's Size and SHA256, or WriteTar fails, leaving a partial
+// match the entry's Size and SHA256, or Write fails, leaving a partial
 // archive in w that the caller must discard. Compress by passing a writer
-// from NewCompressor.
-func WriteTar(ctx context.Context, w io.Writer, m *Manifest, open OpenFunc) error {
+// from compression.NewCompressor.
+func Write(ctx context.Context, w io.Writer, m *images.Manifest, open images.OpenFunc) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("writing tar: %w", err)
 	}
@@ -55,17 +54,17 @@ func WriteTar(ctx context.Context, w io.Writer, m *Manifest, open OpenFunc) erro
 			return err
 		}
 		e := &m.Entries[i]
-		if e.Type == TypeSocket {
+		if e.Type == images.TypeSocket {
 			continue
 		}
 		if err := tw.WriteHeader(tarHeader(m, e)); err != nil {
-			return fmt.Errorf("writing tar header of %s: %w", displayPath(e.Path), err)
+			return fmt.Errorf("writing tar header of %s: %w", images.DisplayPath(e.Path), err)
 		}
-		if e.Type != TypeFile {
+		if e.Type != images.TypeFile {
 			continue
 		}
 		if err := writeContent(ctx, tw, e, open); err != nil {
-			return fmt.Errorf("writing tar: content of %s: %w", displayPath(e.Path), err)
+			return fmt.Errorf("writing tar: content of %s: %w", images.DisplayPath(e.Path), err)
 		}
 	}
 	if err := tw.Close(); err != nil {
@@ -74,7 +73,7 @@ func WriteTar(ctx context.Context, w io.Writer, m *Manifest, open OpenFunc) erro
 	return bw.Flush()
 }
 
-// tarName is how WriteTar names path p.
+// tarName is how Write names path p.
 func tarName(p string, dir bool) string {
 	switch {
 	case p == ".":
@@ -85,11 +84,11 @@ func tarName(p string, dir bool) string {
 	return "./" + p
 }
 
-// tarHeader is the header WriteTar writes for e.
-func tarHeader(m *Manifest, e *Entry) *tar.Header {
+// tarHeader is the header Write writes for e.
+func tarHeader(m *images.Manifest, e *images.Entry) *tar.Header {
 	a := m.Resolve(e) // Validate made sure it exists
 	h := &tar.Header{
-		Name:     tarName(e.Path, e.Type == TypeDir),
+		Name:     tarName(e.Path, e.Type == images.TypeDir),
 		Mode:     int64(a.Mode),
 		Uid:      a.UID,
 		Gid:      a.GID,
@@ -101,22 +100,22 @@ func tarHeader(m *Manifest, e *Entry) *tar.Header {
 		Devminor: int64(a.DevMinor),
 	}
 	switch e.Type {
-	case TypeFile:
+	case images.TypeFile:
 		h.Typeflag = tar.TypeReg
 		h.Size = e.Size
-	case TypeDir:
+	case images.TypeDir:
 		h.Typeflag = tar.TypeDir
-	case TypeSymlink:
+	case images.TypeSymlink:
 		h.Typeflag = tar.TypeSymlink
 		h.Linkname = e.Link
-	case TypeHardlink:
+	case images.TypeHardlink:
 		h.Typeflag = tar.TypeLink
 		h.Linkname = tarName(e.Link, false)
-	case TypeChar:
+	case images.TypeChar:
 		h.Typeflag = tar.TypeChar
-	case TypeBlock:
+	case images.TypeBlock:
 		h.Typeflag = tar.TypeBlock
-	case TypeFifo:
+	case images.TypeFifo:
 		h.Typeflag = tar.TypeFifo
 	}
 	if len(a.Xattrs) > 0 {
@@ -184,7 +183,7 @@ func percentEncode(k string) string {
 
 // writeContent copies e's content from open into tw, checking it against
 // e.Size and e.SHA256.
-func writeContent(ctx context.Context, tw io.Writer, e *Entry, open OpenFunc) error {
+func writeContent(ctx context.Context, tw io.Writer, e *images.Entry, open images.OpenFunc) error {
 	if e.Size == 0 {
 		if e.SHA256 != emptySHA256 {
 			return fmt.Errorf("size 0 but sha256 %s", e.SHA256)
@@ -219,7 +218,7 @@ func writeContent(ctx context.Context, tw io.Writer, e *Entry, open OpenFunc) er
 	if h == nil {
 		return nil
 	}
-	if got := Digest(h.Sum(nil)); got != e.SHA256 {
+	if got := images.Digest(h.Sum(nil)); got != e.SHA256 {
 		return fmt.Errorf("sha256 %s, the manifest says %s", got, e.SHA256)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package rollout
+package config
 
 import (
 	"fmt"
@@ -109,19 +109,6 @@ type Window struct {
 	from, till int // minutes of the day
 }
 
-// LoadPlan reads an inventory and a policy file and makes their plan.
-func LoadPlan(inventoryFile, policyFile string) (*Plan, error) {
-	inv, err := LoadInventory(inventoryFile)
-	if err != nil {
-		return nil, err
-	}
-	pol, err := LoadPolicy(policyFile, inv)
-	if err != nil {
-		return nil, err
-	}
-	return NewPlan(inv, pol), nil
-}
-
 // LoadPolicy reads a policy file and checks it against the inventory.
 func LoadPolicy(name string, inv *Inventory) (*Policy, error) {
 	b, err := os.ReadFile(name)
@@ -207,7 +194,7 @@ func (pol *Policy) checkStages(d *doc, inv *Inventory) error {
 		}
 	}
 	for i, w := range pol.Waves {
-		if _, err := parseWave(w.Size, 100); err != nil {
+		if _, err := ParseWave(w.Size, 100); err != nil {
 			return d.errf(p("waves", i, "size"), "wave %d: %v", i+1, err)
 		}
 		if w.Bake < 0 {
@@ -247,7 +234,7 @@ func (pol *Policy) checkGates(d *doc, _ *Inventory) error {
 			return d.errf(p("health", "gates", i), "health gate %d: give exactly one of http, tcp, promql", i+1)
 		}
 		if g.PromQL != "" {
-			expr := gateVars("x", "x").Replace(g.PromQL)
+			expr := GateVars("x", "x").Replace(g.PromQL)
 			if _, err := parser.NewParser(parser.Options{}).ParseExpr(expr); err != nil {
 				return d.errf(p("health", "gates", i, "promql"), "health gate %d: PromQL %q does not parse: %v", i+1, g.PromQL, err)
 			}
@@ -289,7 +276,9 @@ func (pol *Policy) checkCalendar(d *doc, inv *Inventory) error {
 	return nil
 }
 
-func gateVars(host, addr string) *strings.Replacer {
+// GateVars replaces "{host}" and "{addr}" in a gate by a host's name and
+// its agent's address without the port.
+func GateVars(host, addr string) *strings.Replacer {
 	return strings.NewReplacer("{host}", host, "{addr}", addr)
 }
 
@@ -328,9 +317,9 @@ func (pol *Policy) Budget(set string, size int) int {
 	return n
 }
 
-// parseWave resolves a wave size against n hosts: the cumulative number
+// ParseWave resolves a wave size against n hosts: the cumulative number
 // of hosts the wave reaches, or -1 for "1 per set".
-func parseWave(s string, n int) (int, error) {
+func ParseWave(s string, n int) (int, error) {
 	s = strings.TrimSpace(s)
 	if s == "1 per set" {
 		return -1, nil

@@ -1,4 +1,4 @@
-package images
+package imagetar
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -19,8 +20,8 @@ import (
 // the tests of this file (reading it costs seconds).
 type debianFixture struct {
 	tarPath, root string
-	fromTar       *Manifest
-	fromDir       *Manifest
+	fromTar       *images.Manifest
+	fromDir       *images.Manifest
 	tarBytes      []byte // WriteTar of fromTar, content from the mmdebstrap tar
 	dirBytes      []byte // WriteTar of fromDir, content from the extracted root
 }
@@ -47,13 +48,13 @@ func loadDebian(tarPath, root string) (*debianFixture, error) {
 	fx := &debianFixture{tarPath: tarPath, root: root}
 
 	// Read the tar, keeping every file's content by hash, as the store would.
-	contents := map[Digest][]byte{}
+	contents := map[images.Digest][]byte{}
 	f, err := os.Open(tarPath)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fx.fromTar, err = ReadTar(ctx, f, TarOptions{Name: tarPath}, func(e *Entry, r io.Reader) error {
+	fx.fromTar, err = Read(ctx, f, Options{Name: tarPath}, func(e *images.Entry, r io.Reader) error {
 		b, err := io.ReadAll(r)
 		contents[sha256.Sum256(b)] = b
 		return err
@@ -62,7 +63,7 @@ func loadDebian(tarPath, root string) (*debianFixture, error) {
 		return nil, err
 	}
 	var buf bytes.Buffer
-	err = WriteTar(ctx, &buf, fx.fromTar, func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
+	err = Write(ctx, &buf, fx.fromTar, func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
 		b, ok := contents[e.SHA256]
 		if !ok {
 			return nil, fmt.Errorf("no content %s", e.SHA256)
@@ -74,12 +75,12 @@ func loadDebian(tarPath, root string) (*debianFixture, error) {
 	}
 	fx.tarBytes = buf.Bytes()
 
-	fx.fromDir, err = WalkDir(ctx, root, WalkOptions{}, nil)
+	fx.fromDir, err = images.WalkDir(ctx, root, images.WalkOptions{}, nil)
 	if err != nil {
 		return nil, err
 	}
 	var buf2 bytes.Buffer
-	if err := WriteTar(ctx, &buf2, fx.fromDir, DirOpener(root)); err != nil {
+	if err := Write(ctx, &buf2, fx.fromDir, images.DirOpener(root)); err != nil {
 		return nil, err
 	}
 	fx.dirBytes = buf2.Bytes()
@@ -94,7 +95,7 @@ func TestDebianRoundTrip(t *testing.T) {
 	if n := len(fx.fromTar.Entries); n < 5000 {
 		t.Fatalf("the reference root has only %d entries", n)
 	}
-	if d := Compare(fx.fromTar, fx.fromDir, CompareOptions{}); len(d) > 0 {
+	if d := images.Compare(fx.fromTar, fx.fromDir, images.CompareOptions{}); len(d) > 0 {
 		for _, x := range d[:min(len(d), 20)] {
 			t.Errorf("%s %s %v\n  tar: %+v\n  dir: %+v", x.Kind, x.Path, x.Keys, x.Old, x.New)
 		}
@@ -107,7 +108,7 @@ func TestDebianRoundTrip(t *testing.T) {
 		t.Fatalf("WriteTar from the tar (%d bytes) and from the tree (%d bytes) differ", len(fx.tarBytes), len(fx.dirBytes))
 	}
 	// And the written tar reads back to the same manifest.
-	m, err := ReadTar(t.Context(), bytes.NewReader(fx.tarBytes), TarOptions{Name: "exported"}, nil)
+	m, err := Read(t.Context(), bytes.NewReader(fx.tarBytes), Options{Name: "exported"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestDebianMtree(t *testing.T) {
 	bsdtar := testenv.RequireTool(t, "bsdtar", "libarchive-tools")
 	fx := debian(t)
 	var spec bytes.Buffer
-	if err := fx.fromTar.Write(&spec, FormatMtree); err != nil {
+	if err := fx.fromTar.Write(&spec, images.FormatMtree); err != nil {
 		t.Fatal(err)
 	}
 	specFile := t.TempDir() + "/spec"

@@ -1,4 +1,4 @@
-package images
+package imagetar
 
 import (
 	"archive/tar"
@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
+	"github.com/ingotfleet/ingot/images/internal/counting"
+	"github.com/ingotfleet/ingot/images/internal/imagetest"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
 
@@ -67,25 +70,10 @@ func buildTar(t testing.TB, format tar.Format, entries ...te) []byte {
 	return b.Bytes()
 }
 
-// sampleData is compressible but not trivial: text with random words.
-func sampleData(n int) []byte {
-	r := rand.New(rand.NewPCG(1, 2))
-	words := strings.Fields("the quick brown fox jumps over a lazy dog ingot image manifest tar zstd gzip")
-	var b bytes.Buffer
-	for b.Len() < n {
-		b.WriteString(words[r.IntN(len(words))])
-		if r.IntN(50) == 0 {
-			b.WriteByte(byte(r.IntN(256)))
-		}
-		b.WriteByte(' ')
-	}
-	return b.Bytes()[:n]
-}
-
-func compress(t testing.TB, b []byte, c Compression) []byte {
+func compress(t testing.TB, b []byte, c compression.Compression) []byte {
 	t.Helper()
 	var out bytes.Buffer
-	w, err := NewCompressor(&out, c)
+	w, err := compression.NewCompressor(&out, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,8 +98,8 @@ func flip(b []byte, i int) []byte {
 
 func TestReadTarRefuses(t *testing.T) {
 	plain := buildTar(t, tar.FormatPAX, dir("./"), dir("./etc/"), file("./etc/passwd", strings.Repeat("root:x:0:0::/root:/bin/sh\n", 200)))
-	gz := compress(t, plain, CompressGzip)
-	zst := compress(t, plain, CompressZstd)
+	gz := compress(t, plain, compression.Gzip)
+	zst := compress(t, plain, compression.Zstd)
 	tests := []struct {
 		name string
 		tar  []byte
@@ -179,8 +167,8 @@ func TestReadTarRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			called := 0
-			m, err := ReadTar(context.Background(), bytes.NewReader(tt.tar), TarOptions{Name: "hostile.tar"},
-				func(e *Entry, r io.Reader) error { called++; _, err := io.Copy(io.Discard, r); return err })
+			m, err := Read(context.Background(), bytes.NewReader(tt.tar), Options{Name: "hostile.tar"},
+				func(e *images.Entry, r io.Reader) error { called++; _, err := io.Copy(io.Discard, r); return err })
 			if err == nil {
 				t.Fatalf("accepted:\n%s", m.Bytes())
 			}
@@ -193,7 +181,7 @@ func TestReadTarRefuses(t *testing.T) {
 					t.Errorf("error %q does not say %q", msg, w)
 				}
 			}
-			var te *TarError
+			var te *Error
 			if !errors.As(err, &te) {
 				t.Errorf("error is not a *TarError: %T", err)
 			}
@@ -207,8 +195,8 @@ func TestReadTarUnsafePathsWrapErrUnsafePath(t *testing.T) {
 		buildTar(t, tar.FormatPAX, file("/x", "")),
 		buildTar(t, tar.FormatPAX, symlink("l", "/"), file("l/x", "")),
 	} {
-		_, err := ReadTar(context.Background(), bytes.NewReader(b), TarOptions{}, nil)
-		if !errors.Is(err, ErrUnsafePath) {
+		_, err := Read(context.Background(), bytes.NewReader(b), Options{}, nil)
+		if !errors.Is(err, images.ErrUnsafePath) {
 			t.Errorf("%v does not wrap ErrUnsafePath", err)
 		}
 	}
@@ -220,21 +208,21 @@ func TestReadTarAccepts(t *testing.T) {
 	tests := []struct {
 		name string
 		tar  []byte
-		opts TarOptions
+		opts Options
 		want string // the manifest, without its header line
 	}{
-		{"implied-parents", buildTar(t, tar.FormatPAX, file("usr/bin/x", "hi")), TarOptions{}, `
+		{"implied-parents", buildTar(t, tar.FormatPAX, file("usr/bin/x", "hi")), Options{}, `
 . type=dir mode=0755 uid=0 gid=0 time=0.000000000
 ./usr type=dir mode=0755 uid=0 gid=0 time=0.000000000
 ./usr/bin type=dir mode=0755 uid=0 gid=0 time=0.000000000
 ./usr/bin/x type=file mode=0644 uid=0 gid=0 size=2 sha256digest=8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4 time=1700000000.000000000
 `},
-		{"later-directory-wins", buildTar(t, tar.FormatPAX, file("./d/f", ""), te{name: "./d/", typ: tar.TypeDir, mode: 0o700}, te{name: "./", typ: tar.TypeDir, mode: 0o711}), TarOptions{}, `
+		{"later-directory-wins", buildTar(t, tar.FormatPAX, file("./d/f", ""), te{name: "./d/", typ: tar.TypeDir, mode: 0o700}, te{name: "./", typ: tar.TypeDir, mode: 0o711}), Options{}, `
 . type=dir mode=0711 uid=0 gid=0 time=1700000000.000000000
 ./d type=dir mode=0700 uid=0 gid=0 time=1700000000.000000000
 ./d/f type=file mode=0644 uid=0 gid=0 size=0 sha256digest=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 time=1700000000.000000000
 `},
-		{"hardlink-group-led-by-first-path", buildTar(t, tar.FormatGNU, file("z", "same"), hardlink("b", "z"), hardlink("a", "b")), TarOptions{}, `
+		{"hardlink-group-led-by-first-path", buildTar(t, tar.FormatGNU, file("z", "same"), hardlink("b", "z"), hardlink("a", "b")), Options{}, `
 . type=dir mode=0755 uid=0 gid=0 time=0.000000000
 ./a type=file mode=0644 uid=0 gid=0 size=4 sha256digest=0967115f2813a3541eaef77de9d9d5773f1c0c04314b0bbfe4ff3b3b1c55b5d5 time=1700000000.000000000
 ./b type=hardlink link=./a
@@ -244,12 +232,12 @@ func TestReadTarAccepts(t *testing.T) {
 			"SCHILY.xattr.security.capability":     "\x01\x00\x00\x02\x00\x20\x00\x00",
 			"LIBARCHIVE.xattr.user.a%20b":          "aGk",
 			"LIBARCHIVE.xattr.security.capability": "eA==", // SCHILY wins
-		}}), TarOptions{}, `
+		}}), Options{}, `
 . type=dir mode=0755 uid=0 gid=0 time=0.000000000
 ./f type=file mode=0644 uid=0 gid=0 size=0 sha256digest=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 time=1700000000.000000000 xattr.security.capability=AQAAAgAgAAA= xattr.user.a\040b=aGk=
 `},
 		{"names-from-the-image", buildTar(t, tar.FormatPAX, dir("./"), dir("./etc/"), file("./etc/group", group), file("./etc/passwd", passwd),
-			te{name: "./home", typ: tar.TypeDir, uid: 1000, gid: 50}, te{name: "./x", typ: tar.TypeFifo, uid: 7, gid: 7}), TarOptions{}, `
+			te{name: "./home", typ: tar.TypeDir, uid: 1000, gid: 50}, te{name: "./x", typ: tar.TypeFifo, uid: 7, gid: 7}), Options{}, `
 . type=dir mode=0644 uid=0 gid=0 uname=root gname=root time=1700000000.000000000
 ./etc type=dir mode=0644 uid=0 gid=0 uname=root gname=root time=1700000000.000000000
 ./etc/group type=file mode=0644 uid=0 gid=0 uname=root gname=root size=22 sha256digest=e7a4704372dbf7317b1f99d2d5457d57bd3290333df88b887f9f28d84922f5ee time=1700000000.000000000
@@ -257,7 +245,7 @@ func TestReadTarAccepts(t *testing.T) {
 ./home type=dir mode=0644 uid=1000 gid=50 uname=alice gname=staff time=1700000000.000000000
 ./x type=fifo mode=0644 uid=7 gid=7 time=1700000000.000000000
 `},
-		{"devices-and-long-names", buildTar(t, tar.FormatGNU, te{name: "dev/null", typ: tar.TypeChar, mode: 0o666}, te{name: "dev/" + strings.Repeat("x", 150), typ: tar.TypeBlock, mode: 0o660}), TarOptions{}, `
+		{"devices-and-long-names", buildTar(t, tar.FormatGNU, te{name: "dev/null", typ: tar.TypeChar, mode: 0o666}, te{name: "dev/" + strings.Repeat("x", 150), typ: tar.TypeBlock, mode: 0o660}), Options{}, `
 . type=dir mode=0755 uid=0 gid=0 time=0.000000000
 ./dev type=dir mode=0755 uid=0 gid=0 time=0.000000000
 ./dev/null type=char mode=0666 uid=0 gid=0 device=native,1,3 time=1700000000.000000000
@@ -266,12 +254,12 @@ func TestReadTarAccepts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, c := range []Compression{CompressNone, CompressGzip, CompressZstd} {
-				m, err := ReadTar(context.Background(), bytes.NewReader(compress(t, tt.tar, c)), tt.opts, nil)
+			for _, c := range []compression.Compression{compression.None, compression.Gzip, compression.Zstd} {
+				m, err := Read(context.Background(), bytes.NewReader(compress(t, tt.tar, c)), tt.opts, nil)
 				if err != nil {
 					t.Fatalf("%s: %v", c, err)
 				}
-				got := strings.TrimPrefix(string(m.Bytes()), ManifestHeader+"\n")
+				got := strings.TrimPrefix(string(m.Bytes()), images.ManifestHeader+"\n")
 				if want := strings.TrimPrefix(tt.want, "\n"); got != want {
 					t.Fatalf("%s: got\n%s\nwant\n%s", c, got, want)
 				}
@@ -282,7 +270,7 @@ func TestReadTarAccepts(t *testing.T) {
 }
 
 // checkNames checks the one case whose hashes are not spelt out above.
-func checkNames(t *testing.T, m *Manifest, name string) {
+func checkNames(t *testing.T, m *images.Manifest, name string) {
 	if name != "names-from-the-image" {
 		return
 	}
@@ -302,10 +290,10 @@ func TestReadTarKeepsTarNames(t *testing.T) {
 	tw.Close()
 	b = append(b[:len(b)-1024], named.Bytes()...)
 	for _, tc := range []struct {
-		opts  TarOptions
+		opts  Options
 		uname string
-	}{{TarOptions{}, ""}, {TarOptions{TarNames: true}, "hostuser"}} {
-		m, err := ReadTar(context.Background(), bytes.NewReader(b), tc.opts, nil)
+	}{{Options{}, ""}, {Options{TarNames: true}, "hostuser"}} {
+		m, err := Read(context.Background(), bytes.NewReader(b), tc.opts, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,7 +307,7 @@ func TestReadTarFileFunc(t *testing.T) {
 	b := buildTar(t, tar.FormatPAX, file("a", "hello"), file("b", "world!"), hardlink("c", "a"))
 	t.Run("sees-each-content-once", func(t *testing.T) {
 		seen := map[string]string{}
-		_, err := ReadTar(context.Background(), bytes.NewReader(b), TarOptions{}, func(e *Entry, r io.Reader) error {
+		_, err := Read(context.Background(), bytes.NewReader(b), Options{}, func(e *images.Entry, r io.Reader) error {
 			c, err := io.ReadAll(r)
 			seen[e.Path] = fmt.Sprintf("%d:%s", e.Size, c)
 			return err
@@ -332,16 +320,16 @@ func TestReadTarFileFunc(t *testing.T) {
 		}
 	})
 	t.Run("unread-content-still-hashed", func(t *testing.T) {
-		m, err := ReadTar(context.Background(), bytes.NewReader(b), TarOptions{}, func(e *Entry, r io.Reader) error { return nil })
+		m, err := Read(context.Background(), bytes.NewReader(b), Options{}, func(e *images.Entry, r io.Reader) error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e := m.Lookup("b"); e.SHA256 != Sum([]byte("world!")) || e.Size != 6 {
+		if e := m.Lookup("b"); e.SHA256 != images.Sum([]byte("world!")) || e.Size != 6 {
 			t.Fatalf("b: %+v", e)
 		}
 	})
 	t.Run("error-names-entry", func(t *testing.T) {
-		_, err := ReadTar(context.Background(), bytes.NewReader(b), TarOptions{Name: "in.tar"}, func(e *Entry, r io.Reader) error {
+		_, err := Read(context.Background(), bytes.NewReader(b), Options{Name: "in.tar"}, func(e *images.Entry, r io.Reader) error {
 			if e.Path == "b" {
 				return errors.New("disk full")
 			}
@@ -354,70 +342,21 @@ func TestReadTarFileFunc(t *testing.T) {
 	t.Run("cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := ReadTar(ctx, bytes.NewReader(b), TarOptions{}, nil); !errors.Is(err, context.Canceled) {
+		if _, err := Read(ctx, bytes.NewReader(b), Options{}, nil); !errors.Is(err, context.Canceled) {
 			t.Fatalf("got %v", err)
 		}
 	})
 }
 
-// goldenManifest is a small image with one entry of every kind WriteTar
-// archives, plus a socket, which it leaves out.
-func goldenManifest(t testing.TB) (*Manifest, map[Digest][]byte) {
-	t.Helper()
-	content := map[Digest][]byte{}
-	add := func(s string) (int64, Digest) {
-		d := Sum([]byte(s))
-		content[d] = []byte(s)
-		return int64(len(s)), d
-	}
-	big := strings.Repeat("ingot ", 3000)
-	n1, d1 := add("#!/bin/sh\necho hi\n")
-	n2, d2 := add(big)
-	n3, d3 := add("")
-	long := "usr/share/" + strings.Repeat("long-name-", 12)
-	m, err := NewManifest([]Entry{
-		{Path: ".", Type: TypeDir, Mode: 0o755, Uname: "root", Gname: "root", Mtime: 1700000000},
-		{Path: "bin", Type: TypeSymlink, Mode: 0o777, Link: "usr/bin", Uname: "root", Gname: "root", Mtime: 1700000000},
-		{Path: "dev", Type: TypeDir, Mode: 0o755, Mtime: 1700000000},
-		{Path: "dev/console", Type: TypeChar, Mode: 0o600, DevMajor: 5, DevMinor: 1, Mtime: 1700000000},
-		{Path: "dev/initctl", Type: TypeFifo, Mode: 0o600, Mtime: 1700000000},
-		{Path: "dev/log", Type: TypeSocket, Mode: 0o666, Mtime: 1700000000},
-		{Path: "dev/sda", Type: TypeBlock, Mode: 0o660, GID: 6, Gname: "disk", DevMajor: 8, DevMinor: 0, Mtime: 1700000000},
-		{Path: "usr", Type: TypeDir, Mode: 0o755, Mtime: 1700000000},
-		{Path: "usr/bin", Type: TypeDir, Mode: 0o755, Mtime: 1700000000},
-		{Path: "usr/bin/a", Type: TypeFile, Mode: 0o755, Size: n1, SHA256: d1, Mtime: 1700000000},
-		{Path: "usr/bin/b", Type: TypeHardlink, Link: "usr/bin/a"},
-		{Path: "usr/bin/ping", Type: TypeFile, Mode: 0o4755, Size: n3, SHA256: d3, Mtime: 1700000000,
-			Xattrs: map[string]string{XattrCapability: "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"}},
-		{Path: "usr/share", Type: TypeDir, Mode: 0o755, Mtime: 1700000000},
-		{Path: long, Type: TypeFile, Mode: 0o644, UID: 1000, GID: 1000, Uname: "a-user-name-longer-than-thirty-two-bytes", Size: n2, SHA256: d2, Mtime: -1},
-		{Path: "usr/share/caf\xc3\xa9", Type: TypeDir, Mode: 0o1777, Mtime: 1 << 34},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, content
-}
-
-func mapOpener(content map[Digest][]byte) OpenFunc {
-	return func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
-		b, ok := content[e.SHA256]
-		if !ok {
-			return nil, fmt.Errorf("no content %s", e.SHA256)
-		}
-		return io.NopCloser(bytes.NewReader(b)), nil
-	}
-}
-
 // TestWriteTarGolden pins WriteTar's bytes (and the compressors') to
 // golden files; -update rewrites them.
 func TestWriteTarGolden(t *testing.T) {
-	m, content := goldenManifest(t)
+	m, content := imagetest.Golden(t)
 	var plain bytes.Buffer
-	if err := WriteTar(context.Background(), &plain, m, mapOpener(content)); err != nil {
+	if err := Write(context.Background(), &plain, m, imagetest.MapOpener(content)); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []Compression{CompressNone, CompressGzip, CompressZstd} {
+	for _, c := range []compression.Compression{compression.None, compression.Gzip, compression.Zstd} {
 		t.Run(c.String(), func(t *testing.T) {
 			got := compress(t, plain.Bytes(), c)
 			golden := filepath.Join("testdata", "golden"+c.Ext())
@@ -434,16 +373,16 @@ func TestWriteTarGolden(t *testing.T) {
 				t.Fatalf("output differs from %s (%d bytes, want %d); if intended, go test -update", golden, len(got), len(want))
 			}
 			// It reads back to the manifest, less the socket.
-			back, err := ReadTar(context.Background(), bytes.NewReader(got), TarOptions{}, nil)
+			back, err := Read(context.Background(), bytes.NewReader(got), Options{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := Compare(m, back, CompareOptions{}); len(d) != 1 || d[0].Path != "dev/log" || d[0].Kind != Removed {
+			if d := images.Compare(m, back, images.CompareOptions{}); len(d) != 1 || d[0].Path != "dev/log" || d[0].Kind != images.Removed {
 				t.Fatalf("read back differs: %+v", d)
 			}
 			// A normalised tar survives tar → manifest → tar bit for bit.
 			var again bytes.Buffer
-			if err := WriteTar(context.Background(), &again, back, mapOpener(content)); err != nil {
+			if err := Write(context.Background(), &again, back, imagetest.MapOpener(content)); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(again.Bytes(), plain.Bytes()) {
@@ -456,22 +395,22 @@ func TestWriteTarGolden(t *testing.T) {
 // verifiedReader vouches for its content (VerifiedContent).
 type verifiedReader struct {
 	*bytes.Reader
-	sha Digest
+	sha images.Digest
 }
 
-func (verifiedReader) Close() error             { return nil }
-func (r verifiedReader) VerifiedSHA256() Digest { return r.sha }
+func (verifiedReader) Close() error                    { return nil }
+func (r verifiedReader) VerifiedSHA256() images.Digest { return r.sha }
 
 // TestWriteTarVerifiedContent: content vouched for by its source
 // (VerifiedContent with the entry's sha256) gives the same bytes as
 // content WriteTar hashes itself.
 func TestWriteTarVerifiedContent(t *testing.T) {
-	m, content := goldenManifest(t)
+	m, content := imagetest.Golden(t)
 	var plain, verified bytes.Buffer
-	if err := WriteTar(context.Background(), &plain, m, mapOpener(content)); err != nil {
+	if err := Write(context.Background(), &plain, m, imagetest.MapOpener(content)); err != nil {
 		t.Fatal(err)
 	}
-	err := WriteTar(context.Background(), &verified, m, func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
+	err := Write(context.Background(), &verified, m, func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
 		return verifiedReader{bytes.NewReader(content[e.SHA256]), e.SHA256}, nil
 	})
 	if err != nil {
@@ -483,50 +422,50 @@ func TestWriteTarVerifiedContent(t *testing.T) {
 }
 
 func TestWriteTarChecksContent(t *testing.T) {
-	m, content := goldenManifest(t)
+	m, content := imagetest.Golden(t)
 	tests := []struct {
 		name string
-		open OpenFunc
+		open images.OpenFunc
 		want string
 	}{
-		{"other-bytes", func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
+		{"other-bytes", func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
 			b := bytes.Clone(content[e.SHA256])
 			b[0] ^= 1
 			return io.NopCloser(bytes.NewReader(b)), nil
 		}, "the manifest says"},
-		{"short", func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
+		{"short", func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(content[e.SHA256][1:])), nil
 		}, "bytes, the manifest says"},
-		{"long", func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
+		{"long", func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(append(bytes.Clone(content[e.SHA256]), 'x'))), nil
 		}, "longer than"},
-		{"open-fails", func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
+		{"open-fails", func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
 			return nil, errors.New("object missing")
 		}, "object missing"},
 		// A reader vouching for a sha256 other than the entry's is hashed.
-		{"verified-other-sha", func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
+		{"verified-other-sha", func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
 			b := bytes.Clone(content[e.SHA256])
 			b[0] ^= 1
-			return verifiedReader{bytes.NewReader(b), Sum(b)}, nil
+			return verifiedReader{bytes.NewReader(b), images.Sum(b)}, nil
 		}, "the manifest says"},
 		// The size is checked even when the content is vouched for.
-		{"verified-short", func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
+		{"verified-short", func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
 			return verifiedReader{bytes.NewReader(content[e.SHA256][1:]), e.SHA256}, nil
 		}, "bytes, the manifest says"},
-		{"verified-long", func(ctx context.Context, e *Entry) (io.ReadCloser, error) {
+		{"verified-long", func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
 			return verifiedReader{bytes.NewReader(append(bytes.Clone(content[e.SHA256]), 'x')), e.SHA256}, nil
 		}, "longer than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := WriteTar(context.Background(), io.Discard, m, tt.open)
+			err := Write(context.Background(), io.Discard, m, tt.open)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "content of ./usr/") {
 				t.Fatalf("got %v, want an error naming the entry and saying %q", err, tt.want)
 			}
 		})
 	}
-	bad := &Manifest{Entries: []Entry{{Path: ".", Type: TypeDir}, {Path: "../x", Type: TypeDir}}}
-	if err := WriteTar(context.Background(), io.Discard, bad, nil); !errors.Is(err, ErrUnsafePath) {
+	bad := &images.Manifest{Entries: []images.Entry{{Path: ".", Type: images.TypeDir}, {Path: "../x", Type: images.TypeDir}}}
+	if err := Write(context.Background(), io.Discard, bad, nil); !errors.Is(err, images.ErrUnsafePath) {
 		t.Fatalf("invalid manifest: got %v", err)
 	}
 }
@@ -549,7 +488,7 @@ func TestReadTarRefusesSparse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = ReadTar(context.Background(), bytes.NewReader(out), TarOptions{Name: "sparse.tar"}, nil)
+			_, err = Read(context.Background(), bytes.NewReader(out), Options{Name: "sparse.tar"}, nil)
 			if err == nil || !strings.Contains(err.Error(), `entry 1 "big": sparse files are not supported`) {
 				t.Fatalf("got %v", err)
 			}
@@ -560,13 +499,13 @@ func TestReadTarRefusesSparse(t *testing.T) {
 // TestReadTarStopsAtRefusal: a refused entry ends the read at once; the
 // rest of a large stream is not read.
 func TestReadTarStopsAtRefusal(t *testing.T) {
-	big := sampleData(8 << 20)
-	z := compress(t, buildTar(t, tar.FormatPAX, file("../escape", "x"), file("big", string(big))), CompressZstd)
-	cr := &countingReader{r: bytes.NewReader(z)}
-	if _, err := ReadTar(context.Background(), cr, TarOptions{}, nil); err == nil {
+	big := imagetest.SampleData(8 << 20)
+	z := compress(t, buildTar(t, tar.FormatPAX, file("../escape", "x"), file("big", string(big))), compression.Zstd)
+	cr := &counting.Reader{R: bytes.NewReader(z)}
+	if _, err := Read(context.Background(), cr, Options{}, nil); err == nil {
 		t.Fatal("accepted")
 	}
-	if cr.n > int64(len(z))/2 {
-		t.Fatalf("read %d of %d bytes after refusing the first entry", cr.n, len(z))
+	if cr.N > int64(len(z))/2 {
+		t.Fatalf("read %d of %d bytes after refusing the first entry", cr.N, len(z))
 	}
 }

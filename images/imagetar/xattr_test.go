@@ -1,4 +1,4 @@
-package images
+package imagetar
 
 import (
 	"archive/tar"
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"golang.org/x/sys/unix"
 )
@@ -28,23 +29,23 @@ const capSetuid = "\x01\x00\x00\x02\x80\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\
 // survive the manifest and tar round trips literally.
 func TestAttackXattrNameWithEquals(t *testing.T) {
 	b64 := strings.TrimRight(base64.StdEncoding.EncodeToString([]byte(capSetuid)), "=")
-	hostile := XattrCapability + "=" + b64
+	hostile := images.XattrCapability + "=" + b64
 	// A second name whose tail is not base64 made the old manifest unreadable.
 	unreadable := "user.x=!!"
 	crafted := buildTar(t, tar.FormatPAX,
 		te{name: "./", typ: tar.TypeDir, mode: 0o755},
 		te{name: "./ping", typ: tar.TypeReg, body: "elf", mode: 0o755, pax: map[string]string{
-			"LIBARCHIVE.xattr." + XattrCapability + "%3D" + b64: "",
-			"LIBARCHIVE.xattr.user.x%3D!!":                      "",
+			"LIBARCHIVE.xattr." + images.XattrCapability + "%3D" + b64: "",
+			"LIBARCHIVE.xattr.user.x%3D!!":                             "",
 		}})
-	check := func(how string, m *Manifest) {
+	check := func(how string, m *images.Manifest) {
 		t.Helper()
 		e := m.Lookup("ping")
 		if e == nil {
 			t.Fatalf("%s: no ping", how)
 		}
-		if v, ok := e.Xattrs[XattrCapability]; ok {
-			t.Fatalf("%s: ping has %s = %q: the name was cut at its '='", how, XattrCapability, v)
+		if v, ok := e.Xattrs[images.XattrCapability]; ok {
+			t.Fatalf("%s: ping has %s = %q: the name was cut at its '='", how, images.XattrCapability, v)
 		}
 		if v, ok := e.Xattrs[hostile]; !ok || v != "" {
 			t.Fatalf("%s: xattrs %q, want the name %q with an empty value", how, e.Xattrs, hostile)
@@ -57,7 +58,7 @@ func TestAttackXattrNameWithEquals(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	m, err := ReadTar(ctx, bytes.NewReader(crafted), TarOptions{}, nil)
+	m, err := Read(ctx, bytes.NewReader(crafted), Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestAttackXattrNameWithEquals(t *testing.T) {
 	if !bytes.Contains(text, []byte(" xattr.security.capability\\075"+b64+"=")) {
 		t.Errorf("'=' of the name not escaped:\n%s", text)
 	}
-	p, err := ParseManifest(bytes.NewReader(text))
+	p, err := images.ParseManifest(bytes.NewReader(text))
 	if err != nil {
 		t.Fatalf("the image's manifest does not read back: %v\n%s", err, text)
 	}
@@ -77,10 +78,10 @@ func TestAttackXattrNameWithEquals(t *testing.T) {
 
 	// Exported, the names go as LIBARCHIVE.xattr records and read back.
 	var out bytes.Buffer
-	open := func(context.Context, *Entry) (io.ReadCloser, error) {
+	open := func(context.Context, *images.Entry) (io.ReadCloser, error) {
 		return io.NopCloser(strings.NewReader("elf")), nil
 	}
-	if err := WriteTar(ctx, &out, p, open); err != nil {
+	if err := Write(ctx, &out, p, open); err != nil {
 		t.Fatal(err)
 	}
 	tr := tar.NewReader(bytes.NewReader(out.Bytes()))
@@ -89,11 +90,11 @@ func TestAttackXattrNameWithEquals(t *testing.T) {
 		if err != nil {
 			break
 		}
-		if _, ok := h.PAXRecords["SCHILY.xattr."+XattrCapability]; ok {
-			t.Errorf("%s: a record names %s itself: %q", h.Name, XattrCapability, h.PAXRecords)
+		if _, ok := h.PAXRecords["SCHILY.xattr."+images.XattrCapability]; ok {
+			t.Errorf("%s: a record names %s itself: %q", h.Name, images.XattrCapability, h.PAXRecords)
 		}
 	}
-	back, err := ReadTar(ctx, bytes.NewReader(out.Bytes()), TarOptions{}, nil)
+	back, err := Read(ctx, bytes.NewReader(out.Bytes()), Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,16 +121,16 @@ func TestWriteTarXattrNamesGNUTar(t *testing.T) {
 		t.Fatalf("%s does not take user xattrs (%v): set TMPDIR to a filesystem that does", dir, err)
 	}
 	x := map[string]string{"user.a=b": "1", "user.p%3D": "2", "user.\xc3\xa9 x": "3", "user.plain": "4", "user.%%": "5"}
-	m, err := NewManifest([]Entry{
-		{Path: ".", Type: TypeDir, Mode: 0o755, Mtime: 1},
-		{Path: "f", Type: TypeFile, Mode: 0o644, Size: 0, SHA256: Sum(nil), Mtime: 1, Xattrs: x},
+	m, err := images.NewManifest([]images.Entry{
+		{Path: ".", Type: images.TypeDir, Mode: 0o755, Mtime: 1},
+		{Path: "f", Type: images.TypeFile, Mode: 0o644, Size: 0, SHA256: images.Sum(nil), Mtime: 1, Xattrs: x},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tarFile := filepath.Join(dir, "x.tar")
 	var b bytes.Buffer
-	if err := WriteTar(ctx, &b, m, nil); err != nil {
+	if err := Write(ctx, &b, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(tarFile, b.Bytes(), 0o644); err != nil {
@@ -141,14 +142,14 @@ func TestWriteTarXattrNamesGNUTar(t *testing.T) {
 	if o, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", cmd, err, o)
 	}
-	w, err := WalkDir(ctx, out, WalkOptions{}, nil)
+	w, err := images.WalkDir(ctx, out, images.WalkOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := w.Lookup("f").Xattrs; !maps.Equal(got, x) {
 		t.Fatalf("GNU tar extracted xattrs %q, want %q", got, x)
 	}
-	back, err := ReadTar(ctx, bytes.NewReader(b.Bytes()), TarOptions{}, nil)
+	back, err := Read(ctx, bytes.NewReader(b.Bytes()), Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

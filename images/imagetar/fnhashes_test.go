@@ -1,4 +1,4 @@
-package images
+package imagetar
 
 import (
 	"archive/tar"
@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/ingotfleet/ingot/images"
 )
 
 // With FnHashes, ReadTar takes the content hash from fn instead of hashing
@@ -22,32 +24,32 @@ func TestReadTarFnHashes(t *testing.T) {
 	}
 	tw.Close()
 	ctx := context.Background()
-	want, err := ReadTar(ctx, bytes.NewReader(buf.Bytes()), TarOptions{}, nil)
+	want, err := Read(ctx, bytes.NewReader(buf.Bytes()), Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hashing := func(e *Entry, r io.Reader) error {
+	hashing := func(e *images.Entry, r io.Reader) error {
 		h := sha256.New()
 		if _, err := io.Copy(h, r); err != nil {
 			return err
 		}
-		e.SHA256 = Digest(h.Sum(nil))
+		e.SHA256 = images.Digest(h.Sum(nil))
 		return nil
 	}
-	got, err := ReadTar(ctx, bytes.NewReader(buf.Bytes()), TarOptions{FnHashes: true}, hashing)
+	got, err := Read(ctx, bytes.NewReader(buf.Bytes()), Options{FnHashes: true}, hashing)
 	if err != nil || !bytes.Equal(got.Bytes(), want.Bytes()) {
 		t.Fatalf("FnHashes manifest:\n%s\n%v\nwant\n%s", got.Bytes(), err, want.Bytes())
 	}
-	for name, fn := range map[string]FileFunc{
-		"stops early": func(e *Entry, r io.Reader) error {
+	for name, fn := range map[string]images.FileFunc{
+		"stops early": func(e *images.Entry, r io.Reader) error {
 			b := make([]byte, 3)
 			io.ReadFull(r, b)
-			e.SHA256 = Sum(b)
+			e.SHA256 = images.Sum(b)
 			return nil
 		},
-		"no hash": func(e *Entry, r io.Reader) error { _, err := io.Copy(io.Discard, r); return err },
+		"no hash": func(e *images.Entry, r io.Reader) error { _, err := io.Copy(io.Discard, r); return err },
 	} {
-		if _, err := ReadTar(ctx, bytes.NewReader(buf.Bytes()), TarOptions{FnHashes: true}, fn); err == nil || !strings.Contains(err.Error(), "without its hash") {
+		if _, err := Read(ctx, bytes.NewReader(buf.Bytes()), Options{FnHashes: true}, fn); err == nil || !strings.Contains(err.Error(), "without its hash") {
 			t.Errorf("%s: err = %v, want a refusal", name, err)
 		}
 	}

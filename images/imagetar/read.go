@@ -1,4 +1,4 @@
-package images
+package imagetar
 
 import (
 	"archive/tar"
@@ -12,26 +12,21 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/compression"
+	"github.com/ingotfleet/ingot/images/internal/accounts"
+	"github.com/ingotfleet/ingot/images/internal/counting"
 )
 
-// FileFunc receives the content of each regular file once (never for a
-// hardlink). It must read content to EOF or return an error; what it leaves
-// unread is read and hashed by the caller. e.Size holds the size announced
-// by the source; the reader computes e.Size and e.SHA256 itself from the
-// bytes that pass and sets them on e once fn returns. e.Path is where the
-// content was first met, which may become a hardlink in the finished
-// Manifest when a path that sorts earlier shares the inode; content is best
-// keyed by e.SHA256.
-type FileFunc func(e *Entry, content io.Reader) error
-
-// TarOptions tunes ReadTar.
-type TarOptions struct {
+// Options tunes Read.
+type Options struct {
 	// Name names the input in errors, for instance the file name. "tar"
 	// when empty.
 	Name string
 	// TarNames keeps the user and group names of the tar headers even when
 	// the archive holds the image's own etc/passwd and etc/group. By
-	// default those files decide the names, as WalkDir does, so that a tree
+	// default those files decide the names, as images.WalkDir does, so that a tree
 	// and a tar of it give the same manifest whichever host made the tar.
 	TarNames bool
 	// FnHashes says that fn reads every file's content to its end and sets
@@ -42,16 +37,16 @@ type TarOptions struct {
 	FnHashes bool
 }
 
-// TarError is an error about a tar stream, naming the input and, when the
+// Error is an error about a tar stream, naming the input and, when the
 // error is about one entry, its position (1-based) and name as archived.
-type TarError struct {
+type Error struct {
 	Input string
 	Entry int
 	Name  string
 	Err   error
 }
 
-func (e *TarError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("tar ")
 	b.WriteString(e.Input)
@@ -66,24 +61,24 @@ func (e *TarError) Error() string {
 	return b.String()
 }
 
-func (e *TarError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// Attributes of a directory that ReadTar adds because the archive holds
+// Attributes of a directory that Read adds because the archive holds
 // paths under it but not the directory itself.
 const (
 	impliedDirMode  = 0o755
 	impliedDirMtime = 0
 )
 
-// ReadTar reads a tar stream (plain, gzip or zstd, detected from its first
+// Read reads a tar stream (plain, gzip or zstd, detected from its first
 // bytes; ustar, PAX or GNU) into a Manifest, passing each regular file's
 // content to fn (which may be nil).
 //
-// It refuses, with a *TarError naming the entry: absolute paths and paths
+// It refuses, with an *Error naming the entry: absolute paths and paths
 // with "..", paths under a symlink or any other non-directory of the
 // archive, hardlinks to paths not earlier in the archive or to anything but
 // a regular file, names, paths, link targets and xattrs longer than
-// Linux takes (ErrTooLong, see MaxNameLen), entry types other than file,
+// Linux takes (images.ErrTooLong, see images.MaxNameLen), entry types other than file,
 // directory, symlink, hardlink, char and block device and fifo, sparse files (whose few bytes
 // of map can announce terabytes), a path given twice (except a
 // directory, whose later entry wins, as with tar -x), and truncated or
@@ -95,16 +90,16 @@ const (
 // seconds; xattrs are read from SCHILY.xattr.* and LIBARCHIVE.xattr.*
 // records. Users' and groups' names come from the archive's own etc/passwd
 // and etc/group when it has them (ids they do not list get no name), else
-// from the tar headers; see TarOptions.TarNames.
-func ReadTar(ctx context.Context, r io.Reader, opts TarOptions, fn FileFunc) (*Manifest, error) {
+// from the tar headers; see Options.TarNames.
+func Read(ctx context.Context, r io.Reader, opts Options, fn images.FileFunc) (*images.Manifest, error) {
 	input := opts.Name
 	if input == "" {
 		input = "tar"
 	}
 	fail := func(n int, name string, err error) error {
-		return &TarError{Input: input, Entry: n, Name: name, Err: err}
+		return &Error{Input: input, Entry: n, Name: name, Err: err}
 	}
-	dec, comp, err := NewDecompressor(r)
+	dec, comp, err := compression.NewDecompressor(r)
 	if err != nil {
 		return nil, fail(0, "", err)
 	}
@@ -118,7 +113,7 @@ func ReadTar(ctx context.Context, r io.Reader, opts TarOptions, fn FileFunc) (*M
 	// at most maxDrain more bytes to find out.
 	streamErr := func(err error) error {
 		var ce *contentError
-		if comp == CompressNone || !(errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ce)) {
+		if comp == compression.None || !(errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ce)) {
 			return err
 		}
 		if _, derr := io.Copy(io.Discard, io.LimitReader(dec, maxDrain)); derr != nil {
@@ -146,7 +141,7 @@ func ReadTar(ctx context.Context, r io.Reader, opts TarOptions, fn FileFunc) (*M
 	if tail.zeros < 2*512 {
 		return nil, fail(0, "", errors.New("truncated: the archive ends without its end-of-archive marker"))
 	}
-	if comp != CompressNone {
+	if comp != compression.None {
 		// Read the compressed stream to its end so its checksum is checked.
 		if _, err := io.Copy(io.Discard, dec); err != nil {
 			return nil, fail(0, "", fmt.Errorf("after the end of the archive: %w", describeReadError(comp, err)))
@@ -156,26 +151,20 @@ func ReadTar(ctx context.Context, r io.Reader, opts TarOptions, fn FileFunc) (*M
 		rd.imply(".")
 	}
 	entries := rd.entries
-	slices.SortFunc(entries, func(a, b Entry) int { return ComparePaths(a.Path, b.Path) })
-	leadHardlinks(entries)
+	slices.SortFunc(entries, func(a, b images.Entry) int { return images.ComparePaths(a.Path, b.Path) })
+	images.LeadHardlinks(entries)
 	if !opts.TarNames {
-		var users, groups map[int]string
-		if rd.accounts.hasPasswd {
-			users = parseAccounts(rd.accounts.passwd)
-		}
-		if rd.accounts.hasGroup {
-			groups = parseAccounts(rd.accounts.group)
-		}
-		applyNames(entries, users, groups)
+		users, groups := rd.accounts.Names()
+		images.ApplyNames(entries, users, groups)
 	}
-	m, err := NewManifest(entries)
+	m, err := images.NewManifest(entries)
 	if err != nil {
 		return nil, fail(0, "", err)
 	}
 	return m, nil
 }
 
-// maxDrain bounds how far ReadTar reads past a tar error to see whether
+// maxDrain bounds how far Read reads past a tar error to see whether
 // the compressed stream beneath is corrupt.
 const maxDrain = 64 << 20
 
@@ -185,7 +174,7 @@ type contentError struct{ err error }
 func (e *contentError) Error() string { return "content: " + e.err.Error() }
 func (e *contentError) Unwrap() error { return e.err }
 
-// Bounds on the small files of etc/ that ReadTar keeps while reading, in
+// Bounds on the small files of etc/ that Read keeps while reading, in
 // case etc/passwd or etc/group is a hardlink to one of them.
 const (
 	maxEtcFile = 256 << 10
@@ -193,13 +182,13 @@ const (
 )
 
 // describeReadError says what a read error means for the archive.
-func describeReadError(comp Compression, err error) error {
+func describeReadError(comp compression.Compression, err error) error {
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("truncated (%s): %w", comp, err)
 	case errors.Is(err, tar.ErrHeader):
 		return fmt.Errorf("corrupt tar header: %w", err)
-	case comp != CompressNone:
+	case comp != compression.None:
 		return fmt.Errorf("corrupt %s stream: %w", comp, err)
 	}
 	return err
@@ -207,13 +196,13 @@ func describeReadError(comp Compression, err error) error {
 
 // tarReader accumulates the entries of one archive.
 type tarReader struct {
-	entries  []Entry
+	entries  []images.Entry
 	index    map[string]int // path → position in entries
 	where    map[string]int // path → tar entry number; absent for implied directories
-	fn       FileFunc
-	fnHashes bool // fn sets e.SHA256 (TarOptions.FnHashes)
-	comp     Compression
-	accounts accountCapture
+	fn       images.FileFunc
+	fnHashes bool // fn sets e.SHA256 (Options.FnHashes)
+	comp     compression.Compression
+	accounts accounts.Capture
 	etc      map[string]*[]byte // content of small files in etc/, by path
 	etcKept  int64
 }
@@ -223,9 +212,9 @@ func (rd *tarReader) add(n int, hdr *tar.Header, tr io.Reader) error {
 	if err != nil {
 		return err
 	}
-	e := Entry{
+	e := images.Entry{
 		Path:  p,
-		Mode:  uint32(hdr.Mode) & ModePerm,
+		Mode:  uint32(hdr.Mode) & images.ModePerm,
 		UID:   hdr.Uid,
 		GID:   hdr.Gid,
 		Uname: hdr.Uname,
@@ -241,11 +230,11 @@ func (rd *tarReader) add(n int, hdr *tar.Header, tr io.Reader) error {
 	}
 	switch hdr.Typeflag {
 	case tar.TypeReg, '\x00':
-		e.Type = TypeFile
+		e.Type = images.TypeFile
 	case tar.TypeDir:
-		e.Type = TypeDir
+		e.Type = images.TypeDir
 	case tar.TypeSymlink:
-		e.Type = TypeSymlink
+		e.Type = images.TypeSymlink
 		e.Link = hdr.Linkname
 	case tar.TypeLink:
 		t, err := tarPath(hdr.Linkname)
@@ -257,51 +246,51 @@ func (rd *tarReader) add(n int, hdr *tar.Header, tr io.Reader) error {
 			return fmt.Errorf("hardlink to %q, which is not earlier in the archive", hdr.Linkname)
 		}
 		switch target := &rd.entries[i]; target.Type {
-		case TypeFile:
-		case TypeHardlink:
+		case images.TypeFile:
+		case images.TypeHardlink:
 			t = target.Link
 		default:
 			return fmt.Errorf("hardlink to %q, a %s, not a regular file", hdr.Linkname, target.Type)
 		}
-		e = Entry{Path: p, Type: TypeHardlink, Link: t}
-		if dst := rd.accounts.target(p); dst != nil {
+		e = images.Entry{Path: p, Type: images.TypeHardlink, Link: t}
+		if dst := rd.accounts.Target(p); dst != nil {
 			if b, ok := rd.etc[t]; ok {
 				*dst = append((*dst)[:0], *b...)
 			} else {
-				rd.accounts.forget(p)
+				rd.accounts.Forget(p)
 			}
 		}
 	case tar.TypeChar, tar.TypeBlock:
-		e.Type = TypeChar
+		e.Type = images.TypeChar
 		if hdr.Typeflag == tar.TypeBlock {
-			e.Type = TypeBlock
+			e.Type = images.TypeBlock
 		}
 		if hdr.Devmajor < 0 || hdr.Devmajor > 1<<32-1 || hdr.Devminor < 0 || hdr.Devminor > 1<<32-1 {
 			return fmt.Errorf("device %d,%d out of range", hdr.Devmajor, hdr.Devminor)
 		}
 		e.DevMajor, e.DevMinor = uint32(hdr.Devmajor), uint32(hdr.Devminor)
 	case tar.TypeFifo:
-		e.Type = TypeFifo
+		e.Type = images.TypeFifo
 	default:
 		return fmt.Errorf("unsupported entry type %q", hdr.Typeflag)
 	}
-	if e.Type != TypeHardlink {
+	if e.Type != images.TypeHardlink {
 		x, err := tarXattrs(hdr.PAXRecords)
 		if err != nil {
 			return err
 		}
 		e.Xattrs = x
 	}
-	if err := e.check(); err != nil {
+	if err := e.Check(); err != nil {
 		return err
 	}
-	if p == "." && e.Type != TypeDir {
+	if p == "." && e.Type != images.TypeDir {
 		return fmt.Errorf("the root must be a directory, not a %s", e.Type)
 	}
 	if err := rd.checkPlace(p, e.Type); err != nil {
 		return err
 	}
-	if e.Type == TypeFile {
+	if e.Type == images.TypeFile {
 		if err := rd.content(&e, hdr.Size, tr); err != nil {
 			return err
 		}
@@ -328,24 +317,24 @@ func isSparse(hdr *tar.Header) bool {
 // hold) and anything CleanPath refuses.
 func tarPath(name string) (string, error) {
 	if strings.HasPrefix(name, "/") {
-		return "", fmt.Errorf("%w: %q is absolute", ErrUnsafePath, name)
+		return "", fmt.Errorf("%w: %q is absolute", images.ErrUnsafePath, name)
 	}
-	return CleanPath(name)
+	return images.CleanPath(name)
 }
 
 // checkPlace makes sure an entry of type t may go at p: its parent is a
 // directory of the archive (implied if absent) and p is new, or both are
 // directories.
-func (rd *tarReader) checkPlace(p string, t Type) error {
+func (rd *tarReader) checkPlace(p string, t images.Type) error {
 	if i, ok := rd.index[p]; ok {
 		old := &rd.entries[i]
-		if old.Type == TypeDir && t == TypeDir {
+		if old.Type == images.TypeDir && t == images.TypeDir {
 			return nil
 		}
 		if w, ok := rd.where[p]; ok {
-			return fmt.Errorf("duplicate path: entry %d already gave %s as a %s", w, displayPath(p), old.Type)
+			return fmt.Errorf("duplicate path: entry %d already gave %s as a %s", w, images.DisplayPath(p), old.Type)
 		}
-		return fmt.Errorf("%s comes after entries under it, as a %s, not a directory", displayPath(p), t)
+		return fmt.Errorf("%s comes after entries under it, as a %s, not a directory", images.DisplayPath(p), t)
 	}
 	if p == "." {
 		return nil
@@ -356,7 +345,7 @@ func (rd *tarReader) checkPlace(p string, t Type) error {
 // parentDir checks that the parent of p is a directory, implying missing
 // ones.
 func (rd *tarReader) parentDir(p string) error {
-	par := Parent(p)
+	par := images.Parent(p)
 	i, ok := rd.index[par]
 	if !ok {
 		if par != "." {
@@ -367,12 +356,12 @@ func (rd *tarReader) parentDir(p string) error {
 		rd.imply(par)
 		return nil
 	}
-	if t := rd.entries[i].Type; t != TypeDir {
+	if t := rd.entries[i].Type; t != images.TypeDir {
 		what := "an earlier entry"
 		if w, ok := rd.where[par]; ok {
 			what = fmt.Sprintf("entry %d", w)
 		}
-		return fmt.Errorf("%w: its parent %s is a %s (%s), not a directory", ErrUnsafePath, displayPath(par), t, what)
+		return fmt.Errorf("%w: its parent %s is a %s (%s), not a directory", images.ErrUnsafePath, images.DisplayPath(par), t, what)
 	}
 	return nil
 }
@@ -380,11 +369,11 @@ func (rd *tarReader) parentDir(p string) error {
 // imply adds the directory p, which the archive does not hold.
 func (rd *tarReader) imply(p string) {
 	rd.index[p] = len(rd.entries)
-	rd.entries = append(rd.entries, Entry{Path: p, Type: TypeDir, Mode: impliedDirMode, Mtime: impliedDirMtime})
+	rd.entries = append(rd.entries, images.Entry{Path: p, Type: images.TypeDir, Mode: impliedDirMode, Mtime: impliedDirMtime})
 }
 
 // put stores e, replacing a directory already at its path.
-func (rd *tarReader) put(n int, e Entry) {
+func (rd *tarReader) put(n int, e images.Entry) {
 	rd.where[e.Path] = n
 	if i, ok := rd.index[e.Path]; ok {
 		rd.entries[i] = e
@@ -395,17 +384,17 @@ func (rd *tarReader) put(n int, e Entry) {
 }
 
 // content passes a file's content to fn and hashes it.
-func (rd *tarReader) content(e *Entry, size int64, r io.Reader) error {
+func (rd *tarReader) content(e *images.Entry, size int64, r io.Reader) error {
 	var h hash.Hash
 	var w io.Writer = io.Discard
 	if !rd.fnHashes {
 		h = sha256.New()
 		w = h
 	}
-	if dst := rd.accounts.target(e.Path); dst != nil {
+	if dst := rd.accounts.Target(e.Path); dst != nil {
 		*dst = (*dst)[:0]
-		w = io.MultiWriter(w, limitedAppender{dst})
-	} else if Parent(e.Path) == "etc" && size <= maxEtcFile && rd.etcKept+size <= maxEtcKept {
+		w = io.MultiWriter(w, accounts.Appender{Dst: dst})
+	} else if images.Parent(e.Path) == "etc" && size <= maxEtcFile && rd.etcKept+size <= maxEtcKept {
 		// Kept in case etc/passwd or etc/group turns out to be a
 		// hardlink to it.
 		if rd.etc == nil {
@@ -414,14 +403,14 @@ func (rd *tarReader) content(e *Entry, size int64, r io.Reader) error {
 		buf := make([]byte, 0, size)
 		rd.etc[e.Path] = &buf
 		rd.etcKept += size
-		w = io.MultiWriter(w, limitedAppender{&buf})
+		w = io.MultiWriter(w, accounts.Appender{Dst: &buf})
 	}
-	cr := &countingReader{r: r}
+	cr := &counting.Reader{R: r}
 	if w != io.Discard {
-		cr.r = io.TeeReader(r, w)
+		cr.R = io.TeeReader(r, w)
 	}
 	e.Size = size
-	e.SHA256 = Digest{}
+	e.SHA256 = images.Digest{}
 	if rd.fn != nil {
 		if err := rd.fn(e, cr); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -430,21 +419,21 @@ func (rd *tarReader) content(e *Entry, size int64, r io.Reader) error {
 			return &contentError{err}
 		}
 	}
-	read := cr.n
+	read := cr.N
 	if _, err := io.Copy(io.Discard, cr); err != nil {
 		return &contentError{describeReadError(rd.comp, err)}
 	}
-	if cr.n != size {
-		return fmt.Errorf("content: %d bytes, the header says %d", cr.n, size)
+	if cr.N != size {
+		return fmt.Errorf("content: %d bytes, the header says %d", cr.N, size)
 	}
-	e.Size = cr.n
+	e.Size = cr.N
 	if rd.fnHashes {
-		if read != cr.n || e.SHA256 == (Digest{}) {
-			return fmt.Errorf("content: the reader stopped after %d of %d bytes without its hash", read, cr.n)
+		if read != cr.N || e.SHA256 == (images.Digest{}) {
+			return fmt.Errorf("content: the reader stopped after %d of %d bytes without its hash", read, cr.N)
 		}
 		return nil
 	}
-	e.SHA256 = Digest(h.Sum(nil))
+	e.SHA256 = images.Digest(h.Sum(nil))
 	return nil
 }
 
@@ -488,59 +477,6 @@ func tarXattrs(recs map[string]string) (map[string]string, error) {
 		}
 	}
 	return x, nil
-}
-
-// leadHardlinks makes the first path of each hardlink group, in manifest
-// order, the one that carries the file; entries must be sorted.
-func leadHardlinks(entries []Entry) {
-	idx := func(p string) int {
-		i, _ := slices.BinarySearchFunc(entries, p, func(e Entry, p string) int { return ComparePaths(e.Path, p) })
-		return i
-	}
-	first := map[string]int{} // file path → index of the group's first member
-	for i := range entries {
-		e := &entries[i]
-		if e.Type != TypeHardlink {
-			continue
-		}
-		if _, ok := first[e.Link]; !ok {
-			first[e.Link] = i
-		}
-	}
-	moved := map[string]string{} // old file path → new one
-	for target, lead := range first {
-		ti := idx(target)
-		if ti < lead {
-			continue
-		}
-		f := entries[ti]
-		newPath := entries[lead].Path
-		entries[ti] = Entry{Path: f.Path, Type: TypeHardlink, Link: newPath}
-		f.Path = newPath
-		entries[lead] = f
-		moved[target] = newPath
-	}
-	for i := range entries {
-		e := &entries[i]
-		if e.Type != TypeHardlink {
-			continue
-		}
-		if p, ok := moved[e.Link]; ok {
-			e.Link = p
-		}
-	}
-}
-
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // tailReader counts the zero bytes at the end of what has been read, to
