@@ -1,13 +1,13 @@
 // Package differ compares two images and reports what changed, for review.
 //
-// A Source is one image as the differ reads it: its manifest and, on
+// The differ reads an image as an images/view View: its manifest and, on
 // request, the content of some of its regular files (from a tar, a
-// directory or the store). Diff compares two sources into a Report: the
-// package-level changes first (added, removed, upgraded with the changelog
-// entries between the two versions), then every changed path with each
-// changed attribute, grouped by the package that owns the path in the
-// image's dpkg database ("unowned" for the rest), with unified diffs of
-// text files (also inside .gz files). A Report renders as text, JSON or one
+// directory or the store; Open picks by path). Diff compares two views
+// into a Report: the package-level changes first (added, removed,
+// upgraded with the changelog entries between the two versions), then
+// every changed path with each changed attribute, grouped by the package
+// that owns the path in the image's dpkg database ("unowned" for the
+// rest), with unified diffs of text files (also inside .gz files). A Report renders as text, JSON or one
 // self-contained HTML page; the same inputs always give the same bytes.
 //
 // What installing one package does to an image (a package review) is

@@ -55,11 +55,11 @@ func TestRealImagesUpgrades(t *testing.T) {
 	testenv.RequireTool(t, "dpkg-parsechangelog", "dpkg-dev")
 	dir := differtest.RealImages(t)
 	ctx := context.Background()
-	a, err := differ.OpenTar(ctx, filepath.Join(dir, "old.tar"))
+	a, err := differ.Open(ctx, filepath.Join(dir, "old.tar"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := differ.OpenTar(ctx, filepath.Join(dir, "new.tar"))
+	b, err := differ.Open(ctx, filepath.Join(dir, "new.tar"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,11 +127,11 @@ func TestRealImagesUpgrades(t *testing.T) {
 		})
 	}
 	// Same inputs, same bytes: a second run renders identically.
-	a2, err := differ.OpenTar(ctx, filepath.Join(dir, "old.tar"))
+	a2, err := differ.Open(ctx, filepath.Join(dir, "old.tar"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b2, err := differ.OpenTar(ctx, filepath.Join(dir, "new.tar"))
+	b2, err := differ.Open(ctx, filepath.Join(dir, "new.tar"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/view"
 	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
@@ -327,8 +328,8 @@ func timeText(t int64) string {
 }
 
 // Diff compares image a with image b.
-func Diff(ctx context.Context, a, b Source, opts Options) (*Report, error) {
-	for _, s := range []Source{a, b} {
+func Diff(ctx context.Context, a, b view.View, opts Options) (*Report, error) {
+	for _, s := range []view.View{a, b} {
 		if err := s.Manifest().Validate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.Name(), err)
 		}
@@ -365,7 +366,7 @@ func Diff(ctx context.Context, a, b Source, opts Options) (*Report, error) {
 
 // diffing is one Diff under way, its steps in the order Diff takes them.
 type diffing struct {
-	a, b   Source
+	a, b   view.View
 	ma, mb *images.Manifest
 	opts   Options
 	r      *Report
@@ -400,7 +401,7 @@ func (d *diffing) compare() {
 
 // chooseContents picks the contents to read: changed regular files small
 // enough to diff, and the changelogs of changed packages (b's, and a's
-// for a downgrade). Sources that cache contents forget the rest.
+// for a downgrade). Views that cache contents (view.Tar) forget the rest.
 func (d *diffing) chooseContents() {
 	d.wantA, d.wantB = map[string]bool{}, map[string]bool{}
 	for _, dl := range d.deltas {
@@ -430,11 +431,11 @@ func (d *diffing) chooseContents() {
 		}
 	}
 	for _, x := range []struct {
-		s    Source
+		s    view.View
 		want map[string]bool
 	}{{d.a, d.wantA}, {d.b, d.wantB}} {
-		if f, ok := x.s.(forgetter); ok {
-			f.forget(x.want)
+		if f, ok := x.s.(interface{ Forget(keep map[string]bool) }); ok {
+			f.Forget(x.want)
 		}
 	}
 }
@@ -582,7 +583,7 @@ func both(f, g func() error) error {
 // readAll reads the files in want from s. Binaries are not kept (see
 // binarySniffed). When use is given, it receives each content as it is
 // read and says whether to keep it; otherwise everything is kept.
-func readAll(ctx context.Context, s Source, want map[string]bool, use func(p string, data []byte) bool) (map[string][]byte, error) {
+func readAll(ctx context.Context, s view.View, want map[string]bool, use func(p string, data []byte) bool) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	if len(want) == 0 {
 		return out, nil
@@ -625,7 +626,7 @@ func sniffedBinary(b []byte) bool {
 }
 
 // loadDpkgDB reads a source's dpkg status and file lists.
-func loadDpkgDB(ctx context.Context, s Source, need map[string]bool) (*dpkgDB, error) {
+func loadDpkgDB(ctx context.Context, s view.View, need map[string]bool) (*dpkgDB, error) {
 	m := s.Manifest()
 	var paths []string
 	for i := range m.Entries {
@@ -635,7 +636,7 @@ func loadDpkgDB(ctx context.Context, s Source, need map[string]bool) (*dpkgDB, e
 	}
 	files := map[string][]byte{}
 	err := s.ReadFiles(ctx, paths, func(p string, r io.Reader) error {
-		b, err := io.ReadAll(io.LimitReader(r, maxKept))
+		b, err := io.ReadAll(io.LimitReader(r, view.MaxKept))
 		files[p] = b
 		return err
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/ingotfleet/ingot/differ"
 	"github.com/ingotfleet/ingot/differ/differtest"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/view"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -36,10 +37,10 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-func fixtureSources() (a, b *differ.MemSource) {
+func fixtureSources() (a, b *view.Mem) {
 	ia, ib := differtest.Pair()
-	return &differ.MemSource{Label: "fixture-a", M: ia.M, Files: ia.Files},
-		&differ.MemSource{Label: "fixture-b", M: ib.M, Files: ib.Files}
+	return &view.Mem{Label: "fixture-a", M: ia.M, Files: ia.Files},
+		&view.Mem{Label: "fixture-b", M: ib.M, Files: ib.Files}
 }
 
 func TestFixtureGolden(t *testing.T) {
@@ -83,7 +84,7 @@ func TestDiffRefusesUnsafeManifest(t *testing.T) {
 		{"absolute", "/etc/shadow", "not a clean path", images.TypeFile},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bad := &differ.MemSource{Label: "hostile", M: &images.Manifest{Entries: slices.Clone(b.M.Entries)}, Files: b.Files}
+			bad := &view.Mem{Label: "hostile", M: &images.Manifest{Entries: slices.Clone(b.M.Entries)}, Files: b.Files}
 			bad.M.Entries = append(bad.M.Entries, images.Entry{Path: tc.path, Type: tc.typ, Mode: 0o644})
 			bad.M.Sort()
 			_, err := differ.Diff(context.Background(), a, bad, differ.DefaultOptions())

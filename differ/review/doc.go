@@ -9,5 +9,5 @@
 // what the maintainer scripts made outside every file list, and dpkg's
 // bookkeeping; with the package's conffiles, scripts and changelog
 // (DebInfo, read natively by ReadDeb). Build makes the same Report from
-// any two differ.Sources. A Report renders as text or JSON.
+// any two images/view Views. A Report renders as text or JSON.
 package review

@@ -13,6 +13,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/deb"
 	"github.com/ingotfleet/ingot/differ"
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/view"
 	"github.com/ingotfleet/ingot/internal/debversion"
 )
 
@@ -109,7 +110,7 @@ type AccountChange struct {
 
 // Build turns the snapshots of a root before and after installing the
 // package pkg into a review.
-func Build(ctx context.Context, before, after differ.Source, pkg *DebInfo, opts differ.Options) (*Report, error) {
+func Build(ctx context.Context, before, after view.View, pkg *DebInfo, opts differ.Options) (*Report, error) {
 	d, err := differ.Diff(ctx, before, after, opts)
 	if err != nil {
 		return nil, err
@@ -179,7 +180,7 @@ func isServiceLink(p string) bool {
 }
 
 // readOne reads one file of a source, nil if it is not a regular file.
-func readOne(ctx context.Context, s differ.Source, p string) ([]byte, error) {
+func readOne(ctx context.Context, s view.View, p string) ([]byte, error) {
 	e := s.Manifest().Lookup(p)
 	if e == nil {
 		return nil, nil
@@ -259,7 +260,7 @@ func Run(ctx context.Context, base, deb string, opts Options, log io.Writer) (*R
 	if err := copyBase(ctx, base, beforeDir); err != nil {
 		return nil, err
 	}
-	before, err := differ.OpenDir(ctx, beforeDir)
+	before, err := view.OpenDir(ctx, beforeDir)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +269,7 @@ func Run(ctx context.Context, base, deb string, opts Options, log io.Writer) (*R
 	if opts.BaseLabel != "" {
 		label = opts.BaseLabel
 	}
-	after, err := differ.OpenDir(ctx, afterDir)
+	after, err := view.OpenDir(ctx, afterDir)
 	if err != nil {
 		return nil, err
 	}
@@ -276,9 +277,9 @@ func Run(ctx context.Context, base, deb string, opts Options, log io.Writer) (*R
 	return Build(ctx, named{before, label}, named{after, label + " + " + filepath.Base(deb)}, pkg, opts.Options)
 }
 
-// named is a source under the name the report gives it.
+// named is a view under the name the report gives it.
 type named struct {
-	differ.Source
+	view.View
 	name string
 }
 

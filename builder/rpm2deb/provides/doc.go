@@ -4,7 +4,6 @@
 // Depends with.
 //
 // A [DpkgResolver] reads var/lib/dpkg/status, info/*.list, *.shlibs and
-// *.symbols from a [TargetFS]: a root directory ([NewRootResolver]), or an
-// image in the store as a [ManifestFS] (files read through a
-// [ContentSource], each at most 256 MiB).
+// *.symbols from a [TargetFS]: a root directory ([NewRootResolver]), or
+// any image (in the store, a tar, in memory) through images/view's FS.
 package provides

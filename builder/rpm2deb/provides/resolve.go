@@ -16,7 +16,7 @@ import (
 
 // TargetFS is what a resolver reads from a target system: its files,
 // relative to its root ("var/lib/dpkg/status"). os.DirFS of a root
-// directory is one; an adapter over an image in the store is another.
+// directory is one; images/view.FS over an image is another.
 type TargetFS interface {
 	fs.ReadDirFS
 	fs.ReadFileFS

@@ -13,6 +13,7 @@ import (
 	"github.com/ingotfleet/ingot/builder/rpm2deb"
 	"github.com/ingotfleet/ingot/builder/rpm2deb/provides"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/view"
 	"github.com/ingotfleet/ingot/internal/cli"
 )
 
@@ -177,5 +178,6 @@ func targetResolver(ctx context.Context, a *cli.App, ref string) (rpm2deb.Resolv
 	if err != nil {
 		return nil, fmt.Errorf("--target %s: %w", ref, err)
 	}
-	return provides.NewDpkgResolver(provides.NewManifestFS(ctx, m, st), "image "+d.String()), nil
+	name := "image " + d.String()
+	return provides.NewDpkgResolver(view.NewFS(ctx, view.NewStore(name, m, st)), name), nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ingotfleet/ingot/differ"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/view"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/internal/cli"
 )
@@ -98,7 +99,7 @@ func runDiff(ctx context.Context, a *cli.App, o *DiffOptions, argA, argB string)
 		debug.SetMemoryLimit(diffMemoryLimit)
 	}
 	// Read both images at once (each is one pass over a tar or a tree).
-	var srcA, srcB differ.Source
+	var srcA, srcB view.View
 	var errA, errB error
 	done := make(chan struct{})
 	go func() {
@@ -136,7 +137,7 @@ func runDiff(ctx context.Context, a *cli.App, o *DiffOptions, argA, argB string)
 
 // openImage opens A or B of `ingot diff`: a directory or tar by path, else
 // an image reference in the store.
-func openImage(ctx context.Context, a *cli.App, arg string) (differ.Source, error) {
+func openImage(ctx context.Context, a *cli.App, arg string) (view.View, error) {
 	if _, err := os.Stat(arg); err == nil {
 		return differ.Open(ctx, arg) // its errors name the file
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -147,7 +148,7 @@ func openImage(ctx context.Context, a *cli.App, arg string) (differ.Source, erro
 
 // openStoreImage opens an image reference (digest, unique digest prefix,
 // name:tag) in the store. A store that does not exist is not created.
-func openStoreImage(ctx context.Context, a *cli.App, ref string) (differ.Source, error) {
+func openStoreImage(ctx context.Context, a *cli.App, ref string) (view.View, error) {
 	dir := a.StoreDir()
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("image %s: not a file or directory, and there is no image store at %s to look it up in", ref, dir)
@@ -156,7 +157,7 @@ func openStoreImage(ctx context.Context, a *cli.App, ref string) (differ.Source,
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
-	s, err := differ.OpenStore(ctx, st, ref)
+	s, err := view.OpenStore(ctx, st, ref)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ingotfleet/ingot/differ/review"
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/imagetar"
+	"github.com/ingotfleet/ingot/images/view"
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/internal/cli"
 )
@@ -80,7 +81,7 @@ func runReview(ctx context.Context, a *cli.App, o *ReviewOptions, deb string) er
 		}
 		defer func() { _ = os.Remove(f.Name()) }() // a temporary export; the review has its answer
 		err = imagetar.Write(ctx, f, src.Manifest(), func(ctx context.Context, e *images.Entry) (io.ReadCloser, error) {
-			return src.(*differ.StoreSource).Open(ctx, e)
+			return src.(*view.Store).Open(ctx, e)
 		})
 		if cerr := f.Close(); err == nil {
 			err = cerr
