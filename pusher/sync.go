@@ -498,7 +498,12 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src fetch.Source, op
 		return err
 	}
 	// 4. Journal and commit; 5. after-phase triggers.
-	return s.commitStaged(ctx, d, st, pl, stageDir, rules, statements, opts, res)
+	if err := s.commitStaged(ctx, d, st, pl, stageDir, rules, statements, opts, res); err != nil {
+		return err
+	}
+	// 6. The quick-check record, so the next no-change sync is quick.
+	s.recordCommitted(ctx, d, want)
+	return nil
 }
 
 // verifyImage checks the signature of image d and that the host may go to it
