@@ -20,6 +20,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/delta"
 	"github.com/ingotfleet/ingot/internal/beneath"
 	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/internal/rate"
@@ -679,7 +680,7 @@ func (s *Syncer) manifestFromDelta(ctx context.Context, cur, d images.Digest, sr
 	if !ok {
 		return nil
 	}
-	mb, err := src.Delta(ctx, cur, d, old, store.ManifestDeltaLimit(len(old)))
+	mb, err := src.Delta(ctx, cur, d, delta.NewBase(old), store.ManifestDeltaLimit(len(old)))
 	if err != nil {
 		if !errors.Is(err, fetch.ErrNotFound) && s.Log != nil {
 			s.Log.Warn("manifest delta failed; fetching the whole manifest", "err", err)
