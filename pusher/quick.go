@@ -45,8 +45,9 @@ import (
 // same clock tick could follow unseen): no record is written then, and
 // the next check is a full one again. A sync that commits scans once
 // more when it is done, a clock tick after its last write, so that the
-// first no-change sync after a push is quick too (recordCommitted). These are the stat cache's
-// assumptions too: a full sync trusts the same facts for file content.
+// first no-change sync after a push is quick too (recordCommitted).
+// These are the stat cache's assumptions too: a full sync trusts the
+// same facts for file content.
 
 // statTupleLen is the size of the encoded inode facts of one path.
 const statTupleLen = 8 * 11
