@@ -1,7 +1,9 @@
 package pusher
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -103,7 +105,9 @@ func TestCrashAtEveryStep(t *testing.T) {
 	}
 	t.Logf("a sync A → B has %d steps", steps)
 
-	atA, atB := 0, 0
+	quickRel := "var/lib/ingot-agent/quick.json"
+	templateQuick, _ := os.ReadFile(filepath.Join(template, quickRel))
+	atA, atB, recorded := 0, 0, 0
 	for k := 0; k < 200; k++ {
 		at := 1 + k*(steps-1)/199 // spread over the whole sync, first and last step included
 		root := filepath.Join(work, fmt.Sprintf("r%03d", k))
@@ -142,6 +146,16 @@ func TestCrashAtEveryStep(t *testing.T) {
 		default:
 			t.Fatalf("crash at step %d of %d left a mix of A and B:\nvs A:\n%s\nvs B:\n%s", at, steps, dA, dB)
 		}
+		// A quick-check record left by the crash is whole, and a new
+		// one only at B: it is written after the commit is done. (The
+		// template's record, copied with it, names another root.)
+		if qb, err := os.ReadFile(filepath.Join(root, quickRel)); err == nil && !bytes.Equal(qb, templateQuick) {
+			var rec quickRecord
+			if err := json.Unmarshal(qb, &rec); err != nil || dB != "" {
+				t.Fatalf("crash at step %d: a new quick.json (%v) with the root not at B:\n%s", at, err, dB)
+			}
+			recorded++
+		}
 		for p, want := range map[string]string{"etc/hostname": "crashy\n", "etc/ssh/ssh_host_ed25519_key": "secret", "var/log/syslog": "host log"} {
 			if got, _ := os.ReadFile(filepath.Join(root, p)); string(got) != want {
 				t.Fatalf("crash at step %d: local path %s = %q", at, p, got)
@@ -159,7 +173,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 		}
 		os.RemoveAll(root)
 	}
-	t.Logf("after 200 crashes: %d roots at A, %d at B", atA, atB)
+	t.Logf("after 200 crashes: %d roots at A, %d at B, %d with a quick-check record", atA, atB, recorded)
 	if atA == 0 || atB == 0 {
 		t.Errorf("crash points did not cover both sides of the commit (A %d, B %d)", atA, atB)
 	}
