@@ -20,6 +20,7 @@ import (
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/images/store/backend"
 	"github.com/ingotfleet/ingot/internal/testenv"
+	"github.com/ingotfleet/ingot/pusher/fetch"
 )
 
 // The tests of this file are attacks on the agent by a local user
@@ -135,7 +136,7 @@ func userTree() tree {
 	}
 }
 
-func syncOK(t testing.TB, s *Syncer, d images.Digest, src Source) {
+func syncOK(t testing.TB, s *Syncer, d images.Digest, src fetch.Source) {
 	t.Helper()
 	if res := s.Sync(context.Background(), d, src, SyncOptions{}); !res.OK {
 		t.Fatalf("sync %s: %s", d, res.Error)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/pusher/fetch"
 )
 
 // BenchmarkNoChangeSync is a sync of the Debian B image (~11,700 paths)
@@ -97,7 +98,7 @@ func BenchmarkSyncAB(b *testing.B) {
 		bb, _ = st.Resolve(ctx, "debian:b")
 		st.Close()
 	}
-	src, err := OpenSource([]string{dir}, SourceOptions{})
+	src, err := fetch.OpenSource([]string{dir}, fetch.SourceOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

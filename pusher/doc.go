@@ -1,22 +1,31 @@
-// Package pusher brings hosts' root filesystems to an image.
+// Package pusher brings hosts' root filesystems to an image: a Syncer
+// verifies the image, scans the root, plans, fetches and stages, commits
+// and runs triggers. Its steps live in subpackages, which never import
+// this one:
 //
-// The nouns:
-//   - Source: where an image's manifest, signature, file contents and
-//     sub-file deltas come from. StoreSource reads images/store (the one
-//     store of ingot) from directories or HTTP mirrors, with retries,
-//     fallthrough and a bandwidth limit, chunk by chunk (ChunkSource):
-//     a sync fetches only the chunks the files it replaces do not hold,
-//     or a delta from the host's version of a file.
+//   - pusher/fetch: where the bytes come from (Source, StoreSource over
+//     images/store with retries, failover and a bandwidth limit; chunks
+//     the host already holds).
+//   - pusher/plan: what must change (Plan, Op, Drift), a pure comparison.
+//   - pusher/commit: staging and the journaled, undoable commit.
+//
+// Built on it: pusher/agent (the daemon serving a Syncer) and
+// pusher/slots (A/B root slots); beside it pusher/api (the agent's wire
+// types) and pusher/signing.
+//
+// The nouns here:
 //   - Scan: the host's current state, a manifest of a directory made with
 //     lstat only, hashing only what the StatCache cannot vouch for.
-//   - Plan: what a sync must do to take a root from its current state to
-//     an image, and the drift (paths changed by hand since the last sync).
-//   - Journal: the list of renames a commit performs; written before the
-//     first one, replayed after a crash, so a root ends fully at the old
-//     image or fully at the new one.
 //   - Syncer: one root's sync engine: Sync, Rollback (from what the host
-//     keeps), Recover (an interrupted commit), VerifyRoot. The daemon that
-//     serves it is package pusher/agent, which this package never imports.
+//     keeps), Recover (an interrupted commit), VerifyRoot. A sync fetches
+//     a file from the first place that has it: the host itself (any path,
+//     the last commit's backups, a booted slot), a delta against the
+//     host's old version, or the chunks the host does not hold.
+//   - State: what the agent remembers between syncs (its image, the one
+//     before, the generation and its backups); Generations the newest
+//     image seen under each signed name (anti-rollback).
+//   - TreeDigest: the no-change check of a host already at its image.
+//   - Tree: a root reached only beneath its descriptor, for pusher/slots.
 //   - CrashHook: the crash tests' hook at every step of staging and
 //     commit; only a build with -tags ingotcrash sets it (cmd/ingot).
 package pusher

@@ -22,6 +22,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/plan"
 	"github.com/ingotfleet/ingot/triggers"
 )
 
@@ -60,7 +61,7 @@ func expectedTriggers(rules []triggers.Rule, from, to *images.Manifest, s *pushe
 	} else {
 		host = []pusher.Node{{Entry: images.Entry{Path: ".", Type: images.TypeDir}}}
 	}
-	changed := pusher.MakePlan(host, to, pusher.PlanOptions{Local: s.IsLocal, Keep: s.HoldsState}).Changed
+	changed := plan.Make(host, to, plan.Options{Local: s.IsLocal, Keep: s.HoldsState}).Changed
 	var names []string
 	for _, m := range triggers.Select(rules, triggers.PhaseAfter, changed) {
 		names = append(names, m.Rule.Name)

@@ -17,6 +17,7 @@ import (
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/internal/testenv"
+	"github.com/ingotfleet/ingot/pusher/fetch"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
 
@@ -150,9 +151,9 @@ func (f *fixture) writeTrusted(t testing.TB) string {
 }
 
 // source reads the fixture's store directory.
-func (f *fixture) source(t testing.TB) *StoreSource {
+func (f *fixture) source(t testing.TB) *fetch.StoreSource {
 	t.Helper()
-	src, err := OpenSource([]string{f.store}, SourceOptions{})
+	src, err := fetch.OpenSource([]string{f.store}, fetch.SourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,9 +162,9 @@ func (f *fixture) source(t testing.TB) *StoreSource {
 }
 
 // httpSource reads a store over HTTP with short backoffs.
-func httpSource(t testing.TB, urls ...string) *StoreSource {
+func httpSource(t testing.TB, urls ...string) *fetch.StoreSource {
 	t.Helper()
-	src, err := OpenSource(urls, SourceOptions{Backoff: 5 * time.Millisecond})
+	src, err := fetch.OpenSource(urls, fetch.SourceOptions{Backoff: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,11 +14,12 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/internal/testenv"
+	"github.com/ingotfleet/ingot/pusher/fetch"
 )
 
-// noManifest is a Source that has no manifests: a sync through it can
+// noManifest is a fetch.Source that has no manifests: a sync through it can
 // only end by the quick check.
-type noManifest struct{ Source }
+type noManifest struct{ fetch.Source }
 
 func (noManifest) Manifest(context.Context, images.Digest) ([]byte, error) {
 	return nil, errors.New("no manifest here")

@@ -8,6 +8,8 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/pusher/fetch"
+	"github.com/ingotfleet/ingot/pusher/plan"
 )
 
 // ErrNoPrevious is returned by Rollback on a host that has no previous image.
@@ -39,21 +41,21 @@ func (l localSource) Manifest(_ context.Context, d images.Digest) ([]byte, error
 		return nil, fmt.Errorf("rollback: saved manifest %s: %w", d, err)
 	}
 	if images.Sum(b) != d {
-		return nil, fmt.Errorf("%w: saved manifest %s", ErrCorrupt, d)
+		return nil, fmt.Errorf("%w: saved manifest %s", fetch.ErrCorrupt, d)
 	}
 	return b, nil
 }
 
 func (l localSource) Signature(context.Context, images.Digest) ([]byte, error) {
-	return nil, ErrNotFound
+	return nil, fetch.ErrNotFound
 }
 
 func (l localSource) Object(_ context.Context, sha images.Digest, _ int64) ([]byte, error) {
-	return nil, fmt.Errorf("%w: rollback needs %s, which the host no longer holds", ErrNotFound, sha)
+	return nil, fmt.Errorf("%w: rollback needs %s, which the host no longer holds", fetch.ErrNotFound, sha)
 }
 
 func (l localSource) Delta(context.Context, images.Digest, images.Digest, []byte, int64) ([]byte, error) {
-	return nil, ErrNotFound
+	return nil, fetch.ErrNotFound
 }
 
 // VerifyRoot compares a root with an image, leaving out local paths and
@@ -63,5 +65,5 @@ func (s *Syncer) VerifyRoot(ctx context.Context, m *images.Manifest) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	return MakePlan(host, m, s.planOptions(mounts)).Changed, nil
+	return plan.Make(host, m, s.planOptions(mounts)).Changed, nil
 }

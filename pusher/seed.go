@@ -3,6 +3,7 @@ package pusher
 import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/beneath"
+	"github.com/ingotfleet/ingot/pusher/fetch"
 )
 
 // SlotSync makes a Syncer write a root slot that is not booted: content
@@ -21,7 +22,7 @@ type SlotSync struct {
 }
 
 // seedIndex adds the seed's files to local (content hash → where).
-func (s *Syncer) seedIndex(local map[images.Digest]hostFile) {
+func (s *Syncer) seedIndex(local map[images.Digest]fetch.HostFile) {
 	sl := s.Slot
 	if sl == nil || sl.SeedRoot == "" || sl.SeedManifest == nil {
 		return
@@ -42,7 +43,7 @@ func (s *Syncer) seedIndex(local map[images.Digest]hostFile) {
 			continue
 		}
 		if _, ok := local[e.SHA256]; !ok {
-			local[e.SHA256] = hostFile{sl.tree, e.Path}
+			local[e.SHA256] = fetch.HostFile{Dir: sl.tree, Rel: e.Path}
 		}
 	}
 }

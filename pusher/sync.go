@@ -22,7 +22,11 @@ import (
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/beneath"
 	"github.com/ingotfleet/ingot/internal/glob"
+	"github.com/ingotfleet/ingot/internal/rate"
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/pusher/commit"
+	"github.com/ingotfleet/ingot/pusher/fetch"
+	"github.com/ingotfleet/ingot/pusher/plan"
 	"github.com/ingotfleet/ingot/pusher/signing"
 	"github.com/ingotfleet/ingot/triggers"
 )
@@ -47,7 +51,7 @@ type Syncer struct {
 	// Concurrency of fetches (default 8).
 	Concurrency int
 	// WriteLimit bounds the bytes per second written while staging.
-	WriteLimit *Limiter
+	WriteLimit *rate.Limiter
 	Log        *slog.Logger
 	// Slot, when set, says the root is a slot that is not booted.
 	Slot *SlotSync
@@ -67,7 +71,7 @@ type Syncer struct {
 	parsed    map[images.Digest]*images.Manifest
 	progress  Progress
 	// The root and the state directory, open while a sync runs: host
-	// files are read through them (hostFile).
+	// files are read through them (fetch.HostFile).
 	rootTree, stateTree *beneath.Dir
 }
 
@@ -148,8 +152,8 @@ func (s *Syncer) holdsState(p string) bool {
 	return rs != "" && strings.HasPrefix(rs, p+"/")
 }
 
-func (s *Syncer) planOptions(mounts []string) PlanOptions {
-	return PlanOptions{Local: s.IsLocal, Keep: s.holdsState, Mounts: mounts}
+func (s *Syncer) planOptions(mounts []string) plan.Options {
+	return plan.Options{Local: s.IsLocal, Keep: s.holdsState, Mounts: mounts}
 }
 
 // LoadState reads the agent's state (zero when it never synced).
@@ -203,7 +207,7 @@ func (s *Syncer) Recover(ctx context.Context) (bool, error) {
 }
 
 func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
-	var j Journal
+	var j commit.Journal
 	err := readJSON(s.path("journal.json"), &j)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
@@ -221,7 +225,7 @@ func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
 		// The commit finished (its state is recorded); only its
 		// after-phase triggers may not have run.
 	} else if err := s.finishCommit(ctx, &j); err != nil {
-		var ce *CommitError
+		var ce *commit.Error
 		if errors.As(err, &ce) && ce.Undone {
 			res := api.Result{Image: j.To.String(), From: j.From.String(), Error: "recovery: " + err.Error()}
 			s.saveResult(res, true)
@@ -253,9 +257,9 @@ func (s *Syncer) recoverLocked(ctx context.Context) (bool, error) {
 }
 
 // finishCommit runs the journal and records the new state.
-func (s *Syncer) finishCommit(ctx context.Context, j *Journal) error {
-	if err := runJournal(ctx, s.Root, j); err != nil {
-		var ce *CommitError
+func (s *Syncer) finishCommit(ctx context.Context, j *commit.Journal) error {
+	if err := commit.Run(ctx, s.Root, j, hooks); err != nil {
+		var ce *commit.Error
 		if errors.As(err, &ce) && ce.Undone {
 			// Back at the old image: the journal has done its work, and
 			// what this commit staged and set aside goes.
@@ -340,7 +344,7 @@ type SyncOptions struct {
 var ErrBusy = errors.New("pusher: a sync is already running")
 
 // Sync brings the root to image d from src.
-func (s *Syncer) Sync(ctx context.Context, d images.Digest, src Source, opts SyncOptions) (res api.Result) {
+func (s *Syncer) Sync(ctx context.Context, d images.Digest, src fetch.Source, opts SyncOptions) (res api.Result) {
 	start := time.Now()
 	res.Image = d.String()
 	res.Rollback = opts.rollback
@@ -410,7 +414,7 @@ func (s *Syncer) LastResult() *api.Result {
 
 func (s *Syncer) setPhase(p string) { s.progress.Phase.Store(p) }
 
-func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts SyncOptions, res *api.Result) error {
+func (s *Syncer) sync(ctx context.Context, d images.Digest, src fetch.Source, opts SyncOptions, res *api.Result) error {
 	if err := s.init(); err != nil {
 		return err
 	}
@@ -456,11 +460,11 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 
 	// 2. Plan against the host.
 	s.setPhase("scan")
-	host, td, plan, err := s.planSync(ctx, d, st, want, res)
+	host, td, pl, err := s.planSync(ctx, d, st, want, res)
 	if err != nil || opts.DryRun {
 		return err
 	}
-	if len(plan.Ops) == 0 && st.Image == d {
+	if len(pl.Ops) == 0 && st.Image == d {
 		// Nothing to do: no journal, no commit, no triggers.
 		if s.cache.dirty {
 			s.saveStatCache()
@@ -486,7 +490,7 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 	if err := os.MkdirAll(stageDir, 0o700); err != nil {
 		return err
 	}
-	if err := s.stage(ctx, plan, host, st, d, stageDir, src, res); err != nil {
+	if err := s.stage(ctx, pl, host, st, d, stageDir, src, res); err != nil {
 		if errors.Is(err, unix.ENOSPC) {
 			// Give the space back: the host stays as it was.
 			s.discard(stageDir)
@@ -494,15 +498,15 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src Source, opts Syn
 		return err
 	}
 	// 4. Journal and commit; 5. after-phase triggers.
-	return s.commitStaged(ctx, d, st, plan, stageDir, rules, statements, opts, res)
+	return s.commitStaged(ctx, d, st, pl, stageDir, rules, statements, opts, res)
 }
 
 // verifyImage checks the signature of image d and that the host may go to it
 // (not older than what it runs, unless opts allow a rollback); it returns
 // the signed statements that govern d.
-func (s *Syncer) verifyImage(ctx context.Context, d images.Digest, src Source, opts SyncOptions, st State) ([]signing.Statement, error) {
+func (s *Syncer) verifyImage(ctx context.Context, d images.Digest, src fetch.Source, opts SyncOptions, st State) ([]signing.Statement, error) {
 	sig, err := src.Signature(ctx, d)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, fetch.ErrNotFound) {
 		return nil, fmt.Errorf("fetching signature: %w", err)
 	}
 	signed, err := signing.Verify(d, sig, s.Trusted)
@@ -526,7 +530,7 @@ func (s *Syncer) verifyImage(ctx context.Context, d images.Digest, src Source, o
 // loadManifest returns image d's manifest, its bytes, and whether the agent
 // had it saved: saved, else rebuilt from a manifest delta against the
 // host's image, else fetched. It tells src the image it reads.
-func (s *Syncer) loadManifest(ctx context.Context, d images.Digest, st State, src Source) ([]byte, bool, *images.Manifest, error) {
+func (s *Syncer) loadManifest(ctx context.Context, d images.Digest, st State, src fetch.Source) ([]byte, bool, *images.Manifest, error) {
 	mb, saved := s.savedManifestBytes(d)
 	if !saved {
 		mb = s.manifestFromDelta(ctx, st.Image, d, src)
@@ -542,57 +546,57 @@ func (s *Syncer) loadManifest(ctx context.Context, d images.Digest, st State, sr
 		return nil, false, nil, err
 	}
 	if l, ok := src.(interface {
-		useImage(images.Digest, *images.Manifest)
+		UseImage(images.Digest, *images.Manifest)
 	}); ok {
-		l.useImage(d, want)
+		l.UseImage(d, want)
 	}
 	return mb, saved, want, nil
 }
 
 // planSync scans the host and plans the sync to want; it fills in res's
 // drift and counts. It refuses an image the host cannot take.
-func (s *Syncer) planSync(ctx context.Context, d images.Digest, st State, want *images.Manifest, res *api.Result) ([]Node, TreeDigest, *Plan, error) {
+func (s *Syncer) planSync(ctx context.Context, d images.Digest, st State, want *images.Manifest, res *api.Result) ([]Node, TreeDigest, *plan.Plan, error) {
 	host, mounts, td, err := s.scanDigest(ctx)
 	if err != nil {
 		return nil, td, nil, err
 	}
 	popts := s.planOptions(mounts)
-	plan := MakePlan(host, want, popts)
-	if len(plan.Refused) > 0 {
-		why := plan.Refused
+	pl := plan.Make(host, want, popts)
+	if len(pl.Refused) > 0 {
+		why := pl.Refused
 		if len(why) > 5 {
-			why = append(why[:5:5], fmt.Sprintf("and %d more", len(plan.Refused)-5))
+			why = append(why[:5:5], fmt.Sprintf("and %d more", len(pl.Refused)-5))
 		}
 		return nil, td, nil, fmt.Errorf("image %s refused for this host: %s", d, strings.Join(why, "; "))
 	}
 	if st.Image == d {
-		res.Drift = slices.Clone(plan.Changed)
+		res.Drift = slices.Clone(pl.Changed)
 	} else if !st.Image.IsZero() && !s.quickMatches(st.Image, td) {
 		// (A host exactly as a full scan found it at its image has no
 		// drift: the saved manifest is not read and compared.)
 		if cur, err := s.savedManifest(st.Image); err == nil {
-			res.Drift = Drift(host, cur, popts)
+			res.Drift = plan.Drift(host, cur, popts)
 		}
 	}
 	if len(res.Drift) > 1000 {
 		res.Drift = append(res.Drift[:1000], fmt.Sprintf("… and %d more", len(res.Drift)-1000))
 	}
-	res.Changed = len(plan.Changed)
-	for _, op := range plan.Ops {
-		if op.Kind == OpRemove {
+	res.Changed = len(pl.Changed)
+	for _, op := range pl.Ops {
+		if op.Kind == plan.OpRemove {
 			res.Removed++
 		}
 	}
-	return host, td, plan, nil
+	return host, td, pl, nil
 }
 
 // commitStaged takes the staged image d live: before-phase triggers (which may
 // veto), the journal, the commit, the record of the image's generation,
 // then after-phase triggers.
-func (s *Syncer) commitStaged(ctx context.Context, d images.Digest, st State, plan *Plan, stageDir string, rules []triggers.Rule, statements []signing.Statement, opts SyncOptions, res *api.Result) error {
+func (s *Syncer) commitStaged(ctx context.Context, d images.Digest, st State, pl *plan.Plan, stageDir string, rules []triggers.Rule, statements []signing.Statement, opts SyncOptions, res *api.Result) error {
 	// Before-phase triggers may veto the commit.
 	tenv := triggers.Env{Root: s.Root, Image: d.String(), Dir: s.path(), Chroot: s.chrootTriggers()}
-	if before := triggers.Select(rules, triggers.PhaseBefore, plan.Changed); len(before) > 0 {
+	if before := triggers.Select(rules, triggers.PhaseBefore, pl.Changed); len(before) > 0 {
 		s.setPhase("triggers-before")
 		tr, err := triggers.Run(ctx, before, tenv)
 		res.Triggers = append(res.Triggers, tr...)
@@ -604,7 +608,7 @@ func (s *Syncer) commitStaged(ctx context.Context, d images.Digest, st State, pl
 	// Journal, then commit.
 	s.setPhase("commit")
 	gen := st.Generation + 1
-	j := &Journal{From: st.Image, To: d, Generation: gen, Stage: stageDir, Backup: s.path("backup", fmt.Sprint(gen)), Ops: plan.Ops, Changed: plan.Changed}
+	j := &commit.Journal{From: st.Image, To: d, Generation: gen, Stage: stageDir, Backup: s.path("backup", fmt.Sprint(gen)), Ops: pl.Ops, Changed: pl.Changed}
 	if st.Image == d {
 		// A repair of drift: the image and the rollback target stay.
 		j.Generation = st.Generation
@@ -624,11 +628,11 @@ func (s *Syncer) commitStaged(ctx context.Context, d images.Digest, st State, pl
 		return fmt.Errorf("writing journal: %w", err)
 	}
 	crashPoint("journal")
-	after := triggers.Select(rules, triggers.PhaseAfter, plan.Changed)
+	after := triggers.Select(rules, triggers.PhaseAfter, pl.Changed)
 	if err := s.finishCommit(context.WithoutCancel(ctx), j); err != nil {
 		return err
 	}
-	s.saveCache(plan)
+	s.saveCache(pl)
 	if err := s.recordFresh(d, statements, opts.AllowRollback); err != nil {
 		return fmt.Errorf("recording the image's generation: %w", err)
 	}
@@ -662,7 +666,7 @@ func (s *Syncer) savedManifestBytes(d images.Digest) ([]byte, bool) {
 // against the manifest of the host's image, kept from its last sync
 // (checked against d: ApplyDelta hashes the result); nil when there is
 // none.
-func (s *Syncer) manifestFromDelta(ctx context.Context, cur, d images.Digest, src Source) []byte {
+func (s *Syncer) manifestFromDelta(ctx context.Context, cur, d images.Digest, src fetch.Source) []byte {
 	if cur.IsZero() || cur == d {
 		return nil
 	}
@@ -672,7 +676,7 @@ func (s *Syncer) manifestFromDelta(ctx context.Context, cur, d images.Digest, sr
 	}
 	mb, err := src.Delta(ctx, cur, d, old, store.ManifestDeltaLimit(len(old)))
 	if err != nil {
-		if !errors.Is(err, ErrNotFound) && s.Log != nil {
+		if !errors.Is(err, fetch.ErrNotFound) && s.Log != nil {
 			s.Log.Warn("manifest delta failed; fetching the whole manifest", "err", err)
 		}
 		return nil
@@ -711,7 +715,7 @@ func (s *Syncer) savedManifest(d images.Digest) (*images.Manifest, error) {
 		return nil, err
 	}
 	if images.Sum(b) != d {
-		return nil, fmt.Errorf("%w: saved manifest %s", ErrCorrupt, d)
+		return nil, fmt.Errorf("%w: saved manifest %s", fetch.ErrCorrupt, d)
 	}
 	return images.ParseManifest(bytes.NewReader(b))
 }
@@ -773,14 +777,14 @@ func (s *Syncer) statNode(rel string) (Node, error) {
 	return statNodeAt(pfd, name, rel, s.rootTree.Abs(rel))
 }
 
-func (s *Syncer) saveCache(plan *Plan) {
+func (s *Syncer) saveCache(pl *plan.Plan) {
 	// The commit wrote files whose content it knows: record their new
 	// inode facts so the next sync reads none of them again.
 	if s.cache == nil {
 		return
 	}
-	for _, op := range plan.Ops {
-		if op.Entry == nil || op.Entry.Type != images.TypeFile || (op.Kind != OpPut && op.Kind != OpAttrs) {
+	for _, op := range pl.Ops {
+		if op.Entry == nil || op.Entry.Type != images.TypeFile || (op.Kind != plan.OpPut && op.Kind != plan.OpAttrs) {
 			continue
 		}
 		n, err := s.statNode(op.Path)
@@ -798,7 +802,7 @@ func (s *Syncer) saveCache(plan *Plan) {
 const maxTriggerFile = 1 << 20
 
 // imageTriggers reads the rules the image ships in etc/ingot/triggers.d.
-func (s *Syncer) imageTriggers(ctx context.Context, m *images.Manifest, local map[images.Digest]hostFile, src Source) ([]triggers.Rule, error) {
+func (s *Syncer) imageTriggers(ctx context.Context, m *images.Manifest, local map[images.Digest]fetch.HostFile, src fetch.Source) ([]triggers.Rule, error) {
 	var rules []triggers.Rule
 	prefix := triggers.ImageDir + "/"
 	for i := range m.Entries {
@@ -810,11 +814,11 @@ func (s *Syncer) imageTriggers(ctx context.Context, m *images.Manifest, local ma
 		if e.Size > maxTriggerFile {
 			return nil, fmt.Errorf("reading trigger rules %s: %d bytes, the most is %d", p, e.Size, maxTriggerFile)
 		}
-		buf := &memSink{max: maxTriggerFile}
-		if err := s.fill(ctx, buf, e.SHA256, e.Size, []*Op{{Path: p}}, local, nil, nil, nil, src); err != nil {
+		buf := &fetch.MemSink{Max: maxTriggerFile}
+		if err := s.fill(ctx, buf, e.SHA256, e.Size, []*plan.Op{{Path: p}}, local, nil, nil, nil, src); err != nil {
 			return nil, fmt.Errorf("reading trigger rules %s: %w", p, err)
 		}
-		b := buf.buf.Bytes()
+		b := buf.Bytes()
 		rs, err := triggers.ParseBytes(p, b)
 		if err != nil {
 			return nil, err

@@ -18,6 +18,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/pusher/fetch"
 )
 
 // TestVerifyRootAgreesWithDrift: `ingot image verify --root` and the
@@ -168,12 +169,12 @@ func importVerifyTree(t *testing.T, work, sdir string) images.Digest {
 // syncedHost syncs an empty root to image d of store sdir and returns
 // its Syncer and source; nothing on the root is local, the agent's state
 // is beside it.
-func syncedHost(t *testing.T, ctx context.Context, sdir, root string, d images.Digest) (*pusher.Syncer, pusher.Source) {
+func syncedHost(t *testing.T, ctx context.Context, sdir, root string, d images.Digest) (*pusher.Syncer, fetch.Source) {
 	t.Helper()
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	src, err := pusher.OpenSource([]string{sdir}, pusher.SourceOptions{})
+	src, err := fetch.OpenSource([]string{sdir}, fetch.SourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

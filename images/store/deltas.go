@@ -211,7 +211,7 @@ func (s *Store) computeDelta(ctx context.Context, from, to *images.Entry) (Delta
 		have[c.ID] = true
 	}
 	for _, c := range newChunks {
-		n, err := s.storedSize(ctx, c.ID)
+		n, err := s.packs.StoredSize(ctx, c.ID)
 		if err != nil {
 			return st, nil, err
 		}

@@ -25,7 +25,9 @@
 //
 // A Backend (package backend: a local directory, or any static HTTP server
 // serving one, and the decorators that retry, fail over and count) holds
-// the bytes; Store adds chunking, compression and verification on top.
+// the bytes; Store adds chunking (package chunks), compression and
+// verification on top, and packs (package pack: the pack and pack index
+// formats, where each packed object is, the pack writer).
 // A store is not trusted by its readers: every read is bounded by its
 // kind (limits.go) while it is read and while it is decompressed.
 // The on-disk layout is described in docs/store.md.

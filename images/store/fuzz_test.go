@@ -104,33 +104,3 @@ func (m memBackend) List(context.Context, Kind, func(string) error) error {
 	return ErrNotSupported
 }
 func (m memBackend) Sync(context.Context) error { return nil }
-
-// Pack indexes arrive over the network too: the parser refuses what
-// formatPackIndex would not write, and what it accepts prints back the same.
-func FuzzParsePackIndex(f *testing.F) {
-	a, b, c := images.Sum([]byte("a")), images.Sum([]byte("b")), images.Sum([]byte("c"))
-	p1, p2 := images.Sum([]byte("p1")), images.Sum([]byte("p2"))
-	f.Add(formatPackIndex([]packEntry{
-		{id: a, pack: p1, loc: packLoc{frameOff: 0, frameLen: 100, objOff: 0, objLen: 10}},
-		{id: b, pack: p1, loc: packLoc{frameOff: 0, frameLen: 100, objOff: 10, objLen: 20}},
-		{id: c, pack: p2, loc: packLoc{frameOff: 4096, frameLen: 5000, objOff: 0, objLen: MaxChunk}},
-	}))
-	f.Add(formatPackIndex(nil))
-	f.Add([]byte(packIndexMagic))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		packs, ids, locs, err := ParsePackIndex("fuzz", data)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Errorf("error %v does not wrap ErrCorrupt", err)
-			}
-			return
-		}
-		entries := make([]packEntry, len(ids))
-		for i := range ids {
-			entries[i] = packEntry{id: ids[i], pack: packs[locs[i].pack], loc: locs[i]}
-		}
-		if out := formatPackIndex(entries); !bytes.Equal(out, data) {
-			t.Errorf("accepted %x, which prints back as %x", data, out)
-		}
-	})
-}

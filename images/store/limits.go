@@ -6,6 +6,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ingotfleet/ingot/images/store/backend"
+	"github.com/ingotfleet/ingot/images/store/pack"
 )
 
 // Limits on what a store may hand back, per kind of object. A store is
@@ -28,11 +29,9 @@ const (
 	maxListSize = 256 << 20
 )
 
-// compressedLimit is the most bytes zstd can take to hold n bytes: what
-// does not compress is stored in raw blocks of at most 128 KiB, each with
-// a 3-byte header, after a frame header of at most 18 bytes. The margin
-// is generous: it only has to be a bound.
-func compressedLimit(n int64) int64 { return n + n/256 + 4096 }
+// compressedLimit is the most bytes zstd can take to hold n bytes
+// (pack.CompressedLimit, the bound of frames and loose objects alike).
+func compressedLimit(n int64) int64 { return pack.CompressedLimit(n) }
 
 // tooLarge is the error for h, read from loc, being more than max bytes.
 func tooLarge(h Handle, loc string, what string, max int64) error {
@@ -79,8 +78,9 @@ func decodeBounded(raw []byte, limit int64) ([]byte, error) {
 // encoder's window at every level ingot uses).
 const decodeFloor = 8 << 20
 
-// noSizeMax is the most a frame that declares no content size may hold.
-const noSizeMax = 64 << 10
+// noSizeMax is the most a frame that declares no content size may hold
+// (pack.NoSizeMax).
+const noSizeMax = pack.NoSizeMax
 
 // errDecodedTooLarge is decodeBounded's refusal; get names it.
 var errDecodedTooLarge = errors.New("decompresses to")

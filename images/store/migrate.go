@@ -10,6 +10,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store/backend"
+	"github.com/ingotfleet/ingot/images/store/pack"
 )
 
 // MigrateStats says what Migrate did.
@@ -143,8 +144,8 @@ func (s *Store) putImagePacks(ctx context.Context, imgs []images.Digest, progres
 		if err != nil {
 			return n, err
 		}
-		if pe := s.imagePackEntries(m, ix); len(pe) > 0 {
-			if err := s.b.Put(ctx, DigestHandle(KindImagePacks, d), formatPackIndex(pe), false); err != nil {
+		if pe := s.packs.ImageEntries(m, ix); len(pe) > 0 {
+			if err := s.b.Put(ctx, DigestHandle(KindImagePacks, d), pack.FormatIndex(pe), false); err != nil {
 				return n, err
 			}
 			n++
@@ -157,12 +158,12 @@ func (s *Store) putImagePacks(ctx context.Context, imgs []images.Digest, progres
 // removePacked removes the loose copies of packed objects from the store
 // in dir and returns how many.
 func (s *Store) removePacked(ctx context.Context, dir string, loose []images.Digest, progress ProgressFunc) (int, error) {
-	if _, err := s.loadPackIndexes(ctx); err != nil {
+	if _, err := s.packs.LoadIndexes(ctx); err != nil {
 		return 0, err
 	}
 	n := 0
 	for i, d := range loose {
-		if _, ok := s.lookup(d); !ok {
+		if _, ok := s.packs.Lookup(d); !ok {
 			continue // larger than a chunk, or a v2 store's own loose object
 		}
 		// Not Backend.Delete, which syncs the folder after each file: the

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store/chunks"
+	"github.com/ingotfleet/ingot/images/store/pack"
 )
 
 // putter stores file contents: the caller's goroutine cuts and hashes,
@@ -28,9 +29,9 @@ type putter struct {
 	// Layout v2: objects are gathered into frames (the caller's
 	// goroutine), compressed by the workers and appended to packs.
 	packed    bool
-	pw        *packWriter
+	pw        *pack.Writer
 	batch     *[]byte
-	batchObjs []frameObj
+	batchObjs []pack.FrameObj
 
 	// Stats, for progress and benchmarks.
 	NewChunks, NewBytes int64
@@ -39,9 +40,9 @@ type putter struct {
 
 type putJob struct {
 	h    Handle
-	data *[]byte    // returned to the pool after writing
-	raw  []byte     // used when data is nil
-	objs []frameObj // a frame for a pack: the objects in data
+	data *[]byte         // returned to the pool after writing
+	raw  []byte          // used when data is nil
+	objs []pack.FrameObj // a frame for a pack: the objects in data
 }
 
 // newPutter returns a putter writing in the backend's layout.
@@ -55,9 +56,9 @@ func (s *Store) newPutterLayout(ctx context.Context, durable bool, v int) *putte
 	p := &putter{ctx: ctx, cancel: cancel, s: s, durable: durable, jobs: make(chan putJob, 2*s.workers), seen: map[images.Digest]bool{}}
 	if v == LayoutV2 {
 		p.packed = true
-		p.pw = &packWriter{s: s, durable: durable}
+		p.pw = pack.NewWriter(s.packs, durable)
 		// What is in a pack already is not stored again.
-		if _, err := s.loadPackIndexes(ctx); err != nil {
+		if _, err := s.packs.LoadIndexes(ctx); err != nil {
 			p.fail(err)
 		}
 	}
@@ -91,14 +92,14 @@ func (p *putter) work() {
 		if j.objs != nil {
 			bp := p.s.zFrameBufs.Get().(*[]byte)
 			z := p.s.encoder().EncodeAll(data, (*bp)[:0])
-			if err := p.pw.add(p.ctx, z, j.objs); err != nil {
+			if err := p.pw.Add(p.ctx, z, j.objs); err != nil {
 				p.fail(err)
 			} else {
 				p.mu.Lock()
 				p.wrote = true
 				p.mu.Unlock()
 			}
-			if cap(z) <= 2*maxFrame {
+			if cap(z) <= 2*pack.MaxFrame {
 				*bp = z[:0]
 				p.s.zFrameBufs.Put(bp)
 			}
@@ -232,7 +233,7 @@ func (p *putter) queueChunk(id images.Digest, b []byte) error {
 // queuePacked adds object b to the frame being gathered, unless a pack
 // holds it already; a full frame goes to the workers.
 func (p *putter) queuePacked(id images.Digest, b []byte) error {
-	if _, ok := p.s.lookup(id); ok {
+	if _, ok := p.s.packs.Lookup(id); ok {
 		return nil
 	}
 	p.mu.Lock()
@@ -242,9 +243,9 @@ func (p *putter) queuePacked(id images.Digest, b []byte) error {
 	if p.batch == nil {
 		p.batch = p.s.frameBufs.Get().(*[]byte)
 	}
-	p.batchObjs = append(p.batchObjs, frameObj{id: id, off: uint32(len(*p.batch)), len: uint32(len(b))})
+	p.batchObjs = append(p.batchObjs, pack.FrameObj{ID: id, Off: uint32(len(*p.batch)), Len: uint32(len(b))})
 	*p.batch = append(*p.batch, b...)
-	if len(*p.batch) >= frameTarget || len(p.batchObjs) >= maxFrameObjs {
+	if len(*p.batch) >= pack.FrameTarget || len(p.batchObjs) >= pack.MaxFrameObjs {
 		return p.submitBatch()
 	}
 	return nil
@@ -276,7 +277,7 @@ func (p *putter) wait() error {
 	close(p.jobs)
 	p.wg.Wait()
 	if p.pw != nil && p.ctx.Err() == nil {
-		if err := p.pw.flush(p.ctx); err != nil {
+		if err := p.pw.Flush(p.ctx); err != nil {
 			p.fail(err)
 		} else {
 			p.wrote = true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/pack"
 )
 
 // Signature returns the signature file of image d (see pusher/signing:
@@ -46,7 +47,7 @@ func (s *Store) PutSignature(ctx context.Context, d images.Digest, sig []byte) e
 // ManifestBytes returns the canonical manifest text of image d, verified
 // against d: what a signature covers and what an agent keeps.
 func (s *Store) ManifestBytes(ctx context.Context, d images.Digest) ([]byte, error) {
-	s.noteImage(d, maxPackIndex)
+	s.packs.NoteImage(d, pack.MaxIndex)
 	data, err := s.getObject(ctx, d, MaxManifest)
 	if err != nil && errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("image %s: not in store %s: %w", d, s.b.Location(), ErrNotFound)

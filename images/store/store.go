@@ -19,6 +19,7 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store/backend"
 	"github.com/ingotfleet/ingot/images/store/chunks"
+	"github.com/ingotfleet/ingot/images/store/pack"
 )
 
 // emptySHA is the content hash of an empty file, which needs no object.
@@ -34,12 +35,11 @@ type Store struct {
 	encOnce    sync.Once
 	enc        *zstd.Encoder
 	decSmall   *zstd.Decoder // chunks: output capped at MaxChunk
-	decFrame   *zstd.Decoder // pack frames: output capped at maxFrame
-	packs      packState
-	bufs       sync.Pool // *[]byte of MaxChunk capacity: chunks queued for writing
-	encBufs    sync.Pool // *[]byte: compressed objects being written
-	frameBufs  sync.Pool // *[]byte of maxFrame capacity: frames being gathered
-	zFrameBufs sync.Pool // *[]byte: frames being compressed
+	packs      *pack.Set     // where packed objects are (layout v2)
+	bufs       sync.Pool     // *[]byte of MaxChunk capacity: chunks queued for writing
+	encBufs    sync.Pool     // *[]byte: compressed objects being written
+	frameBufs  sync.Pool     // *[]byte of pack.MaxFrame capacity: frames being gathered
+	zFrameBufs sync.Pool     // *[]byte: frames being compressed
 }
 
 // Option configures a Store.
@@ -76,16 +76,11 @@ func New(b Backend, opts ...Option) *Store {
 	if err != nil {
 		panic(err)
 	}
-	s.decFrame, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(s.workers), zstd.WithDecodeAllCapLimit(true),
-		zstd.WithDecoderMaxWindow(maxFrame))
-	if err != nil {
-		panic(err)
-	}
-	s.packs.init()
+	s.packs = pack.NewSet(b, s.workers)
 	s.bufs.New = func() any { b := make([]byte, 0, MaxChunk); return &b }
 	s.encBufs.New = func() any { b := make([]byte, 0, MaxChunk+MaxChunk/8); return &b }
-	s.frameBufs.New = func() any { b := make([]byte, 0, maxFrame); return &b }
-	s.zFrameBufs.New = func() any { b := make([]byte, 0, compressedLimit(maxFrame)); return &b }
+	s.frameBufs.New = func() any { b := make([]byte, 0, pack.MaxFrame); return &b }
+	s.zFrameBufs.New = func() any { b := make([]byte, 0, compressedLimit(pack.MaxFrame)); return &b }
 	return s
 }
 
@@ -111,10 +106,22 @@ func OpenHTTP(urls ...string) (*Store, error) {
 // Backend is the store's backend.
 func (s *Store) Backend() Backend { return s.b }
 
+// layout is the backend's layout version: what new objects are written
+// as. A backend that does not say (HTTP, read-only) is read either way.
+func (s *Store) layout() int { return backend.LayoutOf(s.b) }
+
+// WillRead tells the store that objects of image d, whose manifest m the
+// reader has from elsewhere (kept from an earlier sync, or rebuilt from a
+// manifest delta), are about to be read: in layout v2 its image pack
+// index is then read (bounded by m) before the first of them.
+func (s *Store) WillRead(d images.Digest, m *images.Manifest) {
+	s.packs.NoteImage(d, min(pack.MaxIndex, pack.IndexLimit(m)))
+}
+
 // Close releases the compressors.
 func (s *Store) Close() error {
 	s.decSmall.Close()
-	s.decFrame.Close()
+	s.packs.Close()
 	if s.enc != nil {
 		_ = s.enc.Close() // used by EncodeAll only: nothing to flush
 	}
@@ -197,10 +204,10 @@ func (s *Store) getObject(ctx context.Context, d images.Digest, max int64) ([]by
 	// A manifest (the only object larger than a chunk) is loose: it is
 	// read before the image's pack index, which is read only for chunks.
 	if max <= MaxChunk {
-		if l, ok, err := s.place(ctx, d); err != nil {
+		if l, ok, err := s.packs.Place(ctx, d); err != nil {
 			return nil, err
 		} else if ok {
-			return s.readPacked(ctx, d, l, max)
+			return s.packs.Read(ctx, d, l, max)
 		}
 	}
 	h := DigestHandle(KindObject, d)
@@ -211,14 +218,14 @@ func (s *Store) getObject(ctx context.Context, d images.Digest, max int64) ([]by
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		if l, ok := s.lookup(d); ok {
-			return s.readPacked(ctx, d, l, max)
+		if l, ok := s.packs.Lookup(d); ok {
+			return s.packs.Read(ctx, d, l, max)
 		}
-		if read, lerr := s.loadPackIndexes(ctx); lerr != nil {
+		if read, lerr := s.packs.LoadIndexes(ctx); lerr != nil {
 			return nil, lerr
 		} else if read {
-			if l, ok := s.lookup(d); ok {
-				return s.readPacked(ctx, d, l, max)
+			if l, ok := s.packs.Lookup(d); ok {
+				return s.packs.Read(ctx, d, l, max)
 			}
 		}
 	}
@@ -253,7 +260,7 @@ func (s *Store) HasContent(ctx context.Context, sha images.Digest) (bool, error)
 	if err != nil || ok {
 		return ok, err
 	}
-	return s.hasObject(ctx, sha)
+	return s.packs.Has(ctx, sha)
 }
 
 // FileChunks returns the chunks of the file whose content hashes to sha.
@@ -373,7 +380,7 @@ func (s *Store) PutFile(ctx context.Context, r io.Reader) (images.Digest, int64,
 
 // Manifest returns the manifest of image d, verified against d.
 func (s *Store) Manifest(ctx context.Context, d images.Digest) (*images.Manifest, error) {
-	s.noteImage(d, maxPackIndex)
+	s.packs.NoteImage(d, pack.MaxIndex)
 	data, err := s.getObject(ctx, d, MaxManifest)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -386,7 +393,7 @@ func (s *Store) Manifest(ctx context.Context, d images.Digest) (*images.Manifest
 		return nil, fmt.Errorf("image %s from %s: %w", d, s.b.Location(), err)
 	}
 	// Knowing the image, its pack index is read with a tighter bound.
-	s.noteImage(d, min(maxPackIndex, PackIndexLimit(m)))
+	s.packs.NoteImage(d, min(pack.MaxIndex, pack.IndexLimit(m)))
 	return m, nil
 }
 
@@ -399,7 +406,7 @@ func (s *Store) Index(ctx context.Context, d images.Digest) (Index, error) {
 // IndexOf returns the index of image d, refusing one of more than max
 // bytes (IndexLimit of the image's manifest).
 func (s *Store) IndexOf(ctx context.Context, d images.Digest, max int64) (Index, error) {
-	s.noteImage(d, maxPackIndex)
+	s.packs.NoteImage(d, pack.MaxIndex)
 	h := DigestHandle(KindImage, d)
 	var ix Index
 	_, err := s.getVerified(ctx, h, max, func(data []byte) (err error) {
@@ -441,7 +448,7 @@ func (s *Store) putManifest(ctx context.Context, m *images.Manifest, lists Index
 			continue
 		}
 		if e.Size <= MaxChunk {
-			ok, err := s.hasObject(ctx, e.SHA256)
+			ok, err := s.packs.Has(ctx, e.SHA256)
 			if err != nil {
 				return images.Digest{}, err
 			}
@@ -465,9 +472,9 @@ func (s *Store) putManifest(ctx context.Context, m *images.Manifest, lists Index
 	if err := s.put(ctx, DigestHandle(KindObject, d), data, true); err != nil {
 		return d, err
 	}
-	if pe := s.imagePackEntries(m, ix); len(pe) > 0 {
+	if pe := s.packs.ImageEntries(m, ix); len(pe) > 0 {
 		// Before the image appears: a reader of the image finds it.
-		if err := s.b.Put(ctx, DigestHandle(KindImagePacks, d), formatPackIndex(pe), true); err != nil {
+		if err := s.b.Put(ctx, DigestHandle(KindImagePacks, d), pack.FormatIndex(pe), true); err != nil {
 			return d, err
 		}
 	}

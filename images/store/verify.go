@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/pack"
 )
 
 // Problem is one integrity failure found by Verify.
@@ -115,25 +116,23 @@ func (s *Store) Verify(ctx context.Context, progress ProgressFunc) ([]Problem, e
 // it and checked against its name.
 func (s *Store) checkPack(ctx context.Context, p images.Digest) []Problem {
 	h := DigestHandle(KindPackIndex, p)
-	data, err := s.b.Get(ctx, h, maxPackIndex)
+	data, err := s.b.Get(ctx, h, pack.MaxIndex)
 	if err != nil {
 		return []Problem{{h.Path(), err}}
 	}
-	packs, ids, locs, err := ParsePackIndex(h.Path()+" from "+s.b.Location(), data)
+	packs, ids, locs, err := pack.ParseIndex(h.Path()+" from "+s.b.Location(), data)
 	if err == nil && (len(packs) != 1 || packs[0] != p) {
 		err = fmt.Errorf("names other packs than %s: %w", p, ErrCorrupt)
 	}
 	if err != nil {
 		return []Problem{{h.Path(), err}}
 	}
-	s.addIndex(packs, ids, locs)
+	s.packs.Add(packs, ids, locs)
 	var probs []Problem
 	for i, id := range ids {
 		l := locs[i]
-		s.packs.mu.RLock()
-		l.pack = s.packs.num[p]
-		s.packs.mu.RUnlock()
-		if _, err := s.readPacked(ctx, id, l, MaxChunk); err != nil {
+		l.Pack = s.packs.Number(p)
+		if _, err := s.packs.Read(ctx, id, l, MaxChunk); err != nil {
 			probs = append(probs, Problem{DigestHandle(KindPack, p).Path() + ": object " + id.String(), err})
 		}
 	}

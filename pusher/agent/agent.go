@@ -19,8 +19,10 @@ import (
 	"github.com/ingotfleet/ingot/internal/atomicfile"
 	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/internal/pki"
+	"github.com/ingotfleet/ingot/internal/rate"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/pusher/fetch"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
 
@@ -30,8 +32,8 @@ type Agent struct {
 	Syncer *pusher.Syncer
 	Log    *slog.Logger
 	tls    *tls.Config
-	source *pusher.StoreSource // nil when the config names no store
-	down   *pusher.Limiter
+	source *fetch.StoreSource // nil when the config names no store
+	down   *rate.Limiter
 	// Slots, when set, does the slot syncs and serves /v1/slots/.
 	Slots SlotManager
 
@@ -58,14 +60,14 @@ func New(c *Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	cross, _ := glob.CompileSet(c.CrossMounts)
-	down, _ := pusher.ParseRate(c.Limits.Download)
-	write, _ := pusher.ParseRate(c.Limits.Write)
+	down, _ := rate.Parse(c.Limits.Download)
+	write, _ := rate.Parse(c.Limits.Write)
 	a := &Agent{Config: c, Log: log, started: time.Now()}
 	a.metrics = newAgentMetrics(a)
 	a.Syncer = &pusher.Syncer{
 		Root: c.Root, StateDir: c.StateDir, Local: local, Cross: cross,
 		Trusted: keys, Triggers: c.Triggers, Concurrency: c.Limits.Concurrency,
-		WriteLimit: pusher.NewLimiter(write), Log: log,
+		WriteLimit: rate.New(write), Log: log,
 	}
 	if c.TLS.CA != "" {
 		a.tls, err = pki.ServerTLS(c.TLS.CA, c.TLS.Cert, c.TLS.Key)
@@ -73,9 +75,9 @@ func New(c *Config, log *slog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
-	a.down = pusher.NewLimiter(down)
+	a.down = rate.New(down)
 	if len(c.Stores) > 0 {
-		if a.source, err = pusher.OpenSource(c.Stores, a.sourceOptions(a.down)); err != nil {
+		if a.source, err = fetch.OpenSource(c.Stores, a.sourceOptions(a.down)); err != nil {
 			return nil, err
 		}
 	}
@@ -83,8 +85,8 @@ func New(c *Config, log *slog.Logger) (*Agent, error) {
 	return a, nil
 }
 
-func (a *Agent) sourceOptions(limit *pusher.Limiter) pusher.SourceOptions {
-	return pusher.SourceOptions{Limit: limit, Retries: a.Config.Retries, Backoff: a.Config.Backoff, Log: a.Log}
+func (a *Agent) sourceOptions(limit *rate.Limiter) fetch.SourceOptions {
+	return fetch.SourceOptions{Limit: limit, Retries: a.Config.Retries, Backoff: a.Config.Backoff, Log: a.Log}
 }
 
 // Lower makes the agent's work yield to the host's: nice and idle I/O
@@ -158,7 +160,7 @@ func (a *Agent) StartSync(ctx context.Context, req api.SyncRequest) (int64, erro
 			return 0, err
 		}
 	}
-	rate, err := pusher.ParseRate(req.BWLimit)
+	bps, err := rate.Parse(req.BWLimit)
 	if err != nil {
 		return 0, err
 	}
@@ -166,16 +168,16 @@ func (a *Agent) StartSync(ctx context.Context, req api.SyncRequest) (int64, erro
 		return 0, err
 	}
 	src := a.source
-	if len(req.Stores) > 0 || rate > 0 {
+	if len(req.Stores) > 0 || bps > 0 {
 		stores := req.Stores
 		if len(stores) == 0 {
 			stores = a.Config.Stores
 		}
 		limit := a.down
-		if rate > 0 {
-			limit = pusher.NewLimiter(rate)
+		if bps > 0 {
+			limit = rate.New(bps)
 		}
-		if src, err = pusher.OpenSource(stores, a.sourceOptions(limit)); err != nil {
+		if src, err = fetch.OpenSource(stores, a.sourceOptions(limit)); err != nil {
 			return 0, err
 		}
 	}

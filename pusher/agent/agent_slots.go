@@ -8,6 +8,7 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/pusher/fetch"
 )
 
 // SlotManager does the agent's slot work (package slots implements it;
@@ -15,7 +16,7 @@ import (
 type SlotManager interface {
 	// SyncSlot writes image d into the slot that is not booted, carries
 	// the host's configuration over and, with switchAfter, switches to it.
-	SyncSlot(ctx context.Context, d images.Digest, src pusher.Source, opts pusher.SyncOptions, switchAfter bool) api.Result
+	SyncSlot(ctx context.Context, d images.Digest, src fetch.Source, opts pusher.SyncOptions, switchAfter bool) api.Result
 	// Handler serves /v1/slots/ (status, switch, commit, rollback).
 	Handler() http.Handler
 	// Summary is the slots' part of GET /v1/status (read from the

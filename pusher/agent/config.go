@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ingotfleet/ingot/internal/glob"
+	"github.com/ingotfleet/ingot/internal/rate"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/triggers"
 )
@@ -140,7 +141,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("cross_mounts: %w", err)
 	}
 	for _, r := range []string{c.Limits.Download, c.Limits.Write} {
-		if _, err := pusher.ParseRate(r); err != nil {
+		if _, err := rate.Parse(r); err != nil {
 			return fmt.Errorf("limits: %w", err)
 		}
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/testenv"
-	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/agent"
+	"github.com/ingotfleet/ingot/pusher/fetch"
 	"github.com/ingotfleet/ingot/pusher/signing"
 )
 
@@ -130,8 +130,8 @@ func (f *fixture) manager(t *testing.T, conf string) *Manager {
 	return m
 }
 
-func (f *fixture) source(t *testing.T) *pusher.StoreSource {
-	src, err := pusher.OpenSource([]string{f.store}, pusher.SourceOptions{})
+func (f *fixture) source(t *testing.T) *fetch.StoreSource {
+	src, err := fetch.OpenSource([]string{f.store}, fetch.SourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

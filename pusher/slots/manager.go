@@ -23,6 +23,7 @@ import (
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/pusher/fetch"
 	"github.com/ingotfleet/ingot/pusher/slots/boot"
 	"github.com/ingotfleet/ingot/pusher/slots/carry"
 )
@@ -186,7 +187,7 @@ func readManifest(stateDir string, d images.Digest) (*images.Manifest, error) {
 		return nil, err
 	}
 	if images.Sum(b) != d {
-		return nil, fmt.Errorf("%w: saved manifest %s", pusher.ErrCorrupt, d)
+		return nil, fmt.Errorf("%w: saved manifest %s", fetch.ErrCorrupt, d)
 	}
 	return images.ParseManifest(bytes.NewReader(b))
 }
@@ -291,7 +292,7 @@ func (m *Manager) slotSyncer(root string, base *images.Manifest) (*pusher.Syncer
 // of the host's configuration first, then the sync (staged, journaled,
 // its own state inside the slot), then the carry-over. The booted root
 // is only read. With switchAfter it then switches to the slot.
-func (m *Manager) SyncSlot(ctx context.Context, d images.Digest, src pusher.Source, opts pusher.SyncOptions, switchAfter bool) api.Result {
+func (m *Manager) SyncSlot(ctx context.Context, d images.Digest, src fetch.Source, opts pusher.SyncOptions, switchAfter bool) api.Result {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	start := time.Now()
@@ -310,7 +311,7 @@ func (m *Manager) SyncSlot(ctx context.Context, d images.Digest, src pusher.Sour
 	return res
 }
 
-func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src pusher.Source, opts pusher.SyncOptions, switchAfter bool) (api.Result, error) {
+func (m *Manager) syncSlot(ctx context.Context, d images.Digest, src fetch.Source, opts pusher.SyncOptions, switchAfter bool) (api.Result, error) {
 	var res api.Result
 	booted, err := m.Boot.Booted()
 	if err != nil {

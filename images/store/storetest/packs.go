@@ -13,6 +13,7 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/compression"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/pack"
 )
 
 // testRanges: GetRange returns exactly the bytes asked for, and refuses a
@@ -118,11 +119,11 @@ func testDamagedPacks(t *testing.T, seed store.Backend, w *store.Store, d images
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pack store.Handle
-	if err := seed.List(ctx, store.KindPack, func(n string) error { pack = store.Handle{Kind: store.KindPack, Name: n}; return nil }); err != nil {
+	var packH store.Handle
+	if err := seed.List(ctx, store.KindPack, func(n string) error { packH = store.Handle{Kind: store.KindPack, Name: n}; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	packData, err := seed.Get(ctx, pack, 1<<30)
+	packData, err := seed.Get(ctx, packH, 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func testDamagedPacks(t *testing.T, seed store.Backend, w *store.Store, d images
 	}
 	restore := func() {
 		replace(h, idx)
-		replace(pack, packData)
+		replace(packH, packData)
 	}
 	// entry returns a copy of the image pack index with field at off of
 	// every entry set to v.
@@ -162,7 +163,7 @@ func testDamagedPacks(t *testing.T, seed store.Backend, w *store.Store, d images
 	if err != nil {
 		t.Fatal(err)
 	}
-	oversized := append(bytes.Clone(idx), make([]byte, store.PackIndexLimit(m)+1-int64(len(idx)))...)
+	oversized := append(bytes.Clone(idx), make([]byte, pack.IndexLimit(m)+1-int64(len(idx)))...)
 	cases := []struct {
 		name      string
 		idx, pack []byte
@@ -183,7 +184,7 @@ func testDamagedPacks(t *testing.T, seed store.Backend, w *store.Store, d images
 				replace(h, tc.idx)
 			}
 			if tc.pack != nil {
-				replace(pack, tc.pack)
+				replace(packH, tc.pack)
 			}
 			got, err := export()
 			if !errors.Is(err, store.ErrCorrupt) && !errors.Is(err, store.ErrTooLarge) {

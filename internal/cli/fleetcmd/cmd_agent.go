@@ -9,9 +9,11 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/cli"
+	"github.com/ingotfleet/ingot/internal/rate"
 	"github.com/ingotfleet/ingot/pusher"
 	"github.com/ingotfleet/ingot/pusher/agent"
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/pusher/fetch"
 )
 
 func init() { cli.Register(newAgentCommand) }
@@ -72,11 +74,11 @@ failed attempt (docs/slots.md).`,
 				if err != nil {
 					return cli.UsageError{Err: fmt.Errorf("--sync: %w", err)}
 				}
-				bps, err := pusher.ParseRate(c.Limits.Download)
+				bps, err := rate.Parse(c.Limits.Download)
 				if err != nil {
 					return err
 				}
-				src, err := pusher.OpenSource(c.Stores, pusher.SourceOptions{Limit: pusher.NewLimiter(bps),
+				src, err := fetch.OpenSource(c.Stores, fetch.SourceOptions{Limit: rate.New(bps),
 					Retries: c.Retries, Backoff: c.Backoff, Log: a.Log})
 				if err != nil {
 					return err

@@ -17,7 +17,7 @@ import (
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/internal/cli"
 	"github.com/ingotfleet/ingot/internal/pki"
-	"github.com/ingotfleet/ingot/pusher"
+	"github.com/ingotfleet/ingot/internal/rate"
 	"github.com/ingotfleet/ingot/pusher/api"
 )
 
@@ -93,7 +93,7 @@ synced under the same NAME:TAG: a store that answers an old ref cannot move
 the fleet back. --allow-rollback is the operator's explicit rollback.`,
 		Args: cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := pusher.ParseRate(bwlimit); err != nil {
+			if _, err := rate.Parse(bwlimit); err != nil {
 				return cli.UsageError{Err: fmt.Errorf("--bwlimit: %w", err)}
 			}
 			d, err := resolvePushImage(cmd.Context(), a, args[0])

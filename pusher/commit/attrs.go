@@ -1,4 +1,4 @@
-package pusher
+package commit
 
 import (
 	"github.com/ingotfleet/ingot/images"

@@ -1,4 +1,4 @@
-package pusher
+package plan
 
 import (
 	"crypto/sha256"
@@ -72,8 +72,8 @@ func stageName(p string, e *images.Entry) string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// PlanOptions are the facts MakePlan needs beyond the two trees.
-type PlanOptions struct {
+// Options are the facts Make needs beyond the two trees.
+type Options struct {
 	// Local reports paths a sync never creates, changes or deletes
 	// (including everything under a local directory).
 	Local func(p string) bool
@@ -84,11 +84,11 @@ type PlanOptions struct {
 	Mounts []string
 }
 
-// MakePlan compares the host's current nodes with the wanted manifest.
+// Make compares the host's current nodes with the wanted manifest.
 // A path differs where images.DiffKeys (the rule image verify --root
 // reports with) names a key: a content key (type, size, content, link
 // target, device) means a put (or mkdir, link), any other an attrs op.
-func MakePlan(host []Node, want *images.Manifest, opts PlanOptions) *Plan {
+func Make(host []images.Node, want *images.Manifest, opts Options) *Plan {
 	p := newPlanner(host, want, opts)
 	for i := range want.Entries {
 		e := &want.Entries[i]
@@ -134,11 +134,11 @@ func differs(h, e *images.Entry) (content, attrs bool) {
 	return content, attrs
 }
 
-// planner is the state of one MakePlan.
+// planner is the state of one Make.
 type planner struct {
 	want *images.Manifest
-	opts PlanOptions
-	have map[string]*Node
+	opts Options
+	have map[string]*images.Node
 	// holds: host directories with a local path or a mount point at any
 	// depth below them (the scan left those out).
 	holds        map[string]bool
@@ -149,10 +149,10 @@ type planner struct {
 	attrs        []Op
 }
 
-func newPlanner(host []Node, want *images.Manifest, opts PlanOptions) *planner {
+func newPlanner(host []images.Node, want *images.Manifest, opts Options) *planner {
 	p := &planner{
 		want: want, opts: opts, pl: &Plan{},
-		have:  make(map[string]*Node, len(host)),
+		have:  make(map[string]*images.Node, len(host)),
 		holds: map[string]bool{}, replaced: map[string]bool{}, dirty: map[string]bool{}, replacedDirs: map[string]bool{},
 	}
 	for i := range host {
@@ -190,7 +190,7 @@ func (p *planner) changed(path string) {
 }
 
 // setAttrs plans an attrs op making host entry h's attributes e's.
-func (p *planner) setAttrs(e *images.Entry, h *Node) {
+func (p *planner) setAttrs(e *images.Entry, h *images.Node) {
 	ec, old := e.Clone(), h.Entry
 	p.attrs = append(p.attrs, Op{Kind: OpAttrs, Path: e.Path, Entry: &ec, Old: &old})
 	if e.Path != "." {
@@ -199,7 +199,7 @@ func (p *planner) setAttrs(e *images.Entry, h *Node) {
 }
 
 // replacing fills in op's backup of host entry h (nil: nothing there).
-func replacing(op *Op, h *Node) {
+func replacing(op *Op, h *images.Node) {
 	if h == nil {
 		return
 	}
@@ -299,7 +299,7 @@ func (p *planner) underReplaced(path string) bool {
 // removeExtra plans the removal of what the host has and the image does
 // not: under replaced directories before everything else, the rest after
 // the puts, children first.
-func (p *planner) removeExtra(host []Node) {
+func (p *planner) removeExtra(host []images.Node) {
 	var removes, early []Op
 	for i := range host {
 		n := &host[i]
@@ -330,7 +330,7 @@ func (p *planner) removeExtra(host []Node) {
 // relinked adds to Changed the paths on both sides whose hardlink group
 // differs (images.KeyHardlink): linking or unlinking one path of a group
 // changes the others' inode too.
-func (p *planner) relinked(host []Node) {
+func (p *planner) relinked(host []images.Node) {
 	hp := images.LinkPeers(len(host), func(i int) *images.Entry { return &host[i].Entry })
 	wp := images.LinkPeers(len(p.want.Entries), func(i int) *images.Entry { return &p.want.Entries[i] })
 	check := func(path string) {
@@ -371,10 +371,10 @@ func (p *planner) touchDirs() {
 
 // Drift lists the paths where the host differs from the image it was last
 // synced to: someone changed them by hand.
-func Drift(host []Node, current *images.Manifest, opts PlanOptions) []string {
+func Drift(host []images.Node, current *images.Manifest, opts Options) []string {
 	if current == nil {
 		return nil
 	}
-	pl := MakePlan(host, current, opts)
+	pl := Make(host, current, opts)
 	return pl.Changed
 }

@@ -1,4 +1,4 @@
-package pusher
+package commit
 
 import (
 	"errors"
@@ -8,27 +8,28 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/internal/beneath"
+	"github.com/ingotfleet/ingot/pusher/plan"
 )
 
-// CommitError is a commit that stopped at an op that failed. A failure
+// Error is a commit that stopped at an op that failed. A failure
 // that will not go away (a name the filesystem refuses, an attribute it
 // rejects) must not leave the host between images: the ops done so far
 // are undone from the journal, newest first, and the host is back at the
 // image it had (Undone). Undo is set when undoing failed too.
-type CommitError struct {
+type Error struct {
 	Err    error
 	Undone bool
 	Undo   error
 }
 
-func (e *CommitError) Error() string {
+func (e *Error) Error() string {
 	if e.Undone {
 		return e.Err.Error() + " (the commit was undone: the host is at its previous image)"
 	}
 	return fmt.Sprintf("%v; undoing the commit failed too: %v", e.Err, e.Undo)
 }
 
-func (e *CommitError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // undo reverts ops last..0. Each step can run again, and does nothing
 // for an op that never ran, so undo after a crash (recovery replays the
@@ -45,7 +46,7 @@ func (c *committer) undo(last int) error {
 	// would have set the new ones.
 	for k := range c.j.Ops {
 		op := &c.j.Ops[k]
-		if k > last && op.Kind == OpAttrs && op.Old != nil && op.Old.Type == images.TypeDir {
+		if k > last && op.Kind == plan.OpAttrs && op.Old != nil && op.Old.Type == images.TypeDir {
 			if err := c.undoOp(op); err != nil {
 				errs = append(errs, err)
 			}
@@ -54,10 +55,10 @@ func (c *committer) undo(last int) error {
 	return errors.Join(errs...)
 }
 
-func (c *committer) undoOp(op *Op) error {
+func (c *committer) undoOp(op *plan.Op) error {
 	pfd, name, err := c.root.Parent(op.Path)
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) && op.Kind != OpRemove {
+		if errors.Is(err, unix.ENOENT) && op.Kind != plan.OpRemove {
 			return nil // nothing was made there
 		}
 		if errors.Is(err, images.ErrUnsafePath) || errors.Is(err, unix.ENOTDIR) {
@@ -72,7 +73,7 @@ func (c *committer) undoOp(op *Op) error {
 	defer unix.Close(pfd)
 	fail := func(err error) error { return fmt.Errorf("undo %s %s: %w", op.Kind, op.Path, err) }
 	switch op.Kind {
-	case OpAttrs:
+	case plan.OpAttrs:
 		if op.Old != nil && beneath.Exists(pfd, name) {
 			// A node of another type is not the one the commit changed
 			// (a user swapped it): it is left alone.
@@ -80,7 +81,7 @@ func (c *committer) undoOp(op *Op) error {
 				return fail(err)
 			}
 		}
-	case OpPut:
+	case plan.OpPut:
 		// A staged file that is gone was put in place: it goes back to
 		// the stage (where a new attempt finds it).
 		if !beneath.Exists(c.stage.Fd(), op.Stage) && beneath.Exists(pfd, name) {
@@ -89,7 +90,7 @@ func (c *committer) undoOp(op *Op) error {
 			}
 		}
 		return c.restore(op, pfd, name)
-	case OpLink:
+	case plan.OpLink:
 		if op.Backup == "" || beneath.Exists(c.backup.Fd(), op.Backup) {
 			if st, err := beneath.Lstat(pfd, name); err == nil && c.isLinkOf(op, st) {
 				if err := unix.Unlinkat(pfd, name, 0); err != nil {
@@ -98,14 +99,14 @@ func (c *committer) undoOp(op *Op) error {
 			}
 		}
 		return c.restore(op, pfd, name)
-	case OpMkdir:
+	case plan.OpMkdir:
 		if st, err := beneath.Lstat(pfd, name); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			if err := unix.Unlinkat(pfd, name, unix.AT_REMOVEDIR); err != nil {
 				return fail(err)
 			}
 		}
 		return c.restore(op, pfd, name)
-	case OpRemove:
+	case plan.OpRemove:
 		if op.Old != nil && op.Old.Type == images.TypeDir {
 			if beneath.Exists(pfd, name) {
 				return nil
@@ -124,7 +125,7 @@ func (c *committer) undoOp(op *Op) error {
 }
 
 // isLinkOf reports whether st is the inode op's hardlink target has.
-func (c *committer) isLinkOf(op *Op, st unix.Stat_t) bool {
+func (c *committer) isLinkOf(op *plan.Op, st unix.Stat_t) bool {
 	sfd, sname, err := c.root.Parent(op.Entry.Link)
 	if err != nil {
 		return false
@@ -135,7 +136,7 @@ func (c *committer) isLinkOf(op *Op, st unix.Stat_t) bool {
 }
 
 // restore moves what the op set aside back to its path.
-func (c *committer) restore(op *Op, pfd int, name string) error {
+func (c *committer) restore(op *plan.Op, pfd int, name string) error {
 	if op.Backup == "" || !beneath.Exists(c.backup.Fd(), op.Backup) {
 		return nil
 	}

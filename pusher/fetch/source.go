@@ -1,4 +1,4 @@
-package pusher
+package fetch
 
 import (
 	"context"
@@ -240,11 +240,11 @@ func (s *StoreSource) limitIndex(d images.Digest, max int64) {
 	s.mu.Unlock()
 }
 
-// useImage tells the source the image the sync reads, with its manifest
+// UseImage tells the source the image the sync reads, with its manifest
 // however it arrived (fetched, kept, or rebuilt from a manifest delta):
 // the index's bound (limitIndex), and each store's pack index of the
 // image, without which a layout-v2 store finds none of its objects.
-func (s *StoreSource) useImage(d images.Digest, m *images.Manifest) {
+func (s *StoreSource) UseImage(d images.Digest, m *images.Manifest) {
 	s.limitIndex(d, store.IndexLimit(m))
 	s.st.WillRead(d, m)
 }

@@ -1,15 +1,15 @@
-package pusher
+package fetch
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/images/store/chunks"
-	"github.com/ingotfleet/ingot/internal/beneath"
 )
 
 // chunkFetchers is how many chunks of one file are fetched at once (on
@@ -18,24 +18,24 @@ const chunkFetchers = 4
 
 // assemble returns content sha put together from its chunks in memory
 // (for callers that want bytes: Source.Object). A sync streams instead
-// (writeChunks into the staged file).
-func assemble(ctx context.Context, cs ChunkSource, sha images.Digest, size int64, local *localChunks) ([]byte, error) {
-	m := &memSink{max: size}
-	if err := writeChunks(ctx, m, cs, sha, size, local); err != nil {
+// (WriteChunks into the staged file).
+func assemble(ctx context.Context, cs ChunkSource, sha images.Digest, size int64, local *LocalChunks) ([]byte, error) {
+	m := &MemSink{Max: size}
+	if err := WriteChunks(ctx, m, cs, sha, size, local); err != nil {
 		return nil, err
 	}
 	if got := m.Sum(); got != sha {
 		return nil, fmt.Errorf("content %s: chunks join to %s: %w", sha, got, ErrCorrupt)
 	}
-	return m.buf.Bytes(), nil
+	return m.Bytes(), nil
 }
 
-// writeChunks writes content sha from its chunks to w, in order: those
+// WriteChunks writes content sha from its chunks to w, in order: those
 // local holds are read from the host, the others fetched from cs, up to
 // chunkFetchers at once. Memory holds at most chunkFetchers chunks
 // (store.MaxChunk each), whatever the file's size. The caller checks the
 // whole against sha.
-func writeChunks(ctx context.Context, w sink, cs ChunkSource, sha images.Digest, size int64, local *localChunks) error {
+func WriteChunks(ctx context.Context, w io.Writer, cs ChunkSource, sha images.Digest, size int64, local *LocalChunks) error {
 	chunks, err := cs.Chunks(ctx, sha, size)
 	if err != nil {
 		return err
@@ -88,7 +88,7 @@ func writeChunks(ctx context.Context, w sink, cs ChunkSource, sha images.Digest,
 				return err
 			}
 			if local != nil {
-				local.fetched.Add(int64(len(missing)))
+				local.Fetched.Add(int64(len(missing)))
 			}
 		}
 		for k := range batch {
@@ -140,19 +140,19 @@ func fetchChunks(ctx context.Context, cs ChunkSource, batch []store.Chunk, missi
 	return ctx.Err()
 }
 
-// localChunks finds chunks in files the host already has: the current
+// LocalChunks finds chunks in files the host already has: the current
 // versions of the files a sync replaces or removes. They are cut with the
 // store's chunker, so an old version of a file (at any path) lends every
 // chunk the new version shares with it. The index is built on first use.
-type localChunks struct {
-	files []hostFile
+type LocalChunks struct {
+	files []HostFile
 
 	once sync.Once
 	idx  map[images.Digest]chunkLoc
 
-	reused  atomic.Int64 // chunks read from the host
-	reusedB atomic.Int64 // their bytes
-	fetched atomic.Int64 // chunks fetched
+	Reused      atomic.Int64 // chunks read from the host
+	ReusedBytes atomic.Int64 // their bytes
+	Fetched     atomic.Int64 // chunks fetched
 }
 
 type chunkLoc struct {
@@ -160,27 +160,13 @@ type chunkLoc struct {
 	off  int64
 }
 
-// newLocalChunks indexes the host files the plan replaces or removes.
-func newLocalChunks(root *beneath.Dir, plan *Plan) *localChunks {
-	l := &localChunks{}
-	if root == nil {
-		return l
-	}
-	seen := map[images.Digest]bool{}
-	for _, op := range plan.Ops {
-		if op.OldSHA.IsZero() || seen[op.OldSHA] {
-			continue
-		}
-		seen[op.OldSHA] = true
-		l.files = append(l.files, hostFile{root, op.Path})
-	}
-	return l
-}
+// NewLocalChunks indexes files (on first use) for the chunks they hold.
+func NewLocalChunks(files []HostFile) *LocalChunks { return &LocalChunks{files: files} }
 
-func (l *localChunks) build() {
+func (l *LocalChunks) build() {
 	l.idx = map[images.Digest]chunkLoc{}
 	for i, hf := range l.files {
-		f, err := hf.t.OpenRegular(hf.rel)
+		f, err := hf.Dir.OpenRegular(hf.Rel)
 		if err != nil {
 			continue
 		}
@@ -203,7 +189,7 @@ func (l *localChunks) build() {
 
 // read fills buf with chunk c from the host if a local file holds it
 // (checked against c.ID now: the file may have changed since indexing).
-func (l *localChunks) read(c store.Chunk, buf []byte) bool {
+func (l *LocalChunks) read(c store.Chunk, buf []byte) bool {
 	if len(l.files) == 0 {
 		return false
 	}
@@ -213,7 +199,7 @@ func (l *localChunks) read(c store.Chunk, buf []byte) bool {
 		return false
 	}
 	hf := l.files[loc.file]
-	f, err := hf.t.OpenRegular(hf.rel)
+	f, err := hf.Dir.OpenRegular(hf.Rel)
 	if err != nil {
 		return false
 	}
@@ -224,7 +210,7 @@ func (l *localChunks) read(c store.Chunk, buf []byte) bool {
 	if images.Sum(buf) != c.ID {
 		return false
 	}
-	l.reused.Add(1)
-	l.reusedB.Add(c.Size)
+	l.Reused.Add(1)
+	l.ReusedBytes.Add(c.Size)
 	return true
 }

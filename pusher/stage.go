@@ -11,6 +11,9 @@ import (
 	"github.com/ingotfleet/ingot/images/store/delta"
 	"github.com/ingotfleet/ingot/internal/beneath"
 	"github.com/ingotfleet/ingot/pusher/api"
+	"github.com/ingotfleet/ingot/pusher/commit"
+	"github.com/ingotfleet/ingot/pusher/fetch"
+	"github.com/ingotfleet/ingot/pusher/plan"
 )
 
 // statser is a Source that counts what it received.
@@ -18,11 +21,9 @@ type statser interface {
 	Stats() (received, requests, failures int64)
 }
 
-// hostFile is a file on the host: a path beneath a tree (the root, or the
-// agent's state directory for backups), opened only as a regular file.
-type hostFile struct {
-	t   *beneath.Dir
-	rel string
+// deltaPacker is a Source that serves delta packs.
+type deltaPacker interface {
+	DeltaPacks(ctx context.Context, a, b images.Digest) *fetch.DeltaPacks
 }
 
 // MaxDeltaFile is the largest file (old or new version) a sync rebuilds
@@ -66,30 +67,30 @@ func (b *budget) release(n int64) {
 
 // stage fetches and stages every put of the plan. Files already staged by
 // an interrupted run are kept, so a restarted sync resumes.
-func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, to images.Digest, stageDir string, src Source, res *api.Result) error {
+func (s *Syncer) stage(ctx context.Context, pl *plan.Plan, host []Node, st State, to images.Digest, stageDir string, src fetch.Source, res *api.Result) error {
 	s.setPhase("fetch")
 	stageTree, err := beneath.Open(stageDir)
 	if err != nil {
 		return err
 	}
 	defer stageTree.Close()
-	stg := &stager{stage: stageTree, write: s.WriteLimit}
+	stg := &commit.Stager{Stage: stageTree, Write: s.WriteLimit, Hooks: hooks}
 	local := s.localIndex(host, st)
-	chunks := newLocalChunks(s.rootTree, plan)
+	chunks := newLocalChunks(s.rootTree, pl)
 	deltas := newBudget(deltaBudget)
-	order, err := stageNodes(plan, stg)
+	order, err := stageNodes(pl, stg)
 	if err != nil {
 		return err
 	}
-	s.progress.FilesTotal.Store(int64(plan.FetchFiles))
-	s.progress.BytesTotal.Store(plan.FetchBytes)
+	s.progress.FilesTotal.Store(int64(pl.FetchFiles))
+	s.progress.BytesTotal.Store(pl.FetchBytes)
 	var before int64
 	if ss, ok := src.(statser); ok {
 		before, _, _ = ss.Stats()
 	}
-	var packs *deltaPacks
+	var packs *fetch.DeltaPacks
 	if dp, ok := src.(deltaPacker); ok && !st.Image.IsZero() && st.Image != to && len(order) > 0 {
-		packs = dp.deltaPacks(ctx, st.Image, to)
+		packs = dp.DeltaPacks(ctx, st.Image, to)
 	}
 
 	conc := s.Concurrency
@@ -117,7 +118,7 @@ func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, t
 		go func() {
 			defer wg.Done()
 			for g := range next {
-				err := s.stageGroup(ctx, stg, g, func(w sink, todo []*Op) error {
+				err := s.stageGroup(ctx, stg, g, func(w fetch.Sink, todo []*plan.Op) error {
 					return s.fill(ctx, w, g.sha, g.size, todo, local, chunks, deltas, packs, src)
 				})
 				if err != nil {
@@ -138,39 +139,56 @@ func (s *Syncer) stage(ctx context.Context, plan *Plan, host []Node, st State, t
 		after, _, _ := ss.Stats()
 		res.Fetched = after - before
 	}
-	res.Written = stg.written.Load()
+	res.Written = stg.Written.Load()
 	res.Deltas = s.progress.Deltas.Load()
 	res.LocalFiles = s.progress.Local.Load()
-	res.ReusedChunks = chunks.reused.Load()
-	res.ReusedBytes = chunks.reusedB.Load()
-	res.FetchedChunks = chunks.fetched.Load()
+	res.ReusedChunks = chunks.Reused.Load()
+	res.ReusedBytes = chunks.ReusedBytes.Load()
+	res.FetchedChunks = chunks.Fetched.Load()
 	if first != nil {
 		return first
 	}
 	return ctx.Err()
 }
 
+// newLocalChunks indexes the host files the plan replaces or removes for
+// the chunks they hold.
+func newLocalChunks(root *beneath.Dir, pl *plan.Plan) *fetch.LocalChunks {
+	var files []fetch.HostFile
+	if root != nil {
+		seen := map[images.Digest]bool{}
+		for _, op := range pl.Ops {
+			if op.OldSHA.IsZero() || seen[op.OldSHA] {
+				continue
+			}
+			seen[op.OldSHA] = true
+			files = append(files, fetch.HostFile{Dir: root, Rel: op.Path})
+		}
+	}
+	return fetch.NewLocalChunks(files)
+}
+
 // fileGroup is the paths of one sync that get the same content.
 type fileGroup struct {
 	sha  images.Digest
 	size int64
-	ops  []*Op
+	ops  []*plan.Op
 }
 
 // stageNodes stages the plan's puts of what is not a regular file
 // (directories, symlinks, devices) and returns its regular files grouped
 // by content, in plan order.
-func stageNodes(plan *Plan, stg *stager) ([]*fileGroup, error) {
+func stageNodes(pl *plan.Plan, stg *commit.Stager) ([]*fileGroup, error) {
 	groups := map[images.Digest]*fileGroup{}
 	var order []*fileGroup
-	for i := range plan.Ops {
-		op := &plan.Ops[i]
-		if op.Kind != OpPut {
+	for i := range pl.Ops {
+		op := &pl.Ops[i]
+		if op.Kind != plan.OpPut {
 			continue
 		}
 		if op.Entry.Type != images.TypeFile {
-			if !stg.exists(op.Stage) {
-				if err := stg.stageNode(op.Stage, op.Entry); err != nil {
+			if !stg.Exists(op.Stage) {
+				if err := stg.StageNode(op.Stage, op.Entry); err != nil {
 					return nil, err
 				}
 			}
@@ -189,10 +207,10 @@ func stageNodes(plan *Plan, stg *stager) ([]*fileGroup, error) {
 
 // stageGroup stages the paths of g not staged yet: the first path's file
 // streams from fill; the others (same content) are copies of it.
-func (s *Syncer) stageGroup(ctx context.Context, stg *stager, g *fileGroup, fill func(w sink, todo []*Op) error) error {
-	var todo []*Op
+func (s *Syncer) stageGroup(ctx context.Context, stg *commit.Stager, g *fileGroup, fill func(w fetch.Sink, todo []*plan.Op) error) error {
+	var todo []*plan.Op
 	for _, op := range g.ops {
-		if stg.exists(op.Stage) {
+		if stg.Exists(op.Stage) {
 			s.progress.FilesDone.Add(1)
 			s.progress.BytesDone.Add(g.size)
 		} else {
@@ -202,10 +220,10 @@ func (s *Syncer) stageGroup(ctx context.Context, stg *stager, g *fileGroup, fill
 	if len(todo) == 0 {
 		return nil
 	}
-	err := stg.stageFile(ctx, todo[0].Stage, todo[0].Entry, func(w sink) error { return fill(w, todo) })
+	err := stg.StageFile(ctx, todo[0].Stage, todo[0].Entry, func(w fetch.Sink) error { return fill(w, todo) })
 	for i, op := range todo {
 		if err == nil && i > 0 {
-			err = stg.copyStaged(ctx, op.Stage, todo[0].Stage, op.Entry)
+			err = stg.CopyStaged(ctx, op.Stage, todo[0].Stage, op.Entry)
 		}
 		if err != nil {
 			return err
@@ -218,12 +236,12 @@ func (s *Syncer) stageGroup(ctx context.Context, stg *stager, g *fileGroup, fill
 
 // localIndex maps content hashes to files on the host that hold them:
 // the scanned root and the backups of the last commit.
-func (s *Syncer) localIndex(host []Node, st State) map[images.Digest]hostFile {
-	local := map[images.Digest]hostFile{}
+func (s *Syncer) localIndex(host []Node, st State) map[images.Digest]fetch.HostFile {
+	local := map[images.Digest]fetch.HostFile{}
 	for i := range host {
 		if host[i].Type == images.TypeFile && !host[i].SHA256.IsZero() {
 			if _, ok := local[host[i].SHA256]; !ok {
-				local[host[i].SHA256] = hostFile{s.rootTree, host[i].Path}
+				local[host[i].SHA256] = fetch.HostFile{Dir: s.rootTree, Rel: host[i].Path}
 			}
 		}
 	}
@@ -233,7 +251,7 @@ func (s *Syncer) localIndex(host []Node, st State) map[images.Digest]hostFile {
 			continue
 		}
 		if _, ok := local[d]; !ok {
-			local[d] = hostFile{s.stateTree, fmt.Sprintf("backup/%d/%s", st.Generation, name)}
+			local[d] = fetch.HostFile{Dir: s.stateTree, Rel: fmt.Sprintf("backup/%d/%s", st.Generation, name)}
 		}
 	}
 	s.seedIndex(local)
@@ -247,10 +265,10 @@ func (s *Syncer) localIndex(host []Node, st State) map[images.Digest]hostFile {
 // replaces read locally and only the others fetched (a Source that is not
 // a ChunkSource gives the whole object). A source whose bytes do not hash
 // to sha is dropped for the next one.
-func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64, ops []*Op, local map[images.Digest]hostFile, chunks *localChunks, deltas *budget, packs *deltaPacks, src Source) error {
+func (s *Syncer) fill(ctx context.Context, w fetch.Sink, sha images.Digest, size int64, ops []*plan.Op, local map[images.Digest]fetch.HostFile, chunks *fetch.LocalChunks, deltas *budget, packs *fetch.DeltaPacks, src fetch.Source) error {
 	done := func() bool { return w.Len() == size && w.Sum() == sha }
-	if hf, ok := local[sha]; ok && hf.t != nil {
-		if f, err := hf.t.OpenRegular(hf.rel); err == nil {
+	if hf, ok := local[sha]; ok && hf.Dir != nil {
+		if f, err := hf.Dir.OpenRegular(hf.Rel); err == nil {
 			_, err = io.CopyBuffer(w, io.LimitReader(f, size+1), make([]byte, 256<<10))
 			f.Close()
 			if err == nil && done() {
@@ -265,7 +283,7 @@ func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64
 	if size <= MaxDeltaFile && deltas != nil {
 		for _, op := range ops {
 			key := delta.Key{From: op.DeltaFrom, To: sha}
-			if op.DeltaFrom.IsZero() || (packs != nil && !packs.exists[key]) {
+			if op.DeltaFrom.IsZero() || (packs != nil && !packs.Has(key)) {
 				continue
 			}
 			old, err := readRegular(s.rootTree, op.Path, MaxDeltaFile)
@@ -278,7 +296,7 @@ func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64
 			weight := int64(len(old)) + 2*size + 2*delta.GzMaxRaw
 			deltas.acquire(weight)
 			var b []byte
-			if body, ok := packs.body(key); ok {
+			if body, ok := packs.Body(key); ok {
 				b, err = delta.Apply("packed delta for "+op.Path, body, old, op.DeltaFrom, sha, size)
 			} else {
 				b, err = src.Delta(ctx, op.DeltaFrom, sha, old, size)
@@ -294,15 +312,15 @@ func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64
 			if rerr := w.Reset(); rerr != nil {
 				return rerr
 			}
-			if !errors.Is(err, ErrNotFound) && s.Log != nil {
+			if !errors.Is(err, fetch.ErrNotFound) && s.Log != nil {
 				s.Log.Warn("delta failed; fetching the whole file", "path", op.Path, "err", err)
 			}
 			break
 		}
 	}
 	var err error
-	if cs, ok := src.(ChunkSource); ok {
-		err = writeChunks(ctx, w, cs, sha, size, chunks)
+	if cs, ok := src.(fetch.ChunkSource); ok {
+		err = fetch.WriteChunks(ctx, w, cs, sha, size, chunks)
 	} else {
 		var b []byte
 		if b, err = src.Object(ctx, sha, size); err == nil {
@@ -310,7 +328,7 @@ func (s *Syncer) fill(ctx context.Context, w sink, sha images.Digest, size int64
 		}
 	}
 	if err == nil && !done() {
-		err = fmt.Errorf("content %s: the bytes received hash to %s: %w", sha, w.Sum(), ErrCorrupt)
+		err = fmt.Errorf("content %s: the bytes received hash to %s: %w", sha, w.Sum(), fetch.ErrCorrupt)
 	}
 	if err != nil {
 		return fmt.Errorf("fetching %s (%s): %w", ops[0].Path, sha, err)
@@ -340,53 +358,4 @@ func readRegular(t *beneath.Dir, rel string, max int64) ([]byte, error) {
 		err = fmt.Errorf("%s: larger than %d bytes", t.Abs(rel), max)
 	}
 	return b, err
-}
-
-// deltaPacks are the packed deltas of a sync's image pair (store delta
-// packs): their bodies, and every delta of the pair, packed or stored
-// alone, so that no delta that does not exist is asked for.
-type deltaPacks struct {
-	bodies map[delta.Key][]byte
-	exists map[delta.Key]bool
-}
-
-func (p *deltaPacks) body(k delta.Key) ([]byte, bool) {
-	if p == nil {
-		return nil, false
-	}
-	b, ok := p.bodies[k]
-	return b, ok
-}
-
-// deltaPacker is a Source that serves delta packs.
-type deltaPacker interface {
-	deltaPacks(ctx context.Context, a, b images.Digest) *deltaPacks
-}
-
-// deltaPacks reads the delta packs from image a to b; nil when the store
-// has none or one of them cannot be read (then every delta is asked for
-// alone, as without packs). What it holds is bounded by
-// delta.MaxPacks packs of bounded size.
-func (s *StoreSource) deltaPacks(ctx context.Context, a, b images.Digest) *deltaPacks {
-	p := &deltaPacks{bodies: map[delta.Key][]byte{}, exists: map[delta.Key]bool{}}
-	for k := 0; k < delta.MaxPacks; k++ {
-		dp, err := s.st.DeltaPack(ctx, a, b, k)
-		if err = s.read(fmt.Sprintf("delta pack %d", k), err); err != nil {
-			if !errors.Is(err, ErrNotFound) && s.log != nil {
-				s.log.Warn("delta packs not used", "err", err)
-			}
-			return nil
-		}
-		for key, body := range dp.Bodies {
-			p.bodies[key] = body
-			p.exists[key] = true
-		}
-		for _, key := range dp.Alone {
-			p.exists[key] = true
-		}
-		if !dp.More {
-			return p
-		}
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package pusher
+package fetch
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/images/store/backend"
+	"github.com/ingotfleet/ingot/internal/rate"
 )
 
 // A StoreSource falls through a stale mirror (one without the image) and a
@@ -101,7 +102,7 @@ func TestStoreSourceLimit(t *testing.T) {
 	}
 	srv := httptest.NewServer(http.FileServer(http.Dir(f.store)))
 	defer srv.Close()
-	for _, limit := range []*Limiter{nil, NewLimiter(1 << 10)} {
+	for _, limit := range []*rate.Limiter{nil, rate.New(1 << 10)} {
 		src, err := OpenSource([]string{srv.URL}, SourceOptions{Limit: limit, Retries: 1})
 		if err != nil {
 			t.Fatal(err)
