@@ -80,7 +80,9 @@ func reportCPU(b *testing.B) func() {
 // BenchmarkSyncAB brings a host at the Debian A image to B (a real
 // security update: ~1,000 changed files, ~5,000 mtime-only changes) from
 // the store directory with deltas, the host a fresh copy of A each time.
-// It reports the changed paths per second. INGOT_BENCH_STORE names
+// It reports the changed paths per second, the push's wall time, and the
+// wall time of the first no-change check after it in a new Syncer (and
+// how often the push left a quick-check record). INGOT_BENCH_STORE names
 // another store holding the pair (bench/pusher.sh's, with its deltas;
 // its signatures are not checked).
 func BenchmarkSyncAB(b *testing.B) {
@@ -103,7 +105,7 @@ func BenchmarkSyncAB(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer src.Close()
-	var files, seconds float64
+	var files, seconds, first, records float64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		root := filepath.Join(b.TempDir(), "root")
@@ -122,6 +124,22 @@ func BenchmarkSyncAB(b *testing.B) {
 		}
 		files += float64(res.Changed)
 		seconds += res.Seconds
+		b.StopTimer()
+		// The first no-change check after the push, as a one-shot agent
+		// makes it (nothing in memory): quick when the push left a
+		// quick-check record.
+		if _, err := os.Stat(filepath.Join(s.StateDir, "quick.json")); err == nil {
+			records++
+		}
+		t0 := time.Now()
+		if res := f.syncer(b, root).Sync(ctx, bb, src, opts); !res.OK || res.Changed != 0 {
+			b.Fatalf("no-change sync after the push: %+v", res)
+		}
+		first += time.Since(t0).Seconds()
+		b.StartTimer()
 	}
 	b.ReportMetric(files/seconds, "changed-paths/s")
+	b.ReportMetric(seconds/float64(b.N), "push-s/op")
+	b.ReportMetric(first/float64(b.N), "first-check-s/op")
+	b.ReportMetric(records/float64(b.N), "records/op")
 }

@@ -11,10 +11,12 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/pusher/plan"
 )
 
 // The quick no-change check. A sync to the image the host already runs
@@ -41,7 +43,9 @@ import (
 // block device). A path whose ctime is not older than the start of the
 // recording scan is one the digest cannot vouch for (a change in the
 // same clock tick could follow unseen): no record is written then, and
-// the next check is a full one again. These are the stat cache's
+// the next check is a full one again. A sync that commits scans once
+// more when it is done, a clock tick after its last write, so that the
+// first no-change sync after a push is quick too (recordCommitted). These are the stat cache's
 // assumptions too: a full sync trusts the same facts for file content.
 
 // statTupleLen is the size of the encoded inode facts of one path.
@@ -238,6 +242,49 @@ func (s *Syncer) saveQuick(d images.Digest, td TreeDigest) {
 	}
 	if writeJSON(s.path("quick.json"), rec) == nil {
 		s.quick = rec
+	}
+}
+
+// recordCommitted is run when a sync to d has committed and its
+// after-phase triggers are done (the journal removed): it scans the host
+// as the next no-change sync would, in full, and saves the record when
+// the scan finds the host exactly at d. The walk of inode facts alone
+// cannot say so: the scan the sync planned with is older than the
+// commit, and a local change made while the sync staged, or a managed
+// path an after-phase trigger wrote, would be vouched for unseen. The
+// commit put what it wrote in the stat cache (saveCache), so this scan
+// hashes none of it. A crash before the record is written leaves none
+// (dropQuick ran before the journal): the next check is a full scan.
+func (s *Syncer) recordCommitted(ctx context.Context, d images.Digest, want *images.Manifest) {
+	// What the commit wrote has a ctime in the current clock tick at the
+	// latest; a walk begun in that tick could not vouch for it.
+	waitTick(ctx)
+	host, mounts, td, err := s.scanDigest(ctx)
+	if err != nil || !td.Sure {
+		return
+	}
+	pl := plan.Make(host, want, s.planOptions(mounts))
+	if len(pl.Ops) != 0 || len(pl.Refused) != 0 {
+		return
+	}
+	if s.cache.dirty {
+		s.saveStatCache()
+	}
+	s.saveQuick(d, td)
+}
+
+// waitTick returns once the coarse clock has moved past its reading at
+// the call (a tick is 1–10 ms), or when ctx is done.
+func waitTick(ctx context.Context) {
+	var t0, t unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_REALTIME_COARSE, &t0) != nil {
+		return
+	}
+	for ctx.Err() == nil {
+		if unix.ClockGettime(unix.CLOCK_REALTIME_COARSE, &t) != nil || t.Nano() > t0.Nano() {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

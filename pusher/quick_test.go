@@ -15,6 +15,7 @@ import (
 	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/internal/testenv"
 	"github.com/ingotfleet/ingot/pusher/fetch"
+	"github.com/ingotfleet/ingot/triggers"
 )
 
 // noManifest is a fetch.Source that has no manifests: a sync through it can
@@ -43,8 +44,8 @@ func TestQuickNoChange(t *testing.T) {
 	if res := s.Sync(ctx, da, src, SyncOptions{}); !res.OK {
 		t.Fatalf("sync to A: %s", res.Error)
 	}
-	if _, err := os.Stat(quick); err == nil {
-		t.Fatal("quick.json written by a sync that changed the root")
+	if _, err := os.Stat(quick); err != nil {
+		t.Fatalf("no quick.json after a sync that committed: %v", err)
 	}
 	// settle runs no-change syncs until one records the quick check (a
 	// path changed in the clock tick of the scan keeps it from it).
@@ -77,7 +78,6 @@ func TestQuickNoChange(t *testing.T) {
 			t.Fatalf("%s: the quick check did not answer in a new agent: %+v", what, res)
 		}
 	}
-	settle("after the sync")
 	fast("after the sync")
 
 	keepMtime := func(p string, change func(p string)) func() {
@@ -151,5 +151,80 @@ func TestQuickNoChange(t *testing.T) {
 	os.Remove(filepath.Join(s.StateDir, "manifests", da.String()))
 	if res := s3.Sync(ctx, da, noManifest{src}, SyncOptions{}); res.OK {
 		t.Fatal("a record made under other local paths answered the quick check")
+	}
+}
+
+// TestQuickAfterPush: a sync that commits leaves the record (its last
+// scan found the host at the image), so the first no-change sync after a
+// push is quick; a change made after the push is still found by the next
+// sync, and a managed path an after-phase trigger rewrites keeps the
+// record from being written.
+func TestQuickAfterPush(t *testing.T) {
+	testenv.RequireRoot(t)
+	ctx := context.Background()
+	f := newFixture(t)
+	da, _, _ := f.publishTree(t, treeA)
+	db, _, _ := f.publishTree(t, treeB())
+	root := filepath.Join(t.TempDir(), "root")
+	os.MkdirAll(filepath.Join(root, "var/log"), 0o755)
+	s := f.syncer(t, root)
+	src := f.source(t)
+	quick := filepath.Join(s.StateDir, "quick.json")
+	if res := s.Sync(ctx, da, src, SyncOptions{}); !res.OK {
+		t.Fatalf("sync to A: %s", res.Error)
+	}
+	for i := 0; i < 5; i++ {
+		// A → B → A …: every push leaves the record, and the check after it
+		// answers without the manifest, in this agent and a new one.
+		d := db
+		if i%2 == 1 {
+			d = da
+		}
+		if res := s.Sync(ctx, d, src, SyncOptions{}); !res.OK || res.Changed == 0 {
+			t.Fatalf("push %d: %+v", i, res)
+		}
+		os.Remove(filepath.Join(s.StateDir, "manifests", d.String()))
+		s.parsed = nil
+		if res := f.syncer(t, root).Sync(ctx, d, noManifest{src}, SyncOptions{}); !res.OK || res.Changed != 0 {
+			t.Fatalf("push %d: the first check after it was not quick: %+v", i, res)
+		}
+		if res := s.Sync(ctx, d, noManifest{src}, SyncOptions{}); !res.OK || res.Changed != 0 {
+			t.Fatalf("push %d: the check in the pushing agent was not quick: %+v", i, res)
+		}
+		mb, err := f.st.ManifestBytes(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(s.StateDir, "manifests", d.String()), mb, 0o600)
+	}
+	// The host is at A. A change after the push is found by the next sync.
+	p := filepath.Join(root, "usr/share/same")
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(p, []byte("unchangeD"), 0o644)
+	os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	if res := s.Sync(ctx, da, src, SyncOptions{}); !res.OK || !slices.Contains(res.Drift, "usr/share/same") {
+		t.Fatalf("sync after an edit: drift %v, want usr/share/same (%s)", res.Drift, res.Error)
+	}
+
+	// An after-phase trigger that rewrites a managed path: the push's last
+	// scan finds it, no record, and the next sync repairs it.
+	r := triggers.Rule{Name: "scribble", Paths: []string{"**"}, Phase: triggers.PhaseAfter,
+		Command: []string{"sh", "-c", "echo scribbled >> \"$INGOT_ROOT\"/etc/passwd"}}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s.Triggers = []triggers.Rule{r}
+	if res := s.Sync(ctx, db, src, SyncOptions{}); !res.OK || res.Changed == 0 {
+		t.Fatalf("push with the trigger: %+v", res)
+	}
+	if _, err := os.Stat(quick); err == nil {
+		t.Fatal("quick.json written after a trigger changed a managed path")
+	}
+	s.Triggers = nil
+	if res := s.Sync(ctx, db, src, SyncOptions{}); !res.OK || !slices.Contains(res.Drift, "etc/passwd") {
+		t.Fatalf("sync after the trigger: drift %v, want etc/passwd (%s)", res.Drift, res.Error)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/ingotfleet/ingot/images"
+	"github.com/ingotfleet/ingot/images/store/delta"
 	"github.com/ingotfleet/ingot/pusher/api"
 	"github.com/ingotfleet/ingot/pusher/fetch"
 	"github.com/ingotfleet/ingot/pusher/plan"
@@ -54,7 +55,7 @@ func (l localSource) Object(_ context.Context, sha images.Digest, _ int64) ([]by
 	return nil, fmt.Errorf("%w: rollback needs %s, which the host no longer holds", fetch.ErrNotFound, sha)
 }
 
-func (l localSource) Delta(context.Context, images.Digest, images.Digest, []byte, int64) ([]byte, error) {
+func (l localSource) Delta(context.Context, images.Digest, images.Digest, *delta.Base, int64) ([]byte, error) {
 	return nil, fetch.ErrNotFound
 }
 

@@ -286,18 +286,24 @@ func (s *Syncer) fill(ctx context.Context, w fetch.Sink, sha images.Digest, size
 			if op.DeltaFrom.IsZero() || (packs != nil && !packs.Has(key)) {
 				continue
 			}
-			old, err := readRegular(s.rootTree, op.Path, MaxDeltaFile)
-			if err != nil || images.Sum(old) != op.DeltaFrom {
+			b, err := readRegular(s.rootTree, op.Path, MaxDeltaFile)
+			if err != nil {
+				continue
+			}
+			// Hashed once, here: the delta's base is checked against
+			// DeltaFrom before it is read, and again (without hashing)
+			// by ApplyBase.
+			old := delta.NewBase(b)
+			if old.Sum() != op.DeltaFrom {
 				continue
 			}
 			// The old version, the delta's body (at most about the
 			// new version's size) and the new version; for a delta of
 			// gzip files, both decompressed too.
-			weight := int64(len(old)) + 2*size + 2*delta.GzMaxRaw
+			weight := int64(len(b)) + 2*size + 2*delta.GzMaxRaw
 			deltas.acquire(weight)
-			var b []byte
 			if body, ok := packs.Body(key); ok {
-				b, err = delta.Apply("packed delta for "+op.Path, body, old, op.DeltaFrom, sha, size)
+				b, err = delta.ApplyBase("packed delta for "+op.Path, body, old, op.DeltaFrom, sha, size)
 			} else {
 				b, err = src.Delta(ctx, op.DeltaFrom, sha, old, size)
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
+	"github.com/ingotfleet/ingot/images/store/delta"
 	"github.com/ingotfleet/ingot/internal/beneath"
 	"github.com/ingotfleet/ingot/internal/glob"
 	"github.com/ingotfleet/ingot/internal/rate"
@@ -498,7 +499,12 @@ func (s *Syncer) sync(ctx context.Context, d images.Digest, src fetch.Source, op
 		return err
 	}
 	// 4. Journal and commit; 5. after-phase triggers.
-	return s.commitStaged(ctx, d, st, pl, stageDir, rules, statements, opts, res)
+	if err := s.commitStaged(ctx, d, st, pl, stageDir, rules, statements, opts, res); err != nil {
+		return err
+	}
+	// 6. The quick-check record, so the next no-change sync is quick.
+	s.recordCommitted(ctx, d, want)
+	return nil
 }
 
 // verifyImage checks the signature of image d and that the host may go to it
@@ -674,7 +680,7 @@ func (s *Syncer) manifestFromDelta(ctx context.Context, cur, d images.Digest, sr
 	if !ok {
 		return nil
 	}
-	mb, err := src.Delta(ctx, cur, d, old, store.ManifestDeltaLimit(len(old)))
+	mb, err := src.Delta(ctx, cur, d, delta.NewBase(old), store.ManifestDeltaLimit(len(old)))
 	if err != nil {
 		if !errors.Is(err, fetch.ErrNotFound) && s.Log != nil {
 			s.Log.Warn("manifest delta failed; fetching the whole manifest", "err", err)

@@ -29,10 +29,15 @@ func DeltaHandle(from, to images.Digest) Handle {
 // when the store has no such delta, ErrCorrupt when it does not rebuild
 // to, ErrTooLarge when the delta is longer than to can need.
 func (s *Store) Delta(ctx context.Context, from, to images.Digest, old []byte, size int64) ([]byte, error) {
+	return s.DeltaBase(ctx, from, to, delta.NewBase(old), size)
+}
+
+// DeltaBase is Delta with the old content hashed already (delta.NewBase).
+func (s *Store) DeltaBase(ctx context.Context, from, to images.Digest, old *delta.Base, size int64) ([]byte, error) {
 	h := DeltaHandle(from, to)
 	var out []byte
 	_, err := backend.GetChecked(ctx, s.b, h, compressedLimit(size), func(raw []byte) (err error) {
-		out, err = delta.Apply(h.Path()+" from "+s.b.Location(), raw, old, from, to, size)
+		out, err = delta.ApplyBase(h.Path()+" from "+s.b.Location(), raw, old, from, to, size)
 		return err
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/images/store/backend"
+	"github.com/ingotfleet/ingot/images/store/delta"
 	"github.com/ingotfleet/ingot/internal/rate"
 )
 
@@ -38,9 +39,9 @@ type Source interface {
 	// Object returns a file's content; size is the expected length.
 	Object(ctx context.Context, sha images.Digest, size int64) ([]byte, error)
 	// Delta returns content "to" (of size bytes) rebuilt from old (whose
-	// sha256 is from) and a precomputed delta; ErrNotFound when the store
-	// has none.
-	Delta(ctx context.Context, from, to images.Digest, old []byte, size int64) ([]byte, error)
+	// sha256 must be from: checked) and a precomputed delta; ErrNotFound
+	// when the store has none.
+	Delta(ctx context.Context, from, to images.Digest, old *delta.Base, size int64) ([]byte, error)
 }
 
 // ChunkSource is a Source that also serves a file's content chunk by
@@ -225,8 +226,8 @@ func (s *StoreSource) Signature(ctx context.Context, d images.Digest) ([]byte, e
 }
 
 // Delta implements Source.
-func (s *StoreSource) Delta(ctx context.Context, from, to images.Digest, old []byte, size int64) ([]byte, error) {
-	b, err := s.st.Delta(ctx, from, to, old, size)
+func (s *StoreSource) Delta(ctx context.Context, from, to images.Digest, old *delta.Base, size int64) ([]byte, error) {
+	b, err := s.st.DeltaBase(ctx, from, to, old, size)
 	return b, s.read("delta "+from.String()[:12]+"→"+to.String()[:12], err)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/images/store/backend"
+	"github.com/ingotfleet/ingot/images/store/delta"
 	"github.com/ingotfleet/ingot/internal/rate"
 )
 
@@ -69,7 +70,7 @@ func TestStoreSourceLocations(t *testing.T) {
 			if err != nil || !bytes.Equal(got, content) {
 				t.Fatalf("Object: %d bytes, %v", len(got), err)
 			}
-			_, err = src.Delta(ctx, sha, images.Sum([]byte("x")), content, 1)
+			_, err = src.Delta(ctx, sha, images.Sum([]byte("x")), delta.NewBase(content), 1)
 			if !errors.Is(err, ErrNotFound) {
 				t.Fatalf("Delta not stored: %v, want ErrNotFound", err)
 			}

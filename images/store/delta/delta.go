@@ -50,14 +50,38 @@ func Encode(old, new []byte, level zstd.EncoderLevel) ([]byte, error) {
 	return enc.EncodeAll(new, make([]byte, 0, len(new)/4+64)), nil
 }
 
+// Base is the old content a delta is applied to, with its sha256,
+// computed once by NewBase: a caller that checks the old version it read
+// (Sum) and then applies a delta to it (ApplyBase, or a store's delta
+// through several locations) hashes it once.
+type Base struct {
+	data []byte
+	sum  images.Digest
+}
+
+// NewBase hashes old.
+func NewBase(old []byte) *Base { return &Base{data: old, sum: images.Sum(old)} }
+
+// Sum is the sha256 of the content.
+func (b *Base) Sum() images.Digest { return b.sum }
+
+// Bytes is the content (not to be modified).
+func (b *Base) Bytes() []byte { return b.data }
+
 // Apply rebuilds content to, of size bytes, from old (which must
 // hash to from) and the delta bytes; name labels errors. The output is
 // bounded by size while it is decoded (a delta that would grow past it
 // is refused with backend.ErrTooLarge) and verified against to.
 func Apply(name string, delta, old []byte, from, to images.Digest, size int64) ([]byte, error) {
-	if images.Sum(old) != from {
+	return ApplyBase(name, delta, NewBase(old), from, to, size)
+}
+
+// ApplyBase is Apply with the old content hashed already.
+func ApplyBase(name string, delta []byte, base *Base, from, to images.Digest, size int64) ([]byte, error) {
+	if base.sum != from {
 		return nil, fmt.Errorf("delta %s: the old content given does not hash to %s", name, from)
 	}
+	old := base.data
 	if size < 0 || size > MaxFile {
 		return nil, fmt.Errorf("delta %s: content of %d bytes, deltas are made for at most %d: %w", name, size, MaxFile, backend.ErrTooLarge)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ingotfleet/ingot/images"
@@ -137,4 +138,28 @@ func FuzzParseDeltaPack(f *testing.F) {
 			t.Fatalf("pack of %d bytes gave %d bytes of bodies, %d entries", len(b), total, len(p.Bodies)+len(p.Alone))
 		}
 	})
+}
+
+// TestApplyBase: the base is checked against from (hashed once, by
+// NewBase); a base of other content is refused before any decoding.
+func TestApplyBase(t *testing.T) {
+	old := bytes.Repeat([]byte("old version of a file\n"), 100)
+	nw := append(bytes.Clone(old), "one line more\n"...)
+	d, err := Encode(old, nw, Level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := images.Sum(old), images.Sum(nw)
+	base := NewBase(old)
+	if base.Sum() != from || !bytes.Equal(base.Bytes(), old) {
+		t.Fatalf("NewBase: sum %s, want %s", base.Sum(), from)
+	}
+	got, err := ApplyBase("t", d, base, from, to, int64(len(nw)))
+	if err != nil || !bytes.Equal(got, nw) {
+		t.Fatalf("ApplyBase: %v (%d bytes, want %d)", err, len(got), len(nw))
+	}
+	other := NewBase(append(bytes.Clone(old), 'x'))
+	if _, err := ApplyBase("t", d, other, from, to, int64(len(nw))); err == nil || !strings.Contains(err.Error(), "does not hash to") {
+		t.Fatalf("ApplyBase with other old content: %v, want refused", err)
+	}
 }
