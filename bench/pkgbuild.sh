@@ -40,8 +40,10 @@ if [ ! -d "$CHROOT" ]; then
 fi
 # The chroot's package lists, refreshed once, untimed (the builds run with
 # --no-apt-update; without lists sbuild cannot install the build
-# dependencies: "Failed to explain bd-uninstallable").
-(cd / && schroot -c bookworm-amd64-sbuild -u root --directory / -- apt-get update -q >"$W/apt-update.log" 2>&1) || {
+# dependencies: "Failed to explain bd-uninstallable"), and its dpkg state
+# repaired if an earlier sbuild was killed mid-install (same error).
+(cd / && schroot -c bookworm-amd64-sbuild -u root --directory / -- \
+  sh -c 'dpkg --configure -a && apt-get update -q' >"$W/apt-update.log" 2>&1) || {
   tail -20 "$W/apt-update.log" >&2; exit 1; }
 
 secs() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$1"; }

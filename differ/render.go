@@ -155,14 +155,7 @@ func (r *Report) writeText(w io.Writer) error {
 			if pc.ChangelogNote != "" {
 				p("changelog %s: %s\n", pc.Name, pc.ChangelogNote)
 			}
-			for i, e := range pc.Changelog {
-				if i > 0 {
-					p("  |\n")
-				}
-				for _, l := range strings.Split(strings.TrimSuffix(e.Text(), "\n"), "\n") {
-					p("%s\n", strings.TrimRight("  | "+l, " "))
-				}
-			}
+			WriteChangelogText(bw, pc.Changelog)
 		}
 	}
 	for gi := range r.Groups {
@@ -201,6 +194,25 @@ func verb(n int, v string) string {
 		return v + "s"
 	}
 	return v
+}
+
+// WriteQuoted prints text as the text reports quote changelogs and
+// scripts: each line after "  | ", trailing spaces trimmed. bw keeps the
+// first write error; the caller's Flush returns it.
+func WriteQuoted(bw *bufio.Writer, text string) {
+	for _, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		_, _ = bw.WriteString(strings.TrimRight("  | "+l, " ") + "\n") // kept in bw
+	}
+}
+
+// WriteChangelogText prints changelog entries quoted, "  |" between two.
+func WriteChangelogText(bw *bufio.Writer, entries []ChangelogEntry) {
+	for i, e := range entries {
+		if i > 0 {
+			_, _ = bw.WriteString("  |\n") // kept in bw
+		}
+		WriteQuoted(bw, e.Text())
+	}
 }
 
 // WriteChangeText prints one changed path: a line per attribute, each

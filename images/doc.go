@@ -9,7 +9,9 @@
 // per path).
 //
 // Subpackages: imagetar reads and writes images as tars, compression the
-// gzip and zstd around them, and store keeps images content-addressed.
+// gzip and zstd around them, store keeps images content-addressed, and
+// view reads any of them (a tar, a directory, the store, memory) as one
+// read-only image.
 // images imports no other package of ingot but internal/beneath; the
 // packages above it import images, never the other way.
 package images

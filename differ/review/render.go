@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/ingotfleet/ingot/differ"
 )
@@ -102,9 +101,7 @@ func (rv *Report) writeText(w io.Writer) error {
 	p("\n== maintainer scripts of %s: %d\n", pkg.Name, len(pkg.Scripts))
 	for _, s := range pkg.Scripts {
 		p("-- %s\n", s.Name)
-		for _, l := range strings.Split(strings.TrimSuffix(s.Text, "\n"), "\n") {
-			p("%s\n", strings.TrimRight("  | "+l, " "))
-		}
+		differ.WriteQuoted(bw, s.Text)
 	}
 	p("\n== changelog of %s", pkg.Name)
 	if rv.BaseVersion != "" {
@@ -114,14 +111,7 @@ func (rv *Report) writeText(w io.Writer) error {
 	if rv.ChangelogNote != "" {
 		p("changelog: %s\n", rv.ChangelogNote)
 	}
-	for i, e := range rv.Changelog {
-		if i > 0 {
-			p("  |\n")
-		}
-		for _, l := range strings.Split(strings.TrimSuffix(e.Text(), "\n"), "\n") {
-			p("%s\n", strings.TrimRight("  | "+l, " "))
-		}
-	}
+	differ.WriteChangelogText(bw, rv.Changelog)
 	for gi := range rv.Deps {
 		g := &rv.Deps[gi]
 		section("files of dependency "+g.Package, g.Changes)

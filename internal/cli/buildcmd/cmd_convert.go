@@ -12,6 +12,7 @@ import (
 
 	"github.com/ingotfleet/ingot/builder/rpm2deb"
 	"github.com/ingotfleet/ingot/builder/rpm2deb/provides"
+	"github.com/ingotfleet/ingot/images"
 	"github.com/ingotfleet/ingot/images/store"
 	"github.com/ingotfleet/ingot/images/view"
 	"github.com/ingotfleet/ingot/internal/cli"
@@ -73,7 +74,7 @@ SOURCE_DATE_EPOCH when set).`,
 	return cmd
 }
 
-func runRPM2Deb(cmd *cobra.Command, a *cli.App, o RPM2DebOptions, args []string) error {
+func runRPM2Deb(cmd *cobra.Command, a *cli.App, o RPM2DebOptions, args []string) (err error) {
 	ctx := cmd.Context()
 	comp, err := rpm2deb.ParseCompression(o.Compress)
 	if err != nil {
@@ -100,11 +101,11 @@ func runRPM2Deb(cmd *cobra.Command, a *cli.App, o RPM2DebOptions, args []string)
 	case o.TargetRoot != "":
 		opts.Resolver = provides.NewRootResolver(o.TargetRoot)
 	case o.Target != "":
-		r, err := targetResolver(ctx, a, o.Target)
-		if err != nil {
+		var st *store.Store
+		if opts.Resolver, st, err = targetResolver(ctx, a, o.Target); err != nil {
 			return err
 		}
-		opts.Resolver = r
+		defer cli.Close(&err, st) // err is the named result: a failed Close is returned
 	}
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return fmt.Errorf("-o: %w", err)
@@ -164,20 +165,20 @@ func runRPM2Deb(cmd *cobra.Command, a *cli.App, o RPM2DebOptions, args []string)
 }
 
 // targetResolver resolves dependencies against an image in the store:
-// its dpkg database is read straight from the image's objects.
-func targetResolver(ctx context.Context, a *cli.App, ref string) (rpm2deb.Resolver, error) {
+// its dpkg database is read straight from the image's objects. The store
+// is returned to be closed once the conversion is done.
+func targetResolver(ctx context.Context, a *cli.App, ref string) (rpm2deb.Resolver, *store.Store, error) {
 	st, err := store.Open(a.StoreDir())
 	if err != nil {
-		return nil, fmt.Errorf("--target %s: %w", ref, err)
+		return nil, nil, fmt.Errorf("--target %s: %w", ref, err)
 	}
 	d, err := st.Resolve(ctx, ref)
-	if err != nil {
-		return nil, fmt.Errorf("--target %s: %w", ref, err)
+	if err == nil {
+		var m *images.Manifest
+		if m, err = st.Manifest(ctx, d); err == nil {
+			name := "image " + d.String()
+			return provides.NewDpkgResolver(view.NewFS(ctx, view.NewStore(name, m, st)), name), st, nil
+		}
 	}
-	m, err := st.Manifest(ctx, d)
-	if err != nil {
-		return nil, fmt.Errorf("--target %s: %w", ref, err)
-	}
-	name := "image " + d.String()
-	return provides.NewDpkgResolver(view.NewFS(ctx, view.NewStore(name, m, st)), name), nil
+	return nil, nil, errors.Join(fmt.Errorf("--target %s: %w", ref, err), st.Close())
 }

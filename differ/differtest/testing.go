@@ -1,6 +1,8 @@
 package differtest
 
 import (
+	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -36,4 +38,23 @@ func RealImages(t testing.TB) string {
 		t.Fatalf("building the real images: %v", realImagesOnce.err)
 	}
 	return realImagesOnce.dir
+}
+
+// Golden compares got with the file at path, or rewrites the file when
+// update is set (a test's -update flag).
+func Golden(t testing.TB, path string, got []byte, update bool) {
+	t.Helper()
+	if update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the output (go test -update rewrites it); got:\n%s", path, got)
+	}
 }
