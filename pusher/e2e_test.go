@@ -202,7 +202,7 @@ func TestEndToEnd20Agents(t *testing.T) {
 	// leaving out the host's local paths and other filesystems (the test
 	// images are imported with numeric owners only).
 	for _, a := range fleet.Agents {
-		args := []string{"--store", pair.StoreDir(), "image", "verify", pair.B().String(), "--root", a.Root, "--one-file-system", "--numeric-owner"}
+		args := []string{"--store", pair.StoreDir(), "image", "verify", pair.B().String(), "--root", a.Root, "--one-file-system"}
 		for _, g := range append(slices.Clone(pusher.DefaultLocal), "opt/data/**", "mnt/data") {
 			args = append(args, "--exclude", g)
 		}

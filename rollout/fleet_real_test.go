@@ -195,7 +195,7 @@ health: {deadline: 5m}
 		if !slices.ContainsFunc(evs, func(e rollout.Event) bool { return e.Action == rollout.Synced && e.Host == n }) {
 			t.Errorf("%s: no synced event", n)
 		}
-		args := []string{"--store", pair.Store, "image", "verify", pair.B.String(), "--root", a.Root, "--one-file-system", "--numeric-owner"}
+		args := []string{"--store", pair.Store, "image", "verify", pair.B.String(), "--root", a.Root, "--one-file-system"}
 		for _, g := range pusher.DefaultLocal {
 			args = append(args, "--exclude", g)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -40,6 +41,22 @@ func TestVerifyRootAgreesWithDrift(t *testing.T) {
 	}{
 		{"mode", func(r string) error { return os.Chmod(filepath.Join(r, "etc/motd"), 0o600) }, "etc/motd"},
 		{"owner", func(r string) error { return os.Lchown(filepath.Join(r, "data/owned"), 1001, 1001) }, "data/owned"},
+		// The host renames uid 1000 (alice → carol) in its account files:
+		// the files stay uid 1000, but both views must name the account
+		// files and the files whose owner name changed alike.
+		{"owner name", func(r string) error {
+			for _, f := range []string{"etc/passwd", "etc/group"} {
+				p := filepath.Join(r, f)
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(p, bytes.ReplaceAll(b, []byte("alice:"), []byte("carol:")), 0o644); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, "etc/passwd"},
 		{"symlink target", func(r string) error {
 			p := filepath.Join(r, "usr/lib/link")
 			if err := os.Remove(p); err != nil {

@@ -142,7 +142,7 @@ func TestSlotLifecycle(t *testing.T) {
 		t.Fatal("no snapshot taken")
 	}
 	// Outside what was carried and merged, slot b is the image bit for bit.
-	args := []string{"--store", f.store, "image", "verify", dB.String(), "--root", f.slotB, "--numeric-owner",
+	args := []string{"--store", f.store, "image", "verify", dB.String(), "--root", f.slotB,
 		"--exclude", "var/lib/ingot-agent/**", "--exclude", "etc/ssh/ssh_host_*"}
 	for _, d := range rep.Etc {
 		args = append(args, "--exclude", d.Path)

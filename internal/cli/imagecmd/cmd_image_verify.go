@@ -23,7 +23,6 @@ type imageVerifyOptions struct {
 	ignoreMtime bool
 	exclude     []string
 	oneFS       bool
-	numericOwn  bool
 }
 
 func newImageVerifyCommand(a *cli.App) *cobra.Command {
@@ -39,6 +38,10 @@ With --root, verify walks DIR (lstat only, never following symlinks) and
 compares it with the image, printing what differs as mtree -f -p does:
 "PATH changed" followed by "\tKEY expected OLD found NEW" lines,
 "PATH missing" (in the image, not in DIR) and "PATH extra" (in DIR only).
+Owners are compared by uid and gid, as the agent sets them; user and group
+names live in the account files (etc/passwd, etc/group), which are compared
+like any other file, so a renamed account is reported there once, as the
+agent's drift report does.
 Exit 1 when anything differs.
 
 With --all (and no REF), verify checks the whole store: every object against
@@ -59,7 +62,10 @@ and index, every ref.`,
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the problems (or, with --root, the deltas) as JSON")
 	cmd.Flags().BoolVar(&o.ignoreMtime, "ignore-mtime", false, "with --root: leave modification times out")
 	cmd.Flags().StringArrayVar(&o.exclude, "exclude", nil, "with --root: leave out paths matching `GLOB` (relative to the root, ** for any depth; repeatable), e.g. a host's local paths")
-	cmd.Flags().BoolVar(&o.numericOwn, "numeric-owner", false, "with --root: compare owners by uid and gid only, for images made without user and group names")
+	cmd.Flags().Bool("numeric-owner", true, "with --root: compare owners by uid and gid (always so now)")
+	if err := cmd.Flags().MarkDeprecated("numeric-owner", "owners are always compared by uid and gid; names through the account files"); err != nil {
+		panic(err) // the flag is defined just above
+	}
 	cmd.Flags().BoolVarP(&o.oneFS, "one-file-system", "x", false, "with --root: do not descend into other filesystems mounted below the root")
 	return cmd
 }
@@ -138,11 +144,14 @@ func runImageVerify(cmd *cobra.Command, a *cli.App, o imageVerifyOptions, ref st
 		return cli.UsageError{Err: fmt.Errorf("--exclude: %w", err)}
 	}
 	// A nil FileFunc lets the walk hash files in parallel.
-	live, err := images.WalkDir(ctx, o.root, images.WalkOptions{Exclude: excluded.Match, OneFileSystem: o.oneFS, NumericOwner: o.numericOwn}, nil)
+	// Owners by number, names not compared (NamesWhereBoth with a walk
+	// that records none): the agent's rule, so that verify and its
+	// drift report name the same paths (TestVerifyRootAgreesWithDrift).
+	live, err := images.WalkDir(ctx, o.root, images.WalkOptions{Exclude: excluded.Match, OneFileSystem: o.oneFS, NumericOwner: true}, nil)
 	if err != nil {
 		return err
 	}
-	deltas := images.Compare(m, live, images.CompareOptions{IgnoreMtime: o.ignoreMtime, Exclude: excluded.Match})
+	deltas := images.Compare(m, live, images.CompareOptions{IgnoreMtime: o.ignoreMtime, Exclude: excluded.Match, NamesWhereBoth: true})
 	if o.json {
 		if deltas == nil {
 			deltas = []images.Delta{}
