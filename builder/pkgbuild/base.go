@@ -159,7 +159,7 @@ func (b *ImageBase) Repos() ([]debrepo.Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }() // a scratch copy of the image's apt files
 	ctx := context.Background()
 	for _, e := range b.Manifest.Entries {
 		if !strings.HasPrefix(e.Path, "etc/apt/") && !strings.HasPrefix(e.Path, "usr/share/keyrings/") {
@@ -240,7 +240,7 @@ func (b *Base) Key(br *BuildRelations, src *Source) string {
 		return br.Digest(b.Spec, src)
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "ingot pkg build lock 1\nimage %s\nsource %s %s\narch %s\nprofiles %s\ndepends %s\nconflicts %s\n",
+	_, _ = fmt.Fprintf(h, "ingot pkg build lock 1\nimage %s\nsource %s %s\narch %s\nprofiles %s\ndepends %s\nconflicts %s\n",
 		b.Image.Digest, src.Name, src.Version, br.Arch, strings.Join(br.Profiles, " "), br.Depends, br.Conflicts)
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -274,7 +274,7 @@ func imageRoot(ctx context.Context, b *ImageBase, l *spec.Lock, paths []string, 
 	if err != nil {
 		return "", nil, err
 	}
-	cleanup := func() { os.RemoveAll(dir) }
+	cleanup := func() { _ = os.RemoveAll(dir) } // the build root, thrown away
 	root := filepath.Join(dir, "root")
 	progress(opts, "extract", b.Digest.String())
 	if err := b.Extract(ctx, root); err != nil {

@@ -332,7 +332,7 @@ func makeRoot(ctx context.Context, l *spec.Lock, paths []string, arch string, op
 		if err != nil {
 			return "", nil, fmt.Errorf("build root: %w", err)
 		}
-		return r.Dir, func() { r.Cleanup() }, nil
+		return r.Dir, func() { _ = r.Cleanup() }, nil
 	}
 	if opts.RootCache == "" {
 		return build()
@@ -340,12 +340,12 @@ func makeRoot(ctx context.Context, l *spec.Lock, paths []string, arch string, op
 	// Keyed by what the root is made of, so that builds whose locks
 	// resolve to the same packages share it.
 	h := sha256.New()
-	fmt.Fprintf(h, "%s %d\n", arch, l.SourceDateEpoch)
+	_, _ = fmt.Fprintf(h, "%s %d\n", arch, l.SourceDateEpoch) // a hash: writes never fail
 	if opts.Base != nil {
-		fmt.Fprintf(h, "image %s\n", opts.Base.Digest)
+		_, _ = fmt.Fprintf(h, "image %s\n", opts.Base.Digest)
 	}
 	for _, p := range l.Packages {
-		fmt.Fprintf(h, "%s %s %s %s\n", p.Name, p.Version, p.Architecture, p.SHA256)
+		_, _ = fmt.Fprintf(h, "%s %s %s %s\n", p.Name, p.Version, p.Architecture, p.SHA256)
 	}
 	cached := filepath.Join(opts.RootCache, hex.EncodeToString(h.Sum(nil))[:32])
 	if err := os.MkdirAll(opts.RootCache, 0o755); err != nil {
@@ -365,14 +365,16 @@ func makeRoot(ctx context.Context, l *spec.Lock, paths []string, arch string, op
 			return "", nil, err
 		}
 		tmp := cached + ".tmp"
-		os.RemoveAll(tmp)
+		if err := os.RemoveAll(tmp); err != nil { // a copy an earlier crash left
+			return "", nil, fmt.Errorf("caching the build root: %w", err)
+		}
 		err = cpTree(ctx, root, tmp)
 		done()
 		if err == nil {
 			err = os.Rename(tmp, cached)
 		}
 		if err != nil {
-			os.RemoveAll(tmp)
+			_ = os.RemoveAll(tmp) // the error that matters is err
 			return "", nil, fmt.Errorf("caching the build root: %w", err)
 		}
 	}
@@ -386,10 +388,10 @@ func makeRoot(ctx context.Context, l *spec.Lock, paths []string, arch string, op
 	}
 	root := filepath.Join(dir, "root")
 	if err := cpTree(ctx, cached, root); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // the error that matters is cpTree's
 		return "", nil, err
 	}
-	return root, func() { os.RemoveAll(dir) }, nil
+	return root, func() { _ = os.RemoveAll(dir) }, nil // the build's own copy, thrown away
 }
 
 // cpTree copies a root filesystem with owners, modes, times, links,
@@ -486,7 +488,7 @@ func recordText(res *Result, l *spec.Lock, lockData []byte, env Env) []byte {
 	}
 	p.Set("Installed-Build-Depends", "\n "+strings.Join(deps, ",\n "))
 	var b bytes.Buffer
-	p.WriteTo(&b)
+	_, _ = p.WriteTo(&b) // a bytes.Buffer: writes never fail
 	return b.Bytes()
 }
 

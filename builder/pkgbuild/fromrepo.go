@@ -97,7 +97,7 @@ func FetchSource(ctx context.Context, idx *debrepo.Index, cache *debrepo.Cache, 
 	}
 	for i, f := range best.files {
 		dst := filepath.Join(dir, f.Name)
-		os.Remove(dst)
+		_ = os.Remove(dst) // replaced just below; an error shows in Link or copyFile
 		if err := os.Link(paths[i], dst); err != nil {
 			if err := copyFile(paths[i], dst); err != nil {
 				return "", err

@@ -78,7 +78,7 @@ func (s *Source) BuildRelations(arch string) (*BuildRelations, error) {
 // relations. A lock with another digest was made for something else.
 func (br *BuildRelations) Digest(s *spec.Spec, src *Source) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "ingot pkg build lock 1\nspec %s\nsource %s %s\narch %s\nprofiles %s\ndepends %s\nconflicts %s\n",
+	_, _ = fmt.Fprintf(h, "ingot pkg build lock 1\nspec %s\nsource %s %s\narch %s\nprofiles %s\ndepends %s\nconflicts %s\n",
 		s.ResolveDigest(), src.Name, src.Version, br.Arch, strings.Join(br.Profiles, " "), br.Depends, br.Conflicts)
 	return hex.EncodeToString(h.Sum(nil))
 }
