@@ -48,7 +48,7 @@ func TestSignVerify(t *testing.T) {
 	if _, err := Verify(d, []byte(v1), []PublicKey{pa}); !errors.Is(err, ErrOldFormat) || !errors.Is(err, ErrUntrusted) {
 		t.Errorf("v1 signature: err = %v, want ErrOldFormat and ErrUntrusted", err)
 	}
-	if got := AddSignature([]byte(v1), line); strings.Contains(string(got), "v1") {
+	if got := AddSignature([]byte(v1), line); strings.Contains(string(got), "ingot-signature-v1") {
 		t.Errorf("signing again kept the v1 line of the same key:\n%s", got)
 	}
 
