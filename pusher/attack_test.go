@@ -405,3 +405,43 @@ func TestAttackHugeFile(t *testing.T) {
 	}
 	t.Logf("usr/zeros takes %d KiB on disk (sparse)", st.Blocks/2)
 }
+
+// Attack: a managed file that anyone may write (the drift the sync is
+// fixing: mode 0666 where the image says 0644) is rewritten by a local
+// user between the planning scan and the commit's chmod. The commit never
+// reads that file's content, so nothing may vouch for it afterwards: the
+// next sync must find the new content and put the image's back.
+func TestAttackWriteBeforeChmod(t *testing.T) {
+	base := attackDir(t)
+	f := newFixture(t)
+	ta := tree{"etc": "dir", "etc/conf": "file:image content|mode=0666"}
+	da, _, _ := f.publishTree(t, ta)
+	tb := tree{"etc": "dir", "etc/conf": "file:image content|mode=0644"}
+	db, _, _ := f.publishTree(t, tb)
+	root := filepath.Join(base, "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := f.syncer(t, root)
+	src := f.source(t)
+	syncOK(t, s, da, src)
+
+	conf := filepath.Join(root, "etc/conf")
+	onRace(t, "attrs", "etc/conf", func() {
+		// Same size as the image's content: only the bytes differ.
+		if err := os.WriteFile(conf, []byte("evil content!"), 0o666); err != nil {
+			t.Error(err)
+		}
+	})
+	syncOK(t, s, db, src)
+	RaceHook = nil
+	if b, _ := os.ReadFile(conf); string(b) != "evil content!" {
+		t.Fatalf("the race did not happen: %q", b)
+	}
+	// Two more syncs to B, in the same agent and in a new one: the
+	// content the commit never read must be found and replaced.
+	syncOK(t, s, db, src)
+	if b, _ := os.ReadFile(conf); string(b) != "image content" {
+		t.Fatalf("after a second sync etc/conf holds %q: the stat cache vouched for content the commit never read", b)
+	}
+}

@@ -793,8 +793,15 @@ func (s *Syncer) saveCache(pl *plan.Plan) {
 		if op.Entry == nil || op.Entry.Type != images.TypeFile || (op.Kind != plan.OpPut && op.Kind != plan.OpAttrs) {
 			continue
 		}
+		// An attrs op never reads the file: its content is the planning
+		// scan's. Someone other than root who could write the file then
+		// (or can now) may have changed it since, so its facts are not
+		// vouched for: the next scan reads it (TestAttackWriteBeforeChmod).
+		if op.Kind == plan.OpAttrs && othersMayWrite(op.Old) || othersMayWrite(op.Entry) {
+			continue
+		}
 		n, err := s.statNode(op.Path)
-		if err != nil || n.Type != images.TypeFile || n.Size != op.Entry.Size {
+		if err != nil || n.Type != images.TypeFile || n.Size != op.Entry.Size || othersMayWrite(&n.Entry) {
 			continue
 		}
 		n.SHA256 = op.Entry.SHA256
@@ -802,6 +809,16 @@ func (s *Syncer) saveCache(pl *plan.Plan) {
 		s.cache.store(&n)
 	}
 	s.saveStatCache()
+}
+
+// othersMayWrite reports whether a user other than root may write a file
+// with entry e's owner, mode and ACL (nil: unknown, so yes).
+func othersMayWrite(e *images.Entry) bool {
+	if e == nil || e.UID != 0 || e.Mode&0o022 != 0 {
+		return true
+	}
+	_, acl := e.Xattrs["system.posix_acl_access"]
+	return acl
 }
 
 // maxTriggerFile bounds a trigger rules file of the image (read whole).
