@@ -5,30 +5,15 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/ingotfleet/ingot/images/internal/imagetest"
 	"github.com/ingotfleet/ingot/internal/testenv"
 )
-
-// sampleData is compressible but not trivial: text with random words.
-func sampleData(n int) []byte {
-	r := rand.New(rand.NewPCG(1, 2))
-	words := strings.Fields("the quick brown fox jumps over a lazy dog ingot image manifest tar zstd gzip")
-	var b bytes.Buffer
-	for b.Len() < n {
-		b.WriteString(words[r.IntN(len(words))])
-		if r.IntN(50) == 0 {
-			b.WriteByte(byte(r.IntN(256)))
-		}
-		b.WriteByte(' ')
-	}
-	return b.Bytes()[:n]
-}
 
 func compress(t testing.TB, b []byte, c Compression) []byte {
 	t.Helper()
@@ -58,7 +43,7 @@ func decompress(t *testing.T, b []byte) ([]byte, Compression, error) {
 }
 
 func TestCompressionRoundTrip(t *testing.T) {
-	data := sampleData(3 << 20)
+	data := imagetest.SampleData(3 << 20)
 	for _, c := range []Compression{None, Gzip, Zstd} {
 		t.Run(c.String(), func(t *testing.T) {
 			z := compress(t, data, c)
@@ -101,7 +86,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 // TestCompressorDeterministic: the same input gives the same bytes
 // whatever the number of CPUs, and the peer tools read them.
 func TestCompressorDeterministic(t *testing.T) {
-	data := sampleData(9 << 20) // several zstd blocks and windows
+	data := imagetest.SampleData(9 << 20) // several zstd blocks and windows
 	for _, c := range []Compression{Gzip, Zstd} {
 		t.Run(c.String(), func(t *testing.T) {
 			prev := runtime.GOMAXPROCS(1)
@@ -131,7 +116,7 @@ func TestCompressorDeterministic(t *testing.T) {
 // TestDecompressPeerTools: streams made by gzip, zstd and bsdtar
 // (multi-threaded zstd too) read back.
 func TestDecompressPeerTools(t *testing.T) {
-	data := sampleData(1 << 20)
+	data := imagetest.SampleData(1 << 20)
 	in := t.TempDir() + "/data"
 	if err := os.WriteFile(in, data, 0o644); err != nil {
 		t.Fatal(err)
